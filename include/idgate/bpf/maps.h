@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every map of the node datapath, defined once. The XDP and tc objects
+ * both include this header; LIBBPF_PIN_BY_NAME makes the second object to
+ * load reuse the first one's maps from the instance's pin dir.
+ */
+#ifndef IDGATE_BPF_MAPS_H
+#define IDGATE_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <idgate/datapath.h>
+
+/*
+ * Inner map templates: userspace creates maps of exactly these shapes.
+ * Sizes, not BTF types: clang emits only forward declarations for types
+ * reached through a nested map definition, which libbpf cannot size.
+ */
+struct idg_cfg_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct idg_cfg));
+};
+
+struct idg_ipcache_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_IPCACHE_MAX);
+	__uint(key_size, sizeof(struct idg_ip_key));
+	__uint(value_size, sizeof(struct idg_ipcache_val));
+};
+
+struct idg_ep_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_ENDPOINTS_MAX);
+	__uint(key_size, sizeof(struct idg_ip_key));
+	__uint(value_size, sizeof(struct idg_ep_val));
+};
+
+struct idg_policy_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_POLICY_MAX);
+	__uint(key_size, sizeof(struct idg_policy_key));
+	__uint(value_size, sizeof(struct idg_policy_val));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_gen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_cfg_inner);
+} idg_cfg_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_ipcache_inner);
+} idg_ipc_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_ep_inner);
+} idg_ep_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_policy_inner);
+} idg_pol_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, IDG_CT_MAX);
+	__type(key, struct idg_ct_key);
+	__type(value, struct idg_ct_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_ct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IDG_REASON_MAX);
+	__type(key, __u32);
+	__type(value, struct idg_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_reason_st SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IDG_RULES_MAX);
+	__type(key, __u32);
+	__type(value, struct idg_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_rule_st SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, IDG_MISC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_misc_st SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, IDG_EVENTS_RINGBUF_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, IDG_EVENT_RL_MAX);
+	__type(key, struct idg_ct_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_event_rl SEC(".maps");
+
+#endif /* IDGATE_BPF_MAPS_H */

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The identity verdict shared by XDP ingress and tc egress: generation
+ * view, identity lookups, conntrack, policy, counters and drop events.
+ * One function, idg_process(), returns an enum idg_reason; the caller
+ * turns pass/drop into its own return codes.
+ */
+#ifndef IDGATE_BPF_VERDICT_H
+#define IDGATE_BPF_VERDICT_H
+
+#include <idgate/bpf/maps.h>
+#include <idgate/bpf/parse.h>
+
+struct idg_gen_view {
+	__u32 gen;
+	struct idg_cfg *cfg;
+	void *ipcache;
+	void *eps;
+	void *policy;
+};
+
+/* The active generation is read once per packet: every lookup below goes
+ * to the same slot, so a packet never sees a mix of two generations. */
+static __always_inline int idg_gen_view_get(struct idg_gen_view *v)
+{
+	__u32 zero = 0, slot;
+	__u32 *g;
+	void *m;
+
+	g = bpf_map_lookup_elem(&idg_gen, &zero);
+	if (!g)
+		return -1;
+	v->gen = *(volatile __u32 *)g;
+	if (!v->gen)
+		return -1;
+	slot = IDG_GEN_SLOT(v->gen);
+	m = bpf_map_lookup_elem(&idg_cfg_gens, &slot);
+	if (!m)
+		return -1;
+	v->cfg = bpf_map_lookup_elem(m, &zero);
+	v->ipcache = bpf_map_lookup_elem(&idg_ipc_gens, &slot);
+	v->eps = bpf_map_lookup_elem(&idg_ep_gens, &slot);
+	v->policy = bpf_map_lookup_elem(&idg_pol_gens, &slot);
+	if (!v->cfg || !v->ipcache || !v->eps || !v->policy)
+		return -1;
+	return 0;
+}
+
+static __always_inline void idg_count(void *map, __u32 idx, __u32 len)
+{
+	struct idg_counter *c = bpf_map_lookup_elem(map, &idx);
+
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+static __always_inline void idg_misc_inc(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&idg_misc_st, &idx);
+
+	if (c)
+		(*c)++;
+}
+
+static __always_inline void idg_ip_key_fill(struct idg_ip_key *k,
+					    const struct idg_pkt *p,
+					    const __u8 *addr, __u32 cluster)
+{
+	k->prefixlen = IDG_IP_KEY_FIXED_BITS +
+		       (p->family == IDG_FAM_IPV4 ? 32 : 128);
+	k->cluster_id = cluster;
+	k->family = p->family;
+	__builtin_memcpy(k->addr, addr, 16);
+}
+
+static __always_inline __u32 idg_ipcache_identity(struct idg_gen_view *v,
+						  const struct idg_pkt *p,
+						  const __u8 *addr)
+{
+	struct idg_ip_key k = {};
+	struct idg_ipcache_val *val;
+
+	idg_ip_key_fill(&k, p, addr, v->cfg->cluster_id);
+	val = bpf_map_lookup_elem(v->ipcache, &k);
+	return val ? val->identity : IDG_ID_WORLD;
+}
+
+static __always_inline void idg_ct_key_fill(struct idg_ct_key *k,
+					    const struct idg_pkt *p, int rev)
+{
+	if (!rev) {
+		__builtin_memcpy(k->saddr, p->saddr, 16);
+		__builtin_memcpy(k->daddr, p->daddr, 16);
+		k->sport = p->sport;
+		k->dport = p->dport;
+	} else {
+		__builtin_memcpy(k->saddr, p->daddr, 16);
+		__builtin_memcpy(k->daddr, p->saddr, 16);
+		k->sport = p->dport;
+		k->dport = p->sport;
+	}
+	k->proto = p->proto;
+	k->family = p->family;
+}
+
+/*
+ * Policy verdict for one flow direction. Deny entries are looked up first
+ * (exact peer, then any peer) so that a deny anywhere beats an allow; the
+ * LPM on proto+port makes each lookup independent of the rule count.
+ */
+static __always_inline __u32 idg_judge(struct idg_gen_view *v, __u32 subject,
+				       __u32 ep_flags, __u32 peer, __u8 dir,
+				       __u8 proto, __be16 port, __u32 plen,
+				       __u32 *cookie)
+{
+	__u32 enforce = dir == IDG_DIR_INGRESS ? IDG_EP_F_ENFORCE_INGRESS :
+						 IDG_EP_F_ENFORCE_EGRESS;
+	__u32 has_deny = dir == IDG_DIR_INGRESS ? IDG_EP_F_DENY_INGRESS :
+						  IDG_EP_F_DENY_EGRESS;
+	struct idg_policy_key k = {};
+	struct idg_policy_val *pv;
+
+	*cookie = 0;
+	if (!(ep_flags & enforce))
+		return IDG_PASS_UNENFORCED;
+
+	k.prefixlen = plen;
+	k.subject = subject;
+	k.dir = dir;
+	k.proto = proto;
+	k.port = port;
+	if (ep_flags & has_deny) {
+		k.kind = IDG_RULE_DENY;
+		k.peer = peer;
+		pv = bpf_map_lookup_elem(v->policy, &k);
+		if (!pv) {
+			k.peer = IDG_ID_UNKNOWN;
+			pv = bpf_map_lookup_elem(v->policy, &k);
+		}
+		if (pv) {
+			*cookie = pv->cookie;
+			return IDG_DROP_POLICY_DENY;
+		}
+	}
+	k.kind = IDG_RULE_ALLOW;
+	k.peer = peer;
+	pv = bpf_map_lookup_elem(v->policy, &k);
+	if (!pv) {
+		k.peer = IDG_ID_UNKNOWN;
+		pv = bpf_map_lookup_elem(v->policy, &k);
+	}
+	if (pv) {
+		*cookie = pv->cookie;
+		return IDG_PASS_POLICY;
+	}
+	return IDG_DROP_POLICY_DEFAULT;
+}
+
+struct idg_drop_info {
+	__u32 reason;
+	__u32 src_id;
+	__u32 dst_id;
+	__u32 cookie;
+	__u32 gen;
+	__u32 ifindex;
+	__u32 pkt_len;
+	__u8 dir;
+};
+
+/* One event per drop, or at most one per flow per interval when the
+ * node config asks for a rate limit. Every event not written is counted:
+ * suppressed (rate limit) or lost (ring buffer full). */
+static __always_inline void idg_emit_drop(const struct idg_cfg *cfg,
+					  const struct idg_pkt *p,
+					  const struct idg_drop_info *d)
+{
+	struct idg_event *e;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (cfg && cfg->drop_event_interval_ns) {
+		struct idg_ct_key k = {};
+		__u64 *last;
+
+		idg_ct_key_fill(&k, p, 0);
+		last = bpf_map_lookup_elem(&idg_event_rl, &k);
+		if (last && now - *last < cfg->drop_event_interval_ns) {
+			idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
+			return;
+		}
+		if (last)
+			*last = now;
+		else
+			bpf_map_update_elem(&idg_event_rl, &k, &now, BPF_ANY);
+	}
+
+	e = bpf_ringbuf_reserve(&idg_events, sizeof(*e), 0);
+	if (!e) {
+		idg_misc_inc(IDG_MISC_EVENTS_LOST);
+		return;
+	}
+	e->ts_ns = now;
+	e->type = IDG_EV_DROP;
+	e->reason = d->reason;
+	e->dir = d->dir;
+	e->family = p->family;
+	e->proto = p->proto;
+	e->flags = (p->flags & IDG_PKT_F_LATER) ? IDG_EV_F_FRAGMENT : 0;
+	e->pad = 0;
+	e->ifindex = d->ifindex;
+	e->src_id = d->src_id;
+	e->dst_id = d->dst_id;
+	e->cookie = d->cookie;
+	e->gen = d->gen;
+	e->pkt_len = d->pkt_len;
+	e->sport = p->sport;
+	e->dport = p->dport;
+	__builtin_memcpy(e->saddr, p->saddr, 16);
+	__builtin_memcpy(e->daddr, p->daddr, 16);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline __u32 idg_drop(const struct idg_cfg *cfg,
+				      const struct idg_pkt *p,
+				      struct idg_drop_info *d)
+{
+	idg_count(&idg_reason_st, d->reason, d->pkt_len);
+	if (d->cookie)
+		idg_count(&idg_rule_st, d->cookie, d->pkt_len);
+	idg_emit_drop(cfg, p, d);
+	return d->reason;
+}
+
+static __always_inline __u32 idg_pass(__u32 reason, __u32 cookie, __u32 len)
+{
+	idg_count(&idg_reason_st, reason, len);
+	if (cookie)
+		idg_count(&idg_rule_st, cookie, len);
+	return reason;
+}
+
+/*
+ * dir is the direction relative to the local endpoint: XDP on the uplink
+ * sees ingress (destination is the endpoint), tc egress sees egress.
+ * parse_ret is idg_parse()'s result for p.
+ */
+static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
+					 __u8 dir, __u32 ifindex, __u32 pkt_len)
+{
+	struct idg_drop_info d = { .dir = dir, .ifindex = ifindex,
+				   .pkt_len = pkt_len };
+	struct idg_gen_view v = {};
+	struct idg_ip_key ek = {};
+	struct idg_ct_key ck = {};
+	struct idg_ep_val *ep;
+	struct idg_ct_val *ct;
+	__u32 subject, ep_flags, peer, reason, cookie, plen;
+	const __u8 *local, *remote;
+	__u64 now;
+
+	/* An instance that was never configured is transparent. */
+	if (idg_gen_view_get(&v))
+		return idg_pass(IDG_PASS_NO_CONFIG, 0, pkt_len);
+	d.gen = v.gen;
+
+	if (parse_ret) {
+		if (!idg_reason_is_drop(parse_ret))
+			return idg_pass(parse_ret, 0, pkt_len);
+		d.reason = parse_ret;
+		return idg_drop(v.cfg, p, &d);
+	}
+
+	local = dir == IDG_DIR_INGRESS ? p->daddr : p->saddr;
+	remote = dir == IDG_DIR_INGRESS ? p->saddr : p->daddr;
+
+	idg_ip_key_fill(&ek, p, local, v.cfg->cluster_id);
+	ep = bpf_map_lookup_elem(v.eps, &ek);
+	if (ep) {
+		subject = ep->identity;
+		ep_flags = ep->flags;
+	} else if (v.cfg->enforcement == IDG_ENFORCE_ALWAYS) {
+		subject = IDG_ID_HOST;
+		ep_flags = v.cfg->host_flags;
+	} else {
+		return idg_pass(IDG_PASS_NOT_ENDPOINT, 0, pkt_len);
+	}
+
+	now = bpf_ktime_get_ns();
+	if (!(p->flags & IDG_PKT_F_LATER)) {
+		idg_ct_key_fill(&ck, p, 0);
+		ct = bpf_map_lookup_elem(&idg_ct, &ck);
+		if (!ct) {
+			idg_ct_key_fill(&ck, p, 1);
+			ct = bpf_map_lookup_elem(&idg_ct, &ck);
+		}
+		if (ct) {
+			if (ct->gen == v.gen) {
+				ct->last_seen_ns = now;
+				return idg_pass(IDG_PASS_CT, ct->cookie,
+						pkt_len);
+			}
+			/* Allowed under an older generation: judge the flow
+			 * again, as it was first seen, by the active one. */
+			idg_misc_inc(IDG_MISC_CT_REJUDGED);
+			peer = idg_ipcache_identity(&v, p, remote);
+			reason = idg_judge(&v, subject, ep_flags, peer, ct->dir,
+					   p->proto, ct->pol_port,
+					   IDG_POL_PREFIX_FULL, &cookie);
+			if (!idg_reason_is_drop(reason)) {
+				ct->gen = v.gen;
+				ct->cookie = cookie;
+				ct->last_seen_ns = now;
+				return idg_pass(IDG_PASS_CT, cookie, pkt_len);
+			}
+			bpf_map_delete_elem(&idg_ct, &ck);
+			idg_misc_inc(IDG_MISC_CT_REVOKED);
+			goto drop;
+		}
+	}
+
+	peer = idg_ipcache_identity(&v, p, remote);
+	/* A later fragment has no ports: only port-wildcard rules apply. */
+	plen = (p->flags & IDG_PKT_F_LATER) ? IDG_POL_PREFIX_PROTO :
+					      IDG_POL_PREFIX_FULL;
+	reason = idg_judge(&v, subject, ep_flags, peer, dir, p->proto,
+			   p->pol_port, plen, &cookie);
+	if (idg_reason_is_drop(reason))
+		goto drop;
+
+	if (!(p->flags & IDG_PKT_F_LATER)) {
+		struct idg_ct_val nv = {
+			.created_ns = now,
+			.last_seen_ns = now,
+			.gen = v.gen,
+			.cookie = cookie,
+			.dir = dir,
+			.pol_port = p->pol_port,
+		};
+
+		idg_ct_key_fill(&ck, p, 0);
+		if (bpf_map_update_elem(&idg_ct, &ck, &nv, BPF_ANY))
+			idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
+	}
+	return idg_pass(reason, cookie, pkt_len);
+
+drop:
+	d.reason = reason;
+	d.cookie = cookie;
+	d.src_id = dir == IDG_DIR_INGRESS ? peer : subject;
+	d.dst_id = dir == IDG_DIR_INGRESS ? subject : peer;
+	return idg_drop(v.cfg, p, &d);
+}
+
+#endif /* IDGATE_BPF_VERDICT_H */

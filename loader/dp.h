@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The node datapath as userspace sees it: the XDP and tc objects loaded
+ * with one shared set of maps, pinned under an instance dir or not at all
+ * (tests).
+ */
+#ifndef IDGATE_LOADER_DP_H
+#define IDGATE_LOADER_DP_H
+
+#include <linux/types.h>
+#include <idgate/datapath.h>
+
+struct idgate_xdp;
+struct idgate_tc;
+
+struct idg_dp {
+	struct idgate_xdp *xdp;
+	struct idgate_tc *tc;
+	int gen_fd;
+	int cfg_gens_fd;
+	int ipc_gens_fd;
+	int ep_gens_fd;
+	int pol_gens_fd;
+	int ct_fd;
+	int reason_st_fd;
+	int rule_st_fd;
+	int misc_st_fd;
+	int events_fd;
+	int event_rl_fd;
+	int xdp_prog_fd;
+	int tc_prog_fd;
+};
+
+/*
+ * Load both objects. pin_dir NULL: maps are private to this process.
+ * Otherwise maps are pinned by name in pin_dir, and reused when already
+ * pinned there (a later apply keeps the live state). Returns -errno.
+ */
+int idg_dp_open(struct idg_dp *dp, const char *pin_dir);
+void idg_dp_close(struct idg_dp *dp);
+
+int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen);
+
+/* Per-CPU counters summed over all possible CPUs. */
+int idg_dp_reason_stats(const struct idg_dp *dp, __u32 reason,
+			struct idg_counter *sum);
+int idg_dp_rule_stats(const struct idg_dp *dp, __u32 cookie,
+		      struct idg_counter *sum);
+int idg_dp_misc_stat(const struct idg_dp *dp, __u32 idx, __u64 *sum);
+
+#endif /* IDGATE_LOADER_DP_H */

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# One-time setup on a fresh Debian 12 machine, as root: installs the
+# Debian packages idgate needs, builds everything (the build loads every
+# BPF program into this kernel, so a verifier rejection fails here), and
+# shows the result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup.sh: run as root (BPF needs it): sudo $0" >&2
+	exit 1
+fi
+
+packages=(
+	build-essential pkg-config meson ninja-build
+	clang llvm bpftool
+	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
+	libyaml-dev libnl-3-dev libnl-route-3-dev
+	libcmocka-dev
+	iproute2
+)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ -d build ]; then
+	meson setup --reconfigure build
+else
+	meson setup build
+fi
+ninja -C build
+
+echo
+echo "== BPF programs loaded by this kernel's verifier =="
+cat build/tests/datapath/verifier-report.txt

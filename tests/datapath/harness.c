@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "harness.h"
+
+/* Tests build several thousand rules: small limits keep them quick to
+ * create, large enough for the scale test. */
+static const struct idg_gen_limits fx_limits = {
+	.ipcache = 1 << 20,
+	.endpoints = 4096,
+	.policy = 1 << 18,
+};
+
+static int fx_on_event(void *ctx, void *data, size_t len)
+{
+	struct fx *fx = ctx;
+
+	assert_int_equal(len, sizeof(struct idg_event));
+	fx->events_seen++;
+	if (fx->n_events < FX_EVENTS_MAX)
+		memcpy(&fx->events[fx->n_events++], data, len);
+	return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int fx_setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	libbpf_set_print(libbpf_quiet);
+	assert_int_equal(idg_dp_open(&fx->dp, NULL), 0);
+	fx->rb = ring_buffer__new(fx->dp.events_fd, fx_on_event, fx, NULL);
+	assert_non_null(fx->rb);
+	fx->cluster_id = 1;
+	fx->gen.cfg_fd = -1;
+	fx_gen_new(fx);
+	*state = fx;
+	return 0;
+}
+
+int fx_teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	ring_buffer__free(fx->rb);
+	idg_gen_destroy(&fx->gen);
+	idg_dp_close(&fx->dp);
+	free(fx);
+	return 0;
+}
+
+void fx_gen_new(struct fx *fx)
+{
+	idg_gen_destroy(&fx->gen);
+	assert_int_equal(idg_gen_create(&fx->gen, &fx_limits), 0);
+	fx->gen.cfg.cluster_id = fx->cluster_id;
+	fx->gen.cfg.enforcement = IDG_ENFORCE_DEFAULT;
+}
+
+static void parse_cidr(const char *cidr, uint16_t cluster, struct idg_ip_key *k)
+{
+	char buf[64];
+	unsigned char addr[16] = {};
+	char *slash;
+	int family, max;
+	unsigned int plen;
+
+	snprintf(buf, sizeof(buf), "%s", cidr);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	family = strchr(buf, ':') ? IDG_FAM_IPV6 : IDG_FAM_IPV4;
+	max = family == IDG_FAM_IPV4 ? 32 : 128;
+	assert_int_equal(inet_pton(family == IDG_FAM_IPV4 ? AF_INET : AF_INET6,
+				   buf, addr),
+			 1);
+	plen = slash ? (unsigned int)atoi(slash + 1) : (unsigned int)max;
+	assert_int_equal(idg_ip_key_make(k, family, addr, plen, cluster), 0);
+}
+
+void fx_ipcache_cluster(struct fx *fx, const char *cidr, uint16_t cluster,
+			uint32_t identity)
+{
+	struct idg_ipcache_val v = { .identity = identity };
+	struct idg_ip_key k;
+
+	parse_cidr(cidr, cluster, &k);
+	assert_int_equal(idg_gen_ipcache_add(&fx->gen, &k, &v), 0);
+}
+
+void fx_ipcache(struct fx *fx, const char *cidr, uint32_t identity)
+{
+	fx_ipcache_cluster(fx, cidr, fx->cluster_id, identity);
+}
+
+void fx_endpoint(struct fx *fx, const char *cidr, uint32_t identity,
+		 uint32_t flags)
+{
+	struct idg_ep_val v = { .identity = identity, .flags = flags };
+	struct idg_ip_key k;
+
+	parse_cidr(cidr, fx->cluster_id, &k);
+	assert_int_equal(idg_gen_ep_add(&fx->gen, &k, &v), 0);
+}
+
+void fx_rule(struct fx *fx, const struct idg_rule_entry *r)
+{
+	assert_int_equal(idg_gen_policy_add(&fx->gen, r), 0);
+}
+
+uint32_t fx_commit(struct fx *fx)
+{
+	uint32_t gen = 0;
+
+	assert_int_equal(idg_gen_commit(&fx->dp, &fx->gen, &gen), 0);
+	return gen;
+}
+
+int fx_run_prog_repeat(int prog_fd, const struct pkt *p, uint32_t repeat,
+		       uint32_t *retval, double *ns_per_pkt)
+{
+	uint8_t out[PKT_MAX + 256];
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = p->data,
+		.data_size_in = (uint32_t)p->len,
+		.data_out = out,
+		.data_size_out = sizeof(out),
+		.repeat = repeat,
+	);
+	int err = bpf_prog_test_run_opts(prog_fd, &opts);
+
+	if (err)
+		return -errno;
+	*retval = opts.retval;
+	if (ns_per_pkt)
+		*ns_per_pkt = opts.duration;
+	return 0;
+}
+
+static int fx_run(int prog_fd, const struct pkt *p)
+{
+	uint32_t ret = 0;
+
+	assert_int_equal(fx_run_prog_repeat(prog_fd, p, 1, &ret, NULL), 0);
+	return (int)ret;
+}
+
+int fx_run_xdp(struct fx *fx, const struct pkt *p)
+{
+	return fx_run(fx->dp.xdp_prog_fd, p);
+}
+
+int fx_run_tc(struct fx *fx, const struct pkt *p)
+{
+	return fx_run(fx->dp.tc_prog_fd, p);
+}
+
+int fx_poll_events(struct fx *fx)
+{
+	int before = fx->n_events;
+
+	assert_true(ring_buffer__consume(fx->rb) >= 0);
+	return fx->n_events - before;
+}
+
+uint64_t fx_reason_pkts(struct fx *fx, uint32_t reason)
+{
+	struct idg_counter c;
+
+	assert_int_equal(idg_dp_reason_stats(&fx->dp, reason, &c), 0);
+	return c.packets;
+}
+
+uint64_t fx_rule_pkts(struct fx *fx, uint32_t cookie)
+{
+	struct idg_counter c;
+
+	assert_int_equal(idg_dp_rule_stats(&fx->dp, cookie, &c), 0);
+	return c.packets;
+}
+
+uint64_t fx_misc(struct fx *fx, uint32_t idx)
+{
+	__u64 v;
+
+	assert_int_equal(idg_dp_misc_stat(&fx->dp, idx, &v), 0);
+	return v;
+}
+
+void fx_build(struct pkt *p, const struct pkt_spec *s)
+{
+	assert_int_equal(pkt_build(s, p), 0);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Datapath test fixture: the real XDP and tc objects loaded with private
+ * maps, one generation being built, packets run through
+ * BPF_PROG_TEST_RUN, drop events collected from the ring buffer.
+ */
+#ifndef IDGATE_TESTS_HARNESS_H
+#define IDGATE_TESTS_HARNESS_H
+
+#include <stdint.h>
+#include <idgate/datapath.h>
+
+#include "dp.h"
+#include "gen.h"
+#include "pktgen.h"
+
+#define FX_EVENTS_MAX 256
+
+struct fx {
+	struct idg_dp dp;
+	struct idg_gen gen;
+	struct ring_buffer *rb;
+	struct idg_event events[FX_EVENTS_MAX];
+	int n_events;
+	uint64_t events_seen; /* all consumed, also past FX_EVENTS_MAX */
+	uint16_t cluster_id;
+};
+
+/* cmocka-style setup/teardown: *state is a struct fx. */
+int fx_setup(void **state);
+int fx_teardown(void **state);
+
+/* Start a new generation to fill (the previous one must be committed). */
+void fx_gen_new(struct fx *fx);
+/* "10.0.0.0/8", "fd00::1" (host prefix when no /len). */
+void fx_ipcache(struct fx *fx, const char *cidr, uint32_t identity);
+void fx_ipcache_cluster(struct fx *fx, const char *cidr, uint16_t cluster,
+			uint32_t identity);
+void fx_endpoint(struct fx *fx, const char *cidr, uint32_t identity,
+		 uint32_t flags);
+void fx_rule(struct fx *fx, const struct idg_rule_entry *r);
+uint32_t fx_commit(struct fx *fx);
+
+/* Run one frame; returns the program's return code. */
+int fx_run_xdp(struct fx *fx, const struct pkt *p);
+int fx_run_tc(struct fx *fx, const struct pkt *p);
+/* The same, repeated; returns ns per run as measured by the kernel. */
+int fx_run_prog_repeat(int prog_fd, const struct pkt *p, uint32_t repeat,
+		       uint32_t *retval, double *ns_per_pkt);
+
+/* Drain the ring buffer into fx->events; returns how many were added. */
+int fx_poll_events(struct fx *fx);
+
+uint64_t fx_reason_pkts(struct fx *fx, uint32_t reason);
+uint64_t fx_rule_pkts(struct fx *fx, uint32_t cookie);
+uint64_t fx_misc(struct fx *fx, uint32_t idx);
+
+/* Build a packet from a spec or fail the test. */
+void fx_build(struct pkt *p, const struct pkt_spec *s);
+
+#endif

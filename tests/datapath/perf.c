@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Perf mode of the datapath runner: per-packet cost from
+ * BPF_PROG_TEST_RUN with `repeat`, median of several rounds. Printed,
+ * never asserted: the machine is shared and noisy.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <linux/bpf.h>
+
+#include "harness.h"
+#include "perf.h"
+#include "empty_xdp.skel.h"
+
+#define EP "10.1.0.10"
+
+struct perf_opts {
+	uint32_t repeat;
+	int rounds;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median ns/packet over rounds; the spread goes to *lo / *hi. */
+static double measure(int prog_fd, const struct pkt *p, uint32_t expect,
+		      const struct perf_opts *o, double *lo, double *hi)
+{
+	double ns[64];
+	int n = o->rounds < 64 ? o->rounds : 64;
+
+	for (int i = 0; i < n; i++) {
+		uint32_t ret;
+
+		if (fx_run_prog_repeat(prog_fd, p, o->repeat, &ret, &ns[i]) ||
+		    ret != expect) {
+			fprintf(stderr, "perf: unexpected verdict %u\n", ret);
+			exit(1);
+		}
+	}
+	qsort(ns, (size_t)n, sizeof(ns[0]), cmp_double);
+	*lo = ns[0];
+	*hi = ns[n - 1];
+	return ns[n / 2];
+}
+
+static void row(const char *what, double med, double lo, double hi)
+{
+	printf("| %-52s | %8.1f | %8.1f – %-8.1f |\n", what, med, lo, hi);
+}
+
+static struct pkt perf_pkt(const char *src, uint16_t dport)
+{
+	struct pkt p;
+
+	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = src,
+					 .dst = EP, .proto = IPPROTO_TCP,
+					 .sport = 40000, .dport = dport });
+	return p;
+}
+
+static void ipcache_fill(struct fx *fx, uint32_t n, uint32_t n_ids)
+{
+	char addr[32];
+
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(addr, sizeof(addr), "%u.%u.%u.%u", 100 + (i >> 24),
+			 (i >> 16) & 255, (i >> 8) & 255, i & 255);
+		fx_ipcache(fx, addr, IDG_ID_MAKE(1, 256 + i % n_ids));
+	}
+}
+
+static void idgate_case(const struct perf_opts *o, uint32_t n_rules,
+			uint32_t n_ipcache)
+{
+	struct fx *fx;
+	struct pkt p;
+	double med, lo, hi;
+	char what[96];
+	struct timespec t0, t1;
+
+	fx_setup((void **)&fx);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fx->gen.cfg.drop_event_interval_ns = 3600ull * 1000000000ull;
+	fx_endpoint(fx, EP, IDG_ID_MAKE(1, 100), IDG_EP_F_ENFORCE_INGRESS |
+						       IDG_EP_F_ENFORCE_EGRESS);
+	ipcache_fill(fx, n_ipcache, n_rules);
+	for (uint32_t j = 0; j < n_rules; j++) {
+		struct idg_rule_entry r = {
+			.subject = IDG_ID_MAKE(1, 100),
+			.peer = IDG_ID_MAKE(1, 256 + j),
+			.dir = IDG_DIR_INGRESS,
+			.kind = IDG_RULE_ALLOW,
+			.proto = IPPROTO_TCP,
+			.port = (uint16_t)(1024 + j % 60000),
+			.icmp_type = -1,
+			.cookie = 1 + j % (IDG_RULES_MAX - 1),
+		};
+
+		fx_rule(fx, &r);
+	}
+	fx_commit(fx);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr, "# built %u rules, %u ipcache entries in %.2f s\n",
+		n_rules, n_ipcache,
+		(double)(t1.tv_sec - t0.tv_sec) +
+			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+	/* Source 100.0.0.5 has identity 256 + 5: rule 5, port 1029. */
+	p = perf_pkt("100.0.0.5", 1029);
+	med = measure(fx->dp.xdp_prog_fd, &p, XDP_PASS, o, &lo, &hi);
+	snprintf(what, sizeof(what), "idgate, %u rules, %u ipcache: established",
+		 n_rules, n_ipcache);
+	row(what, med, lo, hi);
+
+	p = perf_pkt("100.0.0.5", 1030);
+	med = measure(fx->dp.xdp_prog_fd, &p, XDP_DROP, o, &lo, &hi);
+	snprintf(what, sizeof(what), "idgate, %u rules, %u ipcache: new, denied",
+		 n_rules, n_ipcache);
+	row(what, med, lo, hi);
+	fx_teardown((void **)&fx);
+}
+
+int dp_perf_main(int argc, char **argv)
+{
+	struct perf_opts o = { .repeat = 1000000, .rounds = 7 };
+	struct empty_xdp *empty;
+	struct pkt p;
+	double med, lo, hi;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+			o.repeat = (uint32_t)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+			o.rounds = atoi(argv[++i]);
+		else {
+			fprintf(stderr,
+				"usage: test_datapath --perf [--repeat N] [--rounds N]\n");
+			return 2;
+		}
+	}
+	if (!o.repeat || o.rounds < 1) {
+		fprintf(stderr, "perf: --repeat and --rounds must be positive\n");
+		return 2;
+	}
+
+	printf("BPF_PROG_TEST_RUN, %u packets per round, median of %d rounds (ns/packet)\n\n",
+	       o.repeat, o.rounds);
+	printf("| %-52s | %8s | %-19s |\n", "program", "median", "min – max");
+	printf("|%s|%s|%s|\n", "------------------------------------------------------",
+	       "----------", "---------------------");
+
+	empty = empty_xdp__open_and_load();
+	if (!empty) {
+		fprintf(stderr, "perf: cannot load the empty XDP program\n");
+		return 1;
+	}
+	p = perf_pkt("100.0.0.5", 1029);
+	med = measure(bpf_program__fd(empty->progs.idgate_xdp_empty), &p,
+		      XDP_PASS, &o, &lo, &hi);
+	row("empty XDP program (baseline)", med, lo, hi);
+	empty_xdp__destroy(empty);
+
+	idgate_case(&o, 10, 10);
+	idgate_case(&o, 10000, 1000000);
+	return 0;
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Build-time check: load every BPF program of the node datapath into the
+ * running kernel. A verifier rejection fails the build, with libbpf's
+ * verifier log on stderr. Writes a one-line-per-program report to argv[1].
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "dp.h"
+
+static int report(FILE *out, const char *what, int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	fprintf(out, "%-22s loaded: %u xlated insns, %u insns verified\n",
+		what, info.xlated_prog_len / 8, info.verified_insns);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct idg_dp dp;
+	FILE *out = stdout;
+	int err;
+
+	if (argc > 2) {
+		fprintf(stderr, "usage: %s [REPORT]\n", argv[0]);
+		return 2;
+	}
+	err = idg_dp_open(&dp, NULL);
+	if (err) {
+		fprintf(stderr, "idgate: BPF programs failed to load: %s\n",
+			strerror(-err));
+		return 1;
+	}
+	if (argc == 2) {
+		out = fopen(argv[1], "w");
+		if (!out) {
+			err = -errno;
+			goto out;
+		}
+	}
+	err = report(out, "xdp/idgate_xdp_ingress", dp.xdp_prog_fd);
+	if (!err)
+		err = report(out, "tc/idgate_tc_egress", dp.tc_prog_fd);
+	if (out != stdout)
+		fclose(out);
+out:
+	idg_dp_close(&dp);
+	if (err)
+		fprintf(stderr, "idgate: verifier report: %s\n", strerror(-err));
+	return err ? 1 : 0;
+}
