@@ -274,6 +274,24 @@ static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 	local = dir == IDG_DIR_INGRESS ? p->daddr : p->saddr;
 	remote = dir == IDG_DIR_INGRESS ? p->saddr : p->daddr;
 
+	/* Conntrack first: an established flow, the common case, then costs
+	 * no trie walk at all. Coarse (jiffies) time is plenty for flow
+	 * ageing and much cheaper than a clocksource read. */
+	now = bpf_ktime_get_coarse_ns();
+	ct = NULL;
+	if (!(p->flags & IDG_PKT_F_LATER)) {
+		idg_ct_key_fill(&ck, p, 0);
+		ct = bpf_map_lookup_elem(&idg_ct, &ck);
+		if (!ct) {
+			idg_ct_key_fill(&ck, p, 1);
+			ct = bpf_map_lookup_elem(&idg_ct, &ck);
+		}
+		if (ct && ct->gen == v.gen) {
+			ct->last_seen_ns = now;
+			return idg_pass(IDG_PASS_CT, ct->cookie, pkt_len);
+		}
+	}
+
 	idg_ip_key_fill(&ek, p, local, v.cfg->cluster_id);
 	ep = bpf_map_lookup_elem(v.eps, &ek);
 	if (ep) {
@@ -283,40 +301,29 @@ static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 		subject = IDG_ID_HOST;
 		ep_flags = v.cfg->host_flags;
 	} else {
+		/* The endpoint went away with the last switch. */
+		if (ct)
+			bpf_map_delete_elem(&idg_ct, &ck);
 		return idg_pass(IDG_PASS_NOT_ENDPOINT, 0, pkt_len);
 	}
 
-	now = bpf_ktime_get_ns();
-	if (!(p->flags & IDG_PKT_F_LATER)) {
-		idg_ct_key_fill(&ck, p, 0);
-		ct = bpf_map_lookup_elem(&idg_ct, &ck);
-		if (!ct) {
-			idg_ct_key_fill(&ck, p, 1);
-			ct = bpf_map_lookup_elem(&idg_ct, &ck);
+	if (ct) {
+		/* Allowed under an older generation: judge the flow again,
+		 * in the direction and on the port it was first seen. */
+		idg_misc_inc(IDG_MISC_CT_REJUDGED);
+		peer = idg_ipcache_identity(&v, p, remote);
+		reason = idg_judge(&v, subject, ep_flags, peer, ct->dir,
+				   p->proto, ct->pol_port, IDG_POL_PREFIX_FULL,
+				   &cookie);
+		if (!idg_reason_is_drop(reason)) {
+			ct->gen = v.gen;
+			ct->cookie = cookie;
+			ct->last_seen_ns = now;
+			return idg_pass(IDG_PASS_CT, cookie, pkt_len);
 		}
-		if (ct) {
-			if (ct->gen == v.gen) {
-				ct->last_seen_ns = now;
-				return idg_pass(IDG_PASS_CT, ct->cookie,
-						pkt_len);
-			}
-			/* Allowed under an older generation: judge the flow
-			 * again, as it was first seen, by the active one. */
-			idg_misc_inc(IDG_MISC_CT_REJUDGED);
-			peer = idg_ipcache_identity(&v, p, remote);
-			reason = idg_judge(&v, subject, ep_flags, peer, ct->dir,
-					   p->proto, ct->pol_port,
-					   IDG_POL_PREFIX_FULL, &cookie);
-			if (!idg_reason_is_drop(reason)) {
-				ct->gen = v.gen;
-				ct->cookie = cookie;
-				ct->last_seen_ns = now;
-				return idg_pass(IDG_PASS_CT, cookie, pkt_len);
-			}
-			bpf_map_delete_elem(&idg_ct, &ck);
-			idg_misc_inc(IDG_MISC_CT_REVOKED);
-			goto drop;
-		}
+		bpf_map_delete_elem(&idg_ct, &ck);
+		idg_misc_inc(IDG_MISC_CT_REVOKED);
+		goto drop;
 	}
 
 	peer = idg_ipcache_identity(&v, p, remote);
