@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Identities and policy compilation: one validated config plus the node
+ * we run as become the exact contents of one datapath generation.
+ * Pure userspace, no kernel access: unit-testable.
+ */
+#ifndef IDGATE_LOADER_COMPILE_H
+#define IDGATE_LOADER_COMPILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gen.h"
+#include "model.h"
+
+enum idg_id_kind {
+	IDG_IDK_RESERVED,
+	IDG_IDK_ENDPOINT,
+	IDG_IDK_CIDR,
+};
+
+struct idg_identity {
+	uint32_t id;
+	enum idg_id_kind kind;
+	uint32_t cluster_id; /* 0 for reserved and CIDR identities */
+	/*
+	 * Canonical labels, sorted by key. Endpoint: its labels plus
+	 * io.kubernetes.pod.namespace and io.cilium.k8s.policy.cluster.
+	 * Reserved: "reserved:NAME" (e.g. reserved:world). CIDR:
+	 * "cidr:PREFIX" for its own prefix and every configured prefix
+	 * containing it, plus reserved:world.
+	 */
+	struct idg_labels labels;
+	/* The same as one string, "k1=v1,k2=v2": the identity's name. */
+	char *canon;
+	struct idg_cidr cidr; /* CIDR identities */
+	bool pinned;          /* from spec.identity */
+};
+
+struct idg_ipcache_entry {
+	struct idg_cidr cidr;
+	uint16_t key_cluster; /* cluster id in the LPM key */
+	uint32_t identity;
+	uint32_t tunnel_ip; /* IPv4 of the hosting node, network order; 0 */
+	const char *endpoint; /* name, or NULL (node, CIDR) */
+	const char *node;     /* hosting node, or NULL */
+};
+
+struct idg_local_ep {
+	const struct idg_endpoint *ep;
+	struct idg_cidr cidr; /* one of ep->ips */
+	uint32_t identity;
+	uint32_t flags; /* IDG_EP_F_* */
+	uint32_t ep_id; /* index of ep in the config, + 1 */
+};
+
+/* Maps a rule cookie back to the policy rule it came from. */
+struct idg_cookie {
+	uint32_t cookie;
+	const struct idg_policy *policy;
+	enum idg_rule_set set;
+	size_t rule_index; /* index within policy->rules[set] */
+};
+
+struct idg_compiled {
+	const struct idg_node *node;
+	uint32_t cluster_id;
+	uint32_t enforcement; /* IDG_ENFORCE_* */
+	uint32_t host_flags;  /* IDG_EP_F_* for the host subject */
+	struct idg_identity *ids; /* sorted by id */
+	size_t n_ids;
+	struct idg_ipcache_entry *ipcache;
+	size_t n_ipcache;
+	struct idg_local_ep *eps;
+	size_t n_eps;
+	struct idg_rule_entry *rules;
+	size_t n_rules;
+	struct idg_cookie *cookies; /* sorted by cookie */
+	size_t n_cookies;
+};
+
+/*
+ * Numbers handed out before, so that they stay stable across reloads
+ * (identities by canonical label string, cookies by rule). Kept in the pin
+ * dir as a small text file.
+ */
+struct idg_state_id {
+	char *canon;
+	uint32_t id;
+};
+
+struct idg_state_cookie {
+	char *key; /* "namespace/policy/set/index" */
+	uint32_t cookie;
+};
+
+struct idg_state {
+	struct idg_state_id *ids;
+	size_t n_ids;
+	struct idg_state_cookie *cookies;
+	size_t n_cookies;
+};
+
+/* A missing file is an empty state. Returns 0 or -errno. */
+int idg_state_load(const char *path, struct idg_state *st);
+/* Written to a temporary file and renamed over path. */
+int idg_state_save(const char *path, const struct idg_state *st);
+void idg_state_free(struct idg_state *st);
+
+/*
+ * Compile cfg for node_name. st may be NULL (no history); when given it is
+ * read for earlier numbers and updated with the ones handed out now.
+ * Returns 0, or -EINVAL with errors in d (unknown node, identity
+ * collision, rule cookie space exhausted, ...). Warnings (a selector that
+ * matches nothing, ...) go to d too.
+ */
+int idg_compile(const struct idg_config *cfg, const char *node_name,
+		struct idg_state *st, struct idg_compiled *out,
+		struct idg_diags *d);
+void idg_compiled_free(struct idg_compiled *c);
+
+const struct idg_identity *idg_compiled_identity(const struct idg_compiled *c,
+						 uint32_t id);
+const struct idg_cookie *idg_compiled_cookie(const struct idg_compiled *c,
+					     uint32_t cookie);
+
+#endif /* IDGATE_LOADER_COMPILE_H */

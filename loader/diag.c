@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+
+void idg_diag_add(struct idg_diags *d, enum idg_diag_level level,
+		  struct idg_pos pos, const char *fmt, ...)
+{
+	struct idg_diag *e;
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		struct idg_diag *v = realloc(d->v, cap * sizeof(*v));
+
+		if (!v) {
+			/* Out of memory: keep the count, so the error still
+			 * stops the command. */
+			free(msg);
+			if (level == IDG_DIAG_ERROR)
+				d->n_errors++;
+			return;
+		}
+		d->v = v;
+		d->cap = cap;
+	}
+	e = &d->v[d->n++];
+	e->level = level;
+	e->pos = pos;
+	e->msg = msg;
+	if (level == IDG_DIAG_ERROR)
+		d->n_errors++;
+}
+
+void idg_diags_print(const struct idg_diags *d, FILE *out)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct idg_diag *e = &d->v[i];
+
+		if (e->pos.file && e->pos.line)
+			fprintf(out, "%s:%d:%d: ", e->pos.file, e->pos.line,
+				e->pos.col);
+		else if (e->pos.file)
+			fprintf(out, "%s: ", e->pos.file);
+		fprintf(out, "%s%s\n",
+			e->level == IDG_DIAG_WARNING ? "warning: " : "",
+			e->msg ? e->msg : "(out of memory)");
+	}
+}
+
+bool idg_diags_has(const struct idg_diags *d, enum idg_diag_level level,
+		   const char *needle)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].level == level && d->v[i].msg &&
+		    strstr(d->v[i].msg, needle))
+			return true;
+	return false;
+}
+
+void idg_diags_free(struct idg_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].msg);
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The config as parsed and validated from YAML (loader/config.c), before
+ * identities and policy compilation (loader/compile.c). Every object keeps
+ * the position it came from so later stages report FILE:LINE:COL too.
+ * All strings and arrays are owned by the idg_config and freed by
+ * idg_config_free().
+ */
+#ifndef IDGATE_LOADER_MODEL_H
+#define IDGATE_LOADER_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <idgate/datapath.h>
+
+#include "diag.h"
+
+/* Labels Cilium derives from the namespace and the cluster. */
+#define IDG_LABEL_NAMESPACE "io.kubernetes.pod.namespace"
+#define IDG_LABEL_CLUSTER "io.cilium.k8s.policy.cluster"
+#define IDG_ANNOTATION_GATEWAY "egress.cilium.io/gateway-name"
+
+struct idg_label {
+	char *key;
+	char *value; /* "" for a key without value */
+};
+
+/* Sorted by key, keys unique. */
+struct idg_labels {
+	struct idg_label *v;
+	size_t n;
+};
+
+enum idg_sel_op {
+	IDG_SEL_IN,
+	IDG_SEL_NOT_IN,
+	IDG_SEL_EXISTS,
+	IDG_SEL_DOES_NOT_EXIST,
+};
+
+struct idg_sel_expr {
+	char *key;
+	enum idg_sel_op op;
+	char **values; /* In / NotIn only */
+	size_t n_values;
+	struct idg_pos pos;
+};
+
+/*
+ * A Kubernetes label selector. Keys are stored without a Cilium source
+ * prefix ("k8s:" and "any:" are stripped by the parser). An empty
+ * selector ({}) has no labels and no expressions.
+ */
+struct idg_selector {
+	struct idg_labels match_labels;
+	struct idg_sel_expr *exprs;
+	size_t n_exprs;
+	struct idg_pos pos;
+};
+
+struct idg_cidr {
+	int family; /* IDG_FAM_IPV4 / IDG_FAM_IPV6 */
+	uint8_t addr[16]; /* host bits cleared */
+	unsigned int plen;
+	struct idg_pos pos;
+};
+
+/* fromCIDR entries become sets without exceptions. */
+struct idg_cidr_set {
+	struct idg_cidr cidr;
+	struct idg_cidr *except;
+	size_t n_except;
+};
+
+/* fromEntities / toEntities, a bit each. */
+enum idg_entity {
+	IDG_ENT_WORLD = 1u << 0,
+	IDG_ENT_CLUSTER = 1u << 1,
+	IDG_ENT_HOST = 1u << 2,
+	IDG_ENT_REMOTE_NODE = 1u << 3,
+	IDG_ENT_ALL = 1u << 4,
+};
+
+struct idg_port_rule {
+	uint16_t port;     /* 0: every port (Cilium's meaning) */
+	uint16_t end_port; /* 0 or < port: just port (a warning was given) */
+	uint8_t proto;     /* IPPROTO_TCP/UDP/SCTP; 0 = ANY (TCP+UDP+SCTP) */
+	struct idg_pos pos;
+};
+
+struct idg_icmp_rule {
+	int family; /* IDG_FAM_IPV4 (default) or IDG_FAM_IPV6 */
+	int type;   /* 0..255, names already resolved */
+	struct idg_pos pos;
+};
+
+/*
+ * One element of ingress / egress / ingressDeny / egressDeny. The has_*
+ * flags say which peer fields were present at all: a rule with none of
+ * them selects every peer; a field present but empty selects nothing.
+ */
+struct idg_rule {
+	bool has_endpoints; /* fromEndpoints / toEndpoints */
+	struct idg_selector *endpoints;
+	size_t n_endpoints;
+	bool has_cidrs; /* fromCIDR(Set) / toCIDR(Set) */
+	struct idg_cidr_set *cidrs;
+	size_t n_cidrs;
+	bool has_entities;
+	unsigned int entities; /* enum idg_entity bits */
+	/* toPorts[].ports[] flattened; none = every port and protocol */
+	struct idg_port_rule *ports;
+	size_t n_ports;
+	struct idg_icmp_rule *icmps; /* icmps[].fields[] flattened */
+	size_t n_icmps;
+	struct idg_pos pos;
+};
+
+enum idg_rule_set {
+	IDG_RS_INGRESS,
+	IDG_RS_EGRESS,
+	IDG_RS_INGRESS_DENY,
+	IDG_RS_EGRESS_DENY,
+	IDG_RS_MAX,
+};
+
+struct idg_policy {
+	char *name;
+	char *namespace; /* NULL for CiliumClusterwideNetworkPolicy */
+	bool clusterwide;
+	/* spec.endpointSelector, or spec.nodeSelector (clusterwide only):
+	 * then the policy is a host policy and selects nodes by label. */
+	bool node_selector;
+	struct idg_selector subject;
+	/* spec.enableDefaultDeny.{ingress,egress}: -1 unset, 0 false, 1 true */
+	int default_deny[2];
+	/* present[k]: the section appeared (even as an empty list) */
+	bool present[IDG_RS_MAX];
+	struct idg_rule *rules[IDG_RS_MAX];
+	size_t n_rules[IDG_RS_MAX];
+	struct idg_pos pos;
+};
+
+enum idg_xdp_mode {
+	IDG_XDP_AUTO,
+	IDG_XDP_NATIVE,
+	IDG_XDP_SKB,
+};
+
+enum idg_enforcement {
+	IDG_ENF_DEFAULT, /* same numbers as IDG_ENFORCE_* */
+	IDG_ENF_ALWAYS,
+	IDG_ENF_NEVER,
+};
+
+struct idg_node {
+	char *name;
+	struct idg_labels labels;
+	struct idg_labels annotations;
+	char *gateway_name; /* annotation egress.cilium.io/gateway-name, or NULL */
+	char *cluster;
+	uint32_t cluster_id; /* 1..255 */
+	bool has_tunnel_ip;
+	struct idg_cidr tunnel_ip; /* full-length prefix */
+	char *uplink;
+	char **endpoint_ifaces;
+	size_t n_endpoint_ifaces;
+	char *external; /* gateway nodes, or NULL */
+	bool has_egress_ip;
+	struct idg_cidr egress_ip;
+	enum idg_xdp_mode xdp_mode;
+	enum idg_enforcement enforcement;
+	struct idg_pos pos;
+};
+
+struct idg_endpoint {
+	char *name;
+	char *namespace; /* "default" when omitted */
+	struct idg_labels labels; /* as written, without namespace/cluster */
+	char *node;
+	struct idg_cidr *ips;
+	size_t n_ips;
+	uint32_t pinned_identity; /* spec.identity (local id), 0 = none */
+	struct idg_pos pos;
+};
+
+struct idg_egw_selector {
+	struct idg_selector pod;
+	bool has_namespace;
+	struct idg_selector ns; /* namespaceSelector over namespace labels */
+	struct idg_pos pos;
+};
+
+struct idg_egw_gateway {
+	char *gateway_name; /* Nodes annotated egress.cilium.io/gateway-name */
+	char *cluster_name; /* NULL: the source's own cluster */
+	bool has_node_selector; /* Cilium's own form: select nodes by label */
+	struct idg_selector node_selector;
+	char *interface;    /* optional, NULL */
+	bool has_egress_ip;
+	struct idg_cidr egress_ip;
+	struct idg_pos pos;
+};
+
+struct idg_egw_policy {
+	char *name;
+	struct idg_egw_selector *selectors;
+	size_t n_selectors;
+	struct idg_cidr *destinations;
+	size_t n_destinations;
+	struct idg_cidr *excluded;
+	size_t n_excluded;
+	struct idg_egw_gateway *gateways; /* egressGateway, or egressGateways[] */
+	size_t n_gateways;
+	struct idg_pos pos;
+};
+
+struct idg_config {
+	char *file;
+	struct idg_node *nodes;
+	size_t n_nodes;
+	struct idg_endpoint *endpoints;
+	size_t n_endpoints;
+	struct idg_policy *policies;
+	size_t n_policies;
+	struct idg_egw_policy *egw_policies;
+	size_t n_egw_policies;
+};
+
+/*
+ * Parse and validate path. Returns 0 when there is no error (warnings may
+ * have been added to d), -EINVAL when d holds at least one error, or
+ * another -errno when the file cannot be read (also reported in d).
+ */
+int idg_config_load(const char *path, struct idg_config *cfg,
+		    struct idg_diags *d);
+/* The same from memory; name is used in positions. */
+int idg_config_load_string(const char *name, const char *text,
+			   struct idg_config *cfg, struct idg_diags *d);
+void idg_config_free(struct idg_config *cfg);
+
+const struct idg_node *idg_config_node(const struct idg_config *cfg,
+				       const char *name);
+
+/* Label helpers shared by the parser and the compiler. */
+const char *idg_labels_get(const struct idg_labels *l, const char *key);
+/* Kubernetes semantics: NotIn and DoesNotExist match a missing key. */
+bool idg_selector_matches(const struct idg_selector *s,
+			  const struct idg_labels *l);
+
+#endif /* IDGATE_LOADER_MODEL_H */
