@@ -14,6 +14,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 {
 	memset(dp, 0, sizeof(*dp));
 	dp->gen_fd = dp->cfg_gens_fd = dp->ipc_gens_fd = dp->ep_gens_fd = -1;
+	dp->polany_gens_fd = dp->pair_gens_fd = -1;
 	dp->pol_gens_fd = dp->ct_fd = dp->reason_st_fd = dp->rule_st_fd = -1;
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
 	dp->xdp_prog_fd = dp->tc_prog_fd = -1;
@@ -90,6 +91,8 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->ipc_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ipc_gens);
 	dp->ep_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ep_gens);
 	dp->pol_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pol_gens);
+	dp->polany_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polany_gens);
+	dp->pair_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pair_gens);
 	dp->ct_fd = bpf_map__fd(dp->xdp->maps.idg_ct);
 	dp->reason_st_fd = bpf_map__fd(dp->xdp->maps.idg_reason_st);
 	dp->rule_st_fd = bpf_map__fd(dp->xdp->maps.idg_rule_st);

@@ -21,6 +21,8 @@ struct idg_dp {
 	int ipc_gens_fd;
 	int ep_gens_fd;
 	int pol_gens_fd;
+	int polany_gens_fd;
+	int pair_gens_fd;
 	int ct_fd;
 	int reason_st_fd;
 	int rule_st_fd;

@@ -29,6 +29,7 @@ int idg_gen_create(struct idg_gen *g, const struct idg_gen_limits *lim)
 
 	memset(g, 0, sizeof(*g));
 	g->cfg_fd = g->ipc_fd = g->ep_fd = g->pol_fd = -1;
+	g->polany_fd = g->pair_fd = -1;
 	if (!lim)
 		lim = &def;
 	if (!lim->ipcache || !lim->endpoints || !lim->policy)
@@ -57,6 +58,18 @@ int idg_gen_create(struct idg_gen *g, const struct idg_gen_limits *lim)
 				     BPF_F_NO_PREALLOC);
 	if (err < 0)
 		goto out;
+	err = g->polany_fd = map_create(BPF_MAP_TYPE_LPM_TRIE, "idg_policy_any",
+					sizeof(struct idg_policy_key),
+					sizeof(struct idg_policy_val),
+					lim->policy, BPF_F_NO_PREALLOC);
+	if (err < 0)
+		goto out;
+	err = g->pair_fd = map_create(BPF_MAP_TYPE_HASH, "idg_pairs",
+				      sizeof(struct idg_pair_key),
+				      sizeof(__u32), lim->policy,
+				      BPF_F_NO_PREALLOC);
+	if (err < 0)
+		goto out;
 	return 0;
 out:
 	idg_gen_destroy(g);
@@ -65,7 +78,8 @@ out:
 
 void idg_gen_destroy(struct idg_gen *g)
 {
-	int *fds[] = { &g->cfg_fd, &g->ipc_fd, &g->ep_fd, &g->pol_fd };
+	int *fds[] = { &g->cfg_fd,    &g->ipc_fd,    &g->ep_fd,
+			&g->pol_fd,    &g->polany_fd, &g->pair_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -120,16 +134,34 @@ int idg_gen_ep_add(struct idg_gen *g, const struct idg_ip_key *k,
 	return err;
 }
 
+/* Records in the pair hash that the pair has entries of k's kind. */
+static int pair_mark(struct idg_gen *g, const struct idg_policy_key *k)
+{
+	struct idg_pair_key pk = {
+		.subject = k->subject,
+		.peer = k->peer,
+		.dir = k->dir,
+	};
+	__u32 flags = 0;
+
+	if (bpf_map_lookup_elem(g->pair_fd, &pk, &flags) && errno != ENOENT)
+		return -errno;
+	flags |= 1u << k->kind;
+	return map_add(g->pair_fd, &pk, &flags, BPF_ANY);
+}
+
 static int policy_put(struct idg_gen *g, struct idg_policy_key *k,
 		      const struct idg_policy_val *v)
 {
-	int err = map_add(g->pol_fd, k, v, BPF_NOEXIST);
+	int fd = k->peer == IDG_ID_UNKNOWN ? g->polany_fd : g->pol_fd;
+	int err = map_add(fd, k, v, BPF_NOEXIST);
 
 	if (err == -EEXIST)
 		return 0;
-	if (!err)
-		g->n_policy++;
-	return err;
+	if (err)
+		return err;
+	g->n_policy++;
+	return k->peer == IDG_ID_UNKNOWN ? 0 : pair_mark(g, k);
 }
 
 int idg_gen_policy_add(struct idg_gen *g, const struct idg_rule_entry *r)
@@ -219,6 +251,10 @@ int idg_gen_commit(const struct idg_dp *dp, struct idg_gen *g,
 		err = slot_set(dp->ep_gens_fd, slot, g->ep_fd);
 	if (!err)
 		err = slot_set(dp->pol_gens_fd, slot, g->pol_fd);
+	if (!err)
+		err = slot_set(dp->polany_gens_fd, slot, g->polany_fd);
+	if (!err)
+		err = slot_set(dp->pair_gens_fd, slot, g->pair_fd);
 	if (err)
 		return err;
 

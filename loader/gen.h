@@ -28,7 +28,9 @@ struct idg_gen {
 	int cfg_fd;
 	int ipc_fd;
 	int ep_fd;
-	int pol_fd;
+	int pol_fd;    /* entries for one peer identity */
+	int polany_fd; /* entries for any peer */
+	int pair_fd;   /* {subject, peer, dir} -> kinds present in pol_fd */
 	struct idg_cfg cfg; /* written at commit; fill before */
 	uint32_t n_ipcache;
 	uint32_t n_endpoints;

@@ -30,6 +30,8 @@
 #define IDG_MAP_IPCACHE_GENS "idg_ipc_gens"
 #define IDG_MAP_EP_GENS "idg_ep_gens"
 #define IDG_MAP_POLICY_GENS "idg_pol_gens"
+#define IDG_MAP_POLICY_ANY_GENS "idg_polany_gens"
+#define IDG_MAP_PAIR_GENS "idg_pair_gens"
 #define IDG_MAP_CT "idg_ct"
 #define IDG_MAP_REASON_STATS "idg_reason_st"
 #define IDG_MAP_RULE_STATS "idg_rule_st"
@@ -127,6 +129,24 @@ struct idg_policy_val {
 	__u32 cookie; /* index into idg_rule_st; userspace maps it to policy+rule */
 	__u32 flags;
 };
+
+/*
+ * Rules are stored in two tries: entries for one peer identity in
+ * idg_pol_gens, "any peer" entries in idg_polany_gens. A hash of the
+ * {subject, peer, dir} pairs that have entries lets a packet from a peer
+ * without rules skip the big trie: a new flow then costs one hash lookup
+ * plus the small any-peer trie, whatever the number of rules.
+ */
+struct idg_pair_key {
+	__u32 subject;
+	__u32 peer;
+	__u8 dir;
+	__u8 pad[3];
+};
+
+/* Value of idg_pair_gens: which kinds of entries the pair has. */
+#define IDG_PAIR_F_DENY (1u << IDG_RULE_DENY)
+#define IDG_PAIR_F_ALLOW (1u << IDG_RULE_ALLOW)
 
 /* ---- shared across generations ---- */
 struct idg_ct_key {

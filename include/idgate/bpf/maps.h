@@ -47,6 +47,22 @@ struct idg_policy_inner {
 	__uint(value_size, sizeof(struct idg_policy_val));
 };
 
+struct idg_policy_any_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_POLICY_MAX);
+	__uint(key_size, sizeof(struct idg_policy_key));
+	__uint(value_size, sizeof(struct idg_policy_val));
+};
+
+struct idg_pair_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_POLICY_MAX);
+	__uint(key_size, sizeof(struct idg_pair_key));
+	__uint(value_size, sizeof(__u32));
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -86,6 +102,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct idg_policy_inner);
 } idg_pol_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_policy_any_inner);
+} idg_polany_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_pair_inner);
+} idg_pair_gens SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -17,6 +17,8 @@ struct idg_gen_view {
 	void *ipcache;
 	void *eps;
 	void *policy;
+	void *policy_any;
+	void *pairs;
 };
 
 /* The active generation is read once per packet: every lookup below goes
@@ -41,7 +43,10 @@ static __always_inline int idg_gen_view_get(struct idg_gen_view *v)
 	v->ipcache = bpf_map_lookup_elem(&idg_ipc_gens, &slot);
 	v->eps = bpf_map_lookup_elem(&idg_ep_gens, &slot);
 	v->policy = bpf_map_lookup_elem(&idg_pol_gens, &slot);
-	if (!v->cfg || !v->ipcache || !v->eps || !v->policy)
+	v->policy_any = bpf_map_lookup_elem(&idg_polany_gens, &slot);
+	v->pairs = bpf_map_lookup_elem(&idg_pair_gens, &slot);
+	if (!v->cfg || !v->ipcache || !v->eps || !v->policy ||
+	    !v->policy_any || !v->pairs)
 		return -1;
 	return 0;
 }
@@ -105,10 +110,29 @@ static __always_inline void idg_ct_key_fill(struct idg_ct_key *k,
 	k->family = p->family;
 }
 
+/* Deny or allow entry of one kind for the peer, else for any peer. */
+static __always_inline struct idg_policy_val *
+idg_policy_find(struct idg_gen_view *v, struct idg_policy_key *k,
+		__u32 pair_flags, __u8 kind)
+{
+	struct idg_policy_val *pv = NULL;
+	__u32 peer = k->peer;
+
+	k->kind = kind;
+	if (pair_flags & (1u << kind))
+		pv = bpf_map_lookup_elem(v->policy, k);
+	if (!pv) {
+		k->peer = IDG_ID_UNKNOWN;
+		pv = bpf_map_lookup_elem(v->policy_any, k);
+		k->peer = peer;
+	}
+	return pv;
+}
+
 /*
  * Policy verdict for one flow direction. Deny entries are looked up first
- * (exact peer, then any peer) so that a deny anywhere beats an allow; the
- * LPM on proto+port makes each lookup independent of the rule count.
+ * so that a deny anywhere beats an allow; the LPM on proto+port and the
+ * pair hash keep the cost independent of the rule count.
  */
 static __always_inline __u32 idg_judge(struct idg_gen_view *v, __u32 subject,
 				       __u32 ep_flags, __u32 peer, __u8 dir,
@@ -119,38 +143,36 @@ static __always_inline __u32 idg_judge(struct idg_gen_view *v, __u32 subject,
 						 IDG_EP_F_ENFORCE_EGRESS;
 	__u32 has_deny = dir == IDG_DIR_INGRESS ? IDG_EP_F_DENY_INGRESS :
 						  IDG_EP_F_DENY_EGRESS;
+	struct idg_pair_key pk = {};
 	struct idg_policy_key k = {};
 	struct idg_policy_val *pv;
+	__u32 pair_flags = 0, *pf;
 
 	*cookie = 0;
 	if (!(ep_flags & enforce))
 		return IDG_PASS_UNENFORCED;
 
+	pk.subject = subject;
+	pk.peer = peer;
+	pk.dir = dir;
+	pf = bpf_map_lookup_elem(v->pairs, &pk);
+	if (pf)
+		pair_flags = *pf;
+
 	k.prefixlen = plen;
 	k.subject = subject;
+	k.peer = peer;
 	k.dir = dir;
 	k.proto = proto;
 	k.port = port;
 	if (ep_flags & has_deny) {
-		k.kind = IDG_RULE_DENY;
-		k.peer = peer;
-		pv = bpf_map_lookup_elem(v->policy, &k);
-		if (!pv) {
-			k.peer = IDG_ID_UNKNOWN;
-			pv = bpf_map_lookup_elem(v->policy, &k);
-		}
+		pv = idg_policy_find(v, &k, pair_flags, IDG_RULE_DENY);
 		if (pv) {
 			*cookie = pv->cookie;
 			return IDG_DROP_POLICY_DENY;
 		}
 	}
-	k.kind = IDG_RULE_ALLOW;
-	k.peer = peer;
-	pv = bpf_map_lookup_elem(v->policy, &k);
-	if (!pv) {
-		k.peer = IDG_ID_UNKNOWN;
-		pv = bpf_map_lookup_elem(v->policy, &k);
-	}
+	pv = idg_policy_find(v, &k, pair_flags, IDG_RULE_ALLOW);
 	if (pv) {
 		*cookie = pv->cookie;
 		return IDG_PASS_POLICY;
