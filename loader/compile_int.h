@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Internals shared by the compiler's files (identity.c, compile.c,
+ * compile_rules.c). Not an API: compile.h is.
+ */
+#ifndef IDGATE_LOADER_COMPILE_INT_H
+#define IDGATE_LOADER_COMPILE_INT_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+
+/* The range of local ids a cluster hands out: [256, 65535]. */
+#define IDG_ID_LOCAL_RANGE (0x10000u - IDG_ID_LOCAL_MIN)
+/* CIDR identities: IDG_ID_SCOPE_LOCAL | n, n in [1, IDG_CIDR_ID_MAX]. */
+#define IDG_CIDR_ID_MAX 0xffffffu
+
+/* Room for one more element; returns the (maybe moved) array or NULL. */
+static inline void *idg_vec_grow(void *v, size_t n, size_t *cap, size_t sz)
+{
+	size_t c;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	c = *cap ? *cap * 2 : 8;
+	nv = realloc(v, c * sz);
+	if (nv)
+		*cap = c;
+	return nv;
+}
+
+/* Append to a growable array: a pointer to the new (uninitialised)
+ * element, or NULL when out of memory (the array is left intact). */
+#define IDG_VEC_PUSH(v, n, cap)                                           \
+	({                                                                \
+		__typeof__(v) _nv = idg_vec_grow((v), (n), &(cap),        \
+						 sizeof(*(v)));           \
+		_nv ? ((v) = _nv, &(v)[(n)++]) : NULL;                    \
+	})
+
+/*
+ * One endpoint label set of one cluster, i.e. one endpoint identity, and
+ * the endpoints that share it.
+ */
+struct idg_id_group {
+	char *canon;
+	struct idg_labels labels; /* canonical, sorted */
+	uint32_t cluster_id;
+	const char *cluster;   /* name, from the node */
+	const char *namespace; /* from the endpoints */
+	uint32_t pinned;       /* local part, 0 = none */
+	struct idg_pos pin_pos;
+	struct idg_pos pos;    /* of its first endpoint, for messages */
+	uint32_t id;
+};
+
+/* A configured CIDR prefix that became a node-local identity. */
+struct idg_cidr_id {
+	struct idg_cidr cidr;
+	char *text; /* "10.0.0.0/8" */
+	uint32_t id;
+};
+
+/* Everything the identity step hands to the rest of the compiler. */
+struct idg_idents {
+	struct idg_id_group *groups; /* sorted by (canon, cluster_id) */
+	size_t n_groups;
+	size_t *ep_group;            /* cfg->endpoints[i] -> groups[] */
+	const struct idg_node **ep_node; /* cfg->endpoints[i] -> node */
+	struct idg_cidr_id *cidrs;   /* sorted by family, address, length */
+	size_t n_cidrs;
+};
+
+/* ---- labels.c ---- */
+int idg_labels_copy(struct idg_labels *dst, const struct idg_labels *src);
+/* Insert or replace key; keeps the set sorted. */
+int idg_labels_set(struct idg_labels *l, const char *key, const char *value);
+void idg_labels_free(struct idg_labels *l);
+/* "k1=v1,k2=v2" ("k" alone for an empty value); ',', '=' and '\' in keys
+ * and values are escaped with '\' so two sets never share a string. */
+char *idg_labels_canon(const struct idg_labels *l);
+/* True when the selector names key in matchLabels or an expression. */
+bool idg_selector_constrains(const struct idg_selector *s, const char *key);
+
+/* ---- identity.c ---- */
+/* FNV-1a of the canonical string, folded into [256, 65535]. */
+uint32_t idg_identity_hash_local(const char *canon);
+/* "10.0.0.0/8" / "fd00::/64" into buf (at least 64 bytes). */
+void idg_cidr_format(const struct idg_cidr *c, char *buf, size_t len);
+/* a contains b (same family, a no longer than b, b's bits under a's). */
+bool idg_cidr_contains(const struct idg_cidr *a, const struct idg_cidr *b);
+bool idg_cidr_equal(const struct idg_cidr *a, const struct idg_cidr *b);
+bool idg_cidr_overlaps(const struct idg_cidr *a, const struct idg_cidr *b);
+
+/*
+ * Endpoint and CIDR identities for every cluster, and the identity list
+ * of out (reserved + endpoint + CIDR, sorted by id). old is the earlier
+ * state (may be NULL), new_st receives the numbers handed out now.
+ */
+int idg_identities_build(const struct idg_config *cfg,
+			 const struct idg_state *old, struct idg_state *new_st,
+			 struct idg_idents *ids, struct idg_compiled *out,
+			 struct idg_diags *d);
+void idg_idents_free(struct idg_idents *ids);
+
+/* ---- state.c ---- */
+int idg_state_add_id(struct idg_state *st, const char *canon, uint32_t id);
+int idg_state_add_cookie(struct idg_state *st, const char *key,
+			 uint32_t cookie);
+
+/* ---- compile_rules.c, compile_select.c ---- */
+
+static inline uint8_t idg_set_dir(int set)
+{
+	return set == IDG_RS_INGRESS || set == IDG_RS_INGRESS_DENY ?
+		       IDG_DIR_INGRESS : IDG_DIR_EGRESS;
+}
+
+/* One rule of the config; every rule of every policy, in config order. */
+struct idg_flat_rule {
+	const struct idg_policy *pol;
+	int set;
+	size_t index;
+	uint32_t cookie;
+	char *key;         /* "namespace/policy/set/index" */
+	uint32_t *peers;   /* sorted, unique; {0} = any peer */
+	size_t n_peers;
+	bool peers_done;
+};
+
+/* (key, value) of one label of one group, sorted: selectors look up the
+ * groups carrying a label instead of testing every group. */
+struct idg_lbl_ref {
+	const char *key;
+	const char *value;
+	size_t group;
+};
+
+/* Indices of the policies that select one subject, in config order. */
+struct idg_pol_list {
+	size_t *v;
+	size_t n, cap;
+};
+
+struct idg_rctx {
+	const struct idg_config *cfg;
+	const struct idg_idents *ids;
+	struct idg_compiled *out;
+	struct idg_diags *d;
+	uint32_t local;          /* our cluster id */
+	const char *local_name;  /* and its name */
+	struct idg_flat_rule *rules;
+	size_t n_rules;
+	size_t *pol_first;       /* policies[p]'s first rule in rules[] */
+	size_t rules_cap;        /* of out->rules */
+	struct idg_lbl_ref *index;
+	size_t n_index;
+	size_t n_clusters;       /* clusters that have endpoints */
+};
+
+int idg_select_init(struct idg_rctx *x);
+void idg_select_fini(struct idg_rctx *x);
+/* For every group with local[g] set, the policies whose endpointSelector
+ * picks it. */
+int idg_select_subjects(struct idg_rctx *x, const uint8_t *local,
+			struct idg_pol_list *lists);
+bool idg_select_host(const struct idg_rctx *x, const struct idg_policy *pol);
+/* f->peers, computed once. */
+int idg_rule_peers(struct idg_rctx *x, struct idg_flat_rule *f);
+/* Selectors that select nothing, the same on every node. */
+void idg_selector_warnings(struct idg_rctx *x);
+
+/*
+ * Rule cookies for every rule of every policy, then the rule entries and
+ * enforcement flags of the subjects on this node (local endpoint
+ * identities and, for host policies, the host).
+ */
+int idg_rules_build(const struct idg_config *cfg,
+		    const struct idg_idents *ids, const struct idg_state *old,
+		    struct idg_state *new_st, struct idg_compiled *out,
+		    struct idg_diags *d);
+
+#endif /* IDGATE_LOADER_COMPILE_INT_H */

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Policies into rule entries, with Cilium's semantics: rule cookies,
+ * protocols and ports of each rule, and when a subject turns default-deny.
+ * Which identities the selectors stand for is compile_select.c's job.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile_int.h"
+
+static const char *const set_names[IDG_RS_MAX] = {
+	[IDG_RS_INGRESS] = "ingress",
+	[IDG_RS_EGRESS] = "egress",
+	[IDG_RS_INGRESS_DENY] = "ingressDeny",
+	[IDG_RS_EGRESS_DENY] = "egressDeny",
+};
+
+static uint8_t set_kind(int s)
+{
+	return s == IDG_RS_INGRESS_DENY || s == IDG_RS_EGRESS_DENY ?
+		       IDG_RULE_DENY : IDG_RULE_ALLOW;
+}
+
+/* "namespace/name/set/index", "-" for the namespace of a clusterwide one:
+ * the rule's name in the state file. */
+#define RULE_KEY_FMT "%s/%s/%s/%zu"
+
+static char *rule_key(const struct idg_policy *pol, int set, size_t index)
+{
+	const char *ns = pol->clusterwide || !pol->namespace ? "-" :
+							       pol->namespace;
+	int len = snprintf(NULL, 0, RULE_KEY_FMT, ns, pol->name,
+			   set_names[set], index);
+	char *s;
+
+	if (len < 0)
+		return NULL;
+	s = malloc((size_t)len + 1);
+	if (s)
+		snprintf(s, (size_t)len + 1, RULE_KEY_FMT, ns, pol->name,
+			 set_names[set], index);
+	return s;
+}
+
+static int flat_rules_build(struct idg_rctx *x)
+{
+	const struct idg_config *cfg = x->cfg;
+	size_t n = 0, k = 0;
+
+	for (size_t p = 0; p < cfg->n_policies; p++)
+		for (int s = 0; s < IDG_RS_MAX; s++)
+			n += cfg->policies[p].n_rules[s];
+	x->rules = calloc(n + 1, sizeof(*x->rules));
+	x->pol_first = calloc(cfg->n_policies + 1, sizeof(*x->pol_first));
+	if (!x->rules || !x->pol_first)
+		return -ENOMEM;
+	for (size_t p = 0; p < cfg->n_policies; p++) {
+		const struct idg_policy *pol = &cfg->policies[p];
+
+		x->pol_first[p] = k;
+		for (int s = 0; s < IDG_RS_MAX; s++)
+			for (size_t r = 0; r < pol->n_rules[s]; r++) {
+				struct idg_flat_rule *f = &x->rules[k++];
+
+				f->pol = pol;
+				f->set = s;
+				f->index = r;
+				f->key = rule_key(pol, s, r);
+				if (!f->key) {
+					x->n_rules = k;
+					return -ENOMEM;
+				}
+			}
+	}
+	x->n_rules = k;
+	return 0;
+}
+
+static void flat_rules_free(struct idg_rctx *x)
+{
+	for (size_t i = 0; i < x->n_rules; i++) {
+		free(x->rules[i].key);
+		free(x->rules[i].peers);
+	}
+	free(x->rules);
+	free(x->pol_first);
+}
+
+/* ---- cookies ---- */
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct idg_flat_rule *x = *(const struct idg_flat_rule *const *)a;
+	const struct idg_flat_rule *y = *(const struct idg_flat_rule *const *)b;
+
+	return strcmp(x->key, y->key);
+}
+
+static int old_cookie_cmp(const void *a, const void *b)
+{
+	const struct idg_state_cookie *x = *(const struct idg_state_cookie *const *)a;
+	const struct idg_state_cookie *y = *(const struct idg_state_cookie *const *)b;
+
+	return strcmp(x->key, y->key);
+}
+
+static int cookie_cmp(const void *a, const void *b)
+{
+	const struct idg_cookie *x = a, *y = b;
+
+	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
+}
+
+/* Two policies with one name would share cookies and state keys. */
+static int dup_policies_check(struct idg_rctx *x)
+{
+	const struct idg_flat_rule **v;
+
+	if (!x->n_rules)
+		return 0;
+	v = calloc(x->n_rules, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->n_rules; i++)
+		v[i] = &x->rules[i];
+	qsort(v, x->n_rules, sizeof(*v), key_cmp);
+	for (size_t i = 1; i < x->n_rules; i++) {
+		const struct idg_policy *pol = v[i]->pol;
+
+		if (strcmp(v[i - 1]->key, v[i]->key) || v[i - 1]->pol == pol)
+			continue;
+		idg_err(x->d, pol->pos, "policy %s%s%s is defined twice",
+			pol->clusterwide || !pol->namespace ? "" :
+							      pol->namespace,
+			pol->clusterwide || !pol->namespace ? "" : "/",
+			pol->name);
+	}
+	free(v);
+	return 0;
+}
+
+static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
+			  struct idg_state *new_st)
+{
+	const struct idg_state_cookie **oi = NULL;
+	uint8_t *used = NULL;
+	uint32_t next = 1;
+	size_t n_old = old ? old->n_cookies : 0;
+	int err = 0;
+
+	used = calloc(IDG_RULES_MAX, 1);
+	if (!used)
+		return -ENOMEM;
+	if (n_old) {
+		oi = calloc(n_old, sizeof(*oi));
+		if (!oi) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n_old; i++)
+			oi[i] = &old->cookies[i];
+		qsort(oi, n_old, sizeof(*oi), old_cookie_cmp);
+	}
+	/* A rule keeps the cookie it had, so its counters keep meaning the
+	 * same rule across reloads. */
+	for (size_t i = 0; i < x->n_rules && n_old; i++) {
+		struct idg_state_cookie key = { .key = x->rules[i].key };
+		const struct idg_state_cookie *kp = &key, **hit;
+		uint32_t c;
+
+		hit = bsearch(&kp, oi, n_old, sizeof(*oi), old_cookie_cmp);
+		if (!hit)
+			continue;
+		c = (*hit)->cookie;
+		if (!c || c >= IDG_RULES_MAX || used[c])
+			continue;
+		used[c] = 1;
+		x->rules[i].cookie = c;
+	}
+	for (size_t i = 0; i < x->n_rules; i++) {
+		if (x->rules[i].cookie)
+			continue;
+		while (next < IDG_RULES_MAX && used[next])
+			next++;
+		if (next >= IDG_RULES_MAX) {
+			idg_err(x->d, x->rules[i].pol->pos,
+				"rule cookies exhausted: %zu rules, at most %u",
+				x->n_rules, IDG_RULES_MAX - 1);
+			goto out;
+		}
+		used[next] = 1;
+		x->rules[i].cookie = next;
+	}
+
+	x->out->cookies = calloc(x->n_rules + 1, sizeof(*x->out->cookies));
+	if (!x->out->cookies) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < x->n_rules; i++) {
+		struct idg_cookie *c = &x->out->cookies[i];
+
+		c->cookie = x->rules[i].cookie;
+		c->policy = x->rules[i].pol;
+		c->set = (enum idg_rule_set)x->rules[i].set;
+		c->rule_index = x->rules[i].index;
+		err = idg_state_add_cookie(new_st, x->rules[i].key, c->cookie);
+		if (err)
+			goto out;
+	}
+	x->out->n_cookies = x->n_rules;
+	qsort(x->out->cookies, x->out->n_cookies, sizeof(*x->out->cookies),
+	      cookie_cmp);
+out:
+	free(oi);
+	free(used);
+	return err;
+}
+
+/* ---- rule entries ---- */
+
+struct subject {
+	uint32_t id;
+	bool host;
+	const struct idg_id_group *g;
+	bool enf[2];     /* some selecting policy turns default-deny on */
+	bool has_deny[2];
+};
+
+/* Cilium's enableDefaultDeny: explicit, or on when the direction has
+ * rules (an empty list does not count, `- {}` does). */
+static bool policy_default_deny(const struct idg_policy *pol, int dir)
+{
+	int allow = dir == IDG_DIR_INGRESS ? IDG_RS_INGRESS : IDG_RS_EGRESS;
+	int deny = dir == IDG_DIR_INGRESS ? IDG_RS_INGRESS_DENY :
+					    IDG_RS_EGRESS_DENY;
+
+	if (pol->default_deny[dir] >= 0)
+		return pol->default_deny[dir] == 1;
+	return pol->n_rules[allow] + pol->n_rules[deny] > 0;
+}
+
+static struct idg_rule_entry *entry_push(struct idg_rctx *x)
+{
+	struct idg_rule_entry *e =
+		IDG_VEC_PUSH(x->out->rules, x->out->n_rules, x->rules_cap);
+
+	if (e)
+		memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static int rule_emit(struct idg_rctx *x, struct subject *sub,
+		     const struct idg_flat_rule *f)
+{
+	static const uint8_t any_protos[] = { IPPROTO_TCP, IPPROTO_UDP,
+					      IPPROTO_SCTP };
+	const struct idg_rule *r = &f->pol->rules[f->set][f->index];
+	struct idg_rule_entry tmpl = {
+		.subject = sub->id,
+		.dir = idg_set_dir(f->set),
+		.kind = set_kind(f->set),
+		.icmp_type = -1,
+		.cookie = f->cookie,
+	};
+	struct idg_rule_entry *e;
+
+	for (size_t p = 0; p < f->n_peers; p++) {
+		tmpl.peer = f->peers[p];
+		/* L3 only: every protocol, ICMP included. */
+		if (!r->n_ports && !r->n_icmps) {
+			e = entry_push(x);
+			if (!e)
+				return -ENOMEM;
+			*e = tmpl;
+		}
+		for (size_t i = 0; i < r->n_ports; i++) {
+			const struct idg_port_rule *pr = &r->ports[i];
+			/* ANY is TCP, UDP and SCTP: never ICMP. */
+			size_t n = pr->proto ? 1 : 3;
+
+			for (size_t k = 0; k < n; k++) {
+				e = entry_push(x);
+				if (!e)
+					return -ENOMEM;
+				*e = tmpl;
+				e->proto = pr->proto ? pr->proto : any_protos[k];
+				e->port = pr->port;
+				e->end_port = pr->end_port;
+			}
+		}
+		for (size_t i = 0; i < r->n_icmps; i++) {
+			e = entry_push(x);
+			if (!e)
+				return -ENOMEM;
+			*e = tmpl;
+			e->proto = r->icmps[i].family == IDG_FAM_IPV6 ?
+					   IPPROTO_ICMPV6 : IPPROTO_ICMP;
+			e->icmp_type = r->icmps[i].type;
+		}
+	}
+	if (f->n_peers && tmpl.kind == IDG_RULE_DENY)
+		sub->has_deny[tmpl.dir] = true;
+	return 0;
+}
+
+/* The rules of the policies (indices into cfg->policies) selecting sub. */
+static int subject_compile(struct idg_rctx *x, struct subject *sub,
+			   const size_t *pols, size_t n_pols)
+{
+	const struct idg_config *cfg = x->cfg;
+	int err;
+
+	for (size_t k = 0; k < n_pols; k++) {
+		size_t p = pols[k];
+		const struct idg_policy *pol = &cfg->policies[p];
+		size_t end = p + 1 < cfg->n_policies ? x->pol_first[p + 1] :
+						       x->n_rules;
+
+		for (int dir = 0; dir < 2; dir++)
+			if (policy_default_deny(pol, dir))
+				sub->enf[dir] = true;
+		for (size_t i = x->pol_first[p]; i < end; i++) {
+			err = idg_rule_peers(x, &x->rules[i]);
+			if (!err)
+				err = rule_emit(x, sub, &x->rules[i]);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* IDG_EP_F_* for one subject, after its rules are emitted. */
+static int subject_flags(struct idg_rctx *x, struct subject *sub, uint32_t *flags)
+{
+	static const uint32_t enf_f[2] = { IDG_EP_F_ENFORCE_INGRESS,
+					   IDG_EP_F_ENFORCE_EGRESS };
+	static const uint32_t deny_f[2] = { IDG_EP_F_DENY_INGRESS,
+					    IDG_EP_F_DENY_EGRESS };
+	struct idg_rule_entry *e;
+
+	*flags = 0;
+	if (x->out->enforcement == IDG_ENFORCE_NEVER)
+		return 0;
+	for (int dir = 0; dir < 2; dir++) {
+		bool on = sub->enf[dir];
+
+		/* always: every endpoint both ways; the host on ingress, and
+		 * on egress only when a host policy asks for it: a host
+		 * without egress rules would cut itself off. */
+		if (x->out->enforcement == IDG_ENFORCE_ALWAYS &&
+		    !(sub->host && dir == IDG_DIR_EGRESS))
+			on = true;
+		if (on) {
+			*flags |= enf_f[dir];
+			if (sub->has_deny[dir])
+				*flags |= deny_f[dir];
+			continue;
+		}
+		if (!sub->has_deny[dir])
+			continue;
+		/*
+		 * Deny rules from policies that do not turn default-deny on
+		 * (enableDefaultDeny: false) still deny in Cilium, and
+		 * everything else passes. The datapath judges only enforced
+		 * directions, so enforce with an allow-everything entry
+		 * underneath the denies; cookie 0: not a rule of the config.
+		 */
+		e = entry_push(x);
+		if (!e)
+			return -ENOMEM;
+		e->subject = sub->id;
+		e->dir = (uint8_t)dir;
+		e->kind = IDG_RULE_ALLOW;
+		e->icmp_type = -1;
+		*flags |= enf_f[dir] | deny_f[dir];
+	}
+	return 0;
+}
+
+static int host_compile(struct idg_rctx *x)
+{
+	struct subject sub = { .id = IDG_ID_HOST, .host = true };
+	struct idg_pol_list l = { 0 };
+	int err = 0;
+
+	for (size_t p = 0; p < x->cfg->n_policies; p++) {
+		size_t *e;
+
+		if (!idg_select_host(x, &x->cfg->policies[p]))
+			continue;
+		e = IDG_VEC_PUSH(l.v, l.n, l.cap);
+		if (!e) {
+			err = -ENOMEM;
+			goto out;
+		}
+		*e = p;
+	}
+	if (!l.n && x->out->enforcement == IDG_ENFORCE_ALWAYS)
+		idg_warn(x->d, x->out->node->pos,
+			 "node %s: policyEnforcement always and no host policy (nodeSelector) selects this node: only ARP/ND and replies reach the host",
+			 x->out->node->name);
+	err = subject_compile(x, &sub, l.v, l.n);
+	if (!err)
+		err = subject_flags(x, &sub, &x->out->host_flags);
+out:
+	free(l.v);
+	return err;
+}
+
+/* Rules and flags of every endpoint identity on this node, once per
+ * identity: endpoints that share one share its rules. */
+static int endpoints_compile(struct idg_rctx *x)
+{
+	const struct idg_idents *ids = x->ids;
+	struct idg_compiled *out = x->out;
+	struct idg_pol_list *lists = NULL;
+	uint32_t *flags = NULL; /* per group, +1: 0 = not compiled yet */
+	uint8_t *local = NULL;
+	int err = -ENOMEM;
+
+	lists = calloc(ids->n_groups + 1, sizeof(*lists));
+	flags = calloc(ids->n_groups + 1, sizeof(*flags));
+	local = calloc(ids->n_groups + 1, sizeof(*local));
+	if (!lists || !flags || !local)
+		goto out;
+	for (size_t i = 0; i < out->n_eps; i++)
+		local[ids->ep_group[out->eps[i].ep_id - 1]] = 1;
+	err = idg_select_subjects(x, local, lists);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < out->n_eps; i++) {
+		size_t gi = ids->ep_group[out->eps[i].ep_id - 1];
+		struct subject sub = {
+			.id = ids->groups[gi].id,
+			.g = &ids->groups[gi],
+		};
+		uint32_t f;
+
+		if (!flags[gi]) {
+			err = subject_compile(x, &sub, lists[gi].v,
+					      lists[gi].n);
+			if (!err)
+				err = subject_flags(x, &sub, &f);
+			if (err)
+				goto out;
+			flags[gi] = f + 1;
+		}
+		out->eps[i].flags = flags[gi] - 1;
+	}
+out:
+	for (size_t i = 0; lists && i < ids->n_groups; i++)
+		free(lists[i].v);
+	free(lists);
+	free(flags);
+	free(local);
+	return err;
+}
+
+int idg_rules_build(const struct idg_config *cfg,
+		    const struct idg_idents *ids, const struct idg_state *old,
+		    struct idg_state *new_st, struct idg_compiled *out,
+		    struct idg_diags *d)
+{
+	struct idg_rctx x = {
+		.cfg = cfg,
+		.ids = ids,
+		.out = out,
+		.d = d,
+		.local = out->cluster_id,
+		.local_name = out->node->cluster ? out->node->cluster : "",
+	};
+	size_t errors = d->n_errors;
+	int err;
+
+	err = flat_rules_build(&x);
+	if (!err)
+		err = dup_policies_check(&x);
+	if (!err && d->n_errors == errors)
+		err = cookies_assign(&x, old, new_st);
+	if (!err && d->n_errors == errors)
+		err = idg_select_init(&x);
+	if (err || d->n_errors > errors)
+		goto out;
+	idg_selector_warnings(&x);
+	err = host_compile(&x);
+	if (!err)
+		err = endpoints_compile(&x);
+out:
+	idg_select_fini(&x);
+	flat_rules_free(&x);
+	return err;
+}

@@ -1,0 +1,697 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Security identities: the reserved ones, one per endpoint label set of
+ * each cluster, and one per CIDR prefix the policies name.
+ *
+ * Endpoint numbers are a hash of the canonical label string, so every
+ * node that loads the same file computes the same numbers without talking
+ * to the others. Pins and the state of the last run come first, so that a
+ * number, once handed out, survives unrelated changes; hash collisions are
+ * then resolved by linear probing in a fixed (sorted) order, so the result
+ * still depends on the file alone.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile_int.h"
+
+uint32_t idg_identity_hash_local(const char *canon)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)canon; *p; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return IDG_ID_LOCAL_MIN + h % IDG_ID_LOCAL_RANGE;
+}
+
+static unsigned int cidr_bytes(const struct idg_cidr *c)
+{
+	return c->family == IDG_FAM_IPV4 ? 4 : 16;
+}
+
+void idg_cidr_format(const struct idg_cidr *c, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(c->family == IDG_FAM_IPV4 ? AF_INET : AF_INET6,
+		       c->addr, a, sizeof(a)))
+		strcpy(a, "?");
+	snprintf(buf, len, "%s/%u", a, c->plen);
+}
+
+bool idg_cidr_contains(const struct idg_cidr *a, const struct idg_cidr *b)
+{
+	unsigned int full, rest;
+
+	if (a->family != b->family || a->plen > b->plen)
+		return false;
+	full = a->plen / 8;
+	rest = a->plen % 8;
+	if (memcmp(a->addr, b->addr, full))
+		return false;
+	if (rest) {
+		uint8_t mask = (uint8_t)(0xff << (8 - rest));
+
+		if ((a->addr[full] & mask) != (b->addr[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+bool idg_cidr_equal(const struct idg_cidr *a, const struct idg_cidr *b)
+{
+	return a->family == b->family && a->plen == b->plen &&
+	       !memcmp(a->addr, b->addr, cidr_bytes(a));
+}
+
+bool idg_cidr_overlaps(const struct idg_cidr *a, const struct idg_cidr *b)
+{
+	return idg_cidr_contains(a, b) || idg_cidr_contains(b, a);
+}
+
+static int cidr_cmp(const struct idg_cidr *a, const struct idg_cidr *b)
+{
+	int c;
+
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	c = memcmp(a->addr, b->addr, cidr_bytes(a));
+	if (c)
+		return c;
+	return a->plen < b->plen ? -1 : a->plen > b->plen;
+}
+
+static const struct idg_node *find_node(const struct idg_config *cfg,
+					const char *name)
+{
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		if (name && !strcmp(cfg->nodes[i].name, name))
+			return &cfg->nodes[i];
+	return NULL;
+}
+
+/* ---- earlier numbers, by name ---- */
+
+struct old_index {
+	const struct idg_state_id **v; /* sorted by canon */
+	size_t n;
+};
+
+static int old_cmp(const void *a, const void *b)
+{
+	const struct idg_state_id *x = *(const struct idg_state_id *const *)a;
+	const struct idg_state_id *y = *(const struct idg_state_id *const *)b;
+
+	return strcmp(x->canon, y->canon);
+}
+
+static int old_index_build(struct old_index *oi, const struct idg_state *st)
+{
+	oi->v = NULL;
+	oi->n = 0;
+	if (!st || !st->n_ids)
+		return 0;
+	oi->v = calloc(st->n_ids, sizeof(*oi->v));
+	if (!oi->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->n_ids; i++)
+		oi->v[i] = &st->ids[i];
+	oi->n = st->n_ids;
+	qsort(oi->v, oi->n, sizeof(*oi->v), old_cmp);
+	return 0;
+}
+
+/* The number the state gave name, or 0. */
+static uint32_t old_lookup(const struct old_index *oi, const char *name)
+{
+	struct idg_state_id key = { .canon = (char *)name };
+	const struct idg_state_id *kp = &key, *const *hit;
+
+	if (!oi->n)
+		return 0;
+	hit = bsearch(&kp, oi->v, oi->n, sizeof(*oi->v), old_cmp);
+	return hit ? (*hit)->id : 0;
+}
+
+/* ---- endpoint identities ---- */
+
+struct ep_canon {
+	char *canon;
+	struct idg_labels labels;
+	uint32_t cluster_id;
+	size_t ep;
+};
+
+static int ep_canon_cmp(const void *a, const void *b)
+{
+	const struct ep_canon *x = a, *y = b;
+	int c = strcmp(x->canon, y->canon);
+
+	if (c)
+		return c;
+	if (x->cluster_id != y->cluster_id)
+		return x->cluster_id < y->cluster_id ? -1 : 1;
+	return x->ep < y->ep ? -1 : x->ep > y->ep;
+}
+
+static int ep_canon_make(const struct idg_config *cfg, size_t i,
+			 const struct idg_node *node, struct ep_canon *ec,
+			 struct idg_diags *d)
+{
+	const struct idg_endpoint *ep = &cfg->endpoints[i];
+	const char *ns = ep->namespace ? ep->namespace : "default";
+	const char *cl = node->cluster ? node->cluster : "";
+	const char *v;
+	int err;
+
+	ec->ep = i;
+	ec->cluster_id = node->cluster_id;
+	ec->canon = NULL;
+	err = idg_labels_copy(&ec->labels, &ep->labels);
+	if (err)
+		return err;
+	/* Namespace and cluster are facts of where the endpoint lives, not
+	 * something its labels may claim otherwise. */
+	v = idg_labels_get(&ec->labels, IDG_LABEL_NAMESPACE);
+	if (v && strcmp(v, ns))
+		idg_warn(d, ep->pos,
+			 "endpoint %s: label %s=%s ignored, its namespace is %s",
+			 ep->name, IDG_LABEL_NAMESPACE, v, ns);
+	v = idg_labels_get(&ec->labels, IDG_LABEL_CLUSTER);
+	if (v && strcmp(v, cl))
+		idg_warn(d, ep->pos,
+			 "endpoint %s: label %s=%s ignored, its cluster is %s",
+			 ep->name, IDG_LABEL_CLUSTER, v, cl);
+	err = idg_labels_set(&ec->labels, IDG_LABEL_NAMESPACE, ns);
+	if (!err)
+		err = idg_labels_set(&ec->labels, IDG_LABEL_CLUSTER, cl);
+	if (!err) {
+		ec->canon = idg_labels_canon(&ec->labels);
+		if (!ec->canon)
+			err = -ENOMEM;
+	}
+	if (err)
+		idg_labels_free(&ec->labels);
+	return err;
+}
+
+/* Group endpoints by (canon, cluster): one group per identity. */
+static int groups_build(const struct idg_config *cfg, struct idg_idents *ids,
+			struct idg_diags *d)
+{
+	struct ep_canon *ec = NULL;
+	size_t n = 0, cap = 0;
+	int err = 0;
+
+	ids->ep_group = calloc(cfg->n_endpoints + 1, sizeof(*ids->ep_group));
+	ids->ep_node = calloc(cfg->n_endpoints + 1, sizeof(*ids->ep_node));
+	if (!ids->ep_group || !ids->ep_node)
+		return -ENOMEM;
+	ec = calloc(cfg->n_endpoints + 1, sizeof(*ec));
+	if (!ec)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_endpoints; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[i];
+		const struct idg_node *node = find_node(cfg, ep->node);
+
+		ids->ep_node[i] = node;
+		if (!node) {
+			idg_err(d, ep->pos, "endpoint %s: unknown node %s",
+				ep->name, ep->node ? ep->node : "(none)");
+			continue;
+		}
+		err = ep_canon_make(cfg, i, node, &ec[n], d);
+		if (err)
+			goto out;
+		n++;
+	}
+	qsort(ec, n, sizeof(*ec), ep_canon_cmp);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[ec[i].ep];
+		struct idg_id_group *g;
+
+		g = ids->n_groups ? &ids->groups[ids->n_groups - 1] : NULL;
+		if (!g || strcmp(ec[i].canon, g->canon) ||
+		    ec[i].cluster_id != g->cluster_id) {
+			g = IDG_VEC_PUSH(ids->groups, ids->n_groups, cap);
+			if (!g) {
+				err = -ENOMEM;
+				goto out;
+			}
+			memset(g, 0, sizeof(*g));
+			g->canon = ec[i].canon;
+			g->labels = ec[i].labels;
+			ec[i].canon = NULL;
+			ec[i].labels.v = NULL;
+			ec[i].labels.n = 0;
+			g->cluster_id = ec[i].cluster_id;
+			g->cluster = ids->ep_node[ec[i].ep]->cluster;
+			g->namespace = ep->namespace ? ep->namespace : "default";
+			g->pos = ep->pos;
+		}
+		ids->ep_group[ec[i].ep] = (size_t)(g - ids->groups);
+		if (!ep->pinned_identity)
+			continue;
+		if (ep->pinned_identity < IDG_ID_LOCAL_MIN ||
+		    ep->pinned_identity > 0xffff) {
+			idg_err(d, ep->pos,
+				"endpoint %s: identity %u out of range %u..%u",
+				ep->name, ep->pinned_identity,
+				IDG_ID_LOCAL_MIN, 0xffff);
+		} else if (g->pinned && g->pinned != ep->pinned_identity) {
+			idg_err(d, ep->pos,
+				"endpoint %s: label set {%s} pinned to two identities, %u and %u (%s:%d:%d)",
+				ep->name, g->canon, g->pinned,
+				ep->pinned_identity,
+				g->pin_pos.file ? g->pin_pos.file : "?",
+				g->pin_pos.line, g->pin_pos.col);
+		} else if (!g->pinned) {
+			g->pinned = ep->pinned_identity;
+			g->pin_pos = ep->pos;
+		}
+	}
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(ec[i].canon);
+		idg_labels_free(&ec[i].labels);
+	}
+	free(ec);
+	return err;
+}
+
+/* Who holds each local id of each cluster: group index + 1, 0 = free. */
+struct id_owners {
+	uint32_t *by_cluster[IDG_ID_CLUSTER_MAX + 1];
+};
+
+static uint32_t *owners_of(struct id_owners *o, uint32_t cluster_id)
+{
+	uint32_t **p = &o->by_cluster[cluster_id & IDG_ID_CLUSTER_MAX];
+
+	if (!*p)
+		*p = calloc(0x10000, sizeof(**p));
+	return *p;
+}
+
+static void owners_free(struct id_owners *o)
+{
+	for (size_t i = 0; i <= IDG_ID_CLUSTER_MAX; i++)
+		free(o->by_cluster[i]);
+}
+
+static int groups_number(struct idg_idents *ids, const struct old_index *oi,
+			 struct idg_diags *d)
+{
+	struct id_owners own = { 0 };
+	int err = 0;
+
+	/* Pins first: they are the config's explicit word. */
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		struct idg_id_group *g = &ids->groups[i];
+		uint32_t *o;
+
+		if (!g->pinned)
+			continue;
+		o = owners_of(&own, g->cluster_id);
+		if (!o) {
+			err = -ENOMEM;
+			goto out;
+		}
+		if (o[g->pinned]) {
+			idg_err(d, g->pin_pos,
+				"identity collision: label sets {%s} and {%s} both pin identity %u",
+				ids->groups[o[g->pinned] - 1].canon, g->canon,
+				g->pinned);
+			continue;
+		}
+		o[g->pinned] = (uint32_t)i + 1;
+		g->id = IDG_ID_MAKE(g->cluster_id, g->pinned);
+	}
+
+	/* Then the numbers of the last run, where still free. */
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		struct idg_id_group *g = &ids->groups[i];
+		uint32_t old = old_lookup(oi, g->canon), local, *o;
+
+		if (g->pinned || !old)
+			continue;
+		local = old & 0xffff;
+		if (IDG_ID_CLUSTER(old) != g->cluster_id ||
+		    (old >> 24) || local < IDG_ID_LOCAL_MIN)
+			continue;
+		o = owners_of(&own, g->cluster_id);
+		if (!o) {
+			err = -ENOMEM;
+			goto out;
+		}
+		if (o[local]) {
+			idg_warn(d, g->pos,
+				 "identity %u of {%s} is now held by {%s}: it gets a new number",
+				 old, g->canon,
+				 ids->groups[o[local] - 1].canon);
+			continue;
+		}
+		o[local] = (uint32_t)i + 1;
+		g->id = old;
+	}
+
+	/* The rest from the hash, in sorted order, probing on a clash. */
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		struct idg_id_group *g = &ids->groups[i];
+		uint32_t h, local, tries = 0, *o;
+
+		if (g->id || g->pinned)
+			continue;
+		o = owners_of(&own, g->cluster_id);
+		if (!o) {
+			err = -ENOMEM;
+			goto out;
+		}
+		h = idg_identity_hash_local(g->canon);
+		for (local = h; o[local]; tries++) {
+			if (tries == IDG_ID_LOCAL_RANGE)
+				break;
+			local = local == 0xffff ? IDG_ID_LOCAL_MIN : local + 1;
+		}
+		if (o[local]) {
+			idg_err(d, g->pos,
+				"cluster %s: no free identity left for {%s}",
+				g->cluster, g->canon);
+			continue;
+		}
+		if (local != h)
+			idg_warn(d, g->pos,
+				 "identity collision: {%s} hashes to %u, held by {%s}; it gets %u",
+				 g->canon, IDG_ID_MAKE(g->cluster_id, h),
+				 ids->groups[o[h] - 1].canon,
+				 IDG_ID_MAKE(g->cluster_id, local));
+		o[local] = (uint32_t)i + 1;
+		g->id = IDG_ID_MAKE(g->cluster_id, local);
+	}
+out:
+	owners_free(&own);
+	return err;
+}
+
+/* ---- CIDR identities ---- */
+
+static int cidr_push(struct idg_idents *ids, size_t *cap,
+		     const struct idg_cidr *c)
+{
+	struct idg_cidr_id *e;
+
+	/* A /0 is world itself, not a prefix of its own. */
+	if (!c->plen)
+		return 0;
+	e = IDG_VEC_PUSH(ids->cidrs, ids->n_cidrs, *cap);
+	if (!e)
+		return -ENOMEM;
+	memset(e, 0, sizeof(*e));
+	e->cidr = *c;
+	return 0;
+}
+
+static int cidr_id_cmp(const void *a, const void *b)
+{
+	const struct idg_cidr_id *x = a, *y = b;
+
+	return cidr_cmp(&x->cidr, &y->cidr);
+}
+
+struct taken {
+	uint32_t n;
+	size_t idx;
+};
+
+static int taken_cmp(const void *a, const void *b)
+{
+	const struct taken *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int cidrs_build(const struct idg_config *cfg, struct idg_idents *ids,
+		       const struct old_index *oi, struct idg_diags *d)
+{
+	struct taken *tk = NULL;
+	size_t cap = 0, n_tk = 0, w, t;
+	uint32_t next;
+	int err = 0;
+
+	for (size_t p = 0; p < cfg->n_policies; p++) {
+		const struct idg_policy *pol = &cfg->policies[p];
+
+		for (int s = 0; s < IDG_RS_MAX; s++)
+			for (size_t r = 0; r < pol->n_rules[s]; r++) {
+				const struct idg_rule *ru = &pol->rules[s][r];
+
+				for (size_t c = 0; c < ru->n_cidrs; c++) {
+					const struct idg_cidr_set *cs =
+						&ru->cidrs[c];
+
+					err = cidr_push(ids, &cap, &cs->cidr);
+					for (size_t e = 0;
+					     !err && e < cs->n_except; e++)
+						err = cidr_push(ids, &cap,
+								&cs->except[e]);
+					if (err)
+						return err;
+				}
+			}
+	}
+	if (!ids->n_cidrs)
+		return 0;
+	qsort(ids->cidrs, ids->n_cidrs, sizeof(*ids->cidrs), cidr_id_cmp);
+	w = 0;
+	for (size_t i = 0; i < ids->n_cidrs; i++) {
+		if (w && !cidr_cmp(&ids->cidrs[w - 1].cidr, &ids->cidrs[i].cidr))
+			continue;
+		ids->cidrs[w++] = ids->cidrs[i];
+	}
+	ids->n_cidrs = w;
+	if (ids->n_cidrs > IDG_CIDR_ID_MAX) {
+		idg_err(d, (struct idg_pos){ .file = cfg->file },
+			"%zu CIDR prefixes, at most %u are supported",
+			ids->n_cidrs, IDG_CIDR_ID_MAX);
+		return 0;
+	}
+
+	tk = calloc(ids->n_cidrs, sizeof(*tk));
+	if (!tk)
+		return -ENOMEM;
+	for (size_t i = 0; i < ids->n_cidrs; i++) {
+		char key[80] = "cidr:";
+		uint32_t old;
+
+		idg_cidr_format(&ids->cidrs[i].cidr, key + 5, sizeof(key) - 5);
+		ids->cidrs[i].text = strdup(key + 5);
+		if (!ids->cidrs[i].text) {
+			err = -ENOMEM;
+			goto out;
+		}
+		old = old_lookup(oi, key);
+		if ((old & ~IDG_CIDR_ID_MAX) == IDG_ID_SCOPE_LOCAL &&
+		    (old & IDG_CIDR_ID_MAX)) {
+			tk[n_tk].n = old & IDG_CIDR_ID_MAX;
+			tk[n_tk].idx = i;
+			n_tk++;
+		}
+	}
+	/* Earlier numbers: the first (in prefix order) keeps a number two
+	 * prefixes claimed, the other gets a new one. */
+	qsort(tk, n_tk, sizeof(*tk), taken_cmp);
+	w = 0;
+	for (size_t i = 0; i < n_tk; i++) {
+		if (w && tk[w - 1].n == tk[i].n)
+			continue;
+		ids->cidrs[tk[i].idx].id = IDG_ID_SCOPE_LOCAL | tk[i].n;
+		tk[w++] = tk[i];
+	}
+	n_tk = w;
+	/* New ones take the smallest numbers nobody holds. */
+	next = 1;
+	t = 0;
+	for (size_t i = 0; i < ids->n_cidrs; i++) {
+		if (ids->cidrs[i].id)
+			continue;
+		for (;;) {
+			while (t < n_tk && tk[t].n < next)
+				t++;
+			if (t < n_tk && tk[t].n == next) {
+				next++;
+				continue;
+			}
+			break;
+		}
+		ids->cidrs[i].id = IDG_ID_SCOPE_LOCAL | next++;
+	}
+out:
+	free(tk);
+	return err;
+}
+
+/* ---- the identity list ---- */
+
+static int id_cmp(const void *a, const void *b)
+{
+	const struct idg_identity *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int reserved_add(struct idg_identity *e, uint32_t id, const char *name)
+{
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	e->id = id;
+	e->kind = IDG_IDK_RESERVED;
+	err = idg_labels_set(&e->labels, name, "");
+	if (err)
+		return err;
+	e->canon = strdup(name);
+	return e->canon ? 0 : -ENOMEM;
+}
+
+static int cidr_identity_fill(const struct idg_idents *ids, size_t i,
+			      struct idg_identity *e)
+{
+	const struct idg_cidr_id *c = &ids->cidrs[i];
+	char key[80];
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	e->id = c->id;
+	e->kind = IDG_IDK_CIDR;
+	e->cidr = c->cidr;
+	/* Its own prefix and every configured one that contains it: what
+	 * Cilium gives a CIDR identity, limited to prefixes in use. */
+	for (size_t j = 0; j < ids->n_cidrs; j++) {
+		if (!idg_cidr_contains(&ids->cidrs[j].cidr, &c->cidr))
+			continue;
+		snprintf(key, sizeof(key), "cidr:%s", ids->cidrs[j].text);
+		err = idg_labels_set(&e->labels, key, "");
+		if (err)
+			return err;
+	}
+	err = idg_labels_set(&e->labels, "reserved:world", "");
+	if (err)
+		return err;
+	e->canon = idg_labels_canon(&e->labels);
+	return e->canon ? 0 : -ENOMEM;
+}
+
+static int ids_list_build(struct idg_idents *ids, struct idg_compiled *out)
+{
+	size_t n = 3 + ids->n_groups + ids->n_cidrs, k = 0;
+	int err = 0;
+
+	out->ids = calloc(n, sizeof(*out->ids));
+	if (!out->ids)
+		return -ENOMEM;
+	err = reserved_add(&out->ids[k++], IDG_ID_HOST, "reserved:host");
+	if (!err)
+		err = reserved_add(&out->ids[k++], IDG_ID_WORLD,
+				   "reserved:world");
+	if (!err)
+		err = reserved_add(&out->ids[k++], IDG_ID_REMOTE_NODE,
+				   "reserved:remote-node");
+	for (size_t i = 0; !err && i < ids->n_groups; i++) {
+		const struct idg_id_group *g = &ids->groups[i];
+		struct idg_identity *e = &out->ids[k++];
+
+		e->id = g->id;
+		e->kind = IDG_IDK_ENDPOINT;
+		e->cluster_id = g->cluster_id;
+		e->pinned = g->pinned != 0;
+		err = idg_labels_copy(&e->labels, &g->labels);
+		if (!err) {
+			e->canon = strdup(g->canon);
+			if (!e->canon)
+				err = -ENOMEM;
+		}
+	}
+	for (size_t i = 0; !err && i < ids->n_cidrs; i++)
+		err = cidr_identity_fill(ids, i, &out->ids[k++]);
+	/* Entries filled so far are freed by idg_compiled_free(). */
+	out->n_ids = k;
+	if (err)
+		return err;
+	qsort(out->ids, out->n_ids, sizeof(*out->ids), id_cmp);
+	return 0;
+}
+
+static int state_record(const struct idg_idents *ids, struct idg_state *st)
+{
+	char key[80];
+	int err;
+
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		err = idg_state_add_id(st, ids->groups[i].canon,
+				       ids->groups[i].id);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < ids->n_cidrs; i++) {
+		snprintf(key, sizeof(key), "cidr:%s", ids->cidrs[i].text);
+		err = idg_state_add_id(st, key, ids->cidrs[i].id);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int idg_identities_build(const struct idg_config *cfg,
+			 const struct idg_state *old, struct idg_state *new_st,
+			 struct idg_idents *ids, struct idg_compiled *out,
+			 struct idg_diags *d)
+{
+	size_t errors = d->n_errors;
+	struct old_index oi;
+	int err;
+
+	memset(ids, 0, sizeof(*ids));
+	err = old_index_build(&oi, old);
+	if (err)
+		return err;
+	err = groups_build(cfg, ids, d);
+	if (!err)
+		err = groups_number(ids, &oi, d);
+	if (!err)
+		err = cidrs_build(cfg, ids, &oi, d);
+	if (err)
+		goto out;
+	if (d->n_errors > errors) {
+		err = -EINVAL;
+		goto out;
+	}
+	err = ids_list_build(ids, out);
+	if (!err)
+		err = state_record(ids, new_st);
+out:
+	free(oi.v);
+	return err;
+}
+
+void idg_idents_free(struct idg_idents *ids)
+{
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		free(ids->groups[i].canon);
+		idg_labels_free(&ids->groups[i].labels);
+	}
+	free(ids->groups);
+	for (size_t i = 0; i < ids->n_cidrs; i++)
+		free(ids->cidrs[i].text);
+	free(ids->cidrs);
+	free(ids->ep_group);
+	free(ids->ep_node);
+	memset(ids, 0, sizeof(*ids));
+}

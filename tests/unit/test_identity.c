@@ -1,0 +1,740 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Identity allocation (determinism, stability, pins, collisions), the
+ * ipcache and local endpoints built from it, and the state file.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compile_int.h"
+#include "compile_test.h"
+
+#define CANON(app, cluster, ns)                                           \
+	"app=" app ",io.cilium.k8s.policy.cluster=" cluster                \
+	",io.kubernetes.pod.namespace=" ns
+
+static void test_reserved_and_canonical(void **state)
+{
+	const struct idg_identity *id;
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]"), "n1");
+	id = idg_compiled_identity(&f.c, IDG_ID_HOST);
+	assert_non_null(id);
+	assert_int_equal(id->kind, IDG_IDK_RESERVED);
+	assert_string_equal(id->canon, "reserved:host");
+	assert_non_null(idg_labels_get(&id->labels, "reserved:host"));
+	assert_string_equal(idg_compiled_identity(&f.c, IDG_ID_WORLD)->canon,
+			    "reserved:world");
+	assert_string_equal(idg_compiled_identity(&f.c, IDG_ID_REMOTE_NODE)->canon,
+			    "reserved:remote-node");
+	assert_null(idg_compiled_identity(&f.c, 3));
+
+	id = idg_compiled_identity(&f.c, fx_id(&f, "web"));
+	assert_non_null(id);
+	assert_int_equal(id->kind, IDG_IDK_ENDPOINT);
+	assert_int_equal(id->cluster_id, 1);
+	assert_false(id->pinned);
+	assert_string_equal(id->canon, CANON("web", "a", "prod"));
+	assert_string_equal(idg_labels_get(&id->labels, IDG_LABEL_NAMESPACE), "prod");
+	assert_string_equal(idg_labels_get(&id->labels, IDG_LABEL_CLUSTER), "a");
+	/* the number: the hash of the canonical string, in cluster 1 */
+	assert_int_equal(id->id,
+			 IDG_ID_MAKE(1, idg_identity_hash_local(id->canon)));
+	for (size_t i = 1; i < f.c.n_ids; i++)
+		assert_true(f.c.ids[i - 1].id < f.c.ids[i].id);
+	fx_free(&f);
+}
+
+static void test_same_labels_share_identity(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, NODES
+		EP("w1", "prod", "{app: web, v: '1'}", "n1", "[10.0.0.1]")
+		EP("w2", "prod", "{v: '1', app: web}", "n2", "[10.0.0.2]")
+		EP("w3", "dev", "{app: web, v: '1'}", "n1", "[10.0.0.3]")
+		EP("w4", "prod", "{app: web, v: '1'}", "nb", "[10.1.0.4]")
+		EP("w5", "prod", "{app: web, v: '2'}", "n1", "[10.0.0.5]"),
+		"n1");
+	assert_int_equal(fx_id(&f, "w1"), fx_id(&f, "w2"));
+	assert_int_not_equal(fx_id(&f, "w1"), fx_id(&f, "w3"));
+	assert_int_not_equal(fx_id(&f, "w1"), fx_id(&f, "w5"));
+	/* same labels in cluster b: another identity, cluster b's bits */
+	assert_int_equal(IDG_ID_CLUSTER(fx_id(&f, "w4")), 2);
+	assert_int_equal(fx_id(&f, "w4") & 0xffff,
+			 idg_identity_hash_local("app=web,io.cilium.k8s.policy.cluster=b,"
+						 "io.kubernetes.pod.namespace=prod,v=1"));
+	/* 3 reserved + 4 endpoint identities */
+	assert_int_equal(f.c.n_ids, 7);
+	fx_free(&f);
+}
+
+static void test_label_syntax_cannot_merge_sets(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	/* {a: "x,b=y"} and {a: x, b: y} would print the same unescaped */
+	fx_compile(&f, NODES
+		EP("one", "prod", "{a: 'x,b=y'}", "n1", "[10.0.0.1]")
+		EP("two", "prod", "{a: x, b: y}", "n1", "[10.0.0.2]"), "n1");
+	assert_int_not_equal(fx_id(&f, "one"), fx_id(&f, "two"));
+	fx_free(&f);
+}
+
+/* ---- determinism and stability ---- */
+
+#define DET_EPS                                                          \
+	EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")               \
+	EP("db", "prod", "{app: db}", "n2", "[10.0.0.2]")                 \
+	EP("dbb", "prod", "{app: db}", "nb", "[10.1.0.2]")                \
+	EP("job", "batch", "{app: job}", "n2", "[10.0.0.3]")
+
+#define DET_POL                                                          \
+	CNP("p", "prod", "  endpointSelector: {}\n"                        \
+	    "  egress: [{toCIDR: [192.168.0.0/16, 10.9.0.0/16]}]\n"       \
+	    "  ingress: [{fromCIDR: ['fd00::/64']}]\n")
+
+static void ids_of(const struct fx *f, uint32_t out[7])
+{
+	out[0] = fx_id(f, "web");
+	out[1] = fx_id(f, "db");
+	out[2] = fx_id(f, "dbb");
+	out[3] = fx_id(f, "job");
+	out[4] = fx_cidr_id(f, "192.168.0.0/16");
+	out[5] = fx_cidr_id(f, "10.9.0.0/16");
+	out[6] = fx_cidr_id(f, "fd00::/64");
+}
+
+static void test_identity_determinism(void **state)
+{
+	uint32_t a[7], b[7];
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, NODES DET_EPS DET_POL, "n1");
+	ids_of(&f, a);
+	fx_free(&f);
+	for (int i = 0; i < 7; i++)
+		assert_int_not_equal(a[i], 0);
+
+	/* again, and on other nodes */
+	fx_compile(&f, NODES DET_EPS DET_POL, "n1");
+	ids_of(&f, b);
+	assert_memory_equal(a, b, sizeof(a));
+	fx_free(&f);
+	fx_compile(&f, NODES DET_EPS DET_POL, "nb");
+	ids_of(&f, b);
+	assert_memory_equal(a, b, sizeof(a));
+	fx_free(&f);
+
+	/* documents and prefixes in another order */
+	fx_compile(&f,
+		CNP("p", "prod", "  endpointSelector: {}\n"
+		    "  ingress: [{fromCIDR: ['fd00::/64']}]\n"
+		    "  egress: [{toCIDR: [10.9.0.0/16, 192.168.0.0/16]}]\n")
+		EP("job", "batch", "{app: job}", "n2", "[10.0.0.3]")
+		EP("dbb", "prod", "{app: db}", "nb", "[10.1.0.2]")
+		EP("db", "prod", "{app: db}", "n2", "[10.0.0.2]")
+		"---\n" NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]"), "n2");
+	ids_of(&f, b);
+	assert_memory_equal(a, b, sizeof(a));
+	fx_free(&f);
+}
+
+/* Two label values whose canonical sets (app=V, namespace prod, cluster
+ * a) hash to the same local id; lo sorts first. */
+static void find_collision(char lo[32], char hi[32])
+{
+	static uint32_t seen[0x10000];
+	char canon[128], v[32];
+
+	memset(seen, 0, sizeof(seen));
+	for (uint32_t i = 1; i < 100000; i++) {
+		uint32_t h;
+
+		snprintf(v, sizeof(v), "c%u", i);
+		snprintf(canon, sizeof(canon), CANON("%s", "a", "prod"), v);
+		h = idg_identity_hash_local(canon);
+		if (!seen[h]) {
+			seen[h] = i;
+			continue;
+		}
+		snprintf(lo, 32, "c%u", seen[h]);
+		snprintf(hi, 32, "c%u", i);
+		/* canonical order is the order of the values here */
+		if (strcmp(lo, hi) > 0) {
+			char t[32];
+
+			strcpy(t, lo);
+			strcpy(lo, hi);
+			strcpy(hi, t);
+		}
+		return;
+	}
+	fail_msg("no collision found");
+}
+
+static char *config_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	s = malloc((size_t)n + 1);
+	assert_non_null(s);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+static void test_hash_collision_is_resolved_and_reported(void **state)
+{
+	char lo[32], hi[32], canon[128];
+	uint32_t h;
+	struct fx f;
+	char *yaml;
+
+	(void)state;
+	find_collision(lo, hi);
+	snprintf(canon, sizeof(canon), CANON("%s", "a", "prod"), lo);
+	h = idg_identity_hash_local(canon);
+	yaml = config_printf(NODES
+		EP("x", "prod", "{app: %s}", "n1", "[10.0.0.1]")
+		EP("y", "prod", "{app: %s}", "n1", "[10.0.0.2]"), hi, lo);
+	fx_compile(&f, yaml, "n1");
+	/* sorted order decides: lo keeps the hash, hi probes on */
+	assert_int_equal(fx_id(&f, "y"), IDG_ID_MAKE(1, h));
+	assert_int_equal(fx_id(&f, "x"),
+			 IDG_ID_MAKE(1, h == 0xffff ? IDG_ID_LOCAL_MIN : h + 1));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, "identity collision"));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, canon));
+	assert_int_equal(f.d.n_errors, 0);
+	fx_free(&f);
+	free(yaml);
+}
+
+static void test_stability_with_state(void **state)
+{
+	struct idg_state st = { 0 };
+	char lo[32], hi[32];
+	uint32_t hi_id;
+	char *one, *two;
+	struct fx f;
+
+	(void)state;
+	find_collision(lo, hi);
+	one = config_printf(NODES
+		EP("hi", "prod", "{app: %s}", "n1", "[10.0.0.1]")
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.9]"), hi);
+	two = config_printf(NODES
+		EP("hi", "prod", "{app: %s}", "n1", "[10.0.0.1]")
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.9]")
+		EP("lo", "prod", "{app: %s}", "n2", "[10.0.0.2]"), hi, lo);
+
+	fx_compile_st(&f, one, "n1", &st);
+	assert_int_equal(f.err, 0);
+	hi_id = fx_id(&f, "hi");
+	fx_free(&f);
+
+	/* without history, the new endpoint that sorts first takes the
+	 * number: the reason there is a state */
+	fx_compile(&f, two, "n1");
+	assert_int_equal(fx_id(&f, "lo"), hi_id);
+	fx_free(&f);
+
+	/* with it, the existing endpoint keeps its number */
+	fx_compile_st(&f, two, "n1", &st);
+	assert_int_equal(f.err, 0);
+	assert_int_equal(fx_id(&f, "hi"), hi_id);
+	assert_int_not_equal(fx_id(&f, "lo"), hi_id);
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, "identity collision"));
+	fx_free(&f);
+
+	/* and again on the next reload */
+	fx_compile_st(&f, two, "n1", &st);
+	assert_int_equal(fx_id(&f, "hi"), hi_id);
+	fx_free(&f);
+	idg_state_free(&st);
+	free(one);
+	free(two);
+}
+
+static void test_pinned_identity(void **state)
+{
+	uint32_t h;
+	struct fx f;
+	char *yaml;
+
+	(void)state;
+	h = idg_identity_hash_local(CANON("web", "a", "prod"));
+	yaml = config_printf(NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		"---\n"
+		"apiVersion: idgate.io/v1\n"
+		"kind: Endpoint\n"
+		"metadata: {name: pin, namespace: prod, labels: {app: pin}}\n"
+		"spec: {node: n1, ips: [10.0.0.2], identity: %u}\n"
+		"---\n"
+		"apiVersion: idgate.io/v1\n"
+		"kind: Endpoint\n"
+		"metadata: {name: pinb, namespace: prod, labels: {app: pin}}\n"
+		"spec: {node: nb, ips: [10.1.0.2], identity: %u}\n", h, h);
+	fx_compile(&f, yaml, "n1");
+	/* the pin wins over the hash of another set */
+	assert_int_equal(fx_id(&f, "pin"), IDG_ID_MAKE(1, h));
+	assert_true(idg_compiled_identity(&f.c, IDG_ID_MAKE(1, h))->pinned);
+	assert_int_equal(fx_id(&f, "web"),
+			 IDG_ID_MAKE(1, h == 0xffff ? IDG_ID_LOCAL_MIN : h + 1));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, "identity collision"));
+	/* the same local id in another cluster is another identity */
+	assert_int_equal(fx_id(&f, "pinb"), IDG_ID_MAKE(2, h));
+	fx_free(&f);
+	free(yaml);
+}
+
+#define PINNED(name, app, id)                                             \
+	"---\n"                                                           \
+	"apiVersion: idgate.io/v1\n"                                      \
+	"kind: Endpoint\n"                                                \
+	"metadata: {name: " name ", namespace: prod, labels: {app: " app "}}\n" \
+	"spec: {node: n1, ips: [10.0.0." id "], identity: 4" id "00}\n"
+
+static void test_pin_conflicts_are_errors(void **state)
+{
+	const char *same_id =
+		NODES
+		"---\n"
+		"apiVersion: idgate.io/v1\n"
+		"kind: Endpoint\n"
+		"metadata: {name: a, namespace: prod, labels: {app: a}}\n"
+		"spec: {node: n1, ips: [10.0.0.1], identity: 4000}\n"
+		"---\n"
+		"apiVersion: idgate.io/v1\n"
+		"kind: Endpoint\n"
+		"metadata: {name: b, namespace: prod, labels: {app: b}}\n"
+		"spec: {node: n2, ips: [10.0.0.2], identity: 4000}\n";
+	const char *two_ids = NODES PINNED("a1", "a", "1") PINNED("a2", "a", "2");
+	struct fx f;
+
+	(void)state;
+	fx_compile_st(&f, same_id, "n1", NULL);
+	assert_int_equal(f.err, -EINVAL);
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_ERROR, "identity collision"));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_ERROR, CANON("a", "a", "prod")));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_ERROR, CANON("b", "a", "prod")));
+	fx_free(&f);
+
+	fx_compile_st(&f, two_ids, "n1", NULL);
+	assert_int_equal(f.err, -EINVAL);
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_ERROR, "pinned to two identities"));
+	fx_free(&f);
+}
+
+/* ---- ipcache ---- */
+
+static uint32_t be_ip(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a.s_addr;
+}
+
+static void test_overlapping_ips_in_two_clusters(void **state)
+{
+	const struct idg_ipcache_entry *e;
+	uint32_t x, y;
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, NODES
+		EP("x", "prod", "{app: x}", "n2", "[10.0.0.5]")
+		EP("y", "prod", "{app: x}", "nb", "[10.0.0.5]"), "n1");
+	x = fx_id(&f, "x");
+	y = fx_id(&f, "y");
+	assert_int_not_equal(x, y);
+	e = fx_ipc(&f, "10.0.0.5/32", 1);
+	assert_non_null(e);
+	assert_int_equal(e->identity, x);
+	assert_int_equal(e->tunnel_ip, be_ip("10.255.0.2"));
+	assert_string_equal(e->node, "n2");
+	e = fx_ipc(&f, "10.0.0.5/32", 2);
+	assert_non_null(e);
+	assert_int_equal(e->identity, y);
+	assert_int_equal(e->tunnel_ip, be_ip("10.255.1.1"));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING,
+				  "reachable only through the tunnel"));
+	fx_free(&f);
+
+	/* the view from cluster b: the same two entries */
+	fx_compile(&f, NODES
+		EP("x", "prod", "{app: x}", "n2", "[10.0.0.5]")
+		EP("y", "prod", "{app: x}", "nb", "[10.0.0.5]"), "nb");
+	assert_int_equal(fx_ipc(&f, "10.0.0.5/32", 2)->identity, y);
+	assert_int_equal(fx_ipc(&f, "10.0.0.5/32", 1)->identity, x);
+	fx_free(&f);
+}
+
+static void test_flat_mesh_entries(void **state)
+{
+	const struct idg_ipcache_entry *e;
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		EP("far", "prod", "{app: far}", "nb", "[10.1.0.7, 'fd01::7']")
+		EP("wide", "prod", "{app: wide}", "nb", "[10.0.0.0/24]"), "n1");
+	/* another cluster's endpoint is also keyed by the local cluster */
+	e = fx_ipc(&f, "10.1.0.7/32", 1);
+	assert_non_null(e);
+	assert_int_equal(e->identity, fx_id(&f, "far"));
+	assert_int_equal(e->tunnel_ip, be_ip("10.255.1.1"));
+	assert_string_equal(e->endpoint, "far");
+	assert_non_null(fx_ipc(&f, "10.1.0.7/32", 2));
+	assert_non_null(fx_ipc(&f, "fd01::7/128", 1));
+	/* but not when it overlaps a local-cluster endpoint */
+	assert_non_null(fx_ipc(&f, "10.0.0.0/24", 2));
+	assert_null(fx_ipc(&f, "10.0.0.0/24", 1));
+	fx_free(&f);
+}
+
+static void test_node_entries(void **state)
+{
+	const struct idg_ipcache_entry *e;
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, NODES, "n2");
+	e = fx_ipc(&f, "10.255.0.2/32", 1);
+	assert_non_null(e);
+	assert_int_equal(e->identity, IDG_ID_HOST);
+	assert_string_equal(e->node, "n2");
+	assert_null(e->endpoint);
+	assert_int_equal(fx_ipc(&f, "10.255.0.1/32", 1)->identity,
+			 IDG_ID_REMOTE_NODE);
+	assert_int_equal(fx_ipc(&f, "10.255.1.1/32", 1)->identity,
+			 IDG_ID_REMOTE_NODE);
+	assert_int_equal(f.c.n_ipcache, 3);
+	assert_int_equal(f.c.n_eps, 0);
+	fx_free(&f);
+}
+
+static void test_cidr_identities(void **state)
+{
+	struct idg_state st = { 0 };
+	const struct idg_identity *id;
+	const struct idg_ipcache_entry *e;
+	struct fx f;
+
+	(void)state;
+	fx_compile_st(&f, NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		CNP("p", "prod", "  endpointSelector: {}\n"
+		    "  egress:\n"
+		    "  - toCIDRSet: [{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}]\n"
+		    "  - toCIDR: [192.168.0.0/16, 10.0.0.1/32, 10.0.0.0/8]\n"),
+		"n1", &st);
+	assert_int_equal(f.err, 0);
+	/* numbered from 1 in prefix order, node-local scope */
+	assert_int_equal(fx_cidr_id(&f, "10.0.0.0/8"), IDG_ID_SCOPE_LOCAL | 1);
+	assert_int_equal(fx_cidr_id(&f, "10.0.0.1/32"), IDG_ID_SCOPE_LOCAL | 2);
+	assert_int_equal(fx_cidr_id(&f, "10.1.0.0/16"), IDG_ID_SCOPE_LOCAL | 3);
+	assert_int_equal(fx_cidr_id(&f, "192.168.0.0/16"), IDG_ID_SCOPE_LOCAL | 4);
+	id = idg_compiled_identity(&f.c, fx_cidr_id(&f, "10.1.0.0/16"));
+	assert_int_equal(id->kind, IDG_IDK_CIDR);
+	assert_int_equal(id->cluster_id, 0);
+	assert_string_equal(id->canon,
+			    "cidr:10.0.0.0/8,cidr:10.1.0.0/16,reserved:world");
+	/* a prefix that is exactly an endpoint's address stays the
+	 * endpoint's */
+	e = fx_ipc(&f, "10.0.0.1/32", 1);
+	assert_int_equal(e->identity, fx_id(&f, "web"));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, "10.0.0.1/32"));
+	assert_int_equal(fx_ipc(&f, "192.168.0.0/16", 1)->identity,
+			 IDG_ID_SCOPE_LOCAL | 4);
+	fx_free(&f);
+
+	/* 172.16/12 sorts between the others: with the state they keep
+	 * their numbers and it takes the next free one */
+	fx_compile_st(&f, NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		CNP("p", "prod", "  endpointSelector: {}\n"
+		    "  egress:\n"
+		    "  - toCIDR: [192.168.0.0/16, 172.16.0.0/12]\n"),
+		"n1", &st);
+	assert_int_equal(f.err, 0);
+	assert_int_equal(fx_cidr_id(&f, "192.168.0.0/16"), IDG_ID_SCOPE_LOCAL | 4);
+	assert_int_equal(fx_cidr_id(&f, "172.16.0.0/12"), IDG_ID_SCOPE_LOCAL | 1);
+	fx_free(&f);
+	idg_state_free(&st);
+}
+
+static void test_local_endpoints(void **state)
+{
+	struct fx f;
+	size_t n_web = 0;
+
+	(void)state;
+	fx_compile(&f, NODES
+		EP("db", "prod", "{app: db}", "n2", "[10.0.0.2]")
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1, 'fd00::1']")
+		EP("job", "prod", "{app: job}", "n1", "[10.0.0.0/28]"), "n1");
+	assert_int_equal(f.c.n_eps, 3);
+	assert_int_equal(f.c.cluster_id, 1);
+	assert_ptr_equal(f.c.node, &f.cfg.nodes[0]);
+	for (size_t i = 0; i < f.c.n_eps; i++) {
+		const struct idg_local_ep *e = &f.c.eps[i];
+
+		assert_ptr_equal(e->ep, &f.cfg.endpoints[e->ep_id - 1]);
+		assert_int_equal(e->identity, fx_id(&f, e->ep->name));
+		if (!strcmp(e->ep->name, "web")) {
+			n_web++;
+			assert_int_equal(e->ep_id, 2);
+		} else {
+			assert_string_equal(e->ep->name, "job");
+			assert_int_equal(e->ep_id, 3);
+			assert_int_equal(e->cidr.plen, 28);
+		}
+	}
+	assert_int_equal(n_web, 2);
+	fx_free(&f);
+}
+
+static void test_duplicate_address_in_cluster(void **state)
+{
+	struct idg_endpoint eps[2] = { 0 };
+	struct idg_config cfg = { 0 };
+	struct idg_node node = { 0 };
+	struct idg_diags d = { 0 };
+	struct idg_compiled c;
+
+	(void)state;
+	/* By hand: the parser already rejects this, the compiler must not
+	 * trust that every caller went through it. */
+	cfg.file = "hand.yaml";
+	node.name = "n1";
+	node.cluster = "a";
+	node.cluster_id = 1;
+	for (int i = 0; i < 2; i++) {
+		eps[i].name = i ? "b" : "a";
+		eps[i].namespace = "prod";
+		eps[i].node = "n1";
+		eps[i].n_ips = 1;
+		eps[i].ips = calloc(1, sizeof(*eps[i].ips));
+		assert_non_null(eps[i].ips);
+		eps[i].ips->family = IDG_FAM_IPV4;
+		eps[i].ips->plen = 32;
+		eps[i].ips->addr[0] = 10;
+		eps[i].ips->addr[3] = 1;
+	}
+	cfg.nodes = &node;
+	cfg.n_nodes = 1;
+	cfg.endpoints = eps;
+	cfg.n_endpoints = 2;
+	assert_int_equal(idg_compile(&cfg, "n1", NULL, &c, &d), -EINVAL);
+	assert_true(idg_diags_has(&d, IDG_DIAG_ERROR, "both have address 10.0.0.1/32"));
+	idg_diags_free(&d);
+
+	/* an endpoint of an unknown node */
+	eps[1].node = "n5";
+	assert_int_equal(idg_compile(&cfg, "n1", NULL, &c, &d), -EINVAL);
+	assert_true(idg_diags_has(&d, IDG_DIAG_ERROR, "unknown node n5"));
+	idg_diags_free(&d);
+	free(eps[0].ips);
+	free(eps[1].ips);
+}
+
+/* ---- state ---- */
+
+static char tmpdir[] = "/tmp/idg-test-state.XXXXXX";
+
+static char *tmp_path(const char *name)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s/%s", tmpdir, name);
+	return buf;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void test_state_round_trip(void **state)
+{
+	struct idg_state st = { 0 }, back;
+	const char *path = tmp_path("state");
+
+	(void)state;
+	assert_int_equal(idg_state_add_id(&st, CANON("web", "a", "prod"), 65792), 0);
+	assert_int_equal(idg_state_add_id(&st, "cidr:10.0.0.0/8",
+					  IDG_ID_SCOPE_LOCAL | 1), 0);
+	/* names with spaces, '%' and newlines survive */
+	assert_int_equal(idg_state_add_id(&st, "a=b c%\nd", 70000), 0);
+	assert_int_equal(idg_state_add_cookie(&st, "prod/p/ingress/0", 1), 0);
+	assert_int_equal(idg_state_add_cookie(&st, "-/cw/egressDeny/12", 65535), 0);
+	assert_int_equal(idg_state_save(path, &st), 0);
+	assert_int_equal(idg_state_load(path, &back), 0);
+	assert_int_equal(back.n_ids, 3);
+	assert_int_equal(back.n_cookies, 2);
+	for (size_t i = 0; i < st.n_ids; i++) {
+		assert_string_equal(back.ids[i].canon, st.ids[i].canon);
+		assert_int_equal(back.ids[i].id, st.ids[i].id);
+	}
+	for (size_t i = 0; i < st.n_cookies; i++) {
+		assert_string_equal(back.cookies[i].key, st.cookies[i].key);
+		assert_int_equal(back.cookies[i].cookie, st.cookies[i].cookie);
+	}
+	idg_state_free(&back);
+	/* saving over it replaces it, and leaves no temporary behind */
+	assert_int_equal(idg_state_save(path, &back), 0);
+	assert_int_equal(idg_state_load(path, &back), 0);
+	assert_int_equal(back.n_ids + back.n_cookies, 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(tmpdir), 0);
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	idg_state_free(&st);
+}
+
+static void test_state_missing_and_corrupt(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"idgate-state 2\nend\n",
+		"idgate-state 1\n",                         /* cut off */
+		"idgate-state 1\nid 1 x\n",                 /* cut off */
+		"idgate-state 1\nend",                      /* no newline */
+		"idgate-state 1\nid x a\nend\n",
+		"idgate-state 1\nid 0 a\nend\n",
+		"idgate-state 1\nid 01 a\nend\n",
+		"idgate-state 1\nid 99999999999 a\nend\n",
+		"idgate-state 1\nid 5\nend\n",
+		"idgate-state 1\nid 5 a b\nend\n",
+		"idgate-state 1\nid 5 a%2\nend\n",
+		"idgate-state 1\ncookie 65536 k\nend\n",
+		"idgate-state 1\ncookie 0 k\nend\n",
+		"idgate-state 1\nname 1 k\nend\n",
+		"idgate-state 1\nid 5 a\nid 6 a\nend\n",   /* twice */
+		"idgate-state 1\nend\nid 5 a\n",
+		"idgate-state 1\n\nend\n",
+	};
+	struct idg_state st;
+	const char *path = tmp_path("bad");
+
+	(void)state;
+	assert_int_equal(idg_state_load(tmp_path("none"), &st), 0);
+	assert_int_equal(st.n_ids + st.n_cookies, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i]);
+		if (idg_state_load(path, &st) != -EINVAL)
+			fail_msg("accepted corrupt state #%zu", i);
+		assert_null(st.ids);
+	}
+	write_file(path, "idgate-state 1\nid 65792 a%20b\ncookie 7 p/q/ingress/0\nend\n");
+	assert_int_equal(idg_state_load(path, &st), 0);
+	assert_string_equal(st.ids[0].canon, "a b");
+	assert_int_equal(st.cookies[0].cookie, 7);
+	idg_state_free(&st);
+	unlink(path);
+	/* a directory is not a state file */
+	assert_true(idg_state_load(tmpdir, &st) < 0);
+}
+
+static void test_compile_updates_state(void **state)
+{
+	struct idg_state st = { 0 };
+	struct fx f;
+	bool web = false, cidr = false;
+
+	(void)state;
+	fx_compile_st(&f, NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		CNP("p", "prod", "  endpointSelector: {}\n"
+		    "  egress: [{toCIDR: [10.0.0.0/8]}]\n"), "n1", &st);
+	assert_int_equal(f.err, 0);
+	for (size_t i = 0; i < st.n_ids; i++) {
+		if (!strcmp(st.ids[i].canon, CANON("web", "a", "prod"))) {
+			web = true;
+			assert_int_equal(st.ids[i].id, fx_id(&f, "web"));
+		}
+		if (!strcmp(st.ids[i].canon, "cidr:10.0.0.0/8")) {
+			cidr = true;
+			assert_int_equal(st.ids[i].id, IDG_ID_SCOPE_LOCAL | 1);
+		}
+	}
+	assert_true(web && cidr);
+	assert_int_equal(st.n_cookies, 1);
+	assert_string_equal(st.cookies[0].key, "prod/p/egress/0");
+	fx_free(&f);
+
+	/* a failed compile leaves the state alone */
+	fx_compile_st(&f, NODES, "n7", &st);
+	assert_int_equal(f.err, -EINVAL);
+	assert_int_equal(st.n_ids, 2);
+	assert_int_equal(st.n_cookies, 1);
+	fx_free(&f);
+	idg_state_free(&st);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return rmdir(tmpdir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reserved_and_canonical),
+		cmocka_unit_test(test_same_labels_share_identity),
+		cmocka_unit_test(test_label_syntax_cannot_merge_sets),
+		cmocka_unit_test(test_identity_determinism),
+		cmocka_unit_test(test_hash_collision_is_resolved_and_reported),
+		cmocka_unit_test(test_stability_with_state),
+		cmocka_unit_test(test_pinned_identity),
+		cmocka_unit_test(test_pin_conflicts_are_errors),
+		cmocka_unit_test(test_overlapping_ips_in_two_clusters),
+		cmocka_unit_test(test_flat_mesh_entries),
+		cmocka_unit_test(test_node_entries),
+		cmocka_unit_test(test_cidr_identities),
+		cmocka_unit_test(test_local_endpoints),
+		cmocka_unit_test(test_duplicate_address_in_cluster),
+		cmocka_unit_test(test_state_round_trip),
+		cmocka_unit_test(test_state_missing_and_corrupt),
+		cmocka_unit_test(test_compile_updates_state),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
