@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#define _GNU_SOURCE /* vasprintf */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,8 +109,65 @@ out:
 	return err < 0 ? err : -EINVAL;
 }
 
+static const struct {
+	const char *name;
+	size_t off;
+} dp_maps[] = {
+#define M(n, f) { n, offsetof(struct idg_dp, f) }
+	M(IDG_MAP_GEN, gen_fd),
+	M(IDG_MAP_CFG_GENS, cfg_gens_fd),
+	M(IDG_MAP_IPCACHE_GENS, ipc_gens_fd),
+	M(IDG_MAP_EP_GENS, ep_gens_fd),
+	M(IDG_MAP_POLICY_GENS, pol_gens_fd),
+	M(IDG_MAP_POLICY_ANY_GENS, polany_gens_fd),
+	M(IDG_MAP_PAIR_GENS, pair_gens_fd),
+	M(IDG_MAP_CT, ct_fd),
+	M(IDG_MAP_REASON_STATS, reason_st_fd),
+	M(IDG_MAP_RULE_STATS, rule_st_fd),
+	M(IDG_MAP_MISC_STATS, misc_st_fd),
+	M(IDG_MAP_EVENTS, events_fd),
+	M(IDG_MAP_EVENT_RL, event_rl_fd),
+#undef M
+};
+
+int idg_dp_open_pinned(struct idg_dp *dp, const char *pin_dir)
+{
+	char path[4096];
+	int err = 0;
+
+	dp_fds_reset(dp);
+	dp->own_fds = true;
+	for (size_t i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++) {
+		int *fd = (int *)((char *)dp + dp_maps[i].off);
+		int n = snprintf(path, sizeof(path), "%s/%s", pin_dir,
+				 dp_maps[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		*fd = bpf_obj_get(path);
+		if (*fd < 0) {
+			err = -errno;
+			break;
+		}
+	}
+	if (err)
+		idg_dp_close(dp);
+	return err;
+}
+
 void idg_dp_close(struct idg_dp *dp)
 {
+	if (dp->own_fds) {
+		for (size_t i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]);
+		     i++) {
+			int fd = *(int *)((char *)dp + dp_maps[i].off);
+
+			if (fd >= 0)
+				close(fd);
+		}
+	}
 	idgate_tc__destroy(dp->tc);
 	idgate_xdp__destroy(dp->xdp);
 	dp_fds_reset(dp);

@@ -7,6 +7,7 @@
 #ifndef IDGATE_LOADER_DP_H
 #define IDGATE_LOADER_DP_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 #include <idgate/datapath.h>
 
@@ -31,6 +32,7 @@ struct idg_dp {
 	int event_rl_fd;
 	int xdp_prog_fd;
 	int tc_prog_fd;
+	bool own_fds; /* opened from pins: close the fds ourselves */
 };
 
 /*
@@ -39,6 +41,9 @@ struct idg_dp {
  * pinned there (a later apply keeps the live state). Returns -errno.
  */
 int idg_dp_open(struct idg_dp *dp, const char *pin_dir);
+/* Maps of an instance an earlier apply pinned in pin_dir; no programs.
+ * -ENOENT when a map is missing (not applied, or another version). */
+int idg_dp_open_pinned(struct idg_dp *dp, const char *pin_dir);
 void idg_dp_close(struct idg_dp *dp);
 
 int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen);

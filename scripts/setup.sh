@@ -16,7 +16,7 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	clang llvm bpftool
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
-	libyaml-dev libnl-3-dev libnl-route-3-dev
+	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev
 	libcmocka-dev
 	iproute2
 )

@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "apply.h"
+#include "attach.h"
+#include "dp.h"
+#include "idgate_xdp.skel.h"
+
+#define IDG_META_FILE "instance.meta"
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void seterr(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+int idg_meta_load(const char *state_dir, struct idg_meta *m)
+{
+	char path[PATH_MAX], key[32], val[64];
+	FILE *f;
+	int err = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE))
+		return -ENAMETOOLONG;
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%31s %63s", key, val) == 2) {
+		if (!strcmp(key, "uplink") && strlen(val) < sizeof(m->uplink))
+			memcpy(m->uplink, val, strlen(val) + 1);
+		else if (!strcmp(key, "uplink_ifindex"))
+			m->uplink_ifindex = atoi(val);
+		else if (!strcmp(key, "xdp_mode") &&
+			 strlen(val) < sizeof(m->xdp_mode))
+			memcpy(m->xdp_mode, val, strlen(val) + 1);
+		else if (!strcmp(key, "clsact_created"))
+			m->clsact_created = atoi(val) != 0;
+	}
+	if (!m->uplink[0] || m->uplink_ifindex <= 0)
+		err = -EINVAL;
+	fclose(f);
+	return err;
+}
+
+int idg_meta_save(const char *state_dir, const struct idg_meta *m)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	FILE *f;
+	int err;
+
+	err = idg_mkdir_p(state_dir, 0700);
+	if (err)
+		return err;
+	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE) ||
+	    idg_path_join(tmp, sizeof(tmp), state_dir, IDG_META_FILE ".tmp"))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "uplink %s\nuplink_ifindex %d\nxdp_mode %s\nclsact_created %d\n",
+		m->uplink, m->uplink_ifindex, m->xdp_mode[0] ? m->xdp_mode : "-",
+		m->clsact_created);
+	if (fflush(f) || fsync(fileno(f))) {
+		err = -errno;
+		fclose(f);
+		return err;
+	}
+	fclose(f);
+	return rename(tmp, path) ? -errno : 0;
+}
+
+int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
+		 const struct idg_apply_opts *o)
+{
+	int err;
+
+	g->cfg.cluster_id = c->cluster_id;
+	g->cfg.enforcement = c->enforcement;
+	g->cfg.host_flags = c->host_flags;
+	g->cfg.drop_event_interval_ns = o->drop_event_interval_ns;
+
+	for (size_t i = 0; i < c->n_ipcache; i++) {
+		const struct idg_ipcache_entry *e = &c->ipcache[i];
+		struct idg_ipcache_val v = { .identity = e->identity,
+					     .tunnel_ip = e->tunnel_ip };
+		struct idg_ip_key k;
+
+		err = idg_ip_key_make(&k, e->cidr.family, e->cidr.addr,
+				      e->cidr.plen, e->key_cluster);
+		if (!err)
+			err = idg_gen_ipcache_add(g, &k, &v);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < c->n_eps; i++) {
+		const struct idg_local_ep *e = &c->eps[i];
+		struct idg_ep_val v = { .identity = e->identity,
+					.flags = e->flags,
+					.ep_id = e->ep_id };
+		struct idg_ip_key k;
+
+		err = idg_ip_key_make(&k, e->cidr.family, e->cidr.addr,
+				      e->cidr.plen, (uint16_t)c->cluster_id);
+		if (!err)
+			err = idg_gen_ep_add(g, &k, &v);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < c->n_rules; i++) {
+		err = idg_gen_policy_add(g, &c->rules[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int pin_prog(int fd, const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (idg_path_join(path, sizeof(path), dir, name))
+		return -ENAMETOOLONG;
+	unlink(path);
+	return bpf_obj_pin(fd, path) ? -errno : 0;
+}
+
+/* Remove every entry of a dir without subdirs (pins or files), then it. */
+static int remove_flat_dir(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(pin_dir);
+	int err = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (idg_path_join(path, sizeof(path), pin_dir, de->d_name) ||
+		    unlink(path))
+			err = err ? err : -errno;
+	}
+	closedir(d);
+	if (rmdir(pin_dir) && errno != ENOENT)
+		err = err ? err : -errno;
+	return err;
+}
+
+/* Open the XDP object against the pinned maps, for libxdp to load. */
+static int xdp_attach_pinned(const char *pin_dir, int ifindex,
+			     enum idg_xdp_mode mode, const char **used,
+			     char *errbuf, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	struct idgate_xdp *skel = idgate_xdp__open_opts(&opts);
+	char why[256] = "";
+	int err;
+
+	if (!skel) {
+		seterr(errbuf, errlen, "cannot open the XDP object: %s",
+		       strerror(errno));
+		return -errno;
+	}
+	err = idg_xdp_attach(skel->obj, ifindex, mode, used, why, sizeof(why));
+	if (err)
+		seterr(errbuf, errlen, "cannot attach XDP (%s mode): %s",
+		       mode == IDG_XDP_SKB ? "skb" :
+		       mode == IDG_XDP_NATIVE ? "native" : "native or skb",
+		       why);
+	idgate_xdp__destroy(skel);
+	return err;
+}
+
+static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
+		       const struct idg_iface *up, const struct idg_apply_opts *o,
+		       struct idg_apply_result *res, char *errbuf,
+		       size_t errlen)
+{
+	struct idg_meta meta = { .uplink_ifindex = up->ifindex };
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = up->ifindex,
+		    .attach_point = BPF_TC_EGRESS);
+	bool xdp_on = false, tc_on = false;
+	struct idg_gen g = { .cfg_fd = -1 };
+	struct idg_dp dp;
+	double t0;
+	int err;
+
+	snprintf(meta.uplink, sizeof(meta.uplink), "%s", up->name);
+	err = idg_dp_open(&dp, in->pin_dir);
+	if (err) {
+		seterr(errbuf, errlen, "cannot load the BPF programs: %s",
+		       strerror(-err));
+		goto fail;
+	}
+	t0 = now_ms();
+	err = idg_gen_create(&g, NULL);
+	if (!err)
+		err = idg_gen_fill(&g, c, o);
+	res->fill_ms = now_ms() - t0;
+	if (err) {
+		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
+		       strerror(-err));
+		goto fail;
+	}
+	/* Configure before attaching: the programs never run empty. */
+	t0 = now_ms();
+	err = idg_gen_commit(&dp, &g, &res->gen);
+	res->switch_ms = now_ms() - t0;
+	if (err) {
+		seterr(errbuf, errlen, "cannot switch generation: %s",
+		       strerror(-err));
+		goto fail;
+	}
+	err = pin_prog(dp.xdp_prog_fd, in->pin_dir, IDG_PIN_XDP_PROG);
+	if (!err)
+		err = pin_prog(dp.tc_prog_fd, in->pin_dir, IDG_PIN_TC_PROG);
+	if (err) {
+		seterr(errbuf, errlen, "cannot pin programs in %s: %s",
+		       in->pin_dir, strerror(-err));
+		goto fail;
+	}
+
+	err = idg_tc_attach(dp.tc_prog_fd, up->ifindex, &meta.clsact_created);
+	if (err) {
+		seterr(errbuf, errlen, "cannot attach tc egress on %s: %s",
+		       up->name, strerror(-err));
+		goto fail;
+	}
+	tc_on = true;
+	err = xdp_attach_pinned(in->pin_dir, up->ifindex, c->node->xdp_mode,
+				&res->xdp_mode, errbuf, errlen);
+	if (err)
+		goto fail;
+	xdp_on = true;
+	idg_xdp_attached(up->ifindex, NULL, &res->xdp_alone);
+	snprintf(meta.xdp_mode, sizeof(meta.xdp_mode), "%s", res->xdp_mode);
+	err = idg_meta_save(in->state_dir, &meta);
+	if (err) {
+		seterr(errbuf, errlen, "cannot write %s: %s", in->state_dir,
+		       strerror(-err));
+		goto fail;
+	}
+	res->first = true;
+	res->counts.ipcache = g.n_ipcache;
+	res->counts.endpoints = g.n_endpoints;
+	res->counts.policy = g.n_policy;
+	idg_gen_destroy(&g);
+	idg_dp_close(&dp);
+	return 0;
+
+fail:
+	/* Nothing half-installed stays behind. */
+	if (xdp_on)
+		idg_xdp_detach(up->ifindex);
+	if (tc_on)
+		idg_tc_detach(up->ifindex);
+	if (meta.clsact_created) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	idg_gen_destroy(&g);
+	idg_dp_close(&dp);
+	remove_flat_dir(in->pin_dir);
+	return err ? err : -EINVAL;
+}
+
+/* Put back a program someone removed, before switching. */
+static int ensure_attached(struct idg_instance *in, const struct idg_compiled *c,
+			   const struct idg_iface *up,
+			   struct idg_apply_result *res, char *errbuf,
+			   size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	if (!idg_tc_attached(up->ifindex)) {
+		if (idg_path_join(path, sizeof(path), in->pin_dir,
+				  IDG_PIN_TC_PROG))
+			return -ENAMETOOLONG;
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			seterr(errbuf, errlen, "tc program not pinned at %s: %s",
+			       path, strerror(errno));
+			return -errno;
+		}
+		err = idg_tc_attach(fd, up->ifindex, NULL);
+		close(fd);
+		if (err) {
+			seterr(errbuf, errlen, "cannot re-attach tc egress: %s",
+			       strerror(-err));
+			return err;
+		}
+		res->reattached = true;
+	}
+	if (!idg_xdp_attached(up->ifindex, &res->xdp_mode, NULL)) {
+		err = xdp_attach_pinned(in->pin_dir, up->ifindex,
+					c->node->xdp_mode, &res->xdp_mode,
+					errbuf, errlen);
+		if (err)
+			return err;
+		res->reattached = true;
+	}
+	return 0;
+}
+
+int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
+	      const struct idg_iface *uplink, const struct idg_apply_opts *o,
+	      struct idg_apply_result *res, char *errbuf, size_t errlen)
+{
+	struct idg_gen g = { .cfg_fd = -1 };
+	struct idg_meta meta;
+	struct idg_dp dp;
+	double t0;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	if (!idg_instance_exists(in))
+		return first_apply(in, c, uplink, o, res, errbuf, errlen);
+
+	err = idg_meta_load(in->state_dir, &meta);
+	if (err) {
+		seterr(errbuf, errlen,
+		       "%s holds pinned maps but %s/%s is missing or corrupt; run `idgate unload` first",
+		       in->pin_dir, in->state_dir, IDG_META_FILE);
+		return err;
+	}
+	if (meta.uplink_ifindex != uplink->ifindex) {
+		seterr(errbuf, errlen,
+		       "the uplink changed (%s, ifindex %d, is now %s, ifindex %d): run `idgate unload` and apply again",
+		       meta.uplink, meta.uplink_ifindex, uplink->name,
+		       uplink->ifindex);
+		return -EBUSY;
+	}
+	err = idg_dp_open_pinned(&dp, in->pin_dir);
+	if (err) {
+		seterr(errbuf, errlen, "cannot open the maps pinned in %s: %s",
+		       in->pin_dir, strerror(-err));
+		return err;
+	}
+	t0 = now_ms();
+	err = idg_gen_create(&g, NULL);
+	if (!err)
+		err = idg_gen_fill(&g, c, o);
+	res->fill_ms = now_ms() - t0;
+	if (err) {
+		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
+		       strerror(-err));
+		goto out;
+	}
+	t0 = now_ms();
+	err = idg_gen_commit(&dp, &g, &res->gen);
+	res->switch_ms = now_ms() - t0;
+	if (err) {
+		seterr(errbuf, errlen, "cannot switch generation: %s",
+		       strerror(-err));
+		goto out;
+	}
+	res->counts.ipcache = g.n_ipcache;
+	res->counts.endpoints = g.n_endpoints;
+	res->counts.policy = g.n_policy;
+	err = ensure_attached(in, c, uplink, res, errbuf, errlen);
+out:
+	idg_gen_destroy(&g);
+	idg_dp_close(&dp);
+	return err;
+}
+
+int idg_unload(struct idg_instance *in, char *errbuf, size_t errlen)
+{
+	struct idg_meta meta;
+	int err, first = 0;
+
+	err = idg_meta_load(in->state_dir, &meta);
+	if (!err) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = meta.uplink_ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+		err = idg_xdp_detach(meta.uplink_ifindex);
+		if (err)
+			first = err;
+		err = idg_tc_detach(meta.uplink_ifindex);
+		if (err && !first)
+			first = err;
+		if (meta.clsact_created)
+			bpf_tc_hook_destroy(&hook);
+	} else if (err != -ENOENT) {
+		seterr(errbuf, errlen, "cannot read %s: %s", in->state_dir,
+		       strerror(-err));
+		return err;
+	}
+	if (first) {
+		seterr(errbuf, errlen, "cannot detach from %s: %s", meta.uplink,
+		       strerror(-first));
+		return first;
+	}
+	err = remove_flat_dir(in->pin_dir);
+	if (err) {
+		seterr(errbuf, errlen, "cannot unpin %s: %s", in->pin_dir,
+		       strerror(-err));
+		return err;
+	}
+	/* The state dir holds only what this instance wrote. */
+	err = remove_flat_dir(in->state_dir);
+	if (err) {
+		seterr(errbuf, errlen, "cannot remove %s: %s", in->state_dir,
+		       strerror(-err));
+		return err;
+	}
+	return 0;
+}

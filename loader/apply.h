@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * apply: one compiled config into the kernel. The first apply of an
+ * instance loads, pins and attaches; every later one only fills the idle
+ * generation and switches to it (never detaches, no open window).
+ */
+#ifndef IDGATE_LOADER_APPLY_H
+#define IDGATE_LOADER_APPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compile.h"
+#include "gen.h"
+#include "instance.h"
+#include "netlink.h"
+
+/* What an instance remembers about its attachments (state dir). */
+struct idg_meta {
+	char uplink[16];
+	int uplink_ifindex;
+	char xdp_mode[16];   /* native | skb */
+	bool clsact_created; /* we made the qdisc: remove it on unload */
+};
+
+int idg_meta_load(const char *state_dir, struct idg_meta *m);
+int idg_meta_save(const char *state_dir, const struct idg_meta *m);
+
+struct idg_apply_opts {
+	uint64_t drop_event_interval_ns;
+};
+
+struct idg_apply_result {
+	uint32_t gen;
+	bool first;
+	bool reattached; /* a program was missing and was put back */
+	double fill_ms;
+	double switch_ms;
+	const char *xdp_mode;
+	bool xdp_alone; /* no libxdp dispatcher: see idg_xdp_attached() */
+	struct idg_gen_counts {
+		uint32_t ipcache, endpoints, policy;
+	} counts;
+};
+
+/* Fill a fresh generation from c (no kernel state touched but g's maps). */
+int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
+		 const struct idg_apply_opts *o);
+
+/*
+ * The caller holds the instance lock and has checked the uplink. On
+ * failure the previous generation keeps enforcing (later apply) or
+ * nothing stays attached or pinned (first apply); errbuf says why.
+ */
+int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
+	      const struct idg_iface *uplink, const struct idg_apply_opts *o,
+	      struct idg_apply_result *res, char *errbuf, size_t errlen);
+
+/* Detach and unpin everything of the instance; remove its state. */
+int idg_unload(struct idg_instance *in, char *errbuf, size_t errlen);
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Attaching the programs to the uplink: XDP through libxdp's dispatcher
+ * (other XDP programs can share the interface), tc egress as the first
+ * cls_bpf filter of clsact.
+ */
+#ifndef IDGATE_LOADER_ATTACH_H
+#define IDGATE_LOADER_ATTACH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct bpf_object;
+
+/* tc filter identity: one idgate filter per interface and direction. */
+#define IDG_TC_HANDLE 0x1d9
+#define IDG_TC_PRIO 1
+
+/*
+ * obj: the XDP object opened (not loaded) with the instance's pin root,
+ * so its maps are the pinned ones. libxdp loads and attaches it. For
+ * IDG_XDP_AUTO native is tried first, then generic (skb) mode; *used
+ * tells which one took ("native" or "skb").
+ */
+int idg_xdp_attach(struct bpf_object *obj, int ifindex, enum idg_xdp_mode mode,
+		   const char **used, char *errbuf, size_t errlen);
+/* Detach idgate's XDP program (found by name) from ifindex; 0 when none. */
+int idg_xdp_detach(int ifindex);
+/*
+ * Program id of idgate's XDP program on ifindex and its mode, or 0.
+ * *alone: attached without libxdp's dispatcher (the kernel cannot load
+ * freplace programs), so no other XDP program can share the interface.
+ */
+uint32_t idg_xdp_attached(int ifindex, const char **mode, bool *alone);
+
+/* Creates the clsact qdisc when missing (*created tells) and attaches. */
+int idg_tc_attach(int prog_fd, int ifindex, bool *created);
+int idg_tc_detach(int ifindex);
+/* Program id of idgate's tc egress filter on ifindex, or 0. */
+uint32_t idg_tc_attached(int ifindex);
+
+#endif

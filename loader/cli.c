@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define OPT_BIT(id) (1u << (id))
+
+static const struct {
+	struct option lopt;
+	const char *metavar;
+	const char *help;
+} opt_table[OPT_MAX] = {
+	[OPT_CONFIG] = { { "config", required_argument, NULL, 'c' }, "FILE",
+			 "config file (YAML: Nodes, Endpoints, Cilium policies)" },
+	[OPT_NODE] = { { "node", required_argument, NULL, 'n' }, "NAME",
+		       "node of the config to act as (default: host name)" },
+	[OPT_PIN_DIR] = { { "pin-dir", required_argument, NULL, 'p' }, "DIR",
+			  "bpffs dir of this instance (default: /sys/fs/bpf/idgate/NODE)" },
+	[OPT_STATE_DIR] = { { "state-dir", required_argument, NULL, 's' }, "DIR",
+			    "identity/cookie history (default: /var/lib/idgate/NODE)" },
+	[OPT_OUTPUT] = { { "output", required_argument, NULL, 'o' }, "FORMAT",
+			 "output format: text (default) or json" },
+	[OPT_DRY_RUN] = { { "dry-run", no_argument, NULL, 'd' }, NULL,
+			  "validate and compile, print what would change, touch nothing" },
+	[OPT_EVENT_INTERVAL] = { { "drop-event-interval", required_argument, NULL, 'e' },
+				 "MS", "at most one drop event per flow per MS milliseconds (default 1000; 0: every drop)" },
+};
+
+static void cmd_usage(const struct idg_cmd *c, FILE *out)
+{
+	fprintf(out, "Usage: idgate %s [options]%s%s\n\n%s\n\nOptions:\n",
+		c->name, c->arg ? " " : "", c->arg ? c->arg : "", c->summary);
+	for (int i = 0; i < OPT_MAX; i++) {
+		char left[64];
+
+		if (!(c->opts & OPT_BIT(i)))
+			continue;
+		snprintf(left, sizeof(left), "-%c, --%s%s%s",
+			 opt_table[i].lopt.val, opt_table[i].lopt.name,
+			 opt_table[i].metavar ? " " : "",
+			 opt_table[i].metavar ? opt_table[i].metavar : "");
+		fprintf(out, "  %-28s %s\n", left, opt_table[i].help);
+	}
+	fprintf(out, "  %-28s %s\n", "-h, --help", "show this help");
+	fprintf(out, "\nExample:\n  %s\n", c->example);
+}
+
+static void usage(const struct idg_cmd *cmds, FILE *out)
+{
+	fprintf(out, "Usage: idgate COMMAND [options]\n\n"
+		     "Identity-based XDP packet filter driven by Cilium policies.\n\n"
+		     "Commands:\n");
+	for (const struct idg_cmd *c = cmds; c->name; c++)
+		fprintf(out, "  %-16s %s\n", c->name, c->summary);
+	fprintf(out, "\nEvery command takes --help, with an example. "
+		     "Commands accept unique prefixes (idgate pol g).\n");
+}
+
+/* Words of argv that name a command, matched by unique prefix. */
+static const struct idg_cmd *find_cmd(const struct idg_cmd *cmds, int argc,
+				      char **argv, int *used)
+{
+	const struct idg_cmd *found = NULL;
+	int matches = 0;
+
+	for (const struct idg_cmd *c = cmds; c->name; c++) {
+		char name[64], *sp;
+		int words = 1;
+
+		snprintf(name, sizeof(name), "%s", c->name);
+		sp = strchr(name, ' ');
+		if (sp) {
+			*sp = '\0';
+			words = 2;
+		}
+		if (argc < 1 + words || strncmp(name, argv[1], strlen(argv[1])))
+			continue;
+		if (words == 2 && strncmp(sp + 1, argv[2], strlen(argv[2])))
+			continue;
+		/* An exact first word wins over prefixes of others. */
+		if (!strcmp(name, argv[1]) && words == 1) {
+			*used = 1;
+			return c;
+		}
+		found = c;
+		*used = words;
+		matches++;
+	}
+	return matches == 1 ? found : NULL;
+}
+
+int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
+{
+	struct option lopts[OPT_MAX + 2];
+	char sopts[3 * OPT_MAX + 2], *end;
+	const struct idg_cmd *c;
+	struct idg_opts o = { .event_interval_ms = 1000 };
+	int used = 0, n = 0, ch, s = 0;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage(cmds, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("idgate %s\n", IDGATE_VERSION);
+		return 0;
+	}
+	c = find_cmd(cmds, argc, argv, &used);
+	if (!c) {
+		fprintf(stderr, "idgate: unknown or ambiguous command '%s'; see idgate --help\n",
+			argv[1]);
+		return 2;
+	}
+
+	for (int i = 0; i < OPT_MAX; i++) {
+		if (!(c->opts & OPT_BIT(i)))
+			continue;
+		lopts[n++] = opt_table[i].lopt;
+		sopts[s++] = (char)opt_table[i].lopt.val;
+		if (opt_table[i].lopt.has_arg)
+			sopts[s++] = ':';
+	}
+	lopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lopts[n] = (struct option){ 0 };
+	sopts[s++] = 'h';
+	sopts[s] = '\0';
+
+	argc -= used;
+	argv += used;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 'n':
+			o.node = optarg;
+			break;
+		case 'p':
+			o.pin_dir = optarg;
+			break;
+		case 's':
+			o.state_dir = optarg;
+			break;
+		case 'o':
+			if (!strcmp(optarg, "json")) {
+				o.json = true;
+			} else if (strcmp(optarg, "text")) {
+				fprintf(stderr, "idgate %s: unknown output format '%s' (text or json)\n",
+					c->name, optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			o.dry_run = true;
+			break;
+		case 'e':
+			errno = 0;
+			o.event_interval_ms = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' ||
+			    o.event_interval_ms > 3600000) {
+				fprintf(stderr, "idgate %s: --drop-event-interval wants milliseconds 0..3600000, not '%s'\n",
+					c->name, optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			cmd_usage(c, stdout);
+			return 0;
+		default:
+			cmd_usage(c, stderr);
+			return 2;
+		}
+	}
+	if (optind < argc && c->arg)
+		o.arg = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "idgate %s: unexpected argument '%s'\n", c->name,
+			argv[optind]);
+		return 2;
+	}
+	if (c->arg_required && !o.arg) {
+		fprintf(stderr, "idgate %s: missing %s\n", c->name, c->arg);
+		return 2;
+	}
+	if ((c->opts & OPT_BIT(OPT_CONFIG)) && !o.config) {
+		fprintf(stderr, "idgate %s: missing -c FILE\n", c->name);
+		return 2;
+	}
+	return c->fn(&o);
+}

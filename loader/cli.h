@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Declarative command line: each command names the options it takes from
+ * one table; one parser fills struct idg_opts and calls do_<command>().
+ */
+#ifndef IDGATE_LOADER_CLI_H
+#define IDGATE_LOADER_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum idg_opt_id {
+	OPT_CONFIG,
+	OPT_NODE,
+	OPT_PIN_DIR,
+	OPT_STATE_DIR,
+	OPT_OUTPUT,
+	OPT_DRY_RUN,
+	OPT_EVENT_INTERVAL,
+	OPT_MAX,
+};
+
+struct idg_opts {
+	const char *config;
+	const char *node;
+	const char *pin_dir;
+	const char *state_dir;
+	bool json;
+	bool dry_run;
+	uint64_t event_interval_ms;
+	const char *arg; /* the positional argument, when the command has one */
+};
+
+struct idg_cmd {
+	const char *name; /* "policy get" */
+	int (*fn)(struct idg_opts *o);
+	uint32_t opts;    /* bit per enum idg_opt_id */
+	const char *arg;  /* positional, e.g. "[ENDPOINT]", or NULL */
+	bool arg_required;
+	const char *summary;
+	const char *example;
+};
+
+/* Parses argv against cmds and runs the chosen command; returns the exit
+ * code (2 for usage errors). */
+int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv);
+
+#endif

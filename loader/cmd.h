@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef IDGATE_LOADER_CMD_H
+#define IDGATE_LOADER_CMD_H
+
+#include "cli.h"
+#include "compile.h"
+#include "instance.h"
+#include "model.h"
+
+int do_check(struct idg_opts *o);
+int do_apply(struct idg_opts *o);
+int do_status(struct idg_opts *o);
+int do_identity_list(struct idg_opts *o);
+int do_policy_get(struct idg_opts *o);
+int do_unload(struct idg_opts *o);
+
+/* Shared by the commands (cmd_common.c). */
+#define IDG_APPLIED_CONFIG "applied.yaml"
+#define IDG_STATE_FILE "state"
+
+/* Node name from --node or the host name; instance paths from options. */
+int cmd_instance(const struct idg_opts *o, struct idg_instance *in);
+
+/* A config loaded and compiled for in->node, diagnostics printed. */
+struct cmd_compiled {
+	struct idg_config cfg;
+	struct idg_state st;
+	struct idg_compiled c;
+	struct idg_diags d;
+	double compile_ms;
+};
+
+/* path NULL: the config the last apply saved in the state dir. */
+int cmd_compile(const struct idg_instance *in, const char *path,
+		struct cmd_compiled *cc);
+void cmd_compiled_free(struct cmd_compiled *cc);
+
+/* The node's interfaces exist and are up; errors printed at their
+ * position in the config. Fills *uplink. */
+struct idg_iface;
+int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink);
+
+#endif

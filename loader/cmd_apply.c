@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+/* check, apply, unload: the commands that read a config or change state. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "cmd.h"
+#include "netlink.h"
+
+static void print_summary(const struct cmd_compiled *cc, const char *path)
+{
+	const struct idg_compiled *c = &cc->c;
+
+	printf("%s: node %s (cluster %s, id %u): %zu identities, %zu ipcache entries, %zu local endpoint addresses, %zu rule entries (compiled in %.1f ms)\n",
+	       path, c->node->name, c->node->cluster, c->cluster_id, c->n_ids,
+	       c->n_ipcache, c->n_eps, c->n_rules, cc->compile_ms);
+}
+
+int do_check(struct idg_opts *o)
+{
+	struct idg_instance in;
+	struct cmd_compiled cc;
+	struct idg_iface up;
+	int err;
+
+	if (cmd_instance(o, &in))
+		return 2;
+	err = cmd_compile(&in, o->config, &cc);
+	if (!err)
+		err = cmd_check_ifaces(cc.c.node, &up);
+	if (!err)
+		print_summary(&cc, o->config);
+	cmd_compiled_free(&cc);
+	return err ? 1 : 0;
+}
+
+/* The config as applied, kept beside the state so that status, identity
+ * and policy commands show what is enforcing, not what the file says now. */
+static int save_copy(const char *src, const char *dir, const char *name)
+{
+	char dst[PATH_MAX], tmp[PATH_MAX], buf[65536];
+	int in = -1, out = -1, err = 0;
+	ssize_t n;
+
+	if (idg_path_join(dst, sizeof(dst), dir, name) ||
+	    snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		err = -errno;
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (write(out, buf, (size_t)n) != n) {
+			err = -EIO;
+			goto out;
+		}
+	}
+	if (n < 0 || fsync(out))
+		err = -errno;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (!err && rename(tmp, dst))
+		err = -errno;
+	return err;
+}
+
+int do_apply(struct idg_opts *o)
+{
+	struct idg_apply_opts ao = {
+		.drop_event_interval_ns = o->event_interval_ms * 1000000ull,
+	};
+	struct idg_apply_result res;
+	char errbuf[512] = "", state[PATH_MAX];
+	struct idg_instance in;
+	struct cmd_compiled cc;
+	struct idg_iface up;
+	int err;
+
+	if (cmd_instance(o, &in))
+		return 2;
+	err = cmd_compile(&in, o->config, &cc);
+	if (!err)
+		err = cmd_check_ifaces(cc.c.node, &up);
+	if (err)
+		goto out;
+	print_summary(&cc, o->config);
+	if (o->dry_run) {
+		printf("dry run: nothing applied to %s\n", in.pin_dir);
+		goto out;
+	}
+
+	err = idg_bpffs_ensure();
+	if (err) {
+		fprintf(stderr, "idgate: cannot mount bpffs at %s: %s\n",
+			IDG_BPFFS, strerror(-err));
+		goto out;
+	}
+	err = idg_instance_lock(&in);
+	if (err) {
+		fprintf(stderr, "idgate: cannot lock %s: %s\n", in.pin_dir,
+			strerror(-err));
+		goto out;
+	}
+	err = idg_apply(&in, &cc.c, &up, &ao, &res, errbuf, sizeof(errbuf));
+	if (err) {
+		fprintf(stderr, "idgate: apply failed: %s\n", errbuf);
+		if (idg_instance_exists(&in))
+			fprintf(stderr, "idgate: the previous policy is still enforcing\n");
+		goto unlock;
+	}
+	/* Numbers handed out are now in the kernel: remember them. */
+	err = idg_path_join(state, sizeof(state), in.state_dir, IDG_STATE_FILE);
+	if (!err)
+		err = idg_state_save(state, &cc.st);
+	if (!err)
+		err = save_copy(o->config, in.state_dir, IDG_APPLIED_CONFIG);
+	if (err)
+		fprintf(stderr, "idgate: applied, but cannot save state in %s: %s\n",
+			in.state_dir, strerror(-err));
+
+	if (res.first)
+		printf("node %s: attached to %s (XDP %s mode, tc egress), pinned in %s\n",
+		       in.node, up.name, res.xdp_mode, in.pin_dir);
+	if (res.first && res.xdp_alone)
+		printf("node %s: note: this kernel cannot run libxdp's dispatcher (no BPF_PROG_TYPE_EXT), so idgate's XDP program is attached alone: another XDP program attached to %s later would replace it\n",
+		       in.node, up.name);
+	else if (res.reattached)
+		printf("node %s: a program was missing from %s and was attached again\n",
+		       in.node, up.name);
+	printf("node %s: generation %u enforcing: %u ipcache entries, %u endpoint addresses, %u policy entries; compile %.1f ms, fill %.1f ms, switch %.1f ms\n",
+	       in.node, res.gen, res.counts.ipcache, res.counts.endpoints,
+	       res.counts.policy, cc.compile_ms, res.fill_ms, res.switch_ms);
+unlock:
+	idg_instance_unlock(&in);
+out:
+	cmd_compiled_free(&cc);
+	return err ? 1 : 0;
+}
+
+int do_unload(struct idg_opts *o)
+{
+	struct idg_instance in;
+	char errbuf[512] = "";
+	int err;
+
+	if (cmd_instance(o, &in))
+		return 2;
+	if (!idg_instance_exists(&in) && access(in.state_dir, F_OK)) {
+		printf("node %s: nothing loaded\n", in.node);
+		return 0;
+	}
+	err = idg_bpffs_ensure();
+	if (!err)
+		err = idg_instance_lock(&in);
+	if (err) {
+		fprintf(stderr, "idgate: cannot lock %s: %s\n", in.pin_dir,
+			strerror(-err));
+		return 1;
+	}
+	err = idg_unload(&in, errbuf, sizeof(errbuf));
+	idg_instance_unlock(&in);
+	if (err) {
+		fprintf(stderr, "idgate: unload failed: %s\n", errbuf);
+		return 1;
+	}
+	printf("node %s: detached and unpinned (%s)\n", in.node, in.pin_dir);
+	return 0;
+}

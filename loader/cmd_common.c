@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "netlink.h"
+
+int cmd_instance(const struct idg_opts *o, struct idg_instance *in)
+{
+	char host[64];
+	const char *node = o->node;
+	int err;
+
+	if (!node) {
+		if (gethostname(host, sizeof(host))) {
+			fprintf(stderr, "idgate: no --node and no host name: %s\n",
+				strerror(errno));
+			return -errno;
+		}
+		host[sizeof(host) - 1] = '\0';
+		node = host;
+	}
+	err = idg_instance_init(in, node, o->pin_dir, o->state_dir);
+	if (err)
+		fprintf(stderr, "idgate: bad node name or path for '%s': %s\n",
+			node, strerror(-err));
+	return err;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int cmd_compile(const struct idg_instance *in, const char *path,
+		struct cmd_compiled *cc)
+{
+	char saved[PATH_MAX], state[PATH_MAX];
+	double t0;
+	int err;
+
+	memset(cc, 0, sizeof(*cc));
+	if (idg_path_join(saved, sizeof(saved), in->state_dir,
+			  IDG_APPLIED_CONFIG) ||
+	    idg_path_join(state, sizeof(state), in->state_dir, IDG_STATE_FILE))
+		return -ENAMETOOLONG;
+	if (!path) {
+		if (access(saved, R_OK)) {
+			fprintf(stderr, "idgate: node %s has nothing applied (no %s)\n",
+				in->node, saved);
+			return -ENOENT;
+		}
+		path = saved;
+	}
+	t0 = now_ms();
+	err = idg_config_load(path, &cc->cfg, &cc->d);
+	if (!err) {
+		err = idg_state_load(state, &cc->st);
+		if (err)
+			fprintf(stderr, "idgate: cannot read %s: %s\n", state,
+				strerror(-err));
+	}
+	if (!err)
+		err = idg_compile(&cc->cfg, in->node, &cc->st, &cc->c, &cc->d);
+	cc->compile_ms = now_ms() - t0;
+	/* Warnings about the applied config were shown when it was applied;
+	 * the read-only views repeat only errors. */
+	if (path != saved || cc->d.n_errors)
+		idg_diags_print(&cc->d, stderr);
+	return err;
+}
+
+void cmd_compiled_free(struct cmd_compiled *cc)
+{
+	idg_compiled_free(&cc->c);
+	idg_state_free(&cc->st);
+	idg_config_free(&cc->cfg);
+	idg_diags_free(&cc->d);
+}
+
+static int check_iface(const struct idg_node *n, const char *name,
+		       const char *what, struct idg_iface *out)
+{
+	struct idg_iface tmp;
+	int err = idg_iface_get(name, out ? out : &tmp);
+
+	if (err == -ENODEV) {
+		fprintf(stderr, "%s:%d:%d: node %s: %s interface '%s' does not exist\n",
+			n->pos.file, n->pos.line, n->pos.col, n->name, what, name);
+		return err;
+	}
+	if (err) {
+		fprintf(stderr, "idgate: cannot query interface '%s': %s\n", name,
+			strerror(-err));
+		return err;
+	}
+	if (!(out ? out : &tmp)->up) {
+		fprintf(stderr, "%s:%d:%d: node %s: %s interface '%s' is down\n",
+			n->pos.file, n->pos.line, n->pos.col, n->name, what, name);
+		return -ENETDOWN;
+	}
+	return 0;
+}
+
+int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink)
+{
+	int err = check_iface(n, n->uplink, "uplink", uplink);
+
+	for (size_t i = 0; i < n->n_endpoint_ifaces; i++) {
+		int e = check_iface(n, n->endpoint_ifaces[i], "endpoint", NULL);
+
+		err = err ? err : e;
+	}
+	if (n->external) {
+		int e = check_iface(n, n->external, "external", NULL);
+
+		err = err ? err : e;
+	}
+	return err;
+}

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0
+/* status, identity list, policy get: read-only views of an instance. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include <json-c/json.h>
+
+#include "apply.h"
+#include "attach.h"
+#include "cmd.h"
+#include "dp.h"
+
+static void json_print(struct json_object *j)
+{
+	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(j);
+}
+
+/* Entries in the active generation's inner map of an outer map. */
+static long count_active(int outer_fd, uint32_t gen, size_t key_size)
+{
+	uint32_t slot = IDG_GEN_SLOT(gen), id;
+	unsigned char key[64], next[64];
+	long n = 0;
+	void *prev = NULL;
+	int fd;
+
+	if (key_size > sizeof(key) || bpf_map_lookup_elem(outer_fd, &slot, &id))
+		return -1;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -1;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	close(fd);
+	return n;
+}
+
+static long count_map(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	if (key_size > sizeof(key))
+		return -1;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+int do_status(struct idg_opts *o)
+{
+	const char *xmode = NULL;
+	struct idg_instance in;
+	struct idg_meta meta;
+	struct idg_dp dp;
+	uint32_t gen = 0, xdp_id, tc_id;
+	struct json_object *j = NULL, *jr = NULL;
+	long n_ipc, n_ep, n_pol, n_any, n_ct;
+	__u64 lost = 0, supp = 0;
+	bool alone = false;
+	int err;
+
+	if (cmd_instance(o, &in))
+		return 2;
+	if (!idg_instance_exists(&in)) {
+		fprintf(stderr, "idgate: node %s: not loaded (nothing pinned in %s)\n",
+			in.node, in.pin_dir);
+		return 1;
+	}
+	err = idg_meta_load(in.state_dir, &meta);
+	if (err) {
+		fprintf(stderr, "idgate: node %s: cannot read %s: %s\n", in.node,
+			in.state_dir, strerror(-err));
+		return 1;
+	}
+	err = idg_dp_open_pinned(&dp, in.pin_dir);
+	if (err) {
+		fprintf(stderr, "idgate: cannot open maps in %s: %s\n",
+			in.pin_dir, strerror(-err));
+		return 1;
+	}
+	idg_dp_active_gen(&dp, &gen);
+	xdp_id = idg_xdp_attached(meta.uplink_ifindex, &xmode, &alone);
+	tc_id = idg_tc_attached(meta.uplink_ifindex);
+	n_ipc = count_active(dp.ipc_gens_fd, gen, sizeof(struct idg_ip_key));
+	n_ep = count_active(dp.ep_gens_fd, gen, sizeof(struct idg_ip_key));
+	n_pol = count_active(dp.pol_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_any = count_active(dp.polany_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_ct = count_map(dp.ct_fd, sizeof(struct idg_ct_key));
+	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &lost);
+	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_SUPPRESSED, &supp);
+
+	if (o->json) {
+		j = json_object_new_object();
+		json_object_object_add(j, "node", json_object_new_string(in.node));
+		json_object_object_add(j, "pin_dir", json_object_new_string(in.pin_dir));
+		json_object_object_add(j, "uplink", json_object_new_string(meta.uplink));
+		json_object_object_add(j, "ifindex", json_object_new_int(meta.uplink_ifindex));
+		json_object_object_add(j, "xdp_prog_id", json_object_new_int64(xdp_id));
+		json_object_object_add(j, "xdp_mode", json_object_new_string(xdp_id && xmode ? xmode : "detached"));
+		json_object_object_add(j, "xdp_dispatcher", json_object_new_boolean(xdp_id && !alone));
+		json_object_object_add(j, "tc_egress_prog_id", json_object_new_int64(tc_id));
+		json_object_object_add(j, "generation", json_object_new_int64(gen));
+		json_object_object_add(j, "ipcache_entries", json_object_new_int64(n_ipc));
+		json_object_object_add(j, "endpoint_entries", json_object_new_int64(n_ep));
+		json_object_object_add(j, "policy_entries", json_object_new_int64(n_pol + n_any));
+		json_object_object_add(j, "conntrack_entries", json_object_new_int64(n_ct));
+		json_object_object_add(j, "conntrack_capacity", json_object_new_int64(IDG_CT_MAX));
+		json_object_object_add(j, "events_lost", json_object_new_int64((int64_t)lost));
+		json_object_object_add(j, "events_suppressed", json_object_new_int64((int64_t)supp));
+		jr = json_object_new_object();
+		json_object_object_add(j, "verdicts", jr);
+	} else {
+		printf("node:        %s\npin dir:     %s\n", in.node, in.pin_dir);
+		printf("uplink:      %s (ifindex %d)\n", meta.uplink, meta.uplink_ifindex);
+		if (xdp_id)
+			printf("xdp:         attached, %s mode, prog id %u, %s\n", xmode, xdp_id,
+			       alone ? "alone (no libxdp dispatcher on this kernel)" :
+				       "through the libxdp dispatcher");
+		else
+			printf("xdp:         NOT ATTACHED (run idgate apply to put it back)\n");
+		if (tc_id)
+			printf("tc egress:   attached, prog id %u\n", tc_id);
+		else
+			printf("tc egress:   NOT ATTACHED (run idgate apply to put it back)\n");
+		printf("generation:  %u\n", gen);
+		printf("maps:        ipcache %ld, endpoints %ld, policy %ld (+%ld any-peer), conntrack %ld/%d\n",
+		       n_ipc, n_ep, n_pol, n_any, n_ct, IDG_CT_MAX);
+		printf("events:      %llu lost (ring buffer full), %llu suppressed (rate limit)\n",
+		       (unsigned long long)lost, (unsigned long long)supp);
+		printf("verdicts:\n");
+	}
+	for (uint32_t r = 1; r < IDG_REASON_MAX; r++) {
+		struct idg_counter c;
+
+		if (idg_dp_reason_stats(&dp, r, &c) || !c.packets)
+			continue;
+		if (jr) {
+			struct json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "reason", json_object_new_int((int)r));
+			json_object_object_add(e, "drop", json_object_new_boolean(idg_reason_is_drop(r)));
+			json_object_object_add(e, "packets", json_object_new_int64((int64_t)c.packets));
+			json_object_object_add(e, "bytes", json_object_new_int64((int64_t)c.bytes));
+			json_object_object_add(jr, idg_reason_name(r), e);
+		} else {
+			printf("  %-4s %-34s %12llu pkts %14llu bytes\n",
+			       idg_reason_is_drop(r) ? "drop" : "pass",
+			       idg_reason_name(r), (unsigned long long)c.packets,
+			       (unsigned long long)c.bytes);
+		}
+	}
+	if (j)
+		json_print(j);
+	idg_dp_close(&dp);
+	return 0;
+}
+
+static const char *kind_name(enum idg_id_kind k)
+{
+	return k == IDG_IDK_RESERVED ? "reserved" :
+	       k == IDG_IDK_CIDR ? "cidr" : "endpoint";
+}
+
+int do_identity_list(struct idg_opts *o)
+{
+	struct idg_instance in;
+	struct cmd_compiled cc;
+	struct json_object *j = NULL;
+	int err;
+
+	if (cmd_instance(o, &in))
+		return 2;
+	err = cmd_compile(&in, NULL, &cc);
+	if (err)
+		goto out;
+	if (o->json)
+		j = json_object_new_array();
+	else
+		printf("%-10s %-8s %-8s %s\n", "IDENTITY", "CLUSTER", "KIND", "LABELS");
+	for (size_t i = 0; i < cc.c.n_ids; i++) {
+		const struct idg_identity *id = &cc.c.ids[i];
+
+		if (j) {
+			struct json_object *e = json_object_new_object();
+			struct json_object *l = json_object_new_object();
+
+			json_object_object_add(e, "id", json_object_new_int64(id->id));
+			json_object_object_add(e, "cluster_id", json_object_new_int64(id->cluster_id));
+			json_object_object_add(e, "kind", json_object_new_string(kind_name(id->kind)));
+			for (size_t k = 0; k < id->labels.n; k++)
+				json_object_object_add(l, id->labels.v[k].key,
+						       json_object_new_string(id->labels.v[k].value));
+			json_object_object_add(e, "labels", l);
+			json_object_array_add(j, e);
+		} else {
+			printf("%-10u %-8u %-8s %s\n", id->id, id->cluster_id,
+			       kind_name(id->kind), id->canon);
+		}
+	}
+	if (j)
+		json_print(j);
+out:
+	cmd_compiled_free(&cc);
+	return err ? 1 : 0;
+}
+
+static void fmt_l4(const struct idg_rule_entry *r, char *buf, size_t len)
+{
+	const char *p = r->proto == IPPROTO_TCP ? "TCP" :
+			r->proto == IPPROTO_UDP ? "UDP" :
+			r->proto == IPPROTO_SCTP ? "SCTP" :
+			r->proto == IPPROTO_ICMP ? "ICMP" :
+			r->proto == IPPROTO_ICMPV6 ? "ICMPv6" : NULL;
+
+	if (!r->proto)
+		snprintf(buf, len, "any");
+	else if (r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6)
+		r->icmp_type < 0 ? snprintf(buf, len, "%s", p) :
+				   snprintf(buf, len, "%s type %d", p, r->icmp_type);
+	else if (!p)
+		snprintf(buf, len, "proto %u", r->proto);
+	else if (!r->port)
+		snprintf(buf, len, "%s/all", p);
+	else if (r->end_port > r->port)
+		snprintf(buf, len, "%u-%u/%s", r->port, r->end_port, p);
+	else
+		snprintf(buf, len, "%u/%s", r->port, p);
+}
+
+static const char *set_name(enum idg_rule_set s)
+{
+	static const char *const n[] = { "ingress", "egress", "ingressDeny",
+					  "egressDeny" };
+
+	return s < IDG_RS_MAX ? n[s] : "?";
+}
+
+static void rule_origin(const struct idg_compiled *c, uint32_t cookie,
+			char *buf, size_t len)
+{
+	const struct idg_cookie *ck = idg_compiled_cookie(c, cookie);
+
+	if (!ck) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(buf, len, "%s%s%s %s[%zu]",
+		 ck->policy->namespace ? ck->policy->namespace : "",
+		 ck->policy->namespace ? "/" : "", ck->policy->name,
+		 set_name(ck->set), ck->rule_index);
+}
+
+static const char *peer_labels(const struct idg_compiled *c, uint32_t peer)
+{
+	const struct idg_identity *id;
+
+	if (peer == IDG_ID_UNKNOWN)
+		return "(any peer)";
+	id = idg_compiled_identity(c, peer);
+	return id ? id->canon : "(unknown identity)";
+}
+
+/* One subject identity: its flags and rules. */
+static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
+			 uint32_t subject, uint32_t flags, const char *name,
+			 struct json_object *jarr)
+{
+	const struct idg_identity *sid = idg_compiled_identity(c, subject);
+	struct json_object *je = NULL, *jrules = NULL;
+	char l4[48], origin[160];
+
+	if (jarr) {
+		je = json_object_new_object();
+		json_object_object_add(je, "endpoint", json_object_new_string(name));
+		json_object_object_add(je, "identity", json_object_new_int64(subject));
+		json_object_object_add(je, "labels", json_object_new_string(sid ? sid->canon : ""));
+		json_object_object_add(je, "ingress_enforced",
+				       json_object_new_boolean(flags & IDG_EP_F_ENFORCE_INGRESS));
+		json_object_object_add(je, "egress_enforced",
+				       json_object_new_boolean(flags & IDG_EP_F_ENFORCE_EGRESS));
+		jrules = json_object_new_array();
+		json_object_object_add(je, "rules", jrules);
+		json_object_array_add(jarr, je);
+	} else {
+		printf("%s: identity %u [%s]\n", name, subject, sid ? sid->canon : "?");
+		printf("  ingress: %s   egress: %s\n",
+		       flags & IDG_EP_F_ENFORCE_INGRESS ? "enforced (default deny)" : "not enforced",
+		       flags & IDG_EP_F_ENFORCE_EGRESS ? "enforced (default deny)" : "not enforced");
+		printf("  %-8s %-7s %-14s %10s %12s  %-36s %s\n", "DIR", "VERDICT",
+		       "PORTS", "PACKETS", "BYTES", "POLICY RULE", "PEER");
+	}
+	for (size_t i = 0; i < c->n_rules; i++) {
+		const struct idg_rule_entry *r = &c->rules[i];
+		struct idg_counter cnt = { 0 };
+
+		if (r->subject != subject)
+			continue;
+		if (dp && r->cookie)
+			idg_dp_rule_stats(dp, r->cookie, &cnt);
+		fmt_l4(r, l4, sizeof(l4));
+		rule_origin(c, r->cookie, origin, sizeof(origin));
+		if (jrules) {
+			struct json_object *jr = json_object_new_object();
+
+			json_object_object_add(jr, "direction", json_object_new_string(r->dir == IDG_DIR_INGRESS ? "ingress" : "egress"));
+			json_object_object_add(jr, "verdict", json_object_new_string(r->kind == IDG_RULE_DENY ? "deny" : "allow"));
+			json_object_object_add(jr, "ports", json_object_new_string(l4));
+			json_object_object_add(jr, "peer_identity", json_object_new_int64(r->peer));
+			json_object_object_add(jr, "peer_labels", json_object_new_string(peer_labels(c, r->peer)));
+			json_object_object_add(jr, "rule", json_object_new_string(origin));
+			json_object_object_add(jr, "cookie", json_object_new_int64(r->cookie));
+			json_object_object_add(jr, "packets", json_object_new_int64((int64_t)cnt.packets));
+			json_object_object_add(jr, "bytes", json_object_new_int64((int64_t)cnt.bytes));
+			json_object_array_add(jrules, jr);
+		} else {
+			printf("  %-8s %-7s %-14s %10llu %12llu  %-36s %u %s\n",
+			       r->dir == IDG_DIR_INGRESS ? "ingress" : "egress",
+			       r->kind == IDG_RULE_DENY ? "deny" : "allow", l4,
+			       (unsigned long long)cnt.packets,
+			       (unsigned long long)cnt.bytes, origin, r->peer,
+			       peer_labels(c, r->peer));
+		}
+	}
+	if (!jarr)
+		printf("\n");
+}
+
+int do_policy_get(struct idg_opts *o)
+{
+	struct json_object *j = NULL;
+	struct idg_instance in;
+	struct cmd_compiled cc;
+	struct idg_dp dp;
+	bool have_dp, found = false;
+	int err;
+
+	if (cmd_instance(o, &in))
+		return 2;
+	err = cmd_compile(&in, NULL, &cc);
+	if (err)
+		goto out;
+	/* Counters need the pinned maps; the rules alone do not. */
+	have_dp = !idg_dp_open_pinned(&dp, in.pin_dir);
+	if (o->json)
+		j = json_object_new_array();
+	for (size_t i = 0; i < cc.c.n_eps; i++) {
+		const struct idg_local_ep *e = &cc.c.eps[i];
+		bool dup = false;
+
+		if (o->arg && strcmp(o->arg, e->ep->name))
+			continue;
+		/* One block per endpoint, not per address. */
+		for (size_t k = 0; k < i; k++)
+			dup |= cc.c.eps[k].ep == e->ep;
+		if (dup)
+			continue;
+		found = true;
+		show_subject(&cc.c, have_dp ? &dp : NULL, e->identity, e->flags,
+			     e->ep->name, j);
+	}
+	if (!o->arg && cc.c.host_flags)
+		show_subject(&cc.c, have_dp ? &dp : NULL, IDG_ID_HOST,
+			     cc.c.host_flags, "(host)", j);
+	if (o->arg && !found) {
+		fprintf(stderr, "idgate: no endpoint '%s' on node %s\n", o->arg,
+			in.node);
+		err = -ENOENT;
+		if (j)
+			json_object_put(j);
+		j = NULL;
+	}
+	if (j)
+		json_print(j);
+	if (have_dp)
+		idg_dp_close(&dp);
+out:
+	cmd_compiled_free(&cc);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+/* idgate: the command line. One function per command, do_<command>(). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
+#include "cli.h"
+#include "cmd.h"
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	/* Warnings matter (a verifier log on a failed load); debug does not. */
+	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !getenv("IDGATE_DEBUG")))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int libxdp_print(enum libxdp_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBXDP_DEBUG || (level == LIBXDP_INFO && !getenv("IDGATE_DEBUG")))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+#define O(x) (1u << (x))
+#define INSTANCE (O(OPT_NODE) | O(OPT_PIN_DIR) | O(OPT_STATE_DIR))
+
+static const struct idg_cmd cmds[] = {
+	{ "check", do_check, O(OPT_CONFIG) | INSTANCE, NULL, false,
+	  "validate a config for this node; touches nothing",
+	  "idgate check -c configs/billing-api.yaml --node node-a" },
+	{ "apply", do_apply,
+	  O(OPT_CONFIG) | INSTANCE | O(OPT_DRY_RUN) | O(OPT_EVENT_INTERVAL),
+	  NULL, false,
+	  "validate, compile, load and attach, or switch atomically to the new policy",
+	  "idgate apply -c configs/billing-api.yaml --node node-a" },
+	{ "status", do_status, INSTANCE | O(OPT_OUTPUT), NULL, false,
+	  "programs, interface, generation, map occupancy, verdict counters",
+	  "idgate status --node node-a -o json" },
+	{ "identity list", do_identity_list, INSTANCE | O(OPT_OUTPUT), NULL,
+	  false, "security identities with their labels and cluster",
+	  "idgate identity list --node node-a" },
+	{ "policy get", do_policy_get, INSTANCE | O(OPT_OUTPUT), "[ENDPOINT]",
+	  false,
+	  "compiled rules of local endpoints, peers as labels, per-rule counters",
+	  "idgate policy get billing-api --node node-a" },
+	{ "unload", do_unload, INSTANCE, NULL, false,
+	  "detach and unpin everything of this instance",
+	  "idgate unload --node node-a" },
+	{ 0 },
+};
+
+int main(int argc, char **argv)
+{
+	libbpf_set_print(libbpf_print);
+	libxdp_set_print(libxdp_print);
+	return idg_cli_run(cmds, argc, argv);
+}

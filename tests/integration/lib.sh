@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the netns integration tests: unique names per run, cleanup on
+# every exit path, idgate run inside a namespace with nsenter (host /sys, so
+# pins are visible across commands).
+set -euo pipefail
+
+IDGATE=${IDGATE:?set IDGATE to the idgate binary}
+PROBE=${PROBE:-$(dirname "$0")/probe.py}
+RUN_ID="$$-$RANDOM"
+TMP=$(mktemp -d /tmp/idgate-it.XXXXXX)
+PIN_ROOT=/sys/fs/bpf/idgate-test-$RUN_ID
+NAMESPACES=()
+INSTANCES=()   # "ns node" pairs to unload
+PIDS=()
+FAILS=0
+PASSES=0
+
+cleanup() {
+	local rc=$?
+	set +e
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for i in "${INSTANCES[@]}"; do
+		# shellcheck disable=SC2086
+		set -- $i
+		nsenter --net="/run/netns/$1" "$IDGATE" unload --node "$2" \
+			--pin-dir "$PIN_ROOT/$2" --state-dir "$TMP/state-$2" >/dev/null 2>&1
+	done
+	for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$PIN_ROOT" "$TMP"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkns() { # mkns VAR SHORTNAME
+	local ns="idg-$2-$RUN_ID"
+	ip netns add "$ns"
+	NAMESPACES+=("$ns")
+	ip -n "$ns" link set lo up
+	printf -v "$1" '%s' "$ns"
+}
+
+in_ns() { # in_ns NS CMD...
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+
+# idg NS NODE SUBCOMMAND [ARGS...]: idgate as the instance NODE inside NS.
+idg() {
+	local ns=$1 node=$2
+	shift 2
+	local sub=$1
+	shift
+	case "$sub" in
+	identity | policy) local sub2=$1; shift; set -- "$sub" "$sub2" "$@" ;;
+	*) set -- "$sub" "$@" ;;
+	esac
+	in_ns "$ns" "$IDGATE" "$@" --node "$node" --pin-dir "$PIN_ROOT/$node" \
+		--state-dir "$TMP/state-$node"
+}
+
+register_instance() { INSTANCES+=("$1 $2"); }
+
+# bg NS CMD...: start a background process in NS, wait until it says ready.
+bg() {
+	local ns=$1
+	shift
+	local out="$TMP/bg.$RANDOM"
+	in_ns "$ns" "$@" >"$out" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 50); do
+		grep -q ready "$out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "background command did not start: $*" >&2
+	cat "$out" >&2
+	return 1
+}
+
+ok() { PASSES=$((PASSES + 1)); echo "ok - $*"; }
+not_ok() { FAILS=$((FAILS + 1)); echo "not ok - $*"; }
+
+expect() { # expect pass|fail DESCRIPTION CMD...
+	local want=$1 what=$2
+	shift 2
+	if "$@" >/dev/null 2>&1; then got=pass; else got=fail; fi
+	if [ "$got" = "$want" ]; then ok "$what"; else not_ok "$what (wanted $want, got $got)"; fi
+}
+
+finish() {
+	echo "$PASSES passed, $FAILS failed"
+	[ "$FAILS" -eq 0 ]
+}

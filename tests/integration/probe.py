@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Real sockets for the integration tests (stdlib only).
+
+  probe.py serve-tcp ADDR PORT [PORT ...]   echo one line per connection
+  probe.py tcp SRC DST PORT                 exit 0 if a connect+echo works
+  probe.py serve-udp ADDR PORT [PORT ...]   echo every datagram
+  probe.py udp SRC DST PORT                 exit 0 if a datagram is echoed
+  probe.py udp-sink ADDR PORT SECONDS       count datagrams, print the count
+  probe.py udp-stream SRC DST PORT PPS SECONDS
+                                            send numbered datagrams, print count
+"""
+import selectors
+import socket
+import sys
+import time
+
+TIMEOUT = 1.5
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def serve_tcp(addr, ports):
+    sel = selectors.DefaultSelector()
+    for p in ports:
+        s = socket.socket(family(addr), socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, int(p)))
+        s.listen(64)
+        sel.register(s, selectors.EVENT_READ)
+    print("ready", flush=True)
+    while True:
+        for key, _ in sel.select():
+            conn, _ = key.fileobj.accept()
+            conn.settimeout(TIMEOUT)
+            try:
+                data = conn.recv(256)
+                conn.sendall(data)
+            except OSError:
+                pass
+            conn.close()
+
+
+def tcp(src, dst, port):
+    s = socket.socket(family(dst), socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.bind((src, 0))
+    try:
+        s.connect((dst, int(port)))
+        s.sendall(b"ping\n")
+        return 0 if s.recv(16) == b"ping\n" else 1
+    except OSError:
+        return 1
+    finally:
+        s.close()
+
+
+def serve_udp(addr, ports):
+    sel = selectors.DefaultSelector()
+    for p in ports:
+        s = socket.socket(family(addr), socket.SOCK_DGRAM)
+        s.bind((addr, int(p)))
+        sel.register(s, selectors.EVENT_READ)
+    print("ready", flush=True)
+    while True:
+        for key, _ in sel.select():
+            data, peer = key.fileobj.recvfrom(2048)
+            key.fileobj.sendto(data, peer)
+
+
+def udp(src, dst, port):
+    s = socket.socket(family(dst), socket.SOCK_DGRAM)
+    s.settimeout(TIMEOUT)
+    s.bind((src, 0))
+    try:
+        s.sendto(b"ping", (dst, int(port)))
+        data, _ = s.recvfrom(16)
+        return 0 if data == b"ping" else 1
+    except OSError:
+        return 1
+    finally:
+        s.close()
+
+
+def udp_sink(addr, port, seconds):
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind((addr, int(port)))
+    print("ready", flush=True)
+    seen = set()
+    end = time.monotonic() + float(seconds)
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            data, _ = s.recvfrom(64)
+        except socket.timeout:
+            break
+        seen.add(int(data))
+    print(len(seen), flush=True)
+    return 0
+
+
+def udp_stream(src, dst, port, pps, seconds):
+    s = socket.socket(family(dst), socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    gap = 1.0 / float(pps)
+    n = int(float(pps) * float(seconds))
+    start = time.monotonic()
+    for i in range(n):
+        s.sendto(str(i).encode(), (dst, int(port)))
+        delay = start + (i + 1) * gap - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    print(n, flush=True)
+    return 0
+
+
+def main(argv):
+    cmds = {
+        "serve-tcp": lambda a: serve_tcp(a[0], a[1:]),
+        "tcp": lambda a: tcp(*a),
+        "serve-udp": lambda a: serve_udp(a[0], a[1:]),
+        "udp": lambda a: udp(*a),
+        "udp-sink": lambda a: udp_sink(*a),
+        "udp-stream": lambda a: udp_stream(*a),
+    }
+    if len(argv) < 2 or argv[1] not in cmds:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return cmds[argv[1]](argv[2:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# unload leaves nothing pinned or attached, and traffic flows unfiltered.
+. "$(dirname "$0")/lib.sh"
+CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+. "$(dirname "$0")/topo_a.sh"
+bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080
+
+register_instance "$NA" node-a
+idg "$NA" node-a apply -c "$CONFIG" >/dev/null && ok "apply" || not_ok "apply"
+expect fail "reporting denied while applied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+ifindex=$(ip -n "$NA" -o link show eth0 | cut -d: -f1)
+ip -n "$NA" link show eth0 | grep -q "xdp" && ok "XDP attached" || not_ok "XDP not attached"
+tc -n "$NA" filter show dev eth0 egress | grep -q "idgate_tc_egre" && ok "tc egress attached" || not_ok "tc egress not attached"
+
+idg "$NA" node-a unload >/dev/null && ok "unload" || not_ok "unload"
+ip -n "$NA" link show eth0 | grep -q "xdp" && not_ok "XDP still attached" || ok "no XDP left on the uplink"
+[ -z "$(tc -n "$NA" filter show dev eth0 egress)" ] && ok "no tc filter left" || not_ok "tc filter left"
+tc -n "$NA" qdisc show dev eth0 | grep -q clsact && not_ok "clsact qdisc left" || ok "no clsact qdisc left"
+[ ! -e "$PIN_ROOT/node-a" ] && ok "pin dir removed" || not_ok "pins left: $(ls "$PIN_ROOT/node-a")"
+[ ! -e "$TMP/state-node-a" ] && ok "state dir removed" || not_ok "state left"
+ls /sys/fs/bpf/xdp/ 2>/dev/null | grep -q "dispatch-$ifindex-" && not_ok "libxdp dispatcher pin left" || ok "no dispatcher pin left"
+expect pass "reporting reaches 8080 again" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+idg "$NA" node-a unload | grep -q "nothing loaded" && ok "second unload is a no-op" || not_ok "second unload"
+
+finish
