@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -128,12 +129,53 @@ int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 		if (err)
 			return err;
 	}
+	for (size_t i = 0; c->host_flags && o->host && i < o->host->n_addrs; i++) {
+		const struct idg_iface *h = o->host;
+		struct idg_ep_val v = { .identity = IDG_ID_HOST,
+					.flags = c->host_flags };
+		struct idg_ip_key k;
+		int fam = h->addrs[i].family == AF_INET ? IDG_FAM_IPV4 :
+							  IDG_FAM_IPV6;
+
+		err = idg_ip_key_make(&k, fam, h->addrs[i].addr,
+				      fam == IDG_FAM_IPV4 ? 32 : 128,
+				      (uint16_t)c->cluster_id);
+		if (!err)
+			err = idg_gen_ep_add(g, &k, &v);
+		if (err)
+			return err;
+	}
 	for (size_t i = 0; i < c->n_rules; i++) {
 		err = idg_gen_policy_add(g, &c->rules[i]);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+static int zero_fresh_counters(const struct idg_dp *dp,
+			       const struct idg_compiled *c,
+			       const uint8_t *known)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct idg_counter *zero;
+	int err = 0;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	zero = calloc((size_t)ncpu, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_cookies && !err; i++) {
+		uint32_t ck = c->cookies[i].cookie;
+
+		if (known && (known[ck / 8] & (1u << (ck % 8))))
+			continue;
+		if (bpf_map_update_elem(dp->rule_st_fd, &ck, zero, BPF_ANY))
+			err = -errno;
+	}
+	free(zero);
+	return err;
 }
 
 static int pin_prog(int fd, const char *dir, const char *name)
@@ -222,6 +264,12 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 	res->fill_ms = now_ms() - t0;
 	if (err) {
 		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
+		       strerror(-err));
+		goto fail;
+	}
+	err = zero_fresh_counters(&dp, c, o->known_cookies);
+	if (err) {
+		seterr(errbuf, errlen, "cannot reset rule counters: %s",
 		       strerror(-err));
 		goto fail;
 	}
@@ -367,6 +415,13 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 	res->fill_ms = now_ms() - t0;
 	if (err) {
 		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
+		       strerror(-err));
+		goto out;
+	}
+	/* The old generation never counts on a cookie it did not use. */
+	err = zero_fresh_counters(&dp, c, o->known_cookies);
+	if (err) {
+		seterr(errbuf, errlen, "cannot reset rule counters: %s",
 		       strerror(-err));
 		goto out;
 	}

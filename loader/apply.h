@@ -29,6 +29,13 @@ int idg_meta_save(const char *state_dir, const struct idg_meta *m);
 
 struct idg_apply_opts {
 	uint64_t drop_event_interval_ns;
+	/* Bit per cookie the previous apply used (NULL: none). Counters of
+	 * the other cookies are zeroed, so a number handed to a new rule
+	 * never shows an old rule's packets. */
+	const uint8_t *known_cookies;
+	/* The host's own addresses (the uplink's): judged as the host
+	 * identity when a host policy or enforcement mode asks for it. */
+	const struct idg_iface *host;
 };
 
 struct idg_apply_result {

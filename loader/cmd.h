@@ -28,6 +28,9 @@ struct cmd_compiled {
 	struct idg_compiled c;
 	struct idg_diags d;
 	double compile_ms;
+	/* Cookies that name the same rule as before this compile, a bit
+	 * each: their counters carry on, every other one starts at zero. */
+	uint8_t known_cookies[IDG_RULES_MAX / 8];
 };
 
 /* path NULL: the config the last apply saved in the state dir. */

@@ -111,6 +111,8 @@ int do_apply(struct idg_opts *o)
 			strerror(-err));
 		goto out;
 	}
+	ao.known_cookies = cc.known_cookies;
+	ao.host = &up;
 	err = idg_apply(&in, &cc.c, &up, &ao, &res, errbuf, sizeof(errbuf));
 	if (err) {
 		fprintf(stderr, "idgate: apply failed: %s\n", errbuf);

@@ -44,4 +44,19 @@ idg "$NA" node-a policy get billing-api | grep -q "production/billing-api ingres
 	&& ok "policy get: rule attributed to policy and index" || not_ok "policy get: attribution"
 idg "$NA" node-a identity list | grep -q "app=billing-api" && ok "identity list" || not_ok "identity list"
 
+# The same rule under a new policy name gets a new rule (cookie) whose
+# counters start at zero, even if its number was the old rule's.
+sed '/kind: CiliumNetworkPolicy/,$ s/name: billing-api$/name: billing-api-v2/' "$CONFIG" >"$TMP/v2.yaml"
+grep -q "name: billing-api-v2" "$TMP/v2.yaml" || not_ok "could not rename the policy"
+cookie_of() { python3 -c 'import json,sys
+r=[r for r in json.load(sys.stdin)[0]["rules"] if r["ports"]=="8080/TCP"][0]
+print(r["cookie"], r["packets"], r["rule"])'; }
+read -r c1 p1 r1 < <(idg "$NA" node-a policy get billing-api -o json | cookie_of)
+idg "$NA" node-a apply -c "$TMP/v2.yaml" >/dev/null && ok "re-apply with the policy renamed" || not_ok "re-apply renamed"
+read -r c2 p2 r2 < <(idg "$NA" node-a policy get billing-api -o json | cookie_of)
+[ "${r2%% *}" = "production/billing-api-v2" ] && ok "rule now attributed to billing-api-v2" || not_ok "attribution after rename: $r2"
+[ "$p1" -gt 0 ] && [ "$p2" = 0 ] && ok "new rule starts at 0 packets (cookie $c1 -> $c2, old rule had $p1)" \
+	|| not_ok "new rule counters: cookie $c1 -> $c2, packets $p1 -> $p2"
+expect pass "frontend still allowed after the rename" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
+
 finish
