@@ -178,6 +178,46 @@ static int zero_fresh_counters(const struct idg_dp *dp,
 	return err;
 }
 
+/* Build a generation from c beside the live one and switch to it. */
+static int build_and_switch(const struct idg_dp *dp, struct idg_gen *g,
+			    const struct idg_compiled *c,
+			    const struct idg_apply_opts *o,
+			    struct idg_apply_result *res, char *errbuf,
+			    size_t errlen)
+{
+	double t0 = now_ms();
+	int err;
+
+	err = idg_gen_create(g, NULL);
+	if (!err)
+		err = idg_gen_fill(g, c, o);
+	res->fill_ms = now_ms() - t0;
+	if (err) {
+		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
+		       strerror(-err));
+		return err;
+	}
+	/* The live generation never counts on a cookie it did not use. */
+	err = zero_fresh_counters(dp, c, o->known_cookies);
+	if (err) {
+		seterr(errbuf, errlen, "cannot reset rule counters: %s",
+		       strerror(-err));
+		return err;
+	}
+	t0 = now_ms();
+	err = idg_gen_commit(dp, g, &res->gen);
+	res->switch_ms = now_ms() - t0;
+	if (err) {
+		seterr(errbuf, errlen, "cannot switch generation: %s",
+		       strerror(-err));
+		return err;
+	}
+	res->counts.ipcache = g->n_ipcache;
+	res->counts.endpoints = g->n_endpoints;
+	res->counts.policy = g->n_policy;
+	return 0;
+}
+
 static int pin_prog(int fd, const char *dir, const char *name)
 {
 	char path[PATH_MAX];
@@ -247,7 +287,6 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 	bool xdp_on = false, tc_on = false;
 	struct idg_gen g = { .cfg_fd = -1 };
 	struct idg_dp dp;
-	double t0;
 	int err;
 
 	snprintf(meta.uplink, sizeof(meta.uplink), "%s", up->name);
@@ -257,31 +296,10 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       strerror(-err));
 		goto fail;
 	}
-	t0 = now_ms();
-	err = idg_gen_create(&g, NULL);
-	if (!err)
-		err = idg_gen_fill(&g, c, o);
-	res->fill_ms = now_ms() - t0;
-	if (err) {
-		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
-		       strerror(-err));
-		goto fail;
-	}
-	err = zero_fresh_counters(&dp, c, o->known_cookies);
-	if (err) {
-		seterr(errbuf, errlen, "cannot reset rule counters: %s",
-		       strerror(-err));
-		goto fail;
-	}
 	/* Configure before attaching: the programs never run empty. */
-	t0 = now_ms();
-	err = idg_gen_commit(&dp, &g, &res->gen);
-	res->switch_ms = now_ms() - t0;
-	if (err) {
-		seterr(errbuf, errlen, "cannot switch generation: %s",
-		       strerror(-err));
+	err = build_and_switch(&dp, &g, c, o, res, errbuf, errlen);
+	if (err)
 		goto fail;
-	}
 	err = pin_prog(dp.xdp_prog_fd, in->pin_dir, IDG_PIN_XDP_PROG);
 	if (!err)
 		err = pin_prog(dp.tc_prog_fd, in->pin_dir, IDG_PIN_TC_PROG);
@@ -312,9 +330,6 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		goto fail;
 	}
 	res->first = true;
-	res->counts.ipcache = g.n_ipcache;
-	res->counts.endpoints = g.n_endpoints;
-	res->counts.policy = g.n_policy;
 	idg_gen_destroy(&g);
 	idg_dp_close(&dp);
 	return 0;
@@ -381,7 +396,6 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 	struct idg_gen g = { .cfg_fd = -1 };
 	struct idg_meta meta;
 	struct idg_dp dp;
-	double t0;
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -408,34 +422,9 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       in->pin_dir, strerror(-err));
 		return err;
 	}
-	t0 = now_ms();
-	err = idg_gen_create(&g, NULL);
-	if (!err)
-		err = idg_gen_fill(&g, c, o);
-	res->fill_ms = now_ms() - t0;
-	if (err) {
-		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
-		       strerror(-err));
+	err = build_and_switch(&dp, &g, c, o, res, errbuf, errlen);
+	if (err)
 		goto out;
-	}
-	/* The old generation never counts on a cookie it did not use. */
-	err = zero_fresh_counters(&dp, c, o->known_cookies);
-	if (err) {
-		seterr(errbuf, errlen, "cannot reset rule counters: %s",
-		       strerror(-err));
-		goto out;
-	}
-	t0 = now_ms();
-	err = idg_gen_commit(&dp, &g, &res->gen);
-	res->switch_ms = now_ms() - t0;
-	if (err) {
-		seterr(errbuf, errlen, "cannot switch generation: %s",
-		       strerror(-err));
-		goto out;
-	}
-	res->counts.ipcache = g.n_ipcache;
-	res->counts.endpoints = g.n_endpoints;
-	res->counts.policy = g.n_policy;
 	err = ensure_attached(in, c, uplink, res, errbuf, errlen);
 out:
 	idg_gen_destroy(&g);

@@ -78,7 +78,6 @@ struct idg_idents {
 int idg_labels_copy(struct idg_labels *dst, const struct idg_labels *src);
 /* Insert or replace key; keeps the set sorted. */
 int idg_labels_set(struct idg_labels *l, const char *key, const char *value);
-void idg_labels_free(struct idg_labels *l);
 /* "k1=v1,k2=v2" ("k" alone for an empty value); ',', '=' and '\' in keys
  * and values are escaped with '\' so two sets never share a string. */
 char *idg_labels_canon(const struct idg_labels *l);

@@ -47,8 +47,8 @@ static void meta_free(struct cfg_meta *m)
 {
 	free(m->name);
 	free(m->namespace);
-	cfg_labels_free(&m->labels);
-	cfg_labels_free(&m->annotations);
+	idg_labels_free(&m->labels);
+	idg_labels_free(&m->annotations);
 }
 
 /* Kubernetes object names: keep to what a CLI argument and a label can

@@ -126,7 +126,6 @@ bool cfg_cidr_contains(const struct idg_cidr *outer,
 const char *cfg_cidr_str(const struct idg_cidr *c, char *buf, size_t len);
 /* The value of key in sorted labels, or NULL. */
 const char *cfg_labels_find(const struct idg_labels *l, const char *key);
-void cfg_labels_free(struct idg_labels *l);
 void cfg_selector_free(struct idg_selector *s);
 
 /* ---- config_node.c ---- */

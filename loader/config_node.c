@@ -9,8 +9,8 @@
 void cfg_node_free(struct idg_node *nd)
 {
 	free(nd->name);
-	cfg_labels_free(&nd->labels);
-	cfg_labels_free(&nd->annotations);
+	idg_labels_free(&nd->labels);
+	idg_labels_free(&nd->annotations);
 	free(nd->gateway_name);
 	free(nd->cluster);
 	free(nd->uplink);
@@ -24,7 +24,7 @@ void cfg_endpoint_free(struct idg_endpoint *ep)
 {
 	free(ep->name);
 	free(ep->namespace);
-	cfg_labels_free(&ep->labels);
+	idg_labels_free(&ep->labels);
 	free(ep->node);
 	free(ep->ips);
 }

@@ -11,20 +11,9 @@
 
 #include "config_int.h"
 
-void cfg_labels_free(struct idg_labels *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].key);
-		free(l->v[i].value);
-	}
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
 void cfg_selector_free(struct idg_selector *s)
 {
-	cfg_labels_free(&s->match_labels);
+	idg_labels_free(&s->match_labels);
 	for (size_t i = 0; i < s->n_exprs; i++) {
 		struct idg_sel_expr *e = &s->exprs[i];
 

@@ -246,6 +246,7 @@ const struct idg_node *idg_config_node(const struct idg_config *cfg,
 
 /* Label helpers shared by the parser and the compiler. */
 const char *idg_labels_get(const struct idg_labels *l, const char *key);
+void idg_labels_free(struct idg_labels *l);
 /* Kubernetes semantics: NotIn and DoesNotExist match a missing key. */
 bool idg_selector_matches(const struct idg_selector *s,
 			  const struct idg_labels *l);
