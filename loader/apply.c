@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +15,6 @@
 #include "dp.h"
 #include "idgate_xdp.skel.h"
 
-#define IDG_META_FILE "instance.meta"
 
 static double now_ms(void)
 {
@@ -228,27 +226,47 @@ static int pin_prog(int fd, const char *dir, const char *name)
 	return bpf_obj_pin(fd, path) ? -errno : 0;
 }
 
-/* Remove every entry of a dir without subdirs (pins or files), then it. */
-static int remove_flat_dir(const char *pin_dir)
+/*
+ * Remove the named entries of dir (and their ".tmp" leftovers), then dir
+ * if that left it empty. Only what idgate wrote is touched: a state dir
+ * pointed at a shared directory keeps everything else.
+ */
+static int remove_known(const char *dir, const char *const *names, size_t n)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(pin_dir);
+	char path[PATH_MAX], tmp[PATH_MAX];
 	int err = 0;
 
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (idg_path_join(path, sizeof(path), pin_dir, de->d_name) ||
-		    unlink(path))
+	for (size_t i = 0; i < n; i++) {
+		if (idg_path_join(path, sizeof(path), dir, names[i]) ||
+		    snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+			return -ENAMETOOLONG;
+		if (unlink(path) && errno != ENOENT)
 			err = err ? err : -errno;
+		unlink(tmp);
 	}
-	closedir(d);
-	if (rmdir(pin_dir) && errno != ENOENT)
+	if (rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY)
 		err = err ? err : -errno;
 	return err;
+}
+
+static int remove_pins(const char *pin_dir)
+{
+	const char *names[64];
+	size_t n = idg_dp_map_names(names, 62);
+
+	if (n > 62)
+		return -E2BIG;
+	names[n++] = IDG_PIN_XDP_PROG;
+	names[n++] = IDG_PIN_TC_PROG;
+	return remove_known(pin_dir, names, n);
+}
+
+static int remove_state(const char *state_dir)
+{
+	static const char *const names[] = { IDG_STATE_FILE, IDG_APPLIED_CONFIG,
+					     IDG_META_FILE };
+
+	return remove_known(state_dir, names, sizeof(names) / sizeof(names[0]));
 }
 
 /* Open the XDP object against the pinned maps, for libxdp to load. */
@@ -346,7 +364,7 @@ fail:
 	}
 	idg_gen_destroy(&g);
 	idg_dp_close(&dp);
-	remove_flat_dir(in->pin_dir);
+	remove_pins(in->pin_dir);
 	return err ? err : -EINVAL;
 }
 
@@ -460,14 +478,14 @@ int idg_unload(struct idg_instance *in, char *errbuf, size_t errlen)
 		       strerror(-first));
 		return first;
 	}
-	err = remove_flat_dir(in->pin_dir);
+	err = remove_pins(in->pin_dir);
 	if (err) {
 		seterr(errbuf, errlen, "cannot unpin %s: %s", in->pin_dir,
 		       strerror(-err));
 		return err;
 	}
 	/* The state dir holds only what this instance wrote. */
-	err = remove_flat_dir(in->state_dir);
+	err = remove_state(in->state_dir);
 	if (err) {
 		seterr(errbuf, errlen, "cannot remove %s: %s", in->state_dir,
 		       strerror(-err));

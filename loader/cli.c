@@ -26,7 +26,7 @@ static const struct {
 	[OPT_OUTPUT] = { { "output", required_argument, NULL, 'o' }, "FORMAT",
 			 "output format: text (default) or json" },
 	[OPT_DRY_RUN] = { { "dry-run", no_argument, NULL, 'd' }, NULL,
-			  "validate and compile, print what would change, touch nothing" },
+			  "validate and compile, print the summary, touch nothing" },
 	[OPT_EVENT_INTERVAL] = { { "drop-event-interval", required_argument, NULL, 'e' },
 				 "MS", "at most one drop event per flow per MS milliseconds (default 1000; 0: every drop)" },
 };
@@ -44,9 +44,9 @@ static void cmd_usage(const struct idg_cmd *c, FILE *out)
 			 opt_table[i].lopt.val, opt_table[i].lopt.name,
 			 opt_table[i].metavar ? " " : "",
 			 opt_table[i].metavar ? opt_table[i].metavar : "");
-		fprintf(out, "  %-28s %s\n", left, opt_table[i].help);
+		fprintf(out, "  %-30s %s\n", left, opt_table[i].help);
 	}
-	fprintf(out, "  %-28s %s\n", "-h, --help", "show this help");
+	fprintf(out, "  %-30s %s\n", "-h, --help", "show this help");
 	fprintf(out, "\nExample:\n  %s\n", c->example);
 }
 

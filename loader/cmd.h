@@ -15,8 +15,6 @@ int do_policy_get(struct idg_opts *o);
 int do_unload(struct idg_opts *o);
 
 /* Shared by the commands (cmd_common.c). */
-#define IDG_APPLIED_CONFIG "applied.yaml"
-#define IDG_STATE_FILE "state"
 
 /* Node name from --node or the host name; instance paths from options. */
 int cmd_instance(const struct idg_opts *o, struct idg_instance *in);

@@ -82,8 +82,8 @@ struct idg_compiled {
 
 /*
  * Numbers handed out before, so that they stay stable across reloads
- * (identities by canonical label string, cookies by rule). Kept in the pin
- * dir as a small text file.
+ * (identities by canonical label string, cookies by rule). Kept in the state
+ * dir (--state-dir) as a small text file.
  */
 struct idg_state_id {
 	char *canon;

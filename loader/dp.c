@@ -17,6 +17,9 @@ static void dp_fds_reset(struct idg_dp *dp)
 	memset(dp, 0, sizeof(*dp));
 	dp->gen_fd = dp->cfg_gens_fd = dp->ipc_gens_fd = dp->ep_gens_fd = -1;
 	dp->polany_gens_fd = dp->pair_gens_fd = -1;
+	dp->tun_gens_fd = dp->egw_gens_fd = dp->gwset_gens_fd = -1;
+	dp->node_gens_fd = dp->gw_health_fd = dp->egw_flows_fd = -1;
+	dp->snat_fd = dp->snat_rev_fd = -1;
 	dp->pol_gens_fd = dp->ct_fd = dp->reason_st_fd = dp->rule_st_fd = -1;
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
 	dp->xdp_prog_fd = dp->tc_prog_fd = -1;
@@ -95,6 +98,14 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->pol_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pol_gens);
 	dp->polany_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polany_gens);
 	dp->pair_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pair_gens);
+	dp->tun_gens_fd = bpf_map__fd(dp->xdp->maps.idg_tun_gens);
+	dp->egw_gens_fd = bpf_map__fd(dp->xdp->maps.idg_egw_gens);
+	dp->gwset_gens_fd = bpf_map__fd(dp->xdp->maps.idg_gwset_gens);
+	dp->node_gens_fd = bpf_map__fd(dp->xdp->maps.idg_node_gens);
+	dp->gw_health_fd = bpf_map__fd(dp->xdp->maps.idg_gw_health);
+	dp->egw_flows_fd = bpf_map__fd(dp->xdp->maps.idg_egw_flows);
+	dp->snat_fd = bpf_map__fd(dp->xdp->maps.idg_snat);
+	dp->snat_rev_fd = bpf_map__fd(dp->xdp->maps.idg_snat_rev);
 	dp->ct_fd = bpf_map__fd(dp->xdp->maps.idg_ct);
 	dp->reason_st_fd = bpf_map__fd(dp->xdp->maps.idg_reason_st);
 	dp->rule_st_fd = bpf_map__fd(dp->xdp->maps.idg_rule_st);
@@ -121,6 +132,14 @@ static const struct {
 	M(IDG_MAP_POLICY_GENS, pol_gens_fd),
 	M(IDG_MAP_POLICY_ANY_GENS, polany_gens_fd),
 	M(IDG_MAP_PAIR_GENS, pair_gens_fd),
+	M(IDG_MAP_TUNCFG_GENS, tun_gens_fd),
+	M(IDG_MAP_EGW_GENS, egw_gens_fd),
+	M(IDG_MAP_GWSET_GENS, gwset_gens_fd),
+	M(IDG_MAP_NODE_GENS, node_gens_fd),
+	M(IDG_MAP_GW_HEALTH, gw_health_fd),
+	M(IDG_MAP_EGW_FLOWS, egw_flows_fd),
+	M(IDG_MAP_SNAT, snat_fd),
+	M(IDG_MAP_SNAT_REV, snat_rev_fd),
 	M(IDG_MAP_CT, ct_fd),
 	M(IDG_MAP_REASON_STATS, reason_st_fd),
 	M(IDG_MAP_RULE_STATS, rule_st_fd),
@@ -129,6 +148,15 @@ static const struct {
 	M(IDG_MAP_EVENT_RL, event_rl_fd),
 #undef M
 };
+
+size_t idg_dp_map_names(const char **names, size_t max)
+{
+	size_t n = sizeof(dp_maps) / sizeof(dp_maps[0]);
+
+	for (size_t i = 0; i < n && i < max; i++)
+		names[i] = dp_maps[i].name;
+	return n;
+}
 
 int idg_dp_open_pinned(struct idg_dp *dp, const char *pin_dir)
 {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <linux/types.h>
 #include <idgate/datapath.h>
+#include <idgate/egw.h>
 
 struct idgate_xdp;
 struct idgate_tc;
@@ -24,6 +25,14 @@ struct idg_dp {
 	int pol_gens_fd;
 	int polany_gens_fd;
 	int pair_gens_fd;
+	int tun_gens_fd;
+	int egw_gens_fd;
+	int gwset_gens_fd;
+	int node_gens_fd;
+	int gw_health_fd;
+	int egw_flows_fd;
+	int snat_fd;
+	int snat_rev_fd;
 	int ct_fd;
 	int reason_st_fd;
 	int rule_st_fd;
@@ -45,6 +54,8 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir);
  * -ENOENT when a map is missing (not applied, or another version). */
 int idg_dp_open_pinned(struct idg_dp *dp, const char *pin_dir);
 void idg_dp_close(struct idg_dp *dp);
+/* Names of the maps an instance pins; returns how many there are. */
+size_t idg_dp_map_names(const char **names, size_t max);
 
 int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen);
 

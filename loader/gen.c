@@ -30,6 +30,7 @@ int idg_gen_create(struct idg_gen *g, const struct idg_gen_limits *lim)
 	memset(g, 0, sizeof(*g));
 	g->cfg_fd = g->ipc_fd = g->ep_fd = g->pol_fd = -1;
 	g->polany_fd = g->pair_fd = -1;
+	g->tun_fd = g->egw_fd = g->gwset_fd = g->node_fd = -1;
 	if (!lim)
 		lim = &def;
 	if (!lim->ipcache || !lim->endpoints || !lim->policy)
@@ -70,6 +71,26 @@ int idg_gen_create(struct idg_gen *g, const struct idg_gen_limits *lim)
 				      BPF_F_NO_PREALLOC);
 	if (err < 0)
 		goto out;
+	err = g->tun_fd = map_create(BPF_MAP_TYPE_ARRAY, "idg_tun", sizeof(__u32),
+				     sizeof(struct idg_tun_cfg), 1, 0);
+	if (err < 0)
+		goto out;
+	err = g->egw_fd = map_create(BPF_MAP_TYPE_LPM_TRIE, "idg_egw",
+				     sizeof(struct idg_egw_key),
+				     sizeof(struct idg_egw_val),
+				     IDG_EGW_POLICY_MAX, BPF_F_NO_PREALLOC);
+	if (err < 0)
+		goto out;
+	err = g->gwset_fd = map_create(BPF_MAP_TYPE_ARRAY, "idg_gwset",
+				       sizeof(__u32), sizeof(struct idg_gwset),
+				       IDG_GWSET_MAX, 0);
+	if (err < 0)
+		goto out;
+	err = g->node_fd = map_create(BPF_MAP_TYPE_HASH, "idg_nodes",
+				      sizeof(__be32), sizeof(struct idg_node_val),
+				      IDG_NODES_MAX, BPF_F_NO_PREALLOC);
+	if (err < 0)
+		goto out;
 	return 0;
 out:
 	idg_gen_destroy(g);
@@ -78,8 +99,10 @@ out:
 
 void idg_gen_destroy(struct idg_gen *g)
 {
-	int *fds[] = { &g->cfg_fd,    &g->ipc_fd,    &g->ep_fd,
-			&g->pol_fd,    &g->polany_fd, &g->pair_fd };
+	int *fds[] = { &g->cfg_fd,   &g->ipc_fd,    &g->ep_fd,
+		       &g->pol_fd,   &g->polany_fd, &g->pair_fd,
+		       &g->tun_fd,   &g->egw_fd,    &g->gwset_fd,
+		       &g->node_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -219,6 +242,30 @@ int idg_gen_policy_add(struct idg_gen *g, const struct idg_rule_entry *r)
 	return 0;
 }
 
+int idg_gen_egw_add(struct idg_gen *g, const struct idg_egw_key *k,
+		    const struct idg_egw_val *v)
+{
+	if (k->prefixlen < IDG_EGW_KEY_FIXED_BITS ||
+	    k->prefixlen > IDG_EGW_KEY_FIXED_BITS + 32 ||
+	    v->gwset >= IDG_GWSET_MAX)
+		return -EINVAL;
+	return map_add(g->egw_fd, k, v, BPF_ANY);
+}
+
+int idg_gen_gwset_set(struct idg_gen *g, uint32_t index,
+		      const struct idg_gwset *set)
+{
+	if (index >= IDG_GWSET_MAX || set->n > IDG_GW_PER_SET)
+		return -EINVAL;
+	return map_add(g->gwset_fd, &index, set, BPF_ANY);
+}
+
+int idg_gen_node_add(struct idg_gen *g, __be32 tunnel_ip,
+		     const struct idg_node_val *v)
+{
+	return map_add(g->node_fd, &tunnel_ip, v, BPF_ANY);
+}
+
 static int slot_set(int outer_fd, uint32_t slot, int inner_fd)
 {
 	return bpf_map_update_elem(outer_fd, &slot, &inner_fd, BPF_ANY) ?
@@ -241,6 +288,8 @@ int idg_gen_commit(const struct idg_dp *dp, struct idg_gen *g,
 
 	g->cfg.gen = next;
 	err = map_add(g->cfg_fd, &zero, &g->cfg, BPF_ANY);
+	if (!err)
+		err = map_add(g->tun_fd, &zero, &g->tun, BPF_ANY);
 	if (err)
 		return err;
 	/* Nothing reads this slot: the previous commit's barrier saw to it. */
@@ -255,6 +304,14 @@ int idg_gen_commit(const struct idg_dp *dp, struct idg_gen *g,
 		err = slot_set(dp->polany_gens_fd, slot, g->polany_fd);
 	if (!err)
 		err = slot_set(dp->pair_gens_fd, slot, g->pair_fd);
+	if (!err)
+		err = slot_set(dp->tun_gens_fd, slot, g->tun_fd);
+	if (!err)
+		err = slot_set(dp->egw_gens_fd, slot, g->egw_fd);
+	if (!err)
+		err = slot_set(dp->gwset_gens_fd, slot, g->gwset_fd);
+	if (!err)
+		err = slot_set(dp->node_gens_fd, slot, g->node_fd);
 	if (err)
 		return err;
 

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 #include <idgate/datapath.h>
+#include <idgate/egw.h>
 
 #include "dp.h"
 
@@ -31,7 +32,13 @@ struct idg_gen {
 	int pol_fd;    /* entries for one peer identity */
 	int polany_fd; /* entries for any peer */
 	int pair_fd;   /* {subject, peer, dir} -> kinds present in pol_fd */
+	/* Egress gateway (include/idgate/egw.h). */
+	int tun_fd;
+	int egw_fd;
+	int gwset_fd;
+	int node_fd;
 	struct idg_cfg cfg; /* written at commit; fill before */
+	struct idg_tun_cfg tun; /* written at commit; fill before */
 	uint32_t n_ipcache;
 	uint32_t n_endpoints;
 	uint32_t n_policy; /* LPM entries, after port-range expansion */
@@ -65,6 +72,14 @@ int idg_gen_ep_add(struct idg_gen *g, const struct idg_ip_key *k,
 /* Adds the LPM entries of one rule. An entry already present keeps its
  * first cookie: the earlier rule is credited. */
 int idg_gen_policy_add(struct idg_gen *g, const struct idg_rule_entry *r);
+
+/* Egress gateway entries; gwset index < IDG_GWSET_MAX. */
+int idg_gen_egw_add(struct idg_gen *g, const struct idg_egw_key *k,
+		    const struct idg_egw_val *v);
+int idg_gen_gwset_set(struct idg_gen *g, uint32_t index,
+		      const struct idg_gwset *set);
+int idg_gen_node_add(struct idg_gen *g, __be32 tunnel_ip,
+		     const struct idg_node_val *v);
 
 /*
  * Make g the active generation. Slot (G+1)&1 gets g's maps, then the

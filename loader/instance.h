@@ -17,6 +17,11 @@
 #define IDG_PIN_XDP_PROG "prog_xdp_ingress"
 #define IDG_PIN_TC_PROG "prog_tc_egress"
 
+/* Files in the state dir; nothing else there is ours. */
+#define IDG_STATE_FILE "state"
+#define IDG_APPLIED_CONFIG "applied.yaml"
+#define IDG_META_FILE "instance.meta"
+
 struct idg_instance {
 	char node[64];
 	char pin_dir[PATH_MAX];

@@ -22,7 +22,11 @@
 	X(PASS_ARP, 5, "arp")                                            \
 	X(PASS_ND, 6, "ipv6-neighbour-discovery")                        \
 	X(PASS_NON_IP, 7, "not-ip")                                      \
-	X(PASS_NO_CONFIG, 8, "no-active-generation")
+	X(PASS_NO_CONFIG, 8, "no-active-generation")                    \
+	X(PASS_EGW_ENCAP, 9, "egress-gateway-encap")                     \
+	X(PASS_TUNNEL_DECAP, 10, "tunnel-decap")                         \
+	X(PASS_SNAT, 11, "egress-snat")                                  \
+	X(PASS_REV_SNAT, 12, "egress-reverse-snat")
 
 #define IDG_DROP_REASONS(X)                                              \
 	X(DROP_POLICY_DENY, 128, "policy-deny")                          \
@@ -43,7 +47,17 @@
 	X(DROP_TRUNC_SCTP, 143, "truncated-sctp")                        \
 	X(DROP_TRUNC_ICMP, 144, "truncated-icmp")                        \
 	X(DROP_TRUNC_ICMPV6, 145, "truncated-icmpv6")                    \
-	X(DROP_BAD_FRAGMENT, 146, "malformed-fragment")
+	X(DROP_BAD_FRAGMENT, 146, "malformed-fragment")                  \
+	X(DROP_NO_GATEWAY, 147, "no-healthy-gateway")                    \
+	X(DROP_NAT_EXHAUSTED, 148, "nat-ports-exhausted")                \
+	X(DROP_TOO_BIG, 149, "packet-too-big-for-tunnel")                \
+	X(DROP_TUNNEL_UNKNOWN_NODE, 150, "tunnel-from-unknown-node")     \
+	X(DROP_EGW_NOT_SELECTED, 151, "not-selected-by-egress-policy")   \
+	X(DROP_FIB, 152, "no-route")                                     \
+	X(DROP_ENCAP, 153, "encap-failed")                               \
+	X(DROP_DECAP, 154, "decap-failed")                               \
+	X(DROP_BAD_TUNNEL, 155, "malformed-tunnel-header")               \
+	X(DROP_NAT_REWRITE, 156, "nat-rewrite-failed")
 
 enum idg_reason {
 	IDG_REASON_NONE = 0,

@@ -10,6 +10,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <idgate/datapath.h>
+#include <idgate/egw.h>
 
 /*
  * Inner map templates: userspace creates maps of exactly these shapes.
@@ -63,6 +64,36 @@ struct idg_pair_inner {
 	__uint(value_size, sizeof(__u32));
 };
 
+struct idg_tun_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct idg_tun_cfg));
+};
+
+struct idg_egw_inner {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_EGW_POLICY_MAX);
+	__uint(key_size, sizeof(struct idg_egw_key));
+	__uint(value_size, sizeof(struct idg_egw_val));
+};
+
+struct idg_gwset_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IDG_GWSET_MAX);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct idg_gwset));
+};
+
+struct idg_node_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_NODES_MAX);
+	__uint(key_size, sizeof(__be32));
+	__uint(value_size, sizeof(struct idg_node_val));
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -70,6 +101,75 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idg_gen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_tun_inner);
+} idg_tun_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_egw_inner);
+} idg_egw_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_gwset_inner);
+} idg_gwset_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, IDG_GENERATIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct idg_node_inner);
+} idg_node_gens SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_NODES_MAX);
+	__type(key, __be32);
+	__type(value, struct idg_gw_health);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_gw_health SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, IDG_EGW_FLOWS_MAX);
+	__type(key, struct idg_ct_key);
+	__type(value, struct idg_egw_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_egw_flows SEC(".maps");
+
+/* Not LRU: a live mapping must never be evicted silently; exhaustion is
+ * a counted drop and expired entries are collected by userspace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_SNAT_MAX);
+	__type(key, struct idg_snat_key);
+	__type(value, struct idg_snat_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_snat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_SNAT_MAX);
+	__type(key, struct idg_snat_rev_key);
+	__type(value, struct idg_snat_rev_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_snat_rev SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
