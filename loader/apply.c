@@ -90,6 +90,66 @@ int idg_meta_save(const char *state_dir, const struct idg_meta *m)
 	return rename(tmp, path) ? -errno : 0;
 }
 
+/* Idle lifetimes of gateway NAT mappings (Cilium's conntrack defaults). */
+#define IDG_NAT_TCP_TIMEOUT_NS (21600ull * 1000000000ull)
+#define IDG_NAT_OTHER_TIMEOUT_NS (60ull * 1000000000ull)
+#define IDG_NAT_PORT_MIN 1024
+#define IDG_NAT_PORT_MAX 65535
+
+static int egw_fill(struct idg_gen *g, const struct idg_compiled *c,
+		    const struct idg_apply_opts *o)
+{
+	const struct idg_node *self = c->node;
+	struct idg_tun_cfg *t = &g->tun;
+	int err;
+
+	memset(t, 0, sizeof(*t));
+	t->cluster_id = c->cluster_id;
+	if (self->has_tunnel_ip && self->tunnel_ip.family == IDG_FAM_IPV4)
+		memcpy(&t->tunnel_ip, self->tunnel_ip.addr, 4);
+	if (o->uplink) {
+		t->uplink_ifindex = (uint32_t)o->uplink->ifindex;
+		t->uplink_mtu = o->uplink->mtu;
+	}
+	if (o->external)
+		t->external_ifindex = (uint32_t)o->external->ifindex;
+	if (self->has_egress_ip && self->egress_ip.family == IDG_FAM_IPV4)
+		memcpy(&t->egress_ip, self->egress_ip.addr, 4);
+	t->nat_port_min = IDG_NAT_PORT_MIN;
+	t->nat_port_max = IDG_NAT_PORT_MAX;
+	t->nat_tcp_timeout_ns = IDG_NAT_TCP_TIMEOUT_NS;
+	t->nat_other_timeout_ns = IDG_NAT_OTHER_TIMEOUT_NS;
+	if (c->is_gateway)
+		t->flags |= IDG_TUN_F_GATEWAY;
+
+	for (size_t i = 0; i < c->n_tnodes; i++) {
+		struct idg_node_val v = { .cluster_id = c->tnodes[i].cluster_id };
+
+		err = idg_gen_node_add(g, c->tnodes[i].tunnel_ip, &v);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < c->n_gwsets; i++) {
+		err = idg_gen_gwset_set(g, c->gwsets[i].index, &c->gwsets[i].set);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; i < c->n_egw; i++) {
+		const struct idg_egw_entry *e = &c->egw[i];
+		struct idg_egw_key k = {
+			.prefixlen = IDG_EGW_KEY_FIXED_BITS + e->dst.plen,
+			.cluster_id = e->cluster_id,
+			.src_ip = e->src_ip,
+		};
+
+		memcpy(&k.dst_ip, e->dst.addr, 4);
+		err = idg_gen_egw_add(g, &k, &e->val);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 		 const struct idg_apply_opts *o)
 {
@@ -148,7 +208,7 @@ int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 		if (err)
 			return err;
 	}
-	return 0;
+	return egw_fill(g, c, o);
 }
 
 static int zero_fresh_counters(const struct idg_dp *dp,

@@ -36,6 +36,10 @@ struct idg_apply_opts {
 	/* The host's own addresses (the uplink's): judged as the host
 	 * identity when a host policy or enforcement mode asks for it. */
 	const struct idg_iface *host;
+	/* Egress gateway: the uplink (tunnel) and, on a gateway, the
+	 * external interface (NULL when the node has none). */
+	const struct idg_iface *uplink;
+	const struct idg_iface *external;
 };
 
 struct idg_apply_result {

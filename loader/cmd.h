@@ -37,8 +37,10 @@ int cmd_compile(const struct idg_instance *in, const char *path,
 void cmd_compiled_free(struct cmd_compiled *cc);
 
 /* The node's interfaces exist and are up; errors printed at their
- * position in the config. Fills *uplink. */
+ * position in the config. Fills *uplink and, when the node has one,
+ * *external (else external->ifindex stays 0). */
 struct idg_iface;
-int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink);
+int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink,
+		     struct idg_iface *external);
 
 #endif

@@ -23,14 +23,14 @@ int do_check(struct idg_opts *o)
 {
 	struct idg_instance in;
 	struct cmd_compiled cc;
-	struct idg_iface up;
+	struct idg_iface up, ext = { 0 };
 	int err;
 
 	if (cmd_instance(o, &in))
 		return 2;
 	err = cmd_compile(&in, o->config, &cc);
 	if (!err)
-		err = cmd_check_ifaces(cc.c.node, &up);
+		err = cmd_check_ifaces(cc.c.node, &up, &ext);
 	if (!err)
 		print_summary(&cc, o->config);
 	cmd_compiled_free(&cc);
@@ -83,14 +83,14 @@ int do_apply(struct idg_opts *o)
 	char errbuf[512] = "", state[PATH_MAX];
 	struct idg_instance in;
 	struct cmd_compiled cc;
-	struct idg_iface up;
+	struct idg_iface up, ext = { 0 };
 	int err;
 
 	if (cmd_instance(o, &in))
 		return 2;
 	err = cmd_compile(&in, o->config, &cc);
 	if (!err)
-		err = cmd_check_ifaces(cc.c.node, &up);
+		err = cmd_check_ifaces(cc.c.node, &up, &ext);
 	if (err)
 		goto out;
 	print_summary(&cc, o->config);
@@ -113,6 +113,8 @@ int do_apply(struct idg_opts *o)
 	}
 	ao.known_cookies = cc.known_cookies;
 	ao.host = &up;
+	ao.uplink = &up;
+	ao.external = ext.ifindex ? &ext : NULL;
 	err = idg_apply(&in, &cc.c, &up, &ao, &res, errbuf, sizeof(errbuf));
 	if (err) {
 		fprintf(stderr, "idgate: apply failed: %s\n", errbuf);

@@ -170,7 +170,8 @@ static int check_iface(const struct idg_node *n, const char *name,
 	return 0;
 }
 
-int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink)
+int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink,
+		     struct idg_iface *external)
 {
 	int err = check_iface(n, n->uplink, "uplink", uplink);
 
@@ -180,7 +181,7 @@ int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink)
 		err = err ? err : e;
 	}
 	if (n->external) {
-		int e = check_iface(n, n->external, "external", NULL);
+		int e = check_iface(n, n->external, "external", external);
 
 		err = err ? err : e;
 	}

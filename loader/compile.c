@@ -384,6 +384,8 @@ int idg_compile(const struct idg_config *cfg, const char *node_name,
 		err = local_eps_build(cfg, &ids, self, out);
 	if (!err)
 		err = idg_rules_build(cfg, &ids, st, &new_st, out, d);
+	if (!err)
+		err = idg_egw_build(cfg, &ids, self, out, d);
 	if (!err && d->n_errors > errors)
 		err = -EINVAL;
 	idg_idents_free(&ids);
@@ -413,6 +415,9 @@ void idg_compiled_free(struct idg_compiled *c)
 	free(c->eps);
 	free(c->rules);
 	free(c->cookies);
+	free(c->egw);
+	free(c->gwsets);
+	free(c->tnodes);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <idgate/egw.h>
+
 #include "gen.h"
 #include "model.h"
 
@@ -63,6 +65,32 @@ struct idg_cookie {
 	size_t rule_index; /* index within policy->rules[set] */
 };
 
+/* One egress-gateway LPM entry (include/idgate/egw.h). */
+struct idg_egw_entry {
+	uint16_t cluster_id;  /* the source endpoint's cluster */
+	uint32_t src_ip;      /* network order */
+	struct idg_cidr dst;  /* IPv4 */
+	struct idg_egw_val val;
+	const struct idg_egw_policy *policy;
+	const struct idg_endpoint *source;
+};
+
+/* The gateway nodes serving one policy for sources of one cluster. */
+struct idg_gwset_entry {
+	uint32_t index;
+	struct idg_gwset set;
+	const struct idg_node *nodes[IDG_GW_PER_SET];
+	const struct idg_egw_policy *policy;
+	uint32_t src_cluster;
+};
+
+/* A node that may send or receive GENEVE (IPv4 tunnelIP). */
+struct idg_tunnel_node {
+	uint32_t tunnel_ip; /* network order */
+	uint32_t cluster_id;
+	const struct idg_node *node;
+};
+
 struct idg_compiled {
 	const struct idg_node *node;
 	uint32_t cluster_id;
@@ -78,6 +106,14 @@ struct idg_compiled {
 	size_t n_rules;
 	struct idg_cookie *cookies; /* sorted by cookie */
 	size_t n_cookies;
+	/* Egress gateway: the same tables on every node of the mesh. */
+	struct idg_egw_entry *egw;
+	size_t n_egw;
+	struct idg_gwset_entry *gwsets;
+	size_t n_gwsets;
+	struct idg_tunnel_node *tnodes;
+	size_t n_tnodes;
+	bool is_gateway; /* this node serves some gateway name */
 };
 
 /*

@@ -182,4 +182,9 @@ int idg_rules_build(const struct idg_config *cfg,
 		    struct idg_state *new_st, struct idg_compiled *out,
 		    struct idg_diags *d);
 
+/* ---- compile_egw.c ---- */
+int idg_egw_build(const struct idg_config *cfg, const struct idg_idents *ids,
+		  const struct idg_node *self, struct idg_compiled *out,
+		  struct idg_diags *d);
+
 #endif /* IDGATE_LOADER_COMPILE_INT_H */
