@@ -387,7 +387,8 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		goto fail;
 	}
 
-	err = idg_tc_attach(dp.tc_prog_fd, up->ifindex, &meta.clsact_created);
+	err = idg_tc_attach(dp.tc_prog_fd, up->ifindex, BPF_TC_EGRESS,
+			    &meta.clsact_created);
 	if (err) {
 		seterr(errbuf, errlen, "cannot attach tc egress on %s: %s",
 		       up->name, strerror(-err));
@@ -417,7 +418,7 @@ fail:
 	if (xdp_on)
 		idg_xdp_detach(up->ifindex);
 	if (tc_on)
-		idg_tc_detach(up->ifindex);
+		idg_tc_detach(up->ifindex, BPF_TC_EGRESS);
 	if (meta.clsact_created) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
@@ -437,7 +438,7 @@ static int ensure_attached(struct idg_instance *in, const struct idg_compiled *c
 	char path[PATH_MAX];
 	int fd, err = 0;
 
-	if (!idg_tc_attached(up->ifindex)) {
+	if (!idg_tc_attached(up->ifindex, BPF_TC_EGRESS)) {
 		if (idg_path_join(path, sizeof(path), in->pin_dir,
 				  IDG_PIN_TC_PROG))
 			return -ENAMETOOLONG;
@@ -447,7 +448,7 @@ static int ensure_attached(struct idg_instance *in, const struct idg_compiled *c
 			       path, strerror(errno));
 			return -errno;
 		}
-		err = idg_tc_attach(fd, up->ifindex, NULL);
+		err = idg_tc_attach(fd, up->ifindex, BPF_TC_EGRESS, NULL);
 		close(fd);
 		if (err) {
 			seterr(errbuf, errlen, "cannot re-attach tc egress: %s",
@@ -523,7 +524,7 @@ int idg_unload(struct idg_instance *in, char *errbuf, size_t errlen)
 		err = idg_xdp_detach(meta.uplink_ifindex);
 		if (err)
 			first = err;
-		err = idg_tc_detach(meta.uplink_ifindex);
+		err = idg_tc_detach(meta.uplink_ifindex, BPF_TC_EGRESS);
 		if (err && !first)
 			first = err;
 		if (meta.clsact_created)

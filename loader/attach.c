@@ -168,10 +168,11 @@ int idg_xdp_detach(int ifindex)
 	return err;
 }
 
-int idg_tc_attach(int prog_fd, int ifindex, bool *created)
+int idg_tc_attach(int prog_fd, int ifindex, enum bpf_tc_attach_point at,
+		  bool *created)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-		    .attach_point = BPF_TC_EGRESS);
+		    .attach_point = at);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IDG_TC_HANDLE,
 		    .priority = IDG_TC_PRIO, .prog_fd = prog_fd,
 		    .flags = BPF_TC_F_REPLACE);
@@ -187,10 +188,10 @@ int idg_tc_attach(int prog_fd, int ifindex, bool *created)
 	return bpf_tc_attach(&hook, &opts);
 }
 
-int idg_tc_detach(int ifindex)
+int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-		    .attach_point = BPF_TC_EGRESS);
+		    .attach_point = at);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IDG_TC_HANDLE,
 		    .priority = IDG_TC_PRIO);
 	int err = bpf_tc_detach(&hook, &opts);
@@ -198,10 +199,10 @@ int idg_tc_detach(int ifindex)
 	return err == -ENOENT || err == -EINVAL ? 0 : err;
 }
 
-uint32_t idg_tc_attached(int ifindex)
+uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-		    .attach_point = BPF_TC_EGRESS);
+		    .attach_point = at);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IDG_TC_HANDLE,
 		    .priority = IDG_TC_PRIO);
 

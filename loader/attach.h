@@ -12,7 +12,7 @@
 
 #include "model.h"
 
-struct bpf_object;
+#include <bpf/libbpf.h>
 
 /* tc filter identity: one idgate filter per interface and direction. */
 #define IDG_TC_HANDLE 0x1d9
@@ -35,10 +35,12 @@ int idg_xdp_detach(int ifindex);
  */
 uint32_t idg_xdp_attached(int ifindex, const char **mode, bool *alone);
 
-/* Creates the clsact qdisc when missing (*created tells) and attaches. */
-int idg_tc_attach(int prog_fd, int ifindex, bool *created);
-int idg_tc_detach(int ifindex);
-/* Program id of idgate's tc egress filter on ifindex, or 0. */
-uint32_t idg_tc_attached(int ifindex);
+/* Creates the clsact qdisc when missing (*created tells) and attaches
+ * idgate's filter at BPF_TC_INGRESS or BPF_TC_EGRESS. */
+int idg_tc_attach(int prog_fd, int ifindex, enum bpf_tc_attach_point at,
+		  bool *created);
+int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at);
+/* Program id of idgate's tc filter on ifindex at that point, or 0. */
+uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at);
 
 #endif

@@ -13,6 +13,9 @@ int do_status(struct idg_opts *o);
 int do_identity_list(struct idg_opts *o);
 int do_policy_get(struct idg_opts *o);
 int do_unload(struct idg_opts *o);
+int do_egress_list(struct idg_opts *o);
+int do_nat_list(struct idg_opts *o);
+int do_health(struct idg_opts *o);
 
 /* Shared by the commands (cmd_common.c). */
 

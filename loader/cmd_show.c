@@ -94,7 +94,7 @@ int do_status(struct idg_opts *o)
 	}
 	idg_dp_active_gen(&dp, &gen);
 	xdp_id = idg_xdp_attached(meta.uplink_ifindex, &xmode, &alone);
-	tc_id = idg_tc_attached(meta.uplink_ifindex);
+	tc_id = idg_tc_attached(meta.uplink_ifindex, BPF_TC_EGRESS);
 	n_ipc = count_active(dp.ipc_gens_fd, gen, sizeof(struct idg_ip_key));
 	n_ep = count_active(dp.ep_gens_fd, gen, sizeof(struct idg_ip_key));
 	n_pol = count_active(dp.pol_gens_fd, gen, sizeof(struct idg_policy_key));

@@ -18,7 +18,7 @@ packages=(
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
 	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev
 	libcmocka-dev
-	iproute2
+	iproute2 python3 postgresql tshark nftables ethtool
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,7 +9,12 @@
   probe.py udp-sink ADDR PORT SECONDS       count datagrams, print the count
   probe.py udp-stream SRC DST PORT PPS SECONDS
                                             send numbered datagrams, print count
+  probe.py serve-whoami ADDR PORT           tell each client its address, then echo
+  probe.py whoami-hold SRC DST PORT WANT SECONDS
+                                            connect until the server sees WANT,
+                                            then keep that connection busy
 """
+import threading
 import selectors
 import socket
 import sys
@@ -120,6 +125,70 @@ def udp_stream(src, dst, port, pps, seconds):
     return 0
 
 
+def serve_whoami(addr, port):
+    s = socket.socket(family(addr), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, int(port)))
+    s.listen(64)
+    print("ready", flush=True)
+
+    def handle(conn, peer):
+        with conn:
+            try:
+                conn.sendall((peer[0] + "\n").encode())
+                while True:
+                    data = conn.recv(256)
+                    if not data:
+                        return
+                    conn.sendall(data)
+            except OSError:
+                return
+
+    while True:
+        conn, peer = s.accept()
+        threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
+
+
+def whoami_hold(src, dst, port, want, seconds):
+    for _ in range(64):
+        c = socket.socket(family(dst), socket.SOCK_STREAM)
+        c.settimeout(TIMEOUT)
+        c.bind((src, 0))
+        try:
+            c.connect((dst, int(port)))
+            seen = c.makefile().readline().strip()
+        except OSError as e:
+            print("connect failed:", e, flush=True)
+            c.close()
+            continue
+        if seen == want:
+            break
+        c.close()
+    else:
+        print("never reached the server as", want, flush=True)
+        return 1
+    print("holding", c.getsockname(), "seen as", seen, flush=True)
+    end = time.monotonic() + float(seconds)
+    n = 0
+    while time.monotonic() < end:
+        msg = ("ping %d\n" % n).encode()
+        try:
+            c.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                part = c.recv(len(msg) - len(got))
+                if not part:
+                    raise OSError("closed")
+                got += part
+        except OSError as e:
+            print("lost after", n, "round trips:", e, flush=True)
+            return 1
+        n += 1
+        time.sleep(0.2)
+    print("ok", n, "round trips", flush=True)
+    return 0
+
+
 def main(argv):
     cmds = {
         "serve-tcp": lambda a: serve_tcp(a[0], a[1:]),
@@ -128,6 +197,8 @@ def main(argv):
         "udp": lambda a: udp(*a),
         "udp-sink": lambda a: udp_sink(*a),
         "udp-stream": lambda a: udp_stream(*a),
+        "serve-whoami": lambda a: serve_whoami(*a),
+        "whoami-hold": lambda a: whoami_hold(*a),
     }
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+#include <idgate/egw.h>
+
+#include "health.h"
+
+#define PROBE_MAGIC 0x69646768u /* "idgh" */
+
+struct probe {
+	uint32_t magic;
+	uint32_t seq;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int udp_socket(uint32_t ip, uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = ip };
+	int one = 1, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void mark(struct idg_health *h, struct idg_health_target *t, int up)
+{
+	struct idg_gw_health v = { .up = (uint32_t)up };
+	struct timespec ts;
+	char ip[INET_ADDRSTRLEN];
+
+	if (t->up == up)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	v.changed_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (bpf_map_update_elem(h->health_fd, &t->ip, &v, BPF_ANY)) {
+		fprintf(stderr, "idgate health: cannot update gateway state: %s\n",
+			strerror(errno));
+		return;
+	}
+	inet_ntop(AF_INET, &t->ip, ip, sizeof(ip));
+	printf("gateway %s is %s%s\n", ip, up ? "up" : "DOWN",
+	       up ? "" : ": no new flows go to it");
+	fflush(stdout);
+	t->up = up;
+}
+
+static void answer(int fd)
+{
+	struct sockaddr_in from;
+	socklen_t len = sizeof(from);
+	struct probe p;
+	ssize_t n;
+
+	while ((n = recvfrom(fd, &p, sizeof(p), MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &len)) > 0) {
+		if (n == sizeof(p) && ntohl(p.magic) == PROBE_MAGIC)
+			sendto(fd, &p, sizeof(p), 0, (struct sockaddr *)&from, len);
+		len = sizeof(from);
+	}
+}
+
+static void replies(struct idg_health *h, int fd, uint64_t now)
+{
+	struct sockaddr_in from;
+	socklen_t len = sizeof(from);
+	struct probe p;
+	ssize_t n;
+
+	while ((n = recvfrom(fd, &p, sizeof(p), MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &len)) > 0) {
+		len = sizeof(from);
+		if (n != sizeof(p) || ntohl(p.magic) != PROBE_MAGIC)
+			continue;
+		for (size_t i = 0; i < h->n_targets; i++) {
+			if (h->targets[i].ip != from.sin_addr.s_addr)
+				continue;
+			h->targets[i].last_ok_ms = now;
+			mark(h, &h->targets[i], 1);
+		}
+	}
+}
+
+int idg_health_run(struct idg_health *h, volatile int *stop)
+{
+	int rfd = -1, pfd = -1, err = 0;
+	uint64_t start = mono_ms(), next = 0;
+	uint32_t seq = 0;
+
+	if (h->respond) {
+		rfd = udp_socket(h->self_ip, IDG_HEALTH_PORT);
+		if (rfd < 0) {
+			fprintf(stderr, "idgate health: cannot listen on UDP %d: %s\n",
+				IDG_HEALTH_PORT, strerror(-rfd));
+			return rfd;
+		}
+	}
+	if (h->n_targets) {
+		pfd = udp_socket(h->self_ip, 0);
+		if (pfd < 0) {
+			err = pfd;
+			fprintf(stderr, "idgate health: cannot open the probe socket: %s\n",
+				strerror(-err));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < h->n_targets; i++) {
+		h->targets[i].up = -1;
+		h->targets[i].last_ok_ms = start; /* a grace period to answer */
+	}
+	while (!*stop) {
+		struct pollfd fds[2];
+		uint64_t now = mono_ms();
+		int n = 0, timeout;
+
+		if (pfd >= 0 && now >= next) {
+			struct probe p = { htonl(PROBE_MAGIC), htonl(++seq) };
+
+			for (size_t i = 0; i < h->n_targets; i++) {
+				struct idg_health_target *t = &h->targets[i];
+				struct sockaddr_in to = {
+					.sin_family = AF_INET,
+					.sin_port = htons(IDG_HEALTH_PORT),
+					.sin_addr.s_addr = t->ip,
+				};
+
+				sendto(pfd, &p, sizeof(p), 0,
+				       (struct sockaddr *)&to, sizeof(to));
+				if (now - t->last_ok_ms > IDG_HEALTH_DEAD_MS)
+					mark(h, t, 0);
+			}
+			next = now + IDG_HEALTH_INTERVAL_MS;
+		}
+		if (rfd >= 0)
+			fds[n++] = (struct pollfd){ .fd = rfd, .events = POLLIN };
+		if (pfd >= 0)
+			fds[n++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+		timeout = pfd >= 0 ? (int)(next > now ? next - now : 0) : 500;
+		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		if (rfd >= 0)
+			answer(rfd);
+		if (pfd >= 0)
+			replies(h, pfd, mono_ms());
+	}
+out:
+	if (rfd >= 0)
+		close(rfd);
+	if (pfd >= 0)
+		close(pfd);
+	return err;
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Scenario B end to end: a real psql in the workload namespace queries a
+# real PostgreSQL that admits only the gateways' egress IPs, through
+# GENEVE to a gateway in another cluster and SNAT; the database sees the
+# egress IP; an independent dissector (tshark) decodes the tunnel; a
+# gateway that stops answering health probes gets no new flows within
+# 3 s while a flow through the other gateway survives; a workload the
+# policy does not select cannot reach the database.
+. "$(dirname "$0")/lib.sh"
+EGW_CONFIG=${EGW_CONFIG:-$(dirname "$0")/../../configs/egress-gateway.yaml}
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+[ -x "$PGBIN/postgres" ] || { echo "PostgreSQL server not installed (scripts/setup.sh installs it)"; exit 1; }
+. "$(dirname "$0")/topo_b.sh"
+
+# PostgreSQL in the database namespace.
+chmod 755 "$TMP"
+install -d -o postgres -g postgres "$TMP/pg" "$TMP/pgsock"
+runuser -u postgres -- "$PGBIN/initdb" -D "$TMP/pg" -A trust -U postgres >/dev/null
+cat >"$TMP/pg/pg_hba.conf" <<HBA
+local all all trust
+host all all 172.18.0.11/32 trust
+host all all 172.18.0.12/32 trust
+HBA
+in_ns "$DB" runuser -u postgres -- "$PGBIN/postgres" -D "$TMP/pg" -k "$TMP/pgsock" \
+	-c listen_addresses=172.18.200.10 -c log_connections=on \
+	-c logging_collector=off >"$TMP/pg.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q "ready to accept" "$TMP/pg.log" && break; sleep 0.1; done
+grep -q "ready to accept" "$TMP/pg.log" && ok "PostgreSQL up at 172.18.200.10" || { not_ok "PostgreSQL did not start: $(cat "$TMP/pg.log")"; finish; }
+# A TCP echo that tells the client its address as seen by the database.
+bg "$DB" "$PROBE" serve-whoami 172.18.200.10 7000
+
+psql_q() { # psql_q SRC: prints the client address the database saw
+	in_ns "$WL" env PGCONNECT_TIMEOUT=3 psql "host=172.18.200.10 user=postgres dbname=postgres hostaddr=172.18.200.10" \
+		-Atc "select inet_client_addr()" 2>/dev/null
+}
+
+expect fail "before idgate: the database is unreachable from the workload" psql_q
+
+for n in node-a:"$NA" gw-b1:"$GW1" gw-b2:"$GW2"; do
+	node=${n%%:*}
+	ns=${n#*:}
+	register_instance "$ns" "$node"
+	if idg "$ns" "$node" apply -c "$EGW_CONFIG" >"$TMP/apply.$node" 2>&1; then
+		ok "apply on $node"
+	else
+		not_ok "apply on $node: $(cat "$TMP/apply.$node")"
+	fi
+done
+for n in node-a:"$NA" gw-b1:"$GW1" gw-b2:"$GW2"; do
+	node=${n%%:*}
+	ns=${n#*:}
+	idg "$ns" "$node" health >"$TMP/health.$node" 2>&1 &
+	PIDS+=($!)
+	eval "HEALTH_${node//-/_}=$!"
+done
+sleep 1.5
+
+addr=$(psql_q)
+case "$addr" in
+172.18.0.11 | 172.18.0.12) ok "psql through the egress gateway: the database saw $addr" ;;
+*) not_ok "psql through the egress gateway: got '$addr'" ;;
+esac
+grep -q "connection received: host=172.18.0.1[12]" "$TMP/pg.log" \
+	&& ok "the database's log shows the egress IP as the client" || not_ok "database log: $(grep connection "$TMP/pg.log" | tail -2)"
+grep -q "connection received: host=10.1.0" "$TMP/pg.log" \
+	&& not_ok "the database saw a workload address" || ok "the database never saw a workload address"
+
+# An independent dissector decodes the tunnel.
+in_ns "$UL" timeout 8 tshark -i ua -f "udp port 6081" -c 4 -T fields \
+	-e geneve.vni -e ip.src -e ip.dst -e tcp.dstport -E separator=, >"$TMP/tshark.out" 2>/dev/null &
+tsh=$!
+sleep 2
+psql_q >/dev/null
+wait $tsh
+vni=$(idg "$NA" node-a identity list -o json | python3 -c 'import json,sys
+print([i["id"] for i in json.load(sys.stdin) if i["labels"].get("app")=="data-processor"][0])')
+if grep -q "^$vni,192.168.100.1,192.168.100.1[12],10.1.0.5,172.18.200.10,5432" "$TMP/tshark.out" ||
+	awk -F, -v v="$vni" '$1==v && $2 ~ /192.168.100.1,/ && $4 ~ /5432/' "$TMP/tshark.out" | grep -q .; then
+	ok "tshark decodes GENEVE, VNI $vni = data-processor's identity, inner TCP to 5432"
+else
+	not_ok "tshark: $(cat "$TMP/tshark.out")"
+fi
+
+expect fail "web (not selected by the policy) cannot reach the database" \
+	in_ns "$WL" "$PROBE" tcp 10.1.0.6 172.18.200.10 7000
+idg "$GW1" gw-b1 nat list | grep -q "10.1.0.5" || idg "$GW2" gw-b2 nat list | grep -q "10.1.0.5" \
+	&& ok "nat list shows the translation" || not_ok "nat list"
+idg "$NA" node-a egress list | grep -q "gw-b1" && ok "egress list shows the gateways" || not_ok "egress list"
+
+# Failover: keep a connection that goes through gw-b2, stop gw-b1's
+# health responder, then every new connection must use gw-b2.
+in_ns "$WL" "$PROBE" whoami-hold 10.1.0.5 172.18.200.10 7000 172.18.0.12 12 >"$TMP/hold.out" 2>&1 &
+hold=$!
+for _ in $(seq 30); do grep -q "holding" "$TMP/hold.out" && break; sleep 0.2; done
+grep -q "holding" "$TMP/hold.out" && ok "a connection through gw-b2 is open" || not_ok "no connection through gw-b2: $(cat "$TMP/hold.out")"
+kill "$HEALTH_gw_b1"
+sleep 3
+grep -q "gateway 192.168.100.11 is DOWN" "$TMP/health.node-a" && ok "node-a marked gw-b1 down" || not_ok "health: $(cat "$TMP/health.node-a")"
+moved=0
+for i in $(seq 8); do [ "$(psql_q)" = 172.18.0.12 ] && moved=$((moved + 1)); done
+[ "$moved" = 8 ] && ok "new connections all leave through gw-b2" || not_ok "only $moved of 8 new connections used gw-b2"
+wait $hold && ok "the connection through gw-b2 survived the failover" || not_ok "held connection: $(cat "$TMP/hold.out")"
+
+finish
