@@ -13,6 +13,7 @@
 #include "apply.h"
 #include "attach.h"
 #include "dp.h"
+#include "egw_progs.h"
 #include "idgate_xdp.skel.h"
 
 
@@ -36,9 +37,9 @@ static void seterr(char *buf, size_t len, const char *fmt, ...)
 
 int idg_meta_load(const char *state_dir, struct idg_meta *m)
 {
-	char path[PATH_MAX], key[32], val[64];
+	char path[PATH_MAX], line[256], a[64], b[64], c[64];
+	int err = 0, x, y;
 	FILE *f;
-	int err = 0;
 
 	memset(m, 0, sizeof(*m));
 	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE))
@@ -46,16 +47,26 @@ int idg_meta_load(const char *state_dir, struct idg_meta *m)
 	f = fopen(path, "r");
 	if (!f)
 		return -errno;
-	while (fscanf(f, "%31s %63s", key, val) == 2) {
-		if (!strcmp(key, "uplink") && strlen(val) < sizeof(m->uplink))
-			memcpy(m->uplink, val, strlen(val) + 1);
-		else if (!strcmp(key, "uplink_ifindex"))
-			m->uplink_ifindex = atoi(val);
-		else if (!strcmp(key, "xdp_mode") &&
-			 strlen(val) < sizeof(m->xdp_mode))
-			memcpy(m->xdp_mode, val, strlen(val) + 1);
-		else if (!strcmp(key, "clsact_created"))
-			m->clsact_created = atoi(val) != 0;
+	while (fgets(line, sizeof(line), f)) {
+		struct idg_tc_att *t;
+
+		if (sscanf(line, "uplink %15s %d", a, &x) == 2) {
+			memcpy(m->uplink, a, strlen(a) + 1);
+			m->uplink_ifindex = x;
+		} else if (sscanf(line, "xdp_mode %15s", a) == 1) {
+			memcpy(m->xdp_mode, a, strlen(a) + 1);
+		} else if (sscanf(line, "tc %15s %d %7s %31s %d", a, &x, b, c,
+				  &y) == 5 && m->n_tc < IDG_META_TC_MAX) {
+			t = &m->tc[m->n_tc++];
+			memcpy(t->ifname, a, strlen(a) + 1);
+			t->ifindex = x;
+			t->point = !strcmp(b, "ingress") ? BPF_TC_INGRESS :
+							    BPF_TC_EGRESS;
+			memcpy(t->prog, c, strlen(c) + 1);
+			t->clsact_created = y != 0;
+		} else {
+			err = -EINVAL;
+		}
 	}
 	if (!m->uplink[0] || m->uplink_ifindex <= 0)
 		err = -EINVAL;
@@ -78,9 +89,13 @@ int idg_meta_save(const char *state_dir, const struct idg_meta *m)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "uplink %s\nuplink_ifindex %d\nxdp_mode %s\nclsact_created %d\n",
-		m->uplink, m->uplink_ifindex, m->xdp_mode[0] ? m->xdp_mode : "-",
-		m->clsact_created);
+	fprintf(f, "uplink %s %d\nxdp_mode %s\n", m->uplink, m->uplink_ifindex,
+		m->xdp_mode[0] ? m->xdp_mode : "-");
+	for (size_t i = 0; i < m->n_tc; i++)
+		fprintf(f, "tc %s %d %s %s %d\n", m->tc[i].ifname,
+			m->tc[i].ifindex,
+			m->tc[i].point == BPF_TC_INGRESS ? "ingress" : "egress",
+			m->tc[i].prog, m->tc[i].clsact_created);
 	if (fflush(f) || fsync(fileno(f))) {
 		err = -errno;
 		fclose(f);
@@ -312,12 +327,15 @@ static int remove_known(const char *dir, const char *const *names, size_t n)
 static int remove_pins(const char *pin_dir)
 {
 	const char *names[64];
-	size_t n = idg_dp_map_names(names, 62);
+	size_t n = idg_dp_map_names(names, 59);
 
-	if (n > 62)
+	if (n > 59)
 		return -E2BIG;
 	names[n++] = IDG_PIN_XDP_PROG;
 	names[n++] = IDG_PIN_TC_PROG;
+	names[n++] = IDG_PIN_WL_PROG;
+	names[n++] = IDG_PIN_TUNNEL_PROG;
+	names[n++] = IDG_PIN_GW_EXT_PROG;
 	return remove_known(pin_dir, names, n);
 }
 
@@ -354,16 +372,129 @@ static int xdp_attach_pinned(const char *pin_dir, int ifindex,
 	return err;
 }
 
+/* A program by its pin name; the egress programs are loaded (and pinned)
+ * the first time a config needs them. */
+static int prog_get(const struct idg_instance *in, const char *name)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	if (idg_path_join(path, sizeof(path), in->pin_dir, name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	err = idg_egw_progs_load(in->pin_dir, name);
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	return fd >= 0 ? fd : -errno;
+}
+
+static struct idg_tc_att *meta_find(struct idg_meta *m, int ifindex,
+				    uint32_t point)
+{
+	for (size_t i = 0; i < m->n_tc; i++)
+		if (m->tc[i].ifindex == ifindex && m->tc[i].point == point)
+			return &m->tc[i];
+	return NULL;
+}
+
+static int tc_att_detach(const struct idg_tc_att *t)
+{
+	int err = idg_tc_detach(t->ifindex, t->point);
+
+	if (t->clsact_created) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = t->ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+		bpf_tc_hook_destroy(&hook);
+	}
+	return err;
+}
+
+/*
+ * Bring the tc attachments to what c wants: attach what is missing
+ * (also what someone removed), detach what the config no longer needs.
+ * m records every attachment, so unload and a failed first apply can
+ * undo exactly what was done.
+ */
+static int tc_sync(const struct idg_instance *in, const struct idg_compiled *c,
+		   const struct idg_apply_opts *o, struct idg_meta *m,
+		   struct idg_apply_result *res, char *errbuf, size_t errlen)
+{
+	struct idg_tc_att want[IDG_META_TC_MAX];
+	size_t n_want = 0;
+	int err;
+
+	want[n_want++] = (struct idg_tc_att){ .ifindex = o->uplink->ifindex,
+					      .point = BPF_TC_EGRESS,
+					      .prog = IDG_PIN_TC_PROG };
+	memcpy(want[0].ifname, o->uplink->name, sizeof(want[0].ifname));
+	err = idg_egw_wanted(c, o, want, &n_want, IDG_META_TC_MAX);
+	if (err) {
+		seterr(errbuf, errlen, "egress gateway interfaces: %s",
+		       strerror(-err));
+		return err;
+	}
+
+	for (size_t i = 0; i < m->n_tc;) {
+		bool keep = false;
+
+		for (size_t k = 0; k < n_want; k++)
+			keep |= want[k].ifindex == m->tc[i].ifindex &&
+				want[k].point == m->tc[i].point &&
+				!strcmp(want[k].prog, m->tc[i].prog);
+		if (keep) {
+			i++;
+			continue;
+		}
+		tc_att_detach(&m->tc[i]);
+		m->tc[i] = m->tc[--m->n_tc];
+	}
+	for (size_t k = 0; k < n_want; k++) {
+		struct idg_tc_att *t = meta_find(m, want[k].ifindex,
+						 want[k].point);
+		bool created = false;
+		int fd;
+
+		if (t && idg_tc_attached(t->ifindex, t->point))
+			continue;
+		fd = prog_get(in, want[k].prog);
+		if (fd < 0) {
+			seterr(errbuf, errlen, "cannot load program %s: %s",
+			       want[k].prog, strerror(-fd));
+			return fd;
+		}
+		err = idg_tc_attach(fd, want[k].ifindex, want[k].point,
+				    &created);
+		close(fd);
+		if (err) {
+			seterr(errbuf, errlen, "cannot attach %s to %s (tc %s): %s",
+			       want[k].prog, want[k].ifname,
+			       want[k].point == BPF_TC_INGRESS ? "ingress" :
+								 "egress",
+			       strerror(-err));
+			return err;
+		}
+		if (t) {
+			res->reattached = true;
+			continue;
+		}
+		want[k].clsact_created = created;
+		m->tc[m->n_tc++] = want[k];
+	}
+	return 0;
+}
+
 static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       const struct idg_iface *up, const struct idg_apply_opts *o,
 		       struct idg_apply_result *res, char *errbuf,
 		       size_t errlen)
 {
 	struct idg_meta meta = { .uplink_ifindex = up->ifindex };
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = up->ifindex,
-		    .attach_point = BPF_TC_EGRESS);
-	bool xdp_on = false, tc_on = false;
 	struct idg_gen g = { .cfg_fd = -1 };
+	bool xdp_on = false;
 	struct idg_dp dp;
 	int err;
 
@@ -386,15 +517,9 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       in->pin_dir, strerror(-err));
 		goto fail;
 	}
-
-	err = idg_tc_attach(dp.tc_prog_fd, up->ifindex, BPF_TC_EGRESS,
-			    &meta.clsact_created);
-	if (err) {
-		seterr(errbuf, errlen, "cannot attach tc egress on %s: %s",
-		       up->name, strerror(-err));
+	err = tc_sync(in, c, o, &meta, res, errbuf, errlen);
+	if (err)
 		goto fail;
-	}
-	tc_on = true;
 	err = xdp_attach_pinned(in->pin_dir, up->ifindex, c->node->xdp_mode,
 				&res->xdp_mode, errbuf, errlen);
 	if (err)
@@ -409,6 +534,7 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		goto fail;
 	}
 	res->first = true;
+	res->n_tc = meta.n_tc;
 	idg_gen_destroy(&g);
 	idg_dp_close(&dp);
 	return 0;
@@ -417,55 +543,12 @@ fail:
 	/* Nothing half-installed stays behind. */
 	if (xdp_on)
 		idg_xdp_detach(up->ifindex);
-	if (tc_on)
-		idg_tc_detach(up->ifindex, BPF_TC_EGRESS);
-	if (meta.clsact_created) {
-		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
-		bpf_tc_hook_destroy(&hook);
-	}
+	for (size_t i = 0; i < meta.n_tc; i++)
+		tc_att_detach(&meta.tc[i]);
 	idg_gen_destroy(&g);
 	idg_dp_close(&dp);
 	remove_pins(in->pin_dir);
 	return err ? err : -EINVAL;
-}
-
-/* Put back a program someone removed, before switching. */
-static int ensure_attached(struct idg_instance *in, const struct idg_compiled *c,
-			   const struct idg_iface *up,
-			   struct idg_apply_result *res, char *errbuf,
-			   size_t errlen)
-{
-	char path[PATH_MAX];
-	int fd, err = 0;
-
-	if (!idg_tc_attached(up->ifindex, BPF_TC_EGRESS)) {
-		if (idg_path_join(path, sizeof(path), in->pin_dir,
-				  IDG_PIN_TC_PROG))
-			return -ENAMETOOLONG;
-		fd = bpf_obj_get(path);
-		if (fd < 0) {
-			seterr(errbuf, errlen, "tc program not pinned at %s: %s",
-			       path, strerror(errno));
-			return -errno;
-		}
-		err = idg_tc_attach(fd, up->ifindex, BPF_TC_EGRESS, NULL);
-		close(fd);
-		if (err) {
-			seterr(errbuf, errlen, "cannot re-attach tc egress: %s",
-			       strerror(-err));
-			return err;
-		}
-		res->reattached = true;
-	}
-	if (!idg_xdp_attached(up->ifindex, &res->xdp_mode, NULL)) {
-		err = xdp_attach_pinned(in->pin_dir, up->ifindex,
-					c->node->xdp_mode, &res->xdp_mode,
-					errbuf, errlen);
-		if (err)
-			return err;
-		res->reattached = true;
-	}
-	return 0;
 }
 
 int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
@@ -475,7 +558,7 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 	struct idg_gen g = { .cfg_fd = -1 };
 	struct idg_meta meta;
 	struct idg_dp dp;
-	int err;
+	int err, serr;
 
 	memset(res, 0, sizeof(*res));
 	if (!idg_instance_exists(in))
@@ -504,7 +587,21 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 	err = build_and_switch(&dp, &g, c, o, res, errbuf, errlen);
 	if (err)
 		goto out;
-	err = ensure_attached(in, c, uplink, res, errbuf, errlen);
+	err = tc_sync(in, c, o, &meta, res, errbuf, errlen);
+	if (!err && !idg_xdp_attached(uplink->ifindex, &res->xdp_mode, NULL)) {
+		err = xdp_attach_pinned(in->pin_dir, uplink->ifindex,
+					c->node->xdp_mode, &res->xdp_mode,
+					errbuf, errlen);
+		res->reattached = !err;
+	}
+	/* Whatever tc_sync did is recorded, also when something failed. */
+	serr = idg_meta_save(in->state_dir, &meta);
+	if (!err && serr) {
+		seterr(errbuf, errlen, "cannot write %s: %s", in->state_dir,
+		       strerror(-serr));
+		err = serr;
+	}
+	res->n_tc = meta.n_tc;
 out:
 	idg_gen_destroy(&g);
 	idg_dp_close(&dp);
@@ -518,17 +615,14 @@ int idg_unload(struct idg_instance *in, char *errbuf, size_t errlen)
 
 	err = idg_meta_load(in->state_dir, &meta);
 	if (!err) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = meta.uplink_ifindex,
-			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-
 		err = idg_xdp_detach(meta.uplink_ifindex);
 		if (err)
 			first = err;
-		err = idg_tc_detach(meta.uplink_ifindex, BPF_TC_EGRESS);
-		if (err && !first)
-			first = err;
-		if (meta.clsact_created)
-			bpf_tc_hook_destroy(&hook);
+		for (size_t i = 0; i < meta.n_tc; i++) {
+			err = tc_att_detach(&meta.tc[i]);
+			if (err && !first)
+				first = err;
+		}
 	} else if (err != -ENOENT) {
 		seterr(errbuf, errlen, "cannot read %s: %s", in->state_dir,
 		       strerror(-err));

@@ -16,12 +16,24 @@
 #include "instance.h"
 #include "netlink.h"
 
+#define IDG_META_TC_MAX 16
+
+/* One tc program idgate attached. */
+struct idg_tc_att {
+	char ifname[16];
+	int ifindex;
+	uint32_t point;      /* BPF_TC_INGRESS or BPF_TC_EGRESS */
+	char prog[32];       /* its pin name in the pin dir */
+	bool clsact_created; /* we made the qdisc: remove it on unload */
+};
+
 /* What an instance remembers about its attachments (state dir). */
 struct idg_meta {
 	char uplink[16];
 	int uplink_ifindex;
 	char xdp_mode[16];   /* native | skb */
-	bool clsact_created; /* we made the qdisc: remove it on unload */
+	size_t n_tc;
+	struct idg_tc_att tc[IDG_META_TC_MAX];
 };
 
 int idg_meta_load(const char *state_dir, struct idg_meta *m);
@@ -50,6 +62,7 @@ struct idg_apply_result {
 	double switch_ms;
 	const char *xdp_mode;
 	bool xdp_alone; /* no libxdp dispatcher: see idg_xdp_attached() */
+	size_t n_tc;    /* tc programs attached now */
 	struct idg_gen_counts {
 		uint32_t ipcache, endpoints, policy;
 	} counts;

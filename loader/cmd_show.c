@@ -70,6 +70,8 @@ int do_status(struct idg_opts *o)
 	struct json_object *j = NULL, *jr = NULL;
 	long n_ipc, n_ep, n_pol, n_any, n_ct;
 	__u64 lost = 0, supp = 0;
+	struct json_object *jtc;
+	char tcbuf[2048] = "";
 	bool alone = false;
 	int err;
 
@@ -95,6 +97,27 @@ int do_status(struct idg_opts *o)
 	idg_dp_active_gen(&dp, &gen);
 	xdp_id = idg_xdp_attached(meta.uplink_ifindex, &xmode, &alone);
 	tc_id = idg_tc_attached(meta.uplink_ifindex, BPF_TC_EGRESS);
+	jtc = o->json ? json_object_new_array() : NULL;
+	for (size_t i = 0; i < meta.n_tc; i++) {
+		const struct idg_tc_att *t = &meta.tc[i];
+		uint32_t id = idg_tc_attached(t->ifindex, t->point);
+		const char *pt = t->point == BPF_TC_INGRESS ? "ingress" : "egress";
+
+		if (jtc) {
+			struct json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "interface", json_object_new_string(t->ifname));
+			json_object_object_add(e, "ifindex", json_object_new_int(t->ifindex));
+			json_object_object_add(e, "point", json_object_new_string(pt));
+			json_object_object_add(e, "program", json_object_new_string(t->prog));
+			json_object_object_add(e, "prog_id", json_object_new_int64(id));
+			json_object_array_add(jtc, e);
+		} else {
+			snprintf(tcbuf + strlen(tcbuf), sizeof(tcbuf) - strlen(tcbuf),
+				 "             %s %s: %s%s\n", t->ifname, pt, t->prog,
+				 id ? "" : " NOT ATTACHED (idgate apply puts it back)");
+		}
+	}
 	n_ipc = count_active(dp.ipc_gens_fd, gen, sizeof(struct idg_ip_key));
 	n_ep = count_active(dp.ep_gens_fd, gen, sizeof(struct idg_ip_key));
 	n_pol = count_active(dp.pol_gens_fd, gen, sizeof(struct idg_policy_key));
@@ -113,6 +136,7 @@ int do_status(struct idg_opts *o)
 		json_object_object_add(j, "xdp_mode", json_object_new_string(xdp_id && xmode ? xmode : "detached"));
 		json_object_object_add(j, "xdp_dispatcher", json_object_new_boolean(xdp_id && !alone));
 		json_object_object_add(j, "tc_egress_prog_id", json_object_new_int64(tc_id));
+		json_object_object_add(j, "tc_programs", jtc);
 		json_object_object_add(j, "generation", json_object_new_int64(gen));
 		json_object_object_add(j, "ipcache_entries", json_object_new_int64(n_ipc));
 		json_object_object_add(j, "endpoint_entries", json_object_new_int64(n_ep));
@@ -136,6 +160,7 @@ int do_status(struct idg_opts *o)
 			printf("tc egress:   attached, prog id %u\n", tc_id);
 		else
 			printf("tc egress:   NOT ATTACHED (run idgate apply to put it back)\n");
+		printf("tc programs:\n%s", tcbuf);
 		printf("generation:  %u\n", gen);
 		printf("maps:        ipcache %ld, endpoints %ld, policy %ld (+%ld any-peer), conntrack %ld/%d\n",
 		       n_ipc, n_ep, n_pol, n_any, n_ct, IDG_CT_MAX);

@@ -201,6 +201,13 @@ void idg_dp_close(struct idg_dp *dp)
 	dp_fds_reset(dp);
 }
 
+int idg_dp_share_into(const struct idg_dp *dp, struct bpf_object *obj)
+{
+	int err = dp_unpin_all(obj);
+
+	return err ? err : dp_share_maps(dp->xdp->obj, obj);
+}
+
 int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen)
 {
 	__u32 zero = 0;

@@ -50,6 +50,11 @@ struct idg_dp {
  * pinned there (a later apply keeps the live state). Returns -errno.
  */
 int idg_dp_open(struct idg_dp *dp, const char *pin_dir);
+/* Make another (opened, not loaded) object use dp's private maps: how
+ * tests and the build-time verifier check load the egress programs. */
+struct bpf_object;
+int idg_dp_share_into(const struct idg_dp *dp, struct bpf_object *obj);
+
 /* Maps of an instance an earlier apply pinned in pin_dir; no programs.
  * -ENOENT when a map is missing (not applied, or another version). */
 int idg_dp_open_pinned(struct idg_dp *dp, const char *pin_dir);

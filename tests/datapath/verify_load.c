@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "dp.h"
+#include "egw_progs.h"
 
 static int report(FILE *out, const char *what, int fd)
 {
@@ -19,13 +20,14 @@ static int report(FILE *out, const char *what, int fd)
 
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		return -errno;
-	fprintf(out, "%-22s loaded: %u xlated insns, %u insns verified\n",
+	fprintf(out, "%-28s loaded: %u xlated insns, %u insns verified\n",
 		what, info.xlated_prog_len / 8, info.verified_insns);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	struct idg_egw_objs egw = { .wl_fd = -1 };
 	struct idg_dp dp;
 	FILE *out = stdout;
 	int err;
@@ -40,6 +42,13 @@ int main(int argc, char **argv)
 			strerror(-err));
 		return 1;
 	}
+	err = idg_egw_objs_open(&egw, &dp);
+	if (err) {
+		fprintf(stderr, "idgate: egress gateway BPF programs failed to load: %s\n",
+			strerror(-err));
+		idg_dp_close(&dp);
+		return 1;
+	}
 	if (argc == 2) {
 		out = fopen(argv[1], "w");
 		if (!out) {
@@ -50,9 +59,16 @@ int main(int argc, char **argv)
 	err = report(out, "xdp/idgate_xdp_ingress", dp.xdp_prog_fd);
 	if (!err)
 		err = report(out, "tc/idgate_tc_egress", dp.tc_prog_fd);
+	if (!err)
+		err = report(out, "tc/idgate_tc_wl_ingress", egw.wl_fd);
+	if (!err)
+		err = report(out, "egressgw/idgate_tunnel_in", egw.tunnel_fd);
+	if (!err)
+		err = report(out, "egressgw/idgate_gw_ext_in", egw.ext_fd);
 	if (out != stdout)
 		fclose(out);
 out:
+	idg_egw_objs_close(&egw);
 	idg_dp_close(&dp);
 	if (err)
 		fprintf(stderr, "idgate: verifier report: %s\n", strerror(-err));

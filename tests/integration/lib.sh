@@ -19,6 +19,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	for i in "${INSTANCES[@]}"; do
 		# shellcheck disable=SC2086
 		set -- $i
@@ -62,12 +63,24 @@ idg() {
 
 register_instance() { INSTANCES+=("$1 $2"); }
 
+# idg_bg NS NODE SUBCOMMAND...: idgate in the background; sets BG_PID.
+idg_bg() {
+	local ns=$1 node=$2
+	shift 2
+	nsenter --net="/run/netns/$ns" "$IDGATE" "$@" --node "$node" \
+		--pin-dir "$PIN_ROOT/$node" --state-dir "$TMP/state-$node" &
+	BG_PID=$!
+	PIDS+=($BG_PID)
+}
+
 # bg NS CMD...: start a background process in NS, wait until it says ready.
+# nsenter execs the command, so $! is the process itself and the cleanup's
+# kill reaches it (a backgrounded shell function would only be a subshell).
 bg() {
 	local ns=$1
 	shift
 	local out="$TMP/bg.$RANDOM"
-	in_ns "$ns" "$@" >"$out" 2>&1 &
+	nsenter --net="/run/netns/$ns" "$@" >"$out" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 50); do
 		grep -q ready "$out" 2>/dev/null && return 0

@@ -22,7 +22,8 @@ local all all trust
 host all all 172.18.0.11/32 trust
 host all all 172.18.0.12/32 trust
 HBA
-in_ns "$DB" runuser -u postgres -- "$PGBIN/postgres" -D "$TMP/pg" -k "$TMP/pgsock" \
+# setpriv execs postgres: the pid is the postmaster, SIGTERM stops it.
+nsenter --net="/run/netns/$DB" setpriv --reuid=postgres --regid=postgres --init-groups "$PGBIN/postgres" -D "$TMP/pg" -k "$TMP/pgsock" \
 	-c listen_addresses=172.18.200.10 -c log_connections=on \
 	-c logging_collector=off >"$TMP/pg.log" 2>&1 &
 PIDS+=($!)
@@ -51,9 +52,8 @@ done
 for n in node-a:"$NA" gw-b1:"$GW1" gw-b2:"$GW2"; do
 	node=${n%%:*}
 	ns=${n#*:}
-	idg "$ns" "$node" health >"$TMP/health.$node" 2>&1 &
-	PIDS+=($!)
-	eval "HEALTH_${node//-/_}=$!"
+	idg_bg "$ns" "$node" health >"$TMP/health.$node" 2>&1
+	eval "HEALTH_${node//-/_}=$BG_PID"
 done
 sleep 1.5
 
@@ -68,16 +68,31 @@ grep -q "connection received: host=10.1.0" "$TMP/pg.log" \
 	&& not_ok "the database saw a workload address" || ok "the database never saw a workload address"
 
 # An independent dissector decodes the tunnel.
-in_ns "$UL" timeout 8 tshark -i ua -f "udp port 6081" -c 4 -T fields \
-	-e geneve.vni -e ip.src -e ip.dst -e tcp.dstport -E separator=, >"$TMP/tshark.out" 2>/dev/null &
+nsenter --net="/run/netns/$UL" timeout 8 tshark -i ua -f "udp port 6081" -c 4 -T fields \
+	-e geneve.vni -e ip.src -e ip.dst -e tcp.dstport -E separator=';' >"$TMP/tshark.out" 2>/dev/null &
 tsh=$!
+PIDS+=($tsh)
 sleep 2
 psql_q >/dev/null
 wait $tsh
 vni=$(idg "$NA" node-a identity list -o json | python3 -c 'import json,sys
 print([i["id"] for i in json.load(sys.stdin) if i["labels"].get("app")=="data-processor"][0])')
-if grep -q "^$vni,192.168.100.1,192.168.100.1[12],10.1.0.5,172.18.200.10,5432" "$TMP/tshark.out" ||
-	awk -F, -v v="$vni" '$1==v && $2 ~ /192.168.100.1,/ && $4 ~ /5432/' "$TMP/tshark.out" | grep -q .; then
+# Fields: VNI (hex), ip.src and ip.dst (outer,inner), inner TCP port.
+if python3 - "$vni" "$TMP/tshark.out" <<'PY'
+import sys
+vni, seen = int(sys.argv[1]), False
+for line in open(sys.argv[2]):
+    f = line.strip().split(";")
+    if len(f) < 4 or not f[0]:
+        continue
+    src, dst = f[1].split(","), f[2].split(",")
+    if (int(f[0], 16) == vni and src == ["192.168.100.1", "10.1.0.5"]
+            and dst[0] in ("192.168.100.11", "192.168.100.12")
+            and dst[1] == "172.18.200.10" and f[3] == "5432"):
+        seen = True
+sys.exit(0 if seen else 1)
+PY
+then
 	ok "tshark decodes GENEVE, VNI $vni = data-processor's identity, inner TCP to 5432"
 else
 	not_ok "tshark: $(cat "$TMP/tshark.out")"
@@ -91,8 +106,9 @@ idg "$NA" node-a egress list | grep -q "gw-b1" && ok "egress list shows the gate
 
 # Failover: keep a connection that goes through gw-b2, stop gw-b1's
 # health responder, then every new connection must use gw-b2.
-in_ns "$WL" "$PROBE" whoami-hold 10.1.0.5 172.18.200.10 7000 172.18.0.12 12 >"$TMP/hold.out" 2>&1 &
+nsenter --net="/run/netns/$WL" "$PROBE" whoami-hold 10.1.0.5 172.18.200.10 7000 172.18.0.12 12 >"$TMP/hold.out" 2>&1 &
 hold=$!
+PIDS+=($hold)
 for _ in $(seq 30); do grep -q "holding" "$TMP/hold.out" && break; sleep 0.2; done
 grep -q "holding" "$TMP/hold.out" && ok "a connection through gw-b2 is open" || not_ok "no connection through gw-b2: $(cat "$TMP/hold.out")"
 kill "$HEALTH_gw_b1"

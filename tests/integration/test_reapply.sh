@@ -46,23 +46,24 @@ register_instance "$NA" node-a
 idg "$NA" node-a apply -c "$TMP/v0.yaml" >/dev/null && ok "first apply" || not_ok "first apply"
 
 DURATION=6
-in_ns "$NA" "$PROBE" udp-sink 10.0.0.10 9000 $((DURATION + 3)) >"$TMP/allowed.count" &
-PIDS+=($!)
-in_ns "$NA" "$PROBE" udp-sink 10.0.0.10 9001 $((DURATION + 3)) >"$TMP/denied.count" &
-PIDS+=($!)
+nsenter --net="/run/netns/$NA" "$PROBE" udp-sink 10.0.0.10 9000 $((DURATION + 3)) >"$TMP/allowed.count" &
+k1=$!
+nsenter --net="/run/netns/$NA" "$PROBE" udp-sink 10.0.0.10 9001 $((DURATION + 3)) >"$TMP/denied.count" &
+k2=$!
+PIDS+=($k1 $k2)
 sleep 0.5
-in_ns "$NB" "$PROBE" udp-stream 10.0.1.10 10.0.0.10 9000 500 $DURATION >"$TMP/allowed.sent" &
+nsenter --net="/run/netns/$NB" "$PROBE" udp-stream 10.0.1.10 10.0.0.10 9000 500 $DURATION >"$TMP/allowed.sent" &
 s1=$!
-in_ns "$NB" "$PROBE" udp-stream 10.0.1.10 10.0.0.10 9001 500 $DURATION >"$TMP/denied.sent" &
+nsenter --net="/run/netns/$NB" "$PROBE" udp-stream 10.0.1.10 10.0.0.10 9001 500 $DURATION >"$TMP/denied.sent" &
 s2=$!
+PIDS+=($s1 $s2)
 sleep 0.5
 applied=0
 for n in $(seq 1 10); do
 	idg "$NA" node-a apply -c "$TMP/v$n.yaml" >"$TMP/apply.$n" 2>&1 && applied=$((applied + 1))
 	sleep 0.3
 done
-wait $s1 $s2
-wait "${PIDS[@]: -2}" 2>/dev/null || true
+wait $s1 $s2 $k1 $k2 || true
 [ "$applied" -eq 10 ] && ok "10 re-applies under traffic" || not_ok "only $applied of 10 re-applies worked"
 grep -q "generation 11 enforcing" "$TMP/apply.10" && ok "generation number advanced to 11" || not_ok "generation: $(cat "$TMP/apply.10")"
 
