@@ -13,10 +13,10 @@
  * BPF_F_RECOMPUTE_CSUM (the tunnel header), or without it where a
  * checksum field of the packet changes by the opposite amount through the
  * csum_replace helpers (NAT, MSS clamp, ECN); the Ethernet header always
- * without. Nothing writes through packet
- * pointers: a direct write makes the verifier add a prologue that
- * unclones every cloned skb, also the many this code leaves alone, while
- * the store and csum helpers make writable only the bytes they touch.
+ * without. Nothing writes through packet pointers: a direct write makes
+ * the verifier add a prologue that unclones every cloned skb, also the
+ * many this code leaves alone, while the store and csum helpers make
+ * writable only the bytes they touch.
  *
  * Helpers used all exist in 5.15: bpf_skb_adjust_room (encap flags 5.2),
  * bpf_fib_lookup (4.18), bpf_redirect_neigh with a next hop (5.10),
@@ -122,118 +122,6 @@ static __always_inline int idg_egw_view_get(struct idg_egw_view *v)
 	return 0;
 }
 
-#ifndef IDG_HAVE_PROCESS_EXT
-/*
- * The filter's idg_process() on a view the caller holds and with a given
- * peer identity (0: ipcache lookup). The same code as idg_process() in
- * verdict.h, which cannot take either yet. Once verdict.h provides
- * idg_process_ext() (and defines IDG_HAVE_PROCESS_EXT), this copy drops
- * out; delete it then.
- */
-static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
-					     struct idg_pkt *p, int parse_ret,
-					     __u8 dir, __u32 ifindex,
-					     __u32 pkt_len, __u32 peer_id)
-{
-	struct idg_drop_info d = { .dir = dir, .ifindex = ifindex,
-				   .pkt_len = pkt_len };
-	struct idg_ip_key ek = {};
-	struct idg_ct_key ck = {};
-	struct idg_ep_val *ep;
-	struct idg_ct_val *ct;
-	__u32 subject, ep_flags, peer, reason, cookie, plen;
-	const __u8 *local, *remote;
-	__u64 now;
-
-	d.gen = v->gen;
-	if (parse_ret) {
-		if (!idg_reason_is_drop(parse_ret))
-			return idg_pass(parse_ret, 0, pkt_len);
-		d.reason = parse_ret;
-		return idg_drop(v->cfg, p, &d);
-	}
-
-	local = dir == IDG_DIR_INGRESS ? p->daddr : p->saddr;
-	remote = dir == IDG_DIR_INGRESS ? p->saddr : p->daddr;
-
-	now = bpf_ktime_get_coarse_ns();
-	ct = NULL;
-	if (!(p->flags & IDG_PKT_F_LATER)) {
-		idg_ct_key_fill(&ck, p, 0);
-		ct = bpf_map_lookup_elem(&idg_ct, &ck);
-		if (!ct) {
-			idg_ct_key_fill(&ck, p, 1);
-			ct = bpf_map_lookup_elem(&idg_ct, &ck);
-		}
-		if (ct && ct->gen == v->gen) {
-			ct->last_seen_ns = now;
-			return idg_pass(IDG_PASS_CT, ct->cookie, pkt_len);
-		}
-	}
-
-	idg_ip_key_fill(&ek, p, local, v->cfg->cluster_id);
-	ep = bpf_map_lookup_elem(v->eps, &ek);
-	if (ep) {
-		subject = ep->identity;
-		ep_flags = ep->flags;
-	} else if (v->cfg->enforcement == IDG_ENFORCE_ALWAYS) {
-		subject = IDG_ID_HOST;
-		ep_flags = v->cfg->host_flags;
-	} else {
-		if (ct)
-			bpf_map_delete_elem(&idg_ct, &ck);
-		return idg_pass(IDG_PASS_NOT_ENDPOINT, 0, pkt_len);
-	}
-
-	if (ct) {
-		idg_misc_inc(IDG_MISC_CT_REJUDGED);
-		peer = peer_id ? peer_id : idg_ipcache_identity(v, p, remote);
-		reason = idg_judge(v, subject, ep_flags, peer, ct->dir,
-				   p->proto, ct->pol_port, IDG_POL_PREFIX_FULL,
-				   &cookie);
-		if (!idg_reason_is_drop(reason)) {
-			ct->gen = v->gen;
-			ct->cookie = cookie;
-			ct->last_seen_ns = now;
-			return idg_pass(IDG_PASS_CT, cookie, pkt_len);
-		}
-		bpf_map_delete_elem(&idg_ct, &ck);
-		idg_misc_inc(IDG_MISC_CT_REVOKED);
-		goto drop;
-	}
-
-	peer = peer_id ? peer_id : idg_ipcache_identity(v, p, remote);
-	plen = (p->flags & IDG_PKT_F_LATER) ? IDG_POL_PREFIX_PROTO :
-					      IDG_POL_PREFIX_FULL;
-	reason = idg_judge(v, subject, ep_flags, peer, dir, p->proto,
-			   p->pol_port, plen, &cookie);
-	if (idg_reason_is_drop(reason))
-		goto drop;
-
-	if (!(p->flags & IDG_PKT_F_LATER)) {
-		struct idg_ct_val nv = {
-			.created_ns = now,
-			.last_seen_ns = now,
-			.gen = v->gen,
-			.cookie = cookie,
-			.dir = dir,
-			.pol_port = p->pol_port,
-		};
-
-		idg_ct_key_fill(&ck, p, 0);
-		if (bpf_map_update_elem(&idg_ct, &ck, &nv, BPF_ANY))
-			idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
-	}
-	return idg_pass(reason, cookie, pkt_len);
-
-drop:
-	d.reason = reason;
-	d.cookie = cookie;
-	d.src_id = dir == IDG_DIR_INGRESS ? peer : subject;
-	d.dst_id = dir == IDG_DIR_INGRESS ? subject : peer;
-	return idg_drop(v->cfg, p, &d);
-}
-#endif /* IDG_HAVE_PROCESS_EXT */
 
 /* A drop decided by the egress gateway code: counted, with an event, as
  * the filter's drops. The programs call it through one non-inlined

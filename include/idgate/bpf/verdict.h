@@ -266,13 +266,21 @@ static __always_inline __u32 idg_pass(__u32 reason, __u32 cookie, __u32 len)
  * dir is the direction relative to the local endpoint: XDP on the uplink
  * sees ingress (destination is the endpoint), tc egress sees egress.
  * parse_ret is idg_parse()'s result for p.
+ *
+ * idg_process_ext() is the verdict on a generation view the caller already
+ * holds, so that a program doing more than the verdict (the egress gateway)
+ * reads one generation for the whole packet; peer_id, when not 0, is the
+ * identity of the other side as the packet states it (a GENEVE VNI from a
+ * configured node) instead of the ipcache lookup of its address.
  */
-static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
-					 __u8 dir, __u32 ifindex, __u32 pkt_len)
+
+static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
+					     struct idg_pkt *p, int parse_ret,
+					     __u8 dir, __u32 ifindex,
+					     __u32 pkt_len, __u32 peer_id)
 {
 	struct idg_drop_info d = { .dir = dir, .ifindex = ifindex,
 				   .pkt_len = pkt_len };
-	struct idg_gen_view v = {};
 	struct idg_ip_key ek = {};
 	struct idg_ct_key ck = {};
 	struct idg_ep_val *ep;
@@ -281,16 +289,13 @@ static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 	const __u8 *local, *remote;
 	__u64 now;
 
-	/* An instance that was never configured is transparent. */
-	if (idg_gen_view_get(&v))
-		return idg_pass(IDG_PASS_NO_CONFIG, 0, pkt_len);
-	d.gen = v.gen;
+	d.gen = v->gen;
 
 	if (parse_ret) {
 		if (!idg_reason_is_drop(parse_ret))
 			return idg_pass(parse_ret, 0, pkt_len);
 		d.reason = parse_ret;
-		return idg_drop(v.cfg, p, &d);
+		return idg_drop(v->cfg, p, &d);
 	}
 
 	local = dir == IDG_DIR_INGRESS ? p->daddr : p->saddr;
@@ -308,20 +313,20 @@ static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 			idg_ct_key_fill(&ck, p, 1);
 			ct = bpf_map_lookup_elem(&idg_ct, &ck);
 		}
-		if (ct && ct->gen == v.gen) {
+		if (ct && ct->gen == v->gen) {
 			ct->last_seen_ns = now;
 			return idg_pass(IDG_PASS_CT, ct->cookie, pkt_len);
 		}
 	}
 
-	idg_ip_key_fill(&ek, p, local, v.cfg->cluster_id);
-	ep = bpf_map_lookup_elem(v.eps, &ek);
+	idg_ip_key_fill(&ek, p, local, v->cfg->cluster_id);
+	ep = bpf_map_lookup_elem(v->eps, &ek);
 	if (ep) {
 		subject = ep->identity;
 		ep_flags = ep->flags;
-	} else if (v.cfg->enforcement == IDG_ENFORCE_ALWAYS) {
+	} else if (v->cfg->enforcement == IDG_ENFORCE_ALWAYS) {
 		subject = IDG_ID_HOST;
-		ep_flags = v.cfg->host_flags;
+		ep_flags = v->cfg->host_flags;
 	} else {
 		/* The endpoint went away with the last switch. */
 		if (ct)
@@ -333,12 +338,12 @@ static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 		/* Allowed under an older generation: judge the flow again,
 		 * in the direction and on the port it was first seen. */
 		idg_misc_inc(IDG_MISC_CT_REJUDGED);
-		peer = idg_ipcache_identity(&v, p, remote);
-		reason = idg_judge(&v, subject, ep_flags, peer, ct->dir,
+		peer = peer_id ? peer_id : idg_ipcache_identity(v, p, remote);
+		reason = idg_judge(v, subject, ep_flags, peer, ct->dir,
 				   p->proto, ct->pol_port, IDG_POL_PREFIX_FULL,
 				   &cookie);
 		if (!idg_reason_is_drop(reason)) {
-			ct->gen = v.gen;
+			ct->gen = v->gen;
 			ct->cookie = cookie;
 			ct->last_seen_ns = now;
 			return idg_pass(IDG_PASS_CT, cookie, pkt_len);
@@ -348,11 +353,11 @@ static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 		goto drop;
 	}
 
-	peer = idg_ipcache_identity(&v, p, remote);
+	peer = peer_id ? peer_id : idg_ipcache_identity(v, p, remote);
 	/* A later fragment has no ports: only port-wildcard rules apply. */
 	plen = (p->flags & IDG_PKT_F_LATER) ? IDG_POL_PREFIX_PROTO :
 					      IDG_POL_PREFIX_FULL;
-	reason = idg_judge(&v, subject, ep_flags, peer, dir, p->proto,
+	reason = idg_judge(v, subject, ep_flags, peer, dir, p->proto,
 			   p->pol_port, plen, &cookie);
 	if (idg_reason_is_drop(reason))
 		goto drop;
@@ -361,7 +366,7 @@ static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 		struct idg_ct_val nv = {
 			.created_ns = now,
 			.last_seen_ns = now,
-			.gen = v.gen,
+			.gen = v->gen,
 			.cookie = cookie,
 			.dir = dir,
 			.pol_port = p->pol_port,
@@ -378,7 +383,18 @@ drop:
 	d.cookie = cookie;
 	d.src_id = dir == IDG_DIR_INGRESS ? peer : subject;
 	d.dst_id = dir == IDG_DIR_INGRESS ? subject : peer;
-	return idg_drop(v.cfg, p, &d);
+	return idg_drop(v->cfg, p, &d);
+}
+
+static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
+					 __u8 dir, __u32 ifindex, __u32 pkt_len)
+{
+	struct idg_gen_view v = {};
+
+	/* An instance that was never configured is transparent. */
+	if (idg_gen_view_get(&v))
+		return idg_pass(IDG_PASS_NO_CONFIG, 0, pkt_len);
+	return idg_process_ext(&v, p, parse_ret, dir, ifindex, pkt_len, 0);
 }
 
 #endif /* IDGATE_BPF_VERDICT_H */
