@@ -14,7 +14,9 @@
 #include <idgate/egw.h>
 
 #include "cmd.h"
+#include "dp.h"
 #include "health.h"
+#include "nat_gc.h"
 
 static int open_pin(const struct idg_instance *in, const char *name)
 {
@@ -223,6 +225,37 @@ int do_nat_list(struct idg_opts *o)
 
 static volatile int health_stop;
 
+#define IDG_NAT_GC_INTERVAL_MS 5000
+
+struct gc_ctx {
+	struct idg_dp dp;
+	struct idg_nat_gc st;
+};
+
+static void gc_tick(void *arg)
+{
+	struct gc_ctx *g = arg;
+	struct idg_nat_gc_result res;
+	struct idg_tun_cfg tun;
+	struct timespec ts;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	err = idg_dp_tun_cfg(&g->dp, &tun);
+	if (!err)
+		err = idg_nat_gc_pass(g->dp.snat_fd, g->dp.snat_rev_fd, &tun,
+				      (uint64_t)ts.tv_sec * 1000000000ull +
+					      (uint64_t)ts.tv_nsec,
+				      &g->st, &res);
+	if (err)
+		fprintf(stderr, "idgate health: NAT garbage collection failed: %s\n",
+			strerror(-err));
+	else if (res.expired || res.orphans)
+		printf("nat gc: %zu idle mapping(s) and %zu stray reverse entrie(s) removed, %zu live\n",
+		       res.expired, res.orphans, res.live);
+	fflush(stdout);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -232,6 +265,8 @@ static void on_signal(int sig)
 int do_health(struct idg_opts *o)
 {
 	struct idg_health h = { .health_fd = -1 };
+	struct gc_ctx gc = { 0 };
+	bool have_gc = false;
 	struct idg_instance in;
 	struct cmd_compiled cc;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -278,6 +313,18 @@ int do_health(struct idg_opts *o)
 		       in.node);
 		goto out;
 	}
+	if (h.respond) {
+		err = idg_dp_open_pinned(&gc.dp, in.pin_dir);
+		if (err) {
+			fprintf(stderr, "idgate: cannot open maps in %s: %s\n",
+				in.pin_dir, strerror(-err));
+			goto out;
+		}
+		have_gc = true;
+		h.tick = gc_tick;
+		h.tick_ctx = &gc;
+		h.tick_ms = IDG_NAT_GC_INTERVAL_MS;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	printf("node %s:%s%s%s probing %zu gateway(s) every %d ms on UDP %d\n",
@@ -287,6 +334,10 @@ int do_health(struct idg_opts *o)
 	fflush(stdout);
 	err = idg_health_run(&h, &health_stop);
 out:
+	if (have_gc) {
+		idg_nat_gc_free(&gc.st);
+		idg_dp_close(&gc.dp);
+	}
 	free(h.targets);
 	if (h.health_fd >= 0)
 		close(h.health_fd);

@@ -208,6 +208,27 @@ int idg_dp_share_into(const struct idg_dp *dp, struct bpf_object *obj)
 	return err ? err : dp_share_maps(dp->xdp->obj, obj);
 }
 
+int idg_dp_tun_cfg(const struct idg_dp *dp, struct idg_tun_cfg *tun)
+{
+	__u32 gen, slot, id, zero = 0;
+	int fd, err;
+
+	err = idg_dp_active_gen(dp, &gen);
+	if (err)
+		return err;
+	if (!gen)
+		return -ENOENT;
+	slot = IDG_GEN_SLOT(gen);
+	if (bpf_map_lookup_elem(dp->tun_gens_fd, &slot, &id))
+		return -errno;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -errno;
+	err = bpf_map_lookup_elem(fd, &zero, tun) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
 int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen)
 {
 	__u32 zero = 0;

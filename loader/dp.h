@@ -63,6 +63,8 @@ void idg_dp_close(struct idg_dp *dp);
 size_t idg_dp_map_names(const char **names, size_t max);
 
 int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen);
+/* The tunnel settings of the active generation. */
+int idg_dp_tun_cfg(const struct idg_dp *dp, struct idg_tun_cfg *tun);
 
 /* Per-CPU counters summed over all possible CPUs. */
 int idg_dp_reason_stats(const struct idg_dp *dp, __u32 reason,

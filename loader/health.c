@@ -107,7 +107,7 @@ static void replies(struct idg_health *h, int fd, uint64_t now)
 int idg_health_run(struct idg_health *h, volatile int *stop)
 {
 	int rfd = -1, pfd = -1, err = 0;
-	uint64_t start = mono_ms(), next = 0;
+	uint64_t start = mono_ms(), next = 0, next_tick = start;
 	uint32_t seq = 0;
 
 	if (h->respond) {
@@ -154,11 +154,18 @@ int idg_health_run(struct idg_health *h, volatile int *stop)
 			}
 			next = now + IDG_HEALTH_INTERVAL_MS;
 		}
+		if (h->tick && h->tick_ms && now >= next_tick) {
+			h->tick(h->tick_ctx);
+			next_tick = now + h->tick_ms;
+		}
 		if (rfd >= 0)
 			fds[n++] = (struct pollfd){ .fd = rfd, .events = POLLIN };
 		if (pfd >= 0)
 			fds[n++] = (struct pollfd){ .fd = pfd, .events = POLLIN };
 		timeout = pfd >= 0 ? (int)(next > now ? next - now : 0) : 500;
+		if (h->tick && h->tick_ms && next_tick > now &&
+		    (int)(next_tick - now) < timeout)
+			timeout = (int)(next_tick - now);
 		if (poll(fds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
 			err = -errno;
 			break;

@@ -28,6 +28,11 @@ struct idg_health {
 	int respond;           /* this node is a gateway */
 	struct idg_health_target *targets;
 	size_t n_targets;
+	/* Called every tick_ms (0: never) from the same loop: the gateway's
+	 * NAT garbage collection runs here. */
+	void (*tick)(void *ctx);
+	void *tick_ctx;
+	unsigned int tick_ms;
 };
 
 /* Runs until *stop becomes nonzero; logs one line per state change.

@@ -32,6 +32,7 @@
 
 #include "harness.h"
 #include "egw_pkt.h"
+#include "nat_gc.h"
 #include "idgate_xdp.skel.h"
 #include "idgate_tc_wl.skel.h"
 #include "idgate_gw.skel.h"
@@ -1432,6 +1433,74 @@ static void test_nat_exhaustion(void **state)
 	expect_owner(e, 61001, NODE_B);
 }
 
+/* Userspace GC removes idle mappings by the datapath's rule, never a
+ * live one, and a reverse entry without forward only on its second
+ * sighting. */
+static void test_nat_gc(void **state)
+{
+	struct efx *e = *state;
+	struct idg_tun_cfg tun = {
+		.nat_tcp_timeout_ns = 3600 * SEC_NS,
+		.nat_other_timeout_ns = 60 * SEC_NS,
+	};
+	struct idg_nat_gc gc = { 0 };
+	struct idg_nat_gc_result res;
+	struct idg_snat_rev_key stray = {
+		.saddr = egw_ip(DB), .daddr = egw_ip(EGRESS_IP),
+		.sport = htons(5432), .dport = htons(61999),
+		.proto = IPPROTO_TCP,
+	};
+	struct idg_snat_rev_val sv = { .node_ip = egw_ip(NODE_A),
+				       .orig_saddr = egw_ip(WL),
+				       .orig_sport = htons(1) };
+	struct idg_snat_val v;
+	struct idg_snat_rev_val rv;
+	struct pkt r, out;
+
+	gen_gateway(e, GW1, 61000, 61001, IDG_TUN_F_GATEWAY, NULL);
+	assert_int_equal(flow_port(e, NODE_A, 61000), 61000);
+	assert_int_equal(flow_port(e, NODE_A, 61001), 61001);
+	r = tcp_pkt(DB, EGRESS_IP, 5432, 61001, PKT_TCP_SYN | PKT_TCP_ACK, 0);
+	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
+
+	/* Fresh: nothing to collect. */
+	assert_int_equal(idg_nat_gc_pass(e->fx->dp.snat_fd, e->fx->dp.snat_rev_fd,
+					 &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(res.expired, 0);
+	assert_int_equal(res.live, 2);
+
+	/* Two minutes idle: the handshake-only mapping goes, with its
+	 * reverse entry; the established one stays. */
+	age_mapping(e, NODE_A, 61000, 120);
+	age_mapping(e, NODE_A, 61001, 120);
+	assert_int_equal(bpf_map_update_elem(e->fx->dp.snat_rev_fd, &stray, &sv,
+					     BPF_NOEXIST),
+			 0);
+	assert_int_equal(idg_nat_gc_pass(e->fx->dp.snat_fd, e->fx->dp.snat_rev_fd,
+					 &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(res.expired, 1);
+	assert_int_equal(res.live, 1);
+	assert_int_equal(res.orphans, 0); /* first sighting: maybe a claim */
+	assert_int_equal(snat_lookup(e, NODE_A, WL, DB, 61000, 5432,
+				     IPPROTO_TCP, &v), -ENOENT);
+	assert_int_equal(snat_rev_lookup(e, DB, EGRESS_IP, 5432, 61000,
+					 IPPROTO_TCP, &rv), -ENOENT);
+	assert_int_equal(snat_lookup(e, NODE_A, WL, DB, 61001, 5432,
+				     IPPROTO_TCP, &v), 0);
+	assert_int_equal(snat_rev_lookup(e, DB, EGRESS_IP, 5432, 61001,
+					 IPPROTO_TCP, &rv), 0);
+
+	/* Second sighting of the stray reverse entry: removed. */
+	assert_int_equal(idg_nat_gc_pass(e->fx->dp.snat_fd, e->fx->dp.snat_rev_fd,
+					 &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(res.orphans, 1);
+	assert_int_equal(bpf_map_lookup_elem(e->fx->dp.snat_rev_fd, &stray, &rv),
+			 -ENOENT);
+	/* The collected port is free for a new flow. */
+	assert_int_equal(flow_port(e, NODE_B, 61000), 61000);
+	idg_nat_gc_free(&gc);
+}
+
 static void test_not_entitled(void **state)
 {
 	struct efx *e = *state;
@@ -1555,6 +1624,7 @@ int main(int argc, char **argv)
 		T(test_roundtrip),
 		T(test_port_collision),
 		T(test_nat_exhaustion),
+		T(test_nat_gc),
 		T(test_not_entitled),
 		T(test_ext_in_not_ours),
 		T(test_verifier_report),
