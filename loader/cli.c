@@ -29,6 +29,20 @@ static const struct {
 			  "validate and compile, print the summary, touch nothing" },
 	[OPT_EVENT_INTERVAL] = { { "drop-event-interval", required_argument, NULL, 'e' },
 				 "MS", "at most one drop event per flow per MS milliseconds (default 1000; 0: every drop)" },
+	[OPT_TYPE] = { { "type", required_argument, NULL, 't' }, "TYPE",
+		       "events to show: drop (default) or all" },
+	[OPT_RELATED_TO] = { { "related-to", required_argument, NULL, 'r' }, "EP",
+			     "only events of endpoint EP (name: local endpoint or address) or identity EP (number)" },
+	[OPT_SRC] = { { "src", required_argument, NULL, 'S' }, "EP|IP",
+		      "trace: source endpoint name or address" },
+	[OPT_DST] = { { "dst", required_argument, NULL, 'D' }, "EP|IP",
+		      "trace: destination endpoint name or address" },
+	[OPT_PROTO] = { { "proto", required_argument, NULL, 'P' }, "PROTO",
+			"trace: tcp (default), udp, sctp or icmp" },
+	[OPT_DPORT] = { { "dport", required_argument, NULL, 'T' }, "N",
+			"trace: destination port (default 80; not for icmp)" },
+	[OPT_DIRECTION] = { { "direction", required_argument, NULL, 'R' }, "DIR",
+			    "trace: ingress (default: judged at the destination) or egress (at the source)" },
 };
 
 static void cmd_usage(const struct idg_cmd *c, FILE *out)
@@ -99,7 +113,7 @@ int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
 	struct option lopts[OPT_MAX + 2];
 	char sopts[3 * OPT_MAX + 2], *end;
 	const struct idg_cmd *c;
-	struct idg_opts o = { .event_interval_ms = 1000 };
+	struct idg_opts o = { .event_interval_ms = 1000, .dport = -1 };
 	int used = 0, n = 0, ch, s = 0;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
@@ -169,6 +183,33 @@ int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
 					c->name, optarg);
 				return 2;
 			}
+			break;
+		case 't':
+			o.type = optarg;
+			break;
+		case 'r':
+			o.related_to = optarg;
+			break;
+		case 'S':
+			o.src = optarg;
+			break;
+		case 'D':
+			o.dst = optarg;
+			break;
+		case 'P':
+			o.proto = optarg;
+			break;
+		case 'T':
+			errno = 0;
+			o.dport = strtol(optarg, &end, 10);
+			if (errno || *end || o.dport < 0 || o.dport > 65535) {
+				fprintf(stderr, "idgate %s: --dport wants 0..65535, not '%s'\n",
+					c->name, optarg);
+				return 2;
+			}
+			break;
+		case 'R':
+			o.direction = optarg;
 			break;
 		case 'h':
 			cmd_usage(c, stdout);

@@ -17,6 +17,13 @@ enum idg_opt_id {
 	OPT_OUTPUT,
 	OPT_DRY_RUN,
 	OPT_EVENT_INTERVAL,
+	OPT_TYPE,
+	OPT_RELATED_TO,
+	OPT_SRC,
+	OPT_DST,
+	OPT_PROTO,
+	OPT_DPORT,
+	OPT_DIRECTION,
 	OPT_MAX,
 };
 
@@ -28,6 +35,13 @@ struct idg_opts {
 	bool json;
 	bool dry_run;
 	uint64_t event_interval_ms;
+	const char *type;       /* monitor --type */
+	const char *related_to; /* monitor --related-to */
+	const char *src;        /* policy trace */
+	const char *dst;
+	const char *proto;
+	long dport;             /* -1: not given */
+	const char *direction;
 	const char *arg; /* the positional argument, when the command has one */
 };
 

@@ -16,6 +16,8 @@ int do_unload(struct idg_opts *o);
 int do_egress_list(struct idg_opts *o);
 int do_nat_list(struct idg_opts *o);
 int do_health(struct idg_opts *o);
+int do_policy_trace(struct idg_opts *o);
+int do_monitor(struct idg_opts *o);
 
 /* Shared by the commands (cmd_common.c). */
 

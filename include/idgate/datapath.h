@@ -184,6 +184,14 @@ enum idg_misc_stat {
 	IDG_MISC_MAX,
 };
 
+/* ---- policy trace (idgate policy trace), one entry, not pinned ---- */
+struct idg_trace_res {
+	__u32 runs;   /* verdicts recorded: the program did judge */
+	__u32 reason; /* enum idg_reason */
+	__u32 cookie; /* deciding rule, 0 = none */
+	__u32 pad;
+};
+
 /* ---- events (ring buffer) ---- */
 #define IDG_EV_DROP 1
 

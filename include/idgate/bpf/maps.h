@@ -265,4 +265,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idg_event_rl SEC(".maps");
 
+/* Verdict of a trace run: private to each loaded object, never pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct idg_trace_res);
+} idg_trace_out SEC(".maps");
+
 #endif /* IDGATE_BPF_MAPS_H */

@@ -11,6 +11,15 @@
 #include <idgate/bpf/maps.h>
 #include <idgate/bpf/parse.h>
 
+/*
+ * Trace mode, for `idgate policy trace`: set before load in a second copy
+ * of the program that only BPF_PROG_TEST_RUN ever runs. It reads the live
+ * maps and writes none of them (no conntrack entry, counter or event);
+ * its verdict goes to idg_trace_out. In the enforcing copy it is 0, a
+ * read-only constant, so the verifier removes every branch on it.
+ */
+const volatile __u32 idg_trace = 0;
+
 struct idg_gen_view {
 	__u32 gen;
 	struct idg_cfg *cfg;
@@ -53,7 +62,11 @@ static __always_inline int idg_gen_view_get(struct idg_gen_view *v)
 
 static __always_inline void idg_count(void *map, __u32 idx, __u32 len)
 {
-	struct idg_counter *c = bpf_map_lookup_elem(map, &idx);
+	struct idg_counter *c;
+
+	if (idg_trace)
+		return;
+	c = bpf_map_lookup_elem(map, &idx);
 
 	if (c) {
 		c->packets++;
@@ -63,7 +76,11 @@ static __always_inline void idg_count(void *map, __u32 idx, __u32 len)
 
 static __always_inline void idg_misc_inc(__u32 idx)
 {
-	__u64 *c = bpf_map_lookup_elem(&idg_misc_st, &idx);
+	__u64 *c;
+
+	if (idg_trace)
+		return;
+	c = bpf_map_lookup_elem(&idg_misc_st, &idx);
 
 	if (c)
 		(*c)++;
@@ -199,8 +216,11 @@ static __always_inline void idg_emit_drop(const struct idg_cfg *cfg,
 					  const struct idg_drop_info *d)
 {
 	struct idg_event *e;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
 
+	if (idg_trace)
+		return;
+	now = bpf_ktime_get_ns();
 	if (cfg && cfg->drop_event_interval_ns) {
 		struct idg_ct_key k = {};
 		__u64 *last;
@@ -243,10 +263,26 @@ static __always_inline void idg_emit_drop(const struct idg_cfg *cfg,
 	bpf_ringbuf_submit(e, 0);
 }
 
+static __always_inline void idg_trace_note(__u32 reason, __u32 cookie)
+{
+	__u32 zero = 0;
+	struct idg_trace_res *t;
+
+	if (!idg_trace)
+		return;
+	t = bpf_map_lookup_elem(&idg_trace_out, &zero);
+	if (t) {
+		t->runs++;
+		t->reason = reason;
+		t->cookie = cookie;
+	}
+}
+
 static __always_inline __u32 idg_drop(const struct idg_cfg *cfg,
 				      const struct idg_pkt *p,
 				      struct idg_drop_info *d)
 {
+	idg_trace_note(d->reason, d->cookie);
 	idg_count(&idg_reason_st, d->reason, d->pkt_len);
 	if (d->cookie)
 		idg_count(&idg_rule_st, d->cookie, d->pkt_len);
@@ -256,6 +292,7 @@ static __always_inline __u32 idg_drop(const struct idg_cfg *cfg,
 
 static __always_inline __u32 idg_pass(__u32 reason, __u32 cookie, __u32 len)
 {
+	idg_trace_note(reason, cookie);
 	idg_count(&idg_reason_st, reason, len);
 	if (cookie)
 		idg_count(&idg_rule_st, cookie, len);
@@ -314,7 +351,8 @@ static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
 			ct = bpf_map_lookup_elem(&idg_ct, &ck);
 		}
 		if (ct && ct->gen == v->gen) {
-			ct->last_seen_ns = now;
+			if (!idg_trace)
+				ct->last_seen_ns = now;
 			return idg_pass(IDG_PASS_CT, ct->cookie, pkt_len);
 		}
 	}
@@ -329,7 +367,7 @@ static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
 		ep_flags = v->cfg->host_flags;
 	} else {
 		/* The endpoint went away with the last switch. */
-		if (ct)
+		if (ct && !idg_trace)
 			bpf_map_delete_elem(&idg_ct, &ck);
 		return idg_pass(IDG_PASS_NOT_ENDPOINT, 0, pkt_len);
 	}
@@ -343,12 +381,15 @@ static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
 				   p->proto, ct->pol_port, IDG_POL_PREFIX_FULL,
 				   &cookie);
 		if (!idg_reason_is_drop(reason)) {
-			ct->gen = v->gen;
-			ct->cookie = cookie;
-			ct->last_seen_ns = now;
+			if (!idg_trace) {
+				ct->gen = v->gen;
+				ct->cookie = cookie;
+				ct->last_seen_ns = now;
+			}
 			return idg_pass(IDG_PASS_CT, cookie, pkt_len);
 		}
-		bpf_map_delete_elem(&idg_ct, &ck);
+		if (!idg_trace)
+			bpf_map_delete_elem(&idg_ct, &ck);
 		idg_misc_inc(IDG_MISC_CT_REVOKED);
 		goto drop;
 	}
@@ -362,7 +403,7 @@ static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
 	if (idg_reason_is_drop(reason))
 		goto drop;
 
-	if (!(p->flags & IDG_PKT_F_LATER)) {
+	if (!(p->flags & IDG_PKT_F_LATER) && !idg_trace) {
 		struct idg_ct_val nv = {
 			.created_ns = now,
 			.last_seen_ns = now,
