@@ -43,6 +43,8 @@ static const struct {
 			"trace: destination port (default 80; not for icmp)" },
 	[OPT_DIRECTION] = { { "direction", required_argument, NULL, 'R' }, "DIR",
 			    "trace: ingress (default: judged at the destination) or egress (at the source)" },
+	[OPT_METRICS_ADDRESS] = { { "metrics-address", required_argument, NULL, 'm' }, "HOST:PORT",
+				  "serve Prometheus metrics at http://HOST:PORT/metrics (default 127.0.0.1:9464; off: none)" },
 };
 
 static void cmd_usage(const struct idg_cmd *c, FILE *out)
@@ -210,6 +212,9 @@ int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
 			break;
 		case 'R':
 			o.direction = optarg;
+			break;
+		case 'm':
+			o.metrics_address = optarg;
 			break;
 		case 'h':
 			cmd_usage(c, stdout);

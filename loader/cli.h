@@ -24,6 +24,7 @@ enum idg_opt_id {
 	OPT_PROTO,
 	OPT_DPORT,
 	OPT_DIRECTION,
+	OPT_METRICS_ADDRESS,
 	OPT_MAX,
 };
 
@@ -42,6 +43,7 @@ struct idg_opts {
 	const char *proto;
 	long dport;             /* -1: not given */
 	const char *direction;
+	const char *metrics_address; /* run: HOST:PORT or "off"; NULL: default */
 	const char *arg; /* the positional argument, when the command has one */
 };
 

@@ -2,6 +2,9 @@
 #ifndef IDGATE_LOADER_CMD_H
 #define IDGATE_LOADER_CMD_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "cli.h"
 #include "compile.h"
 #include "instance.h"
@@ -17,7 +20,9 @@ int do_egress_list(struct idg_opts *o);
 int do_nat_list(struct idg_opts *o);
 int do_health(struct idg_opts *o);
 int do_policy_trace(struct idg_opts *o);
+int do_demo(struct idg_opts *o);
 int do_monitor(struct idg_opts *o);
+int do_run(struct idg_opts *o);
 
 /* Shared by the commands (cmd_common.c). */
 
@@ -47,5 +52,40 @@ void cmd_compiled_free(struct cmd_compiled *cc);
 struct idg_iface;
 int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink,
 		     struct idg_iface *external);
+
+/* The apply path (cmd_apply.c), shared by `apply` and `run`. */
+struct cmd_apply_args {
+	uint64_t event_interval_ms;
+	bool dry_run;
+	bool quiet;             /* no compile summary line */
+	/* Interfaces deleted and created again under the same name: follow
+	 * their new ifindex (run's link watcher). */
+	bool follow_renumbered;
+	const char *log_prefix; /* before every line printed, or NULL */
+};
+
+/*
+ * Compile path (NULL: the config the last apply saved), check the
+ * interfaces, take the instance lock, apply (first load and attach, or
+ * atomic switch plus re-attaching what is missing), save state, release
+ * the lock. Diagnostics and result lines are printed. cc and res are
+ * filled; the caller frees cc with cmd_compiled_free() in every case.
+ * Returns 0 or -errno; on failure the previous generation keeps enforcing.
+ */
+struct idg_apply_result;
+int cmd_apply_config(struct idg_instance *in, const char *path,
+		     const struct cmd_apply_args *a, struct cmd_compiled *cc,
+		     struct idg_apply_result *res);
+
+/* Gateway health responder / prober and NAT GC (cmd_egress.c), shared by
+ * `health` and `run`. */
+struct cmd_health;
+/* From a compiled config: NULL in *out when this node has nothing to do
+ * (message printed unless quiet). Returns 0 or -errno. */
+int cmd_health_new(const struct idg_instance *in, const struct idg_compiled *c,
+		   bool quiet, struct cmd_health **out);
+/* Runs until *stop; returns 0 or -errno. */
+int cmd_health_run(struct cmd_health *h, volatile int *stop);
+void cmd_health_free(struct cmd_health *h);
 
 #endif

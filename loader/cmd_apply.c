@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 
 #include "apply.h"
 #include "cmd.h"
@@ -74,79 +75,125 @@ out:
 	return err;
 }
 
-int do_apply(struct idg_opts *o)
+/* Remap interfaces of the meta that were deleted and created again (a new
+ * ifindex under the same name), so the apply below attaches to the new
+ * ones instead of refusing a changed uplink. Only for the link watcher. */
+static void meta_follow_renumbered(const struct idg_instance *in)
+{
+	struct idg_meta m;
+	bool changed = false;
+	unsigned int idx;
+
+	if (idg_meta_load(in->state_dir, &m))
+		return;
+	idx = if_nametoindex(m.uplink);
+	if (idx && (int)idx != m.uplink_ifindex) {
+		m.uplink_ifindex = (int)idx;
+		changed = true;
+	}
+	for (size_t i = 0; i < m.n_tc; i++) {
+		idx = if_nametoindex(m.tc[i].ifname);
+		if (idx && (int)idx != m.tc[i].ifindex) {
+			m.tc[i].ifindex = (int)idx;
+			changed = true;
+		}
+	}
+	if (changed)
+		idg_meta_save(in->state_dir, &m);
+}
+
+int cmd_apply_config(struct idg_instance *in, const char *path,
+		     const struct cmd_apply_args *a, struct cmd_compiled *cc,
+		     struct idg_apply_result *res)
 {
 	struct idg_apply_opts ao = {
-		.drop_event_interval_ns = o->event_interval_ms * 1000000ull,
+		.drop_event_interval_ns = a->event_interval_ms * 1000000ull,
 	};
-	struct idg_apply_result res;
 	char errbuf[512] = "", state[PATH_MAX];
-	struct idg_instance in;
-	struct cmd_compiled cc;
 	struct idg_iface up, ext = { 0 };
+	const char *shown = path ? path : "(applied config)";
+	const char *pfx = a->log_prefix ? a->log_prefix : "";
 	int err;
 
-	if (cmd_instance(o, &in))
-		return 2;
-	err = cmd_compile(&in, o->config, &cc);
+	memset(res, 0, sizeof(*res));
+	err = cmd_compile(in, path, cc);
 	if (!err)
-		err = cmd_check_ifaces(cc.c.node, &up, &ext);
+		err = cmd_check_ifaces(cc->c.node, &up, &ext);
 	if (err)
-		goto out;
-	print_summary(&cc, o->config);
-	if (o->dry_run) {
-		printf("dry run: nothing applied to %s\n", in.pin_dir);
-		goto out;
+		return err;
+	if (!a->quiet)
+		print_summary(cc, shown);
+	if (a->dry_run) {
+		printf("dry run: nothing applied to %s\n", in->pin_dir);
+		return 0;
 	}
 
 	err = idg_bpffs_ensure();
 	if (err) {
 		fprintf(stderr, "idgate: cannot mount bpffs at %s: %s\n",
 			IDG_BPFFS, strerror(-err));
-		goto out;
+		return err;
 	}
-	err = idg_instance_lock(&in);
+	err = idg_instance_lock(in);
 	if (err) {
-		fprintf(stderr, "idgate: cannot lock %s: %s\n", in.pin_dir,
+		fprintf(stderr, "idgate: cannot lock %s: %s\n", in->pin_dir,
 			strerror(-err));
-		goto out;
+		return err;
 	}
-	ao.known_cookies = cc.known_cookies;
+	if (a->follow_renumbered)
+		meta_follow_renumbered(in);
+	ao.known_cookies = cc->known_cookies;
 	ao.host = &up;
 	ao.uplink = &up;
 	ao.external = ext.ifindex ? &ext : NULL;
-	err = idg_apply(&in, &cc.c, &up, &ao, &res, errbuf, sizeof(errbuf));
+	err = idg_apply(in, &cc->c, &up, &ao, res, errbuf, sizeof(errbuf));
 	if (err) {
-		fprintf(stderr, "idgate: apply failed: %s\n", errbuf);
-		if (idg_instance_exists(&in))
-			fprintf(stderr, "idgate: the previous policy is still enforcing\n");
+		fprintf(stderr, "%sidgate: apply failed: %s\n", pfx, errbuf);
+		if (idg_instance_exists(in))
+			fprintf(stderr, "%sidgate: the previous policy is still enforcing\n", pfx);
 		goto unlock;
 	}
 	/* Numbers handed out are now in the kernel: remember them. */
-	err = idg_path_join(state, sizeof(state), in.state_dir, IDG_STATE_FILE);
+	err = idg_path_join(state, sizeof(state), in->state_dir, IDG_STATE_FILE);
 	if (!err)
-		err = idg_state_save(state, &cc.st);
-	if (!err)
-		err = save_copy(o->config, in.state_dir, IDG_APPLIED_CONFIG);
+		err = idg_state_save(state, &cc->st);
+	if (!err && path)
+		err = save_copy(path, in->state_dir, IDG_APPLIED_CONFIG);
 	if (err)
-		fprintf(stderr, "idgate: applied, but cannot save state in %s: %s\n",
-			in.state_dir, strerror(-err));
+		fprintf(stderr, "%sidgate: applied, but cannot save state in %s: %s\n",
+			pfx, in->state_dir, strerror(-err));
 
-	if (res.first)
-		printf("node %s: attached to %s (XDP %s mode, tc egress), pinned in %s\n",
-		       in.node, up.name, res.xdp_mode, in.pin_dir);
-	if (res.first && res.xdp_alone)
-		printf("node %s: note: this kernel cannot run libxdp's dispatcher (no BPF_PROG_TYPE_EXT), so idgate's XDP program is attached alone: another XDP program attached to %s later would replace it\n",
-		       in.node, up.name);
-	else if (res.reattached)
-		printf("node %s: a program was missing from %s and was attached again\n",
-		       in.node, up.name);
-	printf("node %s: generation %u enforcing: %u ipcache entries, %u endpoint addresses, %u policy entries; compile %.1f ms, fill %.1f ms, switch %.1f ms\n",
-	       in.node, res.gen, res.counts.ipcache, res.counts.endpoints,
-	       res.counts.policy, cc.compile_ms, res.fill_ms, res.switch_ms);
+	if (res->first)
+		printf("%snode %s: attached to %s (XDP %s mode, tc egress), pinned in %s\n",
+		       pfx, in->node, up.name, res->xdp_mode, in->pin_dir);
+	if (res->first && res->xdp_alone)
+		printf("%snode %s: note: this kernel cannot run libxdp's dispatcher (no BPF_PROG_TYPE_EXT), so idgate's XDP program is attached alone: another XDP program attached to %s later would replace it\n",
+		       pfx, in->node, up.name);
+	else if (res->reattached)
+		printf("%snode %s: a program was missing from %s and was attached again\n",
+		       pfx, in->node, up.name);
+	printf("%snode %s: generation %u enforcing: %u ipcache entries, %u endpoint addresses, %u policy entries; compile %.1f ms, fill %.1f ms, switch %.1f ms\n",
+	       pfx, in->node, res->gen, res->counts.ipcache, res->counts.endpoints,
+	       res->counts.policy, cc->compile_ms, res->fill_ms, res->switch_ms);
 unlock:
-	idg_instance_unlock(&in);
-out:
+	idg_instance_unlock(in);
+	return err;
+}
+
+int do_apply(struct idg_opts *o)
+{
+	struct cmd_apply_args a = {
+		.event_interval_ms = o->event_interval_ms,
+		.dry_run = o->dry_run,
+	};
+	struct idg_apply_result res;
+	struct idg_instance in;
+	struct cmd_compiled cc;
+	int err;
+
+	if (cmd_instance(o, &in))
+		return 2;
+	err = cmd_apply_config(&in, o->config, &a, &cc, &res);
 	cmd_compiled_free(&cc);
 	return err ? 1 : 0;
 }

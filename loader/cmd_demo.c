@@ -155,10 +155,22 @@ static pid_t serve(const char *role, const char *addr, const int *ports,
 		   int n_ports)
 {
 	struct pollfd fds[4];
-	pid_t pid = fork();
+	int ready[2];
+	char c = 0;
+	pid_t pid;
 
-	if (pid)
+	if (pipe(ready))
+		return -1;
+	pid = fork();
+	if (pid) {
+		/* Listening before anyone connects. */
+		close(ready[1]);
+		if (pid < 0 || read(ready[0], &c, 1) != 1)
+			pid = -1;
+		close(ready[0]);
 		return pid;
+	}
+	close(ready[0]);
 	if (enter_ns(role) || n_ports > 4)
 		_exit(2);
 	for (int i = 0; i < n_ports; i++) {
@@ -173,6 +185,9 @@ static pid_t serve(const char *role, const char *addr, const int *ports,
 			_exit(2);
 		fds[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
 	}
+	if (write(ready[1], "r", 1) != 1)
+		_exit(2);
+	close(ready[1]);
 	for (;;) {
 		if (poll(fds, (nfds_t)n_ports, -1) < 0)
 			continue;
@@ -275,9 +290,10 @@ static int mkns(const char *role)
 #define NS(role) nsbuf(role)
 static const char *nsbuf(const char *role)
 {
-	static char bufs[8][64];
+	/* Enough slots for every NS() of one sh() call. */
+	static char bufs[32][64];
 	static int k;
-	char *b = bufs[k++ % 8];
+	char *b = bufs[k++ % 32];
 
 	ns_name(b, 64, role);
 	return b;

@@ -262,85 +262,128 @@ static void on_signal(int sig)
 	health_stop = 1;
 }
 
+struct cmd_health {
+	struct idg_health h;
+	struct gc_ctx gc;
+	bool have_gc;
+	char node[64];
+};
+
+void cmd_health_free(struct cmd_health *ch)
+{
+	if (!ch)
+		return;
+	if (ch->have_gc) {
+		idg_nat_gc_free(&ch->gc.st);
+		idg_dp_close(&ch->gc.dp);
+	}
+	free(ch->h.targets);
+	if (ch->h.health_fd >= 0)
+		close(ch->h.health_fd);
+	free(ch);
+}
+
+int cmd_health_new(const struct idg_instance *in, const struct idg_compiled *c,
+		   bool quiet, struct cmd_health **out)
+{
+	struct cmd_health *ch = calloc(1, sizeof(*ch));
+	struct idg_health *h;
+	int err;
+
+	*out = NULL;
+	if (!ch)
+		return -ENOMEM;
+	h = &ch->h;
+	h->health_fd = -1;
+	snprintf(ch->node, sizeof(ch->node), "%s", in->node);
+	h->health_fd = open_pin(in, IDG_MAP_GW_HEALTH);
+	if (h->health_fd < 0) {
+		err = h->health_fd;
+		goto fail;
+	}
+	if (c->node->has_tunnel_ip && c->node->tunnel_ip.family == IDG_FAM_IPV4)
+		memcpy(&h->self_ip, c->node->tunnel_ip.addr, 4);
+	h->respond = c->is_gateway;
+	h->targets = calloc(IDG_GWSET_MAX * IDG_GW_PER_SET, sizeof(*h->targets));
+	if (!h->targets) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/* Every gateway this node's sources may use, once. */
+	for (size_t s = 0; s < c->n_gwsets; s++) {
+		bool ours = false;
+
+		for (size_t i = 0; i < c->n_egw && !ours; i++)
+			ours = c->egw[i].val.gwset == c->gwsets[s].index &&
+			       !strcmp(c->egw[i].source->node, in->node);
+		for (uint32_t k = 0; ours && k < c->gwsets[s].set.n; k++) {
+			uint32_t ip = c->gwsets[s].set.tunnel_ip[k];
+			bool dup = ip == h->self_ip;
+
+			for (size_t t = 0; t < h->n_targets; t++)
+				dup |= h->targets[t].ip == ip;
+			if (!dup)
+				h->targets[h->n_targets++].ip = ip;
+		}
+	}
+	if (!h->respond && !h->n_targets) {
+		if (!quiet)
+			printf("node %s: no gateway to probe and no gateway role: nothing to do\n",
+			       in->node);
+		cmd_health_free(ch);
+		return 0;
+	}
+	if (h->respond) {
+		err = idg_dp_open_pinned(&ch->gc.dp, in->pin_dir);
+		if (err) {
+			fprintf(stderr, "idgate: cannot open maps in %s: %s\n",
+				in->pin_dir, strerror(-err));
+			goto fail;
+		}
+		ch->have_gc = true;
+		h->tick = gc_tick;
+		h->tick_ctx = &ch->gc;
+		h->tick_ms = IDG_NAT_GC_INTERVAL_MS;
+	}
+	*out = ch;
+	return 0;
+fail:
+	cmd_health_free(ch);
+	return err;
+}
+
+int cmd_health_run(struct cmd_health *ch, volatile int *stop)
+{
+	struct idg_health *h = &ch->h;
+	char a[INET_ADDRSTRLEN];
+
+	printf("node %s:%s%s%s probing %zu gateway(s) every %d ms on UDP %d\n",
+	       ch->node, h->respond ? " answering probes on " : "",
+	       h->respond ? ip4(h->self_ip, a) : "", h->respond ? ";" : "",
+	       h->n_targets, IDG_HEALTH_INTERVAL_MS, IDG_HEALTH_PORT);
+	fflush(stdout);
+	return idg_health_run(h, stop);
+}
+
 int do_health(struct idg_opts *o)
 {
-	struct idg_health h = { .health_fd = -1 };
-	struct gc_ctx gc = { 0 };
-	bool have_gc = false;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct cmd_health *ch = NULL;
 	struct idg_instance in;
 	struct cmd_compiled cc;
-	struct sigaction sa = { .sa_handler = on_signal };
-	char a[INET_ADDRSTRLEN];
 	int err;
 
 	if (cmd_instance(o, &in))
 		return 2;
 	err = cmd_compile(&in, NULL, &cc);
-	if (err)
-		goto out;
-	h.health_fd = open_pin(&in, IDG_MAP_GW_HEALTH);
-	if (h.health_fd < 0) {
-		err = h.health_fd;
-		goto out;
+	if (!err)
+		err = cmd_health_new(&in, &cc.c, false, &ch);
+	if (!err && ch) {
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		err = cmd_health_run(ch, &health_stop);
 	}
-	if (cc.c.node->has_tunnel_ip && cc.c.node->tunnel_ip.family == IDG_FAM_IPV4)
-		memcpy(&h.self_ip, cc.c.node->tunnel_ip.addr, 4);
-	h.respond = cc.c.is_gateway;
-	h.targets = calloc(IDG_GWSET_MAX * IDG_GW_PER_SET, sizeof(*h.targets));
-	if (!h.targets) {
-		err = -ENOMEM;
-		goto out;
-	}
-	/* Every gateway this node's sources may use, once. */
-	for (size_t s = 0; s < cc.c.n_gwsets; s++) {
-		bool ours = false;
-
-		for (size_t i = 0; i < cc.c.n_egw && !ours; i++)
-			ours = cc.c.egw[i].val.gwset == cc.c.gwsets[s].index &&
-			       !strcmp(cc.c.egw[i].source->node, in.node);
-		for (uint32_t k = 0; ours && k < cc.c.gwsets[s].set.n; k++) {
-			uint32_t ip = cc.c.gwsets[s].set.tunnel_ip[k];
-			bool dup = ip == h.self_ip;
-
-			for (size_t t = 0; t < h.n_targets; t++)
-				dup |= h.targets[t].ip == ip;
-			if (!dup)
-				h.targets[h.n_targets++].ip = ip;
-		}
-	}
-	if (!h.respond && !h.n_targets) {
-		printf("node %s: no gateway to probe and no gateway role: nothing to do\n",
-		       in.node);
-		goto out;
-	}
-	if (h.respond) {
-		err = idg_dp_open_pinned(&gc.dp, in.pin_dir);
-		if (err) {
-			fprintf(stderr, "idgate: cannot open maps in %s: %s\n",
-				in.pin_dir, strerror(-err));
-			goto out;
-		}
-		have_gc = true;
-		h.tick = gc_tick;
-		h.tick_ctx = &gc;
-		h.tick_ms = IDG_NAT_GC_INTERVAL_MS;
-	}
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	printf("node %s:%s%s%s probing %zu gateway(s) every %d ms on UDP %d\n",
-	       in.node, h.respond ? " answering probes on " : "",
-	       h.respond ? ip4(h.self_ip, a) : "", h.respond ? ";" : "",
-	       h.n_targets, IDG_HEALTH_INTERVAL_MS, IDG_HEALTH_PORT);
-	fflush(stdout);
-	err = idg_health_run(&h, &health_stop);
-out:
-	if (have_gc) {
-		idg_nat_gc_free(&gc.st);
-		idg_dp_close(&gc.dp);
-	}
-	free(h.targets);
-	if (h.health_fd >= 0)
-		close(h.health_fd);
+	cmd_health_free(ch);
 	cmd_compiled_free(&cc);
 	return err ? 1 : 0;
 }

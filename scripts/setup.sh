@@ -3,7 +3,7 @@
 # One-time setup on a fresh Debian 12 machine, as root: installs the
 # Debian packages idgate needs, builds everything (the build loads every
 # BPF program into this kernel, so a verifier rejection fails here), and
-# shows the result.
+# runs `idgate demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +16,9 @@ packages=(
 	build-essential pkg-config meson ninja-build
 	clang llvm bpftool
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
-	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev
+	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev libmicrohttpd-dev
 	libcmocka-dev
-	iproute2 python3 postgresql tshark nftables ethtool
+	iproute2 python3 curl postgresql tshark nftables ethtool
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -40,3 +40,7 @@ ninja -C build
 echo
 echo "== BPF programs loaded by this kernel's verifier =="
 cat build/tests/datapath/verifier-report.txt
+
+# The embedded default: both reference scenarios, narrated, then removed.
+echo
+build/loader/idgate demo

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * idgate run: the foreground daemon. Applies the config, reloads it on
+ * file change (inotify on its directory) and SIGHUP through the same path
+ * as `idgate apply`, puts programs back when a link loses them (rtnetlink
+ * link events plus a 500 ms check), hosts the gateway health prober /
+ * responder and NAT GC, and serves Prometheus metrics. SIGTERM/SIGINT
+ * exit 0 and leave everything pinned and attached: enforcement goes on.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <linux/rtnetlink.h>
+
+#include "apply.h"
+#include "attach.h"
+#include "cmd.h"
+#include "netlink.h"
+#include "run.h"
+
+#define IDG_RUN_CHECK_MS 500    /* attachment check period */
+#define IDG_RUN_DEBOUNCE_MS 200 /* file events settle before a reload */
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct run {
+	struct idg_run_shared sh;
+	const char *config;
+	const char *base; /* file name inside its directory */
+	uint64_t event_interval_ms;
+	/* Health prober / responder and NAT GC, in their own thread. */
+	struct cmd_health *health;
+	pthread_t health_thr;
+	bool health_on;
+	volatile int health_stop;
+	bool repair_failing; /* log a failing repair once */
+};
+
+static void *health_main(void *arg)
+{
+	struct run *r = arg;
+	int err = cmd_health_run(r->health, &r->health_stop);
+
+	if (err)
+		fprintf(stderr, "idgate run: gateway health stopped: %s\n",
+			strerror(-err));
+	return NULL;
+}
+
+static void health_stop(struct run *r)
+{
+	if (r->health_on) {
+		r->health_stop = 1;
+		pthread_join(r->health_thr, NULL);
+		r->health_on = false;
+	}
+	cmd_health_free(r->health);
+	r->health = NULL;
+}
+
+/* (Re)start health for the config now enforcing. */
+static void health_start(struct run *r, const struct idg_compiled *c)
+{
+	int err;
+
+	health_stop(r);
+	err = cmd_health_new(&r->sh.in, c, true, &r->health);
+	if (err) {
+		fprintf(stderr, "idgate run: gateway health not started: %s\n",
+			strerror(-err));
+		return;
+	}
+	if (!r->health)
+		return;
+	r->health_stop = 0;
+	if (pthread_create(&r->health_thr, NULL, health_main, r)) {
+		fprintf(stderr, "idgate run: cannot start the gateway health thread\n");
+		cmd_health_free(r->health);
+		r->health = NULL;
+		return;
+	}
+	r->health_on = true;
+}
+
+/* Swap in a newly applied config for the metrics; frees the old one. */
+static void publish(struct run *r, struct cmd_compiled *cc)
+{
+	struct cmd_compiled *old;
+
+	pthread_mutex_lock(&r->sh.mu);
+	old = r->sh.cc;
+	r->sh.cc = cc;
+	pthread_mutex_unlock(&r->sh.mu);
+	if (old) {
+		cmd_compiled_free(old);
+		free(old);
+	}
+}
+
+/* One config load: start, file change or SIGHUP. */
+static int reload(struct run *r, const char *why)
+{
+	struct cmd_apply_args a = { .event_interval_ms = r->event_interval_ms,
+				    .quiet = true,
+				    .log_prefix = "idgate run: " };
+	struct cmd_compiled *cc = calloc(1, sizeof(*cc));
+	struct idg_apply_result res;
+	double t0 = mono_s(), dt;
+	uint32_t gen = 0;
+	int err;
+
+	if (!cc)
+		return -ENOMEM;
+	printf("idgate run: loading %s (%s)\n", r->config, why);
+	err = cmd_apply_config(&r->sh.in, r->config, &a, cc, &res);
+	dt = mono_s() - t0;
+	pthread_mutex_lock(&r->sh.mu);
+	r->sh.reloads++;
+	r->sh.reload_failures += err != 0;
+	r->sh.last_reload_ok = !err;
+	r->sh.last_reload_s = dt;
+	r->sh.last_reload_time = wall_s();
+	if (r->sh.cc) {
+		struct idg_dp dp;
+
+		if (!idg_dp_open_pinned(&dp, r->sh.in.pin_dir)) {
+			idg_dp_active_gen(&dp, &gen);
+			idg_dp_close(&dp);
+		}
+	}
+	pthread_mutex_unlock(&r->sh.mu);
+	if (err) {
+		fprintf(stderr, "idgate run: reload of %s failed (%s); %s\n",
+			r->config, strerror(-err),
+			r->sh.cc ? "the running generation keeps enforcing" :
+				   "nothing applied yet");
+		if (r->sh.cc)
+			printf("idgate run: reload failed, generation %u keeps enforcing\n", gen);
+		cmd_compiled_free(cc);
+		free(cc);
+		return err;
+	}
+	printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total\n",
+	       res.gen, why, dt * 1e3);
+	health_start(r, &cc->c);
+	publish(r, cc);
+	r->repair_failing = false;
+	return 0;
+}
+
+/* What is missing from the links, in words ("" when all is attached);
+ * *wait when an interface is gone or down: nothing to attach to yet. */
+static void missing(const struct idg_instance *in, char *buf, size_t len,
+		    bool *wait)
+{
+	struct idg_iface ifc;
+	struct idg_meta m;
+	unsigned int idx;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	*wait = false;
+	if (idg_meta_load(in->state_dir, &m))
+		return;
+	for (size_t i = 0; i <= m.n_tc; i++) {
+		const char *name = i < m.n_tc ? m.tc[i].ifname : m.uplink;
+
+		if (idg_iface_get(name, &ifc) || !ifc.up) {
+			snprintf(buf, len, "interface %s %s", name,
+				 idg_iface_get(name, &ifc) ? "does not exist" : "is down");
+			*wait = true;
+			return;
+		}
+	}
+	idx = if_nametoindex(m.uplink);
+	if ((int)idx != m.uplink_ifindex)
+		n += (size_t)snprintf(buf + n, len - n, "%s was re-created (ifindex %d -> %u); ",
+				      m.uplink, m.uplink_ifindex, idx);
+	else if (!idg_xdp_attached((int)idx, NULL, NULL))
+		n += (size_t)snprintf(buf + n, len - n, "XDP program gone from %s; ",
+				      m.uplink);
+	for (size_t i = 0; i < m.n_tc && n < len; i++) {
+		const struct idg_tc_att *t = &m.tc[i];
+
+		idx = if_nametoindex(t->ifname);
+		if ((int)idx != t->ifindex) {
+			if (strcmp(t->ifname, m.uplink))
+				n += (size_t)snprintf(buf + n, len - n, "%s was re-created; ",
+						      t->ifname);
+			continue;
+		}
+		if (!idg_tc_attached(t->ifindex, t->point))
+			n += (size_t)snprintf(buf + n, len - n, "tc %s program gone from %s; ",
+					      t->point == BPF_TC_INGRESS ? "ingress" : "egress",
+					      t->ifname);
+	}
+	if (n >= 2 && n < len)
+		buf[n - 2] = '\0';
+}
+
+/* The link watcher: re-applies the enforcing config when a program is gone. */
+static void repair(struct run *r)
+{
+	struct cmd_apply_args a = { .event_interval_ms = r->event_interval_ms,
+				    .quiet = true, .follow_renumbered = true,
+				    .log_prefix = "idgate run: " };
+	struct idg_apply_result res;
+	struct cmd_compiled *cc;
+	char what[512];
+	bool wait;
+	int err;
+
+	if (!r->sh.cc)
+		return;
+	missing(&r->sh.in, what, sizeof(what), &wait);
+	if (!what[0] || wait) {
+		if (wait && !r->repair_failing)
+			printf("idgate run: link watcher: %s; waiting for it\n", what);
+		r->repair_failing = wait;
+		return;
+	}
+	cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return;
+	if (!r->repair_failing)
+		printf("idgate run: link watcher: %s: attaching again\n", what);
+	/* The config enforcing now, as saved by the last successful apply. */
+	err = cmd_apply_config(&r->sh.in, NULL, &a, cc, &res);
+	if (err) {
+		if (!r->repair_failing)
+			fprintf(stderr, "idgate run: link watcher: cannot attach again (%s); retrying every %d ms\n",
+				strerror(-err), IDG_RUN_CHECK_MS);
+		r->repair_failing = true;
+		cmd_compiled_free(cc);
+		free(cc);
+		return;
+	}
+	r->repair_failing = false;
+	printf("idgate run: link watcher: %s: programs attached again, generation %u enforcing\n",
+	       what, res.gen);
+	pthread_mutex_lock(&r->sh.mu);
+	r->sh.reattaches++;
+	pthread_mutex_unlock(&r->sh.mu);
+	publish(r, cc);
+}
+
+/* Drain whatever rtnetlink sent: any link message means "check now". */
+static bool drain_netlink(int fd)
+{
+	char buf[16384];
+	bool any = false;
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		any = true;
+	return any;
+}
+
+static bool drain_inotify(int fd, const char *base)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool ours = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const void *)p;
+
+			if (e->len && !strcmp(e->name, base))
+				ours = true;
+			p += sizeof(*e) + e->len;
+		}
+	}
+	return ours;
+}
+
+int do_run(struct idg_opts *o)
+{
+	struct run r = { .config = o->config,
+			 .event_interval_ms = o->event_interval_ms };
+	const char *maddr = o->metrics_address ? o->metrics_address : "127.0.0.1:9464";
+	struct MHD_Daemon *mhd = NULL;
+	struct nl_sock *nl = NULL;
+	char dir[PATH_MAX], *slash;
+	int sfd = -1, ifd = -1, nfd = -1, rc = 1, err;
+	double reload_at = 0, next_check = 0;
+	sigset_t mask;
+	uint32_t gen = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	pthread_mutex_init(&r.sh.mu, NULL);
+	if (cmd_instance(o, &r.sh.in))
+		return 2;
+	snprintf(dir, sizeof(dir), "%s", o->config);
+	slash = strrchr(dir, '/');
+	if (slash) {
+		r.base = o->config + (slash - dir) + 1;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	} else {
+		r.base = o->config;
+		snprintf(dir, sizeof(dir), ".");
+	}
+
+	/* Signals through a signalfd; blocked before any thread starts so
+	 * that the metrics and health threads never take them. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (sfd < 0 || ifd < 0 ||
+	    inotify_add_watch(ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+		fprintf(stderr, "idgate run: cannot watch %s: %s\n", dir, strerror(errno));
+		goto out;
+	}
+	nl = nl_socket_alloc();
+	if (!nl || nl_connect(nl, NETLINK_ROUTE) ||
+	    nl_socket_add_membership(nl, RTNLGRP_LINK)) {
+		fprintf(stderr, "idgate run: cannot subscribe to rtnetlink link events\n");
+		goto out;
+	}
+	nl_socket_disable_seq_check(nl);
+	nl_socket_set_nonblocking(nl);
+	nfd = nl_socket_get_fd(nl);
+
+	err = reload(&r, "start");
+	if (err && !idg_instance_exists(&r.sh.in)) {
+		fprintf(stderr, "idgate run: nothing is enforcing on node %s; exiting\n",
+			r.sh.in.node);
+		goto out;
+	}
+	if (strcmp(maddr, "off")) {
+		mhd = idg_metrics_start(maddr, &r.sh);
+		if (!mhd)
+			goto out;
+	}
+	printf("idgate run: node %s: watching %s (inotify on %s), links (rtnetlink + %d ms check), metrics %s%s\n",
+	       r.sh.in.node, o->config, dir, IDG_RUN_CHECK_MS,
+	       mhd ? "http://" : "", mhd ? maddr : "off");
+	printf("idgate run: ready\n");
+
+	for (;;) {
+		struct pollfd fds[3] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = ifd, .events = POLLIN },
+			{ .fd = nfd, .events = POLLIN },
+		};
+		double now = mono_s(), until = next_check;
+		int timeout;
+
+		if (reload_at && reload_at < until)
+			until = reload_at;
+		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
+		if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
+			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
+			goto out;
+		}
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			bool stop = false, hup = false;
+
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					hup = true;
+				else
+					stop = true;
+			}
+			if (stop)
+				break;
+			if (hup) {
+				reload(&r, "SIGHUP");
+				reload_at = 0;
+			}
+		}
+		if ((fds[1].revents & POLLIN) && drain_inotify(ifd, r.base))
+			reload_at = mono_s() + IDG_RUN_DEBOUNCE_MS / 1e3;
+		if (fds[2].revents & POLLIN && drain_netlink(nfd))
+			next_check = 0; /* check now */
+		now = mono_s();
+		if (reload_at && now >= reload_at) {
+			reload_at = 0;
+			if (!access(o->config, R_OK))
+				reload(&r, "file changed");
+		}
+		if (now >= next_check) {
+			repair(&r);
+			next_check = mono_s() + IDG_RUN_CHECK_MS / 1e3;
+		}
+	}
+	{
+		struct idg_dp dp;
+
+		if (!idg_dp_open_pinned(&dp, r.sh.in.pin_dir)) {
+			idg_dp_active_gen(&dp, &gen);
+			idg_dp_close(&dp);
+		}
+	}
+	printf("idgate run: stopping; generation %u stays pinned and enforcing (idgate unload removes it)\n",
+	       gen);
+	rc = 0;
+out:
+	idg_metrics_stop(mhd);
+	health_stop(&r);
+	publish(&r, NULL);
+	if (nl)
+		nl_socket_free(nl);
+	if (ifd >= 0)
+		close(ifd);
+	if (sfd >= 0)
+		close(sfd);
+	pthread_mutex_destroy(&r.sh.mu);
+	return rc;
+}

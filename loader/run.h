@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* idgate run: state the daemon shares with its metrics endpoint. */
+#ifndef IDGATE_LOADER_RUN_H
+#define IDGATE_LOADER_RUN_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmd.h"
+
+struct idg_run_shared {
+	pthread_mutex_t mu;  /* guards everything below */
+	struct idg_instance in;
+	/* The config enforcing now (its cookie table names the per-rule
+	 * counters), NULL before the first successful apply. */
+	struct cmd_compiled *cc;
+	uint64_t reloads;          /* config loads tried (start, file, SIGHUP) */
+	uint64_t reload_failures;
+	uint64_t reattaches;       /* link watcher repairs that worked */
+	double last_reload_s;      /* wall time of the last load */
+	int last_reload_ok;        /* 1 / 0 */
+	double last_reload_time;   /* unix time of the last load */
+};
+
+struct MHD_Daemon;
+/* Serves /metrics on "HOST:PORT" ("[V6]:PORT" too) from its own thread.
+ * Returns the daemon or NULL with a message printed. */
+struct MHD_Daemon *idg_metrics_start(const char *addr, struct idg_run_shared *sh);
+void idg_metrics_stop(struct MHD_Daemon *d);
+/* The Prometheus text exposition of sh (caller holds sh->mu); malloc'd. */
+char *idg_metrics_render(struct idg_run_shared *sh, size_t *len);
+
+#endif
