@@ -21,45 +21,6 @@ static void json_print(struct json_object *j)
 	json_object_put(j);
 }
 
-/* Entries in the active generation's inner map of an outer map. */
-static long count_active(int outer_fd, uint32_t gen, size_t key_size)
-{
-	uint32_t slot = IDG_GEN_SLOT(gen), id;
-	unsigned char key[64], next[64];
-	long n = 0;
-	void *prev = NULL;
-	int fd;
-
-	if (key_size > sizeof(key) || bpf_map_lookup_elem(outer_fd, &slot, &id))
-		return -1;
-	fd = bpf_map_get_fd_by_id(id);
-	if (fd < 0)
-		return -1;
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, key_size);
-		prev = key;
-		n++;
-	}
-	close(fd);
-	return n;
-}
-
-static long count_map(int fd, size_t key_size)
-{
-	unsigned char key[64], next[64];
-	void *prev = NULL;
-	long n = 0;
-
-	if (key_size > sizeof(key))
-		return -1;
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, key_size);
-		prev = key;
-		n++;
-	}
-	return n;
-}
-
 int do_status(struct idg_opts *o)
 {
 	const char *xmode = NULL;
@@ -118,11 +79,11 @@ int do_status(struct idg_opts *o)
 				 id ? "" : " NOT ATTACHED (idgate apply puts it back)");
 		}
 	}
-	n_ipc = count_active(dp.ipc_gens_fd, gen, sizeof(struct idg_ip_key));
-	n_ep = count_active(dp.ep_gens_fd, gen, sizeof(struct idg_ip_key));
-	n_pol = count_active(dp.pol_gens_fd, gen, sizeof(struct idg_policy_key));
-	n_any = count_active(dp.polany_gens_fd, gen, sizeof(struct idg_policy_key));
-	n_ct = count_map(dp.ct_fd, sizeof(struct idg_ct_key));
+	n_ipc = idg_map_count_active(dp.ipc_gens_fd, gen, sizeof(struct idg_ip_key));
+	n_ep = idg_map_count_active(dp.ep_gens_fd, gen, sizeof(struct idg_ip_key));
+	n_pol = idg_map_count_active(dp.pol_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_any = idg_map_count_active(dp.polany_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_ct = idg_map_count(dp.ct_fd, sizeof(struct idg_ct_key));
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &lost);
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_SUPPRESSED, &supp);
 

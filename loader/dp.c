@@ -208,6 +208,38 @@ int idg_dp_share_into(const struct idg_dp *dp, struct bpf_object *obj)
 	return err ? err : dp_share_maps(dp->xdp->obj, obj);
 }
 
+long idg_map_count(int fd, size_t key_size)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	if (fd < 0 || key_size > sizeof(key))
+		return -1;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+long idg_map_count_active(int outer_fd, __u32 gen, size_t key_size)
+{
+	__u32 slot = IDG_GEN_SLOT(gen), id;
+	long n;
+	int fd;
+
+	if (bpf_map_lookup_elem(outer_fd, &slot, &id))
+		return -1;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -1;
+	n = idg_map_count(fd, key_size);
+	close(fd);
+	return n;
+}
+
 int idg_dp_tun_cfg(const struct idg_dp *dp, struct idg_tun_cfg *tun)
 {
 	__u32 gen, slot, id, zero = 0;

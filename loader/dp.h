@@ -8,6 +8,7 @@
 #define IDGATE_LOADER_DP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/types.h>
 #include <idgate/datapath.h>
 #include <idgate/egw.h>
@@ -63,6 +64,11 @@ void idg_dp_close(struct idg_dp *dp);
 size_t idg_dp_map_names(const char **names, size_t max);
 
 int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen);
+/* Entries of a map, walked by key (-1 on error), and of the active
+ * generation's inner map behind an outer map. */
+long idg_map_count(int fd, size_t key_size);
+long idg_map_count_active(int outer_fd, __u32 gen, size_t key_size);
+
 /* The tunnel settings of the active generation. */
 int idg_dp_tun_cfg(const struct idg_dp *dp, struct idg_tun_cfg *tun);
 

@@ -38,40 +38,6 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Entries of a map, walked by key. */
-static long count_fd(int fd, size_t key_size)
-{
-	unsigned char key[64], next[64];
-	void *prev = NULL;
-	long n = 0;
-
-	if (fd < 0 || key_size > sizeof(key))
-		return -1;
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, key_size);
-		prev = key;
-		n++;
-	}
-	return n;
-}
-
-/* Entries in the active generation's inner map of an outer map. */
-static long count_active(int outer_fd, uint32_t gen, size_t key_size)
-{
-	uint32_t slot = IDG_GEN_SLOT(gen), id;
-	long n;
-	int fd;
-
-	if (bpf_map_lookup_elem(outer_fd, &slot, &id))
-		return -1;
-	fd = bpf_map_get_fd_by_id(id);
-	if (fd < 0)
-		return -1;
-	n = count_fd(fd, key_size);
-	close(fd);
-	return n;
-}
-
 static const char *const set_dir[IDG_RS_MAX] = { "ingress", "egress", "ingress",
 						 "egress" };
 
@@ -161,22 +127,22 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		}
 	}
 
-	n_pol = count_active(dp->pol_gens_fd, gen, sizeof(struct idg_policy_key));
-	n_any = count_active(dp->polany_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_pol = idg_map_count_active(dp->pol_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_any = idg_map_count_active(dp->polany_gens_fd, gen, sizeof(struct idg_policy_key));
 	occ[0].map = "ipcache";
-	occ[0].n = count_active(dp->ipc_gens_fd, gen, sizeof(struct idg_ip_key));
+	occ[0].n = idg_map_count_active(dp->ipc_gens_fd, gen, sizeof(struct idg_ip_key));
 	occ[0].cap = IDG_IPCACHE_MAX;
 	occ[1].map = "endpoints";
-	occ[1].n = count_active(dp->ep_gens_fd, gen, sizeof(struct idg_ip_key));
+	occ[1].n = idg_map_count_active(dp->ep_gens_fd, gen, sizeof(struct idg_ip_key));
 	occ[1].cap = IDG_ENDPOINTS_MAX;
 	occ[2].map = "policy";
 	occ[2].n = n_pol < 0 || n_any < 0 ? -1 : n_pol + n_any;
 	occ[2].cap = 2L * IDG_POLICY_MAX; /* by-peer and any-peer maps */
 	occ[3].map = "conntrack";
-	occ[3].n = count_fd(dp->ct_fd, sizeof(struct idg_ct_key));
+	occ[3].n = idg_map_count(dp->ct_fd, sizeof(struct idg_ct_key));
 	occ[3].cap = IDG_CT_MAX;
 	occ[4].map = "nat";
-	occ[4].n = count_fd(dp->snat_fd, sizeof(struct idg_snat_key));
+	occ[4].n = idg_map_count(dp->snat_fd, sizeof(struct idg_snat_key));
 	occ[4].cap = IDG_SNAT_MAX;
 	head(f, "idgate_map_entries", "gauge",
 	     "Entries in each map (active generation for generational maps).");
