@@ -26,7 +26,7 @@
 struct mon {
 	const struct idg_compiled *c;
 	bool json;
-	bool all_types;
+	uint32_t types; /* bit per IDG_EV_* shown */
 	/* --related-to: an endpoint of the config (by its addresses) or an
 	 * identity number. */
 	const struct idg_endpoint *rel_ep;
@@ -186,6 +186,12 @@ static void timestamp(const struct mon *m, uint64_t mono_ns, char *buf,
 		 (unsigned long long)(real % 1000000000ull));
 }
 
+static const char *ev_name(uint8_t type)
+{
+	return type == IDG_EV_DROP ? "drop" :
+	       type == IDG_EV_POLICY_VERDICT ? "policy-verdict" : "unknown";
+}
+
 static void print_json(const struct mon *m, const struct idg_event *e,
 		       const char *ep)
 {
@@ -195,8 +201,7 @@ static void print_json(const struct mon *m, const struct idg_event *e,
 	char pbuf[16], ts[48];
 
 	timestamp(m, e->ts_ns, ts, sizeof(ts));
-	json_object_object_add(o, "type", json_object_new_string(
-		e->type == IDG_EV_DROP ? "drop" : "unknown"));
+	json_object_object_add(o, "type", json_object_new_string(ev_name(e->type)));
 	json_object_object_add(o, "reason", json_object_new_string(idg_reason_name(e->reason)));
 	json_object_object_add(o, "reason_code", json_object_new_int(e->reason));
 	json_object_object_add(o, "direction", json_object_new_string(egress ? "egress" : "ingress"));
@@ -264,7 +269,7 @@ static void print_text(const struct mon *m, const struct idg_event *e,
 	endpoint_str(e, e->saddr, e->sport, src, sizeof(src));
 	endpoint_str(e, e->daddr, e->dport, dst, sizeof(dst));
 	printf("xx %s (%s) flow %s -> %s %s%s %s ifindex %u: identity %u [%s] -> %u [%s]",
-	       e->type == IDG_EV_DROP ? "drop" : "event",
+	       e->type == IDG_EV_DROP ? "drop" : "policy-verdict",
 	       idg_reason_name(e->reason), src, dst,
 	       proto_name(e->proto, pbuf, sizeof(pbuf)),
 	       e->flags & IDG_EV_F_FRAGMENT ? " fragment" : "",
@@ -293,7 +298,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	const char *ep;
 
 	memcpy(&e, data, size < sizeof(e) ? size : sizeof(e));
-	if (!m->all_types && e.type != IDG_EV_DROP)
+	if (e.type >= 32 || !(m->types & (1u << e.type)))
 		return 0;
 	ep = local_ep(m->c, &e);
 	if (!related(m, &e, ep))
@@ -376,12 +381,21 @@ int do_monitor(struct idg_opts *o)
 	uint64_t next_report;
 	int err, rc = 1;
 
-	if (o->type && strcmp(o->type, "drop") && strcmp(o->type, "all")) {
-		fprintf(stderr, "idgate monitor: unknown --type '%s' (drop or all)\n",
+	if (!o->type || !strcmp(o->type, "drop")) {
+		m.types = 1u << IDG_EV_DROP;
+	} else if (!strcmp(o->type, "policy-verdict")) {
+		m.types = 1u << IDG_EV_POLICY_VERDICT;
+	} else if (!strcmp(o->type, "all")) {
+		m.types = 1u << IDG_EV_DROP | 1u << IDG_EV_POLICY_VERDICT;
+	} else if (!strcmp(o->type, "trace")) {
+		/* Refused rather than shown as an empty stream. */
+		fprintf(stderr, "idgate monitor: the datapath does not emit per-packet trace events yet; use --type drop, policy-verdict or all, or `idgate policy trace`\n");
+		return 2;
+	} else {
+		fprintf(stderr, "idgate monitor: unknown --type '%s' (drop, policy-verdict or all)\n",
 			o->type);
 		return 2;
 	}
-	m.all_types = o->type && !strcmp(o->type, "all");
 	if (cmd_instance(o, &in))
 		return 2;
 	err = cmd_compile(&in, NULL, &cc);
@@ -414,7 +428,7 @@ int do_monitor(struct idg_opts *o)
 	sigaction(SIGTERM, &sa, NULL);
 	if (!o->json) {
 		fprintf(stderr, "idgate monitor: node %s, %s events%s%s; Ctrl-C to stop\n",
-			in.node, m.all_types ? "all" : "drop",
+			in.node, o->type ? o->type : "drop",
 			o->related_to ? " related to " : "",
 			o->related_to ? o->related_to : "");
 	}

@@ -194,6 +194,7 @@ struct idg_trace_res {
 
 /* ---- events (ring buffer) ---- */
 #define IDG_EV_DROP 1
+#define IDG_EV_POLICY_VERDICT 2 /* a new flow allowed by a rule */
 
 #define IDG_EV_F_FRAGMENT (1u << 0) /* non-first fragment: no ports */
 

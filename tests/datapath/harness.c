@@ -25,8 +25,16 @@ static int fx_on_event(void *ctx, void *data, size_t len)
 {
 	struct fx *fx = ctx;
 
+	const struct idg_event *e = data;
+
 	assert_int_equal(len, sizeof(struct idg_event));
 	fx->events_seen++;
+	if (e->type == IDG_EV_POLICY_VERDICT) {
+		if (fx->n_verdicts < FX_EVENTS_MAX)
+			memcpy(&fx->verdicts[fx->n_verdicts++], data, len);
+		return 0;
+	}
+	assert_int_equal(e->type, IDG_EV_DROP);
 	if (fx->n_events < FX_EVENTS_MAX)
 		memcpy(&fx->events[fx->n_events++], data, len);
 	return 0;

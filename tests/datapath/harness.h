@@ -20,8 +20,10 @@ struct fx {
 	struct idg_dp dp;
 	struct idg_gen gen;
 	struct ring_buffer *rb;
-	struct idg_event events[FX_EVENTS_MAX];
+	struct idg_event events[FX_EVENTS_MAX]; /* drop events */
 	int n_events;
+	struct idg_event verdicts[FX_EVENTS_MAX]; /* policy verdict events */
+	int n_verdicts;
 	uint64_t events_seen; /* all consumed, also past FX_EVENTS_MAX */
 	uint16_t cluster_id;
 };
@@ -48,7 +50,8 @@ int fx_run_tc(struct fx *fx, const struct pkt *p);
 int fx_run_prog_repeat(int prog_fd, const struct pkt *p, uint32_t repeat,
 		       uint32_t *retval, double *ns_per_pkt);
 
-/* Drain the ring buffer into fx->events; returns how many were added. */
+/* Drain the ring buffer into fx->events (drops) and fx->verdicts (policy
+ * verdicts); returns how many drop events were added. */
 int fx_poll_events(struct fx *fx);
 
 uint64_t fx_reason_pkts(struct fx *fx, uint32_t reason);

@@ -172,6 +172,40 @@ static void test_deny_beats_allow(void **state)
 	assert_int_equal(fx_rule_pkts(fx, 3), 1);
 }
 
+static void test_policy_verdict_events(void **state)
+{
+	struct fx *fx = *state;
+	struct idg_event *e;
+	struct pkt p;
+
+	base_node(fx, ENF_BOTH);
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_TCP, .port = 8080,
+			      .cookie = 21));
+	fx_commit(fx);
+
+	/* A new flow a rule allowed: one notification naming the rule. */
+	p = tcp4(A_V4, EP_V4, 40000, 8080);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+	assert_int_equal(fx_poll_events(fx), 0);
+	assert_int_equal(fx->n_verdicts, 1);
+	e = &fx->verdicts[0];
+	assert_int_equal(e->type, IDG_EV_POLICY_VERDICT);
+	assert_int_equal(e->reason, IDG_PASS_POLICY);
+	assert_int_equal(e->cookie, 21);
+	assert_int_equal(e->src_id, ID_A);
+	assert_int_equal(e->dst_id, ID_E);
+	assert_int_equal(ntohs(e->dport), 8080);
+	/* The rest of the flow passes by conntrack: no more notifications. */
+	expect_pass(fx, &p, IDG_PASS_CT);
+	fx_poll_events(fx);
+	assert_int_equal(fx->n_verdicts, 1);
+	/* Nor for traffic no policy enforces. */
+	p = tcp4(A_V4, "10.9.9.9", 40001, 22);
+	expect_pass(fx, &p, IDG_PASS_NOT_ENDPOINT);
+	fx_poll_events(fx);
+	assert_int_equal(fx->n_verdicts, 1);
+}
+
 static void test_deny_needs_flag(void **state)
 {
 	struct fx *fx = *state;
@@ -1008,6 +1042,7 @@ int main(int argc, char **argv)
 		T(test_default_deny_missing_rule),
 		T(test_deny_beats_allow),
 		T(test_deny_needs_flag),
+		T(test_policy_verdict_events),
 		T(test_identity_wildcard),
 		T(test_port_wildcard),
 		T(test_port_range_edges),

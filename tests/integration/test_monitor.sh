@@ -123,6 +123,23 @@ set -e
 [ "$rc" = 2 ] && grep -q no-such-endpoint "$TMP/unknown.err" && ok "--related-to unknown name: exit 2" \
 	|| not_ok "--related-to unknown name: exit $rc ($(cat "$TMP/unknown.err"))"
 set +e
+# Policy verdict notifications: the allowed new flow, with its rule.
+mon "$TMP/mon.pv" -o json --type policy-verdict
+allowed || true
+stop_mon policy-verdict "$TMP/mon.pv"
+python3 - "$TMP/mon.pv" <<'PY' && ok "policy-verdict: the allowed flow, attributed to production/billing-api ingress[0]" || not_ok "policy-verdict: $(cat "$TMP/mon.pv")"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+v = [e for e in evs if e["type"] == "policy-verdict" and e["source"]["address"] == "10.0.1.10"]
+assert v, evs
+e = v[0]
+assert e["reason"] == "policy-allow" and e["policy"] == "production/billing-api", e
+assert e["rule_index"] == 0 and e["destination"]["port"] == 8080, e
+assert not [x for x in evs if x["type"] == "drop"], evs
+PY
+rc=0; idg "$NA" node-a monitor --type trace >/dev/null 2>"$TMP/trace.err" || rc=$?
+[ $rc = 2 ] && grep -q "does not emit per-packet trace" "$TMP/trace.err" \
+	&& ok "monitor --type trace is refused with a reason" || not_ok "--type trace: rc $rc $(cat "$TMP/trace.err")"
 idg "$NA" node-a monitor --type bogus >/dev/null 2>&1
 rc=$?
 set -e

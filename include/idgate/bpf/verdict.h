@@ -208,12 +208,12 @@ struct idg_drop_info {
 	__u8 dir;
 };
 
-/* One event per drop, or at most one per flow per interval when the
- * node config asks for a rate limit. Every event not written is counted:
+/* One event per drop (and per new flow a rule allowed), or at most one
+ * per flow per interval when the node config asks for a rate limit. Every event not written is counted:
  * suppressed (rate limit) or lost (ring buffer full). */
-static __always_inline void idg_emit_drop(const struct idg_cfg *cfg,
-					  const struct idg_pkt *p,
-					  const struct idg_drop_info *d)
+static __always_inline void idg_emit(const struct idg_cfg *cfg,
+				     const struct idg_pkt *p,
+				     const struct idg_drop_info *d, __u8 type)
 {
 	struct idg_event *e;
 	__u64 now;
@@ -243,7 +243,7 @@ static __always_inline void idg_emit_drop(const struct idg_cfg *cfg,
 		return;
 	}
 	e->ts_ns = now;
-	e->type = IDG_EV_DROP;
+	e->type = type;
 	e->reason = d->reason;
 	e->dir = d->dir;
 	e->family = p->family;
@@ -286,7 +286,7 @@ static __always_inline __u32 idg_drop(const struct idg_cfg *cfg,
 	idg_count(&idg_reason_st, d->reason, d->pkt_len);
 	if (d->cookie)
 		idg_count(&idg_rule_st, d->cookie, d->pkt_len);
-	idg_emit_drop(cfg, p, d);
+	idg_emit(cfg, p, d, IDG_EV_DROP);
 	return d->reason;
 }
 
@@ -416,6 +416,14 @@ static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
 		idg_ct_key_fill(&ck, p, 0);
 		if (bpf_map_update_elem(&idg_ct, &ck, &nv, BPF_ANY))
 			idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
+	}
+	/* A policy verdict notification: which rule let a new flow in. */
+	if (reason == IDG_PASS_POLICY) {
+		d.reason = reason;
+		d.cookie = cookie;
+		d.src_id = dir == IDG_DIR_INGRESS ? peer : subject;
+		d.dst_id = dir == IDG_DIR_INGRESS ? subject : peer;
+		idg_emit(v->cfg, p, &d, IDG_EV_POLICY_VERDICT);
 	}
 	return idg_pass(reason, cookie, pkt_len);
 
