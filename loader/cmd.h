@@ -88,4 +88,9 @@ int cmd_health_new(const struct idg_instance *in, const struct idg_compiled *c,
 int cmd_health_run(struct cmd_health *h, volatile int *stop);
 void cmd_health_free(struct cmd_health *h);
 
+/* The identity the datapath gives an address: the longest ipcache prefix
+ * of this node's cluster, world when none. */
+uint32_t cmd_addr_identity(const struct idg_compiled *c, int family,
+			   const uint8_t *addr);
+
 #endif

@@ -187,3 +187,26 @@ int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink,
 	}
 	return err;
 }
+
+uint32_t cmd_addr_identity(const struct idg_compiled *c, int family,
+			   const uint8_t *addr)
+{
+	uint32_t best = IDG_ID_WORLD;
+	int best_len = -1;
+
+	for (size_t i = 0; i < c->n_ipcache; i++) {
+		const struct idg_ipcache_entry *e = &c->ipcache[i];
+		unsigned int bits = e->cidr.plen;
+		bool match = e->cidr.family == family &&
+			     e->key_cluster == c->cluster_id;
+
+		for (unsigned int b = 0; match && b < bits; b++)
+			match = ((e->cidr.addr[b / 8] ^ addr[b / 8]) &
+				 (0x80u >> (b % 8))) == 0;
+		if (match && (int)bits > best_len) {
+			best = e->identity;
+			best_len = (int)bits;
+		}
+	}
+	return best;
+}

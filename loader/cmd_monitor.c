@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
@@ -189,7 +190,8 @@ static void timestamp(const struct mon *m, uint64_t mono_ns, char *buf,
 static const char *ev_name(uint8_t type)
 {
 	return type == IDG_EV_DROP ? "drop" :
-	       type == IDG_EV_POLICY_VERDICT ? "policy-verdict" : "unknown";
+	       type == IDG_EV_POLICY_VERDICT ? "policy-verdict" :
+	       type == IDG_EV_TRACE ? "trace" : "unknown";
 }
 
 static void print_json(const struct mon *m, const struct idg_event *e,
@@ -269,7 +271,7 @@ static void print_text(const struct mon *m, const struct idg_event *e,
 	endpoint_str(e, e->saddr, e->sport, src, sizeof(src));
 	endpoint_str(e, e->daddr, e->dport, dst, sizeof(dst));
 	printf("xx %s (%s) flow %s -> %s %s%s %s ifindex %u: identity %u [%s] -> %u [%s]",
-	       e->type == IDG_EV_DROP ? "drop" : "policy-verdict",
+	       ev_name(e->type),
 	       idg_reason_name(e->reason), src, dst,
 	       proto_name(e->proto, pbuf, sizeof(pbuf)),
 	       e->flags & IDG_EV_F_FRAGMENT ? " fragment" : "",
@@ -291,6 +293,22 @@ static void print_text(const struct mon *m, const struct idg_event *e,
 	printf(" (generation %u)\n", e->gen);
 }
 
+/* Set or clear IDG_MON_F_TRACE; *was tells whether it was already set
+ * (another monitor asking). */
+static int trace_request(const struct idg_dp *dp, bool on, bool *was)
+{
+	uint32_t zero = 0, flags = 0;
+
+	if (bpf_map_lookup_elem(dp->mon_cfg_fd, &zero, &flags))
+		return -errno;
+	if (was)
+		*was = flags & IDG_MON_F_TRACE;
+	flags = on ? flags | IDG_MON_F_TRACE : flags & ~IDG_MON_F_TRACE;
+	return bpf_map_update_elem(dp->mon_cfg_fd, &zero, &flags, BPF_ANY) ?
+		       -errno :
+		       0;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct mon *m = ctx;
@@ -300,6 +318,11 @@ static int on_event(void *ctx, void *data, size_t size)
 	memcpy(&e, data, size < sizeof(e) ? size : sizeof(e));
 	if (e.type >= 32 || !(m->types & (1u << e.type)))
 		return 0;
+	/* Trace events are cut short in the datapath: no identities. */
+	if (e.type == IDG_EV_TRACE) {
+		e.src_id = cmd_addr_identity(m->c, e.family, e.saddr);
+		e.dst_id = cmd_addr_identity(m->c, e.family, e.daddr);
+	}
 	ep = local_ep(m->c, &e);
 	if (!related(m, &e, ep))
 		return 0;
@@ -374,7 +397,7 @@ int do_monitor(struct idg_opts *o)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct ring_buffer *rb = NULL;
 	struct idg_dp dp = { 0 };
-	bool have_dp = false;
+	bool have_dp = false, trace_asked = false, trace_was_on = false;
 	struct idg_instance in;
 	struct cmd_compiled cc;
 	struct mon m = { .json = o->json };
@@ -385,14 +408,13 @@ int do_monitor(struct idg_opts *o)
 		m.types = 1u << IDG_EV_DROP;
 	} else if (!strcmp(o->type, "policy-verdict")) {
 		m.types = 1u << IDG_EV_POLICY_VERDICT;
-	} else if (!strcmp(o->type, "all")) {
-		m.types = 1u << IDG_EV_DROP | 1u << IDG_EV_POLICY_VERDICT;
 	} else if (!strcmp(o->type, "trace")) {
-		/* Refused rather than shown as an empty stream. */
-		fprintf(stderr, "idgate monitor: the datapath does not emit per-packet trace events yet; use --type drop, policy-verdict or all, or `idgate policy trace`\n");
-		return 2;
+		m.types = 1u << IDG_EV_TRACE;
+	} else if (!strcmp(o->type, "all")) {
+		m.types = 1u << IDG_EV_DROP | 1u << IDG_EV_POLICY_VERDICT |
+			  1u << IDG_EV_TRACE;
 	} else {
-		fprintf(stderr, "idgate monitor: unknown --type '%s' (drop, policy-verdict or all)\n",
+		fprintf(stderr, "idgate monitor: unknown --type '%s' (drop, policy-verdict, trace or all)\n",
 			o->type);
 		return 2;
 	}
@@ -413,6 +435,17 @@ int do_monitor(struct idg_opts *o)
 		goto out;
 	}
 	have_dp = true;
+	/* Per-packet trace events cost ring space: the datapath sends them
+	 * only while a monitor asks, and this one stops asking on exit. */
+	if (m.types & (1u << IDG_EV_TRACE)) {
+		err = trace_request(&dp, true, &trace_was_on);
+		if (err) {
+			fprintf(stderr, "idgate monitor: cannot turn trace events on: %s\n",
+				strerror(-err));
+			goto out;
+		}
+		trace_asked = true;
+	}
 	rb = ring_buffer__new(dp.events_fd, on_event, &m, NULL);
 	if (!rb) {
 		err = -errno;
@@ -453,6 +486,8 @@ int do_monitor(struct idg_opts *o)
 	err = 0;
 out:
 	ring_buffer__free(rb);
+	if (trace_asked && !trace_was_on)
+		trace_request(&dp, false, NULL);
 	if (have_dp)
 		idg_dp_close(&dp);
 	cmd_compiled_free(&cc);

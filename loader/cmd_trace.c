@@ -178,29 +178,6 @@ static const char *labels_of(const struct idg_compiled *c, uint32_t id)
 }
 
 /* The identity the datapath gives an address: longest ipcache prefix. */
-static uint32_t identity_of(const struct idg_compiled *c,
-			    const struct trace_addr *a)
-{
-	uint32_t best = IDG_ID_WORLD;
-	int best_len = -1;
-
-	for (size_t i = 0; i < c->n_ipcache; i++) {
-		const struct idg_ipcache_entry *e = &c->ipcache[i];
-		unsigned int bits = e->cidr.plen;
-		bool match = e->cidr.family == a->family &&
-			     e->key_cluster == c->cluster_id;
-
-		for (unsigned int b = 0; match && b < bits; b++)
-			match = ((e->cidr.addr[b / 8] ^ a->addr[b / 8]) &
-				 (0x80u >> (b % 8))) == 0;
-		if (match && (int)bits > best_len) {
-			best = e->identity;
-			best_len = (int)bits;
-		}
-	}
-	return best;
-}
-
 static int trace(const struct idg_opts *o, const char *src_s,
 		 const char *dst_s, const char *proto_s, uint16_t dport,
 		 const char *dir_s)
@@ -256,8 +233,8 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		goto fail;
 	}
 	allow = !idg_reason_is_drop(res.reason);
-	sid = identity_of(&cc.c, &s);
-	did = identity_of(&cc.c, &d);
+	sid = cmd_addr_identity(&cc.c, s.family, s.addr);
+	did = cmd_addr_identity(&cc.c, d.family, d.addr);
 	ck = res.cookie ? idg_compiled_cookie(&cc.c, res.cookie) : NULL;
 	if (ck)
 		snprintf(rule, sizeof(rule), "%s%s%s %s[%zu]",

@@ -22,6 +22,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 	dp->snat_fd = dp->snat_rev_fd = -1;
 	dp->pol_gens_fd = dp->ct_fd = dp->reason_st_fd = dp->rule_st_fd = -1;
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
+	dp->mon_cfg_fd = -1;
 	dp->xdp_prog_fd = dp->tc_prog_fd = -1;
 }
 
@@ -112,6 +113,7 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->misc_st_fd = bpf_map__fd(dp->xdp->maps.idg_misc_st);
 	dp->events_fd = bpf_map__fd(dp->xdp->maps.idg_events);
 	dp->event_rl_fd = bpf_map__fd(dp->xdp->maps.idg_event_rl);
+	dp->mon_cfg_fd = bpf_map__fd(dp->xdp->maps.idg_mon_cfg);
 	dp->xdp_prog_fd = bpf_program__fd(dp->xdp->progs.idgate_xdp_ingress);
 	dp->tc_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_egress);
 	return 0;
@@ -146,6 +148,7 @@ static const struct {
 	M(IDG_MAP_MISC_STATS, misc_st_fd),
 	M(IDG_MAP_EVENTS, events_fd),
 	M(IDG_MAP_EVENT_RL, event_rl_fd),
+	M(IDG_MAP_MON_CFG, mon_cfg_fd),
 #undef M
 };
 

@@ -40,6 +40,7 @@ struct idg_dp {
 	int misc_st_fd;
 	int events_fd;
 	int event_rl_fd;
+	int mon_cfg_fd;
 	int xdp_prog_fd;
 	int tc_prog_fd;
 	bool own_fds; /* opened from pins: close the fds ourselves */

@@ -36,6 +36,7 @@ int idgate_tc_egress(struct __sk_buff *skb)
 		}
 	}
 	reason = idg_process(&p, ret, IDG_DIR_EGRESS, skb->ifindex, skb->len);
+	idg_trace_event(&p, reason, IDG_DIR_EGRESS, skb->ifindex, skb->len);
 	return idg_reason_is_drop(reason) ? TC_ACT_SHOT : TC_ACT_OK;
 }
 

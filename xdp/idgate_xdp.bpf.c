@@ -19,6 +19,7 @@ int idgate_xdp_ingress(struct xdp_md *ctx)
 	ret = idg_parse(data, data_end, len, &p);
 	reason = idg_process(&p, ret, IDG_DIR_INGRESS, ctx->ingress_ifindex,
 			     len);
+	idg_trace_event(&p, reason, IDG_DIR_INGRESS, ctx->ingress_ifindex, len);
 	return idg_reason_is_drop(reason) ? XDP_DROP : XDP_PASS;
 }
 

@@ -38,6 +38,10 @@
 #define IDG_MAP_MISC_STATS "idg_misc_st"
 #define IDG_MAP_EVENTS "idg_events"
 #define IDG_MAP_EVENT_RL "idg_event_rl"
+#define IDG_MAP_MON_CFG "idg_mon_cfg"
+
+/* idg_mon_cfg[0]: what running monitors ask the datapath for. */
+#define IDG_MON_F_TRACE (1u << 0)
 
 /*
  * Generations. idg_gen[0] holds the active generation number G; the maps a
@@ -195,6 +199,7 @@ struct idg_trace_res {
 /* ---- events (ring buffer) ---- */
 #define IDG_EV_DROP 1
 #define IDG_EV_POLICY_VERDICT 2 /* a new flow allowed by a rule */
+#define IDG_EV_TRACE 3          /* a packet passed, while a monitor asks */
 
 #define IDG_EV_F_FRAGMENT (1u << 0) /* non-first fragment: no ports */
 

@@ -29,6 +29,11 @@ static int fx_on_event(void *ctx, void *data, size_t len)
 
 	assert_int_equal(len, sizeof(struct idg_event));
 	fx->events_seen++;
+	if (e->type == IDG_EV_TRACE) {
+		if (fx->n_traces < FX_EVENTS_MAX)
+			memcpy(&fx->traces[fx->n_traces++], data, len);
+		return 0;
+	}
 	if (e->type == IDG_EV_POLICY_VERDICT) {
 		if (fx->n_verdicts < FX_EVENTS_MAX)
 			memcpy(&fx->verdicts[fx->n_verdicts++], data, len);

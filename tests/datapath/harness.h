@@ -24,6 +24,8 @@ struct fx {
 	int n_events;
 	struct idg_event verdicts[FX_EVENTS_MAX]; /* policy verdict events */
 	int n_verdicts;
+	struct idg_event traces[FX_EVENTS_MAX]; /* per-packet trace events */
+	int n_traces;
 	uint64_t events_seen; /* all consumed, also past FX_EVENTS_MAX */
 	uint16_t cluster_id;
 };

@@ -206,6 +206,47 @@ static void test_policy_verdict_events(void **state)
 	assert_int_equal(fx->n_verdicts, 1);
 }
 
+static void test_trace_events_on_demand(void **state)
+{
+	struct fx *fx = *state;
+	uint32_t zero = 0, flags = IDG_MON_F_TRACE;
+	struct pkt p;
+
+	base_node(fx, ENF_BOTH);
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_TCP, .port = 8080,
+			      .cookie = 1));
+	fx_commit(fx);
+
+	/* Nobody asked: no per-packet notifications. */
+	p = tcp4(A_V4, EP_V4, 40000, 8080);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+	fx_poll_events(fx);
+	assert_int_equal(fx->n_traces, 0);
+
+	/* A monitor asks: every passed packet is reported, drops are not
+	 * (they have their own event). */
+	assert_int_equal(bpf_map_update_elem(fx->dp.mon_cfg_fd, &zero, &flags,
+					     BPF_ANY),
+			 0);
+	expect_pass(fx, &p, IDG_PASS_CT);
+	p = tcp4(B_V4, EP_V4, 40001, 8080);
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
+	assert_int_equal(fx_poll_events(fx), 1);
+	assert_int_equal(fx->n_traces, 1);
+	assert_int_equal(fx->traces[0].reason, IDG_PASS_CT);
+	assert_int_equal(fx->traces[0].dir, IDG_DIR_INGRESS);
+	assert_int_equal(ntohs(fx->traces[0].dport), 8080);
+
+	flags = 0;
+	assert_int_equal(bpf_map_update_elem(fx->dp.mon_cfg_fd, &zero, &flags,
+					     BPF_ANY),
+			 0);
+	p = tcp4(A_V4, EP_V4, 40000, 8080);
+	expect_pass(fx, &p, IDG_PASS_CT);
+	fx_poll_events(fx);
+	assert_int_equal(fx->n_traces, 1);
+}
+
 static void test_deny_needs_flag(void **state)
 {
 	struct fx *fx = *state;
@@ -1043,6 +1084,7 @@ int main(int argc, char **argv)
 		T(test_deny_beats_allow),
 		T(test_deny_needs_flag),
 		T(test_policy_verdict_events),
+		T(test_trace_events_on_demand),
 		T(test_identity_wildcard),
 		T(test_port_wildcard),
 		T(test_port_range_edges),

@@ -137,9 +137,23 @@ assert e["reason"] == "policy-allow" and e["policy"] == "production/billing-api"
 assert e["rule_index"] == 0 and e["destination"]["port"] == 8080, e
 assert not [x for x in evs if x["type"] == "drop"], evs
 PY
-rc=0; idg "$NA" node-a monitor --type trace >/dev/null 2>"$TMP/trace.err" || rc=$?
-[ $rc = 2 ] && grep -q "does not emit per-packet trace" "$TMP/trace.err" \
-	&& ok "monitor --type trace is refused with a reason" || not_ok "--type trace: rc $rc $(cat "$TMP/trace.err")"
+# Per-packet trace events: on only while a trace monitor runs.
+mon "$TMP/mon.tr" -o json --type trace
+allowed || true
+stop_mon trace "$TMP/mon.tr"
+python3 - "$TMP/mon.tr" <<'PY' && ok "trace: the allowed flow's packets, with identities resolved" || not_ok "trace: $(cat "$TMP/mon.tr")"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+t = [e for e in evs if e["type"] == "trace" and e["source"]["address"] == "10.0.1.10"]
+assert t, evs
+assert t[0]["reason"] in ("policy-allow", "conntrack-established"), t[0]
+assert "app=frontend" in t[0]["source"]["labels"], t[0]
+assert not [x for x in evs if x["type"] != "trace"], evs
+PY
+flags=$(bpftool map dump pinned "$PIN_ROOT/node-a/idg_mon_cfg" -j 2>/dev/null | python3 -c 'import json,sys
+v = json.load(sys.stdin)[0]["value"]
+print(sum(int(b, 16) for b in v) if isinstance(v, list) else v)' 2>/dev/null || echo "?")
+[ "$flags" = 0 ] && ok "trace events off again after the trace monitor exits" || not_ok "idg_mon_cfg after monitor: $flags"
 idg "$NA" node-a monitor --type bogus >/dev/null 2>&1
 rc=$?
 set -e

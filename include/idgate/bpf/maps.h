@@ -265,6 +265,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idg_event_rl SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_mon_cfg SEC(".maps");
+
 /* Verdict of a trace run: private to each loaded object, never pinned. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -290,6 +290,23 @@ static __always_inline __u32 idg_drop(const struct idg_cfg *cfg,
 	return d->reason;
 }
 
+/* Per-packet trace notifications, only while `idgate monitor --type
+ * trace` asks for them through idg_mon_cfg: one array lookup otherwise. */
+static __always_inline void idg_trace_event(const struct idg_pkt *p,
+					    __u32 reason, __u8 dir,
+					    __u32 ifindex, __u32 len)
+{
+	struct idg_drop_info d = { .reason = reason, .dir = dir,
+				   .ifindex = ifindex, .pkt_len = len };
+	__u32 zero = 0, *f;
+
+	if (idg_trace || idg_reason_is_drop(reason))
+		return;
+	f = bpf_map_lookup_elem(&idg_mon_cfg, &zero);
+	if (f && (*f & IDG_MON_F_TRACE))
+		idg_emit(NULL, p, &d, IDG_EV_TRACE);
+}
+
 static __always_inline __u32 idg_pass(__u32 reason, __u32 cookie, __u32 len)
 {
 	idg_trace_note(reason, cookie);
