@@ -23,14 +23,17 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 #include <linux/rtnetlink.h>
+#include <bpf/bpf.h>
 
 #include "apply.h"
 #include "attach.h"
 #include "cmd.h"
+#include "ct_gc.h"
 #include "netlink.h"
 #include "run.h"
 
 #define IDG_RUN_CHECK_MS 500    /* attachment check period */
+#define IDG_RUN_CT_GC_MS 10000  /* conntrack garbage collection period */
 #define IDG_RUN_DEBOUNCE_MS 200 /* file events settle before a reload */
 
 static double mono_s(void)
@@ -299,6 +302,33 @@ static bool drain_inotify(int fd, const char *base)
 	return ours;
 }
 
+/* Idle conntrack entries out; the datapath's clock is the coarse one. */
+static void ct_gc(const struct run *r)
+{
+	struct idg_ct_gc_result res;
+	struct timespec ts;
+	char path[PATH_MAX];
+	int fd, err;
+
+	if (idg_path_join(path, sizeof(path), r->sh.in.pin_dir, IDG_MAP_CT))
+		return;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	err = idg_ct_gc_pass(fd, (uint64_t)ts.tv_sec * 1000000000ull +
+					 (uint64_t)ts.tv_nsec,
+			     IDG_CT_TCP_IDLE_NS, IDG_CT_OTHER_IDLE_NS, &res);
+	close(fd);
+	if (err)
+		fprintf(stderr, "idgate run: conntrack garbage collection: %s\n",
+			strerror(-err));
+	else if (res.removed)
+		printf("idgate run: conntrack gc: %zu idle entries removed, %zu live\n",
+		       res.removed, res.live);
+	fflush(stdout);
+}
+
 int do_run(struct idg_opts *o)
 {
 	struct run r = { .config = o->config,
@@ -308,7 +338,7 @@ int do_run(struct idg_opts *o)
 	struct nl_sock *nl = NULL;
 	char dir[PATH_MAX], *slash;
 	int sfd = -1, ifd = -1, nfd = -1, rc = 1, err;
-	double reload_at = 0, next_check = 0;
+	double reload_at = 0, next_check = 0, next_ct_gc = 0;
 	sigset_t mask;
 	uint32_t gen = 0;
 
@@ -416,6 +446,10 @@ int do_run(struct idg_opts *o)
 		if (now >= next_check) {
 			repair(&r);
 			next_check = mono_s() + IDG_RUN_CHECK_MS / 1e3;
+		}
+		if (now >= next_ct_gc) {
+			ct_gc(&r);
+			next_ct_gc = mono_s() + IDG_RUN_CT_GC_MS / 1e3;
 		}
 	}
 	{

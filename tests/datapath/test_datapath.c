@@ -19,6 +19,7 @@
 
 #include "harness.h"
 #include "perf.h"
+#include "ct_gc.h"
 
 /* The node under test: one local endpoint E (v4 and v6), peers A and B. */
 #define EP_V4 "10.1.0.10"
@@ -245,6 +246,53 @@ static void test_trace_events_on_demand(void **state)
 	expect_pass(fx, &p, IDG_PASS_CT);
 	fx_poll_events(fx);
 	assert_int_equal(fx->n_traces, 1);
+}
+
+/* Conntrack GC removes idle flows by protocol, keeps live ones. */
+static void test_ct_gc(void **state)
+{
+	struct fx *fx = *state;
+	struct idg_ct_gc_result res;
+	struct idg_ct_key k, next, *prev = NULL;
+	struct idg_ct_val v;
+	struct pkt p;
+	uint64_t now = 0;
+	int n = 0;
+
+	base_node(fx, ENF_BOTH);
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .cookie = 1));
+	fx_commit(fx);
+	p = tcp4(A_V4, EP_V4, 40000, 80);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+	p = udp4(A_V4, EP_V4, 40000, 53);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+	p = udp4(A_V4, EP_V4, 40001, 53);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+
+	/* Age every entry by two minutes, then bring one UDP flow back. */
+	while (!bpf_map_get_next_key(fx->dp.ct_fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		assert_int_equal(bpf_map_lookup_elem(fx->dp.ct_fd, &k, &v), 0);
+		now = v.last_seen_ns;
+		v.last_seen_ns -= 120ull * 1000000000ull;
+		assert_int_equal(bpf_map_update_elem(fx->dp.ct_fd, &k, &v, BPF_EXIST), 0);
+		n++;
+	}
+	assert_int_equal(n, 3);
+	p = udp4(A_V4, EP_V4, 40001, 53);
+	expect_pass(fx, &p, IDG_PASS_CT);
+
+	assert_int_equal(idg_ct_gc_pass(fx->dp.ct_fd, now + 1000000000ull,
+					IDG_CT_TCP_IDLE_NS, IDG_CT_OTHER_IDLE_NS,
+					&res), 0);
+	/* The idle UDP flow goes; TCP (6 h) and the active UDP flow stay. */
+	assert_int_equal(res.removed, 1);
+	assert_int_equal(res.live, 2);
+	p = udp4(A_V4, EP_V4, 40000, 53);
+	expect_pass(fx, &p, IDG_PASS_POLICY); /* judged anew */
+	p = tcp4(A_V4, EP_V4, 40000, 80);
+	expect_pass(fx, &p, IDG_PASS_CT);
 }
 
 static void test_deny_needs_flag(void **state)
@@ -1085,6 +1133,7 @@ int main(int argc, char **argv)
 		T(test_deny_needs_flag),
 		T(test_policy_verdict_events),
 		T(test_trace_events_on_demand),
+		T(test_ct_gc),
 		T(test_identity_wildcard),
 		T(test_port_wildcard),
 		T(test_port_range_edges),
