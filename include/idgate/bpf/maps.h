@@ -94,6 +94,19 @@ struct idg_node_inner {
 	__uint(value_size, sizeof(struct idg_node_val));
 };
 
+/*
+ * A per-generation map: two map-in-map slots of inner maps shaped like
+ * the template, one read per packet (slot = generation & 1).
+ */
+#define IDG_GEN_MAP(name, inner)                                  \
+	struct {                                                  \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);         \
+		__uint(max_entries, IDG_GENERATIONS);             \
+		__type(key, __u32);                               \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);              \
+		__array(values, inner);                           \
+	} name SEC(".maps")
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -102,37 +115,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idg_gen SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_tun_inner);
-} idg_tun_gens SEC(".maps");
+IDG_GEN_MAP(idg_tun_gens, struct idg_tun_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_egw_inner);
-} idg_egw_gens SEC(".maps");
+IDG_GEN_MAP(idg_egw_gens, struct idg_egw_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_gwset_inner);
-} idg_gwset_gens SEC(".maps");
+IDG_GEN_MAP(idg_gwset_gens, struct idg_gwset_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_node_inner);
-} idg_node_gens SEC(".maps");
+IDG_GEN_MAP(idg_node_gens, struct idg_node_inner);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -171,53 +160,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idg_snat_rev SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_cfg_inner);
-} idg_cfg_gens SEC(".maps");
+IDG_GEN_MAP(idg_cfg_gens, struct idg_cfg_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_ipcache_inner);
-} idg_ipc_gens SEC(".maps");
+IDG_GEN_MAP(idg_ipc_gens, struct idg_ipcache_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_ep_inner);
-} idg_ep_gens SEC(".maps");
+IDG_GEN_MAP(idg_ep_gens, struct idg_ep_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_policy_inner);
-} idg_pol_gens SEC(".maps");
+IDG_GEN_MAP(idg_pol_gens, struct idg_policy_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_policy_any_inner);
-} idg_polany_gens SEC(".maps");
+IDG_GEN_MAP(idg_polany_gens, struct idg_policy_any_inner);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, IDG_GENERATIONS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct idg_pair_inner);
-} idg_pair_gens SEC(".maps");
+IDG_GEN_MAP(idg_pair_gens, struct idg_pair_inner);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
