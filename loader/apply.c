@@ -327,12 +327,13 @@ static int remove_known(const char *dir, const char *const *names, size_t n)
 static int remove_pins(const char *pin_dir)
 {
 	const char *names[64];
-	size_t n = idg_dp_map_names(names, 59);
+	size_t n = idg_dp_map_names(names, 58);
 
-	if (n > 59)
+	if (n > 58)
 		return -E2BIG;
 	names[n++] = IDG_PIN_XDP_PROG;
 	names[n++] = IDG_PIN_TC_PROG;
+	names[n++] = IDG_PIN_TC_IN_PROG;
 	names[n++] = IDG_PIN_WL_PROG;
 	names[n++] = IDG_PIN_TUNNEL_PROG;
 	names[n++] = IDG_PIN_GW_EXT_PROG;
@@ -391,18 +392,26 @@ static int prog_get(const struct idg_instance *in, const char *name)
 	return fd >= 0 ? fd : -errno;
 }
 
-static struct idg_tc_att *meta_find(struct idg_meta *m, int ifindex,
-				    uint32_t point)
+uint32_t idg_tc_att_prio(const struct idg_tc_att *t)
+{
+	return strcmp(t->prog, IDG_PIN_TC_IN_PROG) ? IDG_TC_PRIO :
+						     IDG_TC_PRIO_FILTER;
+}
+
+static struct idg_tc_att *meta_find(struct idg_meta *m,
+				    const struct idg_tc_att *w)
 {
 	for (size_t i = 0; i < m->n_tc; i++)
-		if (m->tc[i].ifindex == ifindex && m->tc[i].point == point)
+		if (m->tc[i].ifindex == w->ifindex &&
+		    m->tc[i].point == w->point &&
+		    idg_tc_att_prio(&m->tc[i]) == idg_tc_att_prio(w))
 			return &m->tc[i];
 	return NULL;
 }
 
 static int tc_att_detach(const struct idg_tc_att *t)
 {
-	int err = idg_tc_detach(t->ifindex, t->point);
+	int err = idg_tc_detach(t->ifindex, t->point, idg_tc_att_prio(t));
 
 	if (t->clsact_created) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = t->ifindex,
@@ -420,17 +429,27 @@ static int tc_att_detach(const struct idg_tc_att *t)
  * undo exactly what was done.
  */
 static int tc_sync(const struct idg_instance *in, const struct idg_compiled *c,
-		   const struct idg_apply_opts *o, struct idg_meta *m,
-		   struct idg_apply_result *res, char *errbuf, size_t errlen)
+		   const struct idg_apply_opts *o, bool tc_filter,
+		   struct idg_meta *m, struct idg_apply_result *res,
+		   char *errbuf, size_t errlen)
 {
 	struct idg_tc_att want[IDG_META_TC_MAX];
 	size_t n_want = 0;
 	int err;
 
+	/* Uplink egress first: it creates clsact, so detaching the ingress
+	 * filter later never removes the qdisc under the others. */
 	want[n_want++] = (struct idg_tc_att){ .ifindex = o->uplink->ifindex,
 					      .point = BPF_TC_EGRESS,
 					      .prog = IDG_PIN_TC_PROG };
-	memcpy(want[0].ifname, o->uplink->name, sizeof(want[0].ifname));
+	if (tc_filter)
+		want[n_want++] = (struct idg_tc_att){
+			.ifindex = o->uplink->ifindex,
+			.point = BPF_TC_INGRESS,
+			.prog = IDG_PIN_TC_IN_PROG
+		};
+	for (size_t k = 0; k < n_want; k++)
+		memcpy(want[k].ifname, o->uplink->name, sizeof(want[k].ifname));
 	err = idg_egw_wanted(c, o, want, &n_want, IDG_META_TC_MAX);
 	if (err) {
 		seterr(errbuf, errlen, "egress gateway interfaces: %s",
@@ -453,12 +472,12 @@ static int tc_sync(const struct idg_instance *in, const struct idg_compiled *c,
 		m->tc[i] = m->tc[--m->n_tc];
 	}
 	for (size_t k = 0; k < n_want; k++) {
-		struct idg_tc_att *t = meta_find(m, want[k].ifindex,
-						 want[k].point);
+		struct idg_tc_att *t = meta_find(m, &want[k]);
 		bool created = false;
 		int fd;
 
-		if (t && idg_tc_attached(t->ifindex, t->point))
+		if (t && idg_tc_attached(t->ifindex, t->point,
+					 idg_tc_att_prio(t)))
 			continue;
 		fd = prog_get(in, want[k].prog);
 		if (fd < 0) {
@@ -467,7 +486,7 @@ static int tc_sync(const struct idg_instance *in, const struct idg_compiled *c,
 			return fd;
 		}
 		err = idg_tc_attach(fd, want[k].ifindex, want[k].point,
-				    &created);
+				    idg_tc_att_prio(&want[k]), &created);
 		close(fd);
 		if (err) {
 			seterr(errbuf, errlen, "cannot attach %s to %s (tc %s): %s",
@@ -487,6 +506,73 @@ static int tc_sync(const struct idg_instance *in, const struct idg_compiled *c,
 	return 0;
 }
 
+/*
+ * Where the ingress filter runs. auto: tc ingress on veth, native XDP
+ * (falling back to skb mode) elsewhere. On veth, native XDP gains nothing
+ * (packets arrive as skbs from the peer either way) and costs the peer its
+ * TSO: docs/benchmarks.md has the measurements behind this rule.
+ */
+static enum idg_xdp_mode ingress_hook(const struct idg_node *n,
+				      const struct idg_iface *up)
+{
+	if (n->xdp_mode != IDG_XDP_AUTO)
+		return n->xdp_mode;
+	return !strcmp(up->kind, "veth") ? IDG_XDP_TC : IDG_XDP_AUTO;
+}
+
+static bool xdp_mode_differs(enum idg_xdp_mode want, const char *cur)
+{
+	return (want == IDG_XDP_NATIVE && strcmp(cur, "native")) ||
+	       (want == IDG_XDP_SKB && strcmp(cur, "skb"));
+}
+
+/*
+ * Bring the ingress filter (XDP in a mode, or tc) and the tc programs to
+ * what c wants on a live instance. Every switch is make-before-break: the
+ * tc filter is attached before XDP goes, and covers a change of XDP mode
+ * (the kernel refuses native and skb XDP on one interface at once).
+ */
+static int ingress_sync(const struct idg_instance *in,
+			const struct idg_compiled *c,
+			const struct idg_apply_opts *o, enum idg_xdp_mode hook,
+			struct idg_meta *m, struct idg_apply_result *res,
+			char *errbuf, size_t errlen)
+{
+	int ifindex = o->uplink->ifindex, err;
+	const char *cur = NULL;
+	bool xdp_on = idg_xdp_attached(ifindex, &cur, NULL) != 0;
+
+	if (xdp_on && hook != IDG_XDP_TC && !xdp_mode_differs(hook, cur)) {
+		res->xdp_mode = cur;
+		err = tc_sync(in, c, o, false, m, res, errbuf, errlen);
+		goto out;
+	}
+	err = tc_sync(in, c, o, true, m, res, errbuf, errlen);
+	if (!err && xdp_on) {
+		err = idg_xdp_detach(ifindex);
+		if (err)
+			seterr(errbuf, errlen, "cannot detach XDP from %s: %s",
+			       o->uplink->name, strerror(-err));
+	}
+	if (err || hook == IDG_XDP_TC) {
+		res->xdp_mode = err ? m->xdp_mode : "tc";
+		goto out;
+	}
+	/* On failure the tc filter stays: the node keeps enforcing. */
+	err = xdp_attach_pinned(in->pin_dir, ifindex, hook, &res->xdp_mode,
+				errbuf, errlen);
+	if (err) {
+		res->xdp_mode = "tc";
+		goto out;
+	}
+	res->reattached |= !xdp_on && !strcmp(m->xdp_mode, res->xdp_mode);
+	err = tc_sync(in, c, o, false, m, res, errbuf, errlen);
+out:
+	if (res->xdp_mode != m->xdp_mode)
+		snprintf(m->xdp_mode, sizeof(m->xdp_mode), "%s", res->xdp_mode);
+	return err;
+}
+
 static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       const struct idg_iface *up, const struct idg_apply_opts *o,
 		       struct idg_apply_result *res, char *errbuf,
@@ -494,6 +580,7 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 {
 	struct idg_meta meta = { .uplink_ifindex = up->ifindex };
 	struct idg_gen g = { .cfg_fd = -1 };
+	enum idg_xdp_mode hook = ingress_hook(c->node, up);
 	bool xdp_on = false;
 	struct idg_dp dp;
 	int err;
@@ -512,20 +599,28 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 	err = pin_prog(dp.xdp_prog_fd, in->pin_dir, IDG_PIN_XDP_PROG);
 	if (!err)
 		err = pin_prog(dp.tc_prog_fd, in->pin_dir, IDG_PIN_TC_PROG);
+	if (!err)
+		err = pin_prog(dp.tc_in_prog_fd, in->pin_dir,
+			       IDG_PIN_TC_IN_PROG);
 	if (err) {
 		seterr(errbuf, errlen, "cannot pin programs in %s: %s",
 		       in->pin_dir, strerror(-err));
 		goto fail;
 	}
-	err = tc_sync(in, c, o, &meta, res, errbuf, errlen);
+	err = tc_sync(in, c, o, hook == IDG_XDP_TC, &meta, res, errbuf,
+		      errlen);
 	if (err)
 		goto fail;
-	err = xdp_attach_pinned(in->pin_dir, up->ifindex, c->node->xdp_mode,
-				&res->xdp_mode, errbuf, errlen);
-	if (err)
-		goto fail;
-	xdp_on = true;
-	idg_xdp_attached(up->ifindex, NULL, &res->xdp_alone);
+	if (hook == IDG_XDP_TC) {
+		res->xdp_mode = "tc";
+	} else {
+		err = xdp_attach_pinned(in->pin_dir, up->ifindex, hook,
+					&res->xdp_mode, errbuf, errlen);
+		if (err)
+			goto fail;
+		xdp_on = true;
+		idg_xdp_attached(up->ifindex, NULL, &res->xdp_alone);
+	}
 	snprintf(meta.xdp_mode, sizeof(meta.xdp_mode), "%s", res->xdp_mode);
 	err = idg_meta_save(in->state_dir, &meta);
 	if (err) {
@@ -587,13 +682,8 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 	err = build_and_switch(&dp, &g, c, o, res, errbuf, errlen);
 	if (err)
 		goto out;
-	err = tc_sync(in, c, o, &meta, res, errbuf, errlen);
-	if (!err && !idg_xdp_attached(uplink->ifindex, &res->xdp_mode, NULL)) {
-		err = xdp_attach_pinned(in->pin_dir, uplink->ifindex,
-					c->node->xdp_mode, &res->xdp_mode,
-					errbuf, errlen);
-		res->reattached = !err;
-	}
+	err = ingress_sync(in, c, o, ingress_hook(c->node, uplink), &meta, res,
+			   errbuf, errlen);
 	/* Whatever tc_sync did is recorded, also when something failed. */
 	serr = idg_meta_save(in->state_dir, &meta);
 	if (!err && serr) {

@@ -38,6 +38,8 @@ struct idg_meta {
 
 int idg_meta_load(const char *state_dir, struct idg_meta *m);
 int idg_meta_save(const char *state_dir, const struct idg_meta *m);
+/* The tc priority an attachment uses (the ingress filter runs first). */
+uint32_t idg_tc_att_prio(const struct idg_tc_att *t);
 
 struct idg_apply_opts {
 	uint64_t drop_event_interval_ns;

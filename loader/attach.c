@@ -169,12 +169,12 @@ int idg_xdp_detach(int ifindex)
 }
 
 int idg_tc_attach(int prog_fd, int ifindex, enum bpf_tc_attach_point at,
-		  bool *created)
+		  uint32_t prio, bool *created)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 		    .attach_point = at);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IDG_TC_HANDLE,
-		    .priority = IDG_TC_PRIO, .prog_fd = prog_fd,
+		    .priority = prio, .prog_fd = prog_fd,
 		    .flags = BPF_TC_F_REPLACE);
 	struct quiet q = quiet_begin();
 	int err;
@@ -188,25 +188,32 @@ int idg_tc_attach(int prog_fd, int ifindex, enum bpf_tc_attach_point at,
 	return bpf_tc_attach(&hook, &opts);
 }
 
-int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at)
+int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at, uint32_t prio)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 		    .attach_point = at);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IDG_TC_HANDLE,
-		    .priority = IDG_TC_PRIO);
+		    .priority = prio);
+	struct quiet q = quiet_begin();
 	int err = bpf_tc_detach(&hook, &opts);
 
-	return err == -ENOENT || err == -EINVAL ? 0 : err;
+	err = err == -ENOENT || err == -EINVAL ? 0 : err;
+	quiet_end(q, err != 0);
+	return err;
 }
 
-uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at)
+uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at,
+			 uint32_t prio)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 		    .attach_point = at);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = IDG_TC_HANDLE,
-		    .priority = IDG_TC_PRIO);
+		    .priority = prio);
 
-	if (bpf_tc_query(&hook, &opts))
-		return 0;
-	return opts.prog_id;
+	struct quiet q = quiet_begin();
+	int err = bpf_tc_query(&hook, &opts);
+
+	/* No qdisc or no filter is an answer here, not an error. */
+	quiet_end(q, false);
+	return err ? 0 : opts.prog_id;
 }

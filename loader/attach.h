@@ -14,9 +14,14 @@
 
 #include <bpf/libbpf.h>
 
-/* tc filter identity: one idgate filter per interface and direction. */
+/*
+ * tc filter identity: one idgate filter per interface, direction and
+ * priority. The ingress filter of tc mode runs first (it may drop), the
+ * tunnel and encap programs after it.
+ */
 #define IDG_TC_HANDLE 0x1d9
-#define IDG_TC_PRIO 1
+#define IDG_TC_PRIO_FILTER 1
+#define IDG_TC_PRIO 2
 
 /*
  * obj: the XDP object opened (not loaded) with the instance's pin root,
@@ -38,9 +43,11 @@ uint32_t idg_xdp_attached(int ifindex, const char **mode, bool *alone);
 /* Creates the clsact qdisc when missing (*created tells) and attaches
  * idgate's filter at BPF_TC_INGRESS or BPF_TC_EGRESS. */
 int idg_tc_attach(int prog_fd, int ifindex, enum bpf_tc_attach_point at,
+		  uint32_t prio,
 		  bool *created);
-int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at);
+int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at, uint32_t prio);
 /* Program id of idgate's tc filter on ifindex at that point, or 0. */
-uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at);
+uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at,
+			 uint32_t prio);
 
 #endif

@@ -164,8 +164,9 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 			pfx, in->state_dir, strerror(-err));
 
 	if (res->first)
-		printf("%snode %s: attached to %s (XDP %s mode, tc egress), pinned in %s\n",
-		       pfx, in->node, up.name, res->xdp_mode, in->pin_dir);
+		printf("%snode %s: attached to %s (ingress filter: %s%s, tc egress), pinned in %s\n",
+		       pfx, in->node, up.name, strcmp(res->xdp_mode, "tc") ? "XDP " : "",
+		       strcmp(res->xdp_mode, "tc") ? res->xdp_mode : "tc ingress", in->pin_dir);
 	if (res->first && res->xdp_alone)
 		printf("%snode %s: note: this kernel cannot run libxdp's dispatcher (no BPF_PROG_TYPE_EXT), so idgate's XDP program is attached alone: another XDP program attached to %s later would replace it\n",
 		       pfx, in->node, up.name);

@@ -205,7 +205,8 @@ static void missing(const struct idg_instance *in, char *buf, size_t len,
 	if ((int)idx != m.uplink_ifindex)
 		n += (size_t)snprintf(buf + n, len - n, "%s was re-created (ifindex %d -> %u); ",
 				      m.uplink, m.uplink_ifindex, idx);
-	else if (!idg_xdp_attached((int)idx, NULL, NULL))
+	else if (strcmp(m.xdp_mode, "tc") &&
+		 !idg_xdp_attached((int)idx, NULL, NULL))
 		n += (size_t)snprintf(buf + n, len - n, "XDP program gone from %s; ",
 				      m.uplink);
 	for (size_t i = 0; i < m.n_tc && n < len; i++) {
@@ -218,7 +219,7 @@ static void missing(const struct idg_instance *in, char *buf, size_t len,
 						      t->ifname);
 			continue;
 		}
-		if (!idg_tc_attached(t->ifindex, t->point))
+		if (!idg_tc_attached(t->ifindex, t->point, idg_tc_att_prio(t)))
 			n += (size_t)snprintf(buf + n, len - n, "tc %s program gone from %s; ",
 					      t->point == BPF_TC_INGRESS ? "ingress" : "egress",
 					      t->ifname);

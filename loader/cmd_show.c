@@ -28,6 +28,7 @@ int do_status(struct idg_opts *o)
 	struct idg_meta meta;
 	struct idg_dp dp;
 	uint32_t gen = 0, xdp_id, tc_id;
+	bool tc_mode;
 	struct json_object *j = NULL, *jr = NULL;
 	long n_ipc, n_ep, n_pol, n_any, n_ct;
 	__u64 lost = 0, supp = 0;
@@ -57,11 +58,13 @@ int do_status(struct idg_opts *o)
 	}
 	idg_dp_active_gen(&dp, &gen);
 	xdp_id = idg_xdp_attached(meta.uplink_ifindex, &xmode, &alone);
-	tc_id = idg_tc_attached(meta.uplink_ifindex, BPF_TC_EGRESS);
+	tc_mode = !strcmp(meta.xdp_mode, "tc");
+	tc_id = idg_tc_attached(meta.uplink_ifindex, BPF_TC_EGRESS, IDG_TC_PRIO);
 	jtc = o->json ? json_object_new_array() : NULL;
 	for (size_t i = 0; i < meta.n_tc; i++) {
 		const struct idg_tc_att *t = &meta.tc[i];
-		uint32_t id = idg_tc_attached(t->ifindex, t->point);
+		uint32_t id = idg_tc_attached(t->ifindex, t->point,
+					      idg_tc_att_prio(t));
 		const char *pt = t->point == BPF_TC_INGRESS ? "ingress" : "egress";
 
 		if (jtc) {
@@ -94,7 +97,7 @@ int do_status(struct idg_opts *o)
 		json_object_object_add(j, "uplink", json_object_new_string(meta.uplink));
 		json_object_object_add(j, "ifindex", json_object_new_int(meta.uplink_ifindex));
 		json_object_object_add(j, "xdp_prog_id", json_object_new_int64(xdp_id));
-		json_object_object_add(j, "xdp_mode", json_object_new_string(xdp_id && xmode ? xmode : "detached"));
+		json_object_object_add(j, "xdp_mode", json_object_new_string(xdp_id && xmode ? xmode : tc_mode ? "tc" : "detached"));
 		json_object_object_add(j, "xdp_dispatcher", json_object_new_boolean(xdp_id && !alone));
 		json_object_object_add(j, "tc_egress_prog_id", json_object_new_int64(tc_id));
 		json_object_object_add(j, "tc_programs", jtc);
@@ -115,6 +118,9 @@ int do_status(struct idg_opts *o)
 			printf("xdp:         attached, %s mode, prog id %u, %s\n", xmode, xdp_id,
 			       alone ? "alone (no libxdp dispatcher on this kernel)" :
 				       "through the libxdp dispatcher");
+		else if (tc_mode)
+			printf("xdp:         not used: the ingress filter runs at tc ingress (xdpMode tc, or auto on %s)\n",
+			       meta.uplink);
 		else
 			printf("xdp:         NOT ATTACHED (run idgate apply to put it back)\n");
 		if (tc_id)

@@ -150,7 +150,7 @@ int cfg_node_spec(struct cfg_parser *p, const yaml_node_t *spec,
 		  struct idg_node *nd, size_t idx)
 {
 	/* Index order matches enum idg_xdp_mode / idg_enforcement. */
-	static const char *const xdp_modes[] = { "auto", "native", "skb", NULL };
+	static const char *const xdp_modes[] = { "auto", "native", "skb", "tc", NULL };
 	static const char *const enf_modes[] = { "default", "always", "never",
 						 NULL };
 	struct yc_kv cluster = { 0 }, cid = { 0 }, tunnel = { 0 }, ifs = { 0 },
@@ -207,7 +207,7 @@ int cfg_node_spec(struct cfg_parser *p, const yaml_node_t *spec,
 		err = -EINVAL;
 	if (xdp.val) {
 		if (keyword(p, xdp.val, "spec.xdpMode", xdp_modes,
-			    "native, skb or auto", &mode))
+			    "auto, native, skb or tc", &mode))
 			err = -EINVAL;
 		else
 			nd->xdp_mode = (enum idg_xdp_mode)mode;

@@ -23,7 +23,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 	dp->pol_gens_fd = dp->ct_fd = dp->reason_st_fd = dp->rule_st_fd = -1;
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
 	dp->mon_cfg_fd = -1;
-	dp->xdp_prog_fd = dp->tc_prog_fd = -1;
+	dp->xdp_prog_fd = dp->tc_prog_fd = dp->tc_in_prog_fd = -1;
 }
 
 /* Without a pin dir the tc object takes the XDP object's maps by fd. */
@@ -116,6 +116,7 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->mon_cfg_fd = bpf_map__fd(dp->xdp->maps.idg_mon_cfg);
 	dp->xdp_prog_fd = bpf_program__fd(dp->xdp->progs.idgate_xdp_ingress);
 	dp->tc_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_egress);
+	dp->tc_in_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_ingress);
 	return 0;
 out:
 	idg_dp_close(dp);

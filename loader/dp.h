@@ -43,6 +43,7 @@ struct idg_dp {
 	int mon_cfg_fd;
 	int xdp_prog_fd;
 	int tc_prog_fd;
+	int tc_in_prog_fd; /* the ingress filter for tc mode */
 	bool own_fds; /* opened from pins: close the fds ourselves */
 };
 

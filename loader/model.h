@@ -147,6 +147,7 @@ enum idg_xdp_mode {
 	IDG_XDP_AUTO,
 	IDG_XDP_NATIVE,
 	IDG_XDP_SKB,
+	IDG_XDP_TC, /* no XDP: the same verdict at tc ingress */
 };
 
 enum idg_enforcement {

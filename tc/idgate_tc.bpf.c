@@ -2,7 +2,8 @@
 /*
  * tc egress on the uplink: judges packets leaving local endpoints by their
  * egress policy and records allowed flows in conntrack, so that the XDP
- * program lets their replies in.
+ * program lets their replies in. The same object carries the ingress
+ * filter for interfaces that take it at tc rather than XDP.
  */
 #include <linux/pkt_cls.h>
 #include <idgate/bpf/verdict.h>
@@ -11,8 +12,11 @@
  * walk limit and a TCP header in almost every real packet. */
 #define IDG_TC_PULL_LEN 256
 
-SEC("tc")
-int idgate_tc_egress(struct __sk_buff *skb)
+/*
+ * Parse, pulling headers into the linear area only when they are in paged
+ * data: pulling unclones (copies) the skb, e.g. every TCP segment.
+ */
+static __always_inline __u32 idg_tc_judge(struct __sk_buff *skb, __u8 dir)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -21,8 +25,6 @@ int idgate_tc_egress(struct __sk_buff *skb)
 	int ret;
 
 	ret = idg_parse(data, data_end, skb->len, &p);
-	/* Headers may sit in paged data: pull only then, because pulling
-	 * unclones (copies) the skb, e.g. every TCP segment. */
 	if (idg_reason_is_drop(ret) && ret != IDG_DROP_POLICY_DENY &&
 	    skb->len > (__u32)(data_end - data)) {
 		__u32 want = skb->len < IDG_TC_PULL_LEN ? skb->len :
@@ -35,9 +37,31 @@ int idgate_tc_egress(struct __sk_buff *skb)
 			ret = idg_parse(data, data_end, skb->len, &p);
 		}
 	}
-	reason = idg_process(&p, ret, IDG_DIR_EGRESS, skb->ifindex, skb->len);
-	idg_trace_event(&p, reason, IDG_DIR_EGRESS, skb->ifindex, skb->len);
-	return idg_reason_is_drop(reason) ? TC_ACT_SHOT : TC_ACT_OK;
+	reason = idg_process(&p, ret, dir, skb->ifindex, skb->len);
+	idg_trace_event(&p, reason, dir, skb->ifindex, skb->len);
+	return reason;
+}
+
+SEC("tc")
+int idgate_tc_egress(struct __sk_buff *skb)
+{
+	return idg_reason_is_drop(idg_tc_judge(skb, IDG_DIR_EGRESS)) ?
+		       TC_ACT_SHOT :
+		       TC_ACT_OK;
+}
+
+/*
+ * The XDP filter's verdict at tc ingress, for interfaces where native XDP
+ * costs more than it saves (veth: see docs/benchmarks.md). A pass is
+ * TC_ACT_UNSPEC so that the next filter on the hook (the tunnel program
+ * on an egress-gateway uplink) still runs.
+ */
+SEC("tc")
+int idgate_tc_ingress(struct __sk_buff *skb)
+{
+	return idg_reason_is_drop(idg_tc_judge(skb, IDG_DIR_INGRESS)) ?
+		       TC_ACT_SHOT :
+		       TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "GPL";

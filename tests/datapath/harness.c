@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/pkt_cls.h>
 
 #include "harness.h"
 
@@ -176,9 +177,26 @@ static int fx_run(int prog_fd, const struct pkt *p)
 	return (int)ret;
 }
 
+int fx_ingress_tc;
+
 int fx_run_xdp(struct fx *fx, const struct pkt *p)
 {
-	return fx_run(fx->dp.xdp_prog_fd, p);
+	uint32_t ret;
+	int err;
+
+	if (!fx_ingress_tc)
+		return fx_run(fx->dp.xdp_prog_fd, p);
+	err = fx_run_prog_repeat(fx->dp.tc_in_prog_fd, p, 1, &ret, NULL);
+	/* The kernel's skb test run refuses a frame whose IP header is cut
+	 * short before the program sees it; the stack would drop it too. */
+	if (err == -EINVAL && p->len < p->l3_off + 40)
+		return FX_REFUSED;
+	assert_int_equal(err, 0);
+	if ((int)ret == TC_ACT_UNSPEC)
+		return XDP_PASS;
+	if ((int)ret == TC_ACT_SHOT)
+		return XDP_DROP;
+	return -1000 - (int)ret;
 }
 
 int fx_run_tc(struct fx *fx, const struct pkt *p)

@@ -45,7 +45,14 @@ void fx_endpoint(struct fx *fx, const char *cidr, uint32_t identity,
 void fx_rule(struct fx *fx, const struct idg_rule_entry *r);
 uint32_t fx_commit(struct fx *fx);
 
-/* Run one frame; returns the program's return code. */
+/*
+ * Run one frame; returns the program's return code. With fx_ingress_tc
+ * set, fx_run_xdp() runs the tc ingress filter instead and maps its
+ * verdict to XDP_PASS / XDP_DROP (anything else to -1000 - ret), so the
+ * same tests judge both ingress hooks.
+ */
+extern int fx_ingress_tc;
+#define FX_REFUSED (-2000) /* tc mode: test_run refused the frame */
 int fx_run_xdp(struct fx *fx, const struct pkt *p);
 int fx_run_tc(struct fx *fx, const struct pkt *p);
 /* The same, repeated; returns ns per run as measured by the kernel. */

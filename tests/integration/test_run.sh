@@ -9,6 +9,11 @@
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
 . "$(dirname "$0")/topo_a.sh"
+# Native XDP first (auto would pick tc ingress on this veth); the tc hook's
+# repair is checked at the end.
+sed 's/^  xdpMode: auto$/  xdpMode: native/' "$CONFIG" >"$TMP/native.yaml"
+grep -q "xdpMode: native" "$TMP/native.yaml" || { echo "cannot set xdpMode" >&2; exit 1; }
+CONFIG=$TMP/native.yaml
 
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
 
@@ -172,6 +177,25 @@ fi
 grep -q "was re-created" "$LOG" && ok "re-created uplink logged" || not_ok "re-created uplink not logged"
 expect fail "re-created uplink: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect pass "re-created uplink: frontend allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
+
+# The ingress filter moved to tc by a config change, then removed by
+# someone: back within about a second, as XDP was.
+in_ingress_tc() { idg "$NA" node-a status -o json | python3 -c 'import json,sys
+d=json.load(sys.stdin)
+sys.exit(0 if d["xdp_mode"]=="tc" and any(t["point"]=="ingress" and t["prog_id"] > 0
+         for t in d["tc_programs"]) else 1)'; }
+sed -i 's/^  xdpMode: native$/  xdpMode: tc/' "$CFG"
+if waitfor 5 in_ingress_tc; then ok "config change: ingress filter moved to tc"; else not_ok "xdpMode tc not applied: $(tail -3 "$LOG")"; fi
+ip -n "$NA" link show eth0 | grep -q "prog/xdp" && not_ok "XDP left after the move to tc" || ok "no XDP after the move to tc"
+in_ns "$NA" tc filter del dev eth0 ingress pref 1
+t0=$(date +%s.%N)
+if waitfor 3 in_ingress_tc; then
+	dt=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
+	python3 -c "import sys; sys.exit(0 if $dt <= 1.5 else 1)" && ok "tc ingress filter back in ${dt}s" || not_ok "tc ingress filter back only after ${dt}s"
+else
+	not_ok "tc ingress filter not back: $(tail -3 "$LOG")"
+fi
+expect fail "tc ingress: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 
 # SIGTERM: exit 0, enforcement stays.
 kill -TERM "$RUN_PID"

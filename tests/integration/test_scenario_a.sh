@@ -29,7 +29,8 @@ status=$(idg "$NA" node-a status -o json)
 jget() { python3 -c 'import json,sys; d=json.load(sys.stdin)
 for k in sys.argv[1].split("."): d=d[k]
 print(d)' "$1" <<<"$status"; }
-[ "$(jget xdp_mode)" = native ] && ok "status: XDP native on veth" || not_ok "status: XDP mode $(jget xdp_mode)"
+# xdpMode auto on a veth: the tc ingress filter (tests/integration/test_ingress_modes.sh covers the XDP modes).
+[ "$(jget xdp_mode)" = tc ] && ok "status: auto picked tc ingress on veth" || not_ok "status: ingress mode $(jget xdp_mode)"
 [ "$(jget verdicts.policy-default-deny.packets)" -ge 4 ] && ok "status: default-deny drops counted" || not_ok "status: default-deny counter"
 [ "$(jget tc_egress_prog_id)" -gt 0 ] && ok "status: tc egress attached" || not_ok "status: tc egress"
 [ "$(jget generation)" = 1 ] && ok "status: generation 1" || not_ok "status: generation $(jget generation)"

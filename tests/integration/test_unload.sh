@@ -10,12 +10,13 @@ register_instance "$NA" node-a
 idg "$NA" node-a apply -c "$CONFIG" >/dev/null && ok "apply" || not_ok "apply"
 expect fail "reporting denied while applied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 ifindex=$(ip -n "$NA" -o link show eth0 | cut -d: -f1)
-ip -n "$NA" link show eth0 | grep -q "xdp" && ok "XDP attached" || not_ok "XDP not attached"
+# auto on a veth: the ingress filter runs at tc ingress, not XDP.
+tc -n "$NA" filter show dev eth0 ingress | grep -q "idgate_tc_ingr" && ok "tc ingress filter attached" || not_ok "tc ingress filter not attached"
 tc -n "$NA" filter show dev eth0 egress | grep -q "idgate_tc_egre" && ok "tc egress attached" || not_ok "tc egress not attached"
 
 idg "$NA" node-a unload >/dev/null && ok "unload" || not_ok "unload"
 ip -n "$NA" link show eth0 | grep -q "xdp" && not_ok "XDP still attached" || ok "no XDP left on the uplink"
-[ -z "$(tc -n "$NA" filter show dev eth0 egress)" ] && ok "no tc filter left" || not_ok "tc filter left"
+[ -z "$(tc -n "$NA" filter show dev eth0 egress)$(tc -n "$NA" filter show dev eth0 ingress)" ] && ok "no tc filter left" || not_ok "tc filter left"
 tc -n "$NA" qdisc show dev eth0 | grep -q clsact && not_ok "clsact qdisc left" || ok "no clsact qdisc left"
 [ ! -e "$PIN_ROOT/node-a" ] && ok "pin dir removed" || not_ok "pins left: $(ls "$PIN_ROOT/node-a")"
 [ ! -e "$TMP/state-node-a" ] && ok "state dir removed" || not_ok "state left"
