@@ -883,7 +883,7 @@ static void test_node_fields(void **state)
 		   "missing field 'uplink' in spec.interfaces", 7, 15);
 	expect_err(NODE_A
 		   "  xdpMode: offload\n",			/* 8 */
-		   "spec.xdpMode: unknown value 'offload' (expected native, skb or auto)",
+		   "spec.xdpMode: unknown value 'offload' (expected auto, native, skb or tc)",
 		   8, 12);
 	expect_err("apiVersion: idgate.io/v1\n"
 		   "kind: Node\n"
