@@ -174,6 +174,7 @@ int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 	g->cfg.enforcement = c->enforcement;
 	g->cfg.host_flags = c->host_flags;
 	g->cfg.drop_event_interval_ns = o->drop_event_interval_ns;
+	g->cfg.events_per_s_cpu = IDG_EV_BUDGET_DEFAULT;
 
 	for (size_t i = 0; i < c->n_ipcache; i++) {
 		const struct idg_ipcache_entry *e = &c->ipcache[i];

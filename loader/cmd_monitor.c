@@ -360,7 +360,7 @@ static void report_losses(struct mon *m, const struct idg_dp *dp)
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 	} else {
-		printf("!! %llu event(s) lost (ring buffer full), %llu suppressed by the per-flow rate limit (--drop-event-interval) since the last report\n",
+		printf("!! %llu event(s) lost (ring buffer full), %llu suppressed (per-flow limit --drop-event-interval, or the per-CPU budget) since the last report\n",
 		       (unsigned long long)(lost > m->lost ? lost - m->lost : 0),
 		       (unsigned long long)(supp > m->suppressed ? supp - m->suppressed : 0));
 	}

@@ -50,7 +50,7 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		{ IDG_MISC_EVENTS_LOST, "idgate_events_lost_total",
 		  "Events dropped because the ring buffer was full." },
 		{ IDG_MISC_EVENTS_SUPPRESSED, "idgate_events_suppressed_total",
-		  "Drop events not emitted because of the per-flow rate limit." },
+		  "Drop events not emitted: per-flow rate limit or per-CPU budget." },
 		{ IDG_MISC_CT_CREATE_FAILED, "idgate_conntrack_create_failed_total",
 		  "Conntrack entries that could not be created." },
 		{ IDG_MISC_CT_REJUDGED, "idgate_conntrack_rejudged_total",

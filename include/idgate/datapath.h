@@ -63,6 +63,18 @@ struct idg_cfg {
 	__u32 enforcement;  /* IDG_ENFORCE_* */
 	__u32 host_flags;   /* IDG_EP_F_* for traffic to non-endpoints (ALWAYS) */
 	__u64 drop_event_interval_ns; /* per flow; 0 = an event for every drop */
+	__u32 events_per_s_cpu; /* drop/verdict event budget per CPU; 0 = none */
+	__u32 pad;
+};
+
+/* The budget is spent in windows of this length: a flood of new flows
+ * costs one per-CPU lookup per packet once a window's share is used. */
+#define IDG_EV_BUDGET_WINDOW_NS 100000000ull
+#define IDG_EV_BUDGET_DEFAULT 1000 /* events per second per CPU */
+
+struct idg_ev_budget {
+	__u64 window_start;
+	__u64 used;
 };
 
 /* ---- per-generation: ipcache and local endpoints (LPM tries) ---- */
@@ -181,7 +193,7 @@ struct idg_counter {
 
 enum idg_misc_stat {
 	IDG_MISC_EVENTS_LOST = 0,      /* ring buffer full */
-	IDG_MISC_EVENTS_SUPPRESSED,    /* rate limited per flow */
+	IDG_MISC_EVENTS_SUPPRESSED,    /* over the CPU budget or flow limit */
 	IDG_MISC_CT_CREATE_FAILED,
 	IDG_MISC_CT_REJUDGED,          /* flows re-checked after a flip */
 	IDG_MISC_CT_REVOKED,           /* ... and denied by the new policy */

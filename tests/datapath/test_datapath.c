@@ -913,6 +913,28 @@ static void test_event_rate_limit(void **state)
 	assert_int_equal(fx_misc(fx, IDG_MISC_EVENTS_LOST), 0);
 }
 
+static void test_event_budget(void **state)
+{
+	struct fx *fx = *state;
+	struct pkt p;
+
+	base_node(fx, ENF_BOTH);
+	/* 10 per second is one per 100 ms window on this CPU. */
+	fx->gen.cfg.events_per_s_cpu = 10;
+	fx_commit(fx);
+
+	/* A flood of distinct flows: one event, the rest suppressed before
+	 * the per-flow limiter or the ring, and every drop still counted. */
+	for (uint16_t i = 0; i < 5; i++) {
+		p = tcp4(A_V4, EP_V4, (uint16_t)(41000 + i), 80);
+		expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
+	}
+	assert_int_equal(fx_poll_events(fx), 1);
+	assert_int_equal(fx_misc(fx, IDG_MISC_EVENTS_SUPPRESSED), 4);
+	assert_int_equal(fx_misc(fx, IDG_MISC_EVENTS_LOST), 0);
+	assert_int_equal(fx_reason_pkts(fx, IDG_DROP_POLICY_DEFAULT), 5);
+}
+
 static void test_events_lost_counted(void **state)
 {
 	struct fx *fx = *state;
@@ -1164,6 +1186,7 @@ int main(int argc, char **argv)
 		T(test_fragments),
 		T(test_malformed_headers),
 		T(test_event_rate_limit),
+		T(test_event_budget),
 		T(test_events_lost_counted),
 		T(test_gen_revokes_and_keeps_flows),
 		T(test_gen_flip_never_mixes),

@@ -204,6 +204,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idg_misc_st SEC(".maps");
 
+/* Per-CPU event budget (struct idg_ev_budget); private to each object. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct idg_ev_budget);
+} idg_ev_budget SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, IDG_EVENTS_RINGBUF_BYTES);

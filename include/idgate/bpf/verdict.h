@@ -208,9 +208,38 @@ struct idg_drop_info {
 	__u8 dir;
 };
 
-/* One event per drop (and per new flow a rule allowed), or at most one
- * per flow per interval when the node config asks for a rate limit. Every event not written is counted:
- * suppressed (rate limit) or lost (ring buffer full). */
+/*
+ * Spend one event of this CPU's budget. Checked before the per-flow limit
+ * so that a flood of distinct flows never reaches its LRU map or the ring.
+ */
+static __always_inline int idg_ev_budget_take(const struct idg_cfg *cfg,
+					       __u64 now)
+{
+	__u64 share = cfg->events_per_s_cpu / (1000000000ull /
+					       IDG_EV_BUDGET_WINDOW_NS);
+	struct idg_ev_budget *b;
+	__u32 zero = 0;
+
+	b = bpf_map_lookup_elem(&idg_ev_budget, &zero);
+	if (!b)
+		return 0;
+	if (now - b->window_start >= IDG_EV_BUDGET_WINDOW_NS) {
+		b->window_start = now;
+		b->used = 0;
+	}
+	if (b->used >= (share ? share : 1))
+		return 0;
+	b->used++;
+	return 1;
+}
+
+/*
+ * One event per drop (and per new flow a rule allowed), within the node's
+ * per-CPU budget, and at most one per flow per interval when the config
+ * asks for that. Every event not written is counted: suppressed (budget
+ * or per-flow limit) or lost (ring buffer full). Trace events, asked for
+ * by a monitor, skip both limits.
+ */
 static __always_inline void idg_emit(const struct idg_cfg *cfg,
 				     const struct idg_pkt *p,
 				     const struct idg_drop_info *d, __u8 type)
@@ -221,6 +250,10 @@ static __always_inline void idg_emit(const struct idg_cfg *cfg,
 	if (idg_trace)
 		return;
 	now = bpf_ktime_get_ns();
+	if (cfg && cfg->events_per_s_cpu && !idg_ev_budget_take(cfg, now)) {
+		idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
+		return;
+	}
 	if (cfg && cfg->drop_event_interval_ns) {
 		struct idg_ct_key k = {};
 		__u64 *last;
