@@ -23,6 +23,9 @@
 struct perf_opts {
 	uint32_t repeat;
 	int rounds;
+	FILE *records; /* --records: one bench record per round, or NULL */
+	uint32_t rules[8]; /* --rules: the rule counts of the records mode */
+	int n_rules;
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -32,9 +35,14 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median ns/packet over rounds; the spread goes to *lo / *hi. */
-static double measure(int prog_fd, const struct pkt *p, uint32_t expect,
-		      const struct perf_opts *o, double *lo, double *hi)
+/*
+ * Median ns/packet over rounds; the spread goes to *lo / *hi. With
+ * --records each round is also written as a bench/report.py record of
+ * bench "progcost" (variant, n: rules or -1 for none).
+ */
+static double measure_rec(int prog_fd, const struct pkt *p, uint32_t expect,
+			  const struct perf_opts *o, double *lo, double *hi,
+			  const char *variant, long n_rules)
 {
 	double ns[64];
 	int n = o->rounds < 64 ? o->rounds : 64;
@@ -47,11 +55,26 @@ static double measure(int prog_fd, const struct pkt *p, uint32_t expect,
 			fprintf(stderr, "perf: unexpected verdict %u\n", ret);
 			exit(1);
 		}
+		if (o->records && variant) {
+			char n_txt[24] = "null";
+
+			if (n_rules >= 0)
+				snprintf(n_txt, sizeof(n_txt), "%ld", n_rules);
+			fprintf(o->records,
+				"{\"bench\": \"progcost\", \"variant\": \"%s\", \"n\": %s, \"run\": %d, \"metric\": \"ns_per_pkt\", \"value\": %.1f, \"unit\": \"ns\"}\n",
+				variant, n_txt, i + 1, ns[i]);
+		}
 	}
 	qsort(ns, (size_t)n, sizeof(ns[0]), cmp_double);
 	*lo = ns[0];
 	*hi = ns[n - 1];
 	return ns[n / 2];
+}
+
+static double measure(int prog_fd, const struct pkt *p, uint32_t expect,
+		      const struct perf_opts *o, double *lo, double *hi)
+{
+	return measure_rec(prog_fd, p, expect, o, lo, hi, NULL, -1);
 }
 
 static void row(const char *what, double med, double lo, double hi)
@@ -118,13 +141,15 @@ static void idgate_case(const struct perf_opts *o, uint32_t n_rules,
 
 	/* Source 100.0.0.5 has identity 256 + 5: rule 5, port 1029. */
 	p = perf_pkt("100.0.0.5", 1029);
-	med = measure(fx->dp.xdp_prog_fd, &p, XDP_PASS, o, &lo, &hi);
+	med = measure_rec(fx->dp.xdp_prog_fd, &p, XDP_PASS, o, &lo, &hi,
+			  "idgate-testrun-established", n_rules);
 	snprintf(what, sizeof(what), "idgate, %u rules, %u ipcache: established",
 		 n_rules, n_ipcache);
 	row(what, med, lo, hi);
 
 	p = perf_pkt("100.0.0.5", 1030);
-	med = measure(fx->dp.xdp_prog_fd, &p, XDP_DROP, o, &lo, &hi);
+	med = measure_rec(fx->dp.xdp_prog_fd, &p, XDP_DROP, o, &lo, &hi,
+			  "idgate-testrun-denied", n_rules);
 	snprintf(what, sizeof(what), "idgate, %u rules, %u ipcache: new, denied",
 		 n_rules, n_ipcache);
 	row(what, med, lo, hi);
@@ -145,20 +170,49 @@ int dp_perf_main(int argc, char **argv)
 	struct pkt p;
 	double med, lo, hi;
 
+	const char *records = NULL;
+	int rc = 0;
+
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
 			o.repeat = (uint32_t)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
 			o.rounds = atoi(argv[++i]);
-		else {
+		else if (!strcmp(argv[i], "--records") && i + 1 < argc)
+			records = argv[++i];
+		else if (!strcmp(argv[i], "--rules") && i + 1 < argc &&
+			 o.n_rules < 8) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+
+			if (*end || !v || v > 100000) {
+				fprintf(stderr, "perf: --rules wants 1..100000, not '%s'\n",
+					argv[i]);
+				return 2;
+			}
+			o.rules[o.n_rules++] = (uint32_t)v;
+		} else {
 			fprintf(stderr,
-				"usage: test_datapath --perf [--repeat N] [--rounds N]\n");
+				"usage: test_datapath --perf [--repeat N] [--rounds N] [--records FILE --rules N [--rules N...]]\n"
+				"  --records: append bench/report.py records (bench progcost) for the\n"
+				"  empty program and idgate with each --rules count over 5000 endpoints\n");
 			return 2;
 		}
 	}
-	if (!o.repeat || o.rounds < 1) {
-		fprintf(stderr, "perf: --repeat and --rounds must be positive\n");
+	if (!o.repeat || o.rounds < 1 || o.rounds > 64) {
+		fprintf(stderr, "perf: --repeat must be positive, --rounds 1..64\n");
 		return 2;
+	}
+	if (!records != !o.n_rules) {
+		fprintf(stderr, "perf: --records and --rules go together\n");
+		return 2;
+	}
+	if (records) {
+		o.records = fopen(records, "a");
+		if (!o.records) {
+			perror(records);
+			return 1;
+		}
 	}
 
 	printf("BPF_PROG_TEST_RUN, %u packets per round, median of %d rounds (ns/packet)\n\n",
@@ -173,11 +227,21 @@ int dp_perf_main(int argc, char **argv)
 		return 1;
 	}
 	p = perf_pkt("100.0.0.5", 1029);
-	med = measure(bpf_program__fd(empty->progs.idgate_xdp_empty), &p,
-		      XDP_PASS, &o, &lo, &hi);
+	med = measure_rec(bpf_program__fd(empty->progs.idgate_xdp_empty), &p,
+			  XDP_PASS, &o, &lo, &hi, "empty-testrun", -1);
 	row("empty XDP program (baseline)", med, lo, hi);
 	empty_xdp__destroy(empty);
 
+	if (o.records) {
+		/* The benchmark's shape: 5000 endpoint addresses. */
+		for (int i = 0; i < o.n_rules; i++)
+			idgate_case(&o, o.rules[i], 5000);
+		if (fclose(o.records)) {
+			perror(records);
+			rc = 1;
+		}
+		return rc;
+	}
 	/* Rules vary at a fixed ipcache size, then the ipcache grows: the
 	 * two effects are reported apart. */
 	idgate_case(&o, 10, 10000);
