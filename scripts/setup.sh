@@ -19,6 +19,8 @@ packages=(
 	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev libmicrohttpd-dev
 	libcmocka-dev
 	iproute2 python3 curl postgresql tshark nftables ethtool
+	# bench/: DPDK traffic generator, baselines and measuring tools
+	libdpdk-dev iptables iperf3 sockperf gnuplot-nox
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The filter matrix: for each N and each filter, one rig with that rule
+# set loaded, then per repeat: a denied UDP flood (drop rate, softirq CPU
+# per packet, BPF program cost), TCP ping-pong latency, connection setup
+# rate and one iperf3 stream. Appends records (bench/report.py --check
+# describes them) to $BENCH_RESULTS.
+#
+#   BENCH_RESULTS=r.jsonl bench/filters.sh
+#   env: BENCH_NS ("10 100 1000 10000"), BENCH_VARIANTS, BENCH_REPEATS (3),
+#        FLOOD_S, PP_S, CR_S, TP_S (seconds per measurement)
+. "$(dirname "$0")/lib.sh"
+
+BENCH_NS=${BENCH_NS:-10 100 1000 10000}
+BENCH_VARIANTS=${BENCH_VARIANTS:-none iptables iptables-ct nft idgate}
+FLOOD_S=${FLOOD_S:-3}
+PP_S=${PP_S:-3}
+CR_S=${CR_S:-2}
+TP_S=${TP_S:-3}
+FAILED=0
+
+[ -x "$PKTGEN" ] || die "no traffic generator at $PKTGEN (build with DPDK: libdpdk-dev, meson -Dbench_dpdk=enabled)"
+[ -x "$CONNRATE" ] || die "no connrate at $CONNRATE"
+
+fail() { echo "bench: FAILED $*" >&2; FAILED=$((FAILED + 1)); }
+
+# Benches that make sense for a variant: iptables-ct differs from
+# iptables only for new connections, so it runs the connection bench
+# alone; none has no drops to count.
+wants() { # wants VARIANT BENCH
+	case "$1:$2" in
+	iptables-ct:connrate) return 0 ;;
+	iptables-ct:*) return 1 ;;
+	none:flood) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+# The name a filter variant goes by in the flood bench's records: idgate
+# is recorded under the hook its automatic choice took on this veth.
+flood_name() {
+	[ "$1" = idgate ] || { echo "$1"; return; }
+	case "$(idg dut status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["xdp_mode"])')" in
+	native) echo idgate-xdp-native ;;
+	skb) echo idgate-xdp-generic ;;
+	tc) echo idgate-tc ;;
+	*) die "idgate: unknown ingress hook" ;;
+	esac
+}
+
+flood() { # flood VARIANT N RUN
+	local v=$1 n=$2 run=$3 out="$TMP/pktgen.out"
+	local tx0 tx1 si0 si1 d0 d1 id="" st0="" st1="" sent secs
+	tx0=$(link_stat "$GEN" vg tx_packets)
+	d0=$(filter_drops "$v")
+	if [ "${v#idgate}" != "$v" ]; then
+		id=$(idgate_ingress_prog_id)
+		st0=$(prog_stats "$id")
+	fi
+	si0=$(softirq_ns)
+	if ! ip netns exec "$GEN" "$PKTGEN" --no-huge --no-pci --no-shconf -m 256 \
+		-l "$GEN_CPU" --vdev=net_af_packet0,iface=vg --log-level=error -- \
+		--src-mac "$VG_MAC" --dst-mac "$VD_MAC" --src-base "$CLIENT_BASE" \
+		--src-count "$N_ENDPOINTS" --dst "$SERVER" --proto udp --dport 9 \
+		--sport-range 10000-10999 --rate 0 --duration "$FLOOD_S" >"$out" 2>&1; then
+		fail "flood $v N=$n: $(tail -3 "$out")"
+		return
+	fi
+	si1=$(softirq_ns)
+	[ -n "$id" ] && st1=$(prog_stats "$id")
+	tx1=$(link_stat "$GEN" vg tx_packets)
+	d1=$(filter_drops "$v")
+	read -r sent secs < <(sed -n 's/^RESULT sent=\([0-9]*\) seconds=\([0-9.]*\).*/\1 \2/p' "$out")
+	[ -n "$secs" ] || { fail "flood $v N=$n: no RESULT line"; return; }
+	local fname
+	fname=$(flood_name "$v")
+	python3 - "$fname" "$n" "$run" "$sent" "$secs" "$tx0" "$tx1" "$d0" "$d1" \
+		"$si0" "$si1" "$st0" "$st1" >"$TMP/flood.vals" <<'EOF'
+import sys
+v, n, run = sys.argv[1:4]
+sent, secs, tx0, tx1, d0, d1, si0, si1 = map(float, sys.argv[4:12])
+reached = tx1 - tx0
+print("flood", v, n, run, "sent_pps", sent / secs, "pps")
+print("flood", v, n, run, "filter_pps", reached / secs, "pps")
+print("flood", v, n, run, "drop_pps", (d1 - d0) / secs, "pps")
+if reached > 0:
+    print("flood", v, n, run, "softirq_ns_per_pkt", (si1 - si0) / reached, "ns")
+st0, st1 = sys.argv[12], sys.argv[13]
+if st0 and st1:
+    t0, c0 = map(float, st0.split()); t1, c1 = map(float, st1.split())
+    if c1 > c0:
+        print("progcost idgate-flood", n, run, "ns_per_pkt", (t1 - t0) / (c1 - c0), "ns")
+EOF
+	while read -r b rv rn rr m val unit; do
+		record "$b" "$rv" "$rn" "$rr" "$m" "$val" "$unit"
+	done <"$TMP/flood.vals"
+	log "  flood $fname N=$n: $(awk '{printf "%s=%.0f ", $5, $6}' "$TMP/flood.vals")"
+}
+
+pingpong() { # pingpong VARIANT N RUN
+	local out="$TMP/pp.out"
+	if ! in_ns "$GEN" taskset -c "$APP_CPU" sockperf ping-pong --tcp -i "$SERVER" \
+		-p 11111 --client_ip "$PROBE" -t "$PP_S" -m 64 --full-rtt >"$out" 2>&1; then
+		fail "pingpong $1 N=$2: $(tail -2 "$out")"
+		return
+	fi
+	local p50 p99 p999
+	p50=$(sed -n 's/.*percentile 50.000 = *\([0-9.]*\).*/\1/p' "$out")
+	p99=$(sed -n 's/.*percentile 99.000 = *\([0-9.]*\).*/\1/p' "$out")
+	p999=$(sed -n 's/.*percentile 99.900 = *\([0-9.]*\).*/\1/p' "$out")
+	[ -n "$p50" ] && [ -n "$p99" ] && [ -n "$p999" ] || { fail "pingpong $1 N=$2: no percentiles"; return; }
+	record pingpong "$1" "$2" "$3" p50_us "$p50" us
+	record pingpong "$1" "$2" "$3" p99_us "$p99" us
+	record pingpong "$1" "$2" "$3" p999_us "$p999" us
+	log "  pingpong $1 N=$2: rtt p50 $p50 p99 $p99 p99.9 $p999 us"
+}
+
+connrate() { # connrate VARIANT N RUN
+	local out="$TMP/cr.out" line
+	if ! in_ns "$GEN" "$CONNRATE" client --connect "$SERVER:7000" --bind "$PROBE" \
+		--duration "$CR_S" >"$out" 2>&1; then
+		fail "connrate $1 N=$2: $(tail -2 "$out")"
+		return
+	fi
+	line=$(grep '^RESULT' "$out")
+	for kv in conn_per_s p50_us p99_us; do
+		val=$(sed -n "s/.* $kv=\([0-9.]*\).*/\1/p" <<<"$line")
+		[ -n "$val" ] || { fail "connrate $1 N=$2: no $kv"; return; }
+		case $kv in
+		conn_per_s) record connrate "$1" "$2" "$3" conn_per_s "$val" "conn/s" ;;
+		p50_us) record connrate "$1" "$2" "$3" setup_p50_us "$val" us ;;
+		p99_us) record connrate "$1" "$2" "$3" setup_p99_us "$val" us ;;
+		esac
+	done
+	log "  connrate $1 N=$2: $line"
+}
+
+throughput() { # throughput VARIANT N RUN
+	local out="$TMP/tp.json" g
+	if ! in_ns "$GEN" iperf3 -c "$SERVER" -B "$PROBE" -t "$TP_S" -J >"$out" 2>&1; then
+		fail "throughput $1 N=$2: $(grep -m1 error "$out")"
+		return
+	fi
+	g=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9)' "$out") ||
+		{ fail "throughput $1 N=$2: unreadable iperf3 output"; return; }
+	record throughput "$1" "$2" "$3" gbps "$g" "Gbit/s"
+	log "  throughput $1 N=$2: $g Gbit/s"
+}
+
+rig_up
+# Servers for the allowed flows, for the whole run.
+bg "$DUT" taskset -c "$APP_CPU" sockperf server --tcp -i "$SERVER" -p 11111
+bg "$DUT" "$CONNRATE" server --bind "$SERVER:7000"
+bg "$DUT" iperf3 -s -B "$SERVER" -p 5201
+for p in 11111 7000 5201; do wait_listen "$DUT" $p; done
+
+for n in $BENCH_NS; do
+	for v in $BENCH_VARIANTS; do
+		log "N=$n $v: loading"
+		filter_on "$v" "$n"
+		# Allowed traffic must pass and the flood's port must not.
+		in_ns "$GEN" timeout 5 iperf3 -c "$SERVER" -B "$PROBE" -n 1M >/dev/null 2>&1 ||
+			{ fail "$v N=$n: the allowed flow does not pass"; filter_off "$v"; continue; }
+		for run in $(seq 1 "$BENCH_REPEATS"); do
+			if wants "$v" flood; then
+				in_ns "$DUT" sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null || sysctl -qw kernel.bpf_stats_enabled=1
+				flood "$v" "$n" "$run"
+				sysctl -qw kernel.bpf_stats_enabled=0
+			fi
+			wants "$v" pingpong && pingpong "$v" "$n" "$run"
+			wants "$v" connrate && connrate "$v" "$n" "$run"
+			wants "$v" throughput && throughput "$v" "$n" "$run"
+		done
+		filter_off "$v"
+	done
+done
+[ "$FAILED" = 0 ] || die "$FAILED measurements failed (see above)"

@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the bench scripts: the two-namespace rig, the filters under
+# test and result records. Sourced, not run.
+#
+#   GEN (traffic source)  vg 10.2.0.1/16 ==veth== vd 10.0.0.2/16  DUT (filter)
+#
+# The flood's spoofed sources (10.1.0.1 + i, the rule model's 5000
+# endpoints, bench/gen_rules.py) and the probe host 10.2.0.1 are routed
+# back over vd. Every namespace, pin and process is removed on exit.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+IDGATE=${IDGATE:-$BUILD/loader/idgate}
+PKTGEN=${PKTGEN:-$BUILD/bench/idg-pktgen}
+CONNRATE=${CONNRATE:-$BUILD/bench/connrate}
+BENCH_RESULTS=${BENCH_RESULTS:?set BENCH_RESULTS to the results file}
+BENCH_REPEATS=${BENCH_REPEATS:-3}
+BENCH_QUICK=${BENCH_QUICK:-0}
+GEN_CPU=${GEN_CPU:-0}  # the traffic generator's core
+APP_CPU=${APP_CPU:-1}  # latency client and server share this one
+
+RUN_ID="$$-$RANDOM"
+TMP=$(mktemp -d /tmp/idgate-bench.XXXXXX)
+PIN_ROOT=/sys/fs/bpf/idgate-bench-$RUN_ID
+NAMESPACES=()
+PIDS=()
+IDG_LOADED=()  # "ns node" of loaded instances
+
+SERVER=10.0.0.2
+PROBE=10.2.0.1
+CLIENT_BASE=10.1.0.1
+N_ENDPOINTS=5000
+
+bench_cleanup() {
+	local rc=$?
+	set +e
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for i in "${IDG_LOADED[@]}"; do
+		# shellcheck disable=SC2086
+		set -- $i
+		nsenter --net="/run/netns/$1" "$IDGATE" unload --node "$2" \
+			--pin-dir "$PIN_ROOT/$2" --state-dir "$TMP/state-$2" >/dev/null 2>&1
+	done
+	for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$PIN_ROOT" "$TMP"
+	exit $rc
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "[$(date +%T)] $*" >&2; }
+
+mkns() { # mkns VAR ROLE
+	local ns="idgb-$2-$RUN_ID"
+	ip netns add "$ns"
+	NAMESPACES+=("$ns")
+	ip -n "$ns" link set lo up
+	printf -v "$1" '%s' "$ns"
+}
+
+# in_ns NS CMD...: nsenter keeps the host's /sys, so bpffs pins stay visible.
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+
+# bg NS CMD...: a background process in NS; waits for "ready" or a
+# listening socket when the command prints nothing (sockperf, iperf3).
+bg() {
+	local ns=$1
+	shift
+	local out="$TMP/bg.$RANDOM"
+	nsenter --net="/run/netns/$ns" "$@" >"$out" 2>&1 &
+	PIDS+=($!)
+	BG_PID=$!
+	BG_OUT=$out
+}
+
+# wait_listen NS PORT: until a TCP socket listens on PORT in NS.
+wait_listen() {
+	for _ in $(seq 100); do
+		in_ns "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
+		sleep 0.05
+	done
+	die "nothing listens on port $2 in $1"
+}
+
+# record BENCH VARIANT N RUN METRIC VALUE UNIT (N may be null)
+record() {
+	python3 - "$@" >>"$BENCH_RESULTS" <<'EOF'
+import json, math, sys
+b, v, n, run, m, val, unit = sys.argv[1:8]
+x = float(val)
+if not math.isfinite(x):
+    sys.exit(f"record: {b}/{v}/{m}: not a number: {val}")
+print(json.dumps({"bench": b, "variant": v, "n": None if n == "null" else int(n),
+                  "run": int(run), "metric": m, "value": x, "unit": unit}))
+EOF
+}
+
+# The rig. Offloads stay at the veth defaults (TSO/GSO/GRO on), as a
+# real deployment would have them.
+rig_up() {
+	mkns GEN gen
+	mkns DUT dut
+	ip -n "$GEN" link add vg type veth peer name vd netns "$DUT"
+	ip -n "$GEN" addr add "$PROBE/16" dev vg
+	ip -n "$DUT" addr add "$SERVER/16" dev vd
+	ip -n "$GEN" link set vg up
+	ip -n "$DUT" link set vd up
+	ip -n "$GEN" route add 10.0.0.0/16 dev vg
+	ip -n "$DUT" route add 10.1.0.0/16 dev vd
+	ip -n "$DUT" route add 10.2.0.0/16 dev vd
+	VD_MAC=$(ip -n "$DUT" -j link show vd | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+	VG_MAC=$(ip -n "$GEN" -j link show vg | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+	# The flood's sources never answer ARP: pin their neighbour entries
+	# so a reply (ICMP with no filter, a SYN-ACK) does not queue on ARP.
+	ip -n "$DUT" neigh replace "$PROBE" lladdr "$VG_MAC" dev vd nud permanent
+	in_ns "$DUT" sysctl -qw net.ipv4.icmp_ratelimit=1000
+}
+
+# idgate NODE ARGS... in the DUT with the bench's pin and state dirs.
+idg() {
+	local node=$1 sub=$2
+	shift 2
+	in_ns "$DUT" "$IDGATE" "$sub" "$@" --node "$node" \
+		--pin-dir "$PIN_ROOT/$node" --state-dir "$TMP/state-$node"
+}
+
+# Filter variants: none | iptables | iptables-ct | nft |
+# idgate-xdp-native | idgate-xdp-generic | idgate-tc | idgate (auto).
+idgate_mode_of() {
+	case "$1" in
+	idgate) echo auto ;;
+	idgate-xdp-native) echo native ;;
+	idgate-xdp-generic) echo skb ;;
+	idgate-tc) echo tc ;;
+	*) die "not an idgate variant: $1" ;;
+	esac
+}
+
+filter_rules() { # filter_rules VARIANT N [--change] > file
+	local v=$1 n=$2
+	shift 2
+	case "$v" in
+	iptables | iptables-legacy | iptables-nft) "$BENCH_DIR/gen_rules.py" --kind iptables --n "$n" "$@" ;;
+	iptables-ct) "$BENCH_DIR/gen_rules.py" --kind iptables-ct --n "$n" "$@" ;;
+	nft) "$BENCH_DIR/gen_rules.py" --kind nft --n "$n" "$@" ;;
+	idgate*) "$BENCH_DIR/gen_rules.py" --kind idgate --n "$n" \
+		--xdp-mode "$(idgate_mode_of "$v")" "$@" ;;
+	*) die "unknown filter variant $v" ;;
+	esac
+}
+
+# iptables-restore of the default (nft) backend; iptables-legacy on request.
+ipt_restore() { # ipt_restore VARIANT FILE
+	case "$1" in
+	iptables-legacy) in_ns "$DUT" iptables-legacy-restore <"$2" ;;
+	*) in_ns "$DUT" iptables-restore <"$2" ;;
+	esac
+}
+
+filter_load() { # filter_load VARIANT FILE: apply a generated rule file
+	case "$1" in
+	none) ;;
+	iptables*) ipt_restore "$1" "$2" ;;
+	nft) in_ns "$DUT" nft -f "$2" ;;
+	idgate*) idg dut apply -c "$2" >"$TMP/apply.out" 2>&1 ||
+		{ cat "$TMP/apply.out" >&2; die "idgate apply failed"; } ;;
+	esac
+}
+
+filter_on() { # filter_on VARIANT N
+	local f="$TMP/rules.$1.$2"
+	[ "$1" = none ] && return 0
+	filter_rules "$1" "$2" >"$f"
+	filter_load "$1" "$f"
+	case "$1" in idgate*) IDG_LOADED+=("$DUT dut") ;; esac
+}
+
+filter_off() { # filter_off VARIANT
+	case "$1" in
+	none) ;;
+	iptables-legacy)
+		in_ns "$DUT" iptables-legacy -P INPUT ACCEPT
+		in_ns "$DUT" iptables-legacy -F INPUT ;;
+	iptables*)
+		in_ns "$DUT" iptables -P INPUT ACCEPT
+		in_ns "$DUT" iptables -F INPUT ;;
+	nft) in_ns "$DUT" nft delete table inet idgbench ;;
+	idgate*)
+		idg dut unload >/dev/null
+		IDG_LOADED=() ;;
+	esac
+}
+
+# Packets the filter dropped so far (the denied flood's verdict).
+filter_drops() { # filter_drops VARIANT
+	case "$1" in
+	none) echo 0 ;;
+	iptables-legacy) in_ns "$DUT" iptables-legacy-save -c -t filter |
+		sed -n 's/^:INPUT DROP \[\([0-9]*\):.*/\1/p' ;;
+	iptables*) in_ns "$DUT" iptables-save -c -t filter |
+		sed -n 's/^:INPUT DROP \[\([0-9]*\):.*/\1/p' ;;
+	nft) in_ns "$DUT" nft -j list chain inet idgbench input | python3 -c '
+import json, sys
+for o in json.load(sys.stdin)["nftables"]:
+    for e in o.get("rule", {}).get("expr", []):
+        if "counter" in e:
+            print(e["counter"]["packets"])'
+		;;
+	idgate*) idg dut status -o json | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["verdicts"].get("policy-default-deny", {}).get("packets", 0))' ;;
+	esac
+}
+
+# The id of the program idgate's ingress filter runs as (XDP or tc).
+idgate_ingress_prog_id() {
+	idg dut status -o json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+if d["xdp_prog_id"]:
+    print(d["xdp_prog_id"])
+else:
+    print(next(t["prog_id"] for t in d["tc_programs"]
+               if t["point"] == "ingress" and t["program"] == "prog_tc_ingress"))'
+}
+
+# BPF stats of a program: "run_time_ns run_cnt".
+prog_stats() {
+	bpftool prog show id "$1" -j | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d.get("run_time_ns", 0), d.get("run_cnt", 0))'
+}
+
+# Softirq time of all CPUs, in ns. Tick-sampled on this kernel (no
+# IRQ_TIME_ACCOUNTING): accurate over seconds, not per packet.
+softirq_ns() {
+	awk -v hz="$(getconf CLK_TCK)" '/^cpu[0-9]/ { s += $8 } END { printf "%.0f\n", s * 1e9 / hz }' /proc/stat
+}
+
+link_stat() { # link_stat NS IFACE tx_packets|rx_packets
+	in_ns "$1" ip -j -s link show "$2" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[0]["stats64"]
+k = sys.argv[1]
+print(s["tx" if k.startswith("tx") else "rx"]["packets"])' "$3"
+}
