@@ -305,10 +305,14 @@ static void owners_free(struct id_owners *o)
 		free(o->by_cluster[i]);
 }
 
+/* Hash collisions reported one by one; the rest as one count. */
+#define IDG_COLLISIONS_SHOWN 3
+
 static int groups_number(struct idg_idents *ids, const struct old_index *oi,
 			 struct idg_diags *d)
 {
 	struct id_owners own = { 0 };
+	size_t n_coll = 0;
 	int err = 0;
 
 	/* Pins first: they are the config's explicit word. */
@@ -385,7 +389,9 @@ static int groups_number(struct idg_idents *ids, const struct old_index *oi,
 				g->cluster, g->canon);
 			continue;
 		}
-		if (local != h)
+		/* Every collision is safe (probing, then the state file);
+		 * a few examples say why numbers moved, a count the rest. */
+		if (local != h && ++n_coll <= IDG_COLLISIONS_SHOWN)
 			idg_warn(d, g->pos,
 				 "identity collision: {%s} hashes to %u, held by {%s}; it gets %u",
 				 g->canon, IDG_ID_MAKE(g->cluster_id, h),
@@ -394,6 +400,10 @@ static int groups_number(struct idg_idents *ids, const struct old_index *oi,
 		o[local] = (uint32_t)i + 1;
 		g->id = IDG_ID_MAKE(g->cluster_id, local);
 	}
+	if (n_coll > IDG_COLLISIONS_SHOWN)
+		idg_warn(d, ids->groups[0].pos,
+			 "identity collision: %zu more label sets took the next free identity after their hash (idgate identity list shows them all; pin with spec.identity where nodes must agree)",
+			 n_coll - IDG_COLLISIONS_SHOWN);
 out:
 	owners_free(&own);
 	return err;
