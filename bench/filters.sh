@@ -8,7 +8,7 @@
 #
 #   BENCH_RESULTS=r.jsonl bench/filters.sh
 #   env: BENCH_NS ("10 100 1000 10000"), BENCH_VARIANTS, BENCH_REPEATS (3),
-#        FLOOD_S, PP_S, CR_S, TP_S (seconds per measurement)
+#        FLOOD_S, STATS_S, PP_S, CR_S, TP_S (seconds per measurement)
 . "$(dirname "$0")/lib.sh"
 
 BENCH_NS=${BENCH_NS:-10 100 1000 10000}
@@ -17,6 +17,7 @@ FLOOD_S=${FLOOD_S:-3}
 PP_S=${PP_S:-3}
 CR_S=${CR_S:-2}
 TP_S=${TP_S:-3}
+STATS_S=${STATS_S:-1}
 FAILED=0
 
 [ -x "$PKTGEN" ] || die "no traffic generator at $PKTGEN (build with DPDK: libdpdk-dev, meson -Dbench_dpdk=enabled)"
@@ -49,48 +50,45 @@ flood_name() {
 }
 
 flood() { # flood VARIANT N RUN
-	local v=$1 n=$2 run=$3 out="$TMP/pktgen.out"
-	local tx0 tx1 si0 si1 d0 d1 id="" st0="" st1="" sent secs
+	local v=$1 n=$2 run=$3 out="$TMP/pktgen.out" fname
+	local tx0 tx1 si0 si1 d0 d1 res ns
 	tx0=$(link_stat "$GEN" vg tx_packets)
 	d0=$(filter_drops "$v")
-	if [ "${v#idgate}" != "$v" ]; then
-		id=$(idgate_ingress_prog_id)
-		st0=$(prog_stats "$id")
-	fi
 	si0=$(softirq_ns)
-	if ! ip netns exec "$GEN" "$PKTGEN" --no-huge --no-pci --no-shconf -m 256 \
-		-l "$GEN_CPU" --vdev=net_af_packet0,iface=vg --log-level=error -- \
-		--src-mac "$VG_MAC" --dst-mac "$VD_MAC" --src-base "$CLIENT_BASE" \
-		--src-count "$N_ENDPOINTS" --dst "$SERVER" --proto udp --dport 9 \
-		--sport-range 10000-10999 --rate 0 --duration "$FLOOD_S" >"$out" 2>&1; then
+	if ! pktgen_flood "$FLOOD_S" "$out"; then
 		fail "flood $v N=$n: $(tail -3 "$out")"
 		return
 	fi
 	si1=$(softirq_ns)
-	[ -n "$id" ] && st1=$(prog_stats "$id")
 	tx1=$(link_stat "$GEN" vg tx_packets)
 	d1=$(filter_drops "$v")
-	read -r sent secs < <(sed -n 's/^RESULT sent=\([0-9]*\) seconds=\([0-9.]*\).*/\1 \2/p' "$out")
-	[ -n "$secs" ] || { fail "flood $v N=$n: no RESULT line"; return; }
-	local fname
+	res=$(pktgen_result "$out")
+	[ -n "$res" ] || { fail "flood $v N=$n: no RESULT line"; return; }
 	fname=$(flood_name "$v")
-	python3 - "$fname" "$n" "$run" "$sent" "$secs" "$tx0" "$tx1" "$d0" "$d1" \
-		"$si0" "$si1" "$st0" "$st1" >"$TMP/flood.vals" <<'EOF'
+	python3 - "$fname" "$n" "$run" $res "$tx0" "$tx1" "$d0" "$d1" \
+		"$si0" "$si1" >"$TMP/flood.vals" <<'EOF2' || true
 import sys
 v, n, run = sys.argv[1:4]
 sent, secs, tx0, tx1, d0, d1, si0, si1 = map(float, sys.argv[4:12])
-reached = tx1 - tx0
+reached, dropped = tx1 - tx0, d1 - d0
+if reached <= 0 or dropped < 0.95 * reached:
+    sys.exit(f"{v}: dropped {dropped:.0f} of {reached:.0f} flood packets")
 print("flood", v, n, run, "sent_pps", sent / secs, "pps")
 print("flood", v, n, run, "filter_pps", reached / secs, "pps")
-print("flood", v, n, run, "drop_pps", (d1 - d0) / secs, "pps")
-if reached > 0:
-    print("flood", v, n, run, "softirq_ns_per_pkt", (si1 - si0) / reached, "ns")
-st0, st1 = sys.argv[12], sys.argv[13]
-if st0 and st1:
-    t0, c0 = map(float, st0.split()); t1, c1 = map(float, st1.split())
-    if c1 > c0:
-        print("progcost idgate-flood", n, run, "ns_per_pkt", (t1 - t0) / (c1 - c0), "ns")
-EOF
+print("flood", v, n, run, "drop_pps", dropped / secs, "pps")
+print("flood", v, n, run, "softirq_ns_per_pkt", (si1 - si0) / reached, "ns")
+EOF2
+	if [ ! -s "$TMP/flood.vals" ]; then
+		fail "flood $v N=$n: the filter did not drop the flood"
+		return
+	fi
+	if [ "${v#idgate}" != "$v" ]; then
+		if ns=$(bpf_run_ns "$(idgate_ingress_prog_id)" "$STATS_S"); then
+			echo "progcost idgate-flood $n $run ns_per_pkt $ns ns" >>"$TMP/flood.vals"
+		else
+			fail "progcost $v N=$n: no BPF stats"
+		fi
+	fi
 	while read -r b rv rn rr m val unit; do
 		record "$b" "$rv" "$rn" "$rr" "$m" "$val" "$unit"
 	done <"$TMP/flood.vals"
@@ -141,7 +139,7 @@ throughput() { # throughput VARIANT N RUN
 		fail "throughput $1 N=$2: $(grep -m1 error "$out")"
 		return
 	fi
-	g=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9)' "$out") ||
+	g=$(iperf3_gbps "$out") ||
 		{ fail "throughput $1 N=$2: unreadable iperf3 output"; return; }
 	record throughput "$1" "$2" "$3" gbps "$g" "Gbit/s"
 	log "  throughput $1 N=$2: $g Gbit/s"
@@ -162,11 +160,7 @@ for n in $BENCH_NS; do
 		in_ns "$GEN" timeout 5 iperf3 -c "$SERVER" -B "$PROBE" -n 1M >/dev/null 2>&1 ||
 			{ fail "$v N=$n: the allowed flow does not pass"; filter_off "$v"; continue; }
 		for run in $(seq 1 "$BENCH_REPEATS"); do
-			if wants "$v" flood; then
-				in_ns "$DUT" sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null || sysctl -qw kernel.bpf_stats_enabled=1
-				flood "$v" "$n" "$run"
-				sysctl -qw kernel.bpf_stats_enabled=0
-			fi
+			wants "$v" flood && flood "$v" "$n" "$run"
 			wants "$v" pingpong && pingpong "$v" "$n" "$run"
 			wants "$v" connrate && connrate "$v" "$n" "$run"
 			wants "$v" throughput && throughput "$v" "$n" "$run"

@@ -8,6 +8,9 @@
 # endpoints, bench/gen_rules.py) and the probe host 10.2.0.1 are routed
 # back over vd. Every namespace, pin and process is removed on exit.
 set -euo pipefail
+# A pyenv shim in front of python3 costs ~0.25 s a call; the benches make
+# hundreds of calls.
+[ -x /usr/bin/python3 ] && PATH=/usr/bin:$PATH
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -248,4 +251,60 @@ import json, sys
 s = json.load(sys.stdin)[0]["stats64"]
 k = sys.argv[1]
 print(s["tx" if k.startswith("tx") else "rx"]["packets"])' "$3"
+}
+
+# pktgen_flood SECONDS OUTFILE: the denied flood, UDP from the rule model's
+# 5000 endpoints to port 9, as fast as the generator goes.
+pktgen_flood() {
+	ip netns exec "$GEN" "$PKTGEN" --no-huge --no-pci --no-shconf -m 256 \
+		-l "$GEN_CPU" --file-prefix "idgb-$RUN_ID" \
+		--vdev=net_af_packet0,iface=vg --log-level=error -- \
+		--src-mac "$VG_MAC" --dst-mac "$VD_MAC" --src-base "$CLIENT_BASE" \
+		--src-count "$N_ENDPOINTS" --dst "$SERVER" --proto udp --dport 9 \
+		--sport-range 10000-10999 --rate 0 --duration "$1" >"$2" 2>&1
+}
+
+# pktgen_result OUTFILE: "sent seconds" from its RESULT line.
+pktgen_result() { sed -n 's/^RESULT sent=\([0-9]*\) seconds=\([0-9.]*\).*/\1 \2/p' "$1"; }
+
+# iperf3_gbps OUTFILE: received Gbit/s of an iperf3 -J run.
+iperf3_gbps() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9)' "$1"
+}
+
+# BPF run-time stats through BPF_ENABLE_STATS rather than the
+# kernel.bpf_stats_enabled sysctl: the kernel refcounts the fd, so nothing
+# else can switch them off under us, and they go off when we die.
+stats_on() {
+	bg "$DUT" python3 -c '
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+attr = (ctypes.c_uint32 * 4)(0)  # enable_stats.type = BPF_STATS_RUN_TIME
+fd = libc.syscall(321, 32, attr, ctypes.sizeof(attr))  # bpf(BPF_ENABLE_STATS)
+if fd < 0:
+    sys.exit("BPF_ENABLE_STATS: " + os.strerror(ctypes.get_errno()))
+print("ready", flush=True)
+signal.pause()'
+	STATS_PID=$BG_PID
+	for _ in $(seq 50); do grep -q ready "$BG_OUT" && return 0; sleep 0.05; done
+	die "cannot enable BPF stats: $(cat "$BG_OUT")"
+}
+stats_off() { kill "$STATS_PID"; wait "$STATS_PID" 2>/dev/null || true; }
+
+# bpf_run_ns PROG_ID SECONDS: the program's mean run time per packet over
+# a flood of its own, so that the stats' overhead stays out of the
+# softirq figures of the other floods.
+bpf_run_ns() {
+	local out="$TMP/pktgen-stats.out" st0 st1
+	stats_on
+	st0=$(prog_stats "$1")
+	pktgen_flood "$2" "$out" || { stats_off; echo "pktgen failed: $(tail -2 "$out")" >&2; return 1; }
+	st1=$(prog_stats "$1")
+	stats_off
+	python3 -c '
+import sys
+t0, c0, t1, c1 = map(float, (sys.argv[1] + " " + sys.argv[2]).split())
+if c1 <= c0:
+    sys.exit("program did not run")
+print((t1 - t0) / (c1 - c0))' "$st0" "$st1"
 }
