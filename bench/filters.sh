@@ -7,11 +7,15 @@
 # describes them) to $BENCH_RESULTS.
 #
 #   BENCH_RESULTS=r.jsonl bench/filters.sh
-#   env: BENCH_NS ("10 100 1000 10000"), BENCH_VARIANTS, BENCH_REPEATS (3),
+#   env: BENCH_NS ("10 100 1000 10000"), BENCH_NS_APP (= BENCH_NS),
+#        BENCH_VARIANTS, BENCH_REPEATS (3),
 #        FLOOD_S, STATS_S, PP_S, CR_S, TP_S (seconds per measurement)
 . "$(dirname "$0")/lib.sh"
 
 BENCH_NS=${BENCH_NS:-10 100 1000 10000}
+# The rule counts of the latency, connection and throughput benches (the
+# flood runs at every BENCH_NS); --quick keeps only the largest.
+BENCH_NS_APP=${BENCH_NS_APP:-$BENCH_NS}
 BENCH_VARIANTS=${BENCH_VARIANTS:-none iptables iptables-ct nft idgate}
 FLOOD_S=${FLOOD_S:-3}
 PP_S=${PP_S:-3}
@@ -135,7 +139,9 @@ connrate() { # connrate VARIANT N RUN
 
 throughput() { # throughput VARIANT N RUN
 	local out="$TMP/tp.json" g
-	if ! in_ns "$GEN" iperf3 -c "$SERVER" -B "$PROBE" -t "$TP_S" -J >"$out" 2>&1; then
+	# Client and server on different cores: unpinned, the scheduler's
+	# placement moves single-stream results by ±20% here.
+	if ! in_ns "$GEN" taskset -c "$GEN_CPU" iperf3 -c "$SERVER" -B "$PROBE" -t "$TP_S" -J >"$out" 2>&1; then
 		fail "throughput $1 N=$2: $(grep -m1 error "$out")"
 		return
 	fi
@@ -149,23 +155,51 @@ rig_up
 # Servers for the allowed flows, for the whole run.
 bg "$DUT" taskset -c "$APP_CPU" sockperf server --tcp -i "$SERVER" -p 11111
 bg "$DUT" "$CONNRATE" server --bind "$SERVER:7000"
-bg "$DUT" iperf3 -s -B "$SERVER" -p 5201
+bg "$DUT" taskset -c "$APP_CPU" iperf3 -s -B "$SERVER" -p 5201
 for p in 11111 7000 5201; do wait_listen "$DUT" $p; done
 
+note() { echo "NOTE $1: $2"; }
+for b in flood pingpong connrate throughput; do
+	note $b "rig: namespaces GEN and DUT joined by one veth pair (default offloads), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at start; N rules over $N_ENDPOINTS endpoints from bench/gen_rules.py: rule j allows endpoint j mod $N_ENDPOINTS to one TCP port, the last rule allows the probe host to the benchmark ports"
+done
+note flood "idg-pktgen (DPDK, net_af_packet on the GEN veth, CPU $GEN_CPU): 64-byte UDP to port 9 from $N_ENDPOINTS source addresses x 1000 source ports, as fast as it goes, ${FLOOD_S} s; every filter denies it. filter_pps = GEN veth tx packets/s; drop_pps from the filter's own counter; softirq_ns_per_pkt = softirq time of all CPUs (/proc/stat, tick-sampled) / packets that reached the filter; the receive work runs on the sender's CPU (veth)"
+note flood "iptables = iptables-nft (Debian's default) INPUT chain, policy DROP; nft = one verdict map keyed on saddr . l4proto . dport, then a counter drop; idgate = xdpMode auto, recorded under the hook it picked on this veth"
+note progcost "idgate-flood: BPF stats (BPF_ENABLE_STATS) run_time_ns / run_cnt of idgate's ingress program over a separate ${STATS_S} s flood of the same traffic"
+note pingpong "sockperf ping-pong --tcp -m 64 --full-rtt (round trip), ${PP_S} s (sockperf drops its 0.4 s warm-up); client in GEN and server in DUT both pinned to CPU $APP_CPU; none = no filter, measured once"
+note connrate "bench/tools/connrate: one blocking connect() after another for ${CR_S} s, each closed with a RST; setup latency = connect() call to return"
+note throughput "iperf3, one TCP stream for ${TP_S} s, client pinned to CPU $GEN_CPU, server to CPU $APP_CPU"
+
+# in_list WORD LIST...: WORD is one of LIST.
+in_list() { local w=$1; shift; for x in "$@"; do [ "$x" = "$w" ] && return 0; done; return 1; }
+
+run_variant() { # run_variant VARIANT N ("null" for the unfiltered baseline)
+	local v=$1 n=$2 app=0
+	# shellcheck disable=SC2086
+	{ [ "$n" = null ] || in_list "$n" $BENCH_NS_APP; } && app=1
+	[ "$app" = 1 ] || wants "$v" flood || return 0
+	log "N=$n $v: loading"
+	filter_on "$v" "$n"
+	# The allowed flow must pass before anything is measured.
+	if ! in_ns "$GEN" timeout 5 iperf3 -c "$SERVER" -B "$PROBE" -n 1M >/dev/null 2>&1; then
+		fail "$v N=$n: the allowed flow does not pass"
+		filter_off "$v"
+		return 0
+	fi
+	for run in $(seq 1 "$BENCH_REPEATS"); do
+		if wants "$v" flood; then flood "$v" "$n" "$run"; fi
+		[ "$app" = 1 ] || continue
+		if wants "$v" pingpong; then pingpong "$v" "$n" "$run"; fi
+		if wants "$v" connrate; then connrate "$v" "$n" "$run"; fi
+		if wants "$v" throughput; then throughput "$v" "$n" "$run"; fi
+	done
+	filter_off "$v"
+}
+
+# No filter at all, once: N means nothing to it.
+if in_list none $BENCH_VARIANTS; then run_variant none null; fi
 for n in $BENCH_NS; do
 	for v in $BENCH_VARIANTS; do
-		log "N=$n $v: loading"
-		filter_on "$v" "$n"
-		# Allowed traffic must pass and the flood's port must not.
-		in_ns "$GEN" timeout 5 iperf3 -c "$SERVER" -B "$PROBE" -n 1M >/dev/null 2>&1 ||
-			{ fail "$v N=$n: the allowed flow does not pass"; filter_off "$v"; continue; }
-		for run in $(seq 1 "$BENCH_REPEATS"); do
-			wants "$v" flood && flood "$v" "$n" "$run"
-			wants "$v" pingpong && pingpong "$v" "$n" "$run"
-			wants "$v" connrate && connrate "$v" "$n" "$run"
-			wants "$v" throughput && throughput "$v" "$n" "$run"
-		done
-		filter_off "$v"
+		[ "$v" = none ] || run_variant "$v" "$n"
 	done
 done
 [ "$FAILED" = 0 ] || die "$FAILED measurements failed (see above)"

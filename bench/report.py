@@ -52,7 +52,8 @@ BENCHES = {
         "variants": ["none", "noop-xdp-native", "noop-xdp-generic",
                      "noop-xdp-generic-frags", "noop-tc", "idgate-xdp-native",
                      "idgate-xdp-generic", "idgate-tc"],
-        "metrics": ["gbps", "drop_ns_per_pkt", "softirq_ns_per_pkt"],
+        "metrics": ["gbps", "drop_ns_per_pkt", "softirq_ns_per_pkt",
+                    "run_ns_per_pkt", "filter_pps"],
     },
     "pingpong": {
         "has_n": True,
@@ -80,6 +81,15 @@ BENCHES = {
         "metrics": ["gbps", "p50_us", "p99_us", "p999_us"],
     },
 }
+
+# Variants a run may leave out altogether without a gap: the flood matrix
+# measures idgate in the hook its automatic choice takes; the attach bench
+# compares all hooks.
+OPTIONAL = {("flood", "idgate-xdp-native"), ("flood", "idgate-xdp-generic"),
+            ("flood", "idgate-tc")}
+# Benches whose rule counts are meta "ns_app" when given (--quick runs
+# them at the largest N only).
+APP_BENCHES = {"pingpong", "connrate", "throughput"}
 
 RECORD_KEYS = {"bench", "variant", "n", "run", "metric", "value", "unit"}
 META_KEYS = ["date", "commit", "kernel", "cpu", "cores", "memory", "quick",
@@ -180,9 +190,11 @@ class Fail(Exception):
 
 def attach_metric_applies(variant, metric):
     # Variants without a verdict pass the flood, so they have no drop cost.
-    if metric == "gbps":
+    if metric in ("gbps", "filter_pps"):
         return True
     dropping = variant.startswith("idgate-")
+    if metric == "run_ns_per_pkt":
+        return dropping
     return (metric == "drop_ns_per_pkt") == dropping
 
 
@@ -298,7 +310,7 @@ def check_meta(meta):
         problems.append("meta: notes must map a bench (or \"bars\") to a list of strings")
     else:
         for k in notes:
-            if k not in BENCHES and k != "bars":
+            if k not in BENCHES and k not in ("bars", "machine"):
                 problems.append(f"meta: notes for unknown bench {k!r}")
     ns = meta.get("ns")
     if ns is not None and not (isinstance(ns, list) and all(
@@ -388,6 +400,17 @@ class Data:
         if not ns:
             ns = {k[2] for k in self.stats if BENCHES[k[0]]["has_n"] and k[2] is not None}
         self.ns = sorted(ns) if ns else list(DEFAULT_NS)
+        app = meta.get("ns_app")
+        self.ns_app = sorted(app) if app else self.ns
+
+    def bench_ns(self, bench):
+        return self.ns_app if bench in APP_BENCHES else self.ns
+
+    def variants(self, bench):
+        """The contract's variants, less optional ones this run left out."""
+        return [v for v in BENCHES[bench]["variants"]
+                if (bench, v) not in OPTIONAL
+                or any(k[0] == bench and k[1] == v for k in self.stats)]
 
     def get(self, bench, variant, n, metric):
         return self.stats.get((bench, variant, n, metric))
@@ -408,7 +431,7 @@ class Data:
         if not BENCHES[bench]["has_n"]:
             return [None]
         seen = {k[2] for k in self.stats if k[0] == bench}
-        cols = sorted(set(self.ns) | {n for n in seen if n is not None})
+        cols = sorted(set(self.bench_ns(bench)) | {n for n in seen if n is not None})
         return ([None] if None in seen else []) + cols
 
     def expected(self, bench, variant):
@@ -418,7 +441,7 @@ class Data:
         if not spec["has_n"] or self.null_only(bench, variant):
             ns = [None]
         else:
-            ns = self.ns
+            ns = self.bench_ns(bench)
         return [(n, m) for n in ns for m in ms]
 
     def unit(self, bench, metric):
@@ -454,7 +477,7 @@ def bench_table(d, bench):
         metrics = spec["metrics"]
         header = ["variant"] + [f"{m} ({d.unit(bench, m) or '?'})" for m in metrics]
         rows = []
-        for v in spec["variants"]:
+        for v in d.variants(bench):
             row = [v]
             for m in metrics:
                 row.append(cell(d.get(bench, v, None, m), rep)
@@ -467,7 +490,7 @@ def bench_table(d, bench):
     for m in spec["metrics"]:
         unit = d.unit(bench, m)
         label = f"**{m}**" + (f" ({unit})" if unit else "")
-        for i, v in enumerate(spec["variants"]):
+        for i, v in enumerate(d.variants(bench)):
             nulls = d.null_only(bench, v)
             row = [label if i == 0 else "", v]
             for n in cols:
@@ -596,7 +619,7 @@ def bar_rows(d):
 
     # CPU per dropped packet against iptables.
     for n, need in ((1000, 5), (10000, 30)):
-        for v in ["idgate-xdp-native", "idgate-xdp-generic", "idgate-tc"]:
+        for v in [x for x in d.variants("flood") if x.startswith("idgate")]:
             bar = f"Flood CPU/pkt ≤ 1/{need} of iptables, N={n} ({v})"
             target = f"≥ {need}×"
             a = d.get("flood", "iptables", n, "softirq_ns_per_pkt")
@@ -633,7 +656,7 @@ def bar_rows(d):
     bar = "TCP throughput with idgate vs no filter"
     target = "≥ 90%"
     pairs = []
-    for n in d.ns:
+    for n in d.bench_ns("throughput"):
         a = d.get("throughput", "idgate", n, "gbps")
         b, _ = d.baseline("throughput", "none", n, "gbps")
         if a and b and b.median > 0:
@@ -644,8 +667,8 @@ def bar_rows(d):
         q, n, a, b = min(pairs, key=lambda p: (p[0], -p[1]))
         ok = q >= 0.90
         detail = f"worst N={n}: {num(a.median)} vs {num(b.median)} Gbit/s"
-        if len(pairs) < len(d.ns):
-            detail += f" ({len(pairs)} of {len(d.ns)} N measured)"
+        if len(pairs) < len(d.bench_ns("throughput")):
+            detail += f" ({len(pairs)} of {len(d.bench_ns('throughput'))} N measured)"
         if not ok:
             detail += (f"; {(0.90 - q) * 100:.1f} points short, needs ≥ "
                        f"{num(b.median * 0.90)} Gbit/s")
@@ -681,7 +704,7 @@ def gaps(d, problems):
         if not any(k[0] == bench for k in d.stats):
             out.append(f"- {bench}: no results at all.")
             continue
-        for v in spec["variants"]:
+        for v in d.variants(bench):
             exp = d.expected(bench, v)
             missing = [(n, m) for n, m in exp if not d.get(bench, v, n, m)]
             if not missing:
@@ -762,20 +785,14 @@ def render(d, problems, plots, plot_rel):
     if meta.get("synthetic"):
         L += ["> **SYNTHETIC TEST INPUT — these are not measurements.** "
               "Generated from bench/testdata to check the report generator.", ""]
-    L += [machine_line(meta), "",
+    L += [machine_line(meta), ""]
+    L += [f"Software: {m}" for m in notes("machine")] + ([""] if notes("machine") else [])
+    L += [
           "Generated by bench/report.py from one results file. Every cell is the "
           "median of the repeated runs with the min–max in parentheses (a single "
           "sample shows alone); `[k/r]` marks a figure with k of r expected runs; "
           f"{DASH} means no result (see Gaps). Every ratio divides medians from "
           "this same run.", ""]
-
-    L += ["## Method", ""]
-    for bench in BENCHES:
-        L += [f"**{bench}.** {METHOD[bench]}", ""]
-        for s in notes(bench):
-            L.append(f"- {s}")
-        if notes(bench):
-            L.append("")
 
     L += ["## Performance bars", ""]
     brows = bar_rows(d)
@@ -805,6 +822,14 @@ def render(d, problems, plots, plot_rel):
     L += ["## Ratios", "", "Medians of this results file only.", ""]
     L += table(["comparison", "value", "medians"], ratio_rows(d), "lrl")
     L.append("")
+
+    L += ["## Method", ""]
+    for bench in BENCHES:
+        L += [f"**{bench}.** {METHOD[bench]}", ""]
+        for s in notes(bench):
+            L.append(f"- {s}")
+        if notes(bench):
+            L.append("")
 
     L += ["## Gaps", ""]
     g = gaps(d, problems)
@@ -840,7 +865,7 @@ def line_plot(d, spec, tmp, term, out_png):
     bench, metric = spec["bench"], spec["metric"]
     series = []
     xs = [n for n in d.columns(bench) if n is not None]
-    for i, v in enumerate(BENCHES[bench]["variants"]):
+    for i, v in enumerate(d.variants(bench)):
         pts = [(n, d.get(bench, v, n, metric)) for n in xs]
         pts = [(n, s) for n, s in pts if s]
         dashed = False
@@ -886,7 +911,7 @@ def line_plot(d, spec, tmp, term, out_png):
 def bar_plot(d, spec, tmp, term, out_png):
     bench = spec["bench"]
     rows = []
-    for v in BENCHES[bench]["variants"]:
+    for v in d.variants(bench):
         for m in spec["metrics"]:
             s = d.get(bench, v, None, m)
             if s and metric_applies(bench, v, m):

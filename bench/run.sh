@@ -43,12 +43,12 @@ ninja -C build >/dev/null
 }
 
 if [ "$quick" = 1 ]; then
-	export BENCH_NS="10 1000 10000" BENCH_REPEATS=3 BENCH_QUICK=1
+	export BENCH_NS="10 10000" BENCH_NS_APP="10000" BENCH_REPEATS=3 BENCH_QUICK=1
 	export FLOOD_S=1 PP_S=1 CR_S=1 TP_S=1
 	perf_repeat=200000
 	out=${out:-build/bench-report/benchmarks.md}
 else
-	export BENCH_NS="10 100 1000 10000" BENCH_REPEATS=5 BENCH_QUICK=0
+	export BENCH_NS="10 100 1000 10000" BENCH_NS_APP="10 100 1000 10000" BENCH_REPEATS=5 BENCH_QUICK=0
 	export FLOOD_S=3 PP_S=3 CR_S=2 TP_S=3
 	perf_repeat=1000000
 	out=${out:-docs/benchmarks.md}
@@ -104,9 +104,9 @@ done
 # Machine facts and notes for the report.
 durations=""
 for k in "${!secs[@]}"; do durations+="$k=${secs[$k]} "; done
-python3 - "$work" "$quick" "$BENCH_REPEATS" "$BENCH_NS" "$durations" bench/bars.txt >"$work/meta.json" <<'EOF'
+python3 - "$work" "$quick" "$BENCH_REPEATS" "$BENCH_NS" "$durations" bench/bars.txt "$BENCH_NS_APP" >"$work/meta.json" <<'EOF'
 import json, os, platform, subprocess, sys, datetime
-work, quick, repeats, ns, durations, bars = sys.argv[1:7]
+work, quick, repeats, ns, durations, bars, ns_app = sys.argv[1:8]
 def sh(*a):
     return subprocess.run(a, capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
@@ -136,6 +136,7 @@ print(json.dumps({
     "repeats": int(repeats),
     "duration_s": {k: int(v) for k, v in (d.split("=") for d in durations.split())},
     "ns": [int(n) for n in ns.split()],
+    "ns_app": [int(n) for n in ns_app.split()],
     "notes": notes,
     "failures": failures,
 }, indent=1))
