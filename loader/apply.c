@@ -253,12 +253,14 @@ static int zero_fresh_counters(const struct idg_dp *dp,
 }
 
 /* Build a generation from c beside the live one and switch to it. */
-static int build_and_switch(const struct idg_dp *dp, struct idg_gen *g,
+static int build_and_switch(const struct idg_instance *in,
+			    const struct idg_dp *dp, struct idg_gen *g,
 			    const struct idg_compiled *c,
 			    const struct idg_apply_opts *o,
 			    struct idg_apply_result *res, char *errbuf,
 			    size_t errlen)
 {
+	struct idg_gen_commit_opts co = { .shadow_dir = in->state_dir };
 	double t0 = now_ms();
 	int err;
 
@@ -279,8 +281,14 @@ static int build_and_switch(const struct idg_dp *dp, struct idg_gen *g,
 		return err;
 	}
 	t0 = now_ms();
-	err = idg_gen_commit(dp, g, &res->gen);
-	res->switch_ms = now_ms() - t0;
+	if (o->quiesce) {
+		/* Started before the compile: normally long over by now. */
+		idg_gen_quiesce_wait(o->quiesce);
+		co.quiesce = o->quiesce;
+	}
+	res->quiesce_wait_ms = now_ms() - t0;
+	err = idg_gen_commit_ex(dp, g, &co, &res->gen, &res->commit);
+	res->switch_ms = res->quiesce_wait_ms + res->commit.switch_ms;
 	if (err) {
 		seterr(errbuf, errlen, "cannot switch generation: %s",
 		       strerror(-err));
@@ -325,6 +333,9 @@ static int remove_known(const char *dir, const char *const *names, size_t n)
 	return err;
 }
 
+static const char *const shadow_names[] = { IDG_GEN_SHADOW_0,
+					    IDG_GEN_SHADOW_1 };
+
 static int remove_pins(const char *pin_dir)
 {
 	const char *names[64];
@@ -344,7 +355,8 @@ static int remove_pins(const char *pin_dir)
 static int remove_state(const char *state_dir)
 {
 	static const char *const names[] = { IDG_STATE_FILE, IDG_APPLIED_CONFIG,
-					     IDG_META_FILE };
+					     IDG_META_FILE, IDG_GEN_SHADOW_0,
+					     IDG_GEN_SHADOW_1 };
 
 	return remove_known(state_dir, names, sizeof(names) / sizeof(names[0]));
 }
@@ -580,7 +592,7 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       size_t errlen)
 {
 	struct idg_meta meta = { .uplink_ifindex = up->ifindex };
-	struct idg_gen g = { .cfg_fd = -1 };
+	struct idg_gen g = { .ready = false };
 	enum idg_xdp_mode hook = ingress_hook(c->node, up);
 	bool xdp_on = false;
 	struct idg_dp dp;
@@ -594,7 +606,7 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		goto fail;
 	}
 	/* Configure before attaching: the programs never run empty. */
-	err = build_and_switch(&dp, &g, c, o, res, errbuf, errlen);
+	err = build_and_switch(in, &dp, &g, c, o, res, errbuf, errlen);
 	if (err)
 		goto fail;
 	err = pin_prog(dp.xdp_prog_fd, in->pin_dir, IDG_PIN_XDP_PROG);
@@ -644,6 +656,7 @@ fail:
 	idg_gen_destroy(&g);
 	idg_dp_close(&dp);
 	remove_pins(in->pin_dir);
+	remove_known(in->state_dir, shadow_names, 2);
 	return err ? err : -EINVAL;
 }
 
@@ -651,7 +664,7 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 	      const struct idg_iface *uplink, const struct idg_apply_opts *o,
 	      struct idg_apply_result *res, char *errbuf, size_t errlen)
 {
-	struct idg_gen g = { .cfg_fd = -1 };
+	struct idg_gen g = { .ready = false };
 	struct idg_meta meta;
 	struct idg_dp dp;
 	int err, serr;
@@ -680,7 +693,7 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       in->pin_dir, strerror(-err));
 		return err;
 	}
-	err = build_and_switch(&dp, &g, c, o, res, errbuf, errlen);
+	err = build_and_switch(in, &dp, &g, c, o, res, errbuf, errlen);
 	if (err)
 		goto out;
 	err = ingress_sync(in, c, o, ingress_hook(c->node, uplink), &meta, res,

@@ -54,14 +54,19 @@ struct idg_apply_opts {
 	 * external interface (NULL when the node has none). */
 	const struct idg_iface *uplink;
 	const struct idg_iface *external;
+	/* A grace period started before the compile (idg_gen_quiesce_start);
+	 * NULL: the commit waits for one itself when it must. */
+	struct idg_gen_quiesce *quiesce;
 };
 
 struct idg_apply_result {
 	uint32_t gen;
 	bool first;
 	bool reattached; /* a program was missing and was put back */
-	double fill_ms;
-	double switch_ms;
+	double fill_ms;   /* the generation built in memory */
+	double switch_ms; /* from then until packets see it */
+	double quiesce_wait_ms; /* of switch_ms: waiting for the grace period */
+	struct idg_gen_commit_stats commit;
 	const char *xdp_mode;
 	bool xdp_alone; /* no libxdp dispatcher: see idg_xdp_attached() */
 	size_t n_tc;    /* tc programs attached now */

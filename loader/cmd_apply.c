@@ -111,16 +111,20 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	};
 	char errbuf[512] = "", state[PATH_MAX];
 	struct idg_iface up, ext = { 0 };
+	struct idg_gen_quiesce q = { 0 };
 	const char *shown = path ? path : "(applied config)";
 	const char *pfx = a->log_prefix ? a->log_prefix : "";
 	int err;
 
 	memset(res, 0, sizeof(*res));
+	/* The grace period the switch needs runs while we compile. */
+	if (!a->dry_run && idg_gen_quiesce_start(&q, in->pin_dir) == 0)
+		ao.quiesce = &q;
 	err = cmd_compile(in, path, cc);
 	if (!err)
 		err = cmd_check_ifaces(cc->c.node, &up, &ext);
 	if (err)
-		return err;
+		goto out;
 	if (!a->quiet)
 		print_summary(cc, shown);
 	if (a->dry_run) {
@@ -132,13 +136,13 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	if (err) {
 		fprintf(stderr, "idgate: cannot mount bpffs at %s: %s\n",
 			IDG_BPFFS, strerror(-err));
-		return err;
+		goto out;
 	}
 	err = idg_instance_lock(in);
 	if (err) {
 		fprintf(stderr, "idgate: cannot lock %s: %s\n", in->pin_dir,
 			strerror(-err));
-		return err;
+		goto out;
 	}
 	if (a->follow_renumbered)
 		meta_follow_renumbered(in);
@@ -173,11 +177,17 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	else if (res->reattached)
 		printf("%snode %s: a program was missing from %s and was attached again\n",
 		       pfx, in->node, up.name);
-	printf("%snode %s: generation %u enforcing: %u ipcache entries, %u endpoint addresses, %u policy entries; compile %.1f ms, fill %.1f ms, switch %.1f ms\n",
+	printf("%snode %s: generation %u enforcing: %u ipcache entries, %u endpoint addresses, %u policy entries; compile %.1f ms, fill %.1f ms, switch %.1f ms (%u entries written, %u deleted%s%s%s)\n",
 	       pfx, in->node, res->gen, res->counts.ipcache, res->counts.endpoints,
-	       res->counts.policy, cc->compile_ms, res->fill_ms, res->switch_ms);
+	       res->counts.policy, cc->compile_ms, res->fill_ms, res->switch_ms,
+	       res->commit.written, res->commit.deleted,
+	       res->commit.read_back ? ", slot read back" : "",
+	       res->commit.replaced ? ", new maps" : "",
+	       res->commit.waited ? ", waited for a grace period" : "");
 unlock:
 	idg_instance_unlock(in);
+out:
+	idg_gen_quiesce_wait(&q);
 	return err;
 }
 

@@ -39,55 +39,14 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int cookie_key_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct idg_state_cookie *)a)->key,
-		      ((const struct idg_state_cookie *)b)->key);
-}
-
-/* The rule -> cookie pairs before this compile, sorted by rule key. */
-static int snapshot_cookies(const struct idg_state *st,
-			    struct idg_state_cookie **out, size_t *n)
-{
-	struct idg_state_cookie *v;
-
-	*out = NULL;
-	*n = 0;
-	if (!st->n_cookies)
-		return 0;
-	v = calloc(st->n_cookies, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < st->n_cookies; i++) {
-		v[i].cookie = st->cookies[i].cookie;
-		v[i].key = strdup(st->cookies[i].key);
-		if (!v[i].key) {
-			*out = v;
-			*n = i;
-			return -ENOMEM;
-		}
-	}
-	qsort(v, st->n_cookies, sizeof(*v), cookie_key_cmp);
-	*out = v;
-	*n = st->n_cookies;
-	return 0;
-}
-
 /* A cookie keeps its counters only when it still names the same rule. */
-static void mark_kept_cookies(struct cmd_compiled *cc,
-			      const struct idg_state_cookie *old, size_t n_old)
+static void mark_kept_cookies(struct cmd_compiled *cc)
 {
-	for (size_t i = 0; i < cc->st.n_cookies; i++) {
-		const struct idg_state_cookie *now = &cc->st.cookies[i];
-		const struct idg_state_cookie *was =
-			n_old ? bsearch(now, old, n_old, sizeof(*old),
-					cookie_key_cmp) :
-				NULL;
+	for (size_t i = 0; i < cc->c.n_cookies; i++) {
+		uint32_t ck = cc->c.cookies[i].cookie;
 
-		if (was && was->cookie == now->cookie &&
-		    now->cookie < IDG_RULES_MAX)
-			cc->known_cookies[now->cookie / 8] |=
-				(uint8_t)(1u << (now->cookie % 8));
+		if (cc->c.cookies[i].kept && ck < IDG_RULES_MAX)
+			cc->known_cookies[ck / 8] |= (uint8_t)(1u << (ck % 8));
 	}
 }
 
@@ -95,8 +54,6 @@ int cmd_compile(const struct idg_instance *in, const char *path,
 		struct cmd_compiled *cc)
 {
 	char saved[PATH_MAX], state[PATH_MAX];
-	struct idg_state_cookie *old = NULL;
-	size_t n_old = 0;
 	double t0;
 	int err;
 
@@ -122,14 +79,9 @@ int cmd_compile(const struct idg_instance *in, const char *path,
 				strerror(-err));
 	}
 	if (!err)
-		err = snapshot_cookies(&cc->st, &old, &n_old);
-	if (!err)
 		err = idg_compile(&cc->cfg, in->node, &cc->st, &cc->c, &cc->d);
 	if (!err)
-		mark_kept_cookies(cc, old, n_old);
-	for (size_t i = 0; i < n_old; i++)
-		free(old[i].key);
-	free(old);
+		mark_kept_cookies(cc);
 	cc->compile_ms = now_ms() - t0;
 	/* Warnings about the applied config were shown when it was applied;
 	 * the read-only views repeat only errors. */

@@ -63,6 +63,9 @@ struct idg_cookie {
 	const struct idg_policy *policy;
 	enum idg_rule_set set;
 	size_t rule_index; /* index within policy->rules[set] */
+	/* The state gave this rule this cookie before: its counters go on
+	 * meaning the same rule. */
+	bool kept;
 };
 
 /* One egress-gateway LPM entry (include/idgate/egw.h). */
@@ -136,6 +139,7 @@ struct idg_state {
 	size_t n_ids;
 	struct idg_state_cookie *cookies;
 	size_t n_cookies;
+	size_t cap_ids, cap_cookies; /* room the arrays have */
 };
 
 /* A missing file is an empty state. Returns 0 or -errno. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "strmap.h"
 
 /* The range of local ids a cluster hands out: [256, 65535]. */
 #define IDG_ID_LOCAL_RANGE (0x10000u - IDG_ID_LOCAL_MIN)
@@ -48,6 +49,7 @@ static inline void *idg_vec_grow(void *v, size_t n, size_t *cap, size_t sz)
 struct idg_id_group {
 	char *canon;
 	struct idg_labels labels; /* canonical, sorted */
+	bool labels_lent;        /* owned by the compiled identity now */
 	uint32_t cluster_id;
 	const char *cluster;   /* name, from the node */
 	const char *namespace; /* from the endpoints */
@@ -109,6 +111,9 @@ void idg_idents_free(struct idg_idents *ids);
 int idg_state_add_id(struct idg_state *st, const char *canon, uint32_t id);
 int idg_state_add_cookie(struct idg_state *st, const char *key,
 			 uint32_t cookie);
+/* The same, taking key (malloc'ed) over instead of copying it. */
+int idg_state_take_cookie(struct idg_state *st, char *key, uint32_t cookie);
+int idg_state_take_id(struct idg_state *st, char *canon, uint32_t id);
 
 /* ---- compile_rules.c, compile_select.c ---- */
 
@@ -124,14 +129,16 @@ struct idg_flat_rule {
 	int set;
 	size_t index;
 	uint32_t cookie;
+	bool kept;         /* the cookie the state gave this key */
 	char *key;         /* "namespace/policy/set/index" */
+	bool key_given;    /* key now belongs to the new state */
 	uint32_t *peers;   /* sorted, unique; {0} = any peer */
 	size_t n_peers;
 	bool peers_done;
 };
 
-/* (key, value) of one label of one group, sorted: selectors look up the
- * groups carrying a label instead of testing every group. */
+/* (key, value) of one label of one group, grouped by label: selectors
+ * look up the groups carrying a label instead of testing every group. */
 struct idg_lbl_ref {
 	const char *key;
 	const char *value;
@@ -155,8 +162,11 @@ struct idg_rctx {
 	size_t n_rules;
 	size_t *pol_first;       /* policies[p]'s first rule in rules[] */
 	size_t rules_cap;        /* of out->rules */
-	struct idg_lbl_ref *index;
+	struct idg_lbl_ref *index; /* groups of each label, in group order */
 	size_t n_index;
+	struct idg_strmap lbl;     /* (key, value) -> label number */
+	size_t *lbl_first;         /* label number -> its first in index[] */
+	size_t *lbl_count;         /* ... and how many groups carry it */
 	size_t n_clusters;       /* clusters that have endpoints */
 };
 

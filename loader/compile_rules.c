@@ -26,23 +26,31 @@ static uint8_t set_kind(int s)
 }
 
 /* "namespace/name/set/index", "-" for the namespace of a clusterwide one:
- * the rule's name in the state file. */
-#define RULE_KEY_FMT "%s/%s/%s/%zu"
-
+ * the rule's name in the state file. Built by hand: a config may have
+ * tens of thousands of rules. */
 static char *rule_key(const struct idg_policy *pol, int set, size_t index)
 {
 	const char *ns = pol->clusterwide || !pol->namespace ? "-" :
 							       pol->namespace;
-	int len = snprintf(NULL, 0, RULE_KEY_FMT, ns, pol->name,
-			   set_names[set], index);
-	char *s;
+	size_t l_ns = strlen(ns), l_name = strlen(pol->name);
+	size_t l_set = strlen(set_names[set]);
+	char num[24], *s, *w;
+	int l_num = snprintf(num, sizeof(num), "%zu", index);
 
-	if (len < 0)
+	s = malloc(l_ns + l_name + l_set + (size_t)l_num + 4);
+	if (!s)
 		return NULL;
-	s = malloc((size_t)len + 1);
-	if (s)
-		snprintf(s, (size_t)len + 1, RULE_KEY_FMT, ns, pol->name,
-			 set_names[set], index);
+	w = s;
+	memcpy(w, ns, l_ns);
+	w += l_ns;
+	*w++ = '/';
+	memcpy(w, pol->name, l_name);
+	w += l_name;
+	*w++ = '/';
+	memcpy(w, set_names[set], l_set);
+	w += l_set;
+	*w++ = '/';
+	memcpy(w, num, (size_t)l_num + 1);
 	return s;
 }
 
@@ -83,7 +91,8 @@ static int flat_rules_build(struct idg_rctx *x)
 static void flat_rules_free(struct idg_rctx *x)
 {
 	for (size_t i = 0; i < x->n_rules; i++) {
-		free(x->rules[i].key);
+		if (!x->rules[i].key_given)
+			free(x->rules[i].key);
 		free(x->rules[i].peers);
 	}
 	free(x->rules);
@@ -92,20 +101,14 @@ static void flat_rules_free(struct idg_rctx *x)
 
 /* ---- cookies ---- */
 
-static int key_cmp(const void *a, const void *b)
+static int collision_cmp(const void *a, const void *b)
 {
 	const struct idg_flat_rule *x = *(const struct idg_flat_rule *const *)a;
 	const struct idg_flat_rule *y = *(const struct idg_flat_rule *const *)b;
+	int c = strcmp(x->key, y->key);
 
-	return strcmp(x->key, y->key);
-}
-
-static int old_cookie_cmp(const void *a, const void *b)
-{
-	const struct idg_state_cookie *x = *(const struct idg_state_cookie *const *)a;
-	const struct idg_state_cookie *y = *(const struct idg_state_cookie *const *)b;
-
-	return strcmp(x->key, y->key);
+	/* Config order within a key, as a stable sort of all keys gave. */
+	return c ? c : (x < y ? -1 : x > y);
 }
 
 static int cookie_cmp(const void *a, const void *b)
@@ -118,35 +121,48 @@ static int cookie_cmp(const void *a, const void *b)
 /* Two policies with one name would share cookies and state keys. */
 static int dup_policies_check(struct idg_rctx *x)
 {
-	const struct idg_flat_rule **v;
+	const struct idg_flat_rule **dup = NULL;
+	struct idg_strmap first;
+	size_t n_dup = 0, cap = 0, f;
+	int err;
 
-	if (!x->n_rules)
-		return 0;
-	v = calloc(x->n_rules, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < x->n_rules; i++)
-		v[i] = &x->rules[i];
-	qsort(v, x->n_rules, sizeof(*v), key_cmp);
-	for (size_t i = 1; i < x->n_rules; i++) {
-		const struct idg_policy *pol = v[i]->pol;
+	err = idg_strmap_init(&first, x->n_rules);
+	for (size_t i = 0; !err && i < x->n_rules; i++) {
+		const struct idg_flat_rule **e;
 
-		if (strcmp(v[i - 1]->key, v[i]->key) || v[i - 1]->pol == pol)
+		err = idg_strmap_put(&first, x->rules[i].key, i, &f);
+		if (err < 0)
+			break;
+		err = 0;
+		/* A policy never repeats a key of its own. */
+		if (f == i || x->rules[f].pol == x->rules[i].pol)
 			continue;
+		e = IDG_VEC_PUSH(dup, n_dup, cap);
+		if (!e)
+			err = -ENOMEM;
+		else
+			*e = &x->rules[i];
+	}
+	if (!err && n_dup)
+		qsort(dup, n_dup, sizeof(*dup), collision_cmp);
+	for (size_t i = 0; !err && i < n_dup; i++) {
+		const struct idg_policy *pol = dup[i]->pol;
+
 		idg_err(x->d, pol->pos, "policy %s%s%s is defined twice",
 			pol->clusterwide || !pol->namespace ? "" :
 							      pol->namespace,
 			pol->clusterwide || !pol->namespace ? "" : "/",
 			pol->name);
 	}
-	free(v);
-	return 0;
+	free(dup);
+	idg_strmap_free(&first);
+	return err < 0 ? -ENOMEM : 0;
 }
 
 static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 			  struct idg_state *new_st)
 {
-	const struct idg_state_cookie **oi = NULL;
+	struct idg_strmap oi = { 0 };
 	uint8_t *used = NULL;
 	uint32_t next = 1;
 	size_t n_old = old ? old->n_cookies : 0;
@@ -156,30 +172,28 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 	if (!used)
 		return -ENOMEM;
 	if (n_old) {
-		oi = calloc(n_old, sizeof(*oi));
-		if (!oi) {
-			err = -ENOMEM;
+		err = idg_strmap_init(&oi, n_old);
+		for (size_t i = 0; !err && i < n_old; i++)
+			if (idg_strmap_put(&oi, old->cookies[i].key,
+					   old->cookies[i].cookie, NULL) < 0)
+				err = -ENOMEM;
+		if (err)
 			goto out;
-		}
-		for (size_t i = 0; i < n_old; i++)
-			oi[i] = &old->cookies[i];
-		qsort(oi, n_old, sizeof(*oi), old_cookie_cmp);
 	}
 	/* A rule keeps the cookie it had, so its counters keep meaning the
 	 * same rule across reloads. */
 	for (size_t i = 0; i < x->n_rules && n_old; i++) {
-		struct idg_state_cookie key = { .key = x->rules[i].key };
-		const struct idg_state_cookie *kp = &key, **hit;
-		uint32_t c;
+		const size_t *hit = idg_strmap_get(&oi, x->rules[i].key);
+		size_t c;
 
-		hit = bsearch(&kp, oi, n_old, sizeof(*oi), old_cookie_cmp);
 		if (!hit)
 			continue;
-		c = (*hit)->cookie;
+		c = *hit;
 		if (!c || c >= IDG_RULES_MAX || used[c])
 			continue;
 		used[c] = 1;
-		x->rules[i].cookie = c;
+		x->rules[i].cookie = (uint32_t)c;
+		x->rules[i].kept = true;
 	}
 	for (size_t i = 0; i < x->n_rules; i++) {
 		if (x->rules[i].cookie)
@@ -208,15 +222,18 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 		c->policy = x->rules[i].pol;
 		c->set = (enum idg_rule_set)x->rules[i].set;
 		c->rule_index = x->rules[i].index;
-		err = idg_state_add_cookie(new_st, x->rules[i].key, c->cookie);
+		c->kept = x->rules[i].kept;
+		/* The state takes the key over; it outlives the rules. */
+		err = idg_state_take_cookie(new_st, x->rules[i].key, c->cookie);
 		if (err)
 			goto out;
+		x->rules[i].key_given = true;
 	}
 	x->out->n_cookies = x->n_rules;
 	qsort(x->out->cookies, x->out->n_cookies, sizeof(*x->out->cookies),
 	      cookie_cmp);
 out:
-	free(oi);
+	idg_strmap_free(&oi);
 	free(used);
 	return err;
 }

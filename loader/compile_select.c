@@ -19,39 +19,56 @@
 
 /* ---- the label index ---- */
 
-static int ref_cmp(const void *a, const void *b)
-{
-	const struct idg_lbl_ref *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
-
-	if (!c)
-		c = strcmp(x->value, y->value);
-	if (!c)
-		c = x->group < y->group ? -1 : x->group > y->group;
-	return c;
-}
-
 int idg_select_init(struct idg_rctx *x)
 {
 	const struct idg_idents *ids = x->ids;
 	uint8_t seen[IDG_ID_CLUSTER_MAX + 1];
-	size_t n = 0;
+	size_t n = 0, n_lbl = 0, l;
+	size_t *fill = NULL;
+	int err;
 
 	for (size_t g = 0; g < ids->n_groups; g++)
 		n += ids->groups[g].labels.n;
 	x->index = calloc(n + 1, sizeof(*x->index));
-	if (!x->index)
+	x->lbl_first = calloc(n + 1, sizeof(*x->lbl_first));
+	x->lbl_count = calloc(n + 1, sizeof(*x->lbl_count));
+	if (!x->index || !x->lbl_first || !x->lbl_count)
 		return -ENOMEM;
+	err = idg_strmap_init(&x->lbl, n);
+	if (err)
+		return err;
+	/* Number the distinct labels and count their groups ... */
 	for (size_t g = 0; g < ids->n_groups; g++)
 		for (size_t i = 0; i < ids->groups[g].labels.n; i++) {
-			struct idg_lbl_ref *r = &x->index[x->n_index++];
+			const struct idg_label *lb = &ids->groups[g].labels.v[i];
 
-			r->key = ids->groups[g].labels.v[i].key;
-			r->value = ids->groups[g].labels.v[i].value;
+			err = idg_strmap_put2(&x->lbl, lb->key, lb->value,
+					      n_lbl, &l);
+			if (err < 0)
+				return err;
+			n_lbl += (size_t)err;
+			x->lbl_count[l]++;
+		}
+	/* ... then lay the groups of each label out together, in group
+	 * order (a group carries a key once, so a label once). */
+	fill = calloc(n_lbl + 1, sizeof(*fill));
+	if (!fill)
+		return -ENOMEM;
+	for (l = 1; l < n_lbl; l++)
+		x->lbl_first[l] = x->lbl_first[l - 1] + x->lbl_count[l - 1];
+	for (size_t g = 0; g < ids->n_groups; g++)
+		for (size_t i = 0; i < ids->groups[g].labels.n; i++) {
+			const struct idg_label *lb = &ids->groups[g].labels.v[i];
+			struct idg_lbl_ref *r;
+
+			l = *idg_strmap_get2(&x->lbl, lb->key, lb->value);
+			r = &x->index[x->lbl_first[l] + fill[l]++];
+			r->key = lb->key;
+			r->value = lb->value;
 			r->group = g;
 		}
-	if (x->n_index)
-		qsort(x->index, x->n_index, sizeof(*x->index), ref_cmp);
+	free(fill);
+	x->n_index = n;
 	memset(seen, 0, sizeof(seen));
 	for (size_t g = 0; g < ids->n_groups; g++) {
 		uint32_t c = ids->groups[g].cluster_id & IDG_ID_CLUSTER_MAX;
@@ -67,28 +84,12 @@ int idg_select_init(struct idg_rctx *x)
 void idg_select_fini(struct idg_rctx *x)
 {
 	free(x->index);
+	free(x->lbl_first);
+	free(x->lbl_count);
+	idg_strmap_free(&x->lbl);
 	x->index = NULL;
+	x->lbl_first = x->lbl_count = NULL;
 	x->n_index = 0;
-}
-
-/* First index entry above (key, value) when upper, else not below it. */
-static size_t bound(const struct idg_rctx *x, const char *key,
-		    const char *value, bool upper)
-{
-	size_t lo = 0, hi = x->n_index;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(x->index[mid].key, key);
-
-		if (!c)
-			c = strcmp(x->index[mid].value, value);
-		if (c < 0 || (upper && !c))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 /*
@@ -122,13 +123,13 @@ static bool view_matches(const struct sel_view *v, const struct idg_id_group *g)
 static void cands_narrow(const struct idg_rctx *x, struct cands *c,
 			 const char *key, const char *value)
 {
-	size_t lo = bound(x, key, value, false);
-	size_t hi = bound(x, key, value, true);
+	const size_t *l = idg_strmap_get2(&x->lbl, key, value);
+	size_t lo = l ? x->lbl_first[*l] : 0, n = l ? x->lbl_count[*l] : 0;
 
-	if (c->all || hi - lo < c->n) {
+	if (c->all || n < c->n) {
 		c->all = false;
 		c->v = x->index + lo;
-		c->n = hi - lo;
+		c->n = n;
 	}
 }
 
@@ -140,12 +141,16 @@ static void view_cands(const struct idg_rctx *x, const struct sel_view *v,
 	c->all = true;
 	c->v = NULL;
 	c->n = 0;
+	for (size_t i = 0; i < ml->n; i++)
+		cands_narrow(x, c, ml->v[i].key, ml->v[i].value);
+	/* Namespace and cluster labels are carried by many: worth a look
+	 * only when the selector's own labels left many candidates. */
+	if (!c->all && c->n <= 16)
+		return;
 	if (v->ns)
 		cands_narrow(x, c, IDG_LABEL_NAMESPACE, v->ns);
 	if (v->cluster_id && v->cluster)
 		cands_narrow(x, c, IDG_LABEL_CLUSTER, v->cluster);
-	for (size_t i = 0; i < ml->n; i++)
-		cands_narrow(x, c, ml->v[i].key, ml->v[i].value);
 }
 
 static size_t cands_count(const struct idg_rctx *x, const struct cands *c)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config_int.h"
 
@@ -353,36 +354,35 @@ static void yaml_error(struct cfg_parser *p, const yaml_parser_t *yp,
 /* Reads the stream; false when YAML itself was broken. */
 static bool parse_stream(struct cfg_parser *p, const char *text, size_t len)
 {
+	struct yc_composer *comp = yc_composer_new();
 	yaml_parser_t yp;
 	yaml_document_t doc;
 	bool ok = true;
 
-	if (!yaml_parser_initialize(&yp)) {
+	if (!comp || !yaml_parser_initialize(&yp)) {
 		idg_err(p->d, (struct idg_pos){ .file = p->file },
 			"out of memory");
+		yc_composer_free(comp);
 		return false;
 	}
 	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
 	for (;;) {
 		yaml_node_t *root;
 
-		if (!yaml_parser_load(&yp, &doc)) {
+		if (!yc_compose(comp, &yp, &doc)) {
 			yaml_error(p, &yp, text, len);
 			ok = false;
 			break;
 		}
 		root = yaml_document_get_root_node(&doc);
-		if (!root) {
-			/* The end of the stream. */
-			yaml_document_delete(&doc);
-			break;
-		}
+		if (!root)
+			break; /* the end of the stream */
 		p->doc = &doc;
 		if (!yc_prepare(p))
 			parse_document(p, root);
 		p->doc = NULL;
-		yaml_document_delete(&doc);
 	}
+	yc_composer_free(comp);
 	yaml_parser_delete(&yp);
 	return ok;
 }
@@ -430,6 +430,7 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 	struct idg_pos pos;
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
+	struct stat sb;
 	FILE *f;
 	int err = start(cfg, d, path);
 
@@ -441,6 +442,17 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 		err = -errno;
 		idg_err(d, pos, "cannot open: %s", strerror(-err));
 		return err;
+	}
+	/* A regular file is read into a buffer of its size at once. */
+	if (!fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    (uint64_t)sb.st_size < CFG_MAX_FILE) {
+		cap = (size_t)sb.st_size + 1; /* one more: EOF needs no growth */
+		buf = malloc(cap + 1);
+		if (!buf) {
+			idg_err(d, pos, "out of memory");
+			err = -ENOMEM;
+			goto out;
+		}
 	}
 	for (;;) {
 		size_t got;

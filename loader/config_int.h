@@ -2,7 +2,7 @@
 /*
  * Internals of the config parser, shared by loader/config*.c only.
  *
- * The parser walks libyaml's document tree (yaml_parser_load), one
+ * The parser walks libyaml's document tree (yc_compose), one
  * document at a time, straight into the model of model.h. Every error is
  * reported through idg_err() with the position of the offending node and
  * the walk goes on, so one run shows as many mistakes as practical.
@@ -58,6 +58,18 @@ struct yc_field {
 #define YC_F(name, kv) { (name), (kv), NULL }
 #define YC_REJECT(name, why) { (name), NULL, (why) }
 #define YC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- config_compose.c: documents from libyaml's events ---- */
+struct yc_composer;
+struct yc_composer *yc_composer_new(void);
+void yc_composer_free(struct yc_composer *c);
+/*
+ * The next document of the stream, as yaml_parser_load() would build it
+ * (same return value and parser error fields), in memory the composer
+ * owns: valid until the next call, never yaml_document_delete()d.
+ */
+int yc_compose(struct yc_composer *c, yaml_parser_t *yp,
+	       yaml_document_t *doc);
 
 /* ---- config_yaml.c: libyaml helpers ---- */
 struct idg_pos yc_pos(const struct cfg_parser *p, const yaml_node_t *n);

@@ -205,6 +205,22 @@ static const char unsup_fqdns[] =
 static const char unsup_auth[] =
 	"is not supported by idgate yet (no mutual authentication)";
 
+static const char *const rule_where[IDG_RS_MAX] = {
+	[IDG_RS_INGRESS] = "ingress rule",
+	[IDG_RS_EGRESS] = "egress rule",
+	[IDG_RS_INGRESS_DENY] = "ingressDeny rule",
+	[IDG_RS_EGRESS_DENY] = "egressDeny rule",
+};
+
+static const char *const rule_wrong[IDG_RS_MAX] = {
+	[IDG_RS_INGRESS] = "is an egress field: not allowed in an ingress rule",
+	[IDG_RS_EGRESS] = "is an ingress field: not allowed in an egress rule",
+	[IDG_RS_INGRESS_DENY] =
+		"is an egress field: not allowed in an ingressDeny rule",
+	[IDG_RS_EGRESS_DENY] =
+		"is an ingress field: not allowed in an egressDeny rule",
+};
+
 static int rule(struct cfg_parser *p, const yaml_node_t *n,
 		enum idg_rule_set rs, struct idg_rule *r)
 {
@@ -212,7 +228,8 @@ static int rule(struct cfg_parser *p, const yaml_node_t *n,
 	bool deny = rs == IDG_RS_INGRESS_DENY || rs == IDG_RS_EGRESS_DENY;
 	struct yc_kv eps = { 0 }, cidr = { 0 }, cset = { 0 }, ents = { 0 },
 		     ports = { 0 }, icmps = { 0 };
-	char where[32], wrong[80];
+	/* Built once per rule set: a config has thousands of rules. */
+	const char *where = rule_where[rs], *wrong = rule_wrong[rs];
 	int err = 0;
 
 	const struct yc_field f_in[] = {
@@ -260,9 +277,6 @@ static int rule(struct cfg_parser *p, const yaml_node_t *n,
 	const struct yc_kv *l3[] = { &eps, &cidr, &cset, &ents };
 	const struct yc_kv *first = NULL;
 
-	snprintf(where, sizeof(where), "%s rule", rs_names[rs]);
-	snprintf(wrong, sizeof(wrong), "is an %s field: not allowed in an %s",
-		 in ? "egress" : "ingress", where);
 	r->pos = yc_pos(p, n);
 	if (yc_fields(p, n, where, in ? f_in : f_out,
 		      in ? YC_ARRAY_SIZE(f_in) : YC_ARRAY_SIZE(f_out)))

@@ -118,6 +118,27 @@ static int yc_key_cmp(const void *a, const void *b)
 	return ka->idx < kb->idx ? -1 : ka->idx > kb->idx;
 }
 
+/* The common case, a small mapping of distinct scalar keys, checked
+ * without allocating; anything else takes the reporting path below. */
+static bool yc_map_clean(struct cfg_parser *p, const yaml_node_t *map)
+{
+	const yaml_node_pair_t *start = map->data.mapping.pairs.start;
+	size_t n = map->data.mapping.pairs.top - start;
+
+	if (n > 16)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *k = yc_node(p, start[i].key);
+
+		if (!k || k->type != YAML_SCALAR_NODE)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (yc_key_eq(yc_node(p, start[j].key), k))
+				return false;
+	}
+	return true;
+}
+
 /*
  * Drops non-scalar and repeated keys of one mapping after reporting them,
  * so every later lookup sees each key once.
@@ -129,7 +150,7 @@ static int yc_clean_map(struct cfg_parser *p, yaml_node_t *map)
 	struct yc_key *keys;
 	bool *drop;
 
-	if (!n)
+	if (!n || yc_map_clean(p, map))
 		return 0;
 	keys = calloc(n, sizeof(*keys));
 	drop = calloc(n, sizeof(*drop));

@@ -98,44 +98,26 @@ static const struct idg_node *find_node(const struct idg_config *cfg,
 /* ---- earlier numbers, by name ---- */
 
 struct old_index {
-	const struct idg_state_id **v; /* sorted by canon */
-	size_t n;
+	struct idg_strmap by_name; /* canon -> id */
 };
-
-static int old_cmp(const void *a, const void *b)
-{
-	const struct idg_state_id *x = *(const struct idg_state_id *const *)a;
-	const struct idg_state_id *y = *(const struct idg_state_id *const *)b;
-
-	return strcmp(x->canon, y->canon);
-}
 
 static int old_index_build(struct old_index *oi, const struct idg_state *st)
 {
-	oi->v = NULL;
-	oi->n = 0;
-	if (!st || !st->n_ids)
-		return 0;
-	oi->v = calloc(st->n_ids, sizeof(*oi->v));
-	if (!oi->v)
-		return -ENOMEM;
-	for (size_t i = 0; i < st->n_ids; i++)
-		oi->v[i] = &st->ids[i];
-	oi->n = st->n_ids;
-	qsort(oi->v, oi->n, sizeof(*oi->v), old_cmp);
-	return 0;
+	int err;
+
+	err = idg_strmap_init(&oi->by_name, st ? st->n_ids : 0);
+	for (size_t i = 0; !err && st && i < st->n_ids; i++)
+		err = idg_strmap_put(&oi->by_name, st->ids[i].canon,
+				     st->ids[i].id, NULL) < 0 ? -ENOMEM : 0;
+	return err;
 }
 
 /* The number the state gave name, or 0. */
 static uint32_t old_lookup(const struct old_index *oi, const char *name)
 {
-	struct idg_state_id key = { .canon = (char *)name };
-	const struct idg_state_id *kp = &key, *const *hit;
+	const size_t *id = idg_strmap_get(&oi->by_name, name);
 
-	if (!oi->n)
-		return 0;
-	hit = bsearch(&kp, oi->v, oi->n, sizeof(*oi->v), old_cmp);
-	return hit ? (*hit)->id : 0;
+	return id ? (uint32_t)*id : 0;
 }
 
 /* ---- endpoint identities ---- */
@@ -615,19 +597,20 @@ static int ids_list_build(struct idg_idents *ids, struct idg_compiled *out)
 		err = reserved_add(&out->ids[k++], IDG_ID_REMOTE_NODE,
 				   "reserved:remote-node");
 	for (size_t i = 0; !err && i < ids->n_groups; i++) {
-		const struct idg_id_group *g = &ids->groups[i];
+		struct idg_id_group *g = &ids->groups[i];
 		struct idg_identity *e = &out->ids[k++];
 
 		e->id = g->id;
 		e->kind = IDG_IDK_ENDPOINT;
 		e->cluster_id = g->cluster_id;
 		e->pinned = g->pinned != 0;
-		err = idg_labels_copy(&e->labels, &g->labels);
-		if (!err) {
-			e->canon = strdup(g->canon);
-			if (!e->canon)
-				err = -ENOMEM;
-		}
+		/* One set of label strings for both: the compiled identity
+		 * owns it, the group (freed first) only reads it. */
+		e->labels = g->labels;
+		g->labels_lent = true;
+		e->canon = strdup(g->canon);
+		if (!e->canon)
+			err = -ENOMEM;
 	}
 	for (size_t i = 0; !err && i < ids->n_cidrs; i++)
 		err = cidr_identity_fill(ids, i, &out->ids[k++]);
@@ -644,11 +627,13 @@ static int state_record(const struct idg_idents *ids, struct idg_state *st)
 	char key[80];
 	int err;
 
+	/* The last use of the groups' names: the state takes them over. */
 	for (size_t i = 0; i < ids->n_groups; i++) {
-		err = idg_state_add_id(st, ids->groups[i].canon,
-				       ids->groups[i].id);
+		err = idg_state_take_id(st, ids->groups[i].canon,
+					ids->groups[i].id);
 		if (err)
 			return err;
+		ids->groups[i].canon = NULL;
 	}
 	for (size_t i = 0; i < ids->n_cidrs; i++) {
 		snprintf(key, sizeof(key), "cidr:%s", ids->cidrs[i].text);
@@ -670,8 +655,10 @@ int idg_identities_build(const struct idg_config *cfg,
 
 	memset(ids, 0, sizeof(*ids));
 	err = old_index_build(&oi, old);
-	if (err)
+	if (err) {
+		idg_strmap_free(&oi.by_name);
 		return err;
+	}
 	err = groups_build(cfg, ids, d);
 	if (!err)
 		err = groups_number(ids, &oi, d);
@@ -687,7 +674,7 @@ int idg_identities_build(const struct idg_config *cfg,
 	if (!err)
 		err = state_record(ids, new_st);
 out:
-	free(oi.v);
+	idg_strmap_free(&oi.by_name);
 	return err;
 }
 
@@ -695,7 +682,8 @@ void idg_idents_free(struct idg_idents *ids)
 {
 	for (size_t i = 0; i < ids->n_groups; i++) {
 		free(ids->groups[i].canon);
-		idg_labels_free(&ids->groups[i].labels);
+		if (!ids->groups[i].labels_lent)
+			idg_labels_free(&ids->groups[i].labels);
 	}
 	free(ids->groups);
 	for (size_t i = 0; i < ids->n_cidrs; i++)

@@ -29,45 +29,64 @@
 #define STATE_MAGIC "idgate-state"
 #define STATE_VERSION 1
 
-int idg_state_add_id(struct idg_state *st, const char *canon, uint32_t id)
+/* Room for one more element of an array with *cap elements. */
+static int room(void **v, size_t n, size_t *cap, size_t elem)
 {
-	struct idg_state_id *v;
-	char *c = strdup(canon);
+	size_t c;
+	void *nv;
 
-	if (!c)
+	if (n < *cap)
+		return 0;
+	c = n < 16 ? 16 : n * 2;
+	nv = realloc(*v, c * elem);
+	if (!nv)
 		return -ENOMEM;
-	/* Grown one at a time: the struct has no capacity field, and the
-	 * counts are small next to the rest of a compile. */
-	v = realloc(st->ids, (st->n_ids + 1) * sizeof(*v));
-	if (!v) {
-		free(c);
+	*v = nv;
+	*cap = c;
+	return 0;
+}
+
+int idg_state_take_id(struct idg_state *st, char *canon, uint32_t id)
+{
+	if (room((void **)&st->ids, st->n_ids, &st->cap_ids,
+		 sizeof(*st->ids)))
 		return -ENOMEM;
-	}
-	st->ids = v;
-	v[st->n_ids].canon = c;
-	v[st->n_ids].id = id;
+	st->ids[st->n_ids].canon = canon;
+	st->ids[st->n_ids].id = id;
 	st->n_ids++;
 	return 0;
+}
+
+int idg_state_take_cookie(struct idg_state *st, char *key, uint32_t cookie)
+{
+	if (room((void **)&st->cookies, st->n_cookies, &st->cap_cookies,
+		 sizeof(*st->cookies)))
+		return -ENOMEM;
+	st->cookies[st->n_cookies].key = key;
+	st->cookies[st->n_cookies].cookie = cookie;
+	st->n_cookies++;
+	return 0;
+}
+
+int idg_state_add_id(struct idg_state *st, const char *canon, uint32_t id)
+{
+	char *c = strdup(canon);
+	int err = c ? idg_state_take_id(st, c, id) : -ENOMEM;
+
+	if (err)
+		free(c);
+	return err;
 }
 
 int idg_state_add_cookie(struct idg_state *st, const char *key,
 			 uint32_t cookie)
 {
-	struct idg_state_cookie *v;
 	char *k = strdup(key);
+	int err = k ? idg_state_take_cookie(st, k, cookie) : -ENOMEM;
 
-	if (!k)
-		return -ENOMEM;
-	v = realloc(st->cookies, (st->n_cookies + 1) * sizeof(*v));
-	if (!v) {
+	if (err)
 		free(k);
-		return -ENOMEM;
-	}
-	st->cookies = v;
-	v[st->n_cookies].key = k;
-	v[st->n_cookies].cookie = cookie;
-	st->n_cookies++;
-	return 0;
+	return err;
 }
 
 void idg_state_free(struct idg_state *st)
@@ -84,19 +103,6 @@ void idg_state_free(struct idg_state *st)
 static bool needs_escape(unsigned char c)
 {
 	return c <= 0x20 || c == 0x7f || c == '%';
-}
-
-static int put_name(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (needs_escape(*p)) {
-			if (fprintf(f, "%%%02X", *p) < 0)
-				return -EIO;
-		} else if (fputc(*p, f) == EOF) {
-			return -EIO;
-		}
-	}
-	return 0;
 }
 
 static int hexval(int c)
@@ -185,34 +191,25 @@ static int parse_line(char *line, struct idg_state *st)
 	return -EINVAL;
 }
 
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A name listed twice means the file was not written by us. */
 static int check_unique(const struct idg_state *st)
 {
-	size_t n = st->n_ids > st->n_cookies ? st->n_ids : st->n_cookies;
-	char **v;
-	int err = 0;
+	struct idg_strmap seen;
+	int err = 0, r;
 
-	if (!n)
-		return 0;
-	v = calloc(n, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
 	for (int pass = 0; pass < 2 && !err; pass++) {
 		size_t m = pass ? st->n_cookies : st->n_ids;
 
-		for (size_t i = 0; i < m; i++)
-			v[i] = pass ? st->cookies[i].key : st->ids[i].canon;
-		qsort(v, m, sizeof(*v), str_cmp);
-		for (size_t i = 1; i < m; i++)
-			if (!strcmp(v[i - 1], v[i]))
-				err = -EINVAL;
+		err = idg_strmap_init(&seen, m);
+		for (size_t i = 0; !err && i < m; i++) {
+			r = idg_strmap_put(&seen,
+					   pass ? st->cookies[i].key :
+						  st->ids[i].canon,
+					   i, NULL);
+			err = r < 0 ? r : r == 0 ? -EINVAL : 0;
+		}
+		idg_strmap_free(&seen);
 	}
-	free(v);
 	return err;
 }
 
@@ -260,38 +257,109 @@ int idg_state_load(const char *path, struct idg_state *st)
 	return err;
 }
 
-static int write_all(FILE *f, const struct idg_state *st)
-{
-	int err = 0;
+/* The file's text, in one buffer. */
+struct sbuf {
+	char *p;
+	size_t n, cap;
+};
 
-	if (fprintf(f, "%s %d\n", STATE_MAGIC, STATE_VERSION) < 0)
-		return -EIO;
-	for (size_t i = 0; i < st->n_ids && !err; i++) {
-		if (fprintf(f, "id %u ", st->ids[i].id) < 0)
-			return -EIO;
-		err = put_name(f, st->ids[i].canon);
-		if (!err && fputc('\n', f) == EOF)
-			err = -EIO;
+static int sb_room(struct sbuf *b, size_t more)
+{
+	size_t cap = b->cap ? b->cap : 65536;
+	char *np;
+
+	if (b->n + more <= b->cap)
+		return 0;
+	while (cap < b->n + more)
+		cap *= 2;
+	np = realloc(b->p, cap);
+	if (!np)
+		return -ENOMEM;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+static int sb_line(struct sbuf *b, const char *kind, uint32_t num,
+		   const char *name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(name);
+	char *w;
+
+	/* "kind num " + up to 3 bytes per name byte + "\n" */
+	if (sb_room(b, strlen(kind) + 16 + len * 3 + 1))
+		return -ENOMEM;
+	w = b->p + b->n;
+	w += sprintf(w, "%s %u ", kind, num);
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		if (needs_escape(*c)) {
+			*w++ = '%';
+			*w++ = hex[*c >> 4];
+			*w++ = hex[*c & 15];
+		} else {
+			*w++ = (char)*c;
+		}
 	}
-	for (size_t i = 0; i < st->n_cookies && !err; i++) {
-		if (fprintf(f, "cookie %u ", st->cookies[i].cookie) < 0)
-			return -EIO;
-		err = put_name(f, st->cookies[i].key);
-		if (!err && fputc('\n', f) == EOF)
-			err = -EIO;
+	*w++ = '\n';
+	b->n = (size_t)(w - b->p);
+	return 0;
+}
+
+static int state_text(const struct idg_state *st, struct sbuf *b)
+{
+	int err = sb_room(b, 64);
+
+	if (err)
+		return err;
+	b->n = (size_t)sprintf(b->p, "%s %d\n", STATE_MAGIC, STATE_VERSION);
+	for (size_t i = 0; i < st->n_ids && !err; i++)
+		err = sb_line(b, "id", st->ids[i].id, st->ids[i].canon);
+	for (size_t i = 0; i < st->n_cookies && !err; i++)
+		err = sb_line(b, "cookie", st->cookies[i].cookie,
+			      st->cookies[i].key);
+	if (!err)
+		err = sb_room(b, 4);
+	if (!err) {
+		memcpy(b->p + b->n, "end\n", 4);
+		b->n += 4;
 	}
-	if (!err && fputs("end\n", f) == EOF)
-		err = -EIO;
 	return err;
+}
+
+/* True when path holds exactly text already. */
+static bool same_content(const char *path, const struct sbuf *b)
+{
+	struct stat sb;
+	bool same = false;
+	char *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (!fstat(fd, &sb) && (size_t)sb.st_size == b->n) {
+		buf = malloc(b->n + 1);
+		if (buf && read(fd, buf, b->n + 1) == (ssize_t)b->n)
+			same = !memcmp(buf, b->p, b->n);
+		free(buf);
+	}
+	close(fd);
+	return same;
 }
 
 int idg_state_save(const char *path, const struct idg_state *st)
 {
 	char *dcopy = NULL, *bcopy = NULL, *tmp = NULL;
+	struct sbuf text = { 0 };
 	const char *dir, *base;
-	FILE *f = NULL;
 	int fd = -1, dfd, err = 0;
 
+	err = state_text(st, &text);
+	if (err)
+		goto out;
+	/* A reload that hands out no new number leaves the file alone. */
+	if (same_content(path, &text))
+		goto out;
 	dcopy = strdup(path);
 	bcopy = strdup(path);
 	if (!dcopy || !bcopy) {
@@ -318,22 +386,21 @@ int idg_state_save(const char *path, const struct idg_state *st)
 		err = -errno;
 		goto out;
 	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		goto out;
+	for (size_t off = 0; off < text.n && !err;) {
+		ssize_t w = write(fd, text.p + off, text.n - off);
+
+		if (w < 0 && errno != EINTR)
+			err = -errno;
+		else if (w > 0)
+			off += (size_t)w;
 	}
-	fd = -1;
-	err = write_all(f, st);
-	if (!err && fflush(f))
-		err = -errno;
 	/* Data on disk before the name points at it: a crash leaves either
 	 * the old file or the complete new one. */
-	if (!err && fsync(fileno(f)))
+	if (!err && fsync(fd))
 		err = -errno;
-	if (fclose(f) && !err)
+	if (close(fd) && !err)
 		err = -EIO;
-	f = NULL;
+	fd = -1;
 	if (!err && rename(tmp, path))
 		err = -errno;
 	if (!err) {
@@ -346,8 +413,7 @@ int idg_state_save(const char *path, const struct idg_state *st)
 		tmp = NULL;
 	}
 out:
-	if (f)
-		fclose(f);
+	free(text.p);
 	if (fd >= 0)
 		close(fd);
 	if (tmp) {

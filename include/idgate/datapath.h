@@ -46,9 +46,11 @@
 /*
  * Generations. idg_gen[0] holds the active generation number G; the maps a
  * packet reads are slot (G & 1) of every *_gens outer map. G == 0 means
- * "never configured". Userspace fills slot ((G + 1) & 1) with fresh inner
- * maps, then writes G + 1. A packet reads G once, so it is judged by one
- * generation from start to end.
+ * "never configured". Userspace brings the inner maps of slot
+ * ((G + 1) & 1), which no program reads any more, to the new generation's
+ * content, then writes G + 1. A packet reads G once, so it is judged by one
+ * generation from start to end. cfg.gen is the generation a slot holds;
+ * the datapath does not read it.
  */
 #define IDG_GEN_SLOT(g) ((g)&1u)
 

@@ -64,7 +64,6 @@ int fx_setup(void **state)
 	fx->rb = ring_buffer__new(fx->dp.events_fd, fx_on_event, fx, NULL);
 	assert_non_null(fx->rb);
 	fx->cluster_id = 1;
-	fx->gen.cfg_fd = -1;
 	fx_gen_new(fx);
 	*state = fx;
 	return 0;
@@ -142,9 +141,12 @@ void fx_rule(struct fx *fx, const struct idg_rule_entry *r)
 
 uint32_t fx_commit(struct fx *fx)
 {
+	struct idg_gen_commit_opts o = { .shadow_dir = fx->shadow_dir };
 	uint32_t gen = 0;
 
-	assert_int_equal(idg_gen_commit(&fx->dp, &fx->gen, &gen), 0);
+	assert_int_equal(idg_gen_commit_ex(&fx->dp, &fx->gen, &o, &gen,
+					   &fx->last),
+			 0);
 	return gen;
 }
 

@@ -28,6 +28,10 @@ struct fx {
 	int n_traces;
 	uint64_t events_seen; /* all consumed, also past FX_EVENTS_MAX */
 	uint16_t cluster_id;
+	/* Where commits record each slot's content (NULL: every commit reads
+	 * the idle slot back from the kernel); what the last one did. */
+	const char *shadow_dir;
+	struct idg_gen_commit_stats last;
 };
 
 /* cmocka-style setup/teardown: *state is a struct fx. */

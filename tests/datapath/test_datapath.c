@@ -12,6 +12,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -995,6 +998,28 @@ static void test_gen_revokes_and_keeps_flows(void **state)
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
 }
 
+/* A temporary directory for slot records, removed with its files. */
+static char *shadow_dir_new(void)
+{
+	char *d = strdup("/tmp/idg-dp-slots.XXXXXX");
+
+	assert_non_null(d);
+	assert_non_null(mkdtemp(d));
+	return d;
+}
+
+static void shadow_dir_free(char *d)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", d, IDG_GEN_SHADOW_0);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", d, IDG_GEN_SHADOW_1);
+	unlink(path);
+	rmdir(d);
+	free(d);
+}
+
 /*
  * Generation flip under load. Two generations are built so that each one
  * allows the probe packet, but any mix of them denies it: different
@@ -1078,6 +1103,7 @@ static void test_gen_flip_never_mixes(void **state)
 	const uint32_t fast_flips = 1000000;
 	const int commits = 30;
 	uint32_t gen, zero = 0;
+	char *dir;
 	uint64_t judged;
 	pthread_t th;
 
@@ -1117,6 +1143,179 @@ static void test_gen_flip_never_mixes(void **state)
 	assert_int_equal(gen, 3 + fast_flips - 1 + commits);
 	fprintf(stderr, "# %d commits under %llu packets, none mixed\n",
 		commits, (unsigned long long)r.runs);
+
+	/* The same with slot records: what apply does. */
+	dir = shadow_dir_new();
+	fx->shadow_dir = dir;
+	r.stop = 0;
+	r.runs = 0;
+	judged = fx_reason_pkts(fx, IDG_PASS_CT) +
+		 fx_reason_pkts(fx, IDG_PASS_POLICY);
+	assert_int_equal(pthread_create(&th, NULL, flip_run, &r), 0);
+	for (int i = 0; i < commits; i++) {
+		flip_gen(fx, i & 1);
+		/* From the third on, each one rewrites a recorded slot. */
+		if (i >= 2)
+			assert_false(fx->last.read_back);
+	}
+	r.stop = 1;
+	pthread_join(th, NULL);
+	flip_check(fx, &r, judged);
+	fprintf(stderr, "# %d recorded commits under %llu packets, none mixed\n",
+		commits, (unsigned long long)r.runs);
+	shadow_dir_free(dir);
+	fx->shadow_dir = NULL;
+}
+
+/* The inner map a slot of an outer map holds, as an fd. */
+static int slot_map(int outer_fd, uint32_t slot)
+{
+	uint32_t id;
+	int fd;
+
+	assert_int_equal(bpf_map_lookup_elem(outer_fd, &slot, &id), 0);
+	fd = bpf_map_get_fd_by_id(id);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void gen_ports(struct fx *fx, uint16_t a, uint16_t b)
+{
+	fx_gen_new(fx);
+	base_node(fx, ENF_BOTH);
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_TCP, .port = a,
+			      .cookie = a));
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_TCP, .port = b,
+			      .cookie = b));
+}
+
+/* New flows to ports: which pass, which are dropped. */
+static void expect_ports(struct fx *fx, uint16_t sport, const uint16_t *open,
+			 size_t n_open, const uint16_t *shut, size_t n_shut)
+{
+	struct pkt p;
+
+	for (size_t i = 0; i < n_open; i++) {
+		p = tcp4(A_V4, EP_V4, sport, open[i]);
+		expect_pass(fx, &p, IDG_PASS_POLICY);
+	}
+	for (size_t i = 0; i < n_shut; i++) {
+		p = tcp4(A_V4, EP_V4, sport, shut[i]);
+		expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
+	}
+}
+
+/*
+ * A commit writes only what differs between the generation and what the
+ * idle slot holds, known from the slot's record; and a record that no
+ * longer matches the slot (an interrupted commit) is never trusted.
+ */
+static void test_gen_commit_writes_only_changes(void **state)
+{
+	struct fx *fx = *state;
+	char *dir = shadow_dir_new();
+	struct idg_policy_key k = {
+		.prefixlen = IDG_POL_PREFIX_FULL, .subject = ID_E,
+		.peer = ID_A, .dir = IDG_DIR_INGRESS, .kind = IDG_RULE_ALLOW,
+		.proto = IPPROTO_TCP, .port = htons(82),
+	};
+	struct idg_cfg dirty = { .gen = 1 };
+	uint32_t zero = 0, gen;
+	int pol, cfg;
+
+	fx->shadow_dir = dir;
+	/* 1: both slots get maps; slot 1 filled. */
+	gen_ports(fx, 80, 81);
+	assert_int_equal(fx_commit(fx), 1);
+	assert_true(fx->last.replaced > 0);
+	expect_ports(fx, 40001, (uint16_t[]){ 80, 81 }, 2,
+		     (uint16_t[]){ 82 }, 1);
+
+	/* 2: slot 0 is empty and recorded as such: everything is written,
+	 * nothing read back. */
+	gen_ports(fx, 80, 82);
+	assert_int_equal(fx_commit(fx), 2);
+	assert_false(fx->last.read_back);
+	assert_int_equal(fx->last.replaced, 0);
+	assert_int_equal(fx->last.deleted, 0);
+	/* 2 endpoint addresses, 3 ipcache, 2 policy entries, 1 pair */
+	assert_int_equal(fx->last.written, 8);
+	expect_ports(fx, 40002, (uint16_t[]){ 80, 82 }, 2,
+		     (uint16_t[]){ 81 }, 1);
+
+	/* 3: slot 1 holds generation 1: port 81 goes, 83 comes, the rest
+	 * is left alone. */
+	gen_ports(fx, 80, 83);
+	assert_int_equal(fx_commit(fx), 3);
+	assert_false(fx->last.read_back);
+	assert_int_equal(fx->last.written, 1);
+	assert_int_equal(fx->last.deleted, 1);
+	expect_ports(fx, 40003, (uint16_t[]){ 80, 83 }, 2,
+		     (uint16_t[]){ 81, 82 }, 2);
+
+	/* A commit to slot 0 that stopped half way: it had marked the slot
+	 * and deleted port 82's entry, and never wrote its record. */
+	pol = slot_map(fx->dp.pol_gens_fd, 0);
+	cfg = slot_map(fx->dp.cfg_gens_fd, 0);
+	assert_int_equal(bpf_map_update_elem(cfg, &zero, &dirty, BPF_ANY), 0);
+	assert_int_equal(bpf_map_delete_elem(pol, &k), 0);
+	close(pol);
+	close(cfg);
+	/* 4 = generation 2 again: the record of slot 0 says it is there
+	 * already, the slot says otherwise; the slot wins. */
+	gen_ports(fx, 80, 82);
+	gen = fx_commit(fx);
+	assert_int_equal(gen, 4);
+	assert_true(fx->last.read_back);
+	assert_int_equal(fx->last.written, 1);
+	expect_ports(fx, 40004, (uint16_t[]){ 80, 82 }, 2,
+		     (uint16_t[]){ 81, 83 }, 2);
+
+	/* Without records every commit reads the idle slot back. */
+	fx->shadow_dir = NULL;
+	gen_ports(fx, 80, 84);
+	assert_int_equal(fx_commit(fx), 5);
+	assert_true(fx->last.read_back);
+	assert_int_equal(fx->last.written, 1);
+	assert_int_equal(fx->last.deleted, 1);
+	expect_ports(fx, 40005, (uint16_t[]){ 80, 84 }, 2,
+		     (uint16_t[]){ 81, 82, 83 }, 3);
+	shadow_dir_free(dir);
+}
+
+/* A map that sits in both slots is never written in place: the slot being
+ * filled gets a new one. */
+static void test_gen_commit_never_writes_a_live_map(void **state)
+{
+	struct fx *fx = *state;
+	uint32_t slot0 = 0;
+	int live;
+
+	gen_ports(fx, 80, 81);
+	assert_int_equal(fx_commit(fx), 1);
+	live = slot_map(fx->dp.pol_gens_fd, 1);
+	assert_int_equal(bpf_map_update_elem(fx->dp.pol_gens_fd, &slot0, &live,
+					     BPF_ANY),
+			 0);
+	gen_ports(fx, 80, 82);
+	assert_int_equal(fx_commit(fx), 2);
+	assert_int_equal(fx->last.replaced, 1);
+	expect_ports(fx, 40001, (uint16_t[]){ 80, 82 }, 2,
+		     (uint16_t[]){ 81 }, 1);
+	/* Generation 1's map kept its entries. */
+	{
+		struct idg_policy_key k = {
+			.prefixlen = IDG_POL_PREFIX_FULL, .subject = ID_E,
+			.peer = ID_A, .dir = IDG_DIR_INGRESS,
+			.kind = IDG_RULE_ALLOW, .proto = IPPROTO_TCP,
+			.port = htons(81),
+		};
+		struct idg_policy_val v;
+
+		assert_int_equal(bpf_map_lookup_elem(live, &k, &v), 0);
+		assert_int_equal(v.cookie, 81);
+	}
+	close(live);
 }
 
 static void test_scale_100k_ipcache_10k_rules(void **state)
@@ -1190,6 +1389,8 @@ int main(int argc, char **argv)
 		T(test_events_lost_counted),
 		T(test_gen_revokes_and_keeps_flows),
 		T(test_gen_flip_never_mixes),
+		T(test_gen_commit_writes_only_changes),
+		T(test_gen_commit_never_writes_a_live_map),
 		T(test_scale_100k_ipcache_10k_rules),
 #undef T
 	};

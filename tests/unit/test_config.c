@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "config_int.h"
 #include "model.h"
 
 #define FILE_NAME "test.yaml"
@@ -1498,6 +1499,140 @@ static void test_alias_loop(void **state)
 	expect_err("a: &a [*a]\n", "alias refers to itself", 1, 4);
 }
 
+static bool mark_eq(yaml_mark_t a, yaml_mark_t b)
+{
+	return a.index == b.index && a.line == b.line && a.column == b.column;
+}
+
+static void node_eq(const yaml_node_t *x, const yaml_node_t *y)
+{
+	assert_int_equal(x->type, y->type);
+	assert_string_equal((const char *)x->tag, (const char *)y->tag);
+	assert_true(mark_eq(x->start_mark, y->start_mark));
+	assert_true(mark_eq(x->end_mark, y->end_mark));
+	switch (x->type) {
+	case YAML_SCALAR_NODE:
+		assert_int_equal(x->data.scalar.length, y->data.scalar.length);
+		assert_memory_equal(x->data.scalar.value, y->data.scalar.value,
+				    x->data.scalar.length + 1);
+		assert_int_equal(x->data.scalar.style, y->data.scalar.style);
+		break;
+	case YAML_SEQUENCE_NODE:
+		assert_int_equal(x->data.sequence.style, y->data.sequence.style);
+		assert_int_equal(x->data.sequence.items.top -
+					 x->data.sequence.items.start,
+				 y->data.sequence.items.top -
+					 y->data.sequence.items.start);
+		for (int i = 0; i < x->data.sequence.items.top -
+					    x->data.sequence.items.start;
+		     i++)
+			assert_int_equal(x->data.sequence.items.start[i],
+					 y->data.sequence.items.start[i]);
+		break;
+	case YAML_MAPPING_NODE:
+		assert_int_equal(x->data.mapping.style, y->data.mapping.style);
+		assert_int_equal(x->data.mapping.pairs.top -
+					 x->data.mapping.pairs.start,
+				 y->data.mapping.pairs.top -
+					 y->data.mapping.pairs.start);
+		for (int i = 0; i < x->data.mapping.pairs.top -
+					    x->data.mapping.pairs.start;
+		     i++) {
+			assert_int_equal(x->data.mapping.pairs.start[i].key,
+					 y->data.mapping.pairs.start[i].key);
+			assert_int_equal(x->data.mapping.pairs.start[i].value,
+					 y->data.mapping.pairs.start[i].value);
+		}
+		break;
+	default:
+		fail();
+	}
+}
+
+/* The parser's own composer builds libyaml's tree node for node, and
+ * fails where libyaml's fails, with the same message and marks. */
+static void test_composer_matches_libyaml(void **state)
+{
+	static const char *const cases[] = {
+		"",
+		"# only a comment\n",
+		"a: b\n",
+		"---\n---\na: [1, {b: c}]\n...\n",
+		"a: &m {k: v}\nb: *m\nc: [*m, *m]\n",
+		"a: &a [*a]\n",
+		"- !!str 1\n- !foo bar\n- !<tag:x> {a: b}\n- ! baz\n",
+		"%YAML 1.1\n%TAG !e! tag:e.com,2000:\n--- !e!x\na: 1\n",
+		"a:\n  - b\n  -\n  - {x: , y: z}\n? complex\n: value\n? [k]\n: v\n",
+		"a: |\n  lit\n  x\nb: >\n  fold\nc: 'q'\nd: \"dq\"\n",
+		"---\na: &x 1\n--- &r\nb: *r\n---\nc: &x 2\n",
+		"- - - - - x\n",
+		"{a: 1, a: 2}\n",
+		"&a a: &b b\n*a : *b\n",
+		"--- >\n  text\n...\n--- |\n x\n",
+		/* errors: the composer's and the scanner's */
+		"a: &x 1\nb: &x 2\n",
+		"a: *nothing\n",
+		"a: [1, *x]\n",
+		"a: b\n  c: d\n",
+		"kind: [\n",
+		"a: 1\n---\nb: [\n",
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const unsigned char *in = (const unsigned char *)cases[c];
+		struct yc_composer *comp = yc_composer_new();
+		yaml_parser_t a, b;
+		yaml_document_t da, db;
+
+		assert_non_null(comp);
+		assert_true(yaml_parser_initialize(&a));
+		assert_true(yaml_parser_initialize(&b));
+		yaml_parser_set_input_string(&a, in, strlen(cases[c]));
+		yaml_parser_set_input_string(&b, in, strlen(cases[c]));
+		for (;;) {
+			int ra = yaml_parser_load(&a, &da);
+			int rb = yc_compose(comp, &b, &db);
+			yaml_node_t *root;
+			long n;
+
+			assert_int_equal(ra, rb);
+			if (!ra) {
+				assert_int_equal(a.error, b.error);
+				assert_string_equal(a.problem, b.problem);
+				assert_true(mark_eq(a.problem_mark,
+						    b.problem_mark));
+				if (a.context)
+					assert_string_equal(a.context,
+							    b.context);
+				else
+					assert_null(b.context);
+				assert_true(mark_eq(a.context_mark,
+						    b.context_mark));
+				break;
+			}
+			root = yaml_document_get_root_node(&da);
+			assert_true(!root == !yaml_document_get_root_node(&db));
+			if (!root) {
+				yaml_document_delete(&da);
+				break;
+			}
+			n = da.nodes.top - da.nodes.start;
+			assert_int_equal(n, db.nodes.top - db.nodes.start);
+			for (long i = 0; i < n; i++)
+				node_eq(&da.nodes.start[i], &db.nodes.start[i]);
+			assert_true(mark_eq(da.start_mark, db.start_mark));
+			assert_true(mark_eq(da.end_mark, db.end_mark));
+			assert_int_equal(da.start_implicit, db.start_implicit);
+			assert_int_equal(da.end_implicit, db.end_implicit);
+			yaml_document_delete(&da);
+		}
+		yaml_parser_delete(&a);
+		yaml_parser_delete(&b);
+		yc_composer_free(comp);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1536,6 +1671,7 @@ int main(void)
 		cmocka_unit_test(test_warn_host_bits),
 		cmocka_unit_test(test_egress_gateway),
 		cmocka_unit_test(test_alias_loop),
+		cmocka_unit_test(test_composer_matches_libyaml),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The entry sets a generation is built in: fixed-size keys and values,
+ * unique by key, in insertion order, found through an open-addressing
+ * index. An LPM set stores its keys normalised the way the kernel's trie
+ * sees them (bits past the prefix cleared), so "the same entry" means the
+ * same thing here and in the map.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+
+int idg_kv_init(struct idg_kv *t, uint32_t ksz, uint32_t vsz, uint32_t max,
+		bool lpm)
+{
+	memset(t, 0, sizeof(*t));
+	if (!ksz || ksz > 64 || !vsz || !max)
+		return -EINVAL;
+	t->ksz = ksz;
+	t->vsz = vsz;
+	t->max = max;
+	t->lpm = lpm;
+	/* What the kernel map answers when it is full. */
+	t->full_err = lpm ? -ENOSPC : -E2BIG;
+	return 0;
+}
+
+void idg_kv_free(struct idg_kv *t)
+{
+	free(t->ent);
+	free(t->idx);
+	t->ent = NULL;
+	t->idx = NULL;
+	t->n = t->cap = t->idx_mask = 0;
+}
+
+int idg_lpm_key_norm(void *key, uint32_t ksz)
+{
+	uint8_t *data = (uint8_t *)key + sizeof(uint32_t);
+	uint32_t plen, bits = (ksz - (uint32_t)sizeof(uint32_t)) * 8;
+
+	memcpy(&plen, key, sizeof(plen));
+	if (plen > bits)
+		return -EINVAL;
+	for (uint32_t b = plen; b < bits;) {
+		if (!(b % 8) && b + 8 <= bits) {
+			data[b / 8] = 0;
+			b += 8;
+			continue;
+		}
+		data[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+		b++;
+	}
+	return 0;
+}
+
+static uint64_t kv_hash(const void *key, uint32_t len)
+{
+	const uint8_t *p = key;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+
+	while (len >= 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+		p += 8;
+		len -= 8;
+	}
+	while (len--) {
+		h = (h ^ *p++) * 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 29;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static int kv_reindex(struct idg_kv *t, uint32_t size)
+{
+	uint32_t *idx = calloc(size, sizeof(*idx));
+
+	if (!idx)
+		return -ENOMEM;
+	free(t->idx);
+	t->idx = idx;
+	t->idx_mask = size - 1;
+	for (uint32_t i = 0; i < t->n; i++) {
+		uint32_t s = (uint32_t)kv_hash(idg_kv_key(t, i), t->ksz) &
+			     t->idx_mask;
+
+		while (idx[s])
+			s = (s + 1) & t->idx_mask;
+		idx[s] = i + 1;
+	}
+	return 0;
+}
+
+/* Index slot of key: the entry's, or the free one it would take. */
+static uint32_t kv_find(const struct idg_kv *t, const void *key)
+{
+	uint32_t s = (uint32_t)kv_hash(key, t->ksz) & t->idx_mask;
+
+	while (t->idx[s] &&
+	       memcmp(idg_kv_key(t, t->idx[s] - 1), key, t->ksz))
+		s = (s + 1) & t->idx_mask;
+	return s;
+}
+
+void *idg_kv_get(const struct idg_kv *t, const void *key)
+{
+	uint8_t norm[64];
+	uint32_t s;
+
+	if (!t->n)
+		return NULL;
+	if (t->lpm) {
+		memcpy(norm, key, t->ksz);
+		if (idg_lpm_key_norm(norm, t->ksz))
+			return NULL;
+		key = norm;
+	}
+	s = kv_find(t, key);
+	return t->idx[s] ? idg_kv_val(t, t->idx[s] - 1) : NULL;
+}
+
+int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
+	       bool keep_old)
+{
+	uint8_t norm[64];
+	uint32_t s;
+	int err;
+
+	if (t->lpm) {
+		memcpy(norm, key, t->ksz);
+		err = idg_lpm_key_norm(norm, t->ksz);
+		if (err)
+			return err;
+		key = norm;
+	}
+	/* Load factor at most 1/2. */
+	if (!t->idx || (t->n + 1) * 2 > t->idx_mask + 1) {
+		err = kv_reindex(t, t->idx ? (t->idx_mask + 1) * 2 : 64);
+		if (err)
+			return err;
+	}
+	s = kv_find(t, key);
+	if (t->idx[s]) {
+		if (!keep_old)
+			memcpy(idg_kv_val(t, t->idx[s] - 1), v, t->vsz);
+		return 0;
+	}
+	if (t->n >= t->max)
+		return t->full_err;
+	if (t->n == t->cap) {
+		uint32_t cap = t->cap ? t->cap * 2 : 64;
+		uint8_t *e = realloc(t->ent, (size_t)cap * (t->ksz + t->vsz));
+
+		if (!e)
+			return -ENOMEM;
+		t->ent = e;
+		t->cap = cap;
+	}
+	memcpy(idg_kv_key(t, t->n), key, t->ksz);
+	memcpy(idg_kv_val(t, t->n), v, t->vsz);
+	t->idx[s] = ++t->n;
+	return 1;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A string-keyed hash map for the compiler's lookups by name (earlier
+ * numbers in the state, rule keys, label pairs): one hash and usually one
+ * strcmp per lookup, where a sorted array costs a sort and a bisection of
+ * long common prefixes. Keys are not copied: they must outlive the map.
+ */
+#ifndef IDGATE_LOADER_STRMAP_H
+#define IDGATE_LOADER_STRMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct idg_strmap {
+	const char **key; /* NULL: free */
+	const char **key2; /* second half of a pair key (may be NULL) */
+	size_t *val;
+	size_t mask;
+	size_t n;
+};
+
+/* Room for about n keys before it grows. */
+int idg_strmap_init(struct idg_strmap *m, size_t n);
+void idg_strmap_free(struct idg_strmap *m);
+
+/* A key of two strings (k2 may be NULL: a plain key). */
+uint64_t idg_str_hash(const char *k, const char *k2);
+
+/*
+ * The value of (k, k2), inserted as v when absent. Returns 1 when
+ * inserted, 0 when it was there (*out is its value either way), -ENOMEM.
+ */
+int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
+		    size_t v, size_t *out);
+/* Pointer to the value of (k, k2), or NULL. */
+size_t *idg_strmap_get2(const struct idg_strmap *m, const char *k,
+			const char *k2);
+
+static inline int idg_strmap_put(struct idg_strmap *m, const char *k,
+				 size_t v, size_t *out)
+{
+	return idg_strmap_put2(m, k, NULL, v, out);
+}
+
+static inline size_t *idg_strmap_get(const struct idg_strmap *m,
+				     const char *k)
+{
+	return idg_strmap_get2(m, k, NULL);
+}
+
+#endif
