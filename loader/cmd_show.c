@@ -82,9 +82,11 @@ int do_status(struct idg_opts *o)
 				 id ? "" : " NOT ATTACHED (idgate apply puts it back)");
 		}
 	}
-	n_ipc = idg_map_count_active(dp.ipc_gens_fd, gen, sizeof(struct idg_ip_key));
+	n_ipc = idg_map_count_active2(dp.ipc_gens_fd, dp.ipch_gens_fd, gen,
+				      sizeof(struct idg_ip_key));
 	n_ep = idg_map_count_active(dp.ep_gens_fd, gen, sizeof(struct idg_ip_key));
-	n_pol = idg_map_count_active(dp.pol_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_pol = idg_map_count_active2(dp.pol_gens_fd, dp.polx_gens_fd, gen,
+				      sizeof(struct idg_policy_key));
 	n_any = idg_map_count_active(dp.polany_gens_fd, gen, sizeof(struct idg_policy_key));
 	n_ct = idg_map_count(dp.ct_fd, sizeof(struct idg_ct_key));
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &lost);

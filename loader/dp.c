@@ -24,6 +24,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
 	dp->mon_cfg_fd = -1;
 	dp->xdp_prog_fd = dp->tc_prog_fd = dp->tc_in_prog_fd = -1;
+	dp->ipch_gens_fd = dp->polx_gens_fd = -1;
 }
 
 /* Without a pin dir the tc object takes the XDP object's maps by fd. */
@@ -95,6 +96,8 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->gen_fd = bpf_map__fd(dp->xdp->maps.idg_gen);
 	dp->cfg_gens_fd = bpf_map__fd(dp->xdp->maps.idg_cfg_gens);
 	dp->ipc_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ipc_gens);
+	dp->ipch_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ipch_gens);
+	dp->polx_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polx_gens);
 	dp->ep_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ep_gens);
 	dp->pol_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pol_gens);
 	dp->polany_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polany_gens);
@@ -133,6 +136,8 @@ static const struct {
 	M(IDG_MAP_IPCACHE_GENS, ipc_gens_fd),
 	M(IDG_MAP_EP_GENS, ep_gens_fd),
 	M(IDG_MAP_POLICY_GENS, pol_gens_fd),
+	M(IDG_MAP_IPCACHE_HOST_GENS, ipch_gens_fd),
+	M(IDG_MAP_POLICY_EXACT_GENS, polx_gens_fd),
 	M(IDG_MAP_POLICY_ANY_GENS, polany_gens_fd),
 	M(IDG_MAP_PAIR_GENS, pair_gens_fd),
 	M(IDG_MAP_TUNCFG_GENS, tun_gens_fd),
@@ -315,4 +320,12 @@ int idg_dp_rule_stats(const struct idg_dp *dp, __u32 cookie,
 int idg_dp_misc_stat(const struct idg_dp *dp, __u32 idx, __u64 *sum)
 {
 	return percpu_sum(dp->misc_st_fd, idx, sum, sizeof(*sum));
+}
+
+long idg_map_count_active2(int fd_a, int fd_b, __u32 gen, size_t key_size)
+{
+	long a = idg_map_count_active(fd_a, gen, key_size);
+	long b = idg_map_count_active(fd_b, gen, key_size);
+
+	return a < 0 ? a : b < 0 ? b : a + b;
 }

@@ -42,6 +42,8 @@ struct idg_dp {
 	int event_rl_fd;
 	int mon_cfg_fd;
 	int xdp_prog_fd;
+	int ipch_gens_fd;  /* ipcache host entries (hash) */
+	int polx_gens_fd;  /* per-peer exact port entries (hash) */
 	int tc_prog_fd;
 	int tc_in_prog_fd; /* the ingress filter for tc mode */
 	bool own_fds; /* opened from pins: close the fds ourselves */
@@ -70,6 +72,8 @@ int idg_dp_active_gen(const struct idg_dp *dp, __u32 *gen);
  * generation's inner map behind an outer map. */
 long idg_map_count(int fd, size_t key_size);
 long idg_map_count_active(int outer_fd, __u32 gen, size_t key_size);
+/* The same over two maps that split one table (trie + exact hash). */
+long idg_map_count_active2(int fd_a, int fd_b, __u32 gen, size_t key_size);
 
 /* The tunnel settings of the active generation. */
 int idg_dp_tun_cfg(const struct idg_dp *dp, struct idg_tun_cfg *tun);

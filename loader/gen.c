@@ -42,6 +42,12 @@ static const struct gm_desc {
 	[IDG_GM_PAIR] = { "idg_pairs", BPF_MAP_TYPE_HASH,
 			  sizeof(struct idg_pair_key), sizeof(__u32), NP,
 			  O(pair_gens_fd) },
+	[IDG_GM_IPCH] = { "idg_ipcache_host", BPF_MAP_TYPE_HASH,
+			  sizeof(struct idg_ip_key),
+			  sizeof(struct idg_ipcache_val), NP, O(ipch_gens_fd) },
+	[IDG_GM_POLX] = { "idg_policy_exact", BPF_MAP_TYPE_HASH,
+			  sizeof(struct idg_policy_key),
+			  sizeof(struct idg_policy_val), NP, O(polx_gens_fd) },
 	[IDG_GM_EGW] = { "idg_egw", BPF_MAP_TYPE_LPM_TRIE,
 			 sizeof(struct idg_egw_key), sizeof(struct idg_egw_val),
 			 NP, O(egw_gens_fd) },
@@ -61,10 +67,12 @@ static uint32_t gm_max(const struct idg_gen_limits *lim, int m)
 {
 	switch (m) {
 	case IDG_GM_IPC:
+	case IDG_GM_IPCH:
 		return lim->ipcache;
 	case IDG_GM_EP:
 		return lim->endpoints;
 	case IDG_GM_POL:
+	case IDG_GM_POLX:
 	case IDG_GM_POLANY:
 	case IDG_GM_PAIR:
 		return lim->policy;
@@ -148,10 +156,18 @@ static int set_put(struct idg_gen *g, int m, const void *k, const void *v,
 	return idg_kv_put(&g->m[m], k, v, keep_old);
 }
 
+/* A key the datapath's host lookup produces: the full address length. */
+static bool ip_key_is_host(const struct idg_ip_key *k)
+{
+	return k->prefixlen == IDG_IP_KEY_FIXED_BITS +
+				       (k->family == IDG_FAM_IPV4 ? 32u : 128u);
+}
+
 int idg_gen_ipcache_add(struct idg_gen *g, const struct idg_ip_key *k,
 			const struct idg_ipcache_val *v)
 {
-	int err = set_put(g, IDG_GM_IPC, k, v, false);
+	int err = set_put(g, ip_key_is_host(k) ? IDG_GM_IPCH : IDG_GM_IPC, k,
+			  v, false);
 
 	if (err < 0)
 		return err;
@@ -170,15 +186,17 @@ int idg_gen_ep_add(struct idg_gen *g, const struct idg_ip_key *k,
 	return 0;
 }
 
-/* Records in the pair set that the pair has entries of k's kind. */
-static int pair_mark(struct idg_gen *g, const struct idg_policy_key *k)
+/* Records in the pair set that the pair has entries of k's kind, in the
+ * trie or (exact) in the hash. */
+static int pair_mark(struct idg_gen *g, const struct idg_policy_key *k,
+		     bool exact)
 {
 	struct idg_pair_key pk = {
 		.subject = k->subject,
 		.peer = k->peer,
 		.dir = k->dir,
 	};
-	__u32 flags = 1u << k->kind, *have;
+	__u32 flags = exact ? IDG_PAIR_F_EXACT(k->kind) : 1u << k->kind, *have;
 	int err;
 
 	have = idg_kv_get(&g->m[IDG_GM_PAIR], &pk);
@@ -194,12 +212,15 @@ static int policy_put(struct idg_gen *g, struct idg_policy_key *k,
 		      const struct idg_policy_val *v)
 {
 	bool any = k->peer == IDG_ID_UNKNOWN;
-	int err = set_put(g, any ? IDG_GM_POLANY : IDG_GM_POL, k, v, true);
+	bool exact = !any && k->prefixlen == IDG_POL_PREFIX_FULL;
+	int err = set_put(g, any ? IDG_GM_POLANY : exact ? IDG_GM_POLX :
+							    IDG_GM_POL,
+			  k, v, true);
 
 	if (err <= 0)
 		return err; /* 0: there already, the first cookie stays */
 	g->n_policy++;
-	return any ? 0 : pair_mark(g, k);
+	return any ? 0 : pair_mark(g, k, exact);
 }
 
 int idg_gen_policy_add(struct idg_gen *g, const struct idg_rule_entry *r)

@@ -54,7 +54,9 @@ enum idg_gen_map {
 	IDG_GM_EP,
 	IDG_GM_POL,    /* entries for one peer identity */
 	IDG_GM_POLANY, /* entries for any peer */
-	IDG_GM_PAIR,   /* {subject, peer, dir} -> kinds present in POL */
+	IDG_GM_PAIR,   /* {subject, peer, dir} -> kinds present in POL, POLX */
+	IDG_GM_IPCH,   /* ipcache host addresses (exact) */
+	IDG_GM_POLX,   /* per-peer entries of one protocol and port (exact) */
 	IDG_GM_EGW,
 	IDG_GM_GWSET,
 	IDG_GM_NODE,

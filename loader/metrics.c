@@ -127,10 +127,12 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		}
 	}
 
-	n_pol = idg_map_count_active(dp->pol_gens_fd, gen, sizeof(struct idg_policy_key));
+	n_pol = idg_map_count_active2(dp->pol_gens_fd, dp->polx_gens_fd, gen,
+				      sizeof(struct idg_policy_key));
 	n_any = idg_map_count_active(dp->polany_gens_fd, gen, sizeof(struct idg_policy_key));
 	occ[0].map = "ipcache";
-	occ[0].n = idg_map_count_active(dp->ipc_gens_fd, gen, sizeof(struct idg_ip_key));
+	occ[0].n = idg_map_count_active2(dp->ipc_gens_fd, dp->ipch_gens_fd, gen,
+					  sizeof(struct idg_ip_key));
 	occ[0].cap = IDG_IPCACHE_MAX;
 	occ[1].map = "endpoints";
 	occ[1].n = idg_map_count_active(dp->ep_gens_fd, gen, sizeof(struct idg_ip_key));

@@ -30,6 +30,8 @@
 #define IDG_MAP_IPCACHE_GENS "idg_ipc_gens"
 #define IDG_MAP_EP_GENS "idg_ep_gens"
 #define IDG_MAP_POLICY_GENS "idg_pol_gens"
+#define IDG_MAP_IPCACHE_HOST_GENS "idg_ipch_gens"
+#define IDG_MAP_POLICY_EXACT_GENS "idg_polx_gens"
 #define IDG_MAP_POLICY_ANY_GENS "idg_polany_gens"
 #define IDG_MAP_PAIR_GENS "idg_pair_gens"
 #define IDG_MAP_CT "idg_ct"
@@ -162,9 +164,16 @@ struct idg_pair_key {
 	__u8 pad[3];
 };
 
-/* Value of idg_pair_gens: which kinds of entries the pair has. */
+/*
+ * Value of idg_pair_gens: which kinds of entries the pair has, in the
+ * per-peer trie (ranges, wildcards) and in the exact hash (one protocol
+ * and port, the common rule): the hash costs the same whatever the number
+ * of rules, a trie walk grows with it.
+ */
 #define IDG_PAIR_F_DENY (1u << IDG_RULE_DENY)
 #define IDG_PAIR_F_ALLOW (1u << IDG_RULE_ALLOW)
+#define IDG_PAIR_EXACT_SHIFT 4
+#define IDG_PAIR_F_EXACT(kind) (1u << (IDG_PAIR_EXACT_SHIFT + (kind)))
 
 /* ---- shared across generations ---- */
 struct idg_ct_key {

@@ -1255,7 +1255,7 @@ static void test_gen_commit_writes_only_changes(void **state)
 
 	/* A commit to slot 0 that stopped half way: it had marked the slot
 	 * and deleted port 82's entry, and never wrote its record. */
-	pol = slot_map(fx->dp.pol_gens_fd, 0);
+	pol = slot_map(fx->dp.polx_gens_fd, 0);
 	cfg = slot_map(fx->dp.cfg_gens_fd, 0);
 	assert_int_equal(bpf_map_update_elem(cfg, &zero, &dirty, BPF_ANY), 0);
 	assert_int_equal(bpf_map_delete_elem(pol, &k), 0);
@@ -1293,8 +1293,8 @@ static void test_gen_commit_never_writes_a_live_map(void **state)
 
 	gen_ports(fx, 80, 81);
 	assert_int_equal(fx_commit(fx), 1);
-	live = slot_map(fx->dp.pol_gens_fd, 1);
-	assert_int_equal(bpf_map_update_elem(fx->dp.pol_gens_fd, &slot0, &live,
+	live = slot_map(fx->dp.polx_gens_fd, 1);
+	assert_int_equal(bpf_map_update_elem(fx->dp.polx_gens_fd, &slot0, &live,
 					     BPF_ANY),
 			 0);
 	gen_ports(fx, 80, 82);
@@ -1302,7 +1302,7 @@ static void test_gen_commit_never_writes_a_live_map(void **state)
 	assert_int_equal(fx->last.replaced, 1);
 	expect_ports(fx, 40001, (uint16_t[]){ 80, 82 }, 2,
 		     (uint16_t[]){ 81 }, 1);
-	/* Generation 1's map kept its entries. */
+	/* Generation 1's map (single ports: the exact hash) kept its entries. */
 	{
 		struct idg_policy_key k = {
 			.prefixlen = IDG_POL_PREFIX_FULL, .subject = ID_E,

@@ -32,6 +32,16 @@ struct idg_ipcache_inner {
 	__uint(value_size, sizeof(struct idg_ipcache_val));
 };
 
+/* Host addresses (full-length keys) of the ipcache: one hash lookup
+ * instead of a trie walk; idg_ipcache_inner keeps the shorter prefixes. */
+struct idg_ipcache_host_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_IPCACHE_MAX);
+	__uint(key_size, sizeof(struct idg_ip_key));
+	__uint(value_size, sizeof(struct idg_ipcache_val));
+};
+
 struct idg_ep_inner {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -42,6 +52,16 @@ struct idg_ep_inner {
 
 struct idg_policy_inner {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_POLICY_MAX);
+	__uint(key_size, sizeof(struct idg_policy_key));
+	__uint(value_size, sizeof(struct idg_policy_val));
+};
+
+/* Per-peer entries of one protocol and port (prefixlen
+ * IDG_POL_PREFIX_FULL), exact match; the per-peer trie keeps the rest. */
+struct idg_policy_exact_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, IDG_POLICY_MAX);
 	__uint(key_size, sizeof(struct idg_policy_key));
@@ -167,6 +187,10 @@ IDG_GEN_MAP(idg_ipc_gens, struct idg_ipcache_inner);
 IDG_GEN_MAP(idg_ep_gens, struct idg_ep_inner);
 
 IDG_GEN_MAP(idg_pol_gens, struct idg_policy_inner);
+
+IDG_GEN_MAP(idg_ipch_gens, struct idg_ipcache_host_inner);
+
+IDG_GEN_MAP(idg_polx_gens, struct idg_policy_exact_inner);
 
 IDG_GEN_MAP(idg_polany_gens, struct idg_policy_any_inner);
 

@@ -24,8 +24,10 @@ struct idg_gen_view {
 	__u32 gen;
 	struct idg_cfg *cfg;
 	void *ipcache;
+	void *ipcache_host;
 	void *eps;
 	void *policy;
+	void *policy_exact;
 	void *policy_any;
 	void *pairs;
 };
@@ -50,12 +52,14 @@ static __always_inline int idg_gen_view_get(struct idg_gen_view *v)
 		return -1;
 	v->cfg = bpf_map_lookup_elem(m, &zero);
 	v->ipcache = bpf_map_lookup_elem(&idg_ipc_gens, &slot);
+	v->ipcache_host = bpf_map_lookup_elem(&idg_ipch_gens, &slot);
 	v->eps = bpf_map_lookup_elem(&idg_ep_gens, &slot);
 	v->policy = bpf_map_lookup_elem(&idg_pol_gens, &slot);
+	v->policy_exact = bpf_map_lookup_elem(&idg_polx_gens, &slot);
 	v->policy_any = bpf_map_lookup_elem(&idg_polany_gens, &slot);
 	v->pairs = bpf_map_lookup_elem(&idg_pair_gens, &slot);
-	if (!v->cfg || !v->ipcache || !v->eps || !v->policy ||
-	    !v->policy_any || !v->pairs)
+	if (!v->cfg || !v->ipcache || !v->ipcache_host || !v->eps ||
+	    !v->policy || !v->policy_exact || !v->policy_any || !v->pairs)
 		return -1;
 	return 0;
 }
@@ -105,7 +109,10 @@ static __always_inline __u32 idg_ipcache_identity(struct idg_gen_view *v,
 	struct idg_ipcache_val *val;
 
 	idg_ip_key_fill(&k, p, addr, v->cfg->cluster_id);
-	val = bpf_map_lookup_elem(v->ipcache, &k);
+	/* A host entry is the longest match there can be. */
+	val = bpf_map_lookup_elem(v->ipcache_host, &k);
+	if (!val)
+		val = bpf_map_lookup_elem(v->ipcache, &k);
 	return val ? val->identity : IDG_ID_WORLD;
 }
 
@@ -136,7 +143,11 @@ idg_policy_find(struct idg_gen_view *v, struct idg_policy_key *k,
 	__u32 peer = k->peer;
 
 	k->kind = kind;
-	if (pair_flags & (1u << kind))
+	/* An exact port entry is the longest match the trie could give. */
+	if ((pair_flags & IDG_PAIR_F_EXACT(kind)) &&
+	    k->prefixlen == IDG_POL_PREFIX_FULL)
+		pv = bpf_map_lookup_elem(v->policy_exact, k);
+	if (!pv && (pair_flags & (1u << kind)))
 		pv = bpf_map_lookup_elem(v->policy, k);
 	if (!pv) {
 		k->peer = IDG_ID_UNKNOWN;
