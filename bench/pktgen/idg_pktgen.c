@@ -19,6 +19,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+#include "bench_util.h"
 #include "pg_args.h"
 #include "pg_pkt.h"
 
@@ -27,14 +28,13 @@
 #define POOL_CACHE 256
 #define NB_RXD 512
 #define NB_TXD 1024
-#define NSEC 1000000000ull
+#define NSEC BENCH_NSEC
 /* Below this gap to the next paced packet we spin; above it we sleep. */
 #define SPIN_NS 100000ull
 /* af_packet takes frames into its ring even when the link cannot send them,
  * then refuses more; a port that refuses everything this long has stalled. */
 #define STALL_NS NSEC
 
-static volatile sig_atomic_t stop_requested;
 
 struct gen {
 	struct pg_args a;
@@ -53,32 +53,6 @@ struct gen {
 	bool stalled;
 };
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static int install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: a paced sleep should end at once. */
-	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
-		return -errno;
-	return 0;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC + (uint64_t)ts.tv_nsec;
-}
 
 /* Index of "--" in argv, or argc when there is none. */
 static int find_dashdash(int argc, char **argv)
@@ -314,17 +288,17 @@ static unsigned int paced_budget(const struct gen *g, uint64_t start, uint64_t e
 
 static double send_loop(struct gen *g)
 {
-	uint64_t start = now_ns(), end = start + (uint64_t)(g->a.duration * NSEC);
+	uint64_t start = bench_now_ns(), end = start + (uint64_t)(g->a.duration * NSEC);
 	uint64_t now = start;
 	unsigned int want;
 
-	while (!stop_requested && !g->stalled && now < end) {
+	while (!bench_stop && !g->stalled && now < end) {
 		want = g->a.rate ? paced_budget(g, start, end, now) : BURST;
 		if (want) {
 			fill_pending(g, want);
 			send_pending(g, want, now);
 		}
-		now = now_ns();
+		now = bench_now_ns();
 	}
 	return (double)(now - start) / NSEC;
 }
@@ -371,7 +345,7 @@ static int check_outcome(const struct gen *g)
 		return -EIO;
 	}
 	if (!g->sent) {
-		fprintf(stderr, "idg-pktgen: %s\n", stop_requested ?
+		fprintf(stderr, "idg-pktgen: %s\n", bench_stop ?
 			"stopped by a signal before any packet went out" :
 			"the port accepted no packet");
 		return -EIO;
@@ -381,7 +355,7 @@ static int check_outcome(const struct gen *g)
 
 static void print_result(const struct gen *g, double seconds)
 {
-	if (stop_requested)
+	if (bench_stop)
 		printf("idg-pktgen: stopped by a signal\n");
 	printf("RESULT sent=%" PRIu64 " seconds=%.6f pps=%.1f\n", g->sent, seconds,
 	       (double)g->sent / seconds);
@@ -431,7 +405,7 @@ int main(int argc, char **argv)
 	}
 	if (parse_app_args(argc, argv, dd, &g.a))
 		return 2;
-	if (install_signals()) {
+	if (bench_stop_on_signals()) {
 		perror("idg-pktgen: sigaction");
 		return 1;
 	}

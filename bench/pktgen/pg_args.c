@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "pg_args.h"
 
 #define MAX_SRC_COUNT (1u << 24)
@@ -27,26 +28,11 @@ struct opt {
 	const char *what;	/* the expected value, for error messages */
 };
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int parse_u16(const char *s, uint16_t min, uint16_t *out)
 {
 	uint64_t v;
 
-	if (parse_u64(s, min, 65535, &v))
+	if (bench_parse_u64(s, min, 65535, &v))
 		return -EINVAL;
 	*out = (uint16_t)v;
 	return 0;
@@ -100,7 +86,7 @@ static int o_src_count(const char *v, struct pg_args *a, unsigned int *seen)
 	uint64_t n;
 
 	(void)seen;
-	if (parse_u64(v, 1, MAX_SRC_COUNT, &n))
+	if (bench_parse_u64(v, 1, MAX_SRC_COUNT, &n))
 		return -EINVAL;
 	a->src_count = (uint32_t)n;
 	return 0;
@@ -152,7 +138,7 @@ static int o_allowed_pct(const char *v, struct pg_args *a, unsigned int *seen)
 	uint64_t n;
 
 	(void)seen;
-	if (parse_u64(v, 0, 100, &n))
+	if (bench_parse_u64(v, 0, 100, &n))
 		return -EINVAL;
 	a->allowed_pct = (uint32_t)n;
 	return 0;
@@ -173,7 +159,7 @@ static int o_allowed_dport(const char *v, struct pg_args *a, unsigned int *seen)
 static int o_rate(const char *v, struct pg_args *a, unsigned int *seen)
 {
 	(void)seen;
-	return parse_u64(v, 0, MAX_RATE, &a->rate);
+	return bench_parse_u64(v, 0, MAX_RATE, &a->rate);
 }
 
 static int o_duration(const char *v, struct pg_args *a, unsigned int *seen)

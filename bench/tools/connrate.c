@@ -27,13 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NSEC 1000000000ull
+#include "bench_util.h"
+
+#define NSEC BENCH_NSEC
 #define MAX_DURATION 600.0
 #define MAX_CONCURRENCY 4096
 #define MAX_TIMEOUT_MS 4000	/* latencies are kept as 32-bit ns */
 #define LISTEN_BACKLOG 4096
 
-static volatile sig_atomic_t stop_requested;
 
 struct client_cfg {
 	struct sockaddr_in dst;
@@ -63,49 +64,18 @@ struct slot {
 	uint64_t t0;
 };
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static int install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* No SA_RESTART: a blocked accept() or connect() should see EINTR. */
-	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
-		return -errno;
-	return 0;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- arguments ---- */
 
 static int parse_ulong(const char *s, unsigned long min, unsigned long max,
 		       unsigned long *out)
 {
-	unsigned long v;
-	char *end;
+	uint64_t v;
+	int err = bench_parse_u64(s, min, max, &v);
 
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	if (!err)
+		*out = (unsigned long)v;
+	return err;
 }
 
 static int parse_addr_port(const char *s, struct sockaddr_in *sin)
@@ -284,7 +254,7 @@ static int serve(int lfd, uint64_t *accepted)
 {
 	int fd;
 
-	while (!stop_requested) {
+	while (!bench_stop) {
 		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
 			close(fd);
@@ -432,14 +402,14 @@ static int connect_blocking(struct client *c)
 	ret = new_socket(c, false, &fd);
 	if (ret)
 		return ret;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	/* EINPROGRESS here means SO_SNDTIMEO ran out. */
 	if (connect(fd, (struct sockaddr *)&c->cfg.dst, sizeof(c->cfg.dst)))
 		err = errno == EINPROGRESS ? ETIMEDOUT : errno;
-	dt = now_ns() - t0;
+	dt = bench_now_ns() - t0;
 	close(fd);
 	/* A signal is the user stopping us, not a failed connection. */
-	if (err == EINTR && stop_requested)
+	if (err == EINTR && bench_stop)
 		return 0;
 	return record(c, err, dt);
 }
@@ -448,7 +418,7 @@ static int loop_blocking(struct client *c, uint64_t end)
 {
 	int ret;
 
-	while (!stop_requested && now_ns() < end) {
+	while (!bench_stop && bench_now_ns() < end) {
 		ret = connect_blocking(c);
 		if (ret)
 			return ret;
@@ -470,7 +440,7 @@ static int slot_start(struct client *c, int epfd, struct slot *s, uint32_t idx)
 		s->fd = -1;
 		return ret;
 	}
-	s->t0 = now_ns();
+	s->t0 = bench_now_ns();
 	if (connect(s->fd, (struct sockaddr *)&c->cfg.dst, sizeof(c->cfg.dst)) &&
 	    errno != EINPROGRESS) {
 		ret = errno;
@@ -534,7 +504,7 @@ static int wait_slots(struct client *c, int epfd, struct slot *slots)
 	n = epoll_wait(epfd, ev, 64, 10);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	now = now_ns();
+	now = bench_now_ns();
 	for (i = 0; i < n; i++) {
 		ret = slot_finish(c, &slots[ev[i].data.u32], now, 0);
 		if (ret)
@@ -569,7 +539,7 @@ static int loop_epoll(struct client *c, uint64_t end)
 		ret = -errno;
 		goto out_free;
 	}
-	while (!ret && !stop_requested && now_ns() < end) {
+	while (!ret && !bench_stop && bench_now_ns() < end) {
 		ret = refill_slots(c, epfd, slots);
 		if (!ret)
 			ret = wait_slots(c, epfd, slots);
@@ -609,7 +579,7 @@ static int run_client(const struct client_cfg *cfg)
 
 	memset(&c, 0, sizeof(c));
 	c.cfg = *cfg;
-	start = now_ns();
+	start = bench_now_ns();
 	end = start + (uint64_t)(cfg->duration * NSEC);
 	ret = cfg->concurrency > 1 ? loop_epoll(&c, end) : loop_blocking(&c, end);
 	if (ret == -EADDRINUSE) {
@@ -621,9 +591,9 @@ static int run_client(const struct client_cfg *cfg)
 		fprintf(stderr, "connrate: client: %s\n", strerror(-ret));
 		goto out;
 	}
-	if (stop_requested)
+	if (bench_stop)
 		fprintf(stderr, "connrate: stopped by a signal\n");
-	print_client_result(&c, (double)(now_ns() - start) / NSEC);
+	print_client_result(&c, (double)(bench_now_ns() - start) / NSEC);
 	fflush(stdout);
 	if (c.failed || !c.lat.n)
 		ret = -EIO;
@@ -644,7 +614,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	if (install_signals()) {
+	if (bench_stop_on_signals()) {
 		perror("connrate: sigaction");
 		return 1;
 	}
