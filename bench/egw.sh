@@ -29,7 +29,7 @@ REPEATS=${BENCH_REPEATS:-3}
 CONFIG=$HERE/egw/egress-gateway.yaml
 # sockperf pauses ~2 s before its timed part and counts the first 0.4 s
 # of it as warm-up; -t takes whole seconds. Quick: 9 runs must fit 90 s.
-if [ "${BENCH_QUICK:-0}" = 1 ]; then IPERF_T=5 SOCKPERF_T=1; else IPERF_T=5 SOCKPERF_T=3; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then IPERF_T=2 SOCKPERF_T=1; else IPERF_T=5 SOCKPERF_T=3; fi
 WL_MTU=1450
 CPU=1
 VARIANTS=(idgate-geneve-snat kernel-vxlan-masq direct)
