@@ -682,7 +682,25 @@ static void slot_maps_close(struct slot_maps *sm)
 	slot_maps_init(sm);
 }
 
-static bool map_shape_ok(int fd, int m, const struct idg_gen_limits *lim)
+/*
+ * Kernel capacity of an inner map. A hash map's bucket array follows its
+ * max_entries: at the product limit (a million) it spans megabytes, and
+ * under a flood of new flows every lookup missed the caches in it. A hash
+ * map gets twice its content, a power of two (so a new map only when the
+ * content crosses one); a trie has no bucket array and keeps the limit.
+ */
+static uint32_t map_cap(const struct idg_gen *g, int m)
+{
+	uint32_t lim = gm_max(&g->lim, m), want = 1024;
+
+	if (m >= IDG_GM_N_SET || gm[m].type != BPF_MAP_TYPE_HASH)
+		return lim;
+	while (want < lim && want / 2 < g->m[m].n)
+		want <<= 1;
+	return want < lim ? want : lim;
+}
+
+static bool map_shape_ok(int fd, int m, uint32_t cap)
 {
 	struct bpf_map_info info;
 	__u32 len = sizeof(info);
@@ -692,14 +710,13 @@ static bool map_shape_ok(int fd, int m, const struct idg_gen_limits *lim)
 		return false;
 	return info.type == gm[m].type && info.key_size == gm[m].ksz &&
 	       info.value_size == gm[m].vsz &&
-	       info.max_entries == gm_max(lim, m) &&
+	       info.max_entries == cap &&
 	       info.map_flags == gm[m].flags;
 }
 
 /* The inner map in one slot, if there is one of the right shape. */
 static int slot_get(const struct idg_dp *dp, int m, uint32_t slot,
-		    const struct idg_gen_limits *lim, int *fd_out,
-		    uint32_t *id_out)
+		    uint32_t cap, int *fd_out, uint32_t *id_out)
 {
 	__u32 id;
 	int fd;
@@ -710,7 +727,7 @@ static int slot_get(const struct idg_dp *dp, int m, uint32_t slot,
 	fd = bpf_map_get_fd_by_id(id);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (!map_shape_ok(fd, m, lim)) {
+	if (!map_shape_ok(fd, m, cap)) {
 		close(fd);
 		return 0;
 	}
@@ -719,12 +736,11 @@ static int slot_get(const struct idg_dp *dp, int m, uint32_t slot,
 	return 0;
 }
 
-static int map_new(int m, const struct idg_gen_limits *lim, int *fd_out,
-		   uint32_t *id_out)
+static int map_new(int m, uint32_t cap, int *fd_out, uint32_t *id_out)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = gm[m].flags);
 	int fd = bpf_map_create(gm[m].type, gm[m].name, gm[m].ksz, gm[m].vsz,
-				gm_max(lim, m), &opts);
+				cap, &opts);
 	int err;
 
 	if (fd < 0)
@@ -744,14 +760,15 @@ static int map_new(int m, const struct idg_gen_limits *lim, int *fd_out,
  * slot would then not be idle at all) is never written: it is replaced.
  */
 static int slot_open(const struct idg_dp *dp, uint32_t slot,
-		     const struct idg_gen_limits *lim, struct slot_maps *sm)
+		     const struct idg_gen *g, struct slot_maps *sm)
 {
 	int err;
 
 	for (int m = 0; m < IDG_GM_N; m++) {
 		__u32 other_slot = slot ^ 1, other_id;
 
-		err = slot_get(dp, m, slot, lim, &sm->fd[m], &sm->id[m]);
+		err = slot_get(dp, m, slot, map_cap(g, m), &sm->fd[m],
+			       &sm->id[m]);
 		if (!err && sm->fd[m] >= 0 &&
 		    !bpf_map_lookup_elem(outer_fd(dp, m), &other_slot,
 					 &other_id) &&
@@ -760,7 +777,8 @@ static int slot_open(const struct idg_dp *dp, uint32_t slot,
 			sm->fd[m] = -1;
 		}
 		if (!err && sm->fd[m] < 0) {
-			err = map_new(m, lim, &sm->fd[m], &sm->id[m]);
+			err = map_new(m, map_cap(g, m), &sm->fd[m],
+				      &sm->id[m]);
 			sm->fresh[m] = true;
 		}
 		if (err)
@@ -906,7 +924,7 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 		st.waited = true;
 	}
 
-	err = slot_open(dp, slot, &g->lim, &sm);
+	err = slot_open(dp, slot, g, &sm);
 	if (err)
 		goto out;
 	for (int m = 0; m < IDG_GM_N; m++)
@@ -951,7 +969,7 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 	/* Never configured: the other slot gets its (empty) maps now too,
 	 * so the next commit finds maps in place. */
 	if (!cur) {
-		err = slot_open(dp, slot ^ 1, &g->lim, &other);
+		err = slot_open(dp, slot ^ 1, g, &other);
 		if (err)
 			goto out;
 		for (int m = 0; m < IDG_GM_N; m++) {
