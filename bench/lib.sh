@@ -68,8 +68,8 @@ mkns() { # mkns VAR ROLE
 # in_ns NS CMD...: nsenter keeps the host's /sys, so bpffs pins stay visible.
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 
-# bg NS CMD...: a background process in NS; waits for "ready" or a
-# listening socket when the command prints nothing (sockperf, iperf3).
+# bg NS CMD...: a background process in NS (BG_PID, output in BG_OUT);
+# callers wait for it themselves (wait_listen, or "ready" in BG_OUT).
 bg() {
 	local ns=$1
 	shift
