@@ -3,11 +3,14 @@
  * Egress gateway, both ends of the tunnel:
  *
  * idgate_tunnel_in, tc ingress on the uplink of every node: GENEVE to this
- * node from a configured node is decapsulated. An inner packet for a local
- * endpoint (or this node) is judged by the filter with the VNI as source
- * identity and handed to the stack; on a gateway node the others must be
- * entitled to this gateway by an egress policy, and are source-NATed to
- * the egress IP and redirected toward their destination.
+ * node from a configured node is decapsulated. The VNI is the source
+ * identity the sending node claims; it is believed only for an inner
+ * source that node hosts (idg_tun_verify()), or for the replies of a flow
+ * this node sent into the tunnel toward that node (conntrack). An inner
+ * packet for a local endpoint (or this node) is judged by the filter and
+ * handed to the stack; on a gateway node the others must be entitled to
+ * this gateway by an egress policy, and are source-NATed to the egress IP
+ * and redirected toward their destination.
  *
  * idgate_gw_ext_in, tc ingress on the gateway's external interface:
  * replies to a mapping are translated back and sent in GENEVE to the node
@@ -25,7 +28,6 @@
 
 /* reason and direction of a drop, in one argument */
 #define IDG_DROP_ARG(reason, dir) ((reason) | (__u32)(dir) << 16)
-#define IDG_IDS(src, dst) ((__u64)(src) << 32 | (dst))
 
 static __noinline void idg_gw_drop(struct __sk_buff *skb,
 				   struct idg_egw_view *v,
@@ -59,23 +61,13 @@ static __noinline void idg_gw_drop_outer(struct __sk_buff *skb,
 			    IDG_ID_HOST));
 }
 
-static __noinline __u32 idg_gw_verdict(struct idg_gen_view *gv,
-				       struct idg_pkt *p, __u32 ifindex,
-				       __u32 len, __u32 vni)
-{
-	return idg_process_ext(gv, p, 0, IDG_DIR_INGRESS, ifindex, len, vni);
-}
-
 /* Is the inner destination this node or one of its endpoints? */
 static __always_inline int idg_is_local(struct idg_egw_view *v,
 					const struct idg_pkt *p)
 {
-	struct idg_ip_key k = {};
-
 	if (idg_pkt_v4(p->daddr) == v->tun->tunnel_ip)
 		return 1;
-	idg_ip_key_fill(&k, p, p->daddr, (__u16)v->tun->cluster_id);
-	return bpf_map_lookup_elem(v->gv.eps, &k) != NULL;
+	return idg_ep_lookup(&v->gv, p, p->daddr) != NULL;
 }
 
 /* The SNAT of one packet. */
@@ -86,29 +78,40 @@ struct idg_gw_nat {
 };
 
 /*
- * Is flow p, sent by a node of cluster, entitled to this gateway? The
- * policy that sent it here (the same table as on the source node, keyed
- * by the sender's cluster) must name this gateway, and the packet must be
- * one we can translate. 0 with n->ip the egress IP, or a drop reason.
+ * Is flow p, sent by the node of c, entitled to this gateway? Its VNI
+ * must be the identity of an inner source that node hosts, the policy
+ * that sent it here (the same table as on the source node, keyed by the
+ * sender's cluster) must have selected that identity and name this
+ * gateway, and the packet must be one we can translate. 0 with n->ip the
+ * egress IP, or a drop reason.
  */
 static __noinline __u32 idg_gw_entitled(struct idg_egw_view *v,
 					const struct idg_pkt *p,
-					__u32 cluster, struct idg_gw_nat *n)
+					const struct idg_ctx *c,
+					struct idg_gw_nat *n)
 {
 	const struct idg_tun_cfg *tun = v->tun;
+	void *egw = idg_gmap(&v->gv, &idg_egw_gens);
+	void *gwsets = idg_gmap(&v->gv, &idg_gwset_gens);
 	struct idg_egw_key gk = {};
 	struct idg_egw_val *ev;
 	struct idg_gwset *set;
-	__u32 i;
+	__u32 i, reason;
 
+	reason = idg_tun_verify(&v->gv, p, c);
+	if (reason)
+		return reason;
+	if (!egw || !gwsets)
+		return IDG_DROP_GEN_INCOMPLETE;
 	gk.prefixlen = IDG_EGW_KEY_FIXED_BITS + 32;
-	gk.cluster_id = (__u16)cluster;
+	gk.cluster_id = (__u16)c->tun_cluster;
 	gk.src_ip = idg_pkt_v4(p->saddr);
 	gk.dst_ip = idg_pkt_v4(p->daddr);
-	ev = bpf_map_lookup_elem(v->egw, &gk);
-	if (!ev || (ev->flags & IDG_EGW_F_EXCLUDED))
+	ev = bpf_map_lookup_elem(egw, &gk);
+	if (!ev || (ev->flags & IDG_EGW_F_EXCLUDED) ||
+	    ev->identity != c->vni)
 		return IDG_DROP_EGW_NOT_SELECTED;
-	set = bpf_map_lookup_elem(v->gwsets, &ev->gwset);
+	set = bpf_map_lookup_elem(gwsets, &ev->gwset);
 	if (!set)
 		return IDG_DROP_EGW_NOT_SELECTED;
 	for (i = 0; i < IDG_GW_PER_SET; i++) {
@@ -209,26 +212,34 @@ int idgate_tunnel_in(struct __sk_buff *skb)
 	struct idg_geneve_rx rx = {};
 	struct idg_node_val *node = NULL;
 	struct idg_gw_nat n = {};
+	struct idg_ctx c = {};
 	struct idg_pkt p = {};
 	void *data, *data_end;
-	__u32 reason = 0, inner_len, cluster;
-	int ret;
+	__u32 reason = 0, inner_len;
+	int ret, view;
 
 	/* Every frame of the uplink comes here: look before any lookup. */
 	if (!idg_geneve_peek(skb, &rx))
 		return TC_ACT_OK;
-	/* Unconfigured, or no egress tables: no tunnel is ours. */
-	if (idg_egw_view_get(&v))
-		return TC_ACT_OK;
-	if (idg_geneve_classify(skb, v.nodes, v.tun->tunnel_ip, &rx, &reason,
-				&node) == IDG_TUN_NOT_OURS)
+	view = idg_egw_view_get(&v);
+	if (view) {
+		/* Never configured: no tunnel is ours. An incomplete
+		 * generation cannot tell: nothing gets in unchecked. */
+		c.pkt_len = skb->len;
+		c.ifindex = skb->ifindex;
+		idg_geneve_outer_pkt(&rx, &p);
+		return idg_reason_is_drop(idg_no_view(view, &p, 0, &c)) ?
+			       TC_ACT_SHOT :
+			       TC_ACT_OK;
+	}
+	if (idg_geneve_classify(skb, &v, &rx, &reason, &node) ==
+	    IDG_TUN_NOT_OURS)
 		return TC_ACT_OK;
 	if (reason || !node) {
 		idg_gw_drop_outer(skb, &v, &rx,
 				  reason ? reason : IDG_DROP_BAD_TUNNEL);
 		return TC_ACT_SHOT;
 	}
-	cluster = node->cluster_id;
 
 	data = idg_data(skb);
 	data_end = idg_data_end(skb);
@@ -243,12 +254,15 @@ int idgate_tunnel_in(struct __sk_buff *skb)
 			    IDG_IDS(rx.vni, 0));
 		return TC_ACT_SHOT;
 	}
+	c.ifindex = skb->ifindex;
+	c.pkt_len = inner_len;
+	c.tun_in = 1;
+	c.tun_node = rx.src;
+	c.tun_cluster = node->cluster_id;
+	c.vni = rx.vni;
 
 	if (idg_is_local(&v, &p)) {
-		/* The filter's verdict, the VNI being the source identity:
-		 * the configured node it came from vouches for it. */
-		reason = idg_gw_verdict(&v.gv, &p, skb->ifindex, inner_len,
-					rx.vni);
+		reason = idg_verdict(&p, 0, &c, v.gv.gen);
 		if (idg_reason_is_drop(reason))
 			return TC_ACT_SHOT;
 		reason = idg_geneve_decap(skb, &rx);
@@ -265,7 +279,7 @@ int idgate_tunnel_in(struct __sk_buff *skb)
 	/* Sent to a node that is no gateway: nothing to do with it. */
 	reason = IDG_DROP_EGW_NOT_SELECTED;
 	if (v.tun->flags & IDG_TUN_F_GATEWAY)
-		reason = idg_gw_entitled(&v, &p, cluster, &n);
+		reason = idg_gw_entitled(&v, &p, &c, &n);
 	if (!reason)
 		reason = idg_gw_mapping(skb, v.tun, &rx, &p, &n);
 	if (!reason)
@@ -335,7 +349,7 @@ int idgate_gw_ext_in(struct __sk_buff *skb)
 	struct idg_pkt p = {};
 	struct ethhdr *eth;
 	__u32 reason, vni;
-	int ret;
+	int ret, view;
 
 	ret = idg_parse(data, data_end, skb->len, &p);
 	if (idg_reason_is_drop(ret) && skb->len > (__u32)(data_end - data)) {
@@ -370,7 +384,17 @@ int idgate_gw_ext_in(struct __sk_buff *skb)
 	if (!r)
 		return TC_ACT_OK;
 	rv = *r;
-	if (idg_egw_view_get(&v) || !(v.tun->flags & IDG_TUN_F_GATEWAY))
+	view = idg_egw_view_get(&v);
+	if (view) {
+		struct idg_ctx c = { .ifindex = skb->ifindex,
+				     .pkt_len = skb->len,
+				     .dir = IDG_DIR_INGRESS };
+
+		return idg_reason_is_drop(idg_no_view(view, &p, 0, &c)) ?
+			       TC_ACT_SHOT :
+			       TC_ACT_OK;
+	}
+	if (!(v.tun->flags & IDG_TUN_F_GATEWAY))
 		return TC_ACT_OK;
 
 	reason = idg_gw_unnat(skb, &rk, &rv, &p);

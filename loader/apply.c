@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,8 @@ int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 	g->cfg.host_flags = c->host_flags;
 	g->cfg.drop_event_interval_ns = o->drop_event_interval_ns;
 	g->cfg.events_per_s_cpu = IDG_EV_BUDGET_DEFAULT;
+	if (c->node->drop_unknown_ethertypes)
+		g->cfg.flags |= IDG_CFG_F_DROP_NON_IP;
 
 	for (size_t i = 0; i < c->n_ipcache; i++) {
 		const struct idg_ipcache_entry *e = &c->ipcache[i];
@@ -195,6 +198,13 @@ int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 					.flags = e->flags,
 					.ep_id = e->ep_id };
 		struct idg_ip_key k;
+
+		/* The workload interfaces were checked to exist before. */
+		if (e->ep->interface) {
+			v.ifindex = if_nametoindex(e->ep->interface);
+			if (!v.ifindex)
+				return -ENODEV;
+		}
 
 		err = idg_ip_key_make(&k, e->cidr.family, e->cidr.addr,
 				      e->cidr.plen, (uint16_t)c->cluster_id);
@@ -347,6 +357,7 @@ static int remove_pins(const char *pin_dir)
 	names[n++] = IDG_PIN_TC_PROG;
 	names[n++] = IDG_PIN_TC_IN_PROG;
 	names[n++] = IDG_PIN_WL_PROG;
+	names[n++] = IDG_PIN_WL_EGRESS_PROG;
 	names[n++] = IDG_PIN_TUNNEL_PROG;
 	names[n++] = IDG_PIN_GW_EXT_PROG;
 	return remove_known(pin_dir, names, n);

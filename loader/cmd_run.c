@@ -306,21 +306,26 @@ static bool drain_inotify(int fd, const char *base)
 /* Idle conntrack entries out; the datapath's clock is the coarse one. */
 static void ct_gc(const struct run *r)
 {
-	struct idg_ct_gc_result res;
+	static const char *const maps[2] = { IDG_MAP_CT_NEW, IDG_MAP_CT };
+	struct idg_ct_gc_result res = { 0 };
 	struct timespec ts;
 	char path[PATH_MAX];
-	int fd, err;
+	int fd, err = 0;
 
-	if (idg_path_join(path, sizeof(path), r->sh.in.pin_dir, IDG_MAP_CT))
-		return;
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	err = idg_ct_gc_pass(fd, (uint64_t)ts.tv_sec * 1000000000ull +
-					 (uint64_t)ts.tv_nsec,
-			     IDG_CT_TCP_IDLE_NS, IDG_CT_OTHER_IDLE_NS, &res);
-	close(fd);
+	for (int est = 0; est < 2 && !err; est++) {
+		if (idg_path_join(path, sizeof(path), r->sh.in.pin_dir,
+				  maps[est]))
+			return;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			return;
+		err = idg_ct_gc_pass(fd, est,
+				     (uint64_t)ts.tv_sec * 1000000000ull +
+					     (uint64_t)ts.tv_nsec,
+				     &res);
+		close(fd);
+	}
 	if (err)
 		fprintf(stderr, "idgate run: conntrack garbage collection: %s\n",
 			strerror(-err));

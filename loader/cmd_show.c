@@ -30,7 +30,7 @@ int do_status(struct idg_opts *o)
 	uint32_t gen = 0, xdp_id, tc_id;
 	bool tc_mode;
 	struct json_object *j = NULL, *jr = NULL;
-	long n_ipc, n_ep, n_pol, n_any, n_ct;
+	long n_ipc, n_ep, n_pol, n_any, n_ct, n_ct_new;
 	__u64 lost = 0, supp = 0;
 	struct json_object *jtc;
 	char tcbuf[2048] = "";
@@ -89,6 +89,7 @@ int do_status(struct idg_opts *o)
 				      sizeof(struct idg_policy_key));
 	n_any = idg_map_count_active(dp.polany_gens_fd, gen, sizeof(struct idg_policy_key));
 	n_ct = idg_map_count(dp.ct_fd, sizeof(struct idg_ct_key));
+	n_ct_new = idg_map_count(dp.ct_new_fd, sizeof(struct idg_ct_key));
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &lost);
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_SUPPRESSED, &supp);
 
@@ -109,6 +110,8 @@ int do_status(struct idg_opts *o)
 		json_object_object_add(j, "policy_entries", json_object_new_int64(n_pol + n_any));
 		json_object_object_add(j, "conntrack_entries", json_object_new_int64(n_ct));
 		json_object_object_add(j, "conntrack_capacity", json_object_new_int64(IDG_CT_MAX));
+		json_object_object_add(j, "conntrack_new_entries", json_object_new_int64(n_ct_new));
+		json_object_object_add(j, "conntrack_new_capacity", json_object_new_int64(IDG_CT_NEW_MAX));
 		json_object_object_add(j, "events_lost", json_object_new_int64((int64_t)lost));
 		json_object_object_add(j, "events_suppressed", json_object_new_int64((int64_t)supp));
 		jr = json_object_new_object();
@@ -131,8 +134,9 @@ int do_status(struct idg_opts *o)
 			printf("tc egress:   NOT ATTACHED (run idgate apply to put it back)\n");
 		printf("tc programs:\n%s", tcbuf);
 		printf("generation:  %u\n", gen);
-		printf("maps:        ipcache %ld, endpoints %ld, policy %ld (+%ld any-peer), conntrack %ld/%d\n",
-		       n_ipc, n_ep, n_pol, n_any, n_ct, IDG_CT_MAX);
+		printf("maps:        ipcache %ld, endpoints %ld, policy %ld (+%ld any-peer), conntrack %ld/%d established + %ld/%d new\n",
+		       n_ipc, n_ep, n_pol, n_any, n_ct, IDG_CT_MAX, n_ct_new,
+		       IDG_CT_NEW_MAX);
 		printf("events:      %llu lost (ring buffer full), %llu suppressed (rate limit)\n",
 		       (unsigned long long)lost, (unsigned long long)supp);
 		printf("verdicts:\n");

@@ -176,6 +176,7 @@ static int egw_policy_build(const struct idg_config *cfg,
 					e->val.egress_ip = egress_ip;
 					e->val.flags = excl ? IDG_EGW_F_EXCLUDED : 0;
 					e->val.policy_id = (uint32_t)pi + 1;
+					e->val.identity = grp->id;
 					e->policy = p;
 					e->source = ep;
 				}

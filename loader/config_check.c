@@ -160,6 +160,55 @@ static void check_endpoint_nodes(struct cfg_parser *p)
 	}
 }
 
+/*
+ * A workload interface accepts only the addresses of the endpoints bound
+ * to it (spec.interface): an endpoint names one of its node's workload
+ * interfaces, and a workload interface no endpoint names would drop
+ * every packet from it.
+ */
+static void check_endpoint_interfaces(struct cfg_parser *p)
+{
+	const struct idg_config *cfg = p->cfg;
+
+	for (size_t i = 0; i < cfg->n_endpoints; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[i];
+		const struct idg_node *nd = idg_config_node(cfg, ep->node);
+		bool listed = false;
+
+		/* An invalid name was reported where it was read. */
+		if (!ep->interface || !nd || !cfg_ifname_ok(ep->interface))
+			continue;
+		for (size_t k = 0; k < nd->n_endpoint_ifaces; k++)
+			listed |= !strcmp(nd->endpoint_ifaces[k], ep->interface);
+		if (!listed)
+			idg_err(p->d, ep->interface_pos,
+				"spec.interface: '%s' is not one of node %s's workload interfaces (spec.interfaces.endpoints)",
+				ep->interface, nd->name);
+	}
+	for (size_t n = 0; n < cfg->n_nodes; n++) {
+		const struct idg_node *nd = &cfg->nodes[n];
+
+		for (size_t k = 0; k < nd->n_endpoint_ifaces; k++) {
+			bool bound = false;
+
+			for (size_t i = 0; i < cfg->n_endpoints && !bound; i++) {
+				const struct idg_endpoint *ep =
+					&cfg->endpoints[i];
+
+				bound = ep->interface && ep->node &&
+					!strcmp(ep->node, nd->name) &&
+					!strcmp(ep->interface,
+						nd->endpoint_ifaces[k]);
+			}
+			if (!bound)
+				idg_err(p->d, nd->pos,
+					"node %s: workload interface %s has no endpoint (spec.interface: %s on an Endpoint of this node): every packet from it would be dropped as a spoofed source",
+					nd->name, nd->endpoint_ifaces[k],
+					nd->endpoint_ifaces[k]);
+		}
+	}
+}
+
 static bool cluster_known(const struct idg_config *cfg, const char *cluster)
 {
 	for (size_t i = 0; i < cfg->n_nodes; i++)
@@ -290,6 +339,7 @@ void cfg_check(struct cfg_parser *p)
 	check_duplicates(p);
 	check_cluster_ids(p);
 	check_endpoint_nodes(p);
+	check_endpoint_interfaces(p);
 	check_endpoint_ips(p);
 	check_gateways(p);
 }

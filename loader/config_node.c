@@ -27,6 +27,7 @@ void cfg_endpoint_free(struct idg_endpoint *ep)
 	idg_labels_free(&ep->labels);
 	free(ep->node);
 	free(ep->ips);
+	free(ep->interface);
 }
 
 /* The kernel's rules for a device name (dev_valid_name()). */
@@ -67,19 +68,46 @@ static bool cluster_name_ok(const char *s)
 			 "0123456789-_.") == len;
 }
 
+/* One of names[] (NULL-terminated); its index in *out. */
+static int keyword(struct cfg_parser *p, const yaml_node_t *n,
+		   const char *what, const char *const names[],
+		   const char *expect, int *out)
+{
+	const char *s = yc_scalar(n);
+
+	for (int i = 0; s && names[i]; i++)
+		if (!strcmp(s, names[i])) {
+			*out = i;
+			return 0;
+		}
+	idg_err(p->d, yc_pos(p, n), "%s: unknown value '%.40s' (expected %s)",
+		what, s ? s : "", expect);
+	return -EINVAL;
+}
+
 static int node_interfaces(struct cfg_parser *p, const yaml_node_t *n,
 			   struct idg_node *nd)
 {
-	struct yc_kv uplink = { 0 }, eps = { 0 }, external = { 0 };
+	static const char *const ether_modes[] = { "pass", "drop", NULL };
+	struct yc_kv uplink = { 0 }, eps = { 0 }, external = { 0 },
+		     ether = { 0 };
 	const struct yc_field f[] = {
 		YC_F("uplink", &uplink),
 		YC_F("endpoints", &eps),
 		YC_F("external", &external),
+		YC_F("unknownEtherTypes", &ether),
 	};
-	int err = 0;
+	int err = 0, mode;
 
 	if (yc_fields(p, n, "spec.interfaces", f, YC_ARRAY_SIZE(f)))
 		return -EINVAL;
+	if (ether.val) {
+		if (keyword(p, ether.val, "spec.interfaces.unknownEtherTypes",
+			    ether_modes, "pass or drop", &mode))
+			err = -EINVAL;
+		else
+			nd->drop_unknown_ethertypes = mode == 1;
+	}
 	if (!uplink.val) {
 		yc_missing(p, n, "uplink", "spec.interfaces");
 		err = -EINVAL;
@@ -127,23 +155,6 @@ static int node_egress(struct cfg_parser *p, const yaml_node_t *n,
 		return -EINVAL;
 	nd->has_egress_ip = true;
 	return 0;
-}
-
-/* One of names[] (NULL-terminated); its index in *out. */
-static int keyword(struct cfg_parser *p, const yaml_node_t *n,
-		   const char *what, const char *const names[],
-		   const char *expect, int *out)
-{
-	const char *s = yc_scalar(n);
-
-	for (int i = 0; s && names[i]; i++)
-		if (!strcmp(s, names[i])) {
-			*out = i;
-			return 0;
-		}
-	idg_err(p->d, yc_pos(p, n), "%s: unknown value '%.40s' (expected %s)",
-		what, s ? s : "", expect);
-	return -EINVAL;
 }
 
 int cfg_node_spec(struct cfg_parser *p, const yaml_node_t *spec,
@@ -225,11 +236,12 @@ int cfg_node_spec(struct cfg_parser *p, const yaml_node_t *spec,
 int cfg_endpoint_spec(struct cfg_parser *p, const yaml_node_t *spec,
 		      struct idg_endpoint *ep, size_t idx)
 {
-	struct yc_kv node = { 0 }, ips = { 0 }, id = { 0 };
+	struct yc_kv node = { 0 }, ips = { 0 }, id = { 0 }, ifc = { 0 };
 	const struct yc_field f[] = {
 		YC_F("node", &node),
 		YC_F("ips", &ips),
 		YC_F("identity", &id),
+		YC_F("interface", &ifc),
 	};
 	long long v;
 	int err = 0;
@@ -258,6 +270,11 @@ int cfg_endpoint_spec(struct cfg_parser *p, const yaml_node_t *spec,
 			err = -EINVAL;
 		else
 			ep->pinned_identity = (uint32_t)v;
+	}
+	if (ifc.val) {
+		if (iface(p, ifc.val, "spec.interface", &ep->interface))
+			err = -EINVAL;
+		ep->interface_pos = yc_pos(p, ifc.val);
 	}
 	return err;
 }

@@ -8,30 +8,21 @@
 
 #include "ct_gc.h"
 
-static bool idle(const struct idg_ct_val *v, uint8_t proto, uint64_t now,
-		 uint64_t tcp, uint64_t other)
-{
-	uint64_t limit = proto == IPPROTO_TCP ? tcp : other;
-
-	return now > v->last_seen_ns && now - v->last_seen_ns > limit;
-}
-
-int idg_ct_gc_pass(int ct_fd, uint64_t now_ns, uint64_t tcp_idle_ns,
-		   uint64_t other_idle_ns, struct idg_ct_gc_result *res)
+int idg_ct_gc_pass(int ct_fd, int est, uint64_t now_ns,
+		   struct idg_ct_gc_result *res)
 {
 	struct idg_ct_key k, next, *prev = NULL, *dead = NULL;
 	size_t n = 0, cap = 0;
 	struct idg_ct_val v;
 	int err = 0;
 
-	memset(res, 0, sizeof(*res));
 	/* Collect first: deleting while walking a hash can skip entries. */
 	while (!bpf_map_get_next_key(ct_fd, prev, &next)) {
 		k = next;
 		prev = &k;
 		if (bpf_map_lookup_elem(ct_fd, &k, &v))
 			continue;
-		if (!idle(&v, k.proto, now_ns, tcp_idle_ns, other_idle_ns)) {
+		if (!idg_ct_expired(&v, k.proto, est, now_ns)) {
 			res->live++;
 			continue;
 		}
@@ -51,7 +42,7 @@ int idg_ct_gc_pass(int ct_fd, uint64_t now_ns, uint64_t tcp_idle_ns,
 	for (size_t i = 0; !err && i < n; i++) {
 		/* Seen again since the walk: the flow is back, keep it. */
 		if (bpf_map_lookup_elem(ct_fd, &dead[i], &v) ||
-		    !idle(&v, dead[i].proto, now_ns, tcp_idle_ns, other_idle_ns))
+		    !idg_ct_expired(&v, dead[i].proto, est, now_ns))
 			continue;
 		if (!bpf_map_delete_elem(ct_fd, &dead[i]))
 			res->removed++;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Conntrack garbage collection: the LRU only evicts under pressure, so
- * entries of flows that ended stay until someone removes them. Idle
- * limits are Cilium's defaults: 6 h for TCP, 60 s for everything else.
+ * Conntrack garbage collection: the LRUs only evict under pressure, so
+ * entries of flows that ended stay until someone removes them. The
+ * datapath already ignores an expired entry; this frees its slot. The
+ * idle limits are the datapath's own (idg_ct_timeout_ns() in
+ * include/idgate/datapath.h).
  */
 #ifndef IDGATE_LOADER_CT_GC_H
 #define IDGATE_LOADER_CT_GC_H
@@ -10,16 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IDG_CT_TCP_IDLE_NS (21600ull * 1000000000ull)
-#define IDG_CT_OTHER_IDLE_NS (60ull * 1000000000ull)
-
 struct idg_ct_gc_result {
 	size_t removed;
 	size_t live;
 };
 
-/* now_ns: CLOCK_MONOTONIC_COARSE, the datapath's clock. */
-int idg_ct_gc_pass(int ct_fd, uint64_t now_ns, uint64_t tcp_idle_ns,
-		   uint64_t other_idle_ns, struct idg_ct_gc_result *res);
+/* One conntrack table: est is 1 for idg_ct, 0 for idg_ct_new. now_ns:
+ * CLOCK_MONOTONIC_COARSE, the datapath's clock. Adds to res. */
+int idg_ct_gc_pass(int ct_fd, int est, uint64_t now_ns,
+		   struct idg_ct_gc_result *res);
 
 #endif

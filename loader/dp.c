@@ -22,7 +22,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 	dp->snat_fd = dp->snat_rev_fd = -1;
 	dp->pol_gens_fd = dp->ct_fd = dp->reason_st_fd = dp->rule_st_fd = -1;
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
-	dp->mon_cfg_fd = -1;
+	dp->mon_cfg_fd = dp->ct_new_fd = dp->frag_fd = -1;
 	dp->xdp_prog_fd = dp->tc_prog_fd = dp->tc_in_prog_fd = -1;
 	dp->ipch_gens_fd = dp->polx_gens_fd = -1;
 }
@@ -111,6 +111,8 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->snat_fd = bpf_map__fd(dp->xdp->maps.idg_snat);
 	dp->snat_rev_fd = bpf_map__fd(dp->xdp->maps.idg_snat_rev);
 	dp->ct_fd = bpf_map__fd(dp->xdp->maps.idg_ct);
+	dp->ct_new_fd = bpf_map__fd(dp->xdp->maps.idg_ct_new);
+	dp->frag_fd = bpf_map__fd(dp->xdp->maps.idg_frag);
 	dp->reason_st_fd = bpf_map__fd(dp->xdp->maps.idg_reason_st);
 	dp->rule_st_fd = bpf_map__fd(dp->xdp->maps.idg_rule_st);
 	dp->misc_st_fd = bpf_map__fd(dp->xdp->maps.idg_misc_st);
@@ -149,6 +151,8 @@ static const struct {
 	M(IDG_MAP_SNAT, snat_fd),
 	M(IDG_MAP_SNAT_REV, snat_rev_fd),
 	M(IDG_MAP_CT, ct_fd),
+	M(IDG_MAP_CT_NEW, ct_new_fd),
+	M(IDG_MAP_FRAG, frag_fd),
 	M(IDG_MAP_REASON_STATS, reason_st_fd),
 	M(IDG_MAP_RULE_STATS, rule_st_fd),
 	M(IDG_MAP_MISC_STATS, misc_st_fd),

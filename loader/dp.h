@@ -34,7 +34,9 @@ struct idg_dp {
 	int egw_flows_fd;
 	int snat_fd;
 	int snat_rev_fd;
-	int ct_fd;
+	int ct_fd;     /* conntrack: flows that proved both ends alive */
+	int ct_new_fd; /* ... and the rest (datapath.h) */
+	int frag_fd;
 	int reason_st_fd;
 	int rule_st_fd;
 	int misc_st_fd;

@@ -32,23 +32,26 @@ int idg_egw_wanted(const struct idg_compiled *c, const struct idg_apply_opts *o,
 {
 	const struct idg_node *self = c->node;
 	bool sources = false;
-	int err;
+	int err = 0;
 
-	for (size_t i = 0; i < c->n_egw && !sources; i++)
-		sources = !strcmp(c->egw[i].source->node, self->name);
-	if (!sources && !c->is_gateway)
-		return 0;
-
-	err = add(want, n, max, o->uplink->name, o->uplink->ifindex,
-		  BPF_TC_INGRESS, IDG_PIN_TUNNEL_PROG);
-	for (size_t i = 0; !err && sources && i < self->n_endpoint_ifaces; i++) {
+	for (size_t i = 0; !err && i < self->n_endpoint_ifaces; i++) {
 		struct idg_iface wl;
 
 		err = idg_iface_get(self->endpoint_ifaces[i], &wl);
 		if (!err)
 			err = add(want, n, max, wl.name, wl.ifindex,
 				  BPF_TC_INGRESS, IDG_PIN_WL_PROG);
+		if (!err)
+			err = add(want, n, max, wl.name, wl.ifindex,
+				  BPF_TC_EGRESS, IDG_PIN_WL_EGRESS_PROG);
 	}
+	for (size_t i = 0; i < c->n_egw && !sources; i++)
+		sources = !strcmp(c->egw[i].source->node, self->name);
+	if (err || (!sources && !c->is_gateway))
+		return err;
+
+	err = add(want, n, max, o->uplink->name, o->uplink->ifindex,
+		  BPF_TC_INGRESS, IDG_PIN_TUNNEL_PROG);
 	if (!err && c->is_gateway && o->external)
 		err = add(want, n, max, o->external->name, o->external->ifindex,
 			  BPF_TC_INGRESS, IDG_PIN_GW_EXT_PROG);
@@ -70,7 +73,8 @@ int idg_egw_progs_load(const char *pin_dir, const char *name)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	int err;
 
-	if (!strcmp(name, IDG_PIN_WL_PROG)) {
+	if (!strcmp(name, IDG_PIN_WL_PROG) ||
+	    !strcmp(name, IDG_PIN_WL_EGRESS_PROG)) {
 		struct idgate_tc_wl *s = idgate_tc_wl__open_opts(&opts);
 
 		if (!s)
@@ -79,6 +83,9 @@ int idg_egw_progs_load(const char *pin_dir, const char *name)
 		if (!err)
 			err = pin(bpf_program__fd(s->progs.idgate_tc_wl_ingress),
 				  pin_dir, IDG_PIN_WL_PROG);
+		if (!err)
+			err = pin(bpf_program__fd(s->progs.idgate_tc_wl_egress),
+				  pin_dir, IDG_PIN_WL_EGRESS_PROG);
 		idgate_tc_wl__destroy(s);
 		return err;
 	}
@@ -106,7 +113,7 @@ int idg_egw_objs_open(struct idg_egw_objs *o, const struct idg_dp *dp)
 	int err;
 
 	memset(o, 0, sizeof(*o));
-	o->wl_fd = o->tunnel_fd = o->ext_fd = -1;
+	o->wl_fd = o->wl_egress_fd = o->tunnel_fd = o->ext_fd = -1;
 	o->wl = idgate_tc_wl__open();
 	o->gw = idgate_gw__open();
 	if (!o->wl || !o->gw) {
@@ -123,6 +130,7 @@ int idg_egw_objs_open(struct idg_egw_objs *o, const struct idg_dp *dp)
 	if (err)
 		goto out;
 	o->wl_fd = bpf_program__fd(o->wl->progs.idgate_tc_wl_ingress);
+	o->wl_egress_fd = bpf_program__fd(o->wl->progs.idgate_tc_wl_egress);
 	o->tunnel_fd = bpf_program__fd(o->gw->progs.idgate_tunnel_in);
 	o->ext_fd = bpf_program__fd(o->gw->progs.idgate_gw_ext_in);
 	return 0;
@@ -136,5 +144,5 @@ void idg_egw_objs_close(struct idg_egw_objs *o)
 	idgate_tc_wl__destroy(o->wl);
 	idgate_gw__destroy(o->gw);
 	memset(o, 0, sizeof(*o));
-	o->wl_fd = o->tunnel_fd = o->ext_fd = -1;
+	o->wl_fd = o->wl_egress_fd = o->tunnel_fd = o->ext_fd = -1;
 }

@@ -8,11 +8,12 @@
 #include "apply.h"
 
 /*
- * Append the tc attachments the egress gateway needs on this node to
- * want[] (at most max in all): the tunnel program at the uplink's
- * ingress on any node that sends or serves, the encap program at the
- * ingress of every workload-facing interface of a node with selected
- * sources, the reverse-SNAT program at a gateway's external interface.
+ * Append the tc attachments of the workload interfaces and the egress
+ * gateway on this node to want[] (at most max in all): on every
+ * workload-facing interface, the source check, egress policy and encap
+ * program at ingress and the ingress policy program at egress; the
+ * tunnel program at the uplink's ingress on any node that sends or
+ * serves; the reverse-SNAT program at a gateway's external interface.
  */
 int idg_egw_wanted(const struct idg_compiled *c, const struct idg_apply_opts *o,
 		   struct idg_tc_att *want, size_t *n, size_t max);
@@ -28,6 +29,7 @@ struct idg_egw_objs {
 	struct idgate_tc_wl *wl;
 	struct idgate_gw *gw;
 	int wl_fd;     /* idgate_tc_wl_ingress */
+	int wl_egress_fd; /* idgate_tc_wl_egress */
 	int tunnel_fd; /* idgate_tunnel_in */
 	int ext_fd;    /* idgate_gw_ext_in */
 };

@@ -18,6 +18,7 @@
 #define IDG_PIN_TC_PROG "prog_tc_egress"
 #define IDG_PIN_TC_IN_PROG "prog_tc_ingress" /* ingress filter in tc mode */
 #define IDG_PIN_WL_PROG "prog_tc_wl"         /* workload ingress: encap */
+#define IDG_PIN_WL_EGRESS_PROG "prog_tc_wl_egress" /* toward a workload */
 #define IDG_PIN_TUNNEL_PROG "prog_tunnel_in" /* uplink ingress: decap, SNAT */
 #define IDG_PIN_GW_EXT_PROG "prog_gw_ext_in" /* external ingress: reverse */
 

@@ -55,6 +55,10 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		  "Conntrack entries that could not be created." },
 		{ IDG_MISC_CT_REJUDGED, "idgate_conntrack_rejudged_total",
 		  "Established flows judged again after a generation switch." },
+		{ IDG_MISC_CT_PROMOTED, "idgate_conntrack_promoted_total",
+		  "Flows moved to the established table: both ends proved alive." },
+		{ IDG_MISC_FRAG_CREATE_FAILED, "idgate_fragment_track_failed_total",
+		  "First fragments whose datagram could not be recorded." },
 		{ IDG_MISC_CT_REVOKED, "idgate_conntrack_revoked_total",
 		  "Established flows denied by the new policy after a switch." },
 	};
@@ -62,7 +66,7 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		const char *map;
 		long n;
 		long cap;
-	} occ[5];
+	} occ[6];
 	uint32_t gen = 0;
 	long n_pol, n_any;
 
@@ -146,16 +150,23 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 	occ[4].map = "nat";
 	occ[4].n = idg_map_count(dp->snat_fd, sizeof(struct idg_snat_key));
 	occ[4].cap = IDG_SNAT_MAX;
+	occ[5].map = "conntrack_new";
+	occ[5].n = idg_map_count(dp->ct_new_fd, sizeof(struct idg_ct_key));
+	occ[5].cap = IDG_CT_NEW_MAX;
 	head(f, "idgate_map_entries", "gauge",
 	     "Entries in each map (active generation for generational maps).");
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (occ[i].n >= 0)
 			fprintf(f, "idgate_map_entries{map=\"%s\"} %ld\n", occ[i].map, occ[i].n);
 	head(f, "idgate_map_capacity", "gauge", "Maximum entries of each map.");
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		fprintf(f, "idgate_map_capacity{map=\"%s\"} %ld\n", occ[i].map, occ[i].cap);
-	head(f, "idgate_conntrack_entries", "gauge", "Connection tracking entries.");
-	fprintf(f, "idgate_conntrack_entries %ld\n", occ[3].n < 0 ? 0 : occ[3].n);
+	head(f, "idgate_conntrack_entries", "gauge",
+	     "Connection tracking entries (established, and not yet proven both ways).");
+	fprintf(f, "idgate_conntrack_entries{table=\"established\"} %ld\n",
+		occ[3].n < 0 ? 0 : occ[3].n);
+	fprintf(f, "idgate_conntrack_entries{table=\"new\"} %ld\n",
+		occ[5].n < 0 ? 0 : occ[5].n);
 	head(f, "idgate_nat_entries", "gauge", "Egress gateway SNAT mappings.");
 	fprintf(f, "idgate_nat_entries %ld\n", occ[4].n < 0 ? 0 : occ[4].n);
 

@@ -168,6 +168,9 @@ struct idg_node {
 	char *uplink;
 	char **endpoint_ifaces;
 	size_t n_endpoint_ifaces;
+	/* spec.interfaces.unknownEtherTypes: drop what is neither IP, ARP
+	 * nor VLAN at the uplink (default: pass). */
+	bool drop_unknown_ethertypes;
 	char *external; /* gateway nodes, or NULL */
 	bool has_egress_ip;
 	struct idg_cidr egress_ip;
@@ -184,6 +187,10 @@ struct idg_endpoint {
 	struct idg_cidr *ips;
 	size_t n_ips;
 	uint32_t pinned_identity; /* spec.identity (local id), 0 = none */
+	/* spec.interface: the workload interface of its node it sends from
+	 * (one of the node's spec.interfaces.endpoints), or NULL. */
+	char *interface;
+	struct idg_pos interface_pos;
 	struct idg_pos pos;
 };
 

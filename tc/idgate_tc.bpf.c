@@ -6,11 +6,35 @@
  * filter for interfaces that take it at tc rather than XDP.
  */
 #include <linux/pkt_cls.h>
-#include <idgate/bpf/verdict.h>
+#include <idgate/bpf/tunnel.h>
 
 /* Enough for Ethernet, two VLAN tags, IPv6 with its extension headers
  * walk limit and a TCP header in almost every real packet. */
 #define IDG_TC_PULL_LEN 256
+
+/*
+ * GENEVE to a node of the mesh that idgate did not encapsulate (its own
+ * frames never get here: see idgate_tc_egress): a local process, or a
+ * packet routed through this node, posing as the tunnel, whose VNI the
+ * other node would take for this node's word.
+ */
+static __always_inline int idg_geneve_forged(const struct idg_pkt *p)
+{
+	struct idg_gen_view v = {};
+	void *nodes;
+	__be32 dst;
+
+	if (p->family != IDG_FAM_IPV4 || p->proto != IPPROTO_UDP ||
+	    (p->flags & IDG_PKT_F_LATER) ||
+	    p->dport != bpf_htons(IDG_GENEVE_PORT))
+		return 0;
+	/* An incomplete generation drops the packet anyway. */
+	if (idg_gen_view_get(&v))
+		return 0;
+	nodes = idg_gmap(&v, &idg_node_gens);
+	dst = idg_pkt_v4(p->daddr);
+	return nodes && bpf_map_lookup_elem(nodes, &dst) != NULL;
+}
 
 /*
  * Parse, pulling headers into the linear area only when they are in paged
@@ -37,6 +61,8 @@ static __always_inline __u32 idg_tc_judge(struct __sk_buff *skb, __u8 dir)
 			ret = idg_parse(data, data_end, skb->len, &p);
 		}
 	}
+	if (dir == IDG_DIR_EGRESS && !ret && idg_geneve_forged(&p))
+		ret = IDG_DROP_TUNNEL_FORGED;
 	reason = idg_process(&p, ret, dir, skb->ifindex, skb->len);
 	idg_trace_event(&p, reason, dir, skb->ifindex, skb->len);
 	return reason;
@@ -45,6 +71,12 @@ static __always_inline __u32 idg_tc_judge(struct __sk_buff *skb, __u8 dir)
 SEC("tc")
 int idgate_tc_egress(struct __sk_buff *skb)
 {
+	/* GENEVE idgate made: the inner packet was judged where it entered
+	 * (a workload interface, or the gateway's external interface). */
+	if (skb->mark == IDG_SKB_MARK_TUNNEL) {
+		skb->mark = 0;
+		return TC_ACT_OK;
+	}
 	return idg_reason_is_drop(idg_tc_judge(skb, IDG_DIR_EGRESS)) ?
 		       TC_ACT_SHOT :
 		       TC_ACT_OK;

@@ -18,9 +18,18 @@
 #define IDG_POLICY_MAX (1 << 20)
 #endif
 
-/* Conntrack: one LRU shared by XDP and tc, not per generation. */
+/* Conntrack: LRUs shared by XDP and tc, not per generation; flows that
+ * proved both ends alive, and the rest (datapath.h). */
 #ifndef IDG_CT_MAX
 #define IDG_CT_MAX (1 << 18)
+#endif
+#ifndef IDG_CT_NEW_MAX
+#define IDG_CT_NEW_MAX (1 << 16)
+#endif
+
+/* Datagrams whose first fragment passed, awaiting their later ones. */
+#ifndef IDG_FRAG_MAX
+#define IDG_FRAG_MAX 8192
 #endif
 
 /* Rule cookies index a per-CPU counter array: cookie < IDG_RULES_MAX. */

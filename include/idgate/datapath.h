@@ -12,7 +12,7 @@
 #include <idgate/identity.h>
 #include <idgate/reasons.h>
 
-#define IDG_ABI_VERSION 1
+#define IDG_ABI_VERSION 2
 
 /* Address families as stored in keys (not AF_*: keep BPF free of libc). */
 #define IDG_FAM_IPV4 4
@@ -35,6 +35,8 @@
 #define IDG_MAP_POLICY_ANY_GENS "idg_polany_gens"
 #define IDG_MAP_PAIR_GENS "idg_pair_gens"
 #define IDG_MAP_CT "idg_ct"
+#define IDG_MAP_CT_NEW "idg_ct_new"
+#define IDG_MAP_FRAG "idg_frag"
 #define IDG_MAP_REASON_STATS "idg_reason_st"
 #define IDG_MAP_RULE_STATS "idg_rule_st"
 #define IDG_MAP_MISC_STATS "idg_misc_st"
@@ -68,8 +70,12 @@ struct idg_cfg {
 	__u32 host_flags;   /* IDG_EP_F_* for traffic to non-endpoints (ALWAYS) */
 	__u64 drop_event_interval_ns; /* per flow; 0 = an event for every drop */
 	__u32 events_per_s_cpu; /* drop/verdict event budget per CPU; 0 = none */
-	__u32 pad;
+	__u32 flags; /* IDG_CFG_F_* */
 };
+
+/* Frames that are neither IP, ARP nor VLAN-tagged IP are dropped at the
+ * uplink instead of passed (spec.interfaces.unknownEtherTypes: drop). */
+#define IDG_CFG_F_DROP_NON_IP (1u << 0)
 
 /* The budget is spent in windows of this length: a flood of new flows
  * costs one per-CPU lookup per packet once a window's share is used. */
@@ -114,7 +120,10 @@ struct idg_ep_val {
 	__u32 identity;
 	__u32 flags; /* IDG_EP_F_* */
 	__u32 ep_id; /* loader's endpoint number, for events and CLI */
-	__u32 pad;
+	/* The workload interface the endpoint sends from (spec.interface):
+	 * its addresses are accepted as sources there and nowhere else
+	 * among the workload interfaces. 0: bound to none. */
+	__u32 ifindex;
 };
 
 /* ---- per-generation: policy (LPM trie) ---- */
@@ -175,26 +184,130 @@ struct idg_pair_key {
 #define IDG_PAIR_EXACT_SHIFT 4
 #define IDG_PAIR_F_EXACT(kind) (1u << (IDG_PAIR_EXACT_SHIFT + (kind)))
 
-/* ---- shared across generations ---- */
+/* ---- shared across generations: conntrack ---- */
+/*
+ * A flow is keyed from the local side: laddr/lport are the local
+ * endpoint's (the destination of an ingress packet, the source of an
+ * egress one), so both directions of a flow find one entry in one lookup.
+ * Two local endpoints talking to each other get an entry each, one per
+ * verdict (the sender's egress, the receiver's ingress).
+ *
+ * kind 0: a flow with ports (or none, for other protocols). ICMP queries
+ * (echo, timestamp, information, address mask) are keyed by their
+ * identifier and the query's request type, with IDG_CT_K_LOCAL_ASKS when
+ * the local side sent the request: a reply matches only the request it
+ * answers, and a request from the other side is a flow of its own.
+ *
+ * tun: the node a tunnelled flow runs through (outer IPv4 of the sender
+ * for a packet that came out of GENEVE, the gateway for one that goes
+ * into it); 0 for a flow outside the tunnel. An entry made from
+ * tunnelled packets matches only packets of the same tunnel.
+ */
+#define IDG_CT_K_LOCAL_ASKS (1u << 0)
+
 struct idg_ct_key {
-	__u8 saddr[16];
-	__u8 daddr[16];
-	__be16 sport; /* ICMP echo: the identifier, on both sides */
-	__be16 dport;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__be16 lport; /* ICMP query: the identifier, on both sides */
+	__be16 rport;
 	__u8 proto;
 	__u8 family;
-	__u16 pad;
+	__u8 kind;    /* 0, or the ICMP query's request type */
+	__u8 kflags;  /* IDG_CT_K_* */
+	__be32 tun;
 };
+
+/*
+ * Two tables. idg_ct_new holds flows that have not proven both ends
+ * alive: TCP until the initiator acknowledges the responder's SYN-ACK
+ * (by its sequence number, which a blind spoofer cannot guess), other
+ * protocols until the responder answers. idg_ct holds the rest. A flood
+ * of new flows, spoofed or not, churns only idg_ct_new: the LRU evicts
+ * its oldest half-open entries, never a live connection of idg_ct.
+ */
+#define IDG_CT_F_TCP_SYNACK (1u << 0) /* responder's SYN-ACK seen */
+#define IDG_CT_F_FIN_ORIG (1u << 1)   /* FIN from the initiator */
+#define IDG_CT_F_FIN_REPLY (1u << 2)  /* FIN from the responder */
+#define IDG_CT_F_RST (1u << 3)        /* RST from either side */
 
 struct idg_ct_val {
 	__u64 created_ns;
 	__u64 last_seen_ns;
 	__u32 gen;    /* generation whose policy last allowed the flow */
 	__u32 cookie; /* rule that allowed it; 0 when not enforced */
-	__u8 dir;     /* direction of the packet that created it */
-	__u8 flags;
+	__u8 dir;     /* direction of the initiator's packets */
+	__u8 flags;   /* IDG_CT_F_* */
 	__be16 pol_port; /* port its policy was judged on, for re-judging */
-	__u32 pad;
+	__u32 synack_seq; /* host order: the responder's initial sequence */
+};
+
+/*
+ * Idle time after which an entry is gone (the datapath treats it as
+ * absent at once, userspace GC removes it). Half-open TCP and unanswered
+ * flows are short so that spraying a port costs the sprayer, closing TCP
+ * short after RST or FIN both ways; established TCP as Cilium (6 h).
+ */
+#ifndef IDG_CT_SYN_NS
+#define IDG_CT_SYN_NS (30ull * 1000000000ull)
+#endif
+#ifndef IDG_CT_TCP_NS
+#define IDG_CT_TCP_NS (21600ull * 1000000000ull)
+#endif
+#ifndef IDG_CT_CLOSE_NS
+#define IDG_CT_CLOSE_NS (10ull * 1000000000ull)
+#endif
+#ifndef IDG_CT_NEW_OTHER_NS
+#define IDG_CT_NEW_OTHER_NS (30ull * 1000000000ull)
+#endif
+#ifndef IDG_CT_OTHER_NS
+#define IDG_CT_OTHER_NS (60ull * 1000000000ull)
+#endif
+
+/* The one rule, for the datapath and for GC. est: the entry is in idg_ct
+ * (not idg_ct_new). */
+static inline __u64 idg_ct_timeout_ns(__u8 proto, __u8 flags, int est)
+{
+	if (proto != 6 /* TCP */)
+		return est ? IDG_CT_OTHER_NS : IDG_CT_NEW_OTHER_NS;
+	if ((flags & IDG_CT_F_RST) ||
+	    (flags & (IDG_CT_F_FIN_ORIG | IDG_CT_F_FIN_REPLY)) ==
+		    (IDG_CT_F_FIN_ORIG | IDG_CT_F_FIN_REPLY))
+		return IDG_CT_CLOSE_NS;
+	return est ? IDG_CT_TCP_NS : IDG_CT_SYN_NS;
+}
+
+static inline int idg_ct_expired(const struct idg_ct_val *v, __u8 proto,
+				 int est, __u64 now)
+{
+	/* last may be a hair ahead of now, refreshed on another CPU. */
+	return now > v->last_seen_ns &&
+	       now - v->last_seen_ns > idg_ct_timeout_ns(proto, v->flags, est);
+}
+
+/*
+ * Fragments: the first fragment of a datagram is judged with its ports;
+ * the later ones (no ports) follow its verdict. Key: what reassembly
+ * matches on (RFC 791: addresses, protocol, id; RFC 8200: addresses, id,
+ * whatever a later fragment claims its next header to be) and the tunnel.
+ */
+#ifndef IDG_FRAG_NS
+#define IDG_FRAG_NS (30ull * 1000000000ull) /* Linux's ipfrag_time */
+#endif
+
+struct idg_frag_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be32 id;
+	__u8 proto;  /* IPv4 only; 0 for IPv6 */
+	__u8 family;
+	__u16 pad;
+	__be32 tun;
+};
+
+struct idg_frag_val {
+	__u64 created_ns;
+	__u32 reason; /* the first fragment's pass reason */
+	__u32 cookie;
 };
 
 struct idg_counter {
@@ -208,6 +321,8 @@ enum idg_misc_stat {
 	IDG_MISC_CT_CREATE_FAILED,
 	IDG_MISC_CT_REJUDGED,          /* flows re-checked after a flip */
 	IDG_MISC_CT_REVOKED,           /* ... and denied by the new policy */
+	IDG_MISC_CT_PROMOTED,          /* flows that proved both ends alive */
+	IDG_MISC_FRAG_CREATE_FAILED,
 	IDG_MISC_MAX,
 };
 

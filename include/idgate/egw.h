@@ -29,6 +29,12 @@
 /* Outer Ethernet 14 + IPv4 20 + UDP 8 + GENEVE 8 (no options). */
 #define IDG_TUNNEL_OVERHEAD 50
 #define IDG_GENEVE_PROTO_ETH 0x6558 /* inner frame is Ethernet */
+/*
+ * skb->mark of a frame idgate encapsulated, from the encap to the
+ * uplink's tc egress, which clears it. A packet from another namespace
+ * arrives with its mark scrubbed, so a workload cannot set it.
+ */
+#define IDG_SKB_MARK_TUNNEL 0x1d6e0e6eu
 
 #ifndef IDG_GW_PER_SET
 #define IDG_GW_PER_SET 8
@@ -109,6 +115,9 @@ struct idg_egw_val {
 	__be32 egress_ip; /* the policy's egressIP; 0 = the gateway's own */
 	__u32 flags;      /* IDG_EGW_F_* */
 	__u32 policy_id;  /* loader's policy number, for events and CLI */
+	/* The identity of the source the policy selected at src_ip: a
+	 * gateway serves a tunnelled flow only when its VNI is this. */
+	__u32 identity;
 };
 
 /* Gateway set (ARRAY, IDG_GWSET_MAX entries): the nodes serving one

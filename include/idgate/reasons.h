@@ -26,7 +26,9 @@
 	X(PASS_EGW_ENCAP, 9, "egress-gateway-encap")                     \
 	X(PASS_TUNNEL_DECAP, 10, "tunnel-decap")                         \
 	X(PASS_SNAT, 11, "egress-snat")                                  \
-	X(PASS_REV_SNAT, 12, "egress-reverse-snat")
+	X(PASS_REV_SNAT, 12, "egress-reverse-snat")                      \
+	X(PASS_CT_RELATED, 13, "conntrack-related-icmp-error")           \
+	X(PASS_FRAG, 14, "fragment-of-passed-datagram")
 
 #define IDG_DROP_REASONS(X)                                              \
 	X(DROP_POLICY_DENY, 128, "policy-deny")                          \
@@ -57,7 +59,15 @@
 	X(DROP_ENCAP, 153, "encap-failed")                               \
 	X(DROP_DECAP, 154, "decap-failed")                               \
 	X(DROP_BAD_TUNNEL, 155, "malformed-tunnel-header")               \
-	X(DROP_NAT_REWRITE, 156, "nat-rewrite-failed")
+	X(DROP_NAT_REWRITE, 156, "nat-rewrite-failed")                   \
+	X(DROP_TUNNEL_BAD_VNI, 157, "tunnel-vni-not-source-identity")    \
+	X(DROP_TUNNEL_SPOOFED_SRC, 158, "tunnel-source-not-on-sender")   \
+	X(DROP_TUNNEL_FORGED, 159, "geneve-not-encapsulated-by-idgate")  \
+	X(DROP_SPOOFED_SOURCE, 160, "source-not-bound-to-interface")     \
+	X(DROP_FRAG_NO_FIRST, 161, "fragment-without-first")             \
+	X(DROP_GEN_INCOMPLETE, 162, "generation-maps-missing")           \
+	X(DROP_UNKNOWN_ETHERTYPE, 163, "unknown-ethertype")              \
+	X(DROP_NAT_SOURCE_QUOTA, 164, "nat-source-quota-exceeded")
 
 enum idg_reason {
 	IDG_REASON_NONE = 0,

@@ -112,9 +112,17 @@ static void parse_cidr(const char *cidr, uint16_t cluster, struct idg_ip_key *k)
 void fx_ipcache_cluster(struct fx *fx, const char *cidr, uint16_t cluster,
 			uint32_t identity)
 {
+	fx_ipcache_tun(fx, cidr, cluster, identity, NULL);
+}
+
+void fx_ipcache_tun(struct fx *fx, const char *cidr, uint16_t cluster,
+		    uint32_t identity, const char *node)
+{
 	struct idg_ipcache_val v = { .identity = identity };
 	struct idg_ip_key k;
 
+	if (node)
+		assert_int_equal(inet_pton(AF_INET, node, &v.tunnel_ip), 1);
 	parse_cidr(cidr, cluster, &k);
 	assert_int_equal(idg_gen_ipcache_add(&fx->gen, &k, &v), 0);
 }
@@ -127,7 +135,14 @@ void fx_ipcache(struct fx *fx, const char *cidr, uint32_t identity)
 void fx_endpoint(struct fx *fx, const char *cidr, uint32_t identity,
 		 uint32_t flags)
 {
-	struct idg_ep_val v = { .identity = identity, .flags = flags };
+	fx_endpoint_if(fx, cidr, identity, flags, 0);
+}
+
+void fx_endpoint_if(struct fx *fx, const char *cidr, uint32_t identity,
+		    uint32_t flags, uint32_t ifindex)
+{
+	struct idg_ep_val v = { .identity = identity, .flags = flags,
+				.ifindex = ifindex };
 	struct idg_ip_key k;
 
 	parse_cidr(cidr, fx->cluster_id, &k);

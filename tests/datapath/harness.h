@@ -44,8 +44,14 @@ void fx_gen_new(struct fx *fx);
 void fx_ipcache(struct fx *fx, const char *cidr, uint32_t identity);
 void fx_ipcache_cluster(struct fx *fx, const char *cidr, uint16_t cluster,
 			uint32_t identity);
+/* An endpoint hosted by node (tunnel IPv4 address; NULL: none). */
+void fx_ipcache_tun(struct fx *fx, const char *cidr, uint16_t cluster,
+		    uint32_t identity, const char *node);
 void fx_endpoint(struct fx *fx, const char *cidr, uint32_t identity,
 		 uint32_t flags);
+/* ... bound to a workload interface (the source check of tc_wl). */
+void fx_endpoint_if(struct fx *fx, const char *cidr, uint32_t identity,
+		    uint32_t flags, uint32_t ifindex);
 void fx_rule(struct fx *fx, const struct idg_rule_entry *r);
 uint32_t fx_commit(struct fx *fx);
 

@@ -21,88 +21,8 @@
 #include <bpf/bpf.h>
 
 #include "harness.h"
+#include "node.h"
 #include "perf.h"
-#include "ct_gc.h"
-
-/* The node under test: one local endpoint E (v4 and v6), peers A and B. */
-#define EP_V4 "10.1.0.10"
-#define EP_V6 "fd00:1::10"
-#define A_V4 "10.2.0.20"
-#define A_V6 "fd00:2::20"
-#define B_V4 "10.2.0.30"
-#define WORLD_V4 "192.0.2.1"
-#define ID_E IDG_ID_MAKE(1, 1000)
-#define ID_A IDG_ID_MAKE(1, 2000)
-#define ID_B IDG_ID_MAKE(1, 3000)
-
-#define ENF_BOTH (IDG_EP_F_ENFORCE_INGRESS | IDG_EP_F_ENFORCE_EGRESS)
-#define ENF_IN_DENY (IDG_EP_F_ENFORCE_INGRESS | IDG_EP_F_DENY_INGRESS)
-
-#define RULE(...) \
-	((struct idg_rule_entry){ .icmp_type = -1, __VA_ARGS__ })
-#define ALLOW_IN(...) RULE(.subject = ID_E, .dir = IDG_DIR_INGRESS, \
-			   .kind = IDG_RULE_ALLOW, __VA_ARGS__)
-#define DENY_IN(...) RULE(.subject = ID_E, .dir = IDG_DIR_INGRESS, \
-			  .kind = IDG_RULE_DENY, __VA_ARGS__)
-
-static struct pkt tcp4(const char *src, const char *dst, uint16_t sport,
-		       uint16_t dport)
-{
-	struct pkt p;
-
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = src,
-					 .dst = dst, .proto = IPPROTO_TCP,
-					 .sport = sport, .dport = dport });
-	return p;
-}
-
-static struct pkt udp4(const char *src, const char *dst, uint16_t sport,
-		       uint16_t dport)
-{
-	struct pkt p;
-
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = src,
-					 .dst = dst, .proto = IPPROTO_UDP,
-					 .sport = sport, .dport = dport });
-	return p;
-}
-
-/* E with ingress enforced, A and B known; the common starting point. */
-static void base_node(struct fx *fx, uint32_t ep_flags)
-{
-	fx_endpoint(fx, EP_V4, ID_E, ep_flags);
-	fx_endpoint(fx, EP_V6, ID_E, ep_flags);
-	fx_ipcache(fx, A_V4, ID_A);
-	fx_ipcache(fx, A_V6, ID_A);
-	fx_ipcache(fx, B_V4, ID_B);
-}
-
-/* False when the frame could not be run (see FX_REFUSED). */
-static bool expect_verdict(struct fx *fx, const struct pkt *p, int want,
-			   uint32_t reason)
-{
-	uint64_t before = fx_reason_pkts(fx, reason);
-	int ret = fx_run_xdp(fx, p);
-
-	if (ret == FX_REFUSED) {
-		printf("# tc ingress: the kernel refused a %u-byte frame\n",
-		       (unsigned)p->len);
-		return false;
-	}
-	assert_int_equal(ret, want);
-	assert_int_equal(fx_reason_pkts(fx, reason), before + 1);
-	return true;
-}
-
-static bool expect_drop(struct fx *fx, const struct pkt *p, uint32_t reason)
-{
-	return expect_verdict(fx, p, XDP_DROP, reason);
-}
-
-static void expect_pass(struct fx *fx, const struct pkt *p, uint32_t reason)
-{
-	expect_verdict(fx, p, XDP_PASS, reason);
-}
 
 static void test_allow_by_identity(void **state)
 {
@@ -260,53 +180,6 @@ static void test_trace_events_on_demand(void **state)
 	expect_pass(fx, &p, IDG_PASS_CT);
 	fx_poll_events(fx);
 	assert_int_equal(fx->n_traces, 1);
-}
-
-/* Conntrack GC removes idle flows by protocol, keeps live ones. */
-static void test_ct_gc(void **state)
-{
-	struct fx *fx = *state;
-	struct idg_ct_gc_result res;
-	struct idg_ct_key k, next, *prev = NULL;
-	struct idg_ct_val v;
-	struct pkt p;
-	uint64_t now = 0;
-	int n = 0;
-
-	base_node(fx, ENF_BOTH);
-	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .cookie = 1));
-	fx_commit(fx);
-	p = tcp4(A_V4, EP_V4, 40000, 80);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = udp4(A_V4, EP_V4, 40000, 53);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = udp4(A_V4, EP_V4, 40001, 53);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-
-	/* Age every entry by two minutes, then bring one UDP flow back. */
-	while (!bpf_map_get_next_key(fx->dp.ct_fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		assert_int_equal(bpf_map_lookup_elem(fx->dp.ct_fd, &k, &v), 0);
-		now = v.last_seen_ns;
-		v.last_seen_ns -= 120ull * 1000000000ull;
-		assert_int_equal(bpf_map_update_elem(fx->dp.ct_fd, &k, &v, BPF_EXIST), 0);
-		n++;
-	}
-	assert_int_equal(n, 3);
-	p = udp4(A_V4, EP_V4, 40001, 53);
-	expect_pass(fx, &p, IDG_PASS_CT);
-
-	assert_int_equal(idg_ct_gc_pass(fx->dp.ct_fd, now + 1000000000ull,
-					IDG_CT_TCP_IDLE_NS, IDG_CT_OTHER_IDLE_NS,
-					&res), 0);
-	/* The idle UDP flow goes; TCP (6 h) and the active UDP flow stay. */
-	assert_int_equal(res.removed, 1);
-	assert_int_equal(res.live, 2);
-	p = udp4(A_V4, EP_V4, 40000, 53);
-	expect_pass(fx, &p, IDG_PASS_POLICY); /* judged anew */
-	p = tcp4(A_V4, EP_V4, 40000, 80);
-	expect_pass(fx, &p, IDG_PASS_CT);
 }
 
 static void test_deny_needs_flag(void **state)
@@ -704,50 +577,6 @@ static void test_ipcache_lpm_and_cluster(void **state)
 	assert_int_equal(fx_poll_events(fx), 2);
 	assert_int_equal(fx->events[0].src_id, ID_B);
 	assert_int_equal(fx->events[1].src_id, ID_B);
-}
-
-static void test_fragments(void **state)
-{
-	struct fx *fx = *state;
-	struct pkt_spec s = { .family = AF_INET, .src = A_V4, .dst = EP_V4,
-			      .proto = IPPROTO_UDP, .sport = 5000,
-			      .dport = 4789, .frag = 1, .more_frags = 1,
-			      .frag_id = 99, .payload_len = 64 };
-	struct pkt p;
-
-	base_node(fx, ENF_BOTH);
-	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_UDP, .port = 4789,
-			      .cookie = 1));
-	fx_rule(fx, &ALLOW_IN(.peer = ID_B, .proto = IPPROTO_UDP, .cookie = 2));
-	fx_commit(fx);
-
-	/* The first fragment carries ports: judged like any packet. */
-	fx_build(&p, &s);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	/* Later fragments have no ports: a port rule cannot match them. */
-	s.frag_offset = 16;
-	s.more_frags = 0;
-	fx_build(&p, &s);
-	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
-	assert_int_equal(fx_poll_events(fx), 1);
-	assert_int_equal(fx->events[0].flags & IDG_EV_F_FRAGMENT,
-			 IDG_EV_F_FRAGMENT);
-	/* ... a port-wildcard rule does. */
-	s.src = B_V4;
-	fx_build(&p, &s);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-
-	/* IPv6 fragment header, same rules. */
-	s.family = AF_INET6;
-	s.src = A_V6;
-	s.dst = EP_V6;
-	s.frag_offset = 0;
-	s.more_frags = 1;
-	fx_build(&p, &s);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	s.frag_offset = 16;
-	fx_build(&p, &s);
-	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
 }
 
 /* Shrink the L4 part to keep bytes, keeping the IP length fields true so
@@ -1366,7 +1195,6 @@ int main(int argc, char **argv)
 		T(test_deny_needs_flag),
 		T(test_policy_verdict_events),
 		T(test_trace_events_on_demand),
-		T(test_ct_gc),
 		T(test_identity_wildcard),
 		T(test_port_wildcard),
 		T(test_port_range_edges),
@@ -1382,7 +1210,6 @@ int main(int argc, char **argv)
 		T(test_unconfigured_is_transparent),
 		T(test_world_identity),
 		T(test_ipcache_lpm_and_cluster),
-		T(test_fragments),
 		T(test_malformed_headers),
 		T(test_event_rate_limit),
 		T(test_event_budget),

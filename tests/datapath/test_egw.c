@@ -39,14 +39,18 @@
 
 /* Source node A (cluster 1) with workloads WL (selected by the policy)
  * and WL2 (not); gateways GW1, GW2 (cluster 2, set 0), GW3 outside the
- * set; node B another source node of cluster 1. */
+ * set; node B another source node of cluster 1; node C of cluster 3
+ * hosts a workload with WL's very address (overlapping pod CIDRs), also
+ * selected. PEER_IP is an endpoint of cluster 2 on GW1. */
 #define CL_A 1
 #define CL_B 2
+#define CL_C 3
 #define NODE_A "10.99.0.1"
 #define NODE_B "10.99.0.2"
 #define GW1 "10.99.1.1"
 #define GW2 "10.99.1.2"
 #define GW3 "10.99.1.3"
+#define NODE_C "10.99.3.1"
 #define STRANGER "10.99.9.9"
 #define WL "10.1.0.10"
 #define WL2 "10.1.0.11"
@@ -62,10 +66,12 @@
 #define POLICY_IP "198.51.100.8"
 #define ID_WL IDG_ID_MAKE(CL_A, 1000)
 #define ID_WL2 IDG_ID_MAKE(CL_A, 1001)
+#define ID_WL_C IDG_ID_MAKE(CL_C, 1000) /* node C's workload at WL */
 #define ID_PEER IDG_ID_MAKE(CL_B, 500)
 #define ID_OTHER IDG_ID_MAKE(CL_B, 501)
 #define ID_DB2 IDG_ID_MAKE(CL_B, 77)
 #define MTU 1500
+#define WL_IFINDEX 1
 #define MSS_CLAMPED (MTU - 50 - 40)
 #define PORT_MIN 61000
 #define PORT_MAX 61999
@@ -79,6 +85,7 @@ struct efx {
 	struct idgate_tc_wl *wl;
 	struct idgate_gw *gw;
 	int wl_fd;  /* idgate_tc_wl_ingress */
+	int wl_egress_fd; /* idgate_tc_wl_egress */
 	int tin_fd; /* idgate_tunnel_in */
 	int ext_fd; /* idgate_gw_ext_in */
 };
@@ -116,6 +123,7 @@ static int efx_setup(void **state)
 	share_maps(e->fx->dp.xdp->obj, e->gw->obj);
 	assert_int_equal(idgate_gw__load(e->gw), 0);
 	e->wl_fd = bpf_program__fd(e->wl->progs.idgate_tc_wl_ingress);
+	e->wl_egress_fd = bpf_program__fd(e->wl->progs.idgate_tc_wl_egress);
 	e->tin_fd = bpf_program__fd(e->gw->progs.idgate_tunnel_in);
 	e->ext_fd = bpf_program__fd(e->gw->progs.idgate_gw_ext_in);
 	*state = e;
@@ -137,8 +145,8 @@ static int efx_teardown(void **state)
 /* ---- generations: the two personas ---- */
 
 static void add_egw(struct fx *fx, uint16_t cluster, const char *src,
-		    const char *dst, unsigned int plen, uint32_t flags,
-		    const char *egress_ip)
+		    uint32_t identity, const char *dst, unsigned int plen,
+		    uint32_t flags, const char *egress_ip)
 {
 	struct idg_egw_key k = {
 		.prefixlen = IDG_EGW_KEY_FIXED_BITS + plen,
@@ -151,6 +159,7 @@ static void add_egw(struct fx *fx, uint16_t cluster, const char *src,
 		.egress_ip = egress_ip ? egw_ip(egress_ip) : 0,
 		.flags = flags,
 		.policy_id = 1,
+		.identity = identity,
 	};
 
 	assert_int_equal(idg_gen_egw_add(&fx->gen, &k, &v), 0);
@@ -163,8 +172,10 @@ static void add_node(struct fx *fx, const char *ip, uint32_t cluster)
 	assert_int_equal(idg_gen_node_add(&fx->gen, egw_ip(ip), &v), 0);
 }
 
-/* The policy as every node compiles it: WL to DB_NET except EXCL, through
- * the first n of {GW1, GW2, GW3}. */
+/* The policy as every node compiles it: WL (of clusters A and C) to
+ * DB_NET except EXCL, through the first n of {GW1, GW2, GW3}; and the
+ * endpoints every node knows with the node hosting each (the tunnel's
+ * identity check). */
 static void egw_tables(struct fx *fx, int n_gw, const char *egress_ip)
 {
 	const char *gws[] = { GW1, GW2, GW3 };
@@ -173,13 +184,19 @@ static void egw_tables(struct fx *fx, int n_gw, const char *egress_ip)
 	for (int i = 0; i < n_gw; i++)
 		set.tunnel_ip[i] = egw_ip(gws[i]);
 	assert_int_equal(idg_gen_gwset_set(&fx->gen, 0, &set), 0);
-	add_egw(fx, CL_A, WL, "172.18.200.0", 24, 0, egress_ip);
-	add_egw(fx, CL_A, WL, EXCL, 32, IDG_EGW_F_EXCLUDED, NULL);
+	add_egw(fx, CL_A, WL, ID_WL, "172.18.200.0", 24, 0, egress_ip);
+	add_egw(fx, CL_A, WL, ID_WL, EXCL, 32, IDG_EGW_F_EXCLUDED, NULL);
+	add_egw(fx, CL_C, WL, ID_WL_C, "172.18.200.0", 24, 0, egress_ip);
 	add_node(fx, NODE_A, CL_A);
 	add_node(fx, NODE_B, CL_A);
+	add_node(fx, NODE_C, CL_C);
 	add_node(fx, GW1, CL_B);
 	add_node(fx, GW2, CL_B);
 	add_node(fx, GW3, CL_B);
+	fx_ipcache_tun(fx, WL, CL_A, ID_WL, NODE_A);
+	fx_ipcache_tun(fx, WL2, CL_A, ID_WL2, NODE_A);
+	fx_ipcache_tun(fx, WL, CL_C, ID_WL_C, NODE_C);
+	fx_ipcache_tun(fx, PEER_IP, CL_B, ID_PEER, GW1);
 }
 
 /* Node A, the source node. ep_flags: WL's enforcement flags. */
@@ -196,9 +213,11 @@ static void gen_node_a(struct efx *e, int n_gw, uint32_t ep_flags,
 		.uplink_mtu = MTU,
 		.cluster_id = CL_A,
 	};
-	fx_endpoint(fx, WL, ID_WL, ep_flags);
-	fx_endpoint(fx, WL_V6, ID_WL, ep_flags);
-	fx_endpoint(fx, WL2, ID_WL2, 0);
+	/* Both sit behind the workload interface BPF_PROG_TEST_RUN runs
+	 * tc programs on (the loopback device, ifindex 1). */
+	fx_endpoint_if(fx, WL, ID_WL, ep_flags, WL_IFINDEX);
+	fx_endpoint_if(fx, WL_V6, ID_WL, ep_flags, WL_IFINDEX);
+	fx_endpoint_if(fx, WL2, ID_WL2, 0, WL_IFINDEX);
 	fx_ipcache(fx, PEER_IP, ID_OTHER);
 	for (int i = 0; i < n_rules; i++)
 		fx_rule(fx, &rules[i]);
@@ -268,6 +287,33 @@ static int run_ctx(int prog_fd, const struct pkt *in, struct pkt *out,
 static int run(int prog_fd, const struct pkt *in, struct pkt *out)
 {
 	return run_ctx(prog_fd, in, out, 0);
+}
+
+/* A run with skb fields set: the mark, the device it came in on. The
+ * mark as the program left it in *mark_out. */
+static int run_skb(int prog_fd, const struct pkt *in, uint32_t mark,
+		   uint32_t ingress_ifindex, uint32_t *mark_out)
+{
+	struct __sk_buff ctx = { .mark = mark,
+				 .ingress_ifindex = ingress_ifindex };
+	struct __sk_buff ctx_out = { 0 };
+	uint8_t buf[PKT_MAX + 256];
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.data_in = in->data,
+		.data_size_in = (uint32_t)in->len,
+		.data_out = buf,
+		.data_size_out = sizeof(buf),
+		.ctx_in = &ctx,
+		.ctx_size_in = sizeof(ctx),
+		.ctx_out = &ctx_out,
+		.ctx_size_out = sizeof(ctx_out),
+		.repeat = 1,
+	);
+
+	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &opts), 0);
+	if (mark_out)
+		*mark_out = ctx_out.mark;
+	return (int)opts.retval;
 }
 
 static uint64_t cnt(struct efx *e, uint32_t reason)
@@ -553,9 +599,9 @@ static void test_encap_bytes(void **state)
 	struct efx *e = *state;
 	struct pkt in = tcp_pkt(WL, DB, 40000, 5432,
 				PKT_TCP_ACK | PKT_TCP_PSH, 100);
-	struct pkt out, out2, inner;
+	struct pkt out, out2, inner, syn;
 	struct egw_outer o, o2;
-	struct idg_ct_key ck = { .sport = htons(40000), .dport = htons(5432),
+	struct idg_ct_key ck = { .lport = htons(40000), .rport = htons(5432),
 				 .proto = IPPROTO_TCP,
 				 .family = IDG_FAM_IPV4 };
 	struct idg_ct_val cv;
@@ -571,10 +617,17 @@ static void test_encap_bytes(void **state)
 	/* The inner frame is the original, byte for byte. */
 	assert_int_equal(inner.len, in.len);
 	assert_memory_equal(inner.data, in.data, in.len);
-	/* The egress verdict created conntrack for the replies. */
-	memcpy(ck.saddr, &wl, 4);
-	memcpy(ck.daddr, &db, 4);
-	assert_int_equal(bpf_map_lookup_elem(e->fx->dp.ct_fd, &ck, &cv), 0);
+	/* A segment opens no flow; the SYN does, bound to its gateway:
+	 * only replies out of that gateway's tunnel match it. */
+	memcpy(ck.laddr, &wl, 4);
+	memcpy(ck.raddr, &db, 4);
+	ck.tun = o.daddr;
+	assert_int_not_equal(bpf_map_lookup_elem(e->fx->dp.ct_new_fd, &ck, &cv),
+			     0);
+	syn = tcp_pkt(WL, DB, 40000, 5432, PKT_TCP_SYN, 0);
+	expect_sent(e, e->wl_fd, &syn, &out2, IDG_PASS_EGW_ENCAP);
+	assert_int_equal(bpf_map_lookup_elem(e->fx->dp.ct_new_fd, &ck, &cv),
+			 0);
 	assert_int_equal(cv.dir, IDG_DIR_EGRESS);
 
 	/* Same flow again: same gateway, same outer source port. */
@@ -621,7 +674,7 @@ static void test_not_selected_untouched(void **state)
 
 	gen_node_a(e, 2, 0, NULL, 0);
 	/* A workload no policy selects, a destination outside the policy,
-	 * IPv6, and a source that is no local endpoint. */
+	 * IPv6. */
 	in = tcp_pkt(WL2, DB, 40000, 5432, PKT_TCP_SYN, 0);
 	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
 	assert_memory_equal(out.data, in.data, in.len);
@@ -632,9 +685,6 @@ static void test_not_selected_untouched(void **state)
 					  .dst = "fd00:9::1",
 					  .proto = IPPROTO_TCP, .sport = 1,
 					  .dport = 2 });
-	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
-	assert_memory_equal(out.data, in.data, in.len);
-	in = tcp_pkt("10.1.0.200", DB, 40000, 5432, PKT_TCP_SYN, 0);
 	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
 	assert_memory_equal(out.data, in.data, in.len);
 	assert_int_equal(cnt(e, IDG_PASS_EGW_ENCAP), 0);
@@ -847,18 +897,30 @@ static void expect_decapped(const struct pkt *out, const struct pkt *g,
 	assert_int_equal(pkt_verify_csums(out), 0);
 }
 
+/* WL opens a flow to DB through the tunnel; the gateway it went to. */
+static const char *open_flow(struct efx *e, const struct pkt *syn)
+{
+	uint32_t gw = sent_to(e, syn);
+
+	return gw == egw_ip(GW1) ? GW1 : gw == egw_ip(GW2) ? GW2 : GW3;
+}
+
 static void test_decap_known_node(void **state)
 {
 	struct efx *e = *state;
 	struct pkt in = tcp_pkt(DB, WL, 5432, 40000, PKT_TCP_ACK, 64);
-	struct pkt g, out;
-	struct egw_gnv_spec s = { .src = GW2, .dst = NODE_A,
-				  .vni = IDG_ID_WORLD, .opt_words = 3,
-				  .tos = 0x03 };
+	struct pkt g, out, syn;
+	struct egw_gnv_spec s = { .dst = NODE_A, .vni = IDG_ID_WORLD,
+				  .opt_words = 3, .tos = 0x03 };
+	const char *gw;
 	uint64_t dec;
 
+	/* Replies of flows WL sent into the tunnel: decapsulated for the
+	 * kernel to route to WL. */
 	gen_node_a(e, 2, 0, NULL, 0);
-	g = wrap(&in, GW1, NODE_A, IDG_ID_WORLD);
+	syn = tcp_pkt(WL, DB, 40000, 5432, PKT_TCP_SYN, 0);
+	gw = open_flow(e, &syn);
+	g = wrap(&in, gw, NODE_A, IDG_ID_WORLD);
 	dec = cnt(e, IDG_PASS_TUNNEL_DECAP);
 	assert_int_equal(run(e->tin_fd, &g, &out), TC_ACT_OK);
 	assert_int_equal(cnt(e, IDG_PASS_TUNNEL_DECAP), dec + 1);
@@ -866,6 +928,8 @@ static void test_decap_known_node(void **state)
 
 	/* Options without the critical bit are skipped; a CE mark on the
 	 * outer header reaches an ECN-capable inner one (checksum kept). */
+	syn = udp_pkt(WL, DB, 5353, 53, 20);
+	s.src = open_flow(e, &syn);
 	in = udp_pkt(DB, WL, 53, 5353, 20);
 	in.data[in.l3_off + 1] = 0x02; /* ECT(0) */
 	pkt_fix_csums(&in);
@@ -877,9 +941,9 @@ static void test_decap_known_node(void **state)
 	pkt_fix_csums(&out);
 	expect_decapped(&out, &g, &in);
 
-	/* For the node itself. */
-	in = udp_pkt(DB, NODE_A, 53, 5353, 20);
-	g = wrap(&in, GW1, NODE_A, IDG_ID_WORLD);
+	/* For the node itself, from an endpoint the sender hosts. */
+	in = udp_pkt(PEER_IP, NODE_A, 53, 5353, 20);
+	g = wrap(&in, GW1, NODE_A, ID_PEER);
 	assert_int_equal(run(e->tin_fd, &g, &out), TC_ACT_OK);
 	expect_decapped(&out, &g, &in);
 	assert_int_equal(cnt(e, IDG_PASS_TUNNEL_DECAP), dec + 3);
@@ -894,8 +958,9 @@ static void test_decap_policy_by_vni(void **state)
 		.cookie = 9);
 	struct pkt in, g, out;
 
-	/* WL admits TCP 8080 from ID_PEER only; the ipcache says the
-	 * source address is ID_OTHER: the VNI must win. */
+	/* WL admits TCP 8080 from ID_PEER only. PEER_IP is cluster 2's
+	 * endpoint on GW1; node A's flat ipcache says ID_OTHER (another
+	 * cluster 1 workload with that address): the verified VNI wins. */
 	gen_node_a(e, 2, IDG_EP_F_ENFORCE_INGRESS, &allow, 1);
 	in = tcp_pkt(PEER_IP, WL, 1234, 8080, PKT_TCP_SYN, 0);
 	g = wrap(&in, GW1, NODE_A, ID_PEER);
@@ -903,19 +968,137 @@ static void test_decap_policy_by_vni(void **state)
 	expect_decapped(&out, &g, &in);
 	assert_int_equal(cnt(e, IDG_PASS_POLICY), 1);
 	assert_int_equal(fx_rule_pkts(e->fx, 9), 1);
-
-	in = tcp_pkt(PEER_IP, WL, 1235, 8080, PKT_TCP_SYN, 0);
-	g = wrap(&in, GW1, NODE_A, ID_OTHER);
-	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, IDG_DROP_POLICY_DEFAULT);
-	assert_int_equal(fx_poll_events(e->fx), 1);
-	assert_int_equal(e->fx->events[0].src_id, ID_OTHER);
-	assert_int_equal(e->fx->events[0].dst_id, ID_WL);
 	assert_int_equal(cnt(e, IDG_PASS_TUNNEL_DECAP), 1);
+}
 
-	/* VNI 0 (unknown) falls back to the ipcache: ID_OTHER again. */
-	in = tcp_pkt(PEER_IP, WL, 1236, 8080, PKT_TCP_SYN, 0);
-	g = wrap(&in, GW1, NODE_A, 0);
-	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, IDG_DROP_POLICY_DEFAULT);
+/*
+ * The VNI is the sending node's word: believed only for an identity of
+ * its own cluster, not reserved, that the ipcache gives the inner source
+ * it hosts (tunnel address = outer source). A forged one drops, whatever
+ * policy would have said.
+ */
+static void test_decap_vni_verified(void **state)
+{
+	struct efx *e = *state;
+	const struct idg_rule_entry allow = RULE(
+		.subject = ID_WL, .peer = IDG_ID_UNKNOWN,
+		.dir = IDG_DIR_INGRESS, .kind = IDG_RULE_ALLOW, .cookie = 9);
+	static const struct {
+		const char *from, *src;
+		uint32_t vni, reason;
+	} forged[] = {
+		/* Another cluster's identity from a cluster-2 node. */
+		{ GW1, PEER_IP, ID_WL, IDG_DROP_TUNNEL_BAD_VNI },
+		/* Reserved identities: world, host, remote-node, unknown. */
+		{ GW1, PEER_IP, IDG_ID_WORLD, IDG_DROP_TUNNEL_BAD_VNI },
+		{ GW1, PEER_IP, IDG_ID_HOST, IDG_DROP_TUNNEL_BAD_VNI },
+		{ GW1, PEER_IP, IDG_ID_REMOTE_NODE, IDG_DROP_TUNNEL_BAD_VNI },
+		{ GW1, PEER_IP, 0, IDG_DROP_TUNNEL_BAD_VNI },
+		{ GW1, PEER_IP, IDG_ID_MAKE(CL_B, 1), IDG_DROP_TUNNEL_BAD_VNI },
+		/* Its own cluster, but not the source's identity. */
+		{ GW1, PEER_IP, ID_OTHER, IDG_DROP_TUNNEL_BAD_VNI },
+		/* The right identity for a source another node hosts. */
+		{ GW2, PEER_IP, ID_PEER, IDG_DROP_TUNNEL_SPOOFED_SRC },
+		/* A source no node hosts (the database, a stranger). */
+		{ GW1, DB, ID_PEER, IDG_DROP_TUNNEL_SPOOFED_SRC },
+		{ GW1, "10.2.9.9", ID_PEER, IDG_DROP_TUNNEL_SPOOFED_SRC },
+	};
+	struct pkt in, g, out;
+	uint16_t sport = 2000;
+
+	/* WL open to everyone: only the identity check stands between a
+	 * forged VNI and WL. */
+	gen_node_a(e, 2, IDG_EP_F_ENFORCE_INGRESS, &allow, 1);
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		in = tcp_pkt(forged[i].src, WL, sport++, 8080, PKT_TCP_SYN, 0);
+		g = wrap(&in, forged[i].from, NODE_A, forged[i].vni);
+		expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, forged[i].reason);
+		assert_int_equal(fx_poll_events(e->fx), 1);
+		assert_int_equal(e->fx->events[e->fx->n_events - 1].reason,
+				 forged[i].reason);
+	}
+	/* Also for the node itself (no endpoint, nothing enforced). */
+	in = udp_pkt(DB, NODE_A, 53, 5353, 20);
+	g = wrap(&in, GW1, NODE_A, IDG_ID_WORLD);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, IDG_DROP_TUNNEL_BAD_VNI);
+	assert_int_equal(cnt(e, IDG_PASS_TUNNEL_DECAP), 0);
+
+	/* The genuine article passes. */
+	in = tcp_pkt(PEER_IP, WL, sport, 8080, PKT_TCP_SYN, 0);
+	g = wrap(&in, GW1, NODE_A, ID_PEER);
+	assert_int_equal(run(e->tin_fd, &g, &out), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_TUNNEL_DECAP), 1);
+}
+
+/*
+ * An entry made from tunnelled packets is the tunnel's: the same flow
+ * sent outside it (an attacker on the underlay with the peer's address),
+ * or through another node, is judged as new traffic, never let in by
+ * the entry.
+ */
+static void test_decap_ct_bound_to_node(void **state)
+{
+	struct efx *e = *state;
+	const struct idg_rule_entry allow = RULE(
+		.subject = ID_WL, .peer = ID_PEER, .dir = IDG_DIR_INGRESS,
+		.kind = IDG_RULE_ALLOW, .proto = IPPROTO_TCP, .port = 8080,
+		.cookie = 9);
+	const uint32_t enf = IDG_EP_F_ENFORCE_INGRESS | IDG_EP_F_ENFORCE_EGRESS;
+	struct pkt in, g, out;
+
+	gen_node_a(e, 2, enf, &allow, 1);
+	in = tcp_pkt(PEER_IP, WL, 1234, 8080, PKT_TCP_SYN, 0);
+	g = wrap(&in, GW1, NODE_A, ID_PEER);
+	assert_int_equal(run(e->tin_fd, &g, &out), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_POLICY), 1);
+	/* The next segment through the tunnel: conntrack. */
+	in = tcp_pkt(PEER_IP, WL, 1234, 8080, PKT_TCP_ACK, 10);
+	g = wrap(&in, GW1, NODE_A, ID_PEER);
+	assert_int_equal(run(e->tin_fd, &g, &out), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_CT), 1);
+	/* The same segment outside the tunnel: PEER_IP is ID_OTHER here,
+	 * and ID_OTHER may not. */
+	assert_int_equal(fx_run_xdp(e->fx, &in), XDP_DROP);
+	assert_int_equal(cnt(e, IDG_DROP_POLICY_DEFAULT), 1);
+	assert_int_equal(cnt(e, IDG_PASS_CT), 1);
+	/* Nor through another node claiming the peer. */
+	g = wrap(&in, GW2, NODE_A, ID_PEER);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT,
+		       IDG_DROP_TUNNEL_SPOOFED_SRC);
+	/* WL's reply leaves by the filter's egress verdict on the uplink:
+	 * the entry is the tunnel's, so it is judged (egress enforced, no
+	 * rule: dropped). */
+	in = tcp_pkt(WL, PEER_IP, 8080, 1234, PKT_TCP_SYN | PKT_TCP_ACK, 0);
+	assert_int_equal(fx_run_tc(e->fx, &in), TC_ACT_SHOT);
+}
+
+/*
+ * Replies come back through the gateway the flow went to and only
+ * there: the same reply from the other gateway, or from the database's
+ * address outside the tunnel, is no reply (WL is default-deny).
+ */
+static void test_replies_only_from_the_flows_gateway(void **state)
+{
+	struct efx *e = *state;
+	const uint32_t enf = IDG_EP_F_ENFORCE_INGRESS | IDG_EP_F_ENFORCE_EGRESS;
+	const struct idg_rule_entry egress = RULE(
+		.subject = ID_WL, .peer = IDG_ID_WORLD, .dir = IDG_DIR_EGRESS,
+		.kind = IDG_RULE_ALLOW, .proto = IPPROTO_UDP, .port = 53,
+		.cookie = 3);
+	struct pkt syn = udp_pkt(WL, DB, 5353, 53, 20), in, g, out;
+	const char *gw, *other;
+
+	gen_node_a(e, 2, enf, &egress, 1);
+	gw = open_flow(e, &syn);
+	other = strcmp(gw, GW1) ? GW1 : GW2;
+	in = udp_pkt(DB, WL, 53, 5353, 20);
+	g = wrap(&in, other, NODE_A, IDG_ID_WORLD);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, IDG_DROP_TUNNEL_BAD_VNI);
+	assert_int_equal(fx_run_xdp(e->fx, &in), XDP_DROP);
+	assert_int_equal(cnt(e, IDG_DROP_POLICY_DEFAULT), 1);
+	g = wrap(&in, gw, NODE_A, IDG_ID_WORLD);
+	assert_int_equal(run(e->tin_fd, &g, &out), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_CT), 1);
 }
 
 static void test_decap_unknown_node(void **state)
@@ -1123,8 +1306,9 @@ static void test_snat_icmp_echo(void **state)
 	assert_int_equal(snat_rev_lookup(e, DB, EGRESS_IP, 777, 777,
 					 IPPROTO_ICMP, &rv),
 			 0);
-	/* The same identifier from another node: another one. */
-	g = wrap(&in, NODE_B, GW1, ID_WL);
+	/* The same identifier from another node (node C's workload has
+	 * WL's address): another one. */
+	g = wrap(&in, NODE_C, GW1, ID_WL_C);
 	expect_sent(e, e->tin_fd, &g, &out, IDG_PASS_SNAT);
 	id2 = icmp_id(&out);
 	assert_true(id2 >= PORT_MIN && id2 <= PORT_MAX);
@@ -1134,7 +1318,7 @@ static void test_snat_icmp_echo(void **state)
 	r = icmp_pkt(DB, EGRESS_IP, 0, id2);
 	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
 	inner = check_encap(&out, &r, GW1, IDG_ID_WORLD, &o);
-	assert_int_equal(o.daddr, egw_ip(NODE_B));
+	assert_int_equal(o.daddr, egw_ip(NODE_C));
 	assert_int_equal(ip_daddr(&inner), egw_ip(WL));
 	assert_int_equal(icmp_id(&inner), 777);
 
@@ -1288,7 +1472,7 @@ static void test_roundtrip(void **state)
 	/* The same path does not open WL to new connections. */
 	stranger = tcp_pkt(DB, WL, 5432, 22, PKT_TCP_SYN, 0);
 	z = wrap(&stranger, GW1, NODE_A, IDG_ID_WORLD);
-	expect_verdict(e, e->tin_fd, &z, TC_ACT_SHOT, IDG_DROP_POLICY_DEFAULT);
+	expect_verdict(e, e->tin_fd, &z, TC_ACT_SHOT, IDG_DROP_TUNNEL_BAD_VNI);
 }
 
 static void test_port_collision(void **state)
@@ -1305,7 +1489,7 @@ static void test_port_collision(void **state)
 	gen_gw1(e);
 	g = wrap(&in, NODE_A, GW1, ID_WL);
 	expect_sent(e, e->tin_fd, &g, &out_a, IDG_PASS_SNAT);
-	g = wrap(&in, NODE_B, GW1, ID_WL);
+	g = wrap(&in, NODE_C, GW1, ID_WL_C);
 	expect_sent(e, e->tin_fd, &g, &out_b, IDG_PASS_SNAT);
 	assert_int_equal(l4_sport(&out_a), 40000);
 	pb = l4_sport(&out_b);
@@ -1318,14 +1502,14 @@ static void test_port_collision(void **state)
 	assert_int_equal(snat_rev_lookup(e, DB, EGRESS_IP, 5432, pb,
 					 IPPROTO_TCP, &rv),
 			 0);
-	assert_int_equal(rv.node_ip, egw_ip(NODE_B));
+	assert_int_equal(rv.node_ip, egw_ip(NODE_C));
 	assert_int_equal(ntohs(rv.orig_sport), 40000);
 
 	/* Each reply goes back to its own node, with the port restored. */
 	r = tcp_pkt(DB, EGRESS_IP, 5432, pb, PKT_TCP_SYN | PKT_TCP_ACK, 0);
 	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
 	inner = check_encap(&out, &r, GW1, IDG_ID_WORLD, &o);
-	assert_int_equal(o.daddr, egw_ip(NODE_B));
+	assert_int_equal(o.daddr, egw_ip(NODE_C));
 	assert_int_equal(l4_dport(&inner), 40000);
 	r = tcp_pkt(DB, EGRESS_IP, 5432, 40000, PKT_TCP_SYN | PKT_TCP_ACK, 0);
 	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
@@ -1335,7 +1519,7 @@ static void test_port_collision(void **state)
 	/* Another destination port is another reverse key: the original
 	 * port is free there. */
 	in = tcp_pkt(WL, DB, 40000, 5433, PKT_TCP_SYN, 0);
-	g = wrap(&in, NODE_B, GW1, ID_WL);
+	g = wrap(&in, NODE_C, GW1, ID_WL_C);
 	expect_sent(e, e->tin_fd, &g, &out, IDG_PASS_SNAT);
 	assert_int_equal(l4_sport(&out), 40000);
 }
@@ -1359,10 +1543,16 @@ static void age_mapping(struct efx *e, const char *node, uint16_t sport,
 			 0);
 }
 
+/* The identity of the workload at WL on node (A's or C's). */
+static uint32_t wl_vni(const char *node)
+{
+	return strcmp(node, NODE_C) ? ID_WL : ID_WL_C;
+}
+
 static uint16_t flow_port(struct efx *e, const char *node, uint16_t sport)
 {
 	struct pkt in = tcp_pkt(WL, DB, sport, 5432, PKT_TCP_SYN, 0);
-	struct pkt g = wrap(&in, node, GW1, ID_WL), out;
+	struct pkt g = wrap(&in, node, GW1, wl_vni(node)), out;
 
 	expect_sent(e, e->tin_fd, &g, &out, IDG_PASS_SNAT);
 	return l4_sport(&out);
@@ -1371,7 +1561,7 @@ static uint16_t flow_port(struct efx *e, const char *node, uint16_t sport)
 static void expect_exhausted(struct efx *e, const char *node, uint16_t sport)
 {
 	struct pkt in = tcp_pkt(WL, DB, sport, 5432, PKT_TCP_SYN, 0);
-	struct pkt g = wrap(&in, node, GW1, ID_WL);
+	struct pkt g = wrap(&in, node, GW1, wl_vni(node));
 	struct idg_snat_val v;
 
 	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, IDG_DROP_NAT_EXHAUSTED);
@@ -1398,29 +1588,29 @@ static void test_nat_exhaustion(void **state)
 	/* Two ports to hand out; timeouts 3600 s established, 60 s else.
 	 * A free original port is kept, inside the range or not. */
 	gen_gateway(e, GW1, 61000, 61001, IDG_TUN_F_GATEWAY, NULL);
-	assert_int_equal(flow_port(e, NODE_B, 5555), 5555);
+	assert_int_equal(flow_port(e, NODE_C, 5555), 5555);
 	assert_int_equal(flow_port(e, NODE_A, 61000), 61000);
 	assert_int_equal(flow_port(e, NODE_A, 61001), 61001);
 	/* The second one is established. */
 	r = tcp_pkt(DB, EGRESS_IP, 5432, 61001, PKT_TCP_SYN | PKT_TCP_ACK, 0);
 	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
 
-	/* Node B's flows find both ports live: dropped, nothing taken. */
-	expect_exhausted(e, NODE_B, 61000);
+	/* Node C's flows find both ports live: dropped, nothing taken. */
+	expect_exhausted(e, NODE_C, 61000);
 	assert_int_equal(fx_poll_events(e->fx), 1);
 	assert_int_equal(e->fx->events[0].reason, IDG_DROP_NAT_EXHAUSTED);
-	assert_int_equal(e->fx->events[0].src_id, ID_WL);
-	expect_exhausted(e, NODE_B, 61001);
+	assert_int_equal(e->fx->events[0].src_id, ID_WL_C);
+	expect_exhausted(e, NODE_C, 61001);
 	expect_owner(e, 61000, NODE_A);
 	expect_owner(e, 61001, NODE_A);
 
 	/* Two minutes idle: the handshake-only mapping has expired, the
-	 * established one has not. Node B takes over the first only. */
+	 * established one has not. Node C takes over the first only. */
 	age_mapping(e, NODE_A, 61000, 120);
 	age_mapping(e, NODE_A, 61001, 120);
-	assert_int_equal(flow_port(e, NODE_B, 61000), 61000);
-	expect_owner(e, 61000, NODE_B);
-	expect_exhausted(e, NODE_B, 61001);
+	assert_int_equal(flow_port(e, NODE_C, 61000), 61000);
+	expect_owner(e, 61000, NODE_C);
+	expect_exhausted(e, NODE_C, 61001);
 	expect_owner(e, 61001, NODE_A);
 	/* The flow that lost its mapping finds none free again. */
 	expect_exhausted(e, NODE_A, 61000);
@@ -1429,8 +1619,8 @@ static void test_nat_exhaustion(void **state)
 	r = tcp_pkt(DB, EGRESS_IP, 5432, 61001, PKT_TCP_FIN | PKT_TCP_ACK, 0);
 	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
 	age_mapping(e, NODE_A, 61001, 120);
-	assert_int_equal(flow_port(e, NODE_B, 61001), 61001);
-	expect_owner(e, 61001, NODE_B);
+	assert_int_equal(flow_port(e, NODE_C, 61001), 61001);
+	expect_owner(e, 61001, NODE_C);
 }
 
 /* Userspace GC removes idle mappings by the datapath's rule, never a
@@ -1497,7 +1687,7 @@ static void test_nat_gc(void **state)
 	assert_int_equal(bpf_map_lookup_elem(e->fx->dp.snat_rev_fd, &stray, &rv),
 			 -ENOENT);
 	/* The collected port is free for a new flow. */
-	assert_int_equal(flow_port(e, NODE_B, 61000), 61000);
+	assert_int_equal(flow_port(e, NODE_C, 61000), 61000);
 	idg_nat_gc_free(&gc);
 }
 
@@ -1525,8 +1715,25 @@ static void test_not_entitled(void **state)
 	in = tcp_pkt(WL, DB, 40000, 5432, PKT_TCP_SYN, 0);
 	g = wrap(&in, GW2, GW1, ID_WL);
 	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT,
-		       IDG_DROP_EGW_NOT_SELECTED);
-	assert_int_equal(fx_poll_events(e->fx), 4);
+		       IDG_DROP_TUNNEL_BAD_VNI);
+	/* A selected workload's VNI sent by another node of its cluster,
+	 * or for an unselected workload's address by its own node. */
+	in = tcp_pkt(WL, DB, 40003, 5432, PKT_TCP_SYN, 0);
+	g = wrap(&in, NODE_B, GW1, ID_WL);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT,
+		       IDG_DROP_TUNNEL_SPOOFED_SRC);
+	in = tcp_pkt(WL2, DB, 40001, 5432, PKT_TCP_SYN, 0);
+	g = wrap(&in, NODE_A, GW1, ID_WL);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT,
+		       IDG_DROP_TUNNEL_BAD_VNI);
+	/* Node C's workload is selected, but as cluster C's identity: its
+	 * own address said to be node A's identity is refused. */
+	in = tcp_pkt(WL, DB, 40002, 5432, PKT_TCP_SYN, 0);
+	g = wrap(&in, NODE_C, GW1, ID_WL);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT,
+		       IDG_DROP_TUNNEL_BAD_VNI);
+	in = tcp_pkt(WL, DB, 40000, 5432, PKT_TCP_SYN, 0);
+	assert_int_equal(fx_poll_events(e->fx), 7);
 	assert_int_equal(e->fx->events[0].dir, IDG_DIR_EGRESS);
 	assert_int_equal(e->fx->events[0].src_id, ID_WL);
 
@@ -1572,6 +1779,170 @@ static void test_ext_in_not_ours(void **state)
 	expect_untouched(e, e->ext_fd, &r);
 }
 
+/* ---- workload interfaces ---- */
+
+/*
+ * A workload sends only from the addresses of the endpoints bound to its
+ * interface: any other source (no endpoint, or an endpoint bound
+ * elsewhere, such as a selected workload whose gateway and VNI it would
+ * borrow) is dropped with a reason before anything else.
+ */
+static void test_wl_source_bound(void **state)
+{
+	struct efx *e = *state;
+	struct pkt in, out, arp;
+	struct idg_event *ev;
+
+	e->fx->cluster_id = CL_A;
+	fx_gen_new(e->fx);
+	e->fx->gen.tun = (struct idg_tun_cfg){ .tunnel_ip = egw_ip(NODE_A),
+					       .uplink_ifindex = 1,
+					       .uplink_mtu = MTU,
+					       .cluster_id = CL_A };
+	/* WL, the selected workload, sits behind another interface; WL2
+	 * behind the one the test frames come in on. */
+	fx_endpoint_if(e->fx, WL, ID_WL, 0, 99);
+	fx_endpoint_if(e->fx, WL2, ID_WL2, 0, WL_IFINDEX);
+	fx_endpoint_if(e->fx, WL_V6, ID_WL2, 0, WL_IFINDEX);
+	egw_tables(e->fx, 2, NULL);
+	fx_commit(e->fx);
+
+	in = tcp_pkt(WL2, OUTSIDE, 40000, 443, PKT_TCP_SYN, 0);
+	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
+	fx_build(&in, &(struct pkt_spec){ .family = AF_INET6, .src = WL_V6,
+					  .dst = "fd00:9::1",
+					  .proto = IPPROTO_UDP, .sport = 1,
+					  .dport = 2 });
+	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
+
+	in = tcp_pkt(WL, DB, 40000, 5432, PKT_TCP_SYN, 0);
+	expect_verdict(e, e->wl_fd, &in, TC_ACT_SHOT,
+		       IDG_DROP_SPOOFED_SOURCE);
+	assert_int_equal(cnt(e, IDG_PASS_EGW_ENCAP), 0);
+	assert_int_equal(fx_poll_events(e->fx), 1);
+	ev = &e->fx->events[0];
+	assert_int_equal(ev->reason, IDG_DROP_SPOOFED_SOURCE);
+	assert_int_equal(ev->dir, IDG_DIR_EGRESS);
+	in = udp_pkt("10.1.0.200", OUTSIDE, 5000, 53, 8);
+	expect_verdict(e, e->wl_fd, &in, TC_ACT_SHOT,
+		       IDG_DROP_SPOOFED_SOURCE);
+	fx_build(&in, &(struct pkt_spec){ .family = AF_INET6,
+					  .src = "fd00:1::99",
+					  .dst = "fd00:9::1",
+					  .proto = IPPROTO_UDP, .sport = 1,
+					  .dport = 2 });
+	expect_verdict(e, e->wl_fd, &in, TC_ACT_SHOT,
+		       IDG_DROP_SPOOFED_SOURCE);
+	/* ARP and ND are not judged. */
+	assert_int_equal(pkt_build_arp(&arp, "10.1.0.200", WL2, 0, NULL), 0);
+	assert_int_equal(run(e->wl_fd, &arp, &out), TC_ACT_OK);
+}
+
+/*
+ * What reaches a workload without crossing the uplink's filter (another
+ * workload of the node, the node itself) gets the workload's ingress
+ * verdict at the workload interface's egress; what crossed the uplink was
+ * judged there and passes untouched.
+ */
+static void test_wl_ingress_verdict(void **state)
+{
+	struct efx *e = *state;
+	const struct idg_rule_entry rules[] = {
+		RULE(.subject = ID_WL, .peer = ID_WL2, .dir = IDG_DIR_INGRESS,
+		     .kind = IDG_RULE_ALLOW, .proto = IPPROTO_TCP, .port = 80,
+		     .cookie = 1),
+		RULE(.subject = ID_WL, .peer = IDG_ID_HOST,
+		     .dir = IDG_DIR_INGRESS, .kind = IDG_RULE_ALLOW,
+		     .proto = IPPROTO_TCP, .port = 22, .cookie = 2),
+	};
+	const uint32_t enf = IDG_EP_F_ENFORCE_INGRESS | IDG_EP_F_ENFORCE_EGRESS;
+	const uint32_t other_wl = 7; /* another workload interface */
+	uint64_t before;
+	struct pkt in;
+
+	gen_node_a(e, 2, enf, rules, 2);
+	in = tcp_pkt(WL2, WL, 40000, 80, PKT_TCP_SYN, 0);
+	assert_int_equal(run_skb(e->wl_egress_fd, &in, 0, other_wl, NULL),
+			 TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_POLICY), 1);
+	assert_int_equal(fx_rule_pkts(e->fx, 1), 1);
+	in = tcp_pkt(WL2, WL, 40001, 81, PKT_TCP_SYN, 0);
+	assert_int_equal(run_skb(e->wl_egress_fd, &in, 0, other_wl, NULL),
+			 TC_ACT_SHOT);
+	assert_int_equal(cnt(e, IDG_DROP_POLICY_DEFAULT), 1);
+	/* WL's reply leaves through its interface's ingress: its egress is
+	 * enforced, the flow's entry lets it out. */
+	in = tcp_pkt(WL, WL2, 80, 40000, PKT_TCP_SYN | PKT_TCP_ACK, 0);
+	assert_int_equal(run(e->wl_fd, &in, NULL), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_CT), 1);
+
+	/* Sent by the node itself: the host identity. */
+	in = tcp_pkt(NODE_A, WL, 40002, 22, PKT_TCP_SYN, 0);
+	assert_int_equal(run_skb(e->wl_egress_fd, &in, 0, 0, NULL),
+			 TC_ACT_OK);
+	assert_int_equal(fx_rule_pkts(e->fx, 2), 1);
+	in = tcp_pkt(NODE_A, WL, 40003, 80, PKT_TCP_SYN, 0);
+	assert_int_equal(run_skb(e->wl_egress_fd, &in, 0, 0, NULL),
+			 TC_ACT_SHOT);
+
+	/* Through the uplink (tunnel or filter): judged there already. */
+	before = cnt(e, IDG_DROP_POLICY_DEFAULT);
+	in = tcp_pkt(DB, WL, 5432, 81, PKT_TCP_SYN, 0);
+	assert_int_equal(run_skb(e->wl_egress_fd, &in, 0, 1, NULL), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_DROP_POLICY_DEFAULT), before);
+}
+
+/*
+ * GENEVE to a node of the mesh leaves the uplink only as idgate made it
+ * (marked at the encap, the mark cleared here): a workload or a local
+ * process crafting its own, with a VNI the other node would take for
+ * this node's word, is dropped with a reason.
+ */
+static void test_forged_geneve_dropped(void **state)
+{
+	struct efx *e = *state;
+	struct pkt in = udp_pkt(NODE_A, GW1, 50000, EGW_GENEVE_PORT, 40);
+	uint32_t mark = 1;
+	uint64_t before;
+
+	gen_node_a(e, 2, 0, NULL, 0);
+	assert_int_equal(run_skb(e->fx->dp.tc_prog_fd, &in, 0, 0, NULL),
+			 TC_ACT_SHOT);
+	assert_int_equal(cnt(e, IDG_DROP_TUNNEL_FORGED), 1);
+	/* Another mark is not ours either. */
+	assert_int_equal(run_skb(e->fx->dp.tc_prog_fd, &in, 0x1234, 0, NULL),
+			 TC_ACT_SHOT);
+	/* idgate's own: passes, unjudged and uncounted, mark cleared. */
+	before = cnt(e, IDG_PASS_NOT_ENDPOINT);
+	assert_int_equal(run_skb(e->fx->dp.tc_prog_fd, &in,
+				 IDG_SKB_MARK_TUNNEL, 0, &mark),
+			 TC_ACT_OK);
+	assert_int_equal(mark, 0);
+	assert_int_equal(cnt(e, IDG_PASS_NOT_ENDPOINT), before);
+	assert_int_equal(cnt(e, IDG_DROP_TUNNEL_FORGED), 2);
+	/* GENEVE to an address outside the mesh, other ports: not ours. */
+	in = udp_pkt(NODE_A, OUTSIDE, 50000, EGW_GENEVE_PORT, 40);
+	assert_int_equal(run_skb(e->fx->dp.tc_prog_fd, &in, 0, 0, NULL),
+			 TC_ACT_OK);
+	in = udp_pkt(NODE_A, GW1, 50000, 6082, 40);
+	assert_int_equal(run_skb(e->fx->dp.tc_prog_fd, &in, 0, 0, NULL),
+			 TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_DROP_TUNNEL_FORGED), 2);
+}
+
+/* What the source node's encap leaves on the frame for the uplink. */
+static void test_encap_marks_frame(void **state)
+{
+	struct efx *e = *state;
+	struct pkt in = udp_pkt(WL, DB, 5353, 53, 20);
+	uint32_t mark = 0;
+
+	gen_node_a(e, 2, 0, NULL, 0);
+	if (run_skb(e->wl_fd, &in, 0, 0, &mark) != TC_ACT_REDIRECT)
+		skip(); /* no route here: see expect_sent() */
+	assert_int_equal(mark, IDG_SKB_MARK_TUNNEL);
+}
+
 static void test_verifier_report(void **state)
 {
 	struct efx *e = *state;
@@ -1580,6 +1951,7 @@ static void test_verifier_report(void **state)
 		int fd;
 	} progs[] = {
 		{ "tc/idgate_tc_wl_ingress", e->wl_fd },
+		{ "tc/idgate_tc_wl_egress", e->wl_egress_fd },
 		{ "egressgw/idgate_tunnel_in", e->tin_fd },
 		{ "egressgw/idgate_gw_ext_in", e->ext_fd },
 	};
@@ -1613,6 +1985,9 @@ int main(int argc, char **argv)
 		T(test_mss_clamp),
 		T(test_decap_known_node),
 		T(test_decap_policy_by_vni),
+		T(test_decap_vni_verified),
+		T(test_decap_ct_bound_to_node),
+		T(test_replies_only_from_the_flows_gateway),
 		T(test_decap_unknown_node),
 		T(test_decap_malformed),
 		T(test_non_geneve_untouched),
@@ -1627,6 +2002,10 @@ int main(int argc, char **argv)
 		T(test_nat_gc),
 		T(test_not_entitled),
 		T(test_ext_in_not_ours),
+		T(test_wl_source_bound),
+		T(test_wl_ingress_verdict),
+		T(test_forged_geneve_dropped),
+		T(test_encap_marks_frame),
 		T(test_verifier_report),
 #undef T
 	};

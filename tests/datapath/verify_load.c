@@ -27,7 +27,7 @@ static int report(FILE *out, const char *what, int fd)
 
 int main(int argc, char **argv)
 {
-	struct idg_egw_objs egw = { .wl_fd = -1 };
+	struct idg_egw_objs egw = { .wl_fd = -1, .wl_egress_fd = -1 };
 	struct idg_dp dp;
 	FILE *out = stdout;
 	int err;
@@ -60,7 +60,11 @@ int main(int argc, char **argv)
 	if (!err)
 		err = report(out, "tc/idgate_tc_egress", dp.tc_prog_fd);
 	if (!err)
+		err = report(out, "tc/idgate_tc_ingress", dp.tc_in_prog_fd);
+	if (!err)
 		err = report(out, "tc/idgate_tc_wl_ingress", egw.wl_fd);
+	if (!err)
+		err = report(out, "tc/idgate_tc_wl_egress", egw.wl_egress_fd);
 	if (!err)
 		err = report(out, "egressgw/idgate_tunnel_in", egw.tunnel_fd);
 	if (!err)

@@ -184,10 +184,10 @@ static const char mesh[] =
 	"  labels:\n"						/* 52 */
 	"    tier: backend\n"					/* 53 */
 	"    app: billing-api\n"				/* 54 */
-	"spec:\n"						/* 55 */
-	"  node: node-a1\n"					/* 56 */
-	"  ips: [10.0.1.10, \"fd00:1::10/128\"]\n"		/* 57 */
-	"  identity: 300\n"					/* 58 */
+	"spec: {interface: veth-a1,\n"				/* 55 */
+	"  node: node-a1,\n"					/* 56 */
+	"  ips: [10.0.1.10, \"fd00:1::10/128\"],\n"		/* 57 */
+	"  identity: 300}\n"					/* 58 */
 	"---\n"							/* 59 */
 	"apiVersion: idgate.io/v1\n"				/* 60 */
 	"kind: Endpoint\n"					/* 61 */
@@ -195,9 +195,9 @@ static const char mesh[] =
 	"  name: frontend\n"					/* 63 */
 	"  namespace: production\n"				/* 64 */
 	"  labels: {app: frontend}\n"				/* 65 */
-	"spec:\n"						/* 66 */
-	"  node: node-a1\n"					/* 67 */
-	"  ips: [10.0.1.20/32]\n"				/* 68 */
+	"spec: {node: node-a1,\n"				/* 66 */
+	"  interface: veth-a2,\n"				/* 67 */
+	"  ips: [10.0.1.20/32]}\n"				/* 68 */
 	"---\n"							/* 69 */
 	"apiVersion: idgate.io/v1\n"				/* 70 */
 	"kind: Endpoint\n"					/* 71 */
@@ -352,11 +352,14 @@ static void check_endpoints(const struct idg_config *cfg)
 	assert_pos(ep->ips[0].pos, 57, 9);
 	assert_cidr(&ep->ips[1], "fd00:1::10", 128);
 	assert_int_equal(ep->pinned_identity, 300);
+	assert_string_equal(ep->interface, "veth-a1");
+	assert_pos(ep->interface_pos, 55, 19);
 
 	ep = &cfg->endpoints[1];
 	assert_string_equal(ep->name, "frontend");
 	assert_cidr(&ep->ips[0], "10.0.1.20", 32);
 	assert_int_equal(ep->pinned_identity, 0);
+	assert_string_equal(ep->interface, "veth-a2");
 
 	ep = &cfg->endpoints[2];
 	assert_string_equal(ep->name, "data-processor");
@@ -880,7 +883,7 @@ static void test_node_fields(void **state)
 		   "spec:\n"
 		   "  cluster: cluster-a\n"
 		   "  clusterID: 1\n"
-		   "  interfaces: {endpoints: [veth0]}\n",
+		   "  interfaces: {external: eth1}\n",
 		   "missing field 'uplink' in spec.interfaces", 7, 15);
 	expect_err(NODE_A
 		   "  xdpMode: offload\n",			/* 8 */
@@ -968,6 +971,75 @@ static void test_endpoint_fields(void **state)
 		   EP("db", "shop", "node-a", "\"fd00::1\", 10.0.0.1"), /* 13-17 */
 		   "10.0.0.1/32 is already used by Endpoint 'shop/web' (line 9) in cluster 'cluster-a'",
 		   17, 39);
+}
+
+/* A workload interface accepts the addresses of the endpoints bound to
+ * it (spec.interface) and no others. */
+#define NODE_WL(ifaces)                                                     \
+	"apiVersion: idgate.io/v1\n"			/* 1 */             \
+	"kind: Node\n"					/* 2 */             \
+	"metadata: {name: node-a}\n"			/* 3 */             \
+	"spec:\n"					/* 4 */             \
+	"  cluster: cluster-a\n"			/* 5 */             \
+	"  clusterID: 1\n"				/* 6 */             \
+	"  interfaces: {uplink: eth0, endpoints: [" ifaces "]}\n" /* 7 */
+#define EP_IF(name, iface, ip)                                              \
+	"---\n"                                                             \
+	"apiVersion: idgate.io/v1\n"                                        \
+	"kind: Endpoint\n"                                                  \
+	"metadata: {name: " name "}\n"                                      \
+	"spec: {node: node-a, interface: " iface ", ips: [" ip "]}\n"
+
+static void test_endpoint_interface(void **state)
+{
+	struct idg_config cfg;
+
+	(void)state;
+	load_clean(NODE_WL("wl0, wl1") EP_IF("a", "wl0", "10.0.0.1")
+		   EP_IF("b", "wl0", "10.0.0.2") EP_IF("c", "wl1", "10.0.0.3"),
+		   &cfg);
+	assert_string_equal(cfg.endpoints[1].interface, "wl0");
+	assert_string_equal(cfg.endpoints[2].interface, "wl1");
+	idg_config_free(&cfg);
+	expect_err(NODE_WL("wl0") EP_IF("a", "wl0", "10.0.0.1")	/* 1-12 */
+		   EP_IF("b", "eth0", "10.0.0.2"),		/* 13-17 */
+		   "spec.interface: 'eth0' is not one of node node-a's workload interfaces (spec.interfaces.endpoints)",
+		   17, 33);
+	expect_err(NODE_WL("wl0, wl1") EP_IF("a", "wl0", "10.0.0.1"),
+		   "node node-a: workload interface wl1 has no endpoint (spec.interface: wl1 on an Endpoint of this node): every packet from it would be dropped as a spoofed source",
+		   1, 1);
+	/* Also: wl0 is left without an endpoint, a second error. */
+	expect(NODE_WL("wl0") EP_IF("a", "wl/0", "10.0.0.1"), IDG_DIAG_ERROR,
+	       "spec.interface: invalid interface name 'wl/0'", 12, 33, 2);
+}
+
+static void test_unknown_ethertypes(void **state)
+{
+	struct idg_config cfg;
+
+	(void)state;
+	load_clean(NODE_A, &cfg);
+	assert_false(cfg.nodes[0].drop_unknown_ethertypes);
+	idg_config_free(&cfg);
+	load_clean("apiVersion: idgate.io/v1\n"
+		   "kind: Node\n"
+		   "metadata: {name: node-a}\n"
+		   "spec:\n"
+		   "  cluster: cluster-a\n"
+		   "  clusterID: 1\n"
+		   "  interfaces: {uplink: eth0, unknownEtherTypes: drop}\n",
+		   &cfg);
+	assert_true(cfg.nodes[0].drop_unknown_ethertypes);
+	idg_config_free(&cfg);
+	expect_err("apiVersion: idgate.io/v1\n"
+		   "kind: Node\n"
+		   "metadata: {name: node-a}\n"
+		   "spec:\n"
+		   "  cluster: cluster-a\n"
+		   "  clusterID: 1\n"
+		   "  interfaces: {uplink: eth0, unknownEtherTypes: reject}\n",
+		   "spec.interfaces.unknownEtherTypes: unknown value 'reject' (expected pass or drop)",
+		   7, 49);
 }
 
 /* ---- bad input: policies ---- */
@@ -1653,6 +1725,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_endpoint),
 		cmocka_unit_test(test_duplicate_node_and_policy),
 		cmocka_unit_test(test_endpoint_fields),
+		cmocka_unit_test(test_endpoint_interface),
+		cmocka_unit_test(test_unknown_ethertypes),
 		cmocka_unit_test(test_bad_cidr),
 		cmocka_unit_test(test_except_outside_cidr),
 		cmocka_unit_test(test_port_out_of_range),

@@ -205,6 +205,22 @@ struct {
 } idg_ct SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, IDG_CT_NEW_MAX);
+	__type(key, struct idg_ct_key);
+	__type(value, struct idg_ct_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_ct_new SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, IDG_FRAG_MAX);
+	__type(key, struct idg_frag_key);
+	__type(value, struct idg_frag_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_frag SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, IDG_REASON_MAX);
 	__type(key, __u32);

@@ -29,12 +29,6 @@
 
 #include <idgate/bpf/tunnel.h>
 
-/* TCP flags, byte 13 of the header. */
-#define IDG_TCPF_FIN 0x01
-#define IDG_TCPF_SYN 0x02
-#define IDG_TCPF_RST 0x04
-#define IDG_TCPF_ACK 0x10
-
 /* Idle time after which a mapping may be taken over: established TCP
  * keeps it longest; UDP, ICMP, a TCP handshake and a closing TCP
  * connection get the short one. 0: never expires. */

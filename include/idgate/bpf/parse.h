@@ -29,18 +29,33 @@
 
 #define IDG_PKT_F_FRAG (1u << 0)  /* any fragment */
 #define IDG_PKT_F_LATER (1u << 1) /* non-first fragment: no L4 header */
+#define IDG_PKT_F_ICMP_REQ (1u << 2) /* ICMP query request (icmp_kind) */
+/* An ICMP error quoting a packet its receiver sent: q_* describe it. */
+#define IDG_PKT_F_ICMP_ERR (1u << 3)
+/* ... and the quoted packet is an ICMP query request. */
+#define IDG_PKT_F_Q_REQ (1u << 4)
 
 struct idg_pkt {
 	__u8 family; /* IDG_FAM_* */
 	__u8 proto;
 	__u8 flags;  /* IDG_PKT_F_* */
-	__u8 pad;
-	__be16 sport; /* conntrack ports (ICMP echo: id on both) */
+	__u8 tcp_flags; /* byte 13 of the TCP header */
+	__be16 sport; /* conntrack ports (ICMP query: id on both) */
 	__be16 dport;
 	__be16 pol_port; /* port as policy sees it (ICMP: type << 8 | code) */
-	__u16 pad2;
+	__u8 icmp_kind;  /* ICMP query: the request's type; 0 otherwise */
+	__u8 q_kind;     /* the quoted packet's icmp_kind */
 	__u8 saddr[16];
 	__u8 daddr[16];
+	__u32 seq;       /* TCP, host order */
+	__u32 ack_seq;
+	__be32 frag_id;  /* fragments: IPv4 id (16 bits) or IPv6 id */
+	/* ICMP error: the packet it quotes, whose source is daddr. */
+	__u8 q_daddr[16];
+	__be16 q_sport;
+	__be16 q_dport;
+	__u8 q_proto;
+	__u8 pad[3];
 };
 
 struct idg_vlan_hdr {
@@ -59,6 +74,51 @@ struct idg_icmp_hdr {
 
 #define IDG_ICMP_ECHOREPLY 0
 #define IDG_ICMP_ECHO 8
+#define IDG_ICMPV6_ECHO 128
+#define IDG_ICMPV6_ECHOREPLY 129
+
+/*
+ * ICMP queries carry an identifier after the checksum: IPv4 echo,
+ * timestamp, information and address mask, ICMPv6 echo. Returns the
+ * request type of the query a type belongs to (its kind), 0 for any other
+ * type; *req tells a request from a reply.
+ */
+static __always_inline __u8 idg_icmp_query(__u8 family, __u8 type, int *req)
+{
+	*req = 0;
+	if (family == IDG_FAM_IPV6) {
+		if (type == IDG_ICMPV6_ECHO || type == IDG_ICMPV6_ECHOREPLY) {
+			*req = type == IDG_ICMPV6_ECHO;
+			return IDG_ICMPV6_ECHO;
+		}
+		return 0;
+	}
+	switch (type) {
+	case IDG_ICMP_ECHO:
+	case 13:
+	case 15:
+	case 17:
+		*req = 1;
+		return type;
+	case IDG_ICMP_ECHOREPLY:
+		return IDG_ICMP_ECHO;
+	case 14:
+	case 16:
+	case 18:
+		return type - 1;
+	default:
+		return 0;
+	}
+}
+
+/* ICMP errors quote the IP header and at least 8 bytes of the packet that
+ * caused them (RFC 792, RFC 4443 section 2.4). */
+static __always_inline int idg_icmp_is_error(__u8 family, __u8 type)
+{
+	if (family == IDG_FAM_IPV6)
+		return type >= 1 && type <= 4;
+	return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+}
 
 #define IDG_IP_MF 0x2000
 #define IDG_IP_OFFSET 0x1fff
@@ -93,6 +153,82 @@ static __always_inline int idg_is_v6_ext(__u8 nh)
 	       nh == IPPROTO_AH || nh == 135 /* mobility */;
 }
 
+static __always_inline int idg_v6_addr_eq(const void *a, const void *b)
+{
+	__u64 x[2], y[2];
+
+	__builtin_memcpy(x, a, 16);
+	__builtin_memcpy(y, b, 16);
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+/*
+ * The packet an ICMP error quotes, at q (after the 8-byte ICMP header).
+ * It is related to a flow only when the error goes back to its sender
+ * and its ports (or query id) are there: then IDG_PKT_F_ICMP_ERR and the
+ * q_* fields are set. Anything else leaves the error to be judged as
+ * ICMP by policy, like any other packet.
+ */
+static __always_inline void idg_parse_quoted(__u8 *q, void *data_end,
+					     struct idg_pkt *p)
+{
+	__u8 *l4, proto, kind;
+	int req;
+
+	if (p->family == IDG_FAM_IPV4) {
+		struct iphdr *ip = (void *)q;
+		__be32 sender;
+
+		if ((void *)(ip + 1) > data_end || ip->version != 4 ||
+		    ip->ihl < 5 || (bpf_ntohs(ip->frag_off) & IDG_IP_OFFSET))
+			return;
+		__builtin_memcpy(&sender, p->daddr, 4);
+		if (ip->saddr != sender)
+			return;
+		proto = ip->protocol;
+		__builtin_memcpy(p->q_daddr, &ip->daddr, 4);
+		l4 = q + ip->ihl * 4;
+	} else {
+		struct ipv6hdr *ip6 = (void *)q;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6 ||
+		    !idg_v6_addr_eq(&ip6->saddr, p->daddr))
+			return;
+		/* Extension headers in a quote are not walked: such an error
+		 * is judged as plain ICMPv6. */
+		proto = ip6->nexthdr;
+		__builtin_memcpy(p->q_daddr, &ip6->daddr, 16);
+		l4 = q + sizeof(*ip6);
+	}
+	if ((void *)(l4 + 8) > data_end)
+		return;
+	switch (proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		__builtin_memcpy(&p->q_sport, l4, 2);
+		__builtin_memcpy(&p->q_dport, l4 + 2, 2);
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if ((proto == IPPROTO_ICMP) != (p->family == IDG_FAM_IPV4))
+			return;
+		kind = idg_icmp_query(p->family, l4[0], &req);
+		if (!kind)
+			return;
+		__builtin_memcpy(&p->q_sport, l4 + 4, 2);
+		p->q_dport = p->q_sport;
+		p->q_kind = kind;
+		if (req)
+			p->flags |= IDG_PKT_F_Q_REQ;
+		break;
+	default:
+		return;
+	}
+	p->q_proto = proto;
+	p->flags |= IDG_PKT_F_ICMP_ERR;
+}
+
 static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 					struct idg_pkt *p)
 {
@@ -104,6 +240,9 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 			return IDG_DROP_TRUNC_TCP;
 		if (th->doff < 5)
 			return IDG_DROP_BAD_TCP_HDR;
+		p->tcp_flags = ((__u8 *)th)[13];
+		p->seq = bpf_ntohl(th->seq);
+		p->ack_seq = bpf_ntohl(th->ack_seq);
 		p->sport = th->source;
 		p->dport = th->dest;
 		p->pol_port = th->dest;
@@ -131,19 +270,25 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 	}
 	case IPPROTO_ICMP: {
 		struct idg_icmp_hdr *ih = (void *)l4;
+		int req;
 
 		if ((void *)(ih + 1) > data_end)
 			return IDG_DROP_TRUNC_ICMP;
 		p->pol_port = bpf_htons((__u16)ih->type << 8 | ih->code);
-		if (ih->type == IDG_ICMP_ECHO ||
-		    ih->type == IDG_ICMP_ECHOREPLY) {
+		p->icmp_kind = idg_icmp_query(IDG_FAM_IPV4, ih->type, &req);
+		if (p->icmp_kind) {
 			p->sport = ih->id;
 			p->dport = ih->id;
+			if (req)
+				p->flags |= IDG_PKT_F_ICMP_REQ;
+		} else if (idg_icmp_is_error(IDG_FAM_IPV4, ih->type)) {
+			idg_parse_quoted(l4 + sizeof(*ih), data_end, p);
 		}
 		return 0;
 	}
 	case IPPROTO_ICMPV6: {
 		struct icmp6hdr *ih = (void *)l4;
+		int req;
 
 		if ((void *)(ih + 1) > data_end)
 			return IDG_DROP_TRUNC_ICMPV6;
@@ -153,10 +298,15 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 			return IDG_PASS_ND;
 		p->pol_port = bpf_htons((__u16)ih->icmp6_type << 8 |
 					ih->icmp6_code);
-		if (ih->icmp6_type == ICMPV6_ECHO_REQUEST ||
-		    ih->icmp6_type == ICMPV6_ECHO_REPLY) {
+		p->icmp_kind = idg_icmp_query(IDG_FAM_IPV6, ih->icmp6_type,
+					      &req);
+		if (p->icmp_kind) {
 			p->sport = ih->icmp6_identifier;
 			p->dport = ih->icmp6_identifier;
+			if (req)
+				p->flags |= IDG_PKT_F_ICMP_REQ;
+		} else if (idg_icmp_is_error(IDG_FAM_IPV6, ih->icmp6_type)) {
+			idg_parse_quoted(l4 + sizeof(*ih), data_end, p);
 		}
 		return 0;
 	}
@@ -193,6 +343,7 @@ static __always_inline int idg_parse_ipv4(__u8 *l3, void *data_end,
 	frag = bpf_ntohs(ip->frag_off);
 	if (frag & (IDG_IP_MF | IDG_IP_OFFSET)) {
 		p->flags |= IDG_PKT_F_FRAG;
+		p->frag_id = ip->id;
 		if (frag & IDG_IP_OFFSET) {
 			p->flags |= IDG_PKT_F_LATER;
 			if ((__u32)(frag & IDG_IP_OFFSET) * 8 <
@@ -236,6 +387,7 @@ static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
 			__u16 off = bpf_ntohs(*(__be16 *)(cur + 2));
 
 			p->flags |= IDG_PKT_F_FRAG;
+			__builtin_memcpy(&p->frag_id, cur + 4, 4);
 			if (off & 0xfff8) {
 				p->flags |= IDG_PKT_F_LATER;
 				p->proto = cur[0];

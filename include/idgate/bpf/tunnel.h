@@ -88,37 +88,35 @@ _Static_assert(sizeof(struct idg_encap_hdr) == IDG_TUNNEL_OVERHEAD,
 
 /* ---- generation view ---- */
 
-/* The filter's view plus the egress tables, all of one generation. */
+/* The filter's view plus this node's tunnel settings, of one generation;
+ * the egress tables are found through the slot (idg_gmap). */
 struct idg_egw_view {
 	struct idg_gen_view gv;
 	struct idg_tun_cfg *tun;
-	void *egw;
-	void *gwsets;
-	void *nodes;
 };
 
 /*
- * 0: configured, every table present. 1: the filter is configured but the
- * egress tables are missing (a loader that never fills them): the caller
- * still judges, then stays out of the way. -1: no active generation.
+ * 0: configured, every table present. 1: never configured. -1: a
+ * generation is active but a table is missing (idg_gen_view_get()): the
+ * callers drop what they would have judged.
  */
 static __always_inline int idg_egw_view_get(struct idg_egw_view *v)
 {
-	__u32 zero = 0, slot;
+	__u32 zero = 0;
 	void *m;
+	int r;
 
-	if (idg_gen_view_get(&v->gv))
-		return -1;
-	slot = IDG_GEN_SLOT(v->gv.gen);
-	m = bpf_map_lookup_elem(&idg_tun_gens, &slot);
+	r = idg_gen_view_get(&v->gv);
+	if (r)
+		return r;
+	m = idg_gmap(&v->gv, &idg_tun_gens);
 	if (!m)
-		return 1;
+		return -1;
 	v->tun = bpf_map_lookup_elem(m, &zero);
-	v->egw = bpf_map_lookup_elem(&idg_egw_gens, &slot);
-	v->gwsets = bpf_map_lookup_elem(&idg_gwset_gens, &slot);
-	v->nodes = bpf_map_lookup_elem(&idg_node_gens, &slot);
-	if (!v->tun || !v->egw || !v->gwsets || !v->nodes)
-		return 1;
+	if (!v->tun || !idg_gmap(&v->gv, &idg_egw_gens) ||
+	    !idg_gmap(&v->gv, &idg_gwset_gens) ||
+	    !idg_gmap(&v->gv, &idg_node_gens))
+		return -1;
 	return 0;
 }
 
@@ -512,6 +510,9 @@ static __always_inline __u32 idg_tunnel_send(struct __sk_buff *skb,
 	reason = idg_geneve_encap(skb, tun->tunnel_ip, daddr, vni, hash);
 	if (reason)
 		return reason;
+	/* The uplink's egress program lets only GENEVE marked so leave for
+	 * another node: anything else to port 6081 was not made here. */
+	skb->mark = IDG_SKB_MARK_TUNNEL;
 	sport = bpf_htons(IDG_TUNNEL_SPORT_BASE | (hash & IDG_TUNNEL_SPORT_MASK));
 	return idg_fib_redirect(skb, tun->tunnel_ip, daddr, IPPROTO_UDP, sport,
 				bpf_htons(IDG_GENEVE_PORT),
@@ -588,15 +589,17 @@ static __always_inline int idg_geneve_peek(struct __sk_buff *skb,
  * (not addressed to this node), or IDG_TUN_GENEVE with *reason 0
  * (well-formed, rx complete, *node its sender) or a drop reason. The
  * sender is checked before the header is looked at: strangers get
- * IDG_DROP_TUNNEL_UNKNOWN_NODE whatever they send. nodes is the
- * generation's node table, tunnel_ip this node's address.
+ * IDG_DROP_TUNNEL_UNKNOWN_NODE whatever they send. v is the
+ * generation (its node table and this node's address).
  */
 static __always_inline int idg_geneve_classify(struct __sk_buff *skb,
-					       void *nodes, __be32 tunnel_ip,
+					       const struct idg_egw_view *v,
 					       struct idg_geneve_rx *rx,
 					       __u32 *reason,
 					       struct idg_node_val **node)
 {
+	void *nodes = idg_gmap(&v->gv, &idg_node_gens);
+	__be32 tunnel_ip = v->tun->tunnel_ip;
 	void *data, *data_end;
 	struct iphdr *ip;
 	struct udphdr *uh;
@@ -607,7 +610,7 @@ static __always_inline int idg_geneve_classify(struct __sk_buff *skb,
 	*reason = 0;
 	if (!tunnel_ip || rx->dst != tunnel_ip)
 		return IDG_TUN_NOT_OURS;
-	*node = bpf_map_lookup_elem(nodes, &rx->src);
+	*node = nodes ? bpf_map_lookup_elem(nodes, &rx->src) : NULL;
 	if (!*node) {
 		*reason = IDG_DROP_TUNNEL_UNKNOWN_NODE;
 		return IDG_TUN_GENEVE;

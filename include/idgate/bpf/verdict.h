@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The identity verdict shared by XDP ingress and tc egress: generation
- * view, identity lookups, conntrack, policy, counters and drop events.
- * One function, idg_process(), returns an enum idg_reason; the caller
- * turns pass/drop into its own return codes.
+ * The identity verdict shared by every program that judges a packet:
+ * generation view, identity lookups, conntrack, fragments, the tunnel's
+ * identity check, policy, counters and drop events. idg_process()
+ * returns an enum idg_reason; the caller turns pass/drop into its own
+ * return codes.
+ *
+ * The verifier walks a program path by path, and the stack of the
+ * deepest chain of calls must stay within 512 bytes. So the verdict is
+ * a spine (idg_process_ext) of scalars calling small functions that are
+ * not inlined, each with its own frame for its keys: the verifier
+ * walks each once per distinct state at its entry, and their paths meet
+ * again at their return.
  */
 #ifndef IDGATE_BPF_VERDICT_H
 #define IDGATE_BPF_VERDICT_H
@@ -20,48 +28,62 @@
  */
 const volatile __u32 idg_trace = 0;
 
+/*
+ * The generation a packet is judged by. Its maps are found through the
+ * slot when needed (idg_gmap), not held here: the view stays small on
+ * every frame that carries it. The same slot gives the same maps for
+ * the whole packet: userspace rewrites a slot only after a grace period
+ * that follows the switch away from it.
+ */
 struct idg_gen_view {
 	__u32 gen;
+	__u32 slot;
 	struct idg_cfg *cfg;
-	void *ipcache;
-	void *ipcache_host;
-	void *eps;
-	void *policy;
-	void *policy_exact;
-	void *policy_any;
-	void *pairs;
 };
 
-/* The active generation is read once per packet: every lookup below goes
- * to the same slot, so a packet never sees a mix of two generations. */
+static __always_inline void *idg_gmap(const struct idg_gen_view *v,
+				      void *outer)
+{
+	return bpf_map_lookup_elem(outer, &v->slot);
+}
+
+/*
+ * The active generation is read once per packet: every lookup goes to
+ * the same slot, so a packet never sees a mix of two generations.
+ * 0: every map there. 1: never configured (the instance is transparent).
+ * -1: a generation is active but one of its maps is missing, which only
+ * a broken loader or a hand-edited pin dir can cause: the callers drop
+ * rather than let traffic through unjudged.
+ */
+static __always_inline int idg_gen_view_at(struct idg_gen_view *v, __u32 gen)
+{
+	__u32 zero = 0;
+	void *m;
+
+	v->gen = gen;
+	if (!v->gen)
+		return 1;
+	v->slot = IDG_GEN_SLOT(v->gen);
+	m = idg_gmap(v, &idg_cfg_gens);
+	if (!m)
+		return -1;
+	v->cfg = bpf_map_lookup_elem(m, &zero);
+	if (!v->cfg || !idg_gmap(v, &idg_ipc_gens) ||
+	    !idg_gmap(v, &idg_ipch_gens) || !idg_gmap(v, &idg_ep_gens) ||
+	    !idg_gmap(v, &idg_pol_gens) || !idg_gmap(v, &idg_polx_gens) ||
+	    !idg_gmap(v, &idg_polany_gens) || !idg_gmap(v, &idg_pair_gens))
+		return -1;
+	return 0;
+}
+
 static __always_inline int idg_gen_view_get(struct idg_gen_view *v)
 {
-	__u32 zero = 0, slot;
-	__u32 *g;
-	void *m;
+	__u32 zero = 0, *g;
 
 	g = bpf_map_lookup_elem(&idg_gen, &zero);
 	if (!g)
 		return -1;
-	v->gen = *(volatile __u32 *)g;
-	if (!v->gen)
-		return -1;
-	slot = IDG_GEN_SLOT(v->gen);
-	m = bpf_map_lookup_elem(&idg_cfg_gens, &slot);
-	if (!m)
-		return -1;
-	v->cfg = bpf_map_lookup_elem(m, &zero);
-	v->ipcache = bpf_map_lookup_elem(&idg_ipc_gens, &slot);
-	v->ipcache_host = bpf_map_lookup_elem(&idg_ipch_gens, &slot);
-	v->eps = bpf_map_lookup_elem(&idg_ep_gens, &slot);
-	v->policy = bpf_map_lookup_elem(&idg_pol_gens, &slot);
-	v->policy_exact = bpf_map_lookup_elem(&idg_polx_gens, &slot);
-	v->policy_any = bpf_map_lookup_elem(&idg_polany_gens, &slot);
-	v->pairs = bpf_map_lookup_elem(&idg_pair_gens, &slot);
-	if (!v->cfg || !v->ipcache || !v->ipcache_host || !v->eps ||
-	    !v->policy || !v->policy_exact || !v->policy_any || !v->pairs)
-		return -1;
-	return 0;
+	return idg_gen_view_at(v, *(volatile __u32 *)g);
 }
 
 static __always_inline void idg_count(void *map, __u32 idx, __u32 len)
@@ -101,43 +123,219 @@ static __always_inline void idg_ip_key_fill(struct idg_ip_key *k,
 	__builtin_memcpy(k->addr, addr, 16);
 }
 
-static __always_inline __u32 idg_ipcache_identity(struct idg_gen_view *v,
-						  const struct idg_pkt *p,
-						  const __u8 *addr)
+/* The ipcache entry of addr as keyed by cluster (NULL: none). */
+static __noinline struct idg_ipcache_val *
+idg_ipcache_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
+		   const __u8 *addr, __u32 cluster)
 {
+	void *host = idg_gmap(v, &idg_ipch_gens);
+	void *lpm = idg_gmap(v, &idg_ipc_gens);
 	struct idg_ip_key k = {};
 	struct idg_ipcache_val *val;
 
-	idg_ip_key_fill(&k, p, addr, v->cfg->cluster_id);
+	if (!host || !lpm)
+		return NULL;
+	idg_ip_key_fill(&k, p, addr, cluster);
 	/* A host entry is the longest match there can be. */
-	val = bpf_map_lookup_elem(v->ipcache_host, &k);
+	val = bpf_map_lookup_elem(host, &k);
 	if (!val)
-		val = bpf_map_lookup_elem(v->ipcache, &k);
+		val = bpf_map_lookup_elem(lpm, &k);
+	return val;
+}
+
+static __always_inline __u32 idg_ipcache_identity(const struct idg_gen_view *v,
+						  const struct idg_pkt *p,
+						  const __u8 *addr)
+{
+	struct idg_ipcache_val *val =
+		idg_ipcache_lookup(v, p, addr, v->cfg->cluster_id);
+
 	return val ? val->identity : IDG_ID_WORLD;
 }
 
-static __always_inline void idg_ct_key_fill(struct idg_ct_key *k,
-					    const struct idg_pkt *p, int rev)
+/* The local endpoint entry of addr (NULL: none). */
+static __always_inline struct idg_ep_val *
+idg_ep_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
+	      const __u8 *addr)
 {
-	if (!rev) {
-		__builtin_memcpy(k->saddr, p->saddr, 16);
-		__builtin_memcpy(k->daddr, p->daddr, 16);
-		k->sport = p->sport;
-		k->dport = p->dport;
+	void *eps = idg_gmap(v, &idg_ep_gens);
+	struct idg_ip_key k = {};
+
+	if (!eps)
+		return NULL;
+	idg_ip_key_fill(&k, p, addr, v->cfg->cluster_id);
+	return bpf_map_lookup_elem(eps, &k);
+}
+
+/*
+ * What the verdict knows about a packet beyond its headers: where it is
+ * going relative to the local endpoint, and the tunnel. A packet that
+ * came out of GENEVE (tun_in) claims the source identity vni; tun_node
+ * is the node that sent it. A packet about to go into GENEVE has
+ * tun_node set to its gateway and tun_in 0.
+ */
+struct idg_ctx {
+	__u32 ifindex;
+	__u32 pkt_len;
+	__u8 dir;    /* IDG_DIR_* */
+	__u8 tun_in;
+	__u16 pad;
+	__be32 tun_node;
+	__u32 tun_cluster; /* tun_in: the sending node's cluster id */
+	__u32 vni;         /* tun_in: the identity the sender claims */
+	/* Not tun_in: the source's identity as the hook knows it (the host,
+	 * for a packet the node itself sent), instead of the ipcache's. */
+	__u32 peer_id;
+};
+
+/* The conntrack key of p as seen from the local side (datapath.h). */
+static __always_inline void idg_ct_key_fill(struct idg_ct_key *k,
+					    const struct idg_pkt *p, __u8 dir,
+					    __be32 tun)
+{
+	if (dir == IDG_DIR_INGRESS) {
+		__builtin_memcpy(k->laddr, p->daddr, 16);
+		__builtin_memcpy(k->raddr, p->saddr, 16);
+		k->lport = p->dport;
+		k->rport = p->sport;
 	} else {
-		__builtin_memcpy(k->saddr, p->daddr, 16);
-		__builtin_memcpy(k->daddr, p->saddr, 16);
-		k->sport = p->dport;
-		k->dport = p->sport;
+		__builtin_memcpy(k->laddr, p->saddr, 16);
+		__builtin_memcpy(k->raddr, p->daddr, 16);
+		k->lport = p->sport;
+		k->rport = p->dport;
 	}
 	k->proto = p->proto;
 	k->family = p->family;
+	k->kind = p->icmp_kind;
+	/* The local side asks when it sends a request or gets a reply. */
+	k->kflags = p->icmp_kind &&
+				    ((p->flags & IDG_PKT_F_ICMP_REQ) ?
+					     dir == IDG_DIR_EGRESS :
+					     dir == IDG_DIR_INGRESS) ?
+			    IDG_CT_K_LOCAL_ASKS :
+			    0;
+	k->tun = tun;
+}
+
+/* The key of idg_egw_flows: the flow as its source sends it; every
+ * fragment of a datagram (no ports in the later ones) takes one gateway. */
+static __always_inline void idg_egw_flow_key(struct idg_ct_key *k,
+					     const struct idg_pkt *p)
+{
+	idg_ct_key_fill(k, p, IDG_DIR_EGRESS, 0);
+	if (p->flags & IDG_PKT_F_FRAG)
+		k->lport = k->rport = 0;
+}
+
+/*
+ * The key of the flow an ICMP error quotes (IDG_PKT_F_ICMP_ERR). The
+ * quoted packet went the other way: it was sent by p's destination.
+ */
+static __always_inline void idg_ct_key_quoted(struct idg_ct_key *k,
+					      const struct idg_pkt *p,
+					      __u8 dir, __be32 tun)
+{
+	__u8 qdir = dir == IDG_DIR_INGRESS ? IDG_DIR_EGRESS : IDG_DIR_INGRESS;
+
+	if (qdir == IDG_DIR_EGRESS) {
+		__builtin_memcpy(k->laddr, p->daddr, 16);
+		__builtin_memcpy(k->raddr, p->q_daddr, 16);
+		k->lport = p->q_sport;
+		k->rport = p->q_dport;
+	} else {
+		__builtin_memcpy(k->laddr, p->q_daddr, 16);
+		__builtin_memcpy(k->raddr, p->daddr, 16);
+		k->lport = p->q_dport;
+		k->rport = p->q_sport;
+	}
+	k->proto = p->q_proto;
+	k->family = p->family;
+	k->kind = p->q_kind;
+	k->kflags = p->q_kind && ((p->flags & IDG_PKT_F_Q_REQ) ?
+					  qdir == IDG_DIR_EGRESS :
+					  qdir == IDG_DIR_INGRESS) ?
+			    IDG_CT_K_LOCAL_ASKS :
+			    0;
+	k->tun = tun;
+}
+
+/*
+ * The live entry of key k: established flows first, then new ones; *est
+ * says which table. An expired entry is no entry (and goes, except in
+ * the trace copy, which writes nothing).
+ */
+static __always_inline struct idg_ct_val *
+idg_ct_lookup(const struct idg_ct_key *k, __u64 now, int *est)
+{
+	struct idg_ct_val *ct;
+
+	*est = 1;
+	ct = bpf_map_lookup_elem(&idg_ct, k);
+	if (ct && idg_ct_expired(ct, k->proto, 1, now)) {
+		if (!idg_trace)
+			bpf_map_delete_elem(&idg_ct, k);
+		ct = NULL;
+	}
+	if (ct)
+		return ct;
+	*est = 0;
+	ct = bpf_map_lookup_elem(&idg_ct_new, k);
+	if (ct && idg_ct_expired(ct, k->proto, 0, now)) {
+		if (!idg_trace)
+			bpf_map_delete_elem(&idg_ct_new, k);
+		ct = NULL;
+	}
+	return ct;
+}
+
+/* The entry of p's flow, as seen by the hook of c. */
+static __noinline struct idg_ct_val *idg_ct_find(const struct idg_pkt *p,
+						 const struct idg_ctx *c,
+						 __u64 now, int *est)
+{
+	struct idg_ct_key k = {};
+
+	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
+	return idg_ct_lookup(&k, now, est);
+}
+
+/* Remove p's flow from the table it was found in. */
+static __noinline void idg_ct_forget(const struct idg_pkt *p,
+				     const struct idg_ctx *c, int est)
+{
+	struct idg_ct_key k = {};
+
+	if (idg_trace)
+		return;
+	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
+	bpf_map_delete_elem(est ? (void *)&idg_ct : (void *)&idg_ct_new, &k);
+}
+
+/*
+ * An ICMP error about a flow allowed under this generation passes with
+ * it: path MTU discovery and connection errors need it. 1 with *cookie
+ * the flow's rule.
+ */
+static __noinline int idg_ct_related(const struct idg_pkt *p,
+				     const struct idg_ctx *c, __u32 gen,
+				     __u64 now, __u32 *cookie)
+{
+	struct idg_ct_key k = {};
+	struct idg_ct_val *ct;
+	int est;
+
+	idg_ct_key_quoted(&k, p, c->dir, c->tun_node);
+	ct = idg_ct_lookup(&k, now, &est);
+	if (!ct || ct->gen != gen)
+		return 0;
+	*cookie = ct->cookie;
+	return 1;
 }
 
 /* Deny or allow entry of one kind for the peer, else for any peer. */
 static __always_inline struct idg_policy_val *
-idg_policy_find(struct idg_gen_view *v, struct idg_policy_key *k,
-		__u32 pair_flags, __u8 kind)
+idg_policy_find(void *policy, void *exact, void *any,
+		struct idg_policy_key *k, __u32 pair_flags, __u8 kind)
 {
 	struct idg_policy_val *pv = NULL;
 	__u32 peer = k->peer;
@@ -146,65 +344,78 @@ idg_policy_find(struct idg_gen_view *v, struct idg_policy_key *k,
 	/* An exact port entry is the longest match the trie could give. */
 	if ((pair_flags & IDG_PAIR_F_EXACT(kind)) &&
 	    k->prefixlen == IDG_POL_PREFIX_FULL)
-		pv = bpf_map_lookup_elem(v->policy_exact, k);
+		pv = bpf_map_lookup_elem(exact, k);
 	if (!pv && (pair_flags & (1u << kind)))
-		pv = bpf_map_lookup_elem(v->policy, k);
+		pv = bpf_map_lookup_elem(policy, k);
 	if (!pv) {
 		k->peer = IDG_ID_UNKNOWN;
-		pv = bpf_map_lookup_elem(v->policy_any, k);
+		pv = bpf_map_lookup_elem(any, k);
 		k->peer = peer;
 	}
 	return pv;
 }
 
+/* The question of idg_judge() beyond subject, flags and peer, in one
+ * argument (a BPF function takes at most five). */
+#define IDG_JQ(dir, proto, port, plen)                                 \
+	((__u64)(dir) << 40 | (__u64)(proto) << 32 |                   \
+	 (__u64)(__u16)(port) << 16 | (plen))
+/* A verdict and the rule behind it, in one return value. */
+#define IDG_RC(reason, cookie) ((__u64)(cookie) << 32 | (reason))
+#define IDG_IDS(src, dst) ((__u64)(src) << 32 | (dst))
+
 /*
- * Policy verdict for one flow direction. Deny entries are looked up first
- * so that a deny anywhere beats an allow; the LPM on proto+port and the
- * pair hash keep the cost independent of the rule count.
+ * Policy verdict for one flow direction: may peer talk to subject in
+ * dir on proto/port? Deny entries are looked up first so that a deny
+ * anywhere beats an allow; the LPM on proto+port and the pair hash keep
+ * the cost independent of the rule count. Returns IDG_RC(reason, rule).
  */
-static __always_inline __u32 idg_judge(struct idg_gen_view *v, __u32 subject,
-				       __u32 ep_flags, __u32 peer, __u8 dir,
-				       __u8 proto, __be16 port, __u32 plen,
-				       __u32 *cookie)
+static __noinline __u64 idg_judge(const struct idg_gen_view *v,
+				  __u32 subject, __u32 ep_flags, __u32 peer,
+				  __u64 jq)
 {
+	__u8 dir = jq >> 40;
 	__u32 enforce = dir == IDG_DIR_INGRESS ? IDG_EP_F_ENFORCE_INGRESS :
 						 IDG_EP_F_ENFORCE_EGRESS;
 	__u32 has_deny = dir == IDG_DIR_INGRESS ? IDG_EP_F_DENY_INGRESS :
 						  IDG_EP_F_DENY_EGRESS;
+	void *pairs = idg_gmap(v, &idg_pair_gens);
+	void *policy = idg_gmap(v, &idg_pol_gens);
+	void *exact = idg_gmap(v, &idg_polx_gens);
+	void *any = idg_gmap(v, &idg_polany_gens);
 	struct idg_pair_key pk = {};
 	struct idg_policy_key k = {};
 	struct idg_policy_val *pv;
 	__u32 pair_flags = 0, *pf;
 
-	*cookie = 0;
 	if (!(ep_flags & enforce))
 		return IDG_PASS_UNENFORCED;
+	if (!pairs || !policy || !exact || !any)
+		return IDG_DROP_GEN_INCOMPLETE;
 
 	pk.subject = subject;
 	pk.peer = peer;
 	pk.dir = dir;
-	pf = bpf_map_lookup_elem(v->pairs, &pk);
+	pf = bpf_map_lookup_elem(pairs, &pk);
 	if (pf)
 		pair_flags = *pf;
 
-	k.prefixlen = plen;
+	k.prefixlen = (__u32)(jq & 0xffff);
 	k.subject = subject;
 	k.peer = peer;
 	k.dir = dir;
-	k.proto = proto;
-	k.port = port;
+	k.proto = (__u8)(jq >> 32);
+	k.port = (__be16)(jq >> 16);
 	if (ep_flags & has_deny) {
-		pv = idg_policy_find(v, &k, pair_flags, IDG_RULE_DENY);
-		if (pv) {
-			*cookie = pv->cookie;
-			return IDG_DROP_POLICY_DENY;
-		}
+		pv = idg_policy_find(policy, exact, any, &k, pair_flags,
+				     IDG_RULE_DENY);
+		if (pv)
+			return IDG_RC(IDG_DROP_POLICY_DENY, pv->cookie);
 	}
-	pv = idg_policy_find(v, &k, pair_flags, IDG_RULE_ALLOW);
-	if (pv) {
-		*cookie = pv->cookie;
-		return IDG_PASS_POLICY;
-	}
+	pv = idg_policy_find(policy, exact, any, &k, pair_flags,
+			     IDG_RULE_ALLOW);
+	if (pv)
+		return IDG_RC(IDG_PASS_POLICY, pv->cookie);
 	return IDG_DROP_POLICY_DEFAULT;
 }
 
@@ -251,9 +462,9 @@ static __always_inline int idg_ev_budget_take(const struct idg_cfg *cfg,
  * or per-flow limit) or lost (ring buffer full). Trace events, asked for
  * by a monitor, skip both limits.
  */
-static __always_inline void idg_emit(const struct idg_cfg *cfg,
-				     const struct idg_pkt *p,
-				     const struct idg_drop_info *d, __u8 type)
+static __noinline void idg_emit(const struct idg_cfg *cfg,
+				const struct idg_pkt *p,
+				const struct idg_drop_info *d, __u8 type)
 {
 	struct idg_event *e;
 	__u64 now;
@@ -269,7 +480,7 @@ static __always_inline void idg_emit(const struct idg_cfg *cfg,
 		struct idg_ct_key k = {};
 		__u64 *last;
 
-		idg_ct_key_fill(&k, p, 0);
+		idg_ct_key_fill(&k, p, d->dir, 0);
 		last = bpf_map_lookup_elem(&idg_event_rl, &k);
 		if (last && now - *last < cfg->drop_event_interval_ns) {
 			idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
@@ -360,151 +571,468 @@ static __always_inline __u32 idg_pass(__u32 reason, __u32 cookie, __u32 len)
 	return reason;
 }
 
-/*
- * dir is the direction relative to the local endpoint: XDP on the uplink
- * sees ingress (destination is the endpoint), tc egress sees egress.
- * parse_ret is idg_parse()'s result for p.
- *
- * idg_process_ext() is the verdict on a generation view the caller already
- * holds, so that a program doing more than the verdict (the egress gateway)
- * reads one generation for the whole packet; peer_id, when not 0, is the
- * identity of the other side as the packet states it (a GENEVE VNI from a
- * configured node) instead of the ipcache lookup of its address.
- */
-
-static __always_inline __u32 idg_process_ext(struct idg_gen_view *v,
-					     struct idg_pkt *p, int parse_ret,
-					     __u8 dir, __u32 ifindex,
-					     __u32 pkt_len, __u32 peer_id)
+/* A drop decided by the verdict: ids is IDG_IDS(source, destination). */
+static __noinline __u32 idg_verdict_drop(const struct idg_gen_view *v,
+					 const struct idg_pkt *p,
+					 const struct idg_ctx *c, __u64 rc,
+					 __u64 ids)
 {
-	struct idg_drop_info d = { .dir = dir, .ifindex = ifindex,
-				   .pkt_len = pkt_len };
-	struct idg_ip_key ek = {};
-	struct idg_ct_key ck = {};
-	struct idg_ep_val *ep;
-	struct idg_ct_val *ct;
-	__u32 subject, ep_flags, peer, reason, cookie, plen;
-	const __u8 *local, *remote;
-	__u64 now;
+	struct idg_drop_info d = {
+		.reason = (__u32)rc,
+		.cookie = rc >> 32,
+		.src_id = ids >> 32,
+		.dst_id = (__u32)ids,
+		.gen = v->gen,
+		.ifindex = c->ifindex,
+		.pkt_len = c->pkt_len,
+		.dir = c->dir,
+	};
 
-	d.gen = v->gen;
+	return idg_drop(v->cfg, p, &d);
+}
+
+/* A policy verdict notification: which rule let a new flow in. */
+static __noinline void idg_verdict_event(const struct idg_gen_view *v,
+					 const struct idg_pkt *p,
+					 const struct idg_ctx *c, __u32 cookie,
+					 __u64 ids)
+{
+	struct idg_drop_info d = {
+		.reason = IDG_PASS_POLICY,
+		.cookie = cookie,
+		.src_id = ids >> 32,
+		.dst_id = (__u32)ids,
+		.gen = v->gen,
+		.ifindex = c->ifindex,
+		.pkt_len = c->pkt_len,
+		.dir = c->dir,
+	};
+
+	idg_emit(v->cfg, p, &d, IDG_EV_POLICY_VERDICT);
+}
+
+/* TCP flags, byte 13 of the header. */
+#define IDG_TCPF_FIN 0x01
+#define IDG_TCPF_SYN 0x02
+#define IDG_TCPF_RST 0x04
+#define IDG_TCPF_ACK 0x10
+
+/* A flow proved both ends alive: into the table a flood cannot churn. */
+static __noinline void idg_ct_promote(const struct idg_ct_val *ct,
+				      const struct idg_pkt *p,
+				      const struct idg_ctx *c)
+{
+	struct idg_ct_key k = {};
+	struct idg_ct_val nv = *ct;
+
+	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
+	nv.flags &= ~IDG_CT_F_TCP_SYNACK;
+	if (bpf_map_update_elem(&idg_ct, &k, &nv, BPF_ANY)) {
+		idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
+		return;
+	}
+	bpf_map_delete_elem(&idg_ct_new, &k);
+	idg_misc_inc(IDG_MISC_CT_PROMOTED);
+}
+
+/*
+ * A packet of a known flow, from its initiator or its responder: refresh
+ * the entry and follow the flow's state (datapath.h). Only what changes
+ * is written: the entry is shared by every CPU.
+ */
+static __noinline void idg_ct_seen(struct idg_ct_val *ct,
+				   const struct idg_pkt *p,
+				   const struct idg_ctx *c, int est,
+				   __u64 now)
+{
+	int orig = ct->dir == c->dir;
+	__u8 f = p->tcp_flags, nf;
+
+	if (idg_trace)
+		return;
+	if (ct->last_seen_ns != now)
+		ct->last_seen_ns = now;
+	if (p->proto != IPPROTO_TCP) {
+		/* The responder answered. */
+		if (!est && !orig)
+			idg_ct_promote(ct, p, c);
+		return;
+	}
+	nf = ct->flags;
+	/* A SYN on a closed tuple opens the next connection. */
+	if ((f & (IDG_TCPF_SYN | IDG_TCPF_ACK)) == IDG_TCPF_SYN && orig &&
+	    (nf & (IDG_CT_F_RST | IDG_CT_F_FIN_ORIG | IDG_CT_F_FIN_REPLY)))
+		nf = 0;
+	if (f & IDG_TCPF_RST)
+		nf |= IDG_CT_F_RST;
+	if (f & IDG_TCPF_FIN)
+		nf |= orig ? IDG_CT_F_FIN_ORIG : IDG_CT_F_FIN_REPLY;
+	if (!est && !orig &&
+	    (f & (IDG_TCPF_SYN | IDG_TCPF_ACK)) ==
+		    (IDG_TCPF_SYN | IDG_TCPF_ACK)) {
+		nf |= IDG_CT_F_TCP_SYNACK;
+		if (ct->synack_seq != p->seq)
+			ct->synack_seq = p->seq;
+	}
+	if (nf != ct->flags)
+		ct->flags = nf;
+	/* The initiator acknowledges the SYN-ACK it really received. */
+	if (!est && orig && (nf & IDG_CT_F_TCP_SYNACK) &&
+	    !(nf & IDG_CT_F_RST) &&
+	    (f & (IDG_TCPF_SYN | IDG_TCPF_ACK | IDG_TCPF_RST)) == IDG_TCPF_ACK &&
+	    p->ack_seq == ct->synack_seq + 1)
+		idg_ct_promote(ct, p, c);
+}
+
+/*
+ * Should an allowed packet with no entry start one? Only a packet that
+ * opens a flow: a TCP SYN (a lone ACK or FIN opens nothing), an ICMP
+ * query request, anything of a protocol without handshake; never an ICMP
+ * error or another ICMP message. And only when an entry is of use: the
+ * subject enforces a direction (replies or the rest of the flow skip the
+ * policy), or the flow goes through the tunnel (its replies carry an
+ * identity that only the entry vouches for).
+ */
+static __always_inline int idg_ct_wanted(const struct idg_pkt *p,
+					 __u32 ep_flags,
+					 const struct idg_ctx *c)
+{
+	if (!(ep_flags & (IDG_EP_F_ENFORCE_INGRESS |
+			  IDG_EP_F_ENFORCE_EGRESS)) &&
+	    !c->tun_node)
+		return 0;
+	switch (p->proto) {
+	case IPPROTO_TCP:
+		return (p->tcp_flags & (IDG_TCPF_SYN | IDG_TCPF_ACK |
+					IDG_TCPF_RST | IDG_TCPF_FIN)) ==
+		       IDG_TCPF_SYN;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return p->icmp_kind && (p->flags & IDG_PKT_F_ICMP_REQ);
+	default:
+		return 1;
+	}
+}
+
+/* A new flow, in the table of those not proven alive yet. */
+static __noinline void idg_ct_create(const struct idg_pkt *p,
+				     const struct idg_ctx *c, __u32 gen,
+				     __u32 cookie, __u64 now)
+{
+	struct idg_ct_key k = {};
+	struct idg_ct_val nv = {
+		.created_ns = now,
+		.last_seen_ns = now,
+		.gen = gen,
+		.cookie = cookie,
+		.dir = c->dir,
+		.pol_port = p->pol_port,
+	};
+
+	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
+	if (bpf_map_update_elem(&idg_ct_new, &k, &nv, BPF_ANY))
+		idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
+}
+
+/*
+ * A packet out of the tunnel from node c->tun_node claims identity
+ * c->vni. Believed only when it is a non-reserved identity of that
+ * node's cluster and the ipcache, keyed by that cluster, says the inner
+ * source is an endpoint that very node hosts, with that identity. 0 or
+ * a drop reason.
+ */
+static __noinline __u32 idg_tun_verify(const struct idg_gen_view *v,
+				       const struct idg_pkt *p,
+				       const struct idg_ctx *c)
+{
+	struct idg_ipcache_val *src;
+	__u32 vni = c->vni;
+
+	if ((vni >> 24) || IDG_ID_CLUSTER(vni) != c->tun_cluster ||
+	    (vni & 0xffff) < IDG_ID_LOCAL_MIN)
+		return IDG_DROP_TUNNEL_BAD_VNI;
+	src = idg_ipcache_lookup(v, p, p->saddr, c->tun_cluster);
+	if (!src || !src->tunnel_ip || src->tunnel_ip != c->tun_node)
+		return IDG_DROP_TUNNEL_SPOOFED_SRC;
+	if (src->identity != vni)
+		return IDG_DROP_TUNNEL_BAD_VNI;
+	return 0;
+}
+
+static __always_inline void idg_frag_key_fill(struct idg_frag_key *k,
+					      const struct idg_pkt *p,
+					      __be32 tun)
+{
+	__builtin_memcpy(k->saddr, p->saddr, 16);
+	__builtin_memcpy(k->daddr, p->daddr, 16);
+	k->id = p->frag_id;
+	/* An IPv6 later fragment's next header is whatever its sender
+	 * wrote: reassembly ignores it, and so does the key. */
+	k->proto = p->family == IDG_FAM_IPV4 ? p->proto : 0;
+	k->family = p->family;
+	k->pad = 0;
+	k->tun = tun;
+}
+
+/* A first fragment passed: its datagram's later fragments may follow. */
+static __noinline void idg_frag_note(const struct idg_pkt *p,
+				     const struct idg_ctx *c, __u32 reason,
+				     __u32 cookie, __u64 now)
+{
+	struct idg_frag_key k = {};
+	struct idg_frag_val fv = { .created_ns = now, .reason = reason,
+				   .cookie = cookie };
+
+	if (idg_trace)
+		return;
+	idg_frag_key_fill(&k, p, c->tun_node);
+	if (bpf_map_update_elem(&idg_frag, &k, &fv, BPF_ANY))
+		idg_misc_inc(IDG_MISC_FRAG_CREATE_FAILED);
+}
+
+/* The local subject of p in dir, and its flags. 0: none (the packet is
+ * not for or from a local endpoint, and the host is not enforced). */
+static __noinline int idg_subject(const struct idg_gen_view *v,
+				  const struct idg_pkt *p, __u8 dir,
+				  __u32 *subject, __u32 *ep_flags)
+{
+	struct idg_ep_val *ep;
+
+	ep = idg_ep_lookup(v, p, dir == IDG_DIR_INGRESS ? p->daddr : p->saddr);
+	if (ep) {
+		*subject = ep->identity;
+		*ep_flags = ep->flags;
+		return 1;
+	}
+	if (v->cfg->enforcement == IDG_ENFORCE_ALWAYS) {
+		*subject = IDG_ID_HOST;
+		*ep_flags = v->cfg->host_flags;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A later fragment has no ports and no L4 header: it follows the verdict
+ * of its datagram's first fragment, whatever protocol it claims. Where
+ * nothing is enforced it passes as any packet there would, except out
+ * of the tunnel, where only a verified first fragment vouches for it.
+ * Returns IDG_RC(pass reason, rule), or IDG_RC(IDG_DROP_FRAG_NO_FIRST,
+ * the local subject) for the caller to drop.
+ */
+static __noinline __u64 idg_frag_later(const struct idg_gen_view *v,
+				       const struct idg_pkt *p,
+				       const struct idg_ctx *c, __u64 now)
+{
+	__u32 subject = 0, ep_flags = 0, enforce;
+	struct idg_frag_key k = {};
+	struct idg_frag_val *fv;
+	int have;
+
+	enforce = c->dir == IDG_DIR_INGRESS ? IDG_EP_F_ENFORCE_INGRESS :
+					      IDG_EP_F_ENFORCE_EGRESS;
+	have = idg_subject(v, p, c->dir, &subject, &ep_flags);
+	if (!c->tun_in) {
+		if (!have)
+			return IDG_PASS_NOT_ENDPOINT;
+		if (!(ep_flags & enforce))
+			return IDG_PASS_UNENFORCED;
+	}
+	idg_frag_key_fill(&k, p, c->tun_node);
+	fv = bpf_map_lookup_elem(&idg_frag, &k);
+	if (fv && now - fv->created_ns <= IDG_FRAG_NS)
+		return IDG_RC(IDG_PASS_FRAG, fv->cookie);
+	return IDG_RC(IDG_DROP_FRAG_NO_FIRST, subject);
+}
+
+/*
+ * The verdict on a generation view the caller holds (so that a program
+ * doing more than the verdict, the egress gateway, reads one generation
+ * for the whole packet). c->dir is the direction relative to the local
+ * endpoint: the uplink's ingress filter sees ingress (the destination is
+ * the endpoint), tc egress sees egress. parse_ret is idg_parse()'s
+ * result for p.
+ */
+static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
+					     struct idg_pkt *p, int parse_ret,
+					     const struct idg_ctx *c)
+{
+	__u32 subject = 0, ep_flags = 0, peer = 0, reason, cookie = 0;
+	__u8 dir = c->dir;
+	struct idg_ct_val *ct;
+	int est = 0;
+	__u64 now, rc;
 
 	if (parse_ret) {
+		if (parse_ret == IDG_PASS_NON_IP &&
+		    (v->cfg->flags & IDG_CFG_F_DROP_NON_IP))
+			parse_ret = IDG_DROP_UNKNOWN_ETHERTYPE;
 		if (!idg_reason_is_drop(parse_ret))
-			return idg_pass(parse_ret, 0, pkt_len);
-		d.reason = parse_ret;
-		return idg_drop(v->cfg, p, &d);
+			return idg_pass(parse_ret, 0, c->pkt_len);
+		return idg_verdict_drop(v, p, c, parse_ret, 0);
 	}
 
-	local = dir == IDG_DIR_INGRESS ? p->daddr : p->saddr;
-	remote = dir == IDG_DIR_INGRESS ? p->saddr : p->daddr;
+	/* Coarse (jiffies) time is plenty for flow ageing and much cheaper
+	 * than a clocksource read. */
+	now = bpf_ktime_get_coarse_ns();
+	if (p->flags & IDG_PKT_F_LATER) {
+		rc = idg_frag_later(v, p, c, now);
+		reason = (__u32)rc;
+		if (!idg_reason_is_drop(reason))
+			return idg_pass(reason, rc >> 32, c->pkt_len);
+		subject = rc >> 32;
+		peer = c->tun_in ? c->vni :
+				   idg_ipcache_identity(v, p,
+							dir == IDG_DIR_INGRESS ?
+								p->saddr :
+								p->daddr);
+		cookie = 0;
+		goto drop;
+	}
 
 	/* Conntrack first: an established flow, the common case, then costs
-	 * no trie walk at all. Coarse (jiffies) time is plenty for flow
-	 * ageing and much cheaper than a clocksource read. */
-	now = bpf_ktime_get_coarse_ns();
-	ct = NULL;
-	if (!(p->flags & IDG_PKT_F_LATER)) {
-		idg_ct_key_fill(&ck, p, 0);
-		ct = bpf_map_lookup_elem(&idg_ct, &ck);
-		if (!ct) {
-			idg_ct_key_fill(&ck, p, 1);
-			ct = bpf_map_lookup_elem(&idg_ct, &ck);
-		}
-		if (ct && ct->gen == v->gen) {
-			if (!idg_trace)
-				ct->last_seen_ns = now;
-			return idg_pass(IDG_PASS_CT, ct->cookie, pkt_len);
-		}
+	 * no trie walk at all. */
+	ct = idg_ct_find(p, c, now, &est);
+	if (!ct && (p->flags & IDG_PKT_F_ICMP_ERR) &&
+	    idg_ct_related(p, c, v->gen, now, &cookie)) {
+		reason = IDG_PASS_CT_RELATED;
+		goto pass;
+	}
+	if (ct && ct->gen == v->gen) {
+		idg_ct_seen(ct, p, c, est, now);
+		reason = IDG_PASS_CT;
+		cookie = ct->cookie;
+		goto pass;
 	}
 
-	idg_ip_key_fill(&ek, p, local, v->cfg->cluster_id);
-	ep = bpf_map_lookup_elem(v->eps, &ek);
-	if (ep) {
-		subject = ep->identity;
-		ep_flags = ep->flags;
-	} else if (v->cfg->enforcement == IDG_ENFORCE_ALWAYS) {
-		subject = IDG_ID_HOST;
-		ep_flags = v->cfg->host_flags;
-	} else {
-		/* The endpoint went away with the last switch. */
-		if (ct && !idg_trace)
-			bpf_map_delete_elem(&idg_ct, &ck);
-		return idg_pass(IDG_PASS_NOT_ENDPOINT, 0, pkt_len);
+	/* Out of the tunnel, the source's packets carry the identity the
+	 * sending node claims: checked before anything is believed, also
+	 * for traffic to non-endpoints. Replies of a flow this node sent
+	 * into the tunnel are vouched for by its entry alone. */
+	if (c->tun_in && (!ct || ct->dir == dir)) {
+		reason = idg_tun_verify(v, p, c);
+		if (reason)
+			return idg_verdict_drop(v, p, c, reason,
+						IDG_IDS(c->vni, 0));
+		peer = c->vni;
 	}
+
+	if (!idg_subject(v, p, dir, &subject, &ep_flags)) {
+		/* The endpoint went away with the last switch. */
+		if (ct)
+			idg_ct_forget(p, c, est);
+		reason = IDG_PASS_NOT_ENDPOINT;
+		goto pass;
+	}
+	if (!peer)
+		peer = c->peer_id && (!ct || ct->dir == dir) ?
+			       c->peer_id :
+			       idg_ipcache_identity(v, p,
+						    dir == IDG_DIR_INGRESS ?
+							    p->saddr :
+							    p->daddr);
 
 	if (ct) {
 		/* Allowed under an older generation: judge the flow again,
 		 * in the direction and on the port it was first seen. */
 		idg_misc_inc(IDG_MISC_CT_REJUDGED);
-		peer = peer_id ? peer_id : idg_ipcache_identity(v, p, remote);
-		reason = idg_judge(v, subject, ep_flags, peer, ct->dir,
-				   p->proto, ct->pol_port, IDG_POL_PREFIX_FULL,
-				   &cookie);
+		rc = idg_judge(v, subject, ep_flags, peer,
+			       IDG_JQ(ct->dir, p->proto, ct->pol_port,
+				      IDG_POL_PREFIX_FULL));
+		reason = (__u32)rc;
+		cookie = rc >> 32;
 		if (!idg_reason_is_drop(reason)) {
 			if (!idg_trace) {
 				ct->gen = v->gen;
 				ct->cookie = cookie;
-				ct->last_seen_ns = now;
 			}
-			return idg_pass(IDG_PASS_CT, cookie, pkt_len);
+			idg_ct_seen(ct, p, c, est, now);
+			reason = IDG_PASS_CT;
+			goto pass;
 		}
-		if (!idg_trace)
-			bpf_map_delete_elem(&idg_ct, &ck);
+		idg_ct_forget(p, c, est);
 		idg_misc_inc(IDG_MISC_CT_REVOKED);
 		goto drop;
 	}
 
-	peer = peer_id ? peer_id : idg_ipcache_identity(v, p, remote);
-	/* A later fragment has no ports: only port-wildcard rules apply. */
-	plen = (p->flags & IDG_PKT_F_LATER) ? IDG_POL_PREFIX_PROTO :
-					      IDG_POL_PREFIX_FULL;
-	reason = idg_judge(v, subject, ep_flags, peer, dir, p->proto,
-			   p->pol_port, plen, &cookie);
+	rc = idg_judge(v, subject, ep_flags, peer,
+		       IDG_JQ(dir, p->proto, p->pol_port, IDG_POL_PREFIX_FULL));
+	reason = (__u32)rc;
+	cookie = rc >> 32;
 	if (idg_reason_is_drop(reason))
 		goto drop;
-
-	if (!(p->flags & IDG_PKT_F_LATER) && !idg_trace) {
-		struct idg_ct_val nv = {
-			.created_ns = now,
-			.last_seen_ns = now,
-			.gen = v->gen,
-			.cookie = cookie,
-			.dir = dir,
-			.pol_port = p->pol_port,
-		};
-
-		idg_ct_key_fill(&ck, p, 0);
-		if (bpf_map_update_elem(&idg_ct, &ck, &nv, BPF_ANY))
-			idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
-	}
-	/* A policy verdict notification: which rule let a new flow in. */
-	if (reason == IDG_PASS_POLICY) {
-		d.reason = reason;
-		d.cookie = cookie;
-		d.src_id = dir == IDG_DIR_INGRESS ? peer : subject;
-		d.dst_id = dir == IDG_DIR_INGRESS ? subject : peer;
-		idg_emit(v->cfg, p, &d, IDG_EV_POLICY_VERDICT);
-	}
-	return idg_pass(reason, cookie, pkt_len);
+	if (!idg_trace && idg_ct_wanted(p, ep_flags, c))
+		idg_ct_create(p, c, v->gen, cookie, now);
+	if (reason == IDG_PASS_POLICY)
+		idg_verdict_event(v, p, c, cookie,
+				  dir == IDG_DIR_INGRESS ?
+					  IDG_IDS(peer, subject) :
+					  IDG_IDS(subject, peer));
+pass:
+	/* The later fragments of this datagram follow its first. Not needed
+	 * where they would pass anyway (nothing enforced, not tunnelled). */
+	if ((p->flags & IDG_PKT_F_FRAG) &&
+	    (c->tun_in || (reason != IDG_PASS_NOT_ENDPOINT &&
+			   reason != IDG_PASS_UNENFORCED)))
+		idg_frag_note(p, c, reason, cookie, now);
+	return idg_pass(reason, cookie, c->pkt_len);
 
 drop:
-	d.reason = reason;
-	d.cookie = cookie;
-	d.src_id = dir == IDG_DIR_INGRESS ? peer : subject;
-	d.dst_id = dir == IDG_DIR_INGRESS ? subject : peer;
-	return idg_drop(v->cfg, p, &d);
+	return idg_verdict_drop(v, p, c, IDG_RC(reason, cookie),
+				dir == IDG_DIR_INGRESS ?
+					IDG_IDS(peer, subject) :
+					IDG_IDS(subject, peer));
+}
+
+/*
+ * A generation view that is not there: transparent when nothing was
+ * ever applied; otherwise IP traffic is dropped (ARP, ND and the like
+ * still pass: a filter that cuts the box off helps no one repair it).
+ */
+static __noinline __u32 idg_no_view(int view, const struct idg_pkt *p,
+				    int parse_ret, const struct idg_ctx *c)
+{
+	struct idg_drop_info d = { .reason = IDG_DROP_GEN_INCOMPLETE,
+				   .dir = c->dir, .ifindex = c->ifindex,
+				   .pkt_len = c->pkt_len };
+
+	if (view > 0)
+		return idg_pass(IDG_PASS_NO_CONFIG, 0, c->pkt_len);
+	if (parse_ret && !idg_reason_is_drop(parse_ret) &&
+	    parse_ret != IDG_PASS_NON_IP)
+		return idg_pass(parse_ret, 0, c->pkt_len);
+	return idg_drop(NULL, p, &d);
+}
+
+/*
+ * The whole verdict, on generation gen (0: the active one, read here).
+ * A global function: the verifier checks it once, for any packet, instead
+ * of once for every state the parser can leave behind in its caller (a
+ * known family, protocol, flag...). Its arguments must therefore hold no
+ * pointers, and it gets the generation by number: a caller that reads
+ * more tables (the egress gateway) passes the number it read them by.
+ */
+__noinline __u32 idg_verdict(struct idg_pkt *p, int parse_ret,
+			     const struct idg_ctx *c, __u32 gen)
+{
+	struct idg_gen_view v = {};
+	int view;
+
+	if (!p || !c)
+		return IDG_DROP_GEN_INCOMPLETE;
+	view = gen ? idg_gen_view_at(&v, gen) : idg_gen_view_get(&v);
+	if (view)
+		return idg_no_view(view, p, parse_ret, c);
+	return idg_process_ext(&v, p, parse_ret, c);
 }
 
 static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 					 __u8 dir, __u32 ifindex, __u32 pkt_len)
 {
-	struct idg_gen_view v = {};
+	struct idg_ctx c = { .ifindex = ifindex, .pkt_len = pkt_len,
+			     .dir = dir };
 
-	/* An instance that was never configured is transparent. */
-	if (idg_gen_view_get(&v))
-		return idg_pass(IDG_PASS_NO_CONFIG, 0, pkt_len);
-	return idg_process_ext(&v, p, parse_ret, dir, ifindex, pkt_len, 0);
+	return idg_verdict(p, parse_ret, &c, 0);
 }
 
 #endif /* IDGATE_BPF_VERDICT_H */
