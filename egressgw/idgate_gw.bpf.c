@@ -71,11 +71,7 @@ static __always_inline int idg_is_local(struct idg_egw_view *v,
 }
 
 /* The SNAT of one packet. */
-struct idg_gw_nat {
-	__be32 ip;
-	__be16 port;
-	__u16 later; /* a non-first fragment: address only */
-};
+#define idg_gw_nat idg_nat_out
 
 /*
  * Is flow p, sent by the node of c, entitled to this gateway? Its VNI
@@ -145,38 +141,42 @@ static __noinline __u32 idg_gw_entitled(struct idg_egw_view *v,
 }
 
 /*
- * The flow's mapping, existing or new (nat.h). A later fragment has no
+ * The flow's mapping (nat.h), when it has one. A later fragment has no
  * ports to find one by: its address is the policy's egress IP, as its
- * first fragment's, and its port is not rewritten. 0 or a drop reason.
+ * first fragment's, and its port is not rewritten. 1, or 0 when a new
+ * mapping must be made (idg_gw_alloc).
  */
-static __noinline __u32 idg_gw_mapping(struct __sk_buff *skb,
-				       const struct idg_tun_cfg *tun,
-				       const struct idg_geneve_rx *rx,
-				       const struct idg_pkt *p,
-				       struct idg_gw_nat *n)
+static __noinline int idg_gw_mapping(const struct idg_geneve_rx *rx,
+				     const struct idg_pkt *p,
+				     struct idg_gw_nat *n)
 {
 	struct idg_snat_key fk = {};
-	struct idg_snat_val m = {};
-	__u32 reason, l4_off;
-	__u8 ihl = 5, tcp_flags = 0;
 
 	if (n->later) {
 		n->port = p->sport;
-		return 0;
-	}
-	if (p->proto == IPPROTO_TCP) {
-		bpf_skb_load_bytes(skb, rx->inner_off + ETH_HLEN, &ihl, 1);
-		l4_off = rx->inner_off + ETH_HLEN + (ihl & 0xf) * 4;
-		bpf_skb_load_bytes(skb, l4_off + 13, &tcp_flags, 1);
+		return 1;
 	}
 	idg_snat_key_fill(&fk, rx->src, p);
-	reason = idg_snat_get(tun, &fk, n->ip, rx->vni, tcp_flags,
-			      bpf_ktime_get_coarse_ns(), idg_flow_hash(p), &m);
-	if (reason)
-		return reason;
-	n->ip = m.nat_ip;
-	n->port = m.nat_port;
-	return 0;
+	return idg_snat_find(&fk, p->tcp_flags, bpf_ktime_get_coarse_ns(), n);
+}
+
+/* A new mapping for the flow (n->ip: the egress IP to use). 0 or a drop
+ * reason. Called from the program itself, not from idg_gw_mapping(): the
+ * allocation's frames then sit on a short call chain. */
+static __noinline __u32 idg_gw_alloc(const struct idg_tun_cfg *tun,
+				     const struct idg_geneve_rx *rx,
+				     const struct idg_pkt *p,
+				     struct idg_gw_nat *n)
+{
+	struct idg_snat_key fk = {};
+
+	idg_snat_key_fill(&fk, rx->src, p);
+	return idg_snat_alloc(tun, &fk, IDG_SNAT_IP_VNI(n->ip, rx->vni),
+			      IDG_SNAT_FLAGS_HASH(
+				      idg_snat_new_flags(p->proto,
+							 p->tcp_flags),
+				      idg_flow_hash(p)),
+			      n);
 }
 
 /* Decapsulate, translate, send toward the destination. 0 (redirect set
@@ -280,8 +280,8 @@ int idgate_tunnel_in(struct __sk_buff *skb)
 	reason = IDG_DROP_EGW_NOT_SELECTED;
 	if (v.tun->flags & IDG_TUN_F_GATEWAY)
 		reason = idg_gw_entitled(&v, &p, &c, &n);
-	if (!reason)
-		reason = idg_gw_mapping(skb, v.tun, &rx, &p, &n);
+	if (!reason && !idg_gw_mapping(&rx, &p, &n))
+		reason = idg_gw_alloc(v.tun, &rx, &p, &n);
 	if (!reason)
 		reason = idg_gw_out(skb, v.tun, &rx, &p, &n);
 	if (reason) {

@@ -106,9 +106,13 @@ int idg_meta_save(const char *state_dir, const struct idg_meta *m)
 	return rename(tmp, path) ? -errno : 0;
 }
 
-/* Idle lifetimes of gateway NAT mappings (Cilium's conntrack defaults). */
+/* Idle lifetimes of gateway NAT mappings: established TCP and answered
+ * flows as Cilium's conntrack; handshakes, unanswered datagrams and
+ * closing connections short, so that a spray cannot hold ports. */
 #define IDG_NAT_TCP_TIMEOUT_NS (21600ull * 1000000000ull)
 #define IDG_NAT_OTHER_TIMEOUT_NS (60ull * 1000000000ull)
+#define IDG_NAT_NEW_TIMEOUT_NS (20ull * 1000000000ull)
+#define IDG_NAT_CLOSE_TIMEOUT_NS (10ull * 1000000000ull)
 #define IDG_NAT_PORT_MIN 1024
 #define IDG_NAT_PORT_MAX 65535
 
@@ -135,6 +139,10 @@ static int egw_fill(struct idg_gen *g, const struct idg_compiled *c,
 	t->nat_port_max = IDG_NAT_PORT_MAX;
 	t->nat_tcp_timeout_ns = IDG_NAT_TCP_TIMEOUT_NS;
 	t->nat_other_timeout_ns = IDG_NAT_OTHER_TIMEOUT_NS;
+	t->nat_new_timeout_ns = IDG_NAT_NEW_TIMEOUT_NS;
+	t->nat_close_timeout_ns = IDG_NAT_CLOSE_TIMEOUT_NS;
+	t->nat_src_quota = self->nat_src_quota ? self->nat_src_quota :
+						 IDG_SNAT_SRC_QUOTA_DEFAULT;
 	if (c->is_gateway)
 		t->flags |= IDG_TUN_F_GATEWAY;
 

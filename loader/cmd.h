@@ -18,6 +18,7 @@ int do_policy_get(struct idg_opts *o);
 int do_unload(struct idg_opts *o);
 int do_egress_list(struct idg_opts *o);
 int do_nat_list(struct idg_opts *o);
+int do_nat_sources(struct idg_opts *o);
 int do_health(struct idg_opts *o);
 int do_policy_trace(struct idg_opts *o);
 int do_demo(struct idg_opts *o);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <idgate/egw.h>
+
 #include "config_int.h"
 
 void cfg_node_free(struct idg_node *nd)
@@ -142,11 +144,19 @@ static int node_interfaces(struct cfg_parser *p, const yaml_node_t *n,
 static int node_egress(struct cfg_parser *p, const yaml_node_t *n,
 		       struct idg_node *nd)
 {
-	struct yc_kv ip = { 0 };
-	const struct yc_field f[] = { YC_F("ip", &ip) };
+	struct yc_kv ip = { 0 }, quota = { 0 };
+	const struct yc_field f[] = { YC_F("ip", &ip),
+				      YC_F("maxMappingsPerSource", &quota) };
+	long long v;
 
 	if (yc_fields(p, n, "spec.egress", f, YC_ARRAY_SIZE(f)))
 		return -EINVAL;
+	if (quota.val) {
+		if (yc_int(p, quota.val, "spec.egress.maxMappingsPerSource", 1,
+			   IDG_SNAT_MAX, false, &v))
+			return -EINVAL;
+		nd->nat_src_quota = (uint32_t)v;
+	}
 	if (!ip.val) {
 		yc_missing(p, n, "ip", "spec.egress");
 		return -EINVAL;

@@ -20,6 +20,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 	dp->tun_gens_fd = dp->egw_gens_fd = dp->gwset_gens_fd = -1;
 	dp->node_gens_fd = dp->gw_health_fd = dp->egw_flows_fd = -1;
 	dp->snat_fd = dp->snat_rev_fd = -1;
+	dp->snat_src_fd = dp->snat_srcgc_fd = -1;
 	dp->pol_gens_fd = dp->ct_fd = dp->reason_st_fd = dp->rule_st_fd = -1;
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
 	dp->mon_cfg_fd = dp->ct_new_fd = dp->frag_fd = -1;
@@ -110,6 +111,8 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->egw_flows_fd = bpf_map__fd(dp->xdp->maps.idg_egw_flows);
 	dp->snat_fd = bpf_map__fd(dp->xdp->maps.idg_snat);
 	dp->snat_rev_fd = bpf_map__fd(dp->xdp->maps.idg_snat_rev);
+	dp->snat_src_fd = bpf_map__fd(dp->xdp->maps.idg_snat_src);
+	dp->snat_srcgc_fd = bpf_map__fd(dp->xdp->maps.idg_snat_srcgc);
 	dp->ct_fd = bpf_map__fd(dp->xdp->maps.idg_ct);
 	dp->ct_new_fd = bpf_map__fd(dp->xdp->maps.idg_ct_new);
 	dp->frag_fd = bpf_map__fd(dp->xdp->maps.idg_frag);
@@ -150,6 +153,8 @@ static const struct {
 	M(IDG_MAP_EGW_FLOWS, egw_flows_fd),
 	M(IDG_MAP_SNAT, snat_fd),
 	M(IDG_MAP_SNAT_REV, snat_rev_fd),
+	M(IDG_MAP_SNAT_SRC, snat_src_fd),
+	M(IDG_MAP_SNAT_SRC_GC, snat_srcgc_fd),
 	M(IDG_MAP_CT, ct_fd),
 	M(IDG_MAP_CT_NEW, ct_new_fd),
 	M(IDG_MAP_FRAG, frag_fd),

@@ -34,6 +34,8 @@ struct idg_dp {
 	int egw_flows_fd;
 	int snat_fd;
 	int snat_rev_fd;
+	int snat_src_fd;
+	int snat_srcgc_fd;
 	int ct_fd;     /* conntrack: flows that proved both ends alive */
 	int ct_new_fd; /* ... and the rest (datapath.h) */
 	int frag_fd;

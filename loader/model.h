@@ -174,6 +174,8 @@ struct idg_node {
 	char *external; /* gateway nodes, or NULL */
 	bool has_egress_ip;
 	struct idg_cidr egress_ip;
+	/* spec.egress.maxMappingsPerSource; 0: the default */
+	uint32_t nat_src_quota;
 	enum idg_xdp_mode xdp_mode;
 	enum idg_enforcement enforcement;
 	struct idg_pos pos;

@@ -279,12 +279,12 @@ int idgate_tc_wl_egress(struct __sk_buff *skb)
 	struct idg_pkt p = {};
 	int ret, view;
 
+	ret = idg_wl_parse(skb, &p);
 	view = idg_egw_view_get(&v);
 	/* Judged at the uplink already (its filter, or the tunnel's). */
 	if (!view && skb->ingress_ifindex &&
 	    skb->ingress_ifindex == v.tun->uplink_ifindex)
 		return TC_ACT_OK;
-	ret = idg_wl_parse(skb, &p);
 	if (view)
 		return idg_reason_is_drop(idg_no_view(view, &p, ret, &c)) ?
 			       TC_ACT_SHOT :

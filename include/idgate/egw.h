@@ -54,6 +54,12 @@
 #ifndef IDG_SNAT_MAX
 #define IDG_SNAT_MAX (1 << 17)
 #endif
+/* Mappings one source (node, address) may hold at once, unless its
+ * gateway node says otherwise (spec.egress.maxMappingsPerSource): one
+ * workload cannot take the table from the others. */
+#ifndef IDG_SNAT_SRC_QUOTA_DEFAULT
+#define IDG_SNAT_SRC_QUOTA_DEFAULT (IDG_SNAT_MAX / 8)
+#endif
 /* Ports tried when the original source port is taken. */
 #ifndef IDG_SNAT_TRIES
 #define IDG_SNAT_TRIES 32
@@ -67,6 +73,8 @@
 #define IDG_MAP_EGW_FLOWS "idg_egw_flows"
 #define IDG_MAP_SNAT "idg_snat"
 #define IDG_MAP_SNAT_REV "idg_snat_rev"
+#define IDG_MAP_SNAT_SRC "idg_snat_src"
+#define IDG_MAP_SNAT_SRC_GC "idg_snat_srcgc"
 
 /* ---- per generation ---- */
 
@@ -87,9 +95,13 @@ struct idg_tun_cfg {
 	__u16 nat_port_max;
 	__u32 flags;            /* IDG_TUN_F_* */
 	__u32 cluster_id;       /* this node's cluster */
-	__u32 pad;
-	__u64 nat_tcp_timeout_ns;   /* established TCP idle */
-	__u64 nat_other_timeout_ns; /* UDP, ICMP, TCP not established */
+	__u32 nat_src_quota;    /* gateway: mappings per source; 0 = none */
+	/* Idle time after which a mapping may be taken over (nat.h). 0:
+	 * never expires. */
+	__u64 nat_tcp_timeout_ns;   /* established TCP */
+	__u64 nat_other_timeout_ns; /* answered UDP and ICMP */
+	__u64 nat_new_timeout_ns;   /* TCP handshake, unanswered UDP, ICMP */
+	__u64 nat_close_timeout_ns; /* TCP after FIN or RST */
 };
 
 /*
@@ -168,6 +180,7 @@ struct idg_snat_key {
 
 #define IDG_NAT_F_TCP_EST (1u << 0) /* saw the reply's SYN-ACK */
 #define IDG_NAT_F_TCP_FIN (1u << 1) /* FIN or RST seen: short timeout */
+#define IDG_NAT_F_REPLIED (1u << 2) /* a reply came back (any protocol) */
 
 struct idg_snat_val {
 	__be32 nat_ip;
@@ -177,6 +190,44 @@ struct idg_snat_val {
 	__u32 pad;
 	__u64 created_ns;
 	__u64 last_seen_ns;
+};
+
+/*
+ * The idle timeout of a mapping, for the datapath (takeover) and its
+ * garbage collector alike: a spray of SYNs or unanswered datagrams holds
+ * ports only briefly, an answered flow longer, established TCP longest.
+ */
+static inline __u64 idg_nat_timeout(const struct idg_tun_cfg *tun, __u8 proto,
+				    __u16 flags)
+{
+	if (proto == 6 /* TCP */) {
+		if (flags & IDG_NAT_F_TCP_FIN)
+			return tun->nat_close_timeout_ns;
+		return (flags & IDG_NAT_F_TCP_EST) ? tun->nat_tcp_timeout_ns :
+						     tun->nat_new_timeout_ns;
+	}
+	return (flags & IDG_NAT_F_REPLIED) ? tun->nat_other_timeout_ns :
+					     tun->nat_new_timeout_ns;
+}
+
+/*
+ * Per-source accounting of the gateway's mappings. A source is the
+ * workload address on the node it came from. The datapath counts what it
+ * makes and what it takes over (idg_snat_src, atomic adds); the garbage
+ * collector counts what it removes in a map of its own (idg_snat_srcgc,
+ * one u64 a source), so no counter has two writers. Live mappings of a
+ * source: allocs - frees - collected.
+ */
+struct idg_snat_src_key {
+	__be32 node_ip;
+	__be32 saddr;
+};
+
+struct idg_snat_src {
+	__u64 allocs;      /* mappings made */
+	__u64 frees;       /* ... taken over by another flow once expired */
+	__u64 quota_drops; /* new flows refused at the quota */
+	__u64 last_ns;     /* when the last one was made */
 };
 
 /* Reverse key: a reply as it arrives on the external interface. */

@@ -252,10 +252,10 @@ static void test_tcp_handshake_promotes(void **state)
 }
 
 /*
- * A flood of new flows at an open port (spoofed SYNs, more than any
- * conntrack table holds) churns the table of new flows only: an
- * established connection, idle during the flood, is still there after
- * it, and its replies still leave E.
+ * A flood of new flows at an open port (spoofed SYNs, each followed by a
+ * blind ACK, more flows than any conntrack table holds) churns the table
+ * of new flows only: an established connection, idle during the flood,
+ * is still there after it, and its replies still leave E.
  */
 static void test_flood_cannot_evict_established(void **state)
 {
@@ -281,6 +281,9 @@ static void test_flood_cannot_evict_established(void **state)
 			 (i >> 8) & 255, i & 255);
 		p = seg(src, EP_V4, (uint16_t)(1024 + (i >> 24)), 80,
 			TCP_SYN, i, 0);
+		assert_int_equal(fx_run_xdp(fx, &p), XDP_PASS);
+		p = seg(src, EP_V4, (uint16_t)(1024 + (i >> 24)), 80,
+			TCP_ACK, i + 1, 1);
 		assert_int_equal(fx_run_xdp(fx, &p), XDP_PASS);
 	}
 	assert_true(ct_count(fx, false) <= IDG_CT_NEW_MAX);

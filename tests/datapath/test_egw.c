@@ -76,6 +76,7 @@
 #define PORT_MIN 61000
 #define PORT_MAX 61999
 #define SEC_NS 1000000000ull
+#define NAT_NEW_S 20 /* handshake, unanswered UDP/ICMP */
 
 #define RULE(...) \
 	((struct idg_rule_entry){ .icmp_type = -1, __VA_ARGS__ })
@@ -86,6 +87,7 @@ struct efx {
 	struct idgate_gw *gw;
 	int wl_fd;  /* idgate_tc_wl_ingress */
 	int wl_egress_fd; /* idgate_tc_wl_egress */
+	uint32_t quota;   /* the gateway's mappings per source; 0: none */
 	int tin_fd; /* idgate_tunnel_in */
 	int ext_fd; /* idgate_gw_ext_in */
 };
@@ -246,6 +248,9 @@ static void gen_gateway(struct efx *e, const char *self, uint16_t pmin,
 		.cluster_id = CL_B,
 		.nat_tcp_timeout_ns = 3600 * SEC_NS,
 		.nat_other_timeout_ns = 60 * SEC_NS,
+		.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,
+		.nat_close_timeout_ns = 10 * SEC_NS,
+		.nat_src_quota = e->quota,
 	};
 	fx_ipcache(fx, DB2, ID_DB2);
 	fx_ipcache(fx, DB3, IDG_ID_SCOPE_LOCAL | 5);
@@ -1632,7 +1637,13 @@ static void test_nat_gc(void **state)
 	struct idg_tun_cfg tun = {
 		.nat_tcp_timeout_ns = 3600 * SEC_NS,
 		.nat_other_timeout_ns = 60 * SEC_NS,
+		.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,
+		.nat_close_timeout_ns = 10 * SEC_NS,
 	};
+	const struct idg_nat_maps m = { .fwd = e->fx->dp.snat_fd,
+					.rev = e->fx->dp.snat_rev_fd,
+					.src = e->fx->dp.snat_src_fd,
+					.src_gc = e->fx->dp.snat_srcgc_fd };
 	struct idg_nat_gc gc = { 0 };
 	struct idg_nat_gc_result res;
 	struct idg_snat_rev_key stray = {
@@ -1654,8 +1665,7 @@ static void test_nat_gc(void **state)
 	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
 
 	/* Fresh: nothing to collect. */
-	assert_int_equal(idg_nat_gc_pass(e->fx->dp.snat_fd, e->fx->dp.snat_rev_fd,
-					 &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
 	assert_int_equal(res.expired, 0);
 	assert_int_equal(res.live, 2);
 
@@ -1666,8 +1676,7 @@ static void test_nat_gc(void **state)
 	assert_int_equal(bpf_map_update_elem(e->fx->dp.snat_rev_fd, &stray, &sv,
 					     BPF_NOEXIST),
 			 0);
-	assert_int_equal(idg_nat_gc_pass(e->fx->dp.snat_fd, e->fx->dp.snat_rev_fd,
-					 &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
 	assert_int_equal(res.expired, 1);
 	assert_int_equal(res.live, 1);
 	assert_int_equal(res.orphans, 0); /* first sighting: maybe a claim */
@@ -1681,13 +1690,170 @@ static void test_nat_gc(void **state)
 					 IPPROTO_TCP, &rv), 0);
 
 	/* Second sighting of the stray reverse entry: removed. */
-	assert_int_equal(idg_nat_gc_pass(e->fx->dp.snat_fd, e->fx->dp.snat_rev_fd,
-					 &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
 	assert_int_equal(res.orphans, 1);
 	assert_int_equal(bpf_map_lookup_elem(e->fx->dp.snat_rev_fd, &stray, &rv),
 			 -ENOENT);
 	/* The collected port is free for a new flow. */
 	assert_int_equal(flow_port(e, NODE_C, 61000), 61000);
+	idg_nat_gc_free(&gc);
+}
+
+/* The accounting of source {node, WL}: live mappings, quota drops. */
+static void src_counts(struct efx *e, const char *node, uint64_t *live,
+		       uint64_t *drops)
+{
+	struct idg_snat_src_key k = { .node_ip = egw_ip(node),
+				      .saddr = egw_ip(WL) };
+	struct idg_snat_src v = { 0 };
+	uint64_t gc = 0;
+
+	bpf_map_lookup_elem(e->fx->dp.snat_src_fd, &k, &v);
+	bpf_map_lookup_elem(e->fx->dp.snat_srcgc_fd, &k, &gc);
+	*live = v.allocs - v.frees - gc;
+	*drops = v.quota_drops;
+}
+
+static void expect_quota(struct efx *e, const char *node, uint16_t sport)
+{
+	struct pkt in = tcp_pkt(WL, DB, sport, 5432, PKT_TCP_SYN, 0);
+	struct pkt g = wrap(&in, node, GW1, wl_vni(node));
+
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT,
+		       IDG_DROP_NAT_SOURCE_QUOTA);
+}
+
+static void age_udp_mapping(struct efx *e, uint16_t sport, unsigned int s)
+{
+	struct idg_snat_key k = {
+		.node_ip = egw_ip(NODE_A), .saddr = egw_ip(WL),
+		.daddr = egw_ip(DB), .sport = htons(sport),
+		.dport = htons(53), .proto = IPPROTO_UDP,
+	};
+	struct idg_snat_val v;
+
+	assert_int_equal(bpf_map_lookup_elem(e->fx->dp.snat_fd, &k, &v), 0);
+	v.last_seen_ns = now_coarse() - s * SEC_NS;
+	assert_int_equal(bpf_map_update_elem(e->fx->dp.snat_fd, &k, &v,
+					     BPF_EXIST),
+			 0);
+}
+
+/*
+ * One source cannot take the table from the others: past its quota its
+ * new flows are dropped with a reason and counted for it, while other
+ * sources go on; a mapping it loses (collected once idle, or taken over
+ * by another flow once expired) frees a slot.
+ */
+static void test_nat_source_quota(void **state)
+{
+	struct efx *e = *state;
+	const struct idg_tun_cfg tun = {
+		.nat_tcp_timeout_ns = 3600 * SEC_NS,
+		.nat_other_timeout_ns = 60 * SEC_NS,
+		.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,
+		.nat_close_timeout_ns = 10 * SEC_NS,
+	};
+	const struct idg_nat_maps m = { .fwd = e->fx->dp.snat_fd,
+					.rev = e->fx->dp.snat_rev_fd,
+					.src = e->fx->dp.snat_src_fd,
+					.src_gc = e->fx->dp.snat_srcgc_fd };
+	struct idg_nat_gc gc = { 0 };
+	struct idg_nat_gc_result res;
+	uint64_t live, drops;
+
+	e->quota = 3;
+	gen_gateway(e, GW1, PORT_MIN, PORT_MAX, IDG_TUN_F_GATEWAY, NULL);
+	for (uint16_t sp = 1000; sp < 1003; sp++)
+		assert_int_equal(flow_port(e, NODE_A, sp), sp);
+	src_counts(e, NODE_A, &live, &drops);
+	assert_int_equal(live, 3);
+	/* Its existing flows keep their mappings; a new one is refused. */
+	assert_int_equal(flow_port(e, NODE_A, 1001), 1001);
+	expect_quota(e, NODE_A, 1003);
+	assert_int_equal(fx_poll_events(e->fx), 1);
+	assert_int_equal(e->fx->events[0].reason, IDG_DROP_NAT_SOURCE_QUOTA);
+	assert_int_equal(e->fx->events[0].src_id, ID_WL);
+	src_counts(e, NODE_A, &live, &drops);
+	assert_int_equal(live, 3);
+	assert_int_equal(drops, 1);
+	/* Another source (node C's workload at the same address) is not
+	 * held back. */
+	assert_true(flow_port(e, NODE_C, 1000) >= PORT_MIN);
+	src_counts(e, NODE_C, &live, &drops);
+	assert_int_equal(live, 1);
+	assert_int_equal(drops, 0);
+
+	/* A handshake idles past its timeout and is collected: the source
+	 * may map again, up to the quota. */
+	age_mapping(e, NODE_A, 1000, NAT_NEW_S + 1);
+	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(res.expired, 1);
+	src_counts(e, NODE_A, &live, &drops);
+	assert_int_equal(live, 2);
+	assert_int_equal(flow_port(e, NODE_A, 1003), 1003);
+	expect_quota(e, NODE_A, 1004);
+
+	/* An expired mapping taken over by another source's flow. */
+	age_mapping(e, NODE_A, 1001, NAT_NEW_S + 1);
+	assert_int_equal(flow_port(e, NODE_C, 1001), 1001);
+	src_counts(e, NODE_A, &live, &drops);
+	assert_int_equal(live, 2);
+	assert_int_equal(drops, 2);
+	assert_int_equal(flow_port(e, NODE_A, 1005), 1005);
+	idg_nat_gc_free(&gc);
+}
+
+/*
+ * A TCP handshake and an unanswered datagram hold their mapping 20 s
+ * idle; an answer makes it 60 s (UDP, ICMP) or the established time
+ * (TCP).
+ */
+static void test_nat_fast_expiry(void **state)
+{
+	struct efx *e = *state;
+	const struct idg_tun_cfg tun = {
+		.nat_tcp_timeout_ns = 3600 * SEC_NS,
+		.nat_other_timeout_ns = 60 * SEC_NS,
+		.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,
+		.nat_close_timeout_ns = 10 * SEC_NS,
+	};
+	const struct idg_nat_maps m = { .fwd = e->fx->dp.snat_fd,
+					.rev = e->fx->dp.snat_rev_fd,
+					.src = e->fx->dp.snat_src_fd,
+					.src_gc = e->fx->dp.snat_srcgc_fd };
+	struct idg_nat_gc gc = { 0 };
+	struct idg_nat_gc_result res;
+	struct idg_snat_val v;
+	struct pkt in, g, r, out;
+
+	gen_gw1(e);
+	in = udp_pkt(WL, DB, 7000, 53, 8);
+	g = wrap(&in, NODE_A, GW1, ID_WL);
+	expect_sent(e, e->tin_fd, &g, &out, IDG_PASS_SNAT);
+	in = udp_pkt(WL, DB, 7001, 53, 8);
+	g = wrap(&in, NODE_A, GW1, ID_WL);
+	expect_sent(e, e->tin_fd, &g, &out, IDG_PASS_SNAT);
+	r = udp_pkt(DB, EGRESS_IP, 53, 7001, 8);
+	expect_sent(e, e->ext_fd, &r, &out, IDG_PASS_REV_SNAT);
+	assert_int_equal(snat_lookup(e, NODE_A, WL, DB, 7001, 53, IPPROTO_UDP,
+				     &v),
+			 0);
+	assert_true(v.flags & IDG_NAT_F_REPLIED);
+
+	age_udp_mapping(e, 7000, NAT_NEW_S + 1);
+	age_udp_mapping(e, 7001, NAT_NEW_S + 1);
+	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(res.expired, 1);
+	assert_int_equal(snat_lookup(e, NODE_A, WL, DB, 7000, 53, IPPROTO_UDP,
+				     &v),
+			 -ENOENT);
+	assert_int_equal(snat_lookup(e, NODE_A, WL, DB, 7001, 53, IPPROTO_UDP,
+				     &v),
+			 0);
+	age_udp_mapping(e, 7001, 61);
+	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
+	assert_int_equal(res.expired, 1);
 	idg_nat_gc_free(&gc);
 }
 
@@ -2000,6 +2166,8 @@ int main(int argc, char **argv)
 		T(test_port_collision),
 		T(test_nat_exhaustion),
 		T(test_nat_gc),
+		T(test_nat_source_quota),
+		T(test_nat_fast_expiry),
 		T(test_not_entitled),
 		T(test_ext_in_not_ours),
 		T(test_wl_source_bound),

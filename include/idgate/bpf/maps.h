@@ -180,6 +180,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idg_snat_rev SEC(".maps");
 
+/* Per-source accounting (egw.h): one entry per source that holds or
+ * held mappings, so never more sources than mappings the table holds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_SNAT_MAX);
+	__type(key, struct idg_snat_src_key);
+	__type(value, struct idg_snat_src);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_snat_src SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_SNAT_MAX);
+	__type(key, struct idg_snat_src_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_snat_srcgc SEC(".maps");
+
 IDG_GEN_MAP(idg_cfg_gens, struct idg_cfg_inner);
 
 IDG_GEN_MAP(idg_ipc_gens, struct idg_ipcache_inner);

@@ -29,18 +29,6 @@
 
 #include <idgate/bpf/tunnel.h>
 
-/* Idle time after which a mapping may be taken over: established TCP
- * keeps it longest; UDP, ICMP, a TCP handshake and a closing TCP
- * connection get the short one. 0: never expires. */
-static __always_inline __u64 idg_nat_timeout(const struct idg_tun_cfg *tun,
-					     __u8 proto, __u16 flags)
-{
-	if (proto == IPPROTO_TCP && (flags & IDG_NAT_F_TCP_EST) &&
-	    !(flags & IDG_NAT_F_TCP_FIN))
-		return tun->nat_tcp_timeout_ns;
-	return tun->nat_other_timeout_ns;
-}
-
 static __always_inline int idg_nat_expired(const struct idg_tun_cfg *tun,
 					   __u8 proto,
 					   const struct idg_snat_val *v,
@@ -92,12 +80,76 @@ static __always_inline void idg_snat_owner_key(struct idg_snat_key *k,
 	k->proto = rk->proto;
 }
 
+/* One mapping of a source went (taken over): its count goes down. */
+static __always_inline void idg_snat_src_freed(__be32 node, __be32 saddr)
+{
+	struct idg_snat_src_key sk = { .node_ip = node, .saddr = saddr };
+	struct idg_snat_src *s = bpf_map_lookup_elem(&idg_snat_src, &sk);
+
+	if (s)
+		__sync_fetch_and_add(&s->frees, 1);
+}
+
+/*
+ * May the source of flow fk have one more mapping? 0, or
+ * IDG_DROP_NAT_SOURCE_QUOTA (counted for the source). CPUs racing for
+ * one source's last slots may each pass: the quota may be exceeded by as
+ * many as race. Not inlined, as the rest of the allocation: the stack of
+ * the deepest call chain must stay within 512 bytes.
+ */
+static __noinline __u32 idg_snat_src_admit(const struct idg_tun_cfg *tun,
+					   const struct idg_snat_key *fk)
+{
+	struct idg_snat_src_key sk = { .node_ip = fk->node_ip,
+				       .saddr = fk->saddr };
+	struct idg_snat_src zero = {};
+	struct idg_snat_src *s;
+	__u64 collected = 0, live, *gc;
+
+	s = bpf_map_lookup_elem(&idg_snat_src, &sk);
+	if (!s) {
+		bpf_map_update_elem(&idg_snat_src, &sk, &zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&idg_snat_src, &sk);
+		/* Full: more sources than the table has mappings, which
+		 * only sources that hold none can cause. */
+		if (!s)
+			return IDG_DROP_NAT_SOURCE_QUOTA;
+	}
+	if (!tun->nat_src_quota)
+		return 0;
+	gc = bpf_map_lookup_elem(&idg_snat_srcgc, &sk);
+	if (gc)
+		collected = *gc;
+	live = s->allocs - s->frees - collected;
+	/* A counter read mid-update on another CPU can make this wrap. */
+	if ((__s64)live >= (__s64)tun->nat_src_quota) {
+		__sync_fetch_and_add(&s->quota_drops, 1);
+		return IDG_DROP_NAT_SOURCE_QUOTA;
+	}
+	return 0;
+}
+
+/* A mapping of fk's source was made. */
+static __noinline void idg_snat_src_made(const struct idg_snat_key *fk,
+					 __u64 now)
+{
+	struct idg_snat_src_key sk = { .node_ip = fk->node_ip,
+				       .saddr = fk->saddr };
+	struct idg_snat_src *s = bpf_map_lookup_elem(&idg_snat_src, &sk);
+
+	if (!s)
+		return;
+	__sync_fetch_and_add(&s->allocs, 1);
+	if (s->last_ns != now)
+		s->last_ns = now;
+}
+
 /*
  * Try to own reverse key rk for the flow described by rv. 1: owned (the
  * reverse entry now holds rv). 0: taken by a live mapping, or by a claim
  * in progress, or lost a race.
  */
-static __always_inline int idg_snat_claim(const struct idg_tun_cfg *tun,
+static __noinline int idg_snat_claim(const struct idg_tun_cfg *tun,
 					  const struct idg_snat_rev_key *rk,
 					  const struct idg_snat_rev_val *rv,
 					  __u64 now)
@@ -120,6 +172,7 @@ static __always_inline int idg_snat_claim(const struct idg_tun_cfg *tun,
 		return 0;
 	if (bpf_map_delete_elem(&idg_snat, &ok))
 		return 0; /* someone else took it over first */
+	idg_snat_src_freed(ok.node_ip, ok.saddr);
 	/* Nobody else can own it now: whoever deletes the owner wins. */
 	return !bpf_map_update_elem(&idg_snat_rev, rk, rv, BPF_ANY);
 }
@@ -131,23 +184,43 @@ static __always_inline int idg_snat_claim(const struct idg_tun_cfg *tun,
 /*
  * New mapping for flow fk: the original source port (ICMP: identifier)
  * when free, else up to IDG_SNAT_TRIES ports of [nat_port_min,
- * nat_port_max] from a hash of the flow. Returns 0 with out->nat_ip and
- * out->nat_port filled, or IDG_DROP_NAT_EXHAUSTED.
+ * nat_port_max] from a hash of the flow, within the source's quota.
+ * Returns 0 with out->nat_ip and out->nat_port filled, or
+ * IDG_DROP_NAT_SOURCE_QUOTA or IDG_DROP_NAT_EXHAUSTED.
  */
-static __always_inline __u32 idg_snat_alloc(const struct idg_tun_cfg *tun,
-					    const struct idg_snat_key *fk,
-					    __be32 nat_ip, __u32 vni,
-					    __u16 flags, __u64 now,
-					    __u32 hash,
-					    struct idg_snat_val *out)
+/* Where a flow's source goes: the egress IP and the port (ICMP echo:
+ * identifier); later is set for a non-first fragment (address only). */
+struct idg_nat_out {
+	__be32 ip;
+	__be16 port;
+	__u16 later;
+};
+
+/* nat_ip and vni, flags and hash, in one argument each. */
+#define IDG_SNAT_IP_VNI(ip, vni) ((__u64)(vni) << 32 | (ip))
+#define IDG_SNAT_FLAGS_HASH(flags, hash) ((__u64)(flags) << 32 | (hash))
+
+static __noinline __u32 idg_snat_alloc(const struct idg_tun_cfg *tun,
+				       const struct idg_snat_key *fk,
+				       __u64 ip_vni, __u64 flags_hash,
+				       struct idg_nat_out *out)
 {
+	__be32 nat_ip = (__be32)ip_vni;
+	__u32 vni = ip_vni >> 32, hash = (__u32)flags_hash;
+	__u16 flags = flags_hash >> 32;
+	__u64 now = bpf_ktime_get_coarse_ns();
 	struct idg_snat_rev_key rk = {};
 	struct idg_snat_rev_val rv = {};
 	struct idg_snat_val fv = {};
 	struct idg_snat_val *won;
 	__u32 lo = tun->nat_port_min, hi = tun->nat_port_max, n = 0, i;
 	__be16 port = fk->sport;
+	__u32 reason;
 	int got = 0;
+
+	reason = idg_snat_src_admit(tun, fk);
+	if (reason)
+		return reason;
 
 	rv.node_ip = fk->node_ip;
 	rv.orig_saddr = fk->saddr;
@@ -177,8 +250,9 @@ static __always_inline __u32 idg_snat_alloc(const struct idg_tun_cfg *tun,
 	fv.created_ns = now;
 	fv.last_seen_ns = now;
 	if (!bpf_map_update_elem(&idg_snat, fk, &fv, BPF_NOEXIST)) {
-		out->nat_ip = nat_ip;
-		out->nat_port = port;
+		idg_snat_src_made(fk, now);
+		out->ip = nat_ip;
+		out->port = port;
 		return 0;
 	}
 	/* The claim is ours alone (no forward entry points at it): give it
@@ -189,46 +263,45 @@ static __always_inline __u32 idg_snat_alloc(const struct idg_tun_cfg *tun,
 	if (!won)
 		return IDG_DROP_NAT_EXHAUSTED;
 	idg_barrier_var(won);
-	out->nat_ip = won->nat_ip;
-	out->nat_port = won->nat_port;
+	out->ip = won->nat_ip;
+	out->port = won->nat_port;
 	return 0;
 }
 
 /*
- * The mapping of flow fk, refreshed, or a new one (nat_ip, the policy's
- * or the gateway's egress IP, is used only for a new one). tcp_flags is
- * byte 13 of the TCP header (0 for other protocols). Returns 0 with
- * out->nat_ip and out->nat_port filled, or a drop reason.
+ * The mapping flow fk has, refreshed, its TCP state followed (tcp_flags:
+ * byte 13 of the TCP header, 0 for other protocols). 1 with out->ip and
+ * out->port filled; 0 when it has none (idg_snat_alloc() makes one).
  */
-static __always_inline __u32 idg_snat_get(const struct idg_tun_cfg *tun,
-					  const struct idg_snat_key *fk,
-					  __be32 nat_ip, __u32 vni,
-					  __u8 tcp_flags, __u64 now,
-					  __u32 hash, struct idg_snat_val *out)
+static __always_inline int idg_snat_find(const struct idg_snat_key *fk,
+					 __u8 tcp_flags, __u64 now,
+					 struct idg_nat_out *out)
 {
 	struct idg_snat_val *v = bpf_map_lookup_elem(&idg_snat, fk);
 
-	if (v) {
-		if (v->last_seen_ns != now)
-			v->last_seen_ns = now;
-		if (fk->proto == IPPROTO_TCP) {
-			/* A SYN on a known tuple opens a new connection. */
-			if ((tcp_flags & (IDG_TCPF_SYN | IDG_TCPF_ACK)) ==
-			    IDG_TCPF_SYN)
-				v->flags = 0;
-			else if (tcp_flags & (IDG_TCPF_FIN | IDG_TCPF_RST))
-				v->flags |= IDG_NAT_F_TCP_FIN;
-		}
-		out->nat_ip = v->nat_ip;
-		out->nat_port = v->nat_port;
+	if (!v)
 		return 0;
+	if (v->last_seen_ns != now)
+		v->last_seen_ns = now;
+	if (fk->proto == IPPROTO_TCP) {
+		/* A SYN on a known tuple opens a new connection. */
+		if ((tcp_flags & (IDG_TCPF_SYN | IDG_TCPF_ACK)) == IDG_TCPF_SYN)
+			v->flags = 0;
+		else if (tcp_flags & (IDG_TCPF_FIN | IDG_TCPF_RST))
+			v->flags |= IDG_NAT_F_TCP_FIN;
 	}
-	return idg_snat_alloc(tun, fk, nat_ip, vni,
-			      (fk->proto == IPPROTO_TCP &&
-			       (tcp_flags & (IDG_TCPF_FIN | IDG_TCPF_RST))) ?
-				      IDG_NAT_F_TCP_FIN :
-				      0,
-			      now, hash, out);
+	out->ip = v->nat_ip;
+	out->port = v->nat_port;
+	return 1;
+}
+
+/* The flags a new mapping of a flow starts with. */
+static __always_inline __u16 idg_snat_new_flags(__u8 proto, __u8 tcp_flags)
+{
+	return proto == IPPROTO_TCP &&
+			       (tcp_flags & (IDG_TCPF_FIN | IDG_TCPF_RST)) ?
+		       IDG_NAT_F_TCP_FIN :
+		       0;
 }
 
 /* A reply went through mapping v: it is alive, and tells the TCP state.
@@ -240,6 +313,8 @@ static __always_inline void idg_snat_reply_seen(struct idg_snat_val *v,
 {
 	if (v->last_seen_ns != now)
 		v->last_seen_ns = now;
+	if (!(v->flags & IDG_NAT_F_REPLIED))
+		v->flags |= IDG_NAT_F_REPLIED;
 	if (proto != IPPROTO_TCP)
 		return;
 	if (tcp_flags & (IDG_TCPF_FIN | IDG_TCPF_RST))
