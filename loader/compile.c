@@ -347,6 +347,40 @@ static int local_eps_build(const struct idg_config *cfg,
 	return 0;
 }
 
+/*
+ * Enforced endpoints that are behind no workload interface are judged
+ * only where their traffic crosses the uplink: from other interfaces, or
+ * between two of them on this node, it never meets idgate. Say so, once.
+ */
+static void unbound_report(const struct idg_compiled *out,
+			   struct idg_diags *d)
+{
+	const struct idg_endpoint *first = NULL, *last = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < out->n_eps; i++) {
+		const struct idg_local_ep *e = &out->eps[i];
+
+		if (e->ep->interface || e->ep == last ||
+		    !(e->flags & (IDG_EP_F_ENFORCE_INGRESS |
+				  IDG_EP_F_ENFORCE_EGRESS)))
+			continue;
+		last = e->ep;
+		if (!first)
+			first = e->ep;
+		n++;
+	}
+	if (n == 1)
+		idg_warn(d, out->node->pos,
+			 "node %s: endpoint %s is enforced only for traffic crossing the uplink %s: from other interfaces, or from endpoints of this node, nothing is judged (bind it to its workload interface with spec.interface; docs/security.md)",
+			 out->node->name, first->name, out->node->uplink);
+	else if (n)
+		idg_warn(d, out->node->pos,
+			 "node %s: endpoint %s and %zu others are enforced only for traffic crossing the uplink %s: from other interfaces, or between endpoints of this node, nothing is judged (bind them to their workload interfaces with spec.interface; docs/security.md)",
+			 out->node->name, first->name, n - 1,
+			 out->node->uplink);
+}
+
 /* ---- entry point ---- */
 
 int idg_compile(const struct idg_config *cfg, const char *node_name,
@@ -384,6 +418,8 @@ int idg_compile(const struct idg_config *cfg, const char *node_name,
 		err = local_eps_build(cfg, &ids, self, out);
 	if (!err)
 		err = idg_rules_build(cfg, &ids, st, &new_st, out, d);
+	if (!err)
+		unbound_report(out, d);
 	if (!err)
 		err = idg_egw_build(cfg, &ids, self, out, d);
 	if (!err && d->n_errors > errors)

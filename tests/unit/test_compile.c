@@ -549,6 +549,50 @@ static void test_subject_matching_nothing_warns(void **state)
 	fx_free(&f);
 }
 
+/* Enforced endpoints behind no workload interface: idgate judges them
+ * at the uplink only, and says so once for the node. */
+static void test_unbound_endpoints_warn(void **state)
+{
+	static const char *const nodes_wl =
+		"apiVersion: idgate.io/v1\n"
+		"kind: Node\n"
+		"metadata: {name: n1}\n"
+		"spec: {cluster: a, clusterID: 1,\n"
+		"       interfaces: {uplink: eth0, endpoints: [wl0]}}\n";
+	char yaml[2048];
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		EP("db", "prod", "{app: db}", "n1", "[10.0.0.2]")
+		EP("idle", "prod", "{app: idle}", "n1", "[10.0.0.3]")
+		CNP("p", "prod", "  endpointSelector: {}\n"
+			"  ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]\n"
+			"  egressDeny: [{toEntities: [world]}]\n"), "n1");
+	assert_int_equal(f.err, 0);
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING,
+				  "endpoint web and 2 others are enforced only for traffic crossing the uplink eth0"));
+	fx_free(&f);
+
+	/* Bound to a workload interface: judged there too, no warning;
+	 * nor for an endpoint nothing enforces. */
+	snprintf(yaml, sizeof(yaml), "%s%s", nodes_wl,
+		 "---\n"
+		 "apiVersion: idgate.io/v1\n"
+		 "kind: Endpoint\n"
+		 "metadata: {name: web, namespace: prod, labels: {app: web}}\n"
+		 "spec: {node: n1, interface: wl0, ips: [10.0.0.1]}\n"
+		 EP("idle", "prod", "{app: idle}", "n1", "[10.0.0.3]")
+		 CNP("p", "prod", "  endpointSelector: {matchLabels: {app: web}}\n"
+			"  ingress: [{}]\n"));
+	fx_compile(&f, yaml, "n1");
+	assert_int_equal(f.err, 0);
+	assert_false(idg_diags_has(&f.d, IDG_DIAG_WARNING,
+				   "enforced only for traffic crossing"));
+	fx_free(&f);
+}
+
 /* ---- clusters ---- */
 
 static void test_cross_cluster_needs_cluster_label(void **state)
@@ -950,6 +994,7 @@ int main(void)
 		cmocka_unit_test(test_cookies_stable_with_state),
 		cmocka_unit_test(test_cookie_space_exhausted),
 		cmocka_unit_test(test_unknown_node),
+		cmocka_unit_test(test_unbound_endpoints_warn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
