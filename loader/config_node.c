@@ -29,6 +29,26 @@ void cfg_endpoint_free(struct idg_endpoint *ep)
 	free(ep->ips);
 }
 
+bool idg_node_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!len || len > IDG_NODE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			continue;
+		/* '-' and '.' only inside a part: '.' never at either end,
+		 * next to another '.' or next to a '-'. */
+		if ((c != '-' && c != '.') || i == 0 || i == len - 1 ||
+		    name[i - 1] == '.' || name[i + 1] == '.')
+			return false;
+	}
+	return true;
+}
+
 /* The kernel's rules for a device name (dev_valid_name()). */
 bool cfg_ifname_ok(const char *name)
 {

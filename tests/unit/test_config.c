@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "config_int.h"
+#include "instance.h"
 #include "model.h"
 
 #define FILE_NAME "test.yaml"
@@ -893,6 +894,87 @@ static void test_node_fields(void **state)
 		   "missing field 'cluster' in Node spec", 4, 7);
 }
 
+/* A Node named name, the name given on line 3 at column 18. */
+static void node_named(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "apiVersion: idgate.io/v1\n"
+		 "kind: Node\n"
+		 "metadata: {name: %s}\n"
+		 "spec: {cluster: c, clusterID: 1, interfaces: {uplink: eth0}}\n",
+		 name);
+}
+
+/*
+ * A node name is a directory under the pin and state roots: Kubernetes'
+ * DNS subdomain rule keeps ".", ".." and '/' out.
+ */
+static void test_node_name(void **state)
+{
+	static const char *const bad[] = {
+		".", "..", "'../x'", "a/b", "''", "Node-A", "node_a",
+		"-a", "a-", "a.", ".a", "a..b", "a.-b", "a-.b", "'a b'",
+	};
+	static const char *const good[] = {
+		"a", "0", "node-a", "a--b", "node-a.example.com", "1.2.3",
+	};
+	char long_name[IDG_NODE_NAME_MAX + 2], yaml[512];
+	struct idg_config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < YC_ARRAY_SIZE(bad); i++) {
+		node_named(bad[i], yaml, sizeof(yaml));
+		expect_err(yaml, "metadata.name: invalid node name", 3, 18);
+	}
+	for (size_t i = 0; i < YC_ARRAY_SIZE(good); i++) {
+		node_named(good[i], yaml, sizeof(yaml));
+		load_clean(yaml, &cfg);
+		assert_string_equal(cfg.nodes[0].name, good[i]);
+		idg_config_free(&cfg);
+	}
+	memset(long_name, 'a', IDG_NODE_NAME_MAX);
+	long_name[IDG_NODE_NAME_MAX] = '\0';
+	node_named(long_name, yaml, sizeof(yaml));
+	load_clean(yaml, &cfg);
+	idg_config_free(&cfg);
+	strcat(long_name, "a");
+	node_named(long_name, yaml, sizeof(yaml));
+	expect_err(yaml, "metadata.name: invalid node name", 3, 18);
+	/* Other kinds keep their own, looser rule. */
+	load_clean("apiVersion: cilium.io/v2\n"
+		   "kind: CiliumNetworkPolicy\n"
+		   "metadata: {name: Allow_All}\n"
+		   "spec: {endpointSelector: {}}\n",
+		   &cfg);
+	assert_string_equal(cfg.policies[0].name, "Allow_All");
+	idg_config_free(&cfg);
+}
+
+/* --node: the same rule, before any path is built; the longest name fits. */
+static void test_instance_node_name(void **state)
+{
+	static const char *const bad[] = { ".", "..", "../x", "a/b", "",
+					   "Node-A", "a..b" };
+	char name[IDG_NODE_NAME_MAX + 2], want[PATH_MAX];
+	struct idg_instance in;
+
+	(void)state;
+	for (size_t i = 0; i < YC_ARRAY_SIZE(bad); i++)
+		assert_int_equal(idg_instance_init(&in, bad[i], NULL, NULL),
+				 -EINVAL);
+	assert_int_equal(idg_instance_init(&in, NULL, NULL, NULL), -EINVAL);
+	memset(name, 'n', IDG_NODE_NAME_MAX);
+	name[IDG_NODE_NAME_MAX] = '\0';
+	assert_int_equal(idg_instance_init(&in, name, NULL, NULL), 0);
+	assert_string_equal(in.node, name);
+	snprintf(want, sizeof(want), "%s/%s", IDG_PIN_ROOT, name);
+	assert_string_equal(in.pin_dir, want);
+	snprintf(want, sizeof(want), "%s/%s", IDG_STATE_ROOT, name);
+	assert_string_equal(in.state_dir, want);
+	strcat(name, "n");
+	assert_int_equal(idg_instance_init(&in, name, NULL, NULL), -EINVAL);
+}
+
 #define EP(name, ns, node, ip) \
 	"---\n" \
 	"apiVersion: idgate.io/v1\n" \
@@ -1650,6 +1732,8 @@ int main(void)
 		cmocka_unit_test(test_cluster_id_range),
 		cmocka_unit_test(test_cluster_id_conflicts),
 		cmocka_unit_test(test_node_fields),
+		cmocka_unit_test(test_node_name),
+		cmocka_unit_test(test_instance_node_name),
 		cmocka_unit_test(test_duplicate_endpoint),
 		cmocka_unit_test(test_duplicate_node_and_policy),
 		cmocka_unit_test(test_endpoint_fields),
