@@ -1581,6 +1581,84 @@ static void test_alias_loop(void **state)
 	expect_err("a: &a [*a]\n", "alias refers to itself", 1, 4);
 }
 
+#define N_ANCHORS 20000
+
+/*
+ * A policy whose first rule anchors N_ANCHORS selectors (&s0 on line 8,
+ * &sI on line 8 + I) and whose second rule aliases all of them in
+ * reverse order (*sI on line 2 * N_ANCHORS + 8 - I), then tail.
+ */
+static char *anchors_yaml(const char *tail)
+{
+	size_t len = (size_t)N_ANCHORS * 64 + strlen(tail) + 512;
+	char *y = malloc(len), *p = y;
+
+	assert_non_null(y);
+	p += sprintf(p, "apiVersion: cilium.io/v2\n"
+			"kind: CiliumClusterwideNetworkPolicy\n"
+			"metadata: {name: p}\n"
+			"spec:\n"
+			"  endpointSelector: {}\n"
+			"  ingress:\n"
+			"  - fromEndpoints:\n");
+	for (int i = 0; i < N_ANCHORS; i++)
+		p += sprintf(p, "    - &s%d {matchLabels: {app: a%d}}\n", i, i);
+	p += sprintf(p, "  - fromEndpoints:\n");
+	for (int i = N_ANCHORS - 1; i >= 0; i--)
+		p += sprintf(p, "    - *s%d\n", i);
+	strcpy(p, tail);
+	return y;
+}
+
+/* Many anchors and aliases: each alias finds its own anchor, and the
+ * errors about anchors keep their message and position. */
+static void test_many_anchors(void **state)
+{
+	const int end = 2 * N_ANCHORS + 9; /* the line after the aliases */
+	struct idg_config cfg;
+	const struct idg_rule *r;
+	char want[32], *y;
+
+	(void)state;
+	y = anchors_yaml("");
+	load_clean(y, &cfg);
+	free(y);
+	assert_int_equal(cfg.n_policies, 1);
+	r = cfg.policies[0].rules[IDG_RS_INGRESS];
+	assert_int_equal(cfg.policies[0].n_rules[IDG_RS_INGRESS], 2);
+	assert_int_equal(r[0].n_endpoints, N_ANCHORS);
+	assert_int_equal(r[1].n_endpoints, N_ANCHORS);
+	for (int i = 0; i < N_ANCHORS; i++) {
+		snprintf(want, sizeof(want), "a%d", i);
+		assert_label(&r[0].endpoints[i].match_labels, 0, "app", want);
+		snprintf(want, sizeof(want), "a%d", N_ANCHORS - 1 - i);
+		assert_label(&r[1].endpoints[i].match_labels, 0, "app", want);
+		/* The alias's node is the anchor's: same position. */
+		assert_int_equal(r[1].endpoints[i].pos.line,
+				 8 + N_ANCHORS - 1 - i);
+	}
+	idg_config_free(&cfg);
+
+	y = anchors_yaml("    - *nope\n");
+	expect_err(y, "found undefined alias", end, 7);
+	free(y);
+	y = anchors_yaml("    - &s5 {matchLabels: {app: again}}\n");
+	expect_err(y, "second occurrence (found duplicate anchor; first occurrence at line 13, column 7)",
+		   end, 7);
+	free(y);
+	/* Anchors belong to their document: the next one may define the
+	 * same name again, and cannot refer to the earlier one. */
+	y = anchors_yaml("---\n"
+			 "apiVersion: cilium.io/v2\n"
+			 "kind: CiliumClusterwideNetworkPolicy\n"
+			 "metadata: {name: q}\n"
+			 "spec:\n"
+			 "  endpointSelector: &s0 {}\n"
+			 "  ingress: [{fromEndpoints: [*s1]}]\n");
+	expect_err(y, "found undefined alias", end + 6, 30);
+	free(y);
+}
+
 static bool mark_eq(yaml_mark_t a, yaml_mark_t b)
 {
 	return a.index == b.index && a.line == b.line && a.column == b.column;
@@ -1755,6 +1833,7 @@ int main(void)
 		cmocka_unit_test(test_warn_host_bits),
 		cmocka_unit_test(test_egress_gateway),
 		cmocka_unit_test(test_alias_loop),
+		cmocka_unit_test(test_many_anchors),
 		cmocka_unit_test(test_composer_matches_libyaml),
 	};
 
