@@ -519,11 +519,17 @@ static void single_family_warnings(struct idg_rctx *x)
 
 		if (!n[f])
 			continue;
-		for (size_t i = 0; i < n[f] && i < 3; i++)
-			len += (size_t)snprintf(names + len, sizeof(names) - len,
-						"%s%.300s/%.300s", i ? ", " : "",
-						shown[f][i]->namespace,
-						shown[f][i]->name);
+		for (size_t i = 0; i < n[f] && i < 3; i++) {
+			int w = snprintf(names + len, sizeof(names) - len,
+					 "%s%s/%s", i ? ", " : "",
+					 shown[f][i]->namespace,
+					 shown[f][i]->name);
+
+			/* Three names within their limits always fit. */
+			if (w < 0 || (size_t)w >= sizeof(names) - len)
+				break;
+			len += (size_t)w;
+		}
 		if (n[f] > 3)
 			snprintf(more, sizeof(more), " and %zu more", n[f] - 3);
 		idg_warn(x->d, (struct idg_pos){ .file = x->cfg->file },

@@ -40,8 +40,9 @@ bool idg_node_name_ok(const char *name)
 
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
 			continue;
-		/* '-' and '.' only inside a part: '.' never at either end,
-		 * next to another '.' or next to a '-'. */
+		/* '-' and '.' only inside: never first or last, never
+		 * beside a '.' (each dot-separated part is alphanumeric at
+		 * both ends). */
 		if ((c != '-' && c != '.') || i == 0 || i == len - 1 ||
 		    name[i - 1] == '.' || name[i + 1] == '.')
 			return false;
