@@ -18,7 +18,7 @@ static const struct {
 	[OPT_CONFIG] = { { "config", required_argument, NULL, 'c' }, "FILE",
 			 "config file (YAML: Nodes, Endpoints, Cilium policies)" },
 	[OPT_NODE] = { { "node", required_argument, NULL, 'n' }, "NAME",
-		       "node of the config to act as (default: host name)" },
+		       "node of the config to act as, a-z 0-9 - . (default: host name)" },
 	[OPT_PIN_DIR] = { { "pin-dir", required_argument, NULL, 'p' }, "DIR",
 			  "bpffs dir of this instance (default: /sys/fs/bpf/idgate/NODE)" },
 	[OPT_STATE_DIR] = { { "state-dir", required_argument, NULL, 's' }, "DIR",

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -8,6 +9,20 @@
 
 #include "cmd.h"
 #include "netlink.h"
+
+/* One line whatever the name holds: control bytes are shown as '?'. */
+static void bad_node_name(const char *node, bool from_host)
+{
+	char shown[81];
+	size_t i;
+
+	for (i = 0; node[i] && i < sizeof(shown) - 1; i++)
+		shown[i] = isprint((unsigned char)node[i]) ? node[i] : '?';
+	shown[i] = '\0';
+	fprintf(stderr, "idgate: %s '%s%s' is not a valid node name (" IDG_NODE_NAME_RULE ")%s\n",
+		from_host ? "host name" : "--node", shown, node[i] ? "..." : "",
+		from_host ? ": give --node" : "");
+}
 
 int cmd_instance(const struct idg_opts *o, struct idg_instance *in)
 {
@@ -24,10 +39,14 @@ int cmd_instance(const struct idg_opts *o, struct idg_instance *in)
 		host[sizeof(host) - 1] = '\0';
 		node = host;
 	}
+	if (!idg_node_name_ok(node)) {
+		bad_node_name(node, !o->node);
+		return -EINVAL;
+	}
 	err = idg_instance_init(in, node, o->pin_dir, o->state_dir);
 	if (err)
-		fprintf(stderr, "idgate: bad node name or path for '%s': %s\n",
-			node, strerror(-err));
+		fprintf(stderr, "idgate: bad path for node '%s': %s\n", node,
+			strerror(-err));
 	return err;
 }
 

@@ -336,7 +336,7 @@ struct cmd_health {
 	struct idg_health h;
 	struct gc_ctx gc;
 	bool have_gc;
-	char node[64];
+	char node[IDG_NODE_NAME_MAX + 1];
 };
 
 void cmd_health_free(struct cmd_health *ch)

@@ -479,6 +479,67 @@ out:
 	return err;
 }
 
+/*
+ * The datapath knows an endpoint only by the addresses the config lists:
+ * traffic of a dual-stack workload from its unlisted family is nobody's,
+ * and in default mode nobody's traffic passes unjudged. One line for each
+ * family on this node, however many endpoints.
+ */
+static void single_family_warnings(struct idg_rctx *x)
+{
+	static const char *const fam_name[2] = { "IPv4", "IPv6" };
+	const struct idg_compiled *out = x->out;
+	const struct idg_endpoint *shown[2][3];
+	size_t n[2] = { 0, 0 };
+
+	if (out->enforcement != IDG_ENFORCE_DEFAULT)
+		return;
+	for (size_t i = 0; i < out->n_eps; i++) {
+		const struct idg_endpoint *ep = out->eps[i].ep;
+		bool fam[2] = { false, false };
+		int only;
+
+		/* An endpoint's addresses are consecutive, its flags shared. */
+		if ((i && out->eps[i - 1].ep == ep) ||
+		    !(out->eps[i].flags & (IDG_EP_F_ENFORCE_INGRESS |
+					   IDG_EP_F_ENFORCE_EGRESS)))
+			continue;
+		for (size_t k = 0; k < ep->n_ips; k++)
+			fam[ep->ips[k].family == IDG_FAM_IPV6] = true;
+		if (fam[0] == fam[1])
+			continue;
+		only = fam[1];
+		if (n[only] < 3)
+			shown[only][n[only]] = ep;
+		n[only]++;
+	}
+	for (int f = 0; f < 2; f++) {
+		char names[1024], more[32] = "";
+		size_t len = 0;
+
+		if (!n[f])
+			continue;
+		for (size_t i = 0; i < n[f] && i < 3; i++) {
+			int w = snprintf(names + len, sizeof(names) - len,
+					 "%s%s/%s", i ? ", " : "",
+					 shown[f][i]->namespace,
+					 shown[f][i]->name);
+
+			/* Three names within their limits always fit. */
+			if (w < 0 || (size_t)w >= sizeof(names) - len)
+				break;
+			len += (size_t)w;
+		}
+		if (n[f] > 3)
+			snprintf(more, sizeof(more), " and %zu more", n[f] - 3);
+		idg_warn(x->d, (struct idg_pos){ .file = x->cfg->file },
+			 "%zu endpoint%s selected by policies list%s only %s addresses (%s%s): if a workload also has %s addresses, its %s traffic is not recognised as the endpoint's and is not enforced; list every address of the endpoint in spec.ips, or set policyEnforcement: always on node %s",
+			 n[f], n[f] == 1 ? "" : "s", n[f] == 1 ? "s" : "",
+			 fam_name[f], names, more, fam_name[!f], fam_name[!f],
+			 out->node->name);
+	}
+}
+
 int idg_rules_build(const struct idg_config *cfg,
 		    const struct idg_idents *ids, const struct idg_state *old,
 		    struct idg_state *new_st, struct idg_compiled *out,
@@ -508,6 +569,8 @@ int idg_rules_build(const struct idg_config *cfg,
 	err = host_compile(&x);
 	if (!err)
 		err = endpoints_compile(&x);
+	if (!err)
+		single_family_warnings(&x);
 out:
 	idg_select_fini(&x);
 	flat_rules_free(&x);

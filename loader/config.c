@@ -72,8 +72,20 @@ static int object_name(struct cfg_parser *p, const yaml_node_t *n,
 	return 0;
 }
 
+static int node_name(struct cfg_parser *p, const yaml_node_t *n, char **out)
+{
+	if (yc_str(p, n, "metadata.name", out))
+		return -EINVAL;
+	if (idg_node_name_ok(*out))
+		return 0;
+	idg_err(p->d, yc_pos(p, n),
+		"metadata.name: invalid node name '%.80s' (" IDG_NODE_NAME_RULE ")",
+		*out);
+	return -EINVAL;
+}
+
 static int parse_meta(struct cfg_parser *p, const yaml_node_t *n,
-		      struct cfg_meta *m)
+		      enum cfg_kind kind, struct cfg_meta *m)
 {
 	struct yc_kv name = { 0 }, ns = { 0 }, labels = { 0 }, ann = { 0 };
 	const struct yc_field f[] = {
@@ -89,7 +101,9 @@ static int parse_meta(struct cfg_parser *p, const yaml_node_t *n,
 	if (!name.val) {
 		yc_missing(p, n, "name", "metadata");
 		err = -EINVAL;
-	} else if (object_name(p, name.val, "metadata.name", 253, &m->name)) {
+	} else if (kind == K_NODE ? node_name(p, name.val, &m->name) :
+				    object_name(p, name.val, "metadata.name",
+						253, &m->name)) {
 		err = -EINVAL;
 	}
 	if (ns.val) {
@@ -307,7 +321,7 @@ static void parse_document(struct cfg_parser *p, const yaml_node_t *root)
 	if (!meta.val)
 		yc_missing(p, root, "metadata", kinds[ki].name);
 	else
-		parse_meta(p, meta.val, &m);
+		parse_meta(p, meta.val, (enum cfg_kind)ki, &m);
 	if (!spec.val && !specs.val)
 		yc_missing(p, root, "spec", kinds[ki].name);
 	add_object(p, (enum cfg_kind)ki, root, &m, spec.val);

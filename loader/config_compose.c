@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "strmap.h"
 
 static yaml_char_t default_str[] = YAML_DEFAULT_SCALAR_TAG;
 static yaml_char_t default_seq[] = YAML_DEFAULT_SEQUENCE_TAG;
@@ -50,6 +51,10 @@ struct yc_composer {
 	size_t n_pairs, cap_pairs;
 	struct yc_anchor *anchors;
 	size_t n_anchors, cap_anchors;
+	/* Anchor name -> index in anchors: a file may hold a great many
+	 * anchors, and every one and every alias is looked up. Set up at
+	 * the first anchor of a document. */
+	struct idg_strmap anchor_ix;
 };
 
 static int grow(void **v, size_t *cap, size_t need, size_t elem)
@@ -89,6 +94,7 @@ static void doc_release(struct yc_composer *c)
 		if (n->type == YAML_SCALAR_NODE)
 			free(n->data.scalar.value);
 	}
+	idg_strmap_free(&c->anchor_ix);
 	for (size_t i = 0; i < c->n_anchors; i++)
 		free(c->anchors[i].name);
 	c->n_nodes = c->n_pend = c->n_open = 0;
@@ -179,21 +185,25 @@ static int anchor_register(struct yc_composer *c, yaml_parser_t *yp,
 			   yaml_char_t **anchor, int index, yaml_mark_t mark)
 {
 	yaml_char_t *a = *anchor;
+	size_t first;
+	int put;
 
 	if (!a)
 		return 1;
 	*anchor = NULL;
-	for (size_t i = 0; i < c->n_anchors; i++) {
-		if (strcmp((char *)c->anchors[i].name, (char *)a))
-			continue;
-		free(a);
-		return set_error(yp, "found duplicate anchor; first occurrence",
-				 c->anchors[i].mark, "second occurrence",
-				 mark);
-	}
-	if (GROW(c, anchors, cap_anchors, c->n_anchors + 1)) {
+	if ((!c->anchor_ix.key && idg_strmap_init(&c->anchor_ix, 16)) ||
+	    GROW(c, anchors, cap_anchors, c->n_anchors + 1)) {
 		free(a);
 		return oom(yp);
+	}
+	put = idg_strmap_put(&c->anchor_ix, (char *)a, c->n_anchors, &first);
+	if (put <= 0) {
+		free(a);
+		return put ? oom(yp) :
+			     set_error(yp,
+				       "found duplicate anchor; first occurrence",
+				       c->anchors[first].mark,
+				       "second occurrence", mark);
 	}
 	c->anchors[c->n_anchors++] = (struct yc_anchor){ a, index, mark };
 	return 1;
@@ -287,18 +297,18 @@ static int compose_event(struct yc_composer *c, yaml_parser_t *yp,
 			 yaml_event_t *ev)
 {
 	yaml_node_t n = { 0 };
+	size_t *anchor;
 	int index;
 
 	switch (ev->type) {
 	case YAML_ALIAS_EVENT:
-		for (size_t i = 0; i < c->n_anchors; i++)
-			if (!strcmp((char *)c->anchors[i].name,
-				    (char *)ev->data.alias.anchor))
-				return child_add(c, c->anchors[i].node) ?
-					       oom(yp) :
-					       1;
-		return set_error(yp, NULL, (yaml_mark_t){ 0 },
-				 "found undefined alias", ev->start_mark);
+		anchor = idg_strmap_get(&c->anchor_ix,
+					(char *)ev->data.alias.anchor);
+		if (!anchor)
+			return set_error(yp, NULL, (yaml_mark_t){ 0 },
+					 "found undefined alias",
+					 ev->start_mark);
+		return child_add(c, c->anchors[*anchor].node) ? oom(yp) : 1;
 	case YAML_SCALAR_EVENT:
 		n.type = YAML_SCALAR_NODE;
 		n.tag = tag_take(&ev->data.scalar.tag, default_str);

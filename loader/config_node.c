@@ -32,6 +32,27 @@ void cfg_endpoint_free(struct idg_endpoint *ep)
 	free(ep->interface);
 }
 
+bool idg_node_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!len || len > IDG_NODE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			continue;
+		/* '-' and '.' only inside: never first or last, never
+		 * beside a '.' (each dot-separated part is alphanumeric at
+		 * both ends). */
+		if ((c != '-' && c != '.') || i == 0 || i == len - 1 ||
+		    name[i - 1] == '.' || name[i + 1] == '.')
+			return false;
+	}
+	return true;
+}
+
 /* The kernel's rules for a device name (dev_valid_name()). */
 bool cfg_ifname_ok(const char *name)
 {

@@ -49,8 +49,9 @@ int idg_instance_init(struct idg_instance *in, const char *node,
 
 	memset(in, 0, sizeof(*in));
 	in->lock_fd = -1;
-	if (!node || !*node || strlen(node) >= sizeof(in->node) ||
-	    strchr(node, '/'))
+	/* The name becomes a path component below: "..", "." or a '/'
+	 * would leave the roots. */
+	if (!node || !idg_node_name_ok(node))
 		return -EINVAL;
 	strcpy(in->node, node);
 	n = pin_dir ? snprintf(in->pin_dir, sizeof(in->pin_dir), "%s", pin_dir) :

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <stdbool.h>
 
+#include "model.h"
+
 #define IDG_BPFFS "/sys/fs/bpf"
 #define IDG_PIN_ROOT IDG_BPFFS "/idgate"
 #define IDG_STATE_ROOT "/var/lib/idgate"
@@ -28,13 +30,14 @@
 #define IDG_META_FILE "instance.meta"
 
 struct idg_instance {
-	char node[64];
+	char node[IDG_NODE_NAME_MAX + 1];
 	char pin_dir[PATH_MAX];
 	char state_dir[PATH_MAX];
 	int lock_fd;
 };
 
-/* NULL pin_dir / state_dir: the defaults for node. */
+/* NULL pin_dir / state_dir: the defaults for node. -EINVAL when node is
+ * no valid node name (idg_node_name_ok()). */
 int idg_instance_init(struct idg_instance *in, const char *node,
 		      const char *pin_dir, const char *state_dir);
 /* Mount bpffs at /sys/fs/bpf when it is not (as Cilium does). */

@@ -22,6 +22,11 @@
 #define IDG_LABEL_CLUSTER "io.cilium.k8s.policy.cluster"
 #define IDG_ANNOTATION_GATEWAY "egress.cilium.io/gateway-name"
 
+/* A node name is a directory under the pin and state roots. */
+#define IDG_NODE_NAME_MAX 253
+#define IDG_NODE_NAME_RULE                                                \
+	"1-253 characters of a-z, 0-9, '-' and '.', each dot-separated part starting and ending with a letter or digit"
+
 struct idg_label {
 	char *key;
 	char *value; /* "" for a key without value */
@@ -250,6 +255,10 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 int idg_config_load_string(const char *name, const char *text,
 			   struct idg_config *cfg, struct idg_diags *d);
 void idg_config_free(struct idg_config *cfg);
+
+/* name is a Kubernetes DNS subdomain (IDG_NODE_NAME_RULE), as Node
+ * object names are: never "", ".", ".." or anything with a '/'. */
+bool idg_node_name_ok(const char *name);
 
 const struct idg_node *idg_config_node(const struct idg_config *cfg,
 				       const char *name);

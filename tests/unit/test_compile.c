@@ -773,6 +773,116 @@ static void test_enforcement_never(void **state)
 	fx_free(&f);
 }
 
+/* The diagnostics of level that contain needle; *last is the last one. */
+static size_t diags_count(const struct idg_diags *d, enum idg_diag_level level,
+			  const char *needle, const char **last)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].level == level && strstr(d->v[i].msg, needle)) {
+			n++;
+			if (last)
+				*last = d->v[i].msg;
+		}
+	return n;
+}
+
+#define ONE_FAMILY "selected by policies list"
+
+/* Endpoints of n1 under a web policy: five IPv4 only, one dual-stack,
+ * one IPv6 only; one IPv4-only endpoint no policy selects, one on n2. */
+#define MIXED(enf, policy)                                               \
+	"apiVersion: idgate.io/v1\n"                                     \
+	"kind: Node\n"                                                   \
+	"metadata: {name: n1}\n"                                         \
+	"spec: {cluster: a, clusterID: 1, policyEnforcement: " enf ",\n" \
+	"       interfaces: {uplink: eth0}}\n"                           \
+	"---\n"                                                          \
+	"apiVersion: idgate.io/v1\n"                                     \
+	"kind: Node\n"                                                   \
+	"metadata: {name: n2}\n"                                         \
+	"spec: {cluster: a, clusterID: 1, interfaces: {uplink: eth0}}\n" \
+	EP("w1", "prod", "{app: web}", "n1", "[10.0.0.1]")                \
+	EP("w2", "prod", "{app: web}", "n1", "[10.0.0.2, 10.0.2.0/24]")   \
+	EP("w3", "prod", "{app: web}", "n1", "[10.0.0.3]")                \
+	EP("w4", "prod", "{app: web}", "n1", "[10.0.0.4]")                \
+	EP("w5", "prod", "{app: web}", "n1", "[10.0.0.5]")                \
+	EP("dual", "prod", "{app: web}", "n1", "[10.0.0.6, 'fd00::6']")   \
+	EP("six", "prod", "{app: web}", "n1", "['fd00::7']")              \
+	EP("idle", "prod", "{app: idle}", "n1", "[10.0.0.8]")             \
+	EP("away", "prod", "{app: web}", "n2", "[10.0.1.1]")              \
+	CNP("p", "prod", WEB_SEL policy)
+
+/*
+ * An enforced endpoint listed by one family only: the workload's traffic
+ * of the other family is not the endpoint's, so not enforced. One
+ * summary line for each family, not one per endpoint.
+ */
+static void test_single_family_endpoints_warn(void **state)
+{
+	const char *msg = NULL;
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, MIXED("default", "  ingress: [{}]\n"), "n1");
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, ONE_FAMILY, NULL),
+			 2);
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING,
+				     "5 endpoints selected by policies list only IPv4 addresses (prod/w1, prod/w2, prod/w3 and 2 more): if a workload also has IPv6 addresses",
+				     &msg),
+			 1);
+	assert_non_null(strstr(msg, "policyEnforcement: always on node n1"));
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING,
+				     "1 endpoint selected by policies lists only IPv6 addresses (prod/six): if a workload also has IPv4 addresses",
+				     NULL),
+			 1);
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, "idle", NULL), 0);
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, "away", NULL), 0);
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, "dual", NULL), 0);
+	fx_free(&f);
+
+	/* Egress or deny rules alone enforce too. */
+	fx_compile(&f, MIXED("default", "  egressDeny: [{toEntities: [world]}]\n"
+				"  enableDefaultDeny: {egress: false}\n"), "n1");
+	assert_int_equal(fx_flags(&f, "w1"),
+			 IDG_EP_F_ENFORCE_EGRESS | IDG_EP_F_DENY_EGRESS);
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, ONE_FAMILY, NULL),
+			 2);
+	fx_free(&f);
+
+	/* Selected but enforced in no direction: nothing to bypass. */
+	fx_compile(&f, MIXED("default", "  ingress: [{}]\n"
+				"  enableDefaultDeny: {ingress: false}\n"), "n1");
+	assert_int_equal(fx_flags(&f, "w1"), 0);
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, ONE_FAMILY, NULL),
+			 0);
+	fx_free(&f);
+
+	/* always judges unknown local traffic as the host; never enforces
+	 * nothing at all. */
+	fx_compile(&f, MIXED("always", "  ingress: [{}]\n"), "n1");
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, ONE_FAMILY, NULL),
+			 0);
+	fx_free(&f);
+	fx_compile(&f, MIXED("never", "  ingress: [{}]\n"), "n1");
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING, ONE_FAMILY, NULL),
+			 0);
+	fx_free(&f);
+
+	/* Exactly three: no "more". */
+	fx_compile(&f, NODES
+		   EP("a", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		   EP("b", "prod", "{app: web}", "n1", "[10.0.0.2]")
+		   EP("c", "dev", "{app: web}", "n1", "[10.0.0.3]")
+		   CCNP("p", WEB_SEL "  ingress: [{}]\n"), "n1");
+	assert_int_equal(diags_count(&f.d, IDG_DIAG_WARNING,
+				     "3 endpoints selected by policies list only IPv4 addresses (prod/a, prod/b, dev/c): ",
+				     NULL),
+			 1);
+	fx_free(&f);
+}
+
 static void test_host_policy_node_selector(void **state)
 {
 	struct fx f;
@@ -988,6 +1098,7 @@ int main(void)
 		cmocka_unit_test(test_enable_default_deny),
 		cmocka_unit_test(test_enforcement_always),
 		cmocka_unit_test(test_enforcement_never),
+		cmocka_unit_test(test_single_family_endpoints_warn),
 		cmocka_unit_test(test_host_policy_node_selector),
 		cmocka_unit_test(test_shared_identity_emitted_once),
 		cmocka_unit_test(test_cookies_map_back_to_rules),

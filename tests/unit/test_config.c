@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "config_int.h"
+#include "instance.h"
 #include "model.h"
 
 #define FILE_NAME "test.yaml"
@@ -896,6 +897,87 @@ static void test_node_fields(void **state)
 		   "missing field 'cluster' in Node spec", 4, 7);
 }
 
+/* A Node named name, the name given on line 3 at column 18. */
+static void node_named(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len,
+		 "apiVersion: idgate.io/v1\n"
+		 "kind: Node\n"
+		 "metadata: {name: %s}\n"
+		 "spec: {cluster: c, clusterID: 1, interfaces: {uplink: eth0}}\n",
+		 name);
+}
+
+/*
+ * A node name is a directory under the pin and state roots: Kubernetes'
+ * DNS subdomain rule keeps ".", ".." and '/' out.
+ */
+static void test_node_name(void **state)
+{
+	static const char *const bad[] = {
+		".", "..", "'../x'", "a/b", "''", "Node-A", "node_a",
+		"-a", "a-", "a.", ".a", "a..b", "a.-b", "a-.b", "'a b'",
+	};
+	static const char *const good[] = {
+		"a", "0", "node-a", "a--b", "node-a.example.com", "1.2.3",
+	};
+	char long_name[IDG_NODE_NAME_MAX + 2], yaml[512];
+	struct idg_config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < YC_ARRAY_SIZE(bad); i++) {
+		node_named(bad[i], yaml, sizeof(yaml));
+		expect_err(yaml, "metadata.name: invalid node name", 3, 18);
+	}
+	for (size_t i = 0; i < YC_ARRAY_SIZE(good); i++) {
+		node_named(good[i], yaml, sizeof(yaml));
+		load_clean(yaml, &cfg);
+		assert_string_equal(cfg.nodes[0].name, good[i]);
+		idg_config_free(&cfg);
+	}
+	memset(long_name, 'a', IDG_NODE_NAME_MAX);
+	long_name[IDG_NODE_NAME_MAX] = '\0';
+	node_named(long_name, yaml, sizeof(yaml));
+	load_clean(yaml, &cfg);
+	idg_config_free(&cfg);
+	strcat(long_name, "a");
+	node_named(long_name, yaml, sizeof(yaml));
+	expect_err(yaml, "metadata.name: invalid node name", 3, 18);
+	/* Other kinds keep their own, looser rule. */
+	load_clean("apiVersion: cilium.io/v2\n"
+		   "kind: CiliumNetworkPolicy\n"
+		   "metadata: {name: Allow_All}\n"
+		   "spec: {endpointSelector: {}}\n",
+		   &cfg);
+	assert_string_equal(cfg.policies[0].name, "Allow_All");
+	idg_config_free(&cfg);
+}
+
+/* --node: the same rule, before any path is built; the longest name fits. */
+static void test_instance_node_name(void **state)
+{
+	static const char *const bad[] = { ".", "..", "../x", "a/b", "",
+					   "Node-A", "a..b" };
+	char name[IDG_NODE_NAME_MAX + 2], want[PATH_MAX];
+	struct idg_instance in;
+
+	(void)state;
+	for (size_t i = 0; i < YC_ARRAY_SIZE(bad); i++)
+		assert_int_equal(idg_instance_init(&in, bad[i], NULL, NULL),
+				 -EINVAL);
+	assert_int_equal(idg_instance_init(&in, NULL, NULL, NULL), -EINVAL);
+	memset(name, 'n', IDG_NODE_NAME_MAX);
+	name[IDG_NODE_NAME_MAX] = '\0';
+	assert_int_equal(idg_instance_init(&in, name, NULL, NULL), 0);
+	assert_string_equal(in.node, name);
+	snprintf(want, sizeof(want), "%s/%s", IDG_PIN_ROOT, name);
+	assert_string_equal(in.pin_dir, want);
+	snprintf(want, sizeof(want), "%s/%s", IDG_STATE_ROOT, name);
+	assert_string_equal(in.state_dir, want);
+	strcat(name, "n");
+	assert_int_equal(idg_instance_init(&in, name, NULL, NULL), -EINVAL);
+}
+
 #define EP(name, ns, node, ip) \
 	"---\n" \
 	"apiVersion: idgate.io/v1\n" \
@@ -1571,6 +1653,84 @@ static void test_alias_loop(void **state)
 	expect_err("a: &a [*a]\n", "alias refers to itself", 1, 4);
 }
 
+#define N_ANCHORS 20000
+
+/*
+ * A policy whose first rule anchors N_ANCHORS selectors (&s0 on line 8,
+ * &sI on line 8 + I) and whose second rule aliases all of them in
+ * reverse order (*sI on line 2 * N_ANCHORS + 8 - I), then tail.
+ */
+static char *anchors_yaml(const char *tail)
+{
+	size_t len = (size_t)N_ANCHORS * 64 + strlen(tail) + 512;
+	char *y = malloc(len), *p = y;
+
+	assert_non_null(y);
+	p += sprintf(p, "apiVersion: cilium.io/v2\n"
+			"kind: CiliumClusterwideNetworkPolicy\n"
+			"metadata: {name: p}\n"
+			"spec:\n"
+			"  endpointSelector: {}\n"
+			"  ingress:\n"
+			"  - fromEndpoints:\n");
+	for (int i = 0; i < N_ANCHORS; i++)
+		p += sprintf(p, "    - &s%d {matchLabels: {app: a%d}}\n", i, i);
+	p += sprintf(p, "  - fromEndpoints:\n");
+	for (int i = N_ANCHORS - 1; i >= 0; i--)
+		p += sprintf(p, "    - *s%d\n", i);
+	strcpy(p, tail);
+	return y;
+}
+
+/* Many anchors and aliases: each alias finds its own anchor, and the
+ * errors about anchors keep their message and position. */
+static void test_many_anchors(void **state)
+{
+	const int end = 2 * N_ANCHORS + 9; /* the line after the aliases */
+	struct idg_config cfg;
+	const struct idg_rule *r;
+	char want[32], *y;
+
+	(void)state;
+	y = anchors_yaml("");
+	load_clean(y, &cfg);
+	free(y);
+	assert_int_equal(cfg.n_policies, 1);
+	r = cfg.policies[0].rules[IDG_RS_INGRESS];
+	assert_int_equal(cfg.policies[0].n_rules[IDG_RS_INGRESS], 2);
+	assert_int_equal(r[0].n_endpoints, N_ANCHORS);
+	assert_int_equal(r[1].n_endpoints, N_ANCHORS);
+	for (int i = 0; i < N_ANCHORS; i++) {
+		snprintf(want, sizeof(want), "a%d", i);
+		assert_label(&r[0].endpoints[i].match_labels, 0, "app", want);
+		snprintf(want, sizeof(want), "a%d", N_ANCHORS - 1 - i);
+		assert_label(&r[1].endpoints[i].match_labels, 0, "app", want);
+		/* The alias's node is the anchor's: same position. */
+		assert_int_equal(r[1].endpoints[i].pos.line,
+				 8 + N_ANCHORS - 1 - i);
+	}
+	idg_config_free(&cfg);
+
+	y = anchors_yaml("    - *nope\n");
+	expect_err(y, "found undefined alias", end, 7);
+	free(y);
+	y = anchors_yaml("    - &s5 {matchLabels: {app: again}}\n");
+	expect_err(y, "second occurrence (found duplicate anchor; first occurrence at line 13, column 7)",
+		   end, 7);
+	free(y);
+	/* Anchors belong to their document: the next one may define the
+	 * same name again, and cannot refer to the earlier one. */
+	y = anchors_yaml("---\n"
+			 "apiVersion: cilium.io/v2\n"
+			 "kind: CiliumClusterwideNetworkPolicy\n"
+			 "metadata: {name: q}\n"
+			 "spec:\n"
+			 "  endpointSelector: &s0 {}\n"
+			 "  ingress: [{fromEndpoints: [*s1]}]\n");
+	expect_err(y, "found undefined alias", end + 6, 30);
+	free(y);
+}
+
 static bool mark_eq(yaml_mark_t a, yaml_mark_t b)
 {
 	return a.index == b.index && a.line == b.line && a.column == b.column;
@@ -1722,6 +1882,8 @@ int main(void)
 		cmocka_unit_test(test_cluster_id_range),
 		cmocka_unit_test(test_cluster_id_conflicts),
 		cmocka_unit_test(test_node_fields),
+		cmocka_unit_test(test_node_name),
+		cmocka_unit_test(test_instance_node_name),
 		cmocka_unit_test(test_duplicate_endpoint),
 		cmocka_unit_test(test_duplicate_node_and_policy),
 		cmocka_unit_test(test_endpoint_fields),
@@ -1745,6 +1907,7 @@ int main(void)
 		cmocka_unit_test(test_warn_host_bits),
 		cmocka_unit_test(test_egress_gateway),
 		cmocka_unit_test(test_alias_loop),
+		cmocka_unit_test(test_many_anchors),
 		cmocka_unit_test(test_composer_matches_libyaml),
 	};
 
