@@ -3,12 +3,14 @@
  * Security identities: the reserved ones, one per endpoint label set of
  * each cluster, and one per CIDR prefix the policies name.
  *
- * Endpoint numbers are a hash of the canonical label string, so every
- * node that loads the same file computes the same numbers without talking
- * to the others. Pins and the state of the last run come first, so that a
- * number, once handed out, survives unrelated changes; hash collisions are
- * then resolved by linear probing in a fixed (sorted) order, so the result
- * still depends on the file alone.
+ * Endpoint numbers travel between nodes (the GENEVE VNI carries the
+ * source's), so they come from the file alone: pins first, then a hash of
+ * the canonical label string, collisions resolved by linear probing in a
+ * fixed (sorted) order. Every node that loads the same file computes the
+ * same numbers, whatever it loaded before. The state of the last run only
+ * tells which of them moved since, so the operator hears about it.
+ *
+ * CIDR numbers never leave the node: there the state keeps them stable.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -290,8 +292,7 @@ static void owners_free(struct id_owners *o)
 /* Hash collisions reported one by one; the rest as one count. */
 #define IDG_COLLISIONS_SHOWN 3
 
-static int groups_number(struct idg_idents *ids, const struct old_index *oi,
-			 struct idg_diags *d)
+static int groups_number(struct idg_idents *ids, struct idg_diags *d)
 {
 	struct id_owners own = { 0 };
 	size_t n_coll = 0;
@@ -320,33 +321,6 @@ static int groups_number(struct idg_idents *ids, const struct old_index *oi,
 		g->id = IDG_ID_MAKE(g->cluster_id, g->pinned);
 	}
 
-	/* Then the numbers of the last run, where still free. */
-	for (size_t i = 0; i < ids->n_groups; i++) {
-		struct idg_id_group *g = &ids->groups[i];
-		uint32_t old = old_lookup(oi, g->canon), local, *o;
-
-		if (g->pinned || !old)
-			continue;
-		local = old & 0xffff;
-		if (IDG_ID_CLUSTER(old) != g->cluster_id ||
-		    (old >> 24) || local < IDG_ID_LOCAL_MIN)
-			continue;
-		o = owners_of(&own, g->cluster_id);
-		if (!o) {
-			err = -ENOMEM;
-			goto out;
-		}
-		if (o[local]) {
-			idg_warn(d, g->pos,
-				 "identity %u of {%s} is now held by {%s}: it gets a new number",
-				 old, g->canon,
-				 ids->groups[o[local] - 1].canon);
-			continue;
-		}
-		o[local] = (uint32_t)i + 1;
-		g->id = old;
-	}
-
 	/* The rest from the hash, in sorted order, probing on a clash. */
 	for (size_t i = 0; i < ids->n_groups; i++) {
 		struct idg_id_group *g = &ids->groups[i];
@@ -371,8 +345,9 @@ static int groups_number(struct idg_idents *ids, const struct old_index *oi,
 				g->cluster, g->canon);
 			continue;
 		}
-		/* Every collision is safe (probing, then the state file);
-		 * a few examples say why numbers moved, a count the rest. */
+		/* Every collision is safe (probing in a fixed order); a few
+		 * examples say why a number is not its hash, a count the
+		 * rest. */
 		if (local != h && ++n_coll <= IDG_COLLISIONS_SHOWN)
 			idg_warn(d, g->pos,
 				 "identity collision: {%s} hashes to %u, held by {%s}; it gets %u",
@@ -384,11 +359,43 @@ static int groups_number(struct idg_idents *ids, const struct old_index *oi,
 	}
 	if (n_coll > IDG_COLLISIONS_SHOWN)
 		idg_warn(d, ids->groups[0].pos,
-			 "identity collision: %zu more label sets took the next free identity after their hash (idgate identity list shows them all; pin with spec.identity where nodes must agree)",
+			 "identity collision: %zu more label sets took the next free identity after their hash (idgate identity list shows them all; pin with spec.identity where a number must not move)",
 			 n_coll - IDG_COLLISIONS_SHOWN);
 out:
 	owners_free(&own);
 	return err;
+}
+
+/* Moved numbers reported one by one; the rest as one count. */
+#define IDG_MOVES_SHOWN 3
+
+/*
+ * A number that moved since the last apply (a label set added or removed
+ * in its collision chain, a cluster renumbered) breaks flows between nodes
+ * until all of them run the new file: say so. Pinned sets are skipped, a
+ * changed pin is the config's explicit word.
+ */
+static void groups_report_moves(const struct idg_idents *ids,
+				const struct old_index *oi, struct idg_diags *d)
+{
+	size_t n_moved = 0;
+
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		const struct idg_id_group *g = &ids->groups[i];
+		uint32_t old = old_lookup(oi, g->canon);
+
+		/* id 0: no number at all, an error already says why */
+		if (g->pinned || !g->id || !old || old == g->id)
+			continue;
+		if (++n_moved <= IDG_MOVES_SHOWN)
+			idg_warn(d, g->pos,
+				 "identity moved: {%s} was %u at the last apply, it is now %u; pin it with spec.identity if its number must not move",
+				 g->canon, old, g->id);
+	}
+	if (n_moved > IDG_MOVES_SHOWN)
+		idg_warn(d, ids->groups[0].pos,
+			 "identity moved: %zu more label sets have another number than at the last apply (pin with spec.identity where a number must not move)",
+			 n_moved - IDG_MOVES_SHOWN);
 }
 
 /* ---- CIDR identities ---- */
@@ -661,7 +668,9 @@ int idg_identities_build(const struct idg_config *cfg,
 	}
 	err = groups_build(cfg, ids, d);
 	if (!err)
-		err = groups_number(ids, &oi, d);
+		err = groups_number(ids, d);
+	if (!err)
+		groups_report_moves(ids, &oi, d);
 	if (!err)
 		err = cidrs_build(cfg, ids, &oi, d);
 	if (err)

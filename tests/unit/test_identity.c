@@ -98,6 +98,14 @@ static void test_label_syntax_cannot_merge_sets(void **state)
 
 /* ---- determinism and stability ---- */
 
+#define PINNED(name, app, id)                                             \
+	"---\n"                                                           \
+	"apiVersion: idgate.io/v1\n"                                      \
+	"kind: Endpoint\n"                                                \
+	"metadata: {name: " name ", namespace: prod, labels: {app: " app "}}\n" \
+	"spec: {node: n1, ips: [10.0.0." id "], identity: 4" id "00}\n"
+
+
 #define DET_EPS                                                          \
 	EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")               \
 	EP("db", "prod", "{app: db}", "n2", "[10.0.0.2]")                 \
@@ -233,50 +241,216 @@ static void test_hash_collision_is_resolved_and_reported(void **state)
 	free(yaml);
 }
 
-static void test_stability_with_state(void **state)
+/* The warning that names canon and its two numbers. */
+static bool has_move(const struct fx *f, const char *canon, uint32_t from,
+		     uint32_t to)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want),
+		 "identity moved: {%s} was %u at the last apply, it is now %u",
+		 canon, from, to);
+	return idg_diags_has(&f->d, IDG_DIAG_WARNING, want);
+}
+
+static size_t n_moves_named(const struct fx *f)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->d.n; i++)
+		if (f->d.v[i].level == IDG_DIAG_WARNING &&
+		    !strncmp(f->d.v[i].msg, "identity moved: {", 17))
+			n++;
+	return n;
+}
+
+/* One label set, hi, alone (with web) and then with lo, which collides
+ * with it and sorts first. */
+struct chain {
+	char lo[32], hi[32];
+	char canon_lo[128], canon_hi[128];
+	uint32_t h;
+	char *one, *two, *lo_only;
+};
+
+static void chain_make(struct chain *ch)
+{
+	find_collision(ch->lo, ch->hi);
+	snprintf(ch->canon_lo, sizeof(ch->canon_lo), CANON("%s", "a", "prod"),
+		 ch->lo);
+	snprintf(ch->canon_hi, sizeof(ch->canon_hi), CANON("%s", "a", "prod"),
+		 ch->hi);
+	ch->h = IDG_ID_MAKE(1, idg_identity_hash_local(ch->canon_lo));
+	ch->one = config_printf(NODES
+		EP("hi", "prod", "{app: %s}", "n1", "[10.0.0.1]")
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.9]"), ch->hi);
+	ch->two = config_printf(NODES
+		EP("hi", "prod", "{app: %s}", "n1", "[10.0.0.1]")
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.9]")
+		EP("lo", "prod", "{app: %s}", "n2", "[10.0.0.2]"), ch->hi, ch->lo);
+	ch->lo_only = config_printf(NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.9]")
+		EP("lo", "prod", "{app: %s}", "n2", "[10.0.0.2]"), ch->lo);
+}
+
+static void chain_free(struct chain *ch)
+{
+	free(ch->one);
+	free(ch->two);
+	free(ch->lo_only);
+}
+
+static void test_numbers_come_from_config_not_state(void **state)
 {
 	struct idg_state st = { 0 };
-	char lo[32], hi[32];
-	uint32_t hi_id;
-	char *one, *two;
+	uint32_t web, next;
+	struct chain ch;
 	struct fx f;
 
 	(void)state;
-	find_collision(lo, hi);
-	one = config_printf(NODES
-		EP("hi", "prod", "{app: %s}", "n1", "[10.0.0.1]")
-		EP("web", "prod", "{app: web}", "n1", "[10.0.0.9]"), hi);
-	two = config_printf(NODES
-		EP("hi", "prod", "{app: %s}", "n1", "[10.0.0.1]")
-		EP("web", "prod", "{app: web}", "n1", "[10.0.0.9]")
-		EP("lo", "prod", "{app: %s}", "n2", "[10.0.0.2]"), hi, lo);
+	chain_make(&ch);
+	next = (ch.h & 0xffff) == 0xffff ? IDG_ID_MAKE(1, IDG_ID_LOCAL_MIN)
+					  : ch.h + 1;
 
-	fx_compile_st(&f, one, "n1", &st);
+	fx_compile_st(&f, ch.one, "n1", &st);
 	assert_int_equal(f.err, 0);
-	hi_id = fx_id(&f, "hi");
+	assert_int_equal(fx_id(&f, "hi"), ch.h);
+	web = fx_id(&f, "web");
+	assert_int_equal(n_moves_named(&f), 0);
 	fx_free(&f);
 
-	/* without history, the new endpoint that sorts first takes the
-	 * number: the reason there is a state */
-	fx_compile(&f, two, "n1");
-	assert_int_equal(fx_id(&f, "lo"), hi_id);
+	/* lo sorts first and takes the hash, with or without the state:
+	 * the state no longer keeps hi's number... */
+	fx_compile(&f, ch.two, "n1");
+	assert_int_equal(fx_id(&f, "lo"), ch.h);
+	assert_int_equal(fx_id(&f, "hi"), next);
 	fx_free(&f);
-
-	/* with it, the existing endpoint keeps its number */
-	fx_compile_st(&f, two, "n1", &st);
+	fx_compile_st(&f, ch.two, "n1", &st);
 	assert_int_equal(f.err, 0);
-	assert_int_equal(fx_id(&f, "hi"), hi_id);
-	assert_int_not_equal(fx_id(&f, "lo"), hi_id);
+	assert_int_equal(fx_id(&f, "lo"), ch.h);
+	assert_int_equal(fx_id(&f, "hi"), next);
+	assert_int_equal(fx_id(&f, "web"), web);
 	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, "identity collision"));
+	/* ...it tells that the number moved, and only that one */
+	assert_true(has_move(&f, ch.canon_hi, ch.h, next));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, "spec.identity"));
+	assert_int_equal(n_moves_named(&f), 1);
 	fx_free(&f);
 
-	/* and again on the next reload */
-	fx_compile_st(&f, two, "n1", &st);
-	assert_int_equal(fx_id(&f, "hi"), hi_id);
+	/* the state recorded the move: the next reload is quiet */
+	fx_compile_st(&f, ch.two, "n1", &st);
+	assert_int_equal(fx_id(&f, "hi"), next);
+	assert_false(idg_diags_has(&f.d, IDG_DIAG_WARNING, "identity moved"));
+	fx_free(&f);
+
+	/* lo goes away: hi moves back, and that is said too */
+	fx_compile_st(&f, ch.one, "n1", &st);
+	assert_int_equal(fx_id(&f, "hi"), ch.h);
+	assert_true(has_move(&f, ch.canon_hi, next, ch.h));
+	assert_int_equal(n_moves_named(&f), 1);
 	fx_free(&f);
 	idg_state_free(&st);
-	free(one);
-	free(two);
+	chain_free(&ch);
+}
+
+static void ids_of_chain(const struct fx *f, uint32_t out[3])
+{
+	out[0] = fx_id(f, "lo");
+	out[1] = fx_id(f, "hi");
+	out[2] = fx_id(f, "web");
+}
+
+/* The VNI carries these numbers from node to node: two nodes that loaded
+ * different files before must still agree on the one they load now. */
+static void test_histories_do_not_matter(void **state)
+{
+	struct idg_state sa = { 0 }, sb = { 0 }, sc = { 0 };
+	uint32_t fresh[3], a[3], b[3], c[3];
+	struct chain ch;
+	struct fx f;
+
+	(void)state;
+	chain_make(&ch);
+	fx_compile(&f, ch.two, "n1");
+	ids_of_chain(&f, fresh);
+	fx_free(&f);
+
+	/* node n1 saw hi first, node n2 saw lo first */
+	fx_compile_st(&f, ch.one, "n1", &sa);
+	assert_int_equal(f.err, 0);
+	fx_free(&f);
+	fx_compile_st(&f, ch.lo_only, "n2", &sb);
+	assert_int_equal(f.err, 0);
+	fx_free(&f);
+	/* a third node's state says something else about everyone */
+	assert_int_equal(idg_state_add_id(&sc, ch.canon_lo, fresh[1]), 0);
+	assert_int_equal(idg_state_add_id(&sc, ch.canon_hi, fresh[0]), 0);
+	assert_int_equal(idg_state_add_id(&sc, CANON("web", "a", "prod"),
+					  fresh[2] ^ 1), 0);
+
+	fx_compile_st(&f, ch.two, "n1", &sa);
+	assert_int_equal(f.err, 0);
+	ids_of_chain(&f, a);
+	fx_free(&f);
+	fx_compile_st(&f, ch.two, "n2", &sb);
+	assert_int_equal(f.err, 0);
+	ids_of_chain(&f, b);
+	fx_free(&f);
+	assert_memory_equal(a, fresh, sizeof(a));
+	assert_memory_equal(b, fresh, sizeof(b));
+	fx_compile_st(&f, ch.two, "nb", &sc);
+	assert_int_equal(f.err, 0);
+	ids_of_chain(&f, c);
+	assert_memory_equal(c, fresh, sizeof(c));
+	assert_true(has_move(&f, CANON("web", "a", "prod"), fresh[2] ^ 1,
+			     fresh[2]));
+	fx_free(&f);
+	idg_state_free(&sa);
+	idg_state_free(&sb);
+	idg_state_free(&sc);
+	chain_free(&ch);
+}
+
+/* Many moves: a few named, the rest counted; a pin is not a move. */
+static void test_many_moves_are_counted(void **state)
+{
+	static const char *const names[] = { "m1", "m2", "m3", "m4", "m5" };
+	struct idg_state st = { 0 };
+	char canon[128];
+	uint32_t ids[5];
+	struct fx f;
+	const char *yaml = NODES
+		EP("m1", "prod", "{app: m1}", "n1", "[10.0.0.1]")
+		EP("m2", "prod", "{app: m2}", "n1", "[10.0.0.2]")
+		EP("m3", "prod", "{app: m3}", "n1", "[10.0.0.3]")
+		EP("m4", "prod", "{app: m4}", "n1", "[10.0.0.4]")
+		EP("m5", "prod", "{app: m5}", "n1", "[10.0.0.5]")
+		PINNED("p", "p", "6");
+
+	(void)state;
+	fx_compile(&f, yaml, "n1");
+	for (int i = 0; i < 5; i++)
+		ids[i] = fx_id(&f, names[i]);
+	fx_free(&f);
+	for (int i = 0; i < 5; i++) {
+		snprintf(canon, sizeof(canon), CANON("%s", "a", "prod"), names[i]);
+		assert_int_equal(idg_state_add_id(&st, canon, ids[i] ^ 1), 0);
+	}
+	/* the pin was another number before: the config said so */
+	assert_int_equal(idg_state_add_id(&st, CANON("p", "a", "prod"),
+					  IDG_ID_MAKE(1, 4242)), 0);
+
+	fx_compile_st(&f, yaml, "n1", &st);
+	assert_int_equal(f.err, 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(fx_id(&f, names[i]), ids[i]);
+	assert_int_equal(fx_id(&f, "p"), IDG_ID_MAKE(1, 4600));
+	assert_int_equal(n_moves_named(&f), 3);
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING,
+				  "identity moved: 2 more label sets"));
+	assert_false(idg_diags_has(&f.d, IDG_DIAG_WARNING, CANON("p", "a", "prod")));
+	fx_free(&f);
+	idg_state_free(&st);
 }
 
 static void test_pinned_identity(void **state)
@@ -311,13 +485,6 @@ static void test_pinned_identity(void **state)
 	fx_free(&f);
 	free(yaml);
 }
-
-#define PINNED(name, app, id)                                             \
-	"---\n"                                                           \
-	"apiVersion: idgate.io/v1\n"                                      \
-	"kind: Endpoint\n"                                                \
-	"metadata: {name: " name ", namespace: prod, labels: {app: " app "}}\n" \
-	"spec: {node: n1, ips: [10.0.0." id "], identity: 4" id "00}\n"
 
 static void test_pin_conflicts_are_errors(void **state)
 {
@@ -722,7 +889,9 @@ int main(void)
 		cmocka_unit_test(test_label_syntax_cannot_merge_sets),
 		cmocka_unit_test(test_identity_determinism),
 		cmocka_unit_test(test_hash_collision_is_resolved_and_reported),
-		cmocka_unit_test(test_stability_with_state),
+		cmocka_unit_test(test_numbers_come_from_config_not_state),
+		cmocka_unit_test(test_histories_do_not_matter),
+		cmocka_unit_test(test_many_moves_are_counted),
 		cmocka_unit_test(test_pinned_identity),
 		cmocka_unit_test(test_pin_conflicts_are_errors),
 		cmocka_unit_test(test_overlapping_ips_in_two_clusters),
