@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,9 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/pkt_sched.h>
+#include <netlink/netlink.h>
+#include <netlink/route/qdisc.h>
 
 #include "apply.h"
 #include "attach.h"
@@ -441,16 +445,84 @@ static struct idg_tc_att *meta_find(struct idg_meta *m,
 	return NULL;
 }
 
+/* 1 when ifindex has a clsact (or ingress) qdisc, 0 if not, or -errno. */
+static int clsact_exists(int ifindex)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct nl_cache *cache = NULL;
+	struct rtnl_qdisc *q;
+	int err;
+
+	if (!sk)
+		return -ENOMEM;
+	if (nl_connect(sk, NETLINK_ROUTE) ||
+	    rtnl_qdisc_alloc_cache(sk, &cache)) {
+		err = -EIO;
+		goto out;
+	}
+	/* Both sit at the same parent: where one is, the other cannot be. */
+	q = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_CLSACT);
+	err = q != NULL;
+	if (q)
+		rtnl_qdisc_put(q);
+out:
+	if (cache)
+		nl_cache_free(cache);
+	nl_socket_free(sk);
+	return err;
+}
+
+/*
+ * A filter or qdisc that is not there (never attached, removed by someone
+ * else, or gone with the qdisc an earlier entry removed) is no error: a
+ * crash can leave a meta that records more than was attached.
+ */
 static int tc_att_detach(const struct idg_tc_att *t)
 {
 	int err = idg_tc_detach(t->ifindex, t->point, idg_tc_att_prio(t));
+	int have, qerr = 0;
 
-	if (t->clsact_created) {
+	if (!t->clsact_created)
+		return err;
+	have = clsact_exists(t->ifindex);
+	if (have < 0) {
+		qerr = have;
+	} else if (have) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = t->ifindex,
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 
-		bpf_tc_hook_destroy(&hook);
+		qerr = bpf_tc_hook_destroy(&hook);
+		qerr = qerr == -ENOENT ? 0 : qerr;
 	}
+	return err ? err : qerr;
+}
+
+/* The tc attachments c needs, in attach order. */
+static int tc_wanted(const struct idg_compiled *c,
+		     const struct idg_apply_opts *o, bool tc_filter,
+		     struct idg_tc_att *want, size_t *n_want, char *errbuf,
+		     size_t errlen)
+{
+	int err;
+
+	*n_want = 0;
+	/* Uplink egress first: it creates clsact, so detaching the ingress
+	 * filter later never removes the qdisc under the others. */
+	want[(*n_want)++] = (struct idg_tc_att){ .ifindex = o->uplink->ifindex,
+						 .point = BPF_TC_EGRESS,
+						 .prog = IDG_PIN_TC_PROG };
+	if (tc_filter)
+		want[(*n_want)++] = (struct idg_tc_att){
+			.ifindex = o->uplink->ifindex,
+			.point = BPF_TC_INGRESS,
+			.prog = IDG_PIN_TC_IN_PROG
+		};
+	for (size_t k = 0; k < *n_want; k++)
+		memcpy(want[k].ifname, o->uplink->name, sizeof(want[k].ifname));
+	err = idg_egw_wanted(c, o, want, n_want, IDG_META_TC_MAX);
+	if (err)
+		seterr(errbuf, errlen, "egress gateway interfaces: %s",
+		       strerror(-err));
 	return err;
 }
 
@@ -466,28 +538,12 @@ static int tc_sync(const struct idg_instance *in, const struct idg_compiled *c,
 		   char *errbuf, size_t errlen)
 {
 	struct idg_tc_att want[IDG_META_TC_MAX];
-	size_t n_want = 0;
+	size_t n_want;
 	int err;
 
-	/* Uplink egress first: it creates clsact, so detaching the ingress
-	 * filter later never removes the qdisc under the others. */
-	want[n_want++] = (struct idg_tc_att){ .ifindex = o->uplink->ifindex,
-					      .point = BPF_TC_EGRESS,
-					      .prog = IDG_PIN_TC_PROG };
-	if (tc_filter)
-		want[n_want++] = (struct idg_tc_att){
-			.ifindex = o->uplink->ifindex,
-			.point = BPF_TC_INGRESS,
-			.prog = IDG_PIN_TC_IN_PROG
-		};
-	for (size_t k = 0; k < n_want; k++)
-		memcpy(want[k].ifname, o->uplink->name, sizeof(want[k].ifname));
-	err = idg_egw_wanted(c, o, want, &n_want, IDG_META_TC_MAX);
-	if (err) {
-		seterr(errbuf, errlen, "egress gateway interfaces: %s",
-		       strerror(-err));
+	err = tc_wanted(c, o, tc_filter, want, &n_want, errbuf, errlen);
+	if (err)
 		return err;
-	}
 
 	for (size_t i = 0; i < m->n_tc;) {
 		bool keep = false;
@@ -605,17 +661,80 @@ out:
 	return err;
 }
 
+static void keep_err(int *first, int err)
+{
+	if (err && !*first)
+		*first = err;
+}
+
+/*
+ * What the first apply is about to attach, for the meta written before
+ * anything is attached: killed at any later point, the loader leaves a
+ * meta from which `unload` removes all it may have attached. A clsact
+ * qdisc missing now is one apply will create, so unload may remove it.
+ */
+static int meta_intent(const struct idg_compiled *c,
+		       const struct idg_apply_opts *o,
+		       const struct idg_iface *up, enum idg_xdp_mode hook,
+		       struct idg_meta *m, char *errbuf, size_t errlen)
+{
+	static const char *const modes[] = { [IDG_XDP_AUTO] = "auto",
+					     [IDG_XDP_NATIVE] = "native",
+					     [IDG_XDP_SKB] = "skb",
+					     [IDG_XDP_TC] = "tc" };
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->uplink, sizeof(m->uplink), "%s", up->name);
+	m->uplink_ifindex = up->ifindex;
+	snprintf(m->xdp_mode, sizeof(m->xdp_mode), "%s", modes[hook]);
+	err = tc_wanted(c, o, hook == IDG_XDP_TC, m->tc, &m->n_tc, errbuf,
+			errlen);
+	for (size_t i = 0; !err && i < m->n_tc; i++) {
+		bool first = true;
+		int have;
+
+		for (size_t k = 0; k < i; k++)
+			first &= m->tc[k].ifindex != m->tc[i].ifindex;
+		if (!first)
+			continue;
+		have = clsact_exists(m->tc[i].ifindex);
+		if (have < 0) {
+			err = have;
+			seterr(errbuf, errlen, "cannot list the qdiscs of %s: %s",
+			       m->tc[i].ifname, strerror(-err));
+		}
+		m->tc[i].clsact_created = have == 0;
+	}
+	return err;
+}
+
+/*
+ * Test hook (tests/integration/test_apply_killed.sh), not an interface:
+ * IDGATE_TEST_KILL_AT=STEP makes the first apply SIGKILL itself at STEP,
+ * "attach" (the intent recorded, nothing attached) or "attached" (all
+ * attached, the final meta not written), to show that `unload` then still
+ * removes everything.
+ */
+static void test_kill_at(const char *step)
+{
+	const char *at = getenv("IDGATE_TEST_KILL_AT");
+
+	if (at && !strcmp(at, step))
+		raise(SIGKILL);
+}
+
 static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       const struct idg_iface *up, const struct idg_apply_opts *o,
 		       struct idg_apply_result *res, char *errbuf,
 		       size_t errlen)
 {
-	struct idg_meta meta = { .uplink_ifindex = up->ifindex };
+	struct idg_meta meta = { .uplink_ifindex = up->ifindex }, intent;
 	struct idg_gen g = { .ready = false };
 	enum idg_xdp_mode hook = ingress_hook(c->node, up);
-	bool xdp_on = false;
+	bool xdp_on = false, intent_saved = false;
+	int err, undo = 0;
 	struct idg_dp dp;
-	int err;
 
 	snprintf(meta.uplink, sizeof(meta.uplink), "%s", up->name);
 	err = idg_dp_open(&dp, in->pin_dir);
@@ -639,6 +758,17 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       in->pin_dir, strerror(-err));
 		goto fail;
 	}
+	err = meta_intent(c, o, up, hook, &intent, errbuf, errlen);
+	if (err)
+		goto fail;
+	err = idg_meta_save(in->state_dir, &intent);
+	if (err) {
+		seterr(errbuf, errlen, "cannot write %s: %s", in->state_dir,
+		       strerror(-err));
+		goto fail;
+	}
+	intent_saved = true;
+	test_kill_at("attach");
 	err = tc_sync(in, c, o, hook == IDG_XDP_TC, &meta, res, errbuf,
 		      errlen);
 	if (err)
@@ -653,6 +783,8 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		xdp_on = true;
 		idg_xdp_attached(up->ifindex, NULL, &res->xdp_alone);
 	}
+	test_kill_at("attached");
+	/* Now what was attached, and which qdiscs apply really created. */
 	snprintf(meta.xdp_mode, sizeof(meta.xdp_mode), "%s", res->xdp_mode);
 	err = idg_meta_save(in->state_dir, &meta);
 	if (err) {
@@ -669,13 +801,25 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 fail:
 	/* Nothing half-installed stays behind. */
 	if (xdp_on)
-		idg_xdp_detach(up->ifindex);
+		undo = idg_xdp_detach(up->ifindex);
 	for (size_t i = 0; i < meta.n_tc; i++)
-		tc_att_detach(&meta.tc[i]);
+		keep_err(&undo, tc_att_detach(&meta.tc[i]));
 	idg_gen_destroy(&g);
 	idg_dp_close(&dp);
 	remove_pins(in->pin_dir);
 	remove_known(in->state_dir, shadow_names, 2);
+	if (intent_saved && !undo) {
+		static const char *const meta_name[] = { IDG_META_FILE };
+
+		remove_known(in->state_dir, meta_name, 1);
+	} else if (undo) {
+		size_t n = strlen(errbuf);
+
+		/* The meta stays: it is what unload needs to finish. */
+		snprintf(errbuf + n, errlen - n,
+			 "; and cannot detach everything again (%s): run `idgate unload`",
+			 strerror(-undo));
+	}
 	return err ? err : -EINVAL;
 }
 
@@ -738,6 +882,7 @@ int idg_unload(struct idg_instance *in, char *errbuf, size_t errlen)
 
 	err = idg_meta_load(in->state_dir, &meta);
 	if (!err) {
+		/* Entries never attached are no error: see tc_att_detach(). */
 		err = idg_xdp_detach(meta.uplink_ifindex);
 		if (err)
 			first = err;

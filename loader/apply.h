@@ -27,11 +27,15 @@ struct idg_tc_att {
 	bool clsact_created; /* we made the qdisc: remove it on unload */
 };
 
-/* What an instance remembers about its attachments (state dir). */
+/*
+ * What an instance remembers about its attachments (state dir). The first
+ * apply writes it before attaching anything, listing all it will attach,
+ * and again once attached: unload can always undo what a killed apply did.
+ */
 struct idg_meta {
 	char uplink[16];
 	int uplink_ifindex;
-	char xdp_mode[16];   /* native | skb */
+	char xdp_mode[16];   /* native | skb | tc; auto until first attached */
 	size_t n_tc;
 	struct idg_tc_att tc[IDG_META_TC_MAX];
 };

@@ -13,7 +13,13 @@
   probe.py whoami-hold SRC DST PORT WANT SECONDS
                                             connect until the server sees WANT,
                                             then keep that connection busy
+  probe.py udp-forge SRC SPORT DST DPORT SECONDS HEX [HEX ...]
+                                            from SRC:SPORT, every 100 ms: each
+                                            HEX payload as is (a replay) and
+                                            with all but its first 4 bytes
+                                            random (a forgery)
 """
+import os
 import threading
 import selectors
 import socket
@@ -189,6 +195,27 @@ def whoami_hold(src, dst, port, want, seconds):
     return 0
 
 
+def udp_forge(src, sport, dst, dport, seconds, payloads):
+    s = socket.socket(family(src), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((src, int(sport)))
+    old = [bytes.fromhex(h) for h in payloads]
+    print("ready", flush=True)
+    end = time.monotonic() + float(seconds)
+    n = 0
+    while time.monotonic() < end:
+        for p in old:
+            for d in (p, p[:4] + os.urandom(len(p) - 4)):
+                try:
+                    s.sendto(d, (dst, int(dport)))
+                    n += 1
+                except OSError:
+                    pass
+        time.sleep(0.1)
+    print("sent", n, flush=True)
+    return 0
+
+
 def main(argv):
     cmds = {
         "serve-tcp": lambda a: serve_tcp(a[0], a[1:]),
@@ -199,6 +226,7 @@ def main(argv):
         "udp-stream": lambda a: udp_stream(*a),
         "serve-whoami": lambda a: serve_whoami(*a),
         "whoami-hold": lambda a: whoami_hold(*a),
+        "udp-forge": lambda a: udp_forge(*a[:5], a[5:]),
     }
     if len(argv) < 2 or argv[1] not in cmds:
         print(__doc__, file=sys.stderr)

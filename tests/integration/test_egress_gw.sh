@@ -5,7 +5,8 @@
 # GENEVE to a gateway in another cluster and SNAT; the database sees the
 # egress IP; an independent dissector (tshark) decodes the tunnel; a
 # gateway that stops answering health probes gets no new flows within
-# 3 s while a flow through the other gateway survives; a workload the
+# 3 s while a flow through the other gateway survives, and replies
+# spoofed from its address do not bring it back; a workload the
 # policy does not select cannot reach the database.
 . "$(dirname "$0")/lib.sh"
 EGW_CONFIG=${EGW_CONFIG:-$(dirname "$0")/../../configs/egress-gateway.yaml}
@@ -105,18 +106,37 @@ idg "$GW1" gw-b1 nat list | grep -q "10.1.0.5" || idg "$GW2" gw-b2 nat list | gr
 idg "$NA" node-a egress list | grep -q "gw-b1" && ok "egress list shows the gateways" || not_ok "egress list"
 
 # Failover: keep a connection that goes through gw-b2, stop gw-b1's
-# health responder, then every new connection must use gw-b2.
+# health responder, then every new connection must use gw-b2, although
+# something sending from gw-b1's address keeps replaying gw-b1's old
+# replies and forging new ones (right address and magic, wrong nonce).
 nsenter --net="/run/netns/$WL" "$PROBE" whoami-hold 10.1.0.5 172.18.200.10 7000 172.18.0.12 12 >"$TMP/hold.out" 2>&1 &
 hold=$!
 PIDS+=($hold)
 for _ in $(seq 30); do grep -q "holding" "$TMP/hold.out" && break; sleep 0.2; done
 grep -q "holding" "$TMP/hold.out" && ok "a connection through gw-b2 is open" || not_ok "no connection through gw-b2: $(cat "$TMP/hold.out")"
+# A few genuine replies of gw-b1 to node-a's probes, to replay later.
+in_ns "$GW1" timeout 20 tshark -i eth0 -c 3 -T fields -e udp.dstport -e udp.payload \
+	-f "udp and src host 192.168.100.11 and src port 6082 and dst host 192.168.100.1" \
+	>"$TMP/gw1-replies" 2>/dev/null || true
+probe_port=$(cut -f1 "$TMP/gw1-replies" | sort -u | head -1)
+replies=$(cut -f2 "$TMP/gw1-replies" | tr -d ':')
+[ -n "$probe_port" ] && [ -n "$replies" ] && ok "captured gw-b1's replies to node-a (UDP port $probe_port)" \
+	|| not_ok "no reply of gw-b1 captured: $(cat "$TMP/gw1-replies")"
 kill "$HEALTH_gw_b1"
+wait "$HEALTH_gw_b1" 2>/dev/null || true
+# shellcheck disable=SC2086
+bg "$GW1" "$PROBE" udp-forge 192.168.100.11 6082 192.168.100.1 "${probe_port:-1}" 120 ${replies:-69646768}
+forger=${PIDS[-1]}
 sleep 3
-grep -q "gateway 192.168.100.11 is DOWN" "$TMP/health.node-a" && ok "node-a marked gw-b1 down" || not_ok "health: $(cat "$TMP/health.node-a")"
+grep -q "gateway 192.168.100.11 is DOWN" "$TMP/health.node-a" && ok "node-a marked gw-b1 down despite spoofed replies" || not_ok "health: $(cat "$TMP/health.node-a")"
+grep -q "gateway 192.168.100.11: [0-9]* reply(ies) without a recent probe's nonce ignored" "$TMP/health.node-a" \
+	&& ok "node-a reports the ignored replies" || not_ok "no report of ignored replies: $(cat "$TMP/health.node-a")"
 moved=0
 for i in $(seq 8); do [ "$(psql_q)" = 172.18.0.12 ] && moved=$((moved + 1)); done
 [ "$moved" = 8 ] && ok "new connections all leave through gw-b2" || not_ok "only $moved of 8 new connections used gw-b2"
+sed -n '/gateway 192.168.100.11 is DOWN/,$p' "$TMP/health.node-a" | grep -q "gateway 192.168.100.11 is up" \
+	&& not_ok "a spoofed reply brought gw-b1 back up" || ok "gw-b1 stayed down while spoofed replies kept coming"
+kill "$forger"
 wait $hold && ok "the connection through gw-b2 survived the failover" || not_ok "held connection: $(cat "$TMP/hold.out")"
 
 finish
