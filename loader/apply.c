@@ -47,6 +47,7 @@ int idg_meta_load(const char *state_dir, struct idg_meta *m)
 	FILE *f;
 
 	memset(m, 0, sizeof(*m));
+	m->abi = 1;
 	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE))
 		return -ENAMETOOLONG;
 	f = fopen(path, "r");
@@ -55,7 +56,9 @@ int idg_meta_load(const char *state_dir, struct idg_meta *m)
 	while (fgets(line, sizeof(line), f)) {
 		struct idg_tc_att *t;
 
-		if (sscanf(line, "uplink %15s %d", a, &x) == 2) {
+		if (sscanf(line, "abi %u", &m->abi) == 1) {
+			continue;
+		} else if (sscanf(line, "uplink %15s %d", a, &x) == 2) {
 			memcpy(m->uplink, a, strlen(a) + 1);
 			m->uplink_ifindex = x;
 		} else if (sscanf(line, "xdp_mode %15s", a) == 1) {
@@ -94,7 +97,10 @@ int idg_meta_save(const char *state_dir, const struct idg_meta *m)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "uplink %s %d\nxdp_mode %s\n", m->uplink, m->uplink_ifindex,
+	/* Always this idgate's ABI: a meta is written only for maps this
+	 * idgate pinned or checked. */
+	fprintf(f, "abi %u\nuplink %s %d\nxdp_mode %s\n", IDG_ABI_VERSION,
+		m->uplink, m->uplink_ifindex,
 		m->xdp_mode[0] ? m->xdp_mode : "-");
 	for (size_t i = 0; i < m->n_tc; i++)
 		fprintf(f, "tc %s %d %s %s %d\n", m->tc[i].ifname,
@@ -842,6 +848,12 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       "%s holds pinned maps but %s/%s is missing or corrupt; run `idgate unload` first",
 		       in->pin_dir, in->state_dir, IDG_META_FILE);
 		return err;
+	}
+	if (meta.abi != IDG_ABI_VERSION) {
+		seterr(errbuf, errlen,
+		       "%s was pinned by an idgate with another datapath layout (version %u, this idgate has %u): run `idgate unload` and apply again (nothing is enforced in between)",
+		       in->pin_dir, meta.abi, IDG_ABI_VERSION);
+		return -EPROTO;
 	}
 	if (meta.uplink_ifindex != uplink->ifindex) {
 		seterr(errbuf, errlen,

@@ -38,6 +38,9 @@ struct idg_meta {
 	char xdp_mode[16];   /* native | skb | tc; auto until first attached */
 	size_t n_tc;
 	struct idg_tc_att tc[IDG_META_TC_MAX];
+	/* IDG_ABI_VERSION of the idgate that pinned the maps; a meta
+	 * without one is from ABI 1. */
+	unsigned int abi;
 };
 
 int idg_meta_load(const char *state_dir, struct idg_meta *m);

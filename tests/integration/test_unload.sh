@@ -14,6 +14,18 @@ ifindex=$(ip -n "$NA" -o link show eth0 | cut -d: -f1)
 tc -n "$NA" filter show dev eth0 ingress | grep -q "idgate_tc_ingr" && ok "tc ingress filter attached" || not_ok "tc ingress filter not attached"
 tc -n "$NA" filter show dev eth0 egress | grep -q "idgate_tc_egre" && ok "tc egress attached" || not_ok "tc egress not attached"
 
+# Maps pinned by an idgate of another datapath layout: refused with a
+# clear word, never reused; unload still clears them.
+sed -i 's/^abi .*/abi 1/' "$TMP/state-node-a/instance.meta"
+if idg "$NA" node-a apply -c "$CONFIG" >/dev/null 2>"$TMP/abi.err"; then
+	not_ok "apply over maps of another datapath layout was accepted"
+else
+	grep -q "another datapath layout (version 1, this idgate has" "$TMP/abi.err" \
+		&& ok "apply over another datapath layout refused: $(head -c 120 "$TMP/abi.err")" \
+		|| not_ok "apply over another layout: $(cat "$TMP/abi.err")"
+fi
+expect fail "reporting still denied after the refused apply" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+
 idg "$NA" node-a unload >/dev/null && ok "unload" || not_ok "unload"
 ip -n "$NA" link show eth0 | grep -q "xdp" && not_ok "XDP still attached" || ok "no XDP left on the uplink"
 [ -z "$(tc -n "$NA" filter show dev eth0 egress)$(tc -n "$NA" filter show dev eth0 ingress)" ] && ok "no tc filter left" || not_ok "tc filter left"
