@@ -77,6 +77,13 @@
 #define PORT_MAX 61999
 #define SEC_NS 1000000000ull
 #define NAT_NEW_S 20 /* handshake, unanswered UDP/ICMP */
+/* The gateways' NAT idle timeouts here: established TCP an hour,
+ * answered UDP/ICMP a minute, closing TCP 10 s. */
+#define NAT_TIMEOUTS                                          \
+	.nat_tcp_timeout_ns = 3600 * SEC_NS,                  \
+	.nat_other_timeout_ns = 60 * SEC_NS,                  \
+	.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,             \
+	.nat_close_timeout_ns = 10 * SEC_NS
 
 #define RULE(...) \
 	((struct idg_rule_entry){ .icmp_type = -1, __VA_ARGS__ })
@@ -246,10 +253,7 @@ static void gen_gateway(struct efx *e, const char *self, uint16_t pmin,
 		.nat_port_max = pmax,
 		.flags = tun_flags,
 		.cluster_id = CL_B,
-		.nat_tcp_timeout_ns = 3600 * SEC_NS,
-		.nat_other_timeout_ns = 60 * SEC_NS,
-		.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,
-		.nat_close_timeout_ns = 10 * SEC_NS,
+		NAT_TIMEOUTS,
 		.nat_src_quota = e->quota,
 	};
 	fx_ipcache(fx, DB2, ID_DB2);
@@ -558,6 +562,14 @@ static uint64_t now_coarse(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * SEC_NS + (uint64_t)ts.tv_nsec;
+}
+
+static struct idg_nat_maps nat_maps(const struct efx *e)
+{
+	return (struct idg_nat_maps){ .fwd = e->fx->dp.snat_fd,
+				      .rev = e->fx->dp.snat_rev_fd,
+				      .src = e->fx->dp.snat_src_fd,
+				      .src_gc = e->fx->dp.snat_srcgc_fd };
 }
 
 static int snat_lookup(struct efx *e, const char *node, const char *saddr,
@@ -1529,15 +1541,15 @@ static void test_port_collision(void **state)
 	assert_int_equal(l4_sport(&out), 40000);
 }
 
-/* Pretend flow {node, WL:sport -> DB:5432/TCP} was last seen ago_s
+/* Pretend flow {node, WL:sport -> DB:dport/proto} was last seen ago_s
  * seconds ago. */
-static void age_mapping(struct efx *e, const char *node, uint16_t sport,
-			unsigned int ago_s)
+static void age_flow(struct efx *e, const char *node, uint8_t proto,
+		     uint16_t sport, uint16_t dport, unsigned int ago_s)
 {
 	struct idg_snat_key k = {
 		.node_ip = egw_ip(node), .saddr = egw_ip(WL),
 		.daddr = egw_ip(DB), .sport = htons(sport),
-		.dport = htons(5432), .proto = IPPROTO_TCP,
+		.dport = htons(dport), .proto = proto,
 	};
 	struct idg_snat_val v;
 
@@ -1546,6 +1558,13 @@ static void age_mapping(struct efx *e, const char *node, uint16_t sport,
 	assert_int_equal(bpf_map_update_elem(e->fx->dp.snat_fd, &k, &v,
 					     BPF_EXIST),
 			 0);
+}
+
+/* ... of a TCP flow to DB:5432. */
+static void age_mapping(struct efx *e, const char *node, uint16_t sport,
+			unsigned int ago_s)
+{
+	age_flow(e, node, IPPROTO_TCP, sport, 5432, ago_s);
 }
 
 /* The identity of the workload at WL on node (A's or C's). */
@@ -1723,22 +1742,6 @@ static void expect_quota(struct efx *e, const char *node, uint16_t sport)
 		       IDG_DROP_NAT_SOURCE_QUOTA);
 }
 
-static void age_udp_mapping(struct efx *e, uint16_t sport, unsigned int s)
-{
-	struct idg_snat_key k = {
-		.node_ip = egw_ip(NODE_A), .saddr = egw_ip(WL),
-		.daddr = egw_ip(DB), .sport = htons(sport),
-		.dport = htons(53), .proto = IPPROTO_UDP,
-	};
-	struct idg_snat_val v;
-
-	assert_int_equal(bpf_map_lookup_elem(e->fx->dp.snat_fd, &k, &v), 0);
-	v.last_seen_ns = now_coarse() - s * SEC_NS;
-	assert_int_equal(bpf_map_update_elem(e->fx->dp.snat_fd, &k, &v,
-					     BPF_EXIST),
-			 0);
-}
-
 /*
  * One source cannot take the table from the others: past its quota its
  * new flows are dropped with a reason and counted for it, while other
@@ -1748,16 +1751,8 @@ static void age_udp_mapping(struct efx *e, uint16_t sport, unsigned int s)
 static void test_nat_source_quota(void **state)
 {
 	struct efx *e = *state;
-	const struct idg_tun_cfg tun = {
-		.nat_tcp_timeout_ns = 3600 * SEC_NS,
-		.nat_other_timeout_ns = 60 * SEC_NS,
-		.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,
-		.nat_close_timeout_ns = 10 * SEC_NS,
-	};
-	const struct idg_nat_maps m = { .fwd = e->fx->dp.snat_fd,
-					.rev = e->fx->dp.snat_rev_fd,
-					.src = e->fx->dp.snat_src_fd,
-					.src_gc = e->fx->dp.snat_srcgc_fd };
+	const struct idg_tun_cfg tun = { NAT_TIMEOUTS };
+	const struct idg_nat_maps m = nat_maps(e);
 	struct idg_nat_gc gc = { 0 };
 	struct idg_nat_gc_result res;
 	uint64_t live, drops;
@@ -1812,16 +1807,8 @@ static void test_nat_source_quota(void **state)
 static void test_nat_fast_expiry(void **state)
 {
 	struct efx *e = *state;
-	const struct idg_tun_cfg tun = {
-		.nat_tcp_timeout_ns = 3600 * SEC_NS,
-		.nat_other_timeout_ns = 60 * SEC_NS,
-		.nat_new_timeout_ns = NAT_NEW_S * SEC_NS,
-		.nat_close_timeout_ns = 10 * SEC_NS,
-	};
-	const struct idg_nat_maps m = { .fwd = e->fx->dp.snat_fd,
-					.rev = e->fx->dp.snat_rev_fd,
-					.src = e->fx->dp.snat_src_fd,
-					.src_gc = e->fx->dp.snat_srcgc_fd };
+	const struct idg_tun_cfg tun = { NAT_TIMEOUTS };
+	const struct idg_nat_maps m = nat_maps(e);
 	struct idg_nat_gc gc = { 0 };
 	struct idg_nat_gc_result res;
 	struct idg_snat_val v;
@@ -1841,8 +1828,8 @@ static void test_nat_fast_expiry(void **state)
 			 0);
 	assert_true(v.flags & IDG_NAT_F_REPLIED);
 
-	age_udp_mapping(e, 7000, NAT_NEW_S + 1);
-	age_udp_mapping(e, 7001, NAT_NEW_S + 1);
+	age_flow(e, NODE_A, IPPROTO_UDP, 7000, 53, NAT_NEW_S + 1);
+	age_flow(e, NODE_A, IPPROTO_UDP, 7001, 53, NAT_NEW_S + 1);
 	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
 	assert_int_equal(res.expired, 1);
 	assert_int_equal(snat_lookup(e, NODE_A, WL, DB, 7000, 53, IPPROTO_UDP,
@@ -1851,7 +1838,7 @@ static void test_nat_fast_expiry(void **state)
 	assert_int_equal(snat_lookup(e, NODE_A, WL, DB, 7001, 53, IPPROTO_UDP,
 				     &v),
 			 0);
-	age_udp_mapping(e, 7001, 61);
+	age_flow(e, NODE_A, IPPROTO_UDP, 7001, 53, 61);
 	assert_int_equal(idg_nat_gc_pass(&m, &tun, now_coarse(), &gc, &res), 0);
 	assert_int_equal(res.expired, 1);
 	idg_nat_gc_free(&gc);
