@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * idgate run: the foreground daemon. Applies the config, reloads it on
- * file change (inotify on its directory) and SIGHUP through the same path
- * as `idgate apply`, puts programs back when a link loses them (rtnetlink
- * link events plus a 500 ms check), hosts the gateway health prober /
- * responder and NAT GC, and serves Prometheus metrics. SIGTERM/SIGINT
- * exit 0 and leave everything pinned and attached: enforcement goes on.
+ * idgate run: the foreground daemon. Applies the config, reloads it when
+ * a changed file is complete (inotify on its directory, reload_gate.h) and
+ * on SIGHUP through the same path as `idgate apply`, puts programs back
+ * when a link loses them (rtnetlink link events plus a 500 ms check),
+ * hosts the gateway health prober / responder and NAT GC, and serves
+ * Prometheus metrics. SIGTERM/SIGINT exit 0 and leave everything pinned
+ * and attached: enforcement goes on.
  */
 #include <errno.h>
 #include <limits.h>
@@ -30,11 +31,12 @@
 #include "cmd.h"
 #include "ct_gc.h"
 #include "netlink.h"
+#include "reload_gate.h"
 #include "run.h"
 
 #define IDG_RUN_CHECK_MS 500    /* attachment check period */
 #define IDG_RUN_CT_GC_MS 10000  /* conntrack garbage collection period */
-#define IDG_RUN_DEBOUNCE_MS 200 /* file events settle before a reload */
+#define IDG_RUN_SETTLE_MS 200   /* a closed file stays unchanged before a reload */
 
 static double mono_s(void)
 {
@@ -56,6 +58,8 @@ struct run {
 	struct idg_run_shared sh;
 	const char *config;
 	const char *base; /* file name inside its directory */
+	struct idg_reload_gate gate;
+	bool lease_warned; /* "cannot tell whether open for writing", once */
 	uint64_t event_interval_ms;
 	/* Health prober / responder and NAT GC, in their own thread. */
 	struct cmd_health *health;
@@ -111,6 +115,19 @@ static void health_start(struct run *r, const struct idg_compiled *c)
 	r->health_on = true;
 }
 
+/* The generation enforcing now; 0 when nothing is pinned. */
+static uint32_t active_gen(const struct run *r)
+{
+	struct idg_dp dp;
+	uint32_t gen = 0;
+
+	if (!idg_dp_open_pinned(&dp, r->sh.in.pin_dir)) {
+		idg_dp_active_gen(&dp, &gen);
+		idg_dp_close(&dp);
+	}
+	return gen;
+}
+
 /* Swap in a newly applied config for the metrics; frees the old one. */
 static void publish(struct run *r, struct cmd_compiled *cc)
 {
@@ -149,14 +166,8 @@ static int reload(struct run *r, const char *why)
 	r->sh.last_reload_ok = !err;
 	r->sh.last_reload_s = dt;
 	r->sh.last_reload_time = wall_s();
-	if (r->sh.cc) {
-		struct idg_dp dp;
-
-		if (!idg_dp_open_pinned(&dp, r->sh.in.pin_dir)) {
-			idg_dp_active_gen(&dp, &gen);
-			idg_dp_close(&dp);
-		}
-	}
+	if (r->sh.cc)
+		gen = active_gen(r);
 	pthread_mutex_unlock(&r->sh.mu);
 	if (err) {
 		fprintf(stderr, "idgate run: reload of %s failed (%s); %s\n",
@@ -285,22 +296,63 @@ static bool drain_netlink(int fd)
 	return any;
 }
 
-static bool drain_inotify(int fd, const char *base)
+/* Events on the config's name, in order, to the reload gate. */
+static void drain_inotify(int fd, struct run *r)
 {
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool ours = false;
 	ssize_t n;
 
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *e = (const void *)p;
 
-			if (e->len && !strcmp(e->name, base))
-				ours = true;
+			if ((e->mask & IN_Q_OVERFLOW) ||
+			    (e->len && !strcmp(e->name, r->base)))
+				idg_reload_gate_event(&r->gate, e->mask, mono_s());
 			p += sizeof(*e) + e->len;
 		}
 	}
-	return ours;
+}
+
+static void not_reloading(const struct run *r, const char *why)
+{
+	uint32_t gen = active_gen(r);
+
+	if (gen)
+		printf("idgate run: not reloading %s: %s; generation %u keeps enforcing\n",
+		       r->config, why, gen);
+	else
+		printf("idgate run: not reloading %s: %s; nothing is enforcing yet\n",
+		       r->config, why);
+}
+
+/* Past the settle time: apply the file if it is complete. */
+static void file_changed(struct run *r)
+{
+	int hold;
+
+	switch (idg_reload_gate_check(&r->gate, mono_s(), &hold)) {
+	case IDG_GATE_WAIT:
+		return;
+	case IDG_GATE_GONE:
+		not_reloading(r, "it is gone");
+		return;
+	case IDG_GATE_EMPTY:
+		not_reloading(r, "it is empty");
+		return;
+	case IDG_GATE_BUSY:
+		not_reloading(r, "it is still open for writing (applied once its writer closes it)");
+		return;
+	case IDG_GATE_READY:
+		break;
+	}
+	if (r->gate.lease_err && !r->lease_warned) {
+		printf("idgate run: cannot tell whether %s is open for writing (read lease: %s); relying on close events and a stable file\n",
+		       r->config, strerror(-r->gate.lease_err));
+		r->lease_warned = true;
+	}
+	reload(r, "file changed");
+	idg_reload_gate_release(hold);
 }
 
 /* Idle conntrack entries out; the datapath's clock is the coarse one. */
@@ -344,9 +396,8 @@ int do_run(struct idg_opts *o)
 	struct nl_sock *nl = NULL;
 	char dir[PATH_MAX], *slash;
 	int sfd = -1, ifd = -1, nfd = -1, rc = 1, err;
-	double reload_at = 0, next_check = 0, next_ct_gc = 0;
+	double next_check = 0, next_ct_gc = 0;
 	sigset_t mask;
-	uint32_t gen = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	pthread_mutex_init(&r.sh.mu, NULL);
@@ -373,10 +424,15 @@ int do_run(struct idg_opts *o)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A writer opening the config during a reload breaks the read lease
+	 * held meanwhile; the break is SIGIO, whose default is to exit. */
+	signal(SIGIO, SIG_IGN);
+	idg_reload_gate_init(&r.gate, o->config, IDG_RUN_SETTLE_MS / 1e3);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (sfd < 0 || ifd < 0 ||
-	    inotify_add_watch(ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+	    inotify_add_watch(ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY |
+					IN_CREATE | IN_DELETE | IN_MOVED_FROM) < 0) {
 		fprintf(stderr, "idgate run: cannot watch %s: %s\n", dir, strerror(errno));
 		goto out;
 	}
@@ -413,10 +469,11 @@ int do_run(struct idg_opts *o)
 			{ .fd = nfd, .events = POLLIN },
 		};
 		double now = mono_s(), until = next_check;
+		double due = idg_reload_gate_deadline(&r.gate);
 		int timeout;
 
-		if (reload_at && reload_at < until)
-			until = reload_at;
+		if (due && due < until)
+			until = due;
 		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
 		if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
 			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
@@ -434,21 +491,18 @@ int do_run(struct idg_opts *o)
 			}
 			if (stop)
 				break;
+			/* The operator's word: now, whatever the file looks like. */
 			if (hup) {
 				reload(&r, "SIGHUP");
-				reload_at = 0;
+				r.gate.armed = false;
 			}
 		}
-		if ((fds[1].revents & POLLIN) && drain_inotify(ifd, r.base))
-			reload_at = mono_s() + IDG_RUN_DEBOUNCE_MS / 1e3;
+		if (fds[1].revents & POLLIN)
+			drain_inotify(ifd, &r);
 		if (fds[2].revents & POLLIN && drain_netlink(nfd))
 			next_check = 0; /* check now */
+		file_changed(&r);
 		now = mono_s();
-		if (reload_at && now >= reload_at) {
-			reload_at = 0;
-			if (!access(o->config, R_OK))
-				reload(&r, "file changed");
-		}
 		if (now >= next_check) {
 			repair(&r);
 			next_check = mono_s() + IDG_RUN_CHECK_MS / 1e3;
@@ -458,16 +512,8 @@ int do_run(struct idg_opts *o)
 			next_ct_gc = mono_s() + IDG_RUN_CT_GC_MS / 1e3;
 		}
 	}
-	{
-		struct idg_dp dp;
-
-		if (!idg_dp_open_pinned(&dp, r.sh.in.pin_dir)) {
-			idg_dp_active_gen(&dp, &gen);
-			idg_dp_close(&dp);
-		}
-	}
 	printf("idgate run: stopping; generation %u stays pinned and enforcing (idgate unload removes it)\n",
-	       gen);
+	       active_gen(&r));
 	rc = 0;
 out:
 	idg_metrics_stop(mhd);

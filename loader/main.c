@@ -43,7 +43,7 @@ static const struct idg_cmd cmds[] = {
 	{ "run", do_run,
 	  O(OPT_CONFIG) | INSTANCE | O(OPT_EVENT_INTERVAL) | O(OPT_METRICS_ADDRESS),
 	  NULL, false,
-	  "foreground daemon: apply, reload on file change and SIGHUP, re-attach lost programs, gateway health and NAT GC, metrics",
+	  "foreground daemon: apply, reload complete file changes and on SIGHUP, re-attach lost programs, gateway health and NAT GC, metrics",
 	  "idgate run -c /etc/idgate/idgate.yaml --metrics-address 127.0.0.1:9464   (systemd: configs/idgate.service)" },
 	{ "status", do_status, INSTANCE | O(OPT_OUTPUT), NULL, false,
 	  "programs, interface, generation, map occupancy, verdict counters",

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The reload gate of `idgate run`: which inotify event sequences and file
+ * states let a changed config through, on real files in a temporary
+ * directory. Time is passed in, so nothing here waits. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include "reload_gate.h"
+
+#define SETTLE 0.25 /* exact in binary: deadlines compare equal */
+
+struct fx {
+	char dir[64];
+	char path[96];
+	struct idg_reload_gate g;
+};
+
+static void put(const char *path, const char *text, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | flags, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/idgate-gate.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/idgate.yaml", f->dir);
+	put(f->path, "kind: Node\n", O_TRUNC);
+	idg_reload_gate_init(&f->g, f->path, SETTLE);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static enum idg_gate_verdict check(struct fx *f, double now)
+{
+	enum idg_gate_verdict v;
+	int hold;
+
+	v = idg_reload_gate_check(&f->g, now, &hold);
+	if (v == IDG_GATE_READY) {
+		/* Leases work on the local file systems tests run on. */
+		assert_true(hold >= 0);
+		assert_int_equal(f->g.lease_err, 0);
+		idg_reload_gate_release(hold);
+	} else {
+		assert_int_equal(hold, -1);
+	}
+	return v;
+}
+
+static void nothing_pending(void **state)
+{
+	struct fx *f = *state;
+
+	assert_true(idg_reload_gate_deadline(&f->g) == 0);
+	assert_int_equal(check(f, 100), IDG_GATE_WAIT);
+}
+
+static void close_after_write_settles(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_MODIFY, 10);
+	assert_true(idg_reload_gate_deadline(&f->g) == 0);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	assert_true(idg_reload_gate_deadline(&f->g) == 10 + SETTLE);
+	assert_int_equal(check(f, 10.1), IDG_GATE_WAIT);
+	assert_int_equal(check(f, 10 + SETTLE), IDG_GATE_READY);
+	/* Once: the gate is closed again. */
+	assert_int_equal(check(f, 20), IDG_GATE_WAIT);
+}
+
+static void rename_into_place_settles(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_MOVED_TO, 10);
+	assert_int_equal(check(f, 11), IDG_GATE_READY);
+}
+
+/* Lost events: look at the file as it is. */
+static void overflow_arms(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_Q_OVERFLOW, 10);
+	assert_int_equal(check(f, 11), IDG_GATE_READY);
+}
+
+/* A write after the close (a second writer, `echo b >> f`) waits for
+ * that writer's close, however long it pauses. */
+static void modify_after_close_disarms(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	idg_reload_gate_event(&f->g, IN_MODIFY, 10.05);
+	assert_true(idg_reload_gate_deadline(&f->g) == 0);
+	assert_int_equal(check(f, 1000), IDG_GATE_WAIT);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 1000);
+	assert_int_equal(check(f, 1000 + SETTLE), IDG_GATE_READY);
+}
+
+static void create_alone_never_applies(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_CREATE, 10);
+	assert_true(idg_reload_gate_deadline(&f->g) == 0);
+	assert_int_equal(check(f, 1000), IDG_GATE_WAIT);
+}
+
+static void delete_disarms(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	idg_reload_gate_event(&f->g, IN_MOVED_FROM, 10.1);
+	assert_int_equal(check(f, 1000), IDG_GATE_WAIT);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	idg_reload_gate_event(&f->g, IN_DELETE, 10.1);
+	assert_int_equal(check(f, 1000), IDG_GATE_WAIT);
+}
+
+static void empty_file_refused(void **state)
+{
+	struct fx *f = *state;
+
+	put(f->path, "", O_TRUNC);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	assert_int_equal(check(f, 11), IDG_GATE_EMPTY);
+	assert_int_equal(check(f, 12), IDG_GATE_WAIT);
+}
+
+static void gone_file_reported(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	unlink(f->path);
+	assert_int_equal(check(f, 11), IDG_GATE_GONE);
+}
+
+/* Changed with no event seen (writes through mmap): settle again. */
+static void size_change_settles_again(void **state)
+{
+	struct fx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	put(f->path, "more: 1\n", O_APPEND);
+	assert_int_equal(check(f, 10 + SETTLE), IDG_GATE_WAIT);
+	assert_true(idg_reload_gate_deadline(&f->g) == 10 + 2 * SETTLE);
+	assert_int_equal(check(f, 10 + 2 * SETTLE), IDG_GATE_READY);
+}
+
+static void mtime_change_settles_again(void **state)
+{
+	struct fx *f = *state;
+	struct timespec ts[2] = { { .tv_sec = 1000 }, { .tv_sec = 1000 } };
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	assert_int_equal(utimensat(AT_FDCWD, f->path, ts, 0), 0);
+	assert_int_equal(check(f, 11), IDG_GATE_WAIT);
+	assert_int_equal(check(f, 11 + SETTLE), IDG_GATE_READY);
+}
+
+static void replaced_file_settles_again(void **state)
+{
+	struct fx *f = *state;
+	char tmp[128];
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	snprintf(tmp, sizeof(tmp), "%s/new", f->dir);
+	put(tmp, "kind: Node\n", O_TRUNC); /* same size, another inode */
+	assert_int_equal(rename(tmp, f->path), 0);
+	assert_int_equal(check(f, 11), IDG_GATE_WAIT);
+	assert_int_equal(check(f, 11 + SETTLE), IDG_GATE_READY);
+}
+
+/* A close by someone else (touch) while a writer still holds the file
+ * open with half of it written: not applied until that writer closes. */
+static void open_for_writing_waits(void **state)
+{
+	struct fx *f = *state;
+	int fd = open(f->path, O_WRONLY | O_APPEND);
+
+	assert_true(fd >= 0);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	assert_int_equal(check(f, 11), IDG_GATE_BUSY);
+	assert_true(idg_reload_gate_deadline(&f->g) == 0);
+	assert_int_equal(check(f, 1000), IDG_GATE_WAIT);
+	close(fd);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 1000);
+	assert_int_equal(check(f, 1000 + SETTLE), IDG_GATE_READY);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(nothing_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(close_after_write_settles, setup, teardown),
+		cmocka_unit_test_setup_teardown(rename_into_place_settles, setup, teardown),
+		cmocka_unit_test_setup_teardown(overflow_arms, setup, teardown),
+		cmocka_unit_test_setup_teardown(modify_after_close_disarms, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_alone_never_applies, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete_disarms, setup, teardown),
+		cmocka_unit_test_setup_teardown(empty_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(gone_file_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(size_change_settles_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(mtime_change_settles_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(replaced_file_settles_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(open_for_writing_waits, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
