@@ -58,7 +58,8 @@ has_xdp "$GW1" eth0 && ok "gw-b1: XDP was attached when apply died" || not_ok "g
 unload_clean "$GW1" gw-b1 eth0 ext0
 
 killed_apply "$NA" node-a attached
-[ "$(filters "$NA" eth0 | wc -l)" = 3 ] && [ "$(filters "$NA" wl0 | wc -l)" = 1 ] \
+# wl0: the workload interface's programs at ingress and egress.
+[ "$(filters "$NA" eth0 | wc -l)" = 3 ] && [ "$(filters "$NA" wl0 | wc -l)" = 2 ] \
 	&& ok "node-a: tc programs were attached on eth0 and wl0" \
 	|| not_ok "node-a: tc filters: eth0 '$(filters "$NA" eth0)' wl0 '$(filters "$NA" wl0)'"
 unload_clean "$NA" node-a eth0 wl0
