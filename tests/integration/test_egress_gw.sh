@@ -69,13 +69,15 @@ grep -q "connection received: host=10.1.0" "$TMP/pg.log" \
 	&& not_ok "the database saw a workload address" || ok "the database never saw a workload address"
 
 # An independent dissector decodes the tunnel.
-nsenter --net="/run/netns/$UL" timeout 8 tshark -i ua -f "udp port 6081" -c 4 -T fields \
-	-e geneve.vni -e ip.src -e ip.dst -e tcp.dstport -E separator=';' >"$TMP/tshark.out" 2>/dev/null &
+nsenter --net="/run/netns/$UL" timeout 20 tshark -i ua -f "udp port 6081" -c 4 -T fields \
+	-e geneve.vni -e ip.src -e ip.dst -e tcp.dstport -E separator=';' >"$TMP/tshark.out" 2>"$TMP/tshark.err" &
 tsh=$!
 PIDS+=($tsh)
-sleep 2
+# Query only once it captures (a loaded machine starts tshark slowly); a
+# capture that times out is judged by what it saw, below.
+for _ in $(seq 100); do grep -q "Capturing on" "$TMP/tshark.err" && break; sleep 0.1; done
 psql_q >/dev/null
-wait $tsh
+wait $tsh || true
 vni=$(idg "$NA" node-a identity list -o json | python3 -c 'import json,sys
 print([i["id"] for i in json.load(sys.stdin) if i["labels"].get("app")=="data-processor"][0])')
 # Fields: VNI (hex), ip.src and ip.dst (outer,inner), inner TCP port.
