@@ -10,6 +10,7 @@
   probe.py udp-stream SRC DST PORT PPS SECONDS
                                             send numbered datagrams, print count
   probe.py serve-whoami ADDR PORT           tell each client its address, then echo
+  probe.py whoami SRC DST PORT              print the address serve-whoami saw
   probe.py whoami-hold SRC DST PORT WANT SECONDS
                                             connect until the server sees WANT,
                                             then keep that connection busy
@@ -155,6 +156,21 @@ def serve_whoami(addr, port):
         threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
 
 
+def whoami(src, dst, port):
+    c = socket.socket(family(dst), socket.SOCK_STREAM)
+    c.settimeout(TIMEOUT)
+    c.bind((src, 0))
+    try:
+        c.connect((dst, int(port)))
+        seen = c.makefile().readline().strip()
+    except OSError:
+        return 1
+    finally:
+        c.close()
+    print(seen, flush=True)
+    return 0 if seen else 1
+
+
 def whoami_hold(src, dst, port, want, seconds):
     for _ in range(64):
         c = socket.socket(family(dst), socket.SOCK_STREAM)
@@ -225,6 +241,7 @@ def main(argv):
         "udp-sink": lambda a: udp_sink(*a),
         "udp-stream": lambda a: udp_stream(*a),
         "serve-whoami": lambda a: serve_whoami(*a),
+        "whoami": lambda a: whoami(*a),
         "whoami-hold": lambda a: whoami_hold(*a),
         "udp-forge": lambda a: udp_forge(*a[:5], a[5:]),
     }
