@@ -175,15 +175,33 @@ static __noinline __u32 idg_wl_route(struct idg_egw_view *v,
 	return r->gw ? 0 : IDG_DROP_NO_GATEWAY;
 }
 
+/* Sources that never leave the link: IPv6 link-local and unspecified
+ * (neighbour and multicast listener discovery, DHCPv6), IPv4 0.0.0.0
+ * (DHCP). Routers do not forward them, and they are no endpoint's. */
+static __always_inline int idg_link_scope_source(const struct idg_pkt *p)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, p->saddr, 16);
+	if (p->family == IDG_FAM_IPV4)
+		return !w[0];
+	return (w[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000) ||
+	       !(w[0] | w[1] | w[2] | w[3]);
+}
+
 /*
  * A workload sends only from its own addresses: the source must be an
- * endpoint bound to the interface the packet came in on. 0 or a drop
- * reason.
+ * endpoint bound to the interface the packet came in on (or a link-scope
+ * address). 0 or a drop reason.
  */
 static __noinline __u32 idg_wl_bound(const struct idg_gen_view *v,
 				     const struct idg_pkt *p, __u32 ifindex)
 {
-	struct idg_ep_val *ep = idg_ep_lookup(v, p, p->saddr);
+	struct idg_ep_val *ep;
+
+	if (idg_link_scope_source(p))
+		return 0;
+	ep = idg_ep_lookup(v, p, p->saddr);
 
 	if (!ep || !ep->ifindex || ep->ifindex != ifindex)
 		return IDG_DROP_SPOOFED_SOURCE;

@@ -229,6 +229,12 @@ struct idg_ct_key {
 #define IDG_CT_F_FIN_ORIG (1u << 1)   /* FIN from the initiator */
 #define IDG_CT_F_FIN_REPLY (1u << 2)  /* FIN from the responder */
 #define IDG_CT_F_RST (1u << 3)        /* RST from either side */
+#define IDG_CT_F_TCP_STATE                                                \
+	(IDG_CT_F_TCP_SYNACK | IDG_CT_F_FIN_ORIG | IDG_CT_F_FIN_REPLY |    \
+	 IDG_CT_F_RST)
+/* The remote side is a workload of this node, behind a workload
+ * interface: none of the flow's packets can come in on the uplink. */
+#define IDG_CT_F_LOCAL_PEER (1u << 4)
 
 struct idg_ct_val {
 	__u64 created_ns;

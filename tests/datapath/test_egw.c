@@ -2046,6 +2046,77 @@ static void test_wl_ingress_verdict(void **state)
 }
 
 /*
+ * A workload bound to a workload interface sends from there: the same
+ * source coming in on the uplink (the underlay spoofing it, to borrow its
+ * identity or to ride a flow between two workloads of the node), or in
+ * GENEVE that claims to come from this very node, is dropped.
+ */
+static void test_uplink_spoof_of_workload(void **state)
+{
+	struct efx *e = *state;
+	const struct idg_rule_entry allow = RULE(
+		.subject = ID_WL, .peer = ID_WL2, .dir = IDG_DIR_INGRESS,
+		.kind = IDG_RULE_ALLOW, .proto = IPPROTO_TCP, .port = 80,
+		.cookie = 1);
+	const uint32_t enf = IDG_EP_F_ENFORCE_INGRESS | IDG_EP_F_ENFORCE_EGRESS;
+	struct pkt in, g, out;
+
+	gen_node_a(e, 2, enf, &allow, 1);
+	in = tcp_pkt(WL2, WL, 40000, 80, PKT_TCP_SYN, 0);
+	assert_int_equal(fx_run_xdp(e->fx, &in), XDP_DROP);
+	assert_int_equal(cnt(e, IDG_DROP_SPOOFED_SOURCE), 1);
+	assert_int_equal(cnt(e, IDG_PASS_POLICY), 0);
+
+	/* The real flow, from the workload next door... */
+	assert_int_equal(run_skb(e->wl_egress_fd, &in, 0, 7, NULL), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_POLICY), 1);
+	/* ... whose next segment, sent in over the uplink, is no part of
+	 * it. */
+	in = tcp_pkt(WL2, WL, 40000, 80, PKT_TCP_ACK, 10);
+	assert_int_equal(fx_run_xdp(e->fx, &in), XDP_DROP);
+	assert_int_equal(cnt(e, IDG_DROP_SPOOFED_SOURCE), 2);
+	assert_int_equal(run_skb(e->wl_egress_fd, &in, 0, 7, NULL), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_PASS_CT), 1);
+
+	/* GENEVE from this node's own address, with WL's identity. */
+	in = tcp_pkt(WL, PEER_IP, 40001, 80, PKT_TCP_SYN, 0);
+	g = wrap(&in, NODE_A, NODE_A, ID_WL);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT,
+		       IDG_DROP_TUNNEL_UNKNOWN_NODE);
+	(void)out;
+}
+
+/* Link-scope sources (IPv6 link-local and unspecified, IPv4 0.0.0.0) are
+ * no endpoint's and never leave the link: not taken for spoofs. */
+static void test_wl_link_scope_sources(void **state)
+{
+	struct efx *e = *state;
+	struct pkt in, out;
+
+	gen_node_a(e, 2, 0, NULL, 0);
+	fx_build(&in, &(struct pkt_spec){ .family = AF_INET6, .src = "fe80::5",
+					  .dst = "ff02::16",
+					  .proto = IPPROTO_ICMPV6,
+					  .icmp_type = 143 });
+	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
+	fx_build(&in, &(struct pkt_spec){ .family = AF_INET6, .src = "::",
+					  .dst = "ff02::16",
+					  .proto = IPPROTO_ICMPV6,
+					  .icmp_type = 143 });
+	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
+	in = udp_pkt("0.0.0.0", "255.255.255.255", 68, 67, 40);
+	assert_int_equal(run(e->wl_fd, &in, &out), TC_ACT_OK);
+	assert_int_equal(cnt(e, IDG_DROP_SPOOFED_SOURCE), 0);
+	/* A routable IPv6 address that is no endpoint's still is one. */
+	fx_build(&in, &(struct pkt_spec){ .family = AF_INET6,
+					  .src = "fe00::5", .dst = "ff02::16",
+					  .proto = IPPROTO_ICMPV6,
+					  .icmp_type = 143 });
+	expect_verdict(e, e->wl_fd, &in, TC_ACT_SHOT,
+		       IDG_DROP_SPOOFED_SOURCE);
+}
+
+/*
  * GENEVE to a node of the mesh leaves the uplink only as idgate made it
  * (marked at the encap, the mark cleared here): a workload or a local
  * process crafting its own, with a VNI the other node would take for
@@ -2158,6 +2229,8 @@ int main(int argc, char **argv)
 		T(test_not_entitled),
 		T(test_ext_in_not_ours),
 		T(test_wl_source_bound),
+		T(test_uplink_spoof_of_workload),
+		T(test_wl_link_scope_sources),
 		T(test_wl_ingress_verdict),
 		T(test_forged_geneve_dropped),
 		T(test_encap_marks_frame),

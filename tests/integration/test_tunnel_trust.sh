@@ -353,4 +353,18 @@ expect pass "intruder -> data-processor:$PORT allowed once the policy names it" 
 expect fail "phase 3: the attacker on the underlay still cannot reach data-processor:$PORT" \
 	in_ns "$ATK" "$PROBE" tcp 192.168.100.66 10.1.0.5 "$PORT"
 
+# 5. The underlay posing as a workload of node-a: intruder is now allowed
+# to reach data-processor, but only from wl1; its address coming in on
+# the uplink is a spoof, plain or in GENEVE claiming to be node-a itself.
+next_mark
+before=$(verdict source-not-bound-to-interface)
+in_ns "$ATK" "$FORGE" tcp 10.1.1.5 10.1.0.5 "$SPORT" "$PORT" "$SEQ"
+d=$(moved source-not-bound-to-interface "$before")
+[ "$d" = 1 ] && ok "intruder's address from the underlay: dropped as source-not-bound-to-interface" ||
+	not_ok "intruder's address from the underlay: source-not-bound-to-interface counted $d times, wanted 1"
+[ "$(seen "$SNIFF_WL" "$SEQ")" = 0 ] && ok "the spoofed intruder SYN never reached data-processor" ||
+	not_ok "the spoofed intruder SYN reached data-processor ($(grep " seq $SEQ " "$SNIFF_WL"))"
+tunnel_dropped "GENEVE claiming to come from node-a itself, intruder's identity" \
+	192.168.100.1 "$(ident intruder)" 10.1.1.5 tunnel-from-unknown-node
+
 finish

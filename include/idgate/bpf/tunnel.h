@@ -610,7 +610,11 @@ static __always_inline int idg_geneve_classify(struct __sk_buff *skb,
 	*reason = 0;
 	if (!tunnel_ip || rx->dst != tunnel_ip)
 		return IDG_TUN_NOT_OURS;
-	*node = nodes ? bpf_map_lookup_elem(nodes, &rx->src) : NULL;
+	/* This node is in its own node table, but never sends itself
+	 * GENEVE over the underlay: who claims to is not it. */
+	*node = nodes && rx->src != tunnel_ip ?
+			bpf_map_lookup_elem(nodes, &rx->src) :
+			NULL;
 	if (!*node) {
 		*reason = IDG_DROP_TUNNEL_UNKNOWN_NODE;
 		return IDG_TUN_GENEVE;

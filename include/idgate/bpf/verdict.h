@@ -179,7 +179,8 @@ struct idg_ctx {
 	__u32 pkt_len;
 	__u8 dir;    /* IDG_DIR_* */
 	__u8 tun_in;
-	__u16 pad;
+	__u8 uplink; /* the uplink's ingress filter (XDP or tc) */
+	__u8 pad;
 	__be32 tun_node;
 	__u32 tun_cluster; /* tun_in: the sending node's cluster id */
 	__u32 vni;         /* tun_in: the identity the sender claims */
@@ -662,7 +663,7 @@ static __noinline void idg_ct_seen(struct idg_ct_val *ct,
 	/* A SYN on a closed tuple opens the next connection. */
 	if ((f & (IDG_TCPF_SYN | IDG_TCPF_ACK)) == IDG_TCPF_SYN && orig &&
 	    (nf & (IDG_CT_F_RST | IDG_CT_F_FIN_ORIG | IDG_CT_F_FIN_REPLY)))
-		nf = 0;
+		nf &= ~IDG_CT_F_TCP_STATE;
 	if (f & IDG_TCPF_RST)
 		nf |= IDG_CT_F_RST;
 	if (f & IDG_TCPF_FIN)
@@ -714,21 +715,35 @@ static __always_inline int idg_ct_wanted(const struct idg_pkt *p,
 	}
 }
 
+/* Is addr a workload of this node, behind a workload interface? */
+static __always_inline int idg_local_workload(const struct idg_gen_view *v,
+					      const struct idg_pkt *p,
+					      const __u8 *addr)
+{
+	struct idg_ep_val *ep = idg_ep_lookup(v, p, addr);
+
+	return ep && ep->ifindex;
+}
+
 /* A new flow, in the table of those not proven alive yet. */
-static __noinline void idg_ct_create(const struct idg_pkt *p,
-				     const struct idg_ctx *c, __u32 gen,
-				     __u32 cookie, __u64 now)
+static __noinline void idg_ct_create(const struct idg_gen_view *v,
+				     const struct idg_pkt *p,
+				     const struct idg_ctx *c, __u32 cookie,
+				     __u64 now)
 {
 	struct idg_ct_key k = {};
 	struct idg_ct_val nv = {
 		.created_ns = now,
 		.last_seen_ns = now,
-		.gen = gen,
+		.gen = v->gen,
 		.cookie = cookie,
 		.dir = c->dir,
 		.pol_port = p->pol_port,
 	};
 
+	if (idg_local_workload(v, p, c->dir == IDG_DIR_INGRESS ? p->saddr :
+								  p->daddr))
+		nv.flags = IDG_CT_F_LOCAL_PEER;
 	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
 	if (bpf_map_update_elem(&idg_ct_new, &k, &nv, BPF_ANY))
 		idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
@@ -845,6 +860,12 @@ static __noinline __u64 idg_frag_later(const struct idg_gen_view *v,
 	return IDG_RC(IDG_DROP_FRAG_NO_FIRST, subject);
 }
 
+static __noinline int idg_uplink_spoof(const struct idg_gen_view *v,
+				       const struct idg_pkt *p)
+{
+	return idg_local_workload(v, p, p->saddr);
+}
+
 /*
  * The verdict on a generation view the caller holds (so that a program
  * doing more than the verdict, the egress gateway, reads one generation
@@ -893,6 +914,14 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	/* Conntrack first: an established flow, the common case, then costs
 	 * no trie walk at all. */
 	ct = idg_ct_find(p, c, now, &est);
+	/* A workload of this node behind a workload interface sends from
+	 * there, never in through the uplink: a packet that claims to, from
+	 * the underlay, is a spoof (also one that would ride an entry of a
+	 * flow between two workloads of the node). */
+	if (c->uplink && !c->tun_in &&
+	    (ct ? (ct->flags & IDG_CT_F_LOCAL_PEER) :
+		  idg_uplink_spoof(v, p)))
+		return idg_verdict_drop(v, p, c, IDG_DROP_SPOOFED_SOURCE, 0);
 	if (!ct && (p->flags & IDG_PKT_F_ICMP_ERR) &&
 	    idg_ct_related(p, c, v->gen, now, &cookie)) {
 		reason = IDG_PASS_CT_RELATED;
@@ -962,7 +991,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	if (idg_reason_is_drop(reason))
 		goto drop;
 	if (!idg_trace && idg_ct_wanted(p, ep_flags, c))
-		idg_ct_create(p, c, v->gen, cookie, now);
+		idg_ct_create(v, p, c, cookie, now);
 	if (reason == IDG_PASS_POLICY)
 		idg_verdict_event(v, p, c, cookie,
 				  dir == IDG_DIR_INGRESS ?
@@ -1029,8 +1058,10 @@ __noinline __u32 idg_verdict(struct idg_pkt *p, int parse_ret,
 static __always_inline __u32 idg_process(struct idg_pkt *p, int parse_ret,
 					 __u8 dir, __u32 ifindex, __u32 pkt_len)
 {
+	/* Called by the uplink's programs: its ingress filter and its tc
+	 * egress. */
 	struct idg_ctx c = { .ifindex = ifindex, .pkt_len = pkt_len,
-			     .dir = dir };
+			     .dir = dir, .uplink = dir == IDG_DIR_INGRESS };
 
 	return idg_verdict(p, parse_ret, &c, 0);
 }
