@@ -231,6 +231,9 @@ static __always_inline void idg_egw_flow_key(struct idg_ct_key *k,
 /*
  * The key of the flow an ICMP error quotes (IDG_PKT_F_ICMP_ERR). The
  * quoted packet went the other way: it was sent by p's destination.
+ * Written out like idg_ct_key_fill() rather than sharing a helper that
+ * takes addresses by pointer: clang then spills enough to push the
+ * deepest call chain past the 512-byte stack limit.
  */
 static __always_inline void idg_ct_key_quoted(struct idg_ct_key *k,
 					      const struct idg_pkt *p,
