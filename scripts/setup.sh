@@ -18,7 +18,7 @@ packages=(
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
 	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev libmicrohttpd-dev
 	libcmocka-dev
-	iproute2 python3 curl postgresql tshark nftables ethtool
+	iproute2 procps python3 curl postgresql tshark nftables ethtool
 	# bench/: DPDK traffic generator, baselines and measuring tools
 	libdpdk-dev iptables iperf3 sockperf gnuplot-nox
 )

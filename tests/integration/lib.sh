@@ -101,6 +101,40 @@ expect() { # expect pass|fail DESCRIPTION CMD...
 	if [ "$got" = "$want" ]; then ok "$what"; else not_ok "$what (wanted $want, got $got)"; fi
 }
 
+waitfor() { # waitfor SECONDS CMD...: true once CMD succeeds
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
+}
+
+# The billing-api config's change most tests make: a policy letting
+# reporting reach billing-api:8080 (a document to append to the config).
+reporting_reads_policy() {
+	cat <<'YAML'
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: reporting-reads
+  namespace: production
+spec:
+  endpointSelector:
+    matchLabels:
+      app: billing-api
+  ingress:
+    - fromEndpoints:
+        - matchLabels:
+            app: reporting
+      toPorts:
+        - ports:
+            - port: "8080"
+              protocol: TCP
+YAML
+}
+
 finish() {
 	echo "$PASSES passed, $FAILS failed"
 	[ "$FAILS" -eq 0 ]

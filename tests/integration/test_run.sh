@@ -21,27 +21,7 @@ mkdir "$TMP/etc"
 CFG="$TMP/etc/idgate.yaml"
 cp "$CONFIG" "$CFG"
 # The same config plus a policy letting reporting reach billing-api:8080.
-{ cat "$CONFIG"; cat <<'YAML'
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: reporting-reads
-  namespace: production
-spec:
-  endpointSelector:
-    matchLabels:
-      app: billing-api
-  ingress:
-    - fromEndpoints:
-        - matchLabels:
-            app: reporting
-      toPorts:
-        - ports:
-            - port: "8080"
-              protocol: TCP
-YAML
-} >"$TMP/with-reporting.yaml"
+{ cat "$CONFIG"; reporting_reads_policy; } >"$TMP/with-reporting.yaml"
 # Broken: a selector that is not a mapping (FILE:LINE:COL diagnostic).
 { cat "$TMP/with-reporting.yaml"; cat <<'YAML'
 ---
@@ -61,14 +41,6 @@ register_instance "$NA" node-a
 idg_bg "$NA" node-a run -c "$CFG" --metrics-address "127.0.0.1:$PORT" >"$LOG" 2>&1
 RUN_PID=$BG_PID
 
-waitfor() { # waitfor SECONDS CMD...: true once CMD succeeds
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.1
-	done
-}
 loglines() { grep -c "$1" "$LOG" || true; }
 
 if waitfor 10 grep -q "idgate run: ready" "$LOG"; then ok "daemon started"; else not_ok "daemon did not start: $(cat "$LOG")"; fi

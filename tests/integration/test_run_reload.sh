@@ -19,27 +19,7 @@ bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
 OLD=$TMP/old.yaml
 NEW=$TMP/new.yaml
 cp "$CONFIG" "$OLD"
-{ cat "$CONFIG"; cat <<'YAML'
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: reporting-reads
-  namespace: production
-spec:
-  endpointSelector:
-    matchLabels:
-      app: billing-api
-  ingress:
-    - fromEndpoints:
-        - matchLabels:
-            app: reporting
-      toPorts:
-        - ports:
-            - port: "8080"
-              protocol: TCP
-YAML
-} >"$NEW"
+{ cat "$CONFIG"; reporting_reads_policy; } >"$NEW"
 cut=$(awk '/^---$/ { d++ } /^  name: batch-processor$/ { print d; exit }' "$NEW")
 awk -v last="$cut" '/^---$/ { d++ } d < last' "$NEW" >"$TMP/prefix.yaml"
 tail -c +"$(($(wc -c <"$TMP/prefix.yaml") + 1))" "$NEW" >"$TMP/rest.yaml"
@@ -54,14 +34,6 @@ register_instance "$NA" node-a
 idg_bg "$NA" node-a run -c "$CFG" --metrics-address off >"$LOG" 2>&1
 RUN_PID=$BG_PID
 
-waitfor() { # waitfor SECONDS CMD...: true once CMD succeeds
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.1
-	done
-}
 gen() { idg "$NA" node-a status -o json | python3 -c 'import json, sys; print(json.load(sys.stdin)["generation"])'; }
 gen_is() { [ "$(gen)" = "$1" ]; }
 loads() { grep -c "idgate run: loading" "$LOG" || true; }
