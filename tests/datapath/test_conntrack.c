@@ -176,6 +176,21 @@ static void server_node(struct fx *fx)
 	fx_commit(fx);
 }
 
+/* A connects from sport to E:80, a full handshake: the flow is then
+ * established (E's egress has no rule, so its SYN-ACK leaves only by the
+ * SYN's entry). */
+static void handshake(struct fx *fx, uint16_t sport)
+{
+	struct pkt p;
+
+	p = seg(A_V4, EP_V4, sport, 80, TCP_SYN, 1000, 0);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+	p = seg(EP_V4, A_V4, 80, sport, TCP_SYNACK, 5000, 1001);
+	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
+	p = seg(A_V4, EP_V4, sport, 80, TCP_ACK, 1001, 5001);
+	expect_pass(fx, &p, IDG_PASS_CT);
+}
+
 /* ---- TCP ---- */
 
 /*
@@ -268,12 +283,7 @@ static void test_flood_cannot_evict_established(void **state)
 	base_node(fx, ENF_BOTH);
 	fx_rule(fx, &ALLOW_IN(.proto = IPPROTO_TCP, .port = 80, .cookie = 1));
 	fx_commit(fx);
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_SYN, 1000, 0);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = seg(EP_V4, A_V4, 80, 40000, TCP_SYNACK, 5000, 1001);
-	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 5001);
-	expect_pass(fx, &p, IDG_PASS_CT);
+	handshake(fx, 40000);
 	assert_true(ct_has(fx, true, &k));
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -316,38 +326,28 @@ static void test_tcp_timeouts(void **state)
 
 	/* Established, an hour idle: still there. */
 	k = ct_key(EP_V4, A_V4, 80, 40002, IPPROTO_TCP);
-	p = seg(A_V4, EP_V4, 40002, 80, TCP_SYN, 1, 0);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = seg(EP_V4, A_V4, 80, 40002, TCP_SYNACK, 50, 2);
-	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
-	p = seg(A_V4, EP_V4, 40002, 80, TCP_ACK, 2, 51);
-	expect_pass(fx, &p, IDG_PASS_CT);
+	handshake(fx, 40002);
 	ct_age(fx, true, &k, 3600);
-	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 51, 2);
+	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5001, 1001);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	/* A FIN from one side: half-closed, the long timeout stays. */
-	p = seg(A_V4, EP_V4, 40002, 80, PKT_TCP_FIN | TCP_ACK, 2, 51);
+	p = seg(A_V4, EP_V4, 40002, 80, PKT_TCP_FIN | TCP_ACK, 1001, 5001);
 	expect_pass(fx, &p, IDG_PASS_CT);
 	ct_age(fx, true, &k, 60);
-	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 51, 3);
+	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5001, 1002);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	/* And from the other: closing, 10 s. */
-	p = seg(EP_V4, A_V4, 80, 40002, PKT_TCP_FIN | TCP_ACK, 51, 3);
+	p = seg(EP_V4, A_V4, 80, 40002, PKT_TCP_FIN | TCP_ACK, 5001, 1002);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	ct_age(fx, true, &k, 11);
-	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 52, 3);
+	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5002, 1002);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
 	assert_false(ct_has(fx, true, &k));
 
 	/* A reset: 10 s as well. */
 	k = ct_key(EP_V4, A_V4, 80, 40003, IPPROTO_TCP);
-	p = seg(A_V4, EP_V4, 40003, 80, TCP_SYN, 1, 0);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = seg(EP_V4, A_V4, 80, 40003, TCP_SYNACK, 50, 2);
-	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
-	p = seg(A_V4, EP_V4, 40003, 80, TCP_ACK, 2, 51);
-	expect_pass(fx, &p, IDG_PASS_CT);
-	p = seg(A_V4, EP_V4, 40003, 80, PKT_TCP_RST, 2, 0);
+	handshake(fx, 40003);
+	p = seg(A_V4, EP_V4, 40003, 80, PKT_TCP_RST, 1001, 0);
 	expect_pass(fx, &p, IDG_PASS_CT);
 	ct_age(fx, true, &k, 9);
 	p = seg(EP_V4, A_V4, 80, 40003, TCP_ACK, 51, 2);
@@ -628,12 +628,7 @@ static void test_ct_gc(void **state)
 	struct pkt p;
 
 	server_node(fx);
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_SYN, 1, 0);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = seg(EP_V4, A_V4, 80, 40000, TCP_SYNACK, 9, 2);
-	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 2, 10);
-	expect_pass(fx, &p, IDG_PASS_CT);
+	handshake(fx, 40000);
 	p = udp4(A_V4, EP_V4, 5000, 53);
 	expect_pass(fx, &p, IDG_PASS_POLICY);
 	p = udp4(EP_V4, A_V4, 53, 5000);
