@@ -84,7 +84,8 @@ int do_status(struct idg_opts *o)
 	}
 	n_ipc = idg_map_count_active2(dp.ipc_gens_fd, dp.ipch_gens_fd, gen,
 				      sizeof(struct idg_ip_key));
-	n_ep = idg_map_count_active(dp.ep_gens_fd, gen, sizeof(struct idg_ip_key));
+	n_ep = idg_map_count_active2(dp.ep_gens_fd, dp.eph_gens_fd, gen,
+				     sizeof(struct idg_ip_key));
 	n_pol = idg_map_count_active2(dp.pol_gens_fd, dp.polx_gens_fd, gen,
 				      sizeof(struct idg_policy_key));
 	n_any = idg_map_count_active(dp.polany_gens_fd, gen, sizeof(struct idg_policy_key));

@@ -25,7 +25,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
 	dp->mon_cfg_fd = dp->ct_new_fd = dp->frag_fd = -1;
 	dp->xdp_prog_fd = dp->tc_prog_fd = dp->tc_in_prog_fd = -1;
-	dp->ipch_gens_fd = dp->polx_gens_fd = -1;
+	dp->ipch_gens_fd = dp->polx_gens_fd = dp->eph_gens_fd = -1;
 }
 
 /* Without a pin dir the tc object takes the XDP object's maps by fd. */
@@ -100,6 +100,7 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->ipch_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ipch_gens);
 	dp->polx_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polx_gens);
 	dp->ep_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ep_gens);
+	dp->eph_gens_fd = bpf_map__fd(dp->xdp->maps.idg_eph_gens);
 	dp->pol_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pol_gens);
 	dp->polany_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polany_gens);
 	dp->pair_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pair_gens);
@@ -140,6 +141,7 @@ static const struct {
 	M(IDG_MAP_CFG_GENS, cfg_gens_fd),
 	M(IDG_MAP_IPCACHE_GENS, ipc_gens_fd),
 	M(IDG_MAP_EP_GENS, ep_gens_fd),
+	M(IDG_MAP_EP_HOST_GENS, eph_gens_fd),
 	M(IDG_MAP_POLICY_GENS, pol_gens_fd),
 	M(IDG_MAP_IPCACHE_HOST_GENS, ipch_gens_fd),
 	M(IDG_MAP_POLICY_EXACT_GENS, polx_gens_fd),

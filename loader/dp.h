@@ -48,6 +48,7 @@ struct idg_dp {
 	int xdp_prog_fd;
 	int ipch_gens_fd;  /* ipcache host entries (hash) */
 	int polx_gens_fd;  /* per-peer exact port entries (hash) */
+	int eph_gens_fd;   /* endpoint host entries (hash) */
 	int tc_prog_fd;
 	int tc_in_prog_fd; /* the ingress filter for tc mode */
 	bool own_fds; /* opened from pins: close the fds ourselves */

@@ -55,6 +55,9 @@ static const struct gm_desc {
 			   sizeof(struct idg_gwset), 0, O(gwset_gens_fd) },
 	[IDG_GM_NODE] = { "idg_nodes", BPF_MAP_TYPE_HASH, sizeof(__be32),
 			  sizeof(struct idg_node_val), NP, O(node_gens_fd) },
+	[IDG_GM_EPH] = { "idg_ep_host", BPF_MAP_TYPE_HASH,
+			 sizeof(struct idg_ip_key), sizeof(struct idg_ep_val),
+			 NP, O(eph_gens_fd) },
 	[IDG_GM_CFG] = { "idg_cfg", BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 			 sizeof(struct idg_cfg), 0, O(cfg_gens_fd) },
 	[IDG_GM_TUN] = { "idg_tun", BPF_MAP_TYPE_ARRAY, sizeof(__u32),
@@ -70,6 +73,7 @@ static uint32_t gm_max(const struct idg_gen_limits *lim, int m)
 	case IDG_GM_IPCH:
 		return lim->ipcache;
 	case IDG_GM_EP:
+	case IDG_GM_EPH:
 		return lim->endpoints;
 	case IDG_GM_POL:
 	case IDG_GM_POLX:
@@ -112,6 +116,9 @@ int idg_gen_create(struct idg_gen *g, const struct idg_gen_limits *lim)
 	for (int m = 0; m < IDG_GM_N_SET && !err; m++)
 		err = idg_kv_init(&g->m[m], gm[m].ksz, gm[m].vsz, gm_max(lim, m),
 				  gm[m].type == BPF_MAP_TYPE_LPM_TRIE);
+	if (!err)
+		err = idg_kv_init(&g->polx_raw, gm[IDG_GM_POLX].ksz,
+				  gm[IDG_GM_POLX].vsz, lim->policy, false);
 	if (err) {
 		idg_gen_destroy(g);
 		return err;
@@ -124,6 +131,7 @@ void idg_gen_destroy(struct idg_gen *g)
 {
 	for (int m = 0; m < IDG_GM_N_SET; m++)
 		idg_kv_free(&g->m[m]);
+	idg_kv_free(&g->polx_raw);
 	g->ready = false;
 }
 
@@ -178,7 +186,8 @@ int idg_gen_ipcache_add(struct idg_gen *g, const struct idg_ip_key *k,
 int idg_gen_ep_add(struct idg_gen *g, const struct idg_ip_key *k,
 		   const struct idg_ep_val *v)
 {
-	int err = set_put(g, IDG_GM_EP, k, v, false);
+	int err = set_put(g, ip_key_is_host(k) ? IDG_GM_EPH : IDG_GM_EP, k, v,
+			  false);
 
 	if (err < 0)
 		return err;
@@ -187,7 +196,7 @@ int idg_gen_ep_add(struct idg_gen *g, const struct idg_ip_key *k,
 }
 
 /* Records in the pair set that the pair has entries of k's kind, in the
- * trie or (exact) in the hash. */
+ * trie or (exact) in the hash, and of k's protocol class. */
 static int pair_mark(struct idg_gen *g, const struct idg_policy_key *k,
 		     bool exact)
 {
@@ -199,6 +208,10 @@ static int pair_mark(struct idg_gen *g, const struct idg_policy_key *k,
 	__u32 flags = exact ? IDG_PAIR_F_EXACT(k->kind) : 1u << k->kind, *have;
 	int err;
 
+	flags |= (k->prefixlen > IDG_POL_PREFIX_EXACT ?
+			  idg_proto_class(k->proto) :
+			  IDG_PC_ALL)
+		 << IDG_PAIR_PC_SHIFT;
 	have = idg_kv_get(&g->m[IDG_GM_PAIR], &pk);
 	if (have) {
 		*have |= flags;
@@ -213,9 +226,12 @@ static int policy_put(struct idg_gen *g, struct idg_policy_key *k,
 {
 	bool any = k->peer == IDG_ID_UNKNOWN;
 	bool exact = !any && k->prefixlen == IDG_POL_PREFIX_FULL;
-	int err = set_put(g, any ? IDG_GM_POLANY : exact ? IDG_GM_POLX :
-							    IDG_GM_POL,
-			  k, v, true);
+	int err;
+
+	if (exact && !g->ready)
+		return -EINVAL;
+	err = exact ? idg_kv_put(&g->polx_raw, k, v, true) :
+		      set_put(g, any ? IDG_GM_POLANY : IDG_GM_POL, k, v, true);
 
 	if (err <= 0)
 		return err; /* 0: there already, the first cookie stays */
@@ -502,7 +518,7 @@ static int map_read(int fd, int m, uint32_t max, struct ent_list *l)
  * an interrupted commit leaves a record that no longer matches.
  */
 #define SHADOW_MAGIC "IDGSLOT\n"
-#define SHADOW_VERSION 1
+#define SHADOW_VERSION 2
 
 struct shadow_hdr {
 	char magic[8];
@@ -907,6 +923,9 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 	slot_maps_init(&other);
 	if (!g->ready)
 		return -EINVAL;
+	err = idg_gen_fold(g);
+	if (err)
+		return err;
 	err = idg_dp_active_gen(dp, &cur);
 	if (err)
 		return err;

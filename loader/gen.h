@@ -56,10 +56,11 @@ enum idg_gen_map {
 	IDG_GM_POLANY, /* entries for any peer */
 	IDG_GM_PAIR,   /* {subject, peer, dir} -> kinds present in POL, POLX */
 	IDG_GM_IPCH,   /* ipcache host addresses (exact) */
-	IDG_GM_POLX,   /* per-peer entries of one protocol and port (exact) */
+	IDG_GM_POLX,   /* per-peer exact entries, folded (gen_fold.c) */
 	IDG_GM_EGW,
 	IDG_GM_GWSET,
 	IDG_GM_NODE,
+	IDG_GM_EPH,    /* endpoint host addresses (exact) */
 	IDG_GM_N_SET,
 	/* Single-entry arrays, written whole at every commit. */
 	IDG_GM_CFG = IDG_GM_N_SET,
@@ -69,6 +70,9 @@ enum idg_gen_map {
 
 struct idg_gen {
 	struct idg_kv m[IDG_GM_N_SET];
+	/* Per-peer entries of one protocol and port, by kind, as added:
+	 * what idg_gen_fold() folds into m[IDG_GM_POLX]. */
+	struct idg_kv polx_raw;
 	struct idg_gen_limits lim;
 	bool ready;
 	struct idg_cfg cfg; /* written at commit; fill before */
@@ -181,6 +185,14 @@ int idg_gen_commit(const struct idg_dp *dp, struct idg_gen *g,
 /* The files idg_gen_commit_ex() keeps in shadow_dir (for unload). */
 #define IDG_GEN_SHADOW_0 "slot0.gen"
 #define IDG_GEN_SHADOW_1 "slot1.gen"
+
+/*
+ * gen_fold.c: derive what the datapath reads to skip lookups from the
+ * entries (the IDG_CFG_F_* facts, the protocol classes of pairs and of
+ * any-peer entries, the folded exact verdicts). idg_gen_commit_ex()
+ * calls it; calling it again changes nothing.
+ */
+int idg_gen_fold(struct idg_gen *g);
 
 /* ---- gen_kv.c: the entry sets ---- */
 int idg_kv_init(struct idg_kv *t, uint32_t ksz, uint32_t vsz, uint32_t max,

@@ -139,7 +139,8 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 					  sizeof(struct idg_ip_key));
 	occ[0].cap = IDG_IPCACHE_MAX;
 	occ[1].map = "endpoints";
-	occ[1].n = idg_map_count_active(dp->ep_gens_fd, gen, sizeof(struct idg_ip_key));
+	occ[1].n = idg_map_count_active2(dp->ep_gens_fd, dp->eph_gens_fd, gen,
+					 sizeof(struct idg_ip_key));
 	occ[1].cap = IDG_ENDPOINTS_MAX;
 	occ[2].map = "policy";
 	occ[2].n = n_pol < 0 || n_any < 0 ? -1 : n_pol + n_any;

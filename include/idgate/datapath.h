@@ -12,7 +12,7 @@
 #include <idgate/identity.h>
 #include <idgate/reasons.h>
 
-#define IDG_ABI_VERSION 2
+#define IDG_ABI_VERSION 3
 
 /* Address families as stored in keys (not AF_*: keep BPF free of libc). */
 #define IDG_FAM_IPV4 4
@@ -29,6 +29,7 @@
 #define IDG_MAP_CFG_GENS "idg_cfg_gens"
 #define IDG_MAP_IPCACHE_GENS "idg_ipc_gens"
 #define IDG_MAP_EP_GENS "idg_ep_gens"
+#define IDG_MAP_EP_HOST_GENS "idg_eph_gens"
 #define IDG_MAP_POLICY_GENS "idg_pol_gens"
 #define IDG_MAP_IPCACHE_HOST_GENS "idg_ipch_gens"
 #define IDG_MAP_POLICY_EXACT_GENS "idg_polx_gens"
@@ -76,6 +77,21 @@ struct idg_cfg {
 /* Frames that are neither IP, ARP nor VLAN-tagged IP are dropped at the
  * uplink instead of passed (spec.interfaces.unknownEtherTypes: drop). */
 #define IDG_CFG_F_DROP_NON_IP (1u << 0)
+/*
+ * What the generation holds, set by the map writer (loader/gen.c) from
+ * the entries themselves: a lookup a packet cannot need is skipped. The
+ * tries are walked only when the family has prefixes in them (host
+ * addresses are in hashes), the uplink's spoof check only when some
+ * endpoint is bound to a workload interface.
+ */
+#define IDG_CFG_F_IPC_PFX4 (1u << 1)
+#define IDG_CFG_F_IPC_PFX6 (1u << 2)
+#define IDG_CFG_F_EP_PFX4 (1u << 3)
+#define IDG_CFG_F_EP_PFX6 (1u << 4)
+#define IDG_CFG_F_WORKLOADS (1u << 5)
+#define IDG_CFG_F_GEN_MASK                                                \
+	(IDG_CFG_F_IPC_PFX4 | IDG_CFG_F_IPC_PFX6 | IDG_CFG_F_EP_PFX4 |     \
+	 IDG_CFG_F_EP_PFX6 | IDG_CFG_F_WORKLOADS)
 
 /* The budget is spent in windows of this length: a flood of new flows
  * costs one per-CPU lookup per packet once a window's share is used. */
@@ -85,6 +101,7 @@ struct idg_cfg {
 struct idg_ev_budget {
 	__u64 window_start;
 	__u64 used;
+	__u64 skipped; /* drops since the share was spent */
 };
 
 /* ---- per-generation: ipcache and local endpoints (LPM tries) ---- */
@@ -115,6 +132,44 @@ struct idg_ipcache_val {
  * lookups are skipped. */
 #define IDG_EP_F_DENY_INGRESS (1u << 2)
 #define IDG_EP_F_DENY_EGRESS (1u << 3)
+/*
+ * Protocol classes the subject's any-peer entries cover, per direction
+ * (set by the map writer): a packet of another class skips the any-peer
+ * trie, and from a peer without entries of its own it is denied by
+ * default without another lookup.
+ */
+#define IDG_EP_ANY_SHIFT(dir) ((dir) ? 16 : 8)
+#define IDG_EP_F_ANY_MASK (0xffu << 8 | 0xffu << 16)
+
+/* Protocol classes: bits of a one-byte mask. A rule for every protocol
+ * covers them all. */
+#define IDG_PC_TCP (1u << 0)
+#define IDG_PC_UDP (1u << 1)
+#define IDG_PC_SCTP (1u << 2)
+#define IDG_PC_ICMP (1u << 3)
+#define IDG_PC_ICMPV6 (1u << 4)
+#define IDG_PC_OTHER (1u << 5)
+#define IDG_PC_ALL 0x3fu
+
+static inline __u32 idg_proto_class(__u8 proto)
+{
+	switch (proto) {
+	case 6:
+		return IDG_PC_TCP;
+	case 17:
+		return IDG_PC_UDP;
+	case 132:
+		return IDG_PC_SCTP;
+	case 1:
+		return IDG_PC_ICMP;
+	case 58:
+		return IDG_PC_ICMPV6;
+	case 0:
+		return IDG_PC_ALL;
+	default:
+		return IDG_PC_OTHER;
+	}
+}
 
 struct idg_ep_val {
 	__u32 identity;
@@ -156,15 +211,25 @@ struct idg_policy_key {
 
 struct idg_policy_val {
 	__u32 cookie; /* index into idg_rule_st; userspace maps it to policy+rule */
-	__u32 flags;
+	__u32 flags;  /* idg_polx_gens: IDG_POLV_F_* */
 };
 
 /*
+ * idg_polx_gens holds, for every {subject, peer, dir, proto, port} that
+ * an exact per-peer entry names (kind 0 in the key), the whole verdict
+ * for that port: the map writer runs the deny-then-allow search over the
+ * exact entries and both tries, so a hit ends the packet's judgement.
+ */
+#define IDG_POLV_F_ALLOW (1u << 0)
+
+/*
  * Rules are stored in two tries: entries for one peer identity in
- * idg_pol_gens, "any peer" entries in idg_polany_gens. A hash of the
- * {subject, peer, dir} pairs that have entries lets a packet from a peer
- * without rules skip the big trie: a new flow then costs one hash lookup
- * plus the small any-peer trie, whatever the number of rules.
+ * idg_pol_gens, "any peer" entries in idg_polany_gens, and the folded
+ * exact hash above. A hash of the {subject, peer, dir} pairs that have
+ * entries says which of those a pair can need and which protocol
+ * classes its entries (its own and the subject's any-peer ones) cover:
+ * a packet of another class is denied by default after that one lookup,
+ * whatever the number of rules.
  */
 struct idg_pair_key {
 	__u32 subject;
@@ -183,6 +248,10 @@ struct idg_pair_key {
 #define IDG_PAIR_F_ALLOW (1u << IDG_RULE_ALLOW)
 #define IDG_PAIR_EXACT_SHIFT 4
 #define IDG_PAIR_F_EXACT(kind) (1u << (IDG_PAIR_EXACT_SHIFT + (kind)))
+#define IDG_PAIR_F_EXACT_ANY (IDG_PAIR_F_EXACT(0) | IDG_PAIR_F_EXACT(1))
+/* Protocol classes (IDG_PC_*) of the pair's entries and of the subject's
+ * any-peer entries in the direction. */
+#define IDG_PAIR_PC_SHIFT 8
 
 /* ---- shared across generations: conntrack ---- */
 /*

@@ -115,6 +115,8 @@ static void idgate_case(const struct perf_opts *o, uint32_t n_rules,
 	fx_setup((void **)&fx);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	fx->gen.cfg.drop_event_interval_ns = 3600ull * 1000000000ull;
+	/* The event budget every applied config has (apply.c). */
+	fx->gen.cfg.events_per_s_cpu = IDG_EV_BUDGET_DEFAULT;
 	fx_endpoint(fx, EP, IDG_ID_MAKE(1, 100), IDG_EP_F_ENFORCE_INGRESS |
 						       IDG_EP_F_ENFORCE_EGRESS);
 	ipcache_fill(fx, n_ipcache, n_rules);

@@ -50,6 +50,15 @@ struct idg_ep_inner {
 	__uint(value_size, sizeof(struct idg_ep_val));
 };
 
+/* Host addresses of the local endpoints, as for the ipcache. */
+struct idg_ep_host_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, IDG_ENDPOINTS_MAX);
+	__uint(key_size, sizeof(struct idg_ip_key));
+	__uint(value_size, sizeof(struct idg_ep_val));
+};
+
 struct idg_policy_inner {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -59,7 +68,8 @@ struct idg_policy_inner {
 };
 
 /* Per-peer entries of one protocol and port (prefixlen
- * IDG_POL_PREFIX_FULL), exact match; the per-peer trie keeps the rest. */
+ * IDG_POL_PREFIX_FULL), folded into one verdict per port (datapath.h);
+ * the per-peer trie keeps the rest. */
 struct idg_policy_exact_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -205,6 +215,8 @@ IDG_GEN_MAP(idg_cfg_gens, struct idg_cfg_inner);
 IDG_GEN_MAP(idg_ipc_gens, struct idg_ipcache_inner);
 
 IDG_GEN_MAP(idg_ep_gens, struct idg_ep_inner);
+
+IDG_GEN_MAP(idg_eph_gens, struct idg_ep_host_inner);
 
 IDG_GEN_MAP(idg_pol_gens, struct idg_policy_inner);
 

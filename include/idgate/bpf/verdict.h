@@ -70,6 +70,7 @@ static __always_inline int idg_gen_view_at(struct idg_gen_view *v, __u32 gen)
 	v->cfg = bpf_map_lookup_elem(m, &zero);
 	if (!v->cfg || !idg_gmap(v, &idg_ipc_gens) ||
 	    !idg_gmap(v, &idg_ipch_gens) || !idg_gmap(v, &idg_ep_gens) ||
+	    !idg_gmap(v, &idg_eph_gens) ||
 	    !idg_gmap(v, &idg_pol_gens) || !idg_gmap(v, &idg_polx_gens) ||
 	    !idg_gmap(v, &idg_polany_gens) || !idg_gmap(v, &idg_pair_gens))
 		return -1;
@@ -123,6 +124,15 @@ static __always_inline void idg_ip_key_fill(struct idg_ip_key *k,
 	__builtin_memcpy(k->addr, addr, 16);
 }
 
+/* Does the generation have prefixes of p's family in a trie (pfx4 and
+ * pfx6 are its IDG_CFG_F_* bits)? Host entries are in hashes. */
+static __always_inline int idg_has_prefixes(const struct idg_gen_view *v,
+					    const struct idg_pkt *p,
+					    __u32 pfx4, __u32 pfx6)
+{
+	return v->cfg->flags & (p->family == IDG_FAM_IPV4 ? pfx4 : pfx6);
+}
+
 /* The ipcache entry of addr as keyed by cluster (NULL: none). */
 static __noinline struct idg_ipcache_val *
 idg_ipcache_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
@@ -138,7 +148,8 @@ idg_ipcache_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
 	idg_ip_key_fill(&k, p, addr, cluster);
 	/* A host entry is the longest match there can be. */
 	val = bpf_map_lookup_elem(host, &k);
-	if (!val)
+	if (!val && idg_has_prefixes(v, p, IDG_CFG_F_IPC_PFX4,
+				     IDG_CFG_F_IPC_PFX6))
 		val = bpf_map_lookup_elem(lpm, &k);
 	return val;
 }
@@ -158,13 +169,19 @@ static __always_inline struct idg_ep_val *
 idg_ep_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
 	      const __u8 *addr)
 {
-	void *eps = idg_gmap(v, &idg_ep_gens);
+	void *host = idg_gmap(v, &idg_eph_gens);
+	void *lpm = idg_gmap(v, &idg_ep_gens);
 	struct idg_ip_key k = {};
+	struct idg_ep_val *ep;
 
-	if (!eps)
+	if (!host || !lpm)
 		return NULL;
 	idg_ip_key_fill(&k, p, addr, v->cfg->cluster_id);
-	return bpf_map_lookup_elem(eps, &k);
+	ep = bpf_map_lookup_elem(host, &k);
+	if (!ep && idg_has_prefixes(v, p, IDG_CFG_F_EP_PFX4,
+				    IDG_CFG_F_EP_PFX6))
+		ep = bpf_map_lookup_elem(lpm, &k);
+	return ep;
 }
 
 /*
@@ -264,18 +281,31 @@ static __always_inline void idg_ct_key_quoted(struct idg_ct_key *k,
 }
 
 /*
+ * The packet's time, read once and only when needed: a packet that finds
+ * no flow and starts none (a denied one) never reads the clock. Coarse
+ * (jiffies) time is plenty for flow ageing and much cheaper than a
+ * clocksource read.
+ */
+static __always_inline __u64 idg_now(__u64 *now)
+{
+	if (!*now)
+		*now = bpf_ktime_get_coarse_ns();
+	return *now;
+}
+
+/*
  * The live entry of key k: established flows first, then new ones; *est
  * says which table. An expired entry is no entry (and goes, except in
  * the trace copy, which writes nothing).
  */
 static __always_inline struct idg_ct_val *
-idg_ct_lookup(const struct idg_ct_key *k, __u64 now, int *est)
+idg_ct_lookup(const struct idg_ct_key *k, __u64 *now, int *est)
 {
 	struct idg_ct_val *ct;
 
 	*est = 1;
 	ct = bpf_map_lookup_elem(&idg_ct, k);
-	if (ct && idg_ct_expired(ct, k->proto, 1, now)) {
+	if (ct && idg_ct_expired(ct, k->proto, 1, idg_now(now))) {
 		if (!idg_trace)
 			bpf_map_delete_elem(&idg_ct, k);
 		ct = NULL;
@@ -284,7 +314,7 @@ idg_ct_lookup(const struct idg_ct_key *k, __u64 now, int *est)
 		return ct;
 	*est = 0;
 	ct = bpf_map_lookup_elem(&idg_ct_new, k);
-	if (ct && idg_ct_expired(ct, k->proto, 0, now)) {
+	if (ct && idg_ct_expired(ct, k->proto, 0, idg_now(now))) {
 		if (!idg_trace)
 			bpf_map_delete_elem(&idg_ct_new, k);
 		ct = NULL;
@@ -295,7 +325,7 @@ idg_ct_lookup(const struct idg_ct_key *k, __u64 now, int *est)
 /* The entry of p's flow, as seen by the hook of c. */
 static __noinline struct idg_ct_val *idg_ct_find(const struct idg_pkt *p,
 						 const struct idg_ctx *c,
-						 __u64 now, int *est)
+						 __u64 *now, int *est)
 {
 	struct idg_ct_key k = {};
 
@@ -322,7 +352,7 @@ static __noinline void idg_ct_forget(const struct idg_pkt *p,
  */
 static __noinline int idg_ct_related(const struct idg_pkt *p,
 				     const struct idg_ctx *c, __u32 gen,
-				     __u64 now, __u32 *cookie)
+				     __u64 *now, __u32 *cookie)
 {
 	struct idg_ct_key k = {};
 	struct idg_ct_val *ct;
@@ -336,22 +366,19 @@ static __noinline int idg_ct_related(const struct idg_pkt *p,
 	return 1;
 }
 
-/* Deny or allow entry of one kind for the peer, else for any peer. */
+/* Trie entry of one kind for the peer, else for any peer. The exact
+ * hash, which holds whole verdicts, was consulted before. */
 static __always_inline struct idg_policy_val *
-idg_policy_find(void *policy, void *exact, void *any,
-		struct idg_policy_key *k, __u32 pair_flags, __u8 kind)
+idg_policy_find(void *policy, void *any, struct idg_policy_key *k,
+		__u32 pair_flags, int any_has, __u8 kind)
 {
 	struct idg_policy_val *pv = NULL;
 	__u32 peer = k->peer;
 
 	k->kind = kind;
-	/* An exact port entry is the longest match the trie could give. */
-	if ((pair_flags & IDG_PAIR_F_EXACT(kind)) &&
-	    k->prefixlen == IDG_POL_PREFIX_FULL)
-		pv = bpf_map_lookup_elem(exact, k);
-	if (!pv && (pair_flags & (1u << kind)))
+	if (pair_flags & (1u << kind))
 		pv = bpf_map_lookup_elem(policy, k);
-	if (!pv) {
+	if (!pv && any_has) {
 		k->peer = IDG_ID_UNKNOWN;
 		pv = bpf_map_lookup_elem(any, k);
 		k->peer = peer;
@@ -370,9 +397,12 @@ idg_policy_find(void *policy, void *exact, void *any,
 
 /*
  * Policy verdict for one flow direction: may peer talk to subject in
- * dir on proto/port? Deny entries are looked up first so that a deny
- * anywhere beats an allow; the LPM on proto+port and the pair hash keep
- * the cost independent of the rule count. Returns IDG_RC(reason, rule).
+ * dir on proto/port? Deny beats allow. The pair's entry says which
+ * tables can hold an answer: none of its protocol classes, default deny
+ * after that one lookup; an exact port, the folded verdict in one more;
+ * only ranges and wildcards walk the tries (deny first). No lookup walks
+ * the rules, so the cost does not grow with their number.
+ * Returns IDG_RC(reason, rule).
  */
 static __noinline __u64 idg_judge(const struct idg_gen_view *v,
 				  __u32 subject, __u32 ep_flags, __u32 peer,
@@ -387,22 +417,29 @@ static __noinline __u64 idg_judge(const struct idg_gen_view *v,
 	void *policy = idg_gmap(v, &idg_pol_gens);
 	void *exact = idg_gmap(v, &idg_polx_gens);
 	void *any = idg_gmap(v, &idg_polany_gens);
+	__u32 pair_flags = 0, classes, pc, *pf;
 	struct idg_pair_key pk = {};
 	struct idg_policy_key k = {};
 	struct idg_policy_val *pv;
-	__u32 pair_flags = 0, *pf;
+	int any_has;
 
 	if (!(ep_flags & enforce))
 		return IDG_PASS_UNENFORCED;
 	if (!pairs || !policy || !exact || !any)
 		return IDG_DROP_GEN_INCOMPLETE;
 
+	pc = idg_proto_class((__u8)(jq >> 32));
+	any_has = (ep_flags >> IDG_EP_ANY_SHIFT(dir)) & pc;
 	pk.subject = subject;
 	pk.peer = peer;
 	pk.dir = dir;
 	pf = bpf_map_lookup_elem(pairs, &pk);
 	if (pf)
 		pair_flags = *pf;
+	/* A pair's classes include the subject's any-peer ones. */
+	classes = pf ? pair_flags >> IDG_PAIR_PC_SHIFT : any_has;
+	if (!(classes & pc))
+		return IDG_DROP_POLICY_DEFAULT;
 
 	k.prefixlen = (__u32)(jq & 0xffff);
 	k.subject = subject;
@@ -410,13 +447,22 @@ static __noinline __u64 idg_judge(const struct idg_gen_view *v,
 	k.dir = dir;
 	k.proto = (__u8)(jq >> 32);
 	k.port = (__be16)(jq >> 16);
+	if ((pair_flags & IDG_PAIR_F_EXACT_ANY) &&
+	    k.prefixlen == IDG_POL_PREFIX_FULL) {
+		pv = bpf_map_lookup_elem(exact, &k);
+		if (pv)
+			return IDG_RC((pv->flags & IDG_POLV_F_ALLOW) ?
+					      IDG_PASS_POLICY :
+					      IDG_DROP_POLICY_DENY,
+				      pv->cookie);
+	}
 	if (ep_flags & has_deny) {
-		pv = idg_policy_find(policy, exact, any, &k, pair_flags,
+		pv = idg_policy_find(policy, any, &k, pair_flags, any_has,
 				     IDG_RULE_DENY);
 		if (pv)
 			return IDG_RC(IDG_DROP_POLICY_DENY, pv->cookie);
 	}
-	pv = idg_policy_find(policy, exact, any, &k, pair_flags,
+	pv = idg_policy_find(policy, any, &k, pair_flags, any_has,
 			     IDG_RULE_ALLOW);
 	if (pv)
 		return IDG_RC(IDG_PASS_POLICY, pv->cookie);
@@ -437,23 +483,34 @@ struct idg_drop_info {
 /*
  * Spend one event of this CPU's budget. Checked before the per-flow limit
  * so that a flood of distinct flows never reaches its LRU map or the ring.
+ * Once the window's share is spent, only every IDG_EV_BUDGET_PEEK-th
+ * packet looks at the clock for the next window: the rest cost this one
+ * per-CPU lookup. Spending a share takes at least share drops per
+ * window, so the next window is noticed within a few of them.
  */
-static __always_inline int idg_ev_budget_take(const struct idg_cfg *cfg,
-					       __u64 now)
+#define IDG_EV_BUDGET_PEEK 16
+
+static __always_inline int idg_ev_budget_take(const struct idg_cfg *cfg)
 {
 	__u64 share = cfg->events_per_s_cpu / (1000000000ull /
 					       IDG_EV_BUDGET_WINDOW_NS);
 	struct idg_ev_budget *b;
 	__u32 zero = 0;
+	__u64 now;
 
 	b = bpf_map_lookup_elem(&idg_ev_budget, &zero);
 	if (!b)
 		return 0;
+	if (!share)
+		share = 1;
+	if (b->used >= share && (++b->skipped % IDG_EV_BUDGET_PEEK))
+		return 0;
+	now = bpf_ktime_get_coarse_ns();
 	if (now - b->window_start >= IDG_EV_BUDGET_WINDOW_NS) {
 		b->window_start = now;
 		b->used = 0;
 	}
-	if (b->used >= (share ? share : 1))
+	if (b->used >= share)
 		return 0;
 	b->used++;
 	return 1;
@@ -475,11 +532,11 @@ static __noinline void idg_emit(const struct idg_cfg *cfg,
 
 	if (idg_trace)
 		return;
-	now = bpf_ktime_get_ns();
-	if (cfg && cfg->events_per_s_cpu && !idg_ev_budget_take(cfg, now)) {
+	if (cfg && cfg->events_per_s_cpu && !idg_ev_budget_take(cfg)) {
 		idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
 		return;
 	}
+	now = bpf_ktime_get_ns();
 	if (cfg && cfg->drop_event_interval_ns) {
 		struct idg_ct_key k = {};
 		__u64 *last;
@@ -866,6 +923,9 @@ static __noinline __u64 idg_frag_later(const struct idg_gen_view *v,
 static __noinline int idg_uplink_spoof(const struct idg_gen_view *v,
 				       const struct idg_pkt *p)
 {
+	/* No endpoint is bound to a workload interface: nothing to spoof. */
+	if (!(v->cfg->flags & IDG_CFG_F_WORKLOADS))
+		return 0;
 	return idg_local_workload(v, p, p->saddr);
 }
 
@@ -885,7 +945,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	__u8 dir = c->dir;
 	struct idg_ct_val *ct;
 	int est = 0;
-	__u64 now, rc;
+	__u64 now = 0, rc;
 
 	if (parse_ret) {
 		if (parse_ret == IDG_PASS_NON_IP &&
@@ -896,11 +956,8 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 		return idg_verdict_drop(v, p, c, parse_ret, 0);
 	}
 
-	/* Coarse (jiffies) time is plenty for flow ageing and much cheaper
-	 * than a clocksource read. */
-	now = bpf_ktime_get_coarse_ns();
 	if (p->flags & IDG_PKT_F_LATER) {
-		rc = idg_frag_later(v, p, c, now);
+		rc = idg_frag_later(v, p, c, idg_now(&now));
 		reason = (__u32)rc;
 		if (!idg_reason_is_drop(reason))
 			return idg_pass(reason, rc >> 32, c->pkt_len);
@@ -916,7 +973,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 
 	/* Conntrack first: an established flow, the common case, then costs
 	 * no trie walk at all. */
-	ct = idg_ct_find(p, c, now, &est);
+	ct = idg_ct_find(p, c, &now, &est);
 	/* A workload of this node behind a workload interface sends from
 	 * there, never in through the uplink: a packet that claims to, from
 	 * the underlay, is a spoof (also one that would ride an entry of a
@@ -926,12 +983,12 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 		  idg_uplink_spoof(v, p)))
 		return idg_verdict_drop(v, p, c, IDG_DROP_SPOOFED_SOURCE, 0);
 	if (!ct && (p->flags & IDG_PKT_F_ICMP_ERR) &&
-	    idg_ct_related(p, c, v->gen, now, &cookie)) {
+	    idg_ct_related(p, c, v->gen, &now, &cookie)) {
 		reason = IDG_PASS_CT_RELATED;
 		goto pass;
 	}
 	if (ct && ct->gen == v->gen) {
-		idg_ct_seen(ct, p, c, est, now);
+		idg_ct_seen(ct, p, c, est, idg_now(&now));
 		reason = IDG_PASS_CT;
 		cookie = ct->cookie;
 		goto pass;
@@ -978,7 +1035,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 				ct->gen = v->gen;
 				ct->cookie = cookie;
 			}
-			idg_ct_seen(ct, p, c, est, now);
+			idg_ct_seen(ct, p, c, est, idg_now(&now));
 			reason = IDG_PASS_CT;
 			goto pass;
 		}
@@ -994,7 +1051,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	if (idg_reason_is_drop(reason))
 		goto drop;
 	if (!idg_trace && idg_ct_wanted(p, ep_flags, c))
-		idg_ct_create(v, p, c, cookie, now);
+		idg_ct_create(v, p, c, cookie, idg_now(&now));
 	if (reason == IDG_PASS_POLICY)
 		idg_verdict_event(v, p, c, cookie,
 				  dir == IDG_DIR_INGRESS ?
@@ -1006,7 +1063,7 @@ pass:
 	if ((p->flags & IDG_PKT_F_FRAG) &&
 	    (c->tun_in || (reason != IDG_PASS_NOT_ENDPOINT &&
 			   reason != IDG_PASS_UNENFORCED)))
-		idg_frag_note(p, c, reason, cookie, now);
+		idg_frag_note(p, c, reason, cookie, idg_now(&now));
 	return idg_pass(reason, cookie, c->pkt_len);
 
 drop:

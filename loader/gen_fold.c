@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the datapath reads to skip the lookups a packet cannot need,
+ * derived from a generation's entries just before they are written
+ * (datapath.h): which families have prefixes in the tries, whether an
+ * endpoint is bound to a workload interface, the protocol classes of the
+ * subjects' any-peer entries and of each pair's entries, and one verdict
+ * per exact port. Everything is computed from the entry sets alone, so a
+ * set filled by hand (the tests) gets the same facts as one from apply.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "gen.h"
+
+/* Key of the any-peer class sets: a subject and a direction. */
+struct any_key {
+	uint32_t subject;
+	uint32_t dir;
+};
+
+/* Prefix lengths present in a policy trie's entries, as bits from
+ * IDG_POL_PREFIX_EXACT: a search tries only those. */
+static uint32_t plens_of(const struct idg_kv *t)
+{
+	uint32_t have = 0;
+
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct idg_policy_key *k = (const void *)idg_kv_key(t, i);
+
+		if (k->prefixlen >= IDG_POL_PREFIX_EXACT &&
+		    k->prefixlen <= IDG_POL_PREFIX_FULL)
+			have |= 1u << (k->prefixlen - IDG_POL_PREFIX_EXACT);
+	}
+	return have;
+}
+
+/* The longest entry of trie t matching k (prefixlen ignored), as the
+ * kernel's LPM lookup with a full-length key finds it. */
+static const struct idg_policy_val *lpm_find(const struct idg_kv *t,
+					     uint32_t plens,
+					     const struct idg_policy_key *k)
+{
+	struct idg_policy_key q = *k;
+
+	for (int p = IDG_POL_PREFIX_FULL; p >= IDG_POL_PREFIX_EXACT; p--) {
+		const struct idg_policy_val *v;
+
+		if (!(plens & (1u << (p - IDG_POL_PREFIX_EXACT))))
+			continue;
+		q.prefixlen = (uint32_t)p;
+		v = idg_kv_get(t, &q);
+		if (v)
+			return v;
+	}
+	return NULL;
+}
+
+struct fold {
+	struct idg_gen *g;
+	struct idg_kv any; /* struct any_key -> IDG_PC_* of its entries */
+	uint32_t pol_plens, any_plens;
+};
+
+static uint32_t any_classes(const struct fold *f, uint32_t subject,
+			    uint32_t dir)
+{
+	struct any_key k = { .subject = subject, .dir = dir };
+	const uint32_t *v = idg_kv_get(&f->any, &k);
+
+	return v ? *v : 0;
+}
+
+static int any_collect(struct fold *f)
+{
+	const struct idg_kv *t = &f->g->m[IDG_GM_POLANY];
+	int err;
+
+	err = idg_kv_init(&f->any, sizeof(struct any_key), sizeof(uint32_t),
+			  t->n ? t->n : 1, false);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct idg_policy_key *k = (const void *)idg_kv_key(t, i);
+		struct any_key ak = { .subject = k->subject, .dir = k->dir };
+		uint32_t pc = k->prefixlen > IDG_POL_PREFIX_EXACT ?
+				      idg_proto_class(k->proto) :
+				      IDG_PC_ALL;
+		uint32_t *have = idg_kv_get(&f->any, &ak);
+
+		if (have) {
+			*have |= pc;
+			continue;
+		}
+		err = idg_kv_put(&f->any, &ak, &pc, false);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static uint32_t ep_flags_fold(const struct fold *f, uint32_t identity,
+			      uint32_t flags)
+{
+	flags &= ~IDG_EP_F_ANY_MASK;
+	for (uint32_t dir = 0; dir < 2; dir++)
+		flags |= any_classes(f, identity, dir) << IDG_EP_ANY_SHIFT(dir);
+	return flags;
+}
+
+/* Endpoints and the cfg: the any-peer classes and what the tries hold. */
+static void eps_fold(struct fold *f)
+{
+	static const int maps[] = { IDG_GM_EP, IDG_GM_EPH };
+	struct idg_gen *g = f->g;
+	uint32_t cf = g->cfg.flags & ~IDG_CFG_F_GEN_MASK;
+
+	for (size_t j = 0; j < sizeof(maps) / sizeof(maps[0]); j++) {
+		int m = maps[j];
+		struct idg_kv *t = &g->m[m];
+
+		for (uint32_t i = 0; i < t->n; i++) {
+			const struct idg_ip_key *k = (const void *)idg_kv_key(t, i);
+			struct idg_ep_val *v = (void *)idg_kv_val(t, i);
+
+			v->flags = ep_flags_fold(f, v->identity, v->flags);
+			if (v->ifindex)
+				cf |= IDG_CFG_F_WORKLOADS;
+			if (m == IDG_GM_EP)
+				cf |= k->family == IDG_FAM_IPV4 ?
+					      IDG_CFG_F_EP_PFX4 :
+					      IDG_CFG_F_EP_PFX6;
+		}
+	}
+	for (uint32_t i = 0; i < g->m[IDG_GM_IPC].n; i++) {
+		const struct idg_ip_key *k =
+			(const void *)idg_kv_key(&g->m[IDG_GM_IPC], i);
+
+		cf |= k->family == IDG_FAM_IPV4 ? IDG_CFG_F_IPC_PFX4 :
+						  IDG_CFG_F_IPC_PFX6;
+	}
+	g->cfg.host_flags = ep_flags_fold(f, IDG_ID_HOST, g->cfg.host_flags);
+	g->cfg.flags = cf;
+}
+
+static void pairs_fold(struct fold *f)
+{
+	struct idg_kv *t = &f->g->m[IDG_GM_PAIR];
+
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct idg_pair_key *k = (const void *)idg_kv_key(t, i);
+		uint32_t *v = (void *)idg_kv_val(t, i);
+
+		*v |= any_classes(f, k->subject, k->dir) << IDG_PAIR_PC_SHIFT;
+	}
+}
+
+/*
+ * The verdict the datapath's deny-then-allow search would reach for k
+ * (an exact key, kind ignored): for each kind the peer's exact entry,
+ * else its trie, else the any-peer trie.
+ */
+static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
+			 struct idg_policy_val *out)
+{
+	const struct idg_gen *g = f->g;
+	struct idg_pair_key pk = { .subject = k->subject, .peer = k->peer,
+				   .dir = k->dir };
+	const uint32_t *pf = idg_kv_get(&g->m[IDG_GM_PAIR], &pk);
+	struct idg_policy_key q = *k;
+
+	for (uint8_t kind = IDG_RULE_DENY; kind <= IDG_RULE_ALLOW; kind++) {
+		const struct idg_policy_val *v;
+
+		q.kind = kind;
+		q.peer = k->peer;
+		v = idg_kv_get(&g->polx_raw, &q);
+		if (!v && pf && (*pf & (1u << kind)))
+			v = lpm_find(&g->m[IDG_GM_POL], f->pol_plens, &q);
+		if (!v) {
+			q.peer = IDG_ID_UNKNOWN;
+			v = lpm_find(&g->m[IDG_GM_POLANY], f->any_plens, &q);
+		}
+		if (v) {
+			out->cookie = v->cookie;
+			out->flags = kind == IDG_RULE_ALLOW ? IDG_POLV_F_ALLOW : 0;
+			return 0;
+		}
+	}
+	return -ENOENT; /* k names an entry: one search finds it */
+}
+
+static int exact_fold(struct fold *f)
+{
+	struct idg_gen *g = f->g;
+	const struct idg_kv *raw = &g->polx_raw;
+
+	for (uint32_t i = 0; i < raw->n; i++) {
+		struct idg_policy_key k;
+		struct idg_policy_val v;
+		int err;
+
+		memcpy(&k, idg_kv_key(raw, i), sizeof(k));
+		k.kind = 0;
+		if (idg_kv_get(&g->m[IDG_GM_POLX], &k))
+			continue;
+		err = exact_verdict(f, &k, &v);
+		if (!err)
+			err = idg_kv_put(&g->m[IDG_GM_POLX], &k, &v, false);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+int idg_gen_fold(struct idg_gen *g)
+{
+	struct fold f = { .g = g };
+	int err;
+
+	if (!g->ready)
+		return -EINVAL;
+	f.pol_plens = plens_of(&g->m[IDG_GM_POL]);
+	f.any_plens = plens_of(&g->m[IDG_GM_POLANY]);
+	err = any_collect(&f);
+	if (err)
+		goto out;
+	eps_fold(&f);
+	pairs_fold(&f);
+	err = exact_fold(&f);
+out:
+	idg_kv_free(&f.any);
+	return err;
+}
