@@ -355,6 +355,35 @@ static void file_changed(struct run *r)
 	idg_reload_gate_release(hold);
 }
 
+/* The next conntrack hint epoch, when the current one has run its time. */
+static int ct_hint_rotate(const struct run *r, uint64_t now_ns)
+{
+	char hpath[PATH_MAX], epath[PATH_MAX];
+	int hfd = -1, efd = -1, err;
+	bool rotated;
+
+	if (idg_path_join(hpath, sizeof(hpath), r->sh.in.pin_dir,
+			  IDG_MAP_CT_HINT) ||
+	    idg_path_join(epath, sizeof(epath), r->sh.in.pin_dir,
+			  IDG_MAP_CT_EPOCH))
+		return -ENAMETOOLONG;
+	hfd = bpf_obj_get(hpath);
+	efd = bpf_obj_get(epath);
+	if (hfd < 0 || efd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = idg_ct_hint_rotate(hfd, efd, now_ns, &rotated);
+	if (!err && rotated)
+		printf("idgate run: conntrack hints: next epoch\n");
+out:
+	if (hfd >= 0)
+		close(hfd);
+	if (efd >= 0)
+		close(efd);
+	return err;
+}
+
 /* Idle conntrack entries out; the datapath's clock is the coarse one. */
 static void ct_gc(const struct run *r)
 {
@@ -378,6 +407,9 @@ static void ct_gc(const struct run *r)
 				     &res);
 		close(fd);
 	}
+	if (!err)
+		err = ct_hint_rotate(r, (uint64_t)ts.tv_sec * 1000000000ull +
+						(uint64_t)ts.tv_nsec);
 	if (err)
 		fprintf(stderr, "idgate run: conntrack garbage collection: %s\n",
 			strerror(-err));

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <idgate/datapath.h>
@@ -49,4 +50,52 @@ int idg_ct_gc_pass(int ct_fd, int est, uint64_t now_ns,
 	}
 	free(dead);
 	return err;
+}
+
+/* The hint's seed, once per instance: an outsider cannot choose sources
+ * that share a bit with a remote that has flows. */
+int idg_ct_hint_init(int epoch_fd, uint64_t now_ns)
+{
+	struct idg_ct_epoch ep;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(epoch_fd, &zero, &ep))
+		return -errno;
+	if (ep.seed)
+		return 0;
+	if (getrandom(&ep.seed, sizeof(ep.seed), 0) != sizeof(ep.seed))
+		return -EIO;
+	ep.seed |= 1;
+	ep.started_ns = now_ns;
+	return bpf_map_update_elem(epoch_fd, &zero, &ep, BPF_ANY) ? -errno : 0;
+}
+
+int idg_ct_hint_rotate(int hint_fd, int epoch_fd, uint64_t now_ns,
+		       bool *rotated)
+{
+	static const struct idg_ct_hint empty;
+	struct idg_ct_epoch ep;
+	uint32_t zero = 0, base;
+
+	*rotated = false;
+	if (bpf_map_lookup_elem(epoch_fd, &zero, &ep))
+		return -errno;
+	if (now_ns < ep.started_ns ||
+	    now_ns - ep.started_ns < IDG_CT_HINT_EPOCH_NS)
+		return 0;
+	/* The bitmap of the epoch before the previous one: no program has
+	 * read or written it for a whole epoch. It becomes the next. */
+	base = ((ep.epoch + 1) % IDG_CT_HINT_EPOCHS) * IDG_CT_HINT_ELEMS;
+	for (uint32_t i = 0; i < IDG_CT_HINT_ELEMS; i++) {
+		uint32_t k = base + i;
+
+		if (bpf_map_update_elem(hint_fd, &k, &empty, BPF_ANY))
+			return -errno;
+	}
+	ep.epoch++;
+	ep.started_ns = now_ns;
+	if (bpf_map_update_elem(epoch_fd, &zero, &ep, BPF_ANY))
+		return -errno;
+	*rotated = true;
+	return 0;
 }

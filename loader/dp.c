@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "ct_gc.h"
 #include "dp.h"
 #include "idgate_xdp.skel.h"
 #include "idgate_tc.skel.h"
@@ -26,6 +28,7 @@ static void dp_fds_reset(struct idg_dp *dp)
 	dp->mon_cfg_fd = dp->ct_new_fd = dp->frag_fd = -1;
 	dp->xdp_prog_fd = dp->tc_prog_fd = dp->tc_in_prog_fd = -1;
 	dp->ipch_gens_fd = dp->polx_gens_fd = dp->eph_gens_fd = -1;
+	dp->ct_hint_fd = dp->ct_epoch_fd = -1;
 }
 
 /* Without a pin dir the tc object takes the XDP object's maps by fd. */
@@ -61,6 +64,7 @@ static int dp_unpin_all(struct bpf_object *obj)
 int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	struct timespec now;
 	int err;
 
 	dp_fds_reset(dp);
@@ -117,6 +121,8 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->ct_fd = bpf_map__fd(dp->xdp->maps.idg_ct);
 	dp->ct_new_fd = bpf_map__fd(dp->xdp->maps.idg_ct_new);
 	dp->frag_fd = bpf_map__fd(dp->xdp->maps.idg_frag);
+	dp->ct_hint_fd = bpf_map__fd(dp->xdp->maps.idg_ct_hint);
+	dp->ct_epoch_fd = bpf_map__fd(dp->xdp->maps.idg_ct_epoch);
 	dp->reason_st_fd = bpf_map__fd(dp->xdp->maps.idg_reason_st);
 	dp->rule_st_fd = bpf_map__fd(dp->xdp->maps.idg_rule_st);
 	dp->misc_st_fd = bpf_map__fd(dp->xdp->maps.idg_misc_st);
@@ -126,6 +132,12 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->xdp_prog_fd = bpf_program__fd(dp->xdp->progs.idgate_xdp_ingress);
 	dp->tc_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_egress);
 	dp->tc_in_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_ingress);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	err = idg_ct_hint_init(dp->ct_epoch_fd,
+			       (uint64_t)now.tv_sec * 1000000000ull +
+				       (uint64_t)now.tv_nsec);
+	if (err)
+		goto out;
 	return 0;
 out:
 	idg_dp_close(dp);
@@ -160,6 +172,8 @@ static const struct {
 	M(IDG_MAP_CT, ct_fd),
 	M(IDG_MAP_CT_NEW, ct_new_fd),
 	M(IDG_MAP_FRAG, frag_fd),
+	M(IDG_MAP_CT_HINT, ct_hint_fd),
+	M(IDG_MAP_CT_EPOCH, ct_epoch_fd),
 	M(IDG_MAP_REASON_STATS, reason_st_fd),
 	M(IDG_MAP_RULE_STATS, rule_st_fd),
 	M(IDG_MAP_MISC_STATS, misc_st_fd),

@@ -39,6 +39,8 @@ struct idg_dp {
 	int ct_fd;     /* conntrack: flows that proved both ends alive */
 	int ct_new_fd; /* ... and the rest (datapath.h) */
 	int frag_fd;
+	int ct_hint_fd;  /* conntrack hints and their epoch */
+	int ct_epoch_fd;
 	int reason_st_fd;
 	int rule_st_fd;
 	int misc_st_fd;

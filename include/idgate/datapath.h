@@ -8,6 +8,7 @@
 #define IDGATE_DATAPATH_H
 
 #include <linux/types.h>
+#include <linux/bpf.h>
 #include <idgate/consts.h>
 #include <idgate/identity.h>
 #include <idgate/reasons.h>
@@ -38,6 +39,8 @@
 #define IDG_MAP_CT "idg_ct"
 #define IDG_MAP_CT_NEW "idg_ct_new"
 #define IDG_MAP_FRAG "idg_frag"
+#define IDG_MAP_CT_HINT "idg_ct_hint"
+#define IDG_MAP_CT_EPOCH "idg_ct_epoch"
 #define IDG_MAP_REASON_STATS "idg_reason_st"
 #define IDG_MAP_RULE_STATS "idg_rule_st"
 #define IDG_MAP_MISC_STATS "idg_misc_st"
@@ -314,6 +317,8 @@ struct idg_ct_val {
 	__u8 flags;   /* IDG_CT_F_* */
 	__be16 pol_port; /* port its policy was judged on, for re-judging */
 	__u32 synack_seq; /* host order: the responder's initial sequence */
+	__u32 hint_epoch; /* the hint epoch its remote was last marked in */
+	__u32 pad;
 };
 
 /*
@@ -358,6 +363,44 @@ static inline int idg_ct_expired(const struct idg_ct_val *v, __u8 proto,
 	return now > v->last_seen_ns &&
 	       now - v->last_seen_ns > idg_ct_timeout_ns(proto, v->flags, est);
 }
+
+/*
+ * Conntrack hints: a packet looks for its flow only when its remote
+ * address may have one. A flood of new flows (every packet its own
+ * 5-tuple) would otherwise touch a random bucket of both tables per
+ * packet, a cache and TLB miss each; the hint is keyed by the remote
+ * address alone, so the flood's working set is one bit per source.
+ *
+ * One bit per remote address hash in a bitmap per epoch. A flow marks its
+ * remote in the current epoch when it is created and on its first packet
+ * in each new epoch (idg_ct_val.hint_epoch); a lookup tests the current
+ * and the previous epoch. An epoch lasts at least the longest idle
+ * timeout, so a flow still alive was seen in one of the two: its bit is
+ * there. Userspace (idgate run) clears the bitmap of the epoch before the
+ * previous one, which nothing reads or writes any more, then starts the
+ * next epoch. A bit of a remote whose flows are gone, or a hash shared
+ * with another remote, only costs a lookup that misses.
+ *
+ * Bits are set under the element's spin lock (no atomic OR before BPF
+ * CPU v3, which these objects do not use): a bit lost to a race would
+ * hide a live flow.
+ */
+#define IDG_CT_HINT_EPOCHS 3
+#define IDG_CT_HINT_ELEMS 2048 /* per epoch: a power of two */
+#define IDG_CT_HINT_WORDS 7    /* an element is one 64-byte cache line */
+#define IDG_CT_HINT_EPOCH_NS (IDG_CT_TCP_NS + 60ull * 1000000000ull)
+
+struct idg_ct_hint {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 w[IDG_CT_HINT_WORDS];
+};
+
+struct idg_ct_epoch {
+	__u32 epoch;
+	__u32 seed;       /* of the address hash; random per instance */
+	__u64 started_ns; /* CLOCK_MONOTONIC_COARSE; userspace only */
+};
 
 /*
  * Fragments: the first fragment of a datagram is judged with its ports;

@@ -302,6 +302,73 @@ static void test_flood_cannot_evict_established(void **state)
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 }
 
+static struct idg_ct_epoch ct_epoch(struct fx *fx)
+{
+	struct idg_ct_epoch ep;
+	uint32_t zero = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(fx->dp.ct_epoch_fd, &zero, &ep),
+			 0);
+	return ep;
+}
+
+/* Start the next hint epoch, as idgate run does once one has lasted. */
+static void ct_epoch_next(struct fx *fx)
+{
+	struct idg_ct_epoch ep = ct_epoch(fx);
+	bool rotated;
+
+	assert_int_equal(idg_ct_hint_rotate(fx->dp.ct_hint_fd,
+					    fx->dp.ct_epoch_fd,
+					    ep.started_ns +
+						    IDG_CT_HINT_EPOCH_NS - 1,
+					    &rotated),
+			 0);
+	assert_false(rotated);
+	assert_int_equal(idg_ct_hint_rotate(fx->dp.ct_hint_fd,
+					    fx->dp.ct_epoch_fd,
+					    ep.started_ns + IDG_CT_HINT_EPOCH_NS,
+					    &rotated),
+			 0);
+	assert_true(rotated);
+	assert_int_equal(ct_epoch(fx).epoch, ep.epoch + 1);
+}
+
+/*
+ * A packet looks for its flow only when the hint of its remote address
+ * is set in the current or the previous epoch. A flow seen in every
+ * epoch keeps being found across any number of them; one not seen for
+ * two whole epochs (longer than any idle timeout: it would have expired)
+ * is no longer looked for, so its replies are judged by policy again.
+ */
+static void test_ct_hint_epochs(void **state)
+{
+	struct fx *fx = *state;
+	struct idg_ct_key k = ct_key(EP_V4, A_V4, 80, 40000, IPPROTO_TCP);
+	struct idg_ct_val v;
+	struct pkt reply;
+
+	/* A fresh instance hashes with a seed of its own. */
+	assert_int_not_equal(ct_epoch(fx).seed, 0);
+	server_node(fx);
+	handshake(fx, 40000);
+	/* E's egress has no rule: its segments leave by the entry alone. */
+	reply = seg(EP_V4, A_V4, 80, 40000, TCP_ACK | PKT_TCP_PSH, 5001, 1001);
+	assert_int_equal(fx_run_tc(fx, &reply), TC_ACT_OK);
+
+	for (int i = 0; i < 4; i++) {
+		ct_epoch_next(fx);
+		assert_int_equal(fx_run_tc(fx, &reply), TC_ACT_OK);
+		assert_int_equal(bpf_map_lookup_elem(fx->dp.ct_fd, &k, &v), 0);
+		assert_int_equal(v.hint_epoch, ct_epoch(fx).epoch);
+	}
+
+	ct_epoch_next(fx);
+	ct_epoch_next(fx);
+	assert_true(ct_has(fx, true, &k));
+	assert_int_equal(fx_run_tc(fx, &reply), TC_ACT_SHOT);
+}
+
 /*
  * Timeouts follow the connection: 30 s while half-open, 6 h
  * established, 10 s once reset or closed from both sides (a half-close
@@ -714,6 +781,7 @@ int main(int argc, char **argv)
 		T(test_tcp_entry_on_syn_only),
 		T(test_tcp_handshake_promotes),
 		T(test_flood_cannot_evict_established),
+		T(test_ct_hint_epochs),
 		T(test_tcp_timeouts),
 		T(test_udp_promoted_by_answer),
 		T(test_unenforced_not_tracked),

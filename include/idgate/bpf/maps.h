@@ -245,6 +245,22 @@ struct {
 } idg_ct_new SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IDG_CT_HINT_EPOCHS * IDG_CT_HINT_ELEMS);
+	__type(key, __u32);
+	__type(value, struct idg_ct_hint);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_ct_hint SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct idg_ct_epoch);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idg_ct_epoch SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, IDG_FRAG_MAX);
 	__type(key, struct idg_frag_key);

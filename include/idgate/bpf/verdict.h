@@ -322,15 +322,105 @@ idg_ct_lookup(const struct idg_ct_key *k, __u64 *now, int *est)
 	return ct;
 }
 
+/* The conntrack hint (datapath.h) of a remote address: its epoch and
+ * its bit, from one hash of the address. */
+struct idg_hint_pos {
+	__u32 epoch;
+	__u32 hash;
+};
+
+static __always_inline void idg_ct_hint_pos(struct idg_hint_pos *h,
+					    const struct idg_ct_epoch *ep,
+					    const __u8 *raddr)
+{
+	__u32 w[4], x = ep->seed;
+
+	__builtin_memcpy(w, raddr, 16);
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		x ^= w[i];
+		x *= 0x9e3779b1u;
+		x ^= x >> 15;
+	}
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	h->epoch = ep->epoch;
+	h->hash = x;
+}
+
+/* The element, word and bit of h in the bitmap of epoch e. */
+static __always_inline struct idg_ct_hint *
+idg_ct_hint_at(const struct idg_hint_pos *h, __u32 e, __u32 *word,
+	       __u64 *bit)
+{
+	__u32 idx = (e % IDG_CT_HINT_EPOCHS) * IDG_CT_HINT_ELEMS +
+		    (h->hash & (IDG_CT_HINT_ELEMS - 1));
+	__u32 wi = (h->hash >> 16) & 7;
+
+	if (wi >= IDG_CT_HINT_WORDS)
+		wi -= IDG_CT_HINT_WORDS;
+	*word = wi;
+	*bit = 1ull << ((h->hash >> 24) & 63);
+	return bpf_map_lookup_elem(&idg_ct_hint, &idx);
+}
+
+/* May the remote have a flow? 1 also when the hint cannot be read. */
+static __always_inline int idg_ct_hint_test(const struct idg_hint_pos *h)
+{
+	struct idg_ct_hint *el;
+	__u32 wi;
+	__u64 bit;
+
+	el = idg_ct_hint_at(h, h->epoch, &wi, &bit);
+	if (!el || (el->w[wi] & bit))
+		return 1;
+	el = idg_ct_hint_at(h, h->epoch + IDG_CT_HINT_EPOCHS - 1, &wi, &bit);
+	return !el || (el->w[wi] & bit);
+}
+
+/* Mark the remote in the current epoch. 0, or -1 when the bitmap cannot
+ * be written (then no flow may be created). */
+static __always_inline int idg_ct_hint_mark(const struct idg_hint_pos *h)
+{
+	struct idg_ct_hint *el;
+	__u32 wi;
+	__u64 bit;
+
+	el = idg_ct_hint_at(h, h->epoch, &wi, &bit);
+	if (!el)
+		return -1;
+	if (el->w[wi] & bit)
+		return 0;
+	bpf_spin_lock(&el->lock);
+	el->w[wi] |= bit;
+	bpf_spin_unlock(&el->lock);
+	return 0;
+}
+
 /* The entry of p's flow, as seen by the hook of c. */
 static __noinline struct idg_ct_val *idg_ct_find(const struct idg_pkt *p,
 						 const struct idg_ctx *c,
 						 __u64 *now, int *est)
 {
+	struct idg_ct_epoch *ep;
 	struct idg_ct_key k = {};
+	struct idg_hint_pos h;
+	struct idg_ct_val *ct;
+	__u32 zero = 0;
 
 	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
-	return idg_ct_lookup(&k, now, est);
+	ep = bpf_map_lookup_elem(&idg_ct_epoch, &zero);
+	if (!ep)
+		return idg_ct_lookup(&k, now, est);
+	idg_ct_hint_pos(&h, ep, k.raddr);
+	if (!idg_ct_hint_test(&h))
+		return NULL;
+	ct = idg_ct_lookup(&k, now, est);
+	/* First packet of the flow in this epoch: mark its remote again. */
+	if (ct && ct->hint_epoch != h.epoch && !idg_trace &&
+	    !idg_ct_hint_mark(&h))
+		ct->hint_epoch = h.epoch;
+	return ct;
 }
 
 /* Remove p's flow from the table it was found in. */
@@ -800,11 +890,24 @@ static __noinline void idg_ct_create(const struct idg_gen_view *v,
 		.dir = c->dir,
 		.pol_port = p->pol_port,
 	};
+	struct idg_ct_epoch *ep;
+	struct idg_hint_pos h;
+	__u32 zero = 0;
 
 	if (idg_local_workload(v, p, c->dir == IDG_DIR_INGRESS ? p->saddr :
 								  p->daddr))
 		nv.flags = IDG_CT_F_LOCAL_PEER;
 	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
+	/* The remote's hint first: an entry without it could not be found. */
+	ep = bpf_map_lookup_elem(&idg_ct_epoch, &zero);
+	if (ep) {
+		idg_ct_hint_pos(&h, ep, k.raddr);
+		if (idg_ct_hint_mark(&h)) {
+			idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
+			return;
+		}
+		nv.hint_epoch = h.epoch;
+	}
 	if (bpf_map_update_elem(&idg_ct_new, &k, &nv, BPF_ANY))
 		idg_misc_inc(IDG_MISC_CT_CREATE_FAILED);
 }
