@@ -211,7 +211,7 @@ static int pair_mark(struct idg_gen *g, const struct idg_policy_key *k,
 	flags |= (k->prefixlen > IDG_POL_PREFIX_EXACT ?
 			  idg_proto_class(k->proto) :
 			  IDG_PC_ALL)
-		 << IDG_PAIR_PC_SHIFT;
+		 << IDG_PAIR_OWN_PC_SHIFT;
 	have = idg_kv_get(&g->m[IDG_GM_PAIR], &pk);
 	if (have) {
 		*have |= flags;

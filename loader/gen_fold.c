@@ -60,6 +60,7 @@ static const struct idg_policy_val *lpm_find(const struct idg_kv *t,
 struct fold {
 	struct idg_gen *g;
 	struct idg_kv any; /* struct any_key -> IDG_PC_* of its entries */
+	struct idg_kv peers; /* peer identity -> IDG_PEER_PC_* bits */
 	uint32_t pol_plens, any_plens;
 };
 
@@ -144,16 +145,66 @@ static void eps_fold(struct fold *f)
 	g->cfg.flags = cf;
 }
 
-static void pairs_fold(struct fold *f)
+static uint32_t pair_own_classes(uint32_t v)
+{
+	return (v >> IDG_PAIR_OWN_PC_SHIFT) & 0xff;
+}
+
+/* A pair's classes: its own and its subject's any-peer ones. And, per
+ * peer identity, its own classes over every subject (f->peers). */
+static int pairs_fold(struct fold *f)
 {
 	struct idg_kv *t = &f->g->m[IDG_GM_PAIR];
+	int err;
 
+	err = idg_kv_init(&f->peers, sizeof(uint32_t), sizeof(uint32_t),
+			  t->n ? t->n : 1, false);
+	if (err)
+		return err;
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct idg_pair_key *k = (const void *)idg_kv_key(t, i);
 		uint32_t *v = (void *)idg_kv_val(t, i);
+		uint32_t own = pair_own_classes(*v), pc, *have;
 
-		*v |= any_classes(f, k->subject, k->dir) << IDG_PAIR_PC_SHIFT;
+		*v &= ~(0xffu << IDG_PAIR_PC_SHIFT);
+		*v |= (own | any_classes(f, k->subject, k->dir))
+		      << IDG_PAIR_PC_SHIFT;
+		pc = own << IDG_PEER_PC_SHIFT(k->dir);
+		have = idg_kv_get(&f->peers, &k->peer);
+		if (have) {
+			*have |= pc;
+			continue;
+		}
+		err = idg_kv_put(&f->peers, &k->peer, &pc, false);
+		if (err < 0)
+			return err;
 	}
+	return 0;
+}
+
+static uint32_t peer_classes(const struct fold *f, uint32_t identity)
+{
+	const uint32_t *v = idg_kv_get(&f->peers, &identity);
+
+	return IDG_PEER_PC_KNOWN | (v ? *v : 0);
+}
+
+/* The ipcache's identities (and the world's) with their peer classes. */
+static void peers_fold(struct fold *f)
+{
+	static const int maps[] = { IDG_GM_IPC, IDG_GM_IPCH };
+	struct idg_gen *g = f->g;
+
+	for (size_t j = 0; j < sizeof(maps) / sizeof(maps[0]); j++) {
+		struct idg_kv *t = &g->m[maps[j]];
+
+		for (uint32_t i = 0; i < t->n; i++) {
+			struct idg_ipcache_val *v = (void *)idg_kv_val(t, i);
+
+			v->peer_pc = peer_classes(f, v->identity);
+		}
+	}
+	g->cfg.world_pc = peer_classes(f, IDG_ID_WORLD);
 }
 
 /*
@@ -227,9 +278,13 @@ int idg_gen_fold(struct idg_gen *g)
 	if (err)
 		goto out;
 	eps_fold(&f);
-	pairs_fold(&f);
+	err = pairs_fold(&f);
+	if (err)
+		goto out;
+	peers_fold(&f);
 	err = exact_fold(&f);
 out:
 	idg_kv_free(&f.any);
+	idg_kv_free(&f.peers);
 	return err;
 }

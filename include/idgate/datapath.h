@@ -75,6 +75,8 @@ struct idg_cfg {
 	__u64 drop_event_interval_ns; /* per flow; 0 = an event for every drop */
 	__u32 events_per_s_cpu; /* drop/verdict event budget per CPU; 0 = none */
 	__u32 flags; /* IDG_CFG_F_* */
+	__u32 world_pc; /* IDG_PEER_PC_* of the world identity */
+	__u32 pad;
 };
 
 /* Frames that are neither IP, ARP nor VLAN-tagged IP are dropped at the
@@ -126,8 +128,18 @@ struct idg_ipcache_val {
 	__u32 identity;
 	__u32 tunnel_ip; /* IPv4 (network order) of the node hosting it; 0 = none */
 	__u32 flags;
-	__u32 pad;
+	__u32 peer_pc; /* IDG_PEER_PC_*, set by the map writer */
 };
+
+/*
+ * What the rules of every subject say of an identity as their peer: the
+ * protocol classes (IDG_PC_*) of its per-peer entries, per direction,
+ * with IDG_PEER_PC_KNOWN. A packet from a peer none of whose rules cover
+ * its class, to a subject whose any-peer rules do not either, is denied
+ * by default without the pair lookup.
+ */
+#define IDG_PEER_PC_SHIFT(dir) ((dir) ? 8 : 0)
+#define IDG_PEER_PC_KNOWN (1u << 31)
 
 #define IDG_EP_F_ENFORCE_INGRESS (1u << 0)
 #define IDG_EP_F_ENFORCE_EGRESS (1u << 1)
@@ -253,8 +265,10 @@ struct idg_pair_key {
 #define IDG_PAIR_F_EXACT(kind) (1u << (IDG_PAIR_EXACT_SHIFT + (kind)))
 #define IDG_PAIR_F_EXACT_ANY (IDG_PAIR_F_EXACT(0) | IDG_PAIR_F_EXACT(1))
 /* Protocol classes (IDG_PC_*) of the pair's entries and of the subject's
- * any-peer entries in the direction. */
+ * any-peer entries in the direction; and of the pair's own entries only
+ * (what the map writer derives the first from). */
 #define IDG_PAIR_PC_SHIFT 8
+#define IDG_PAIR_OWN_PC_SHIFT 16
 
 /* ---- shared across generations: conntrack ---- */
 /*

@@ -154,14 +154,30 @@ idg_ipcache_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
 	return val;
 }
 
-static __always_inline __u32 idg_ipcache_identity(const struct idg_gen_view *v,
-						  const struct idg_pkt *p,
-						  const __u8 *addr)
+/* The identity of a peer address, and in *pcs what the rules say of it
+ * as a peer (IDG_PEER_PC_*). */
+static __always_inline __u32 idg_ipcache_peer(const struct idg_gen_view *v,
+					      const struct idg_pkt *p,
+					      const __u8 *addr, __u32 *pcs)
 {
 	struct idg_ipcache_val *val =
 		idg_ipcache_lookup(v, p, addr, v->cfg->cluster_id);
 
-	return val ? val->identity : IDG_ID_WORLD;
+	if (!val) {
+		*pcs = v->cfg->world_pc;
+		return IDG_ID_WORLD;
+	}
+	*pcs = val->peer_pc;
+	return val->identity;
+}
+
+static __always_inline __u32 idg_ipcache_identity(const struct idg_gen_view *v,
+						  const struct idg_pkt *p,
+						  const __u8 *addr)
+{
+	__u32 pcs;
+
+	return idg_ipcache_peer(v, p, addr, &pcs);
 }
 
 /* The local endpoint entry of addr (NULL: none). */
@@ -481,6 +497,14 @@ idg_policy_find(void *policy, void *any, struct idg_policy_key *k,
 #define IDG_JQ(dir, proto, port, plen)                                 \
 	((__u64)(dir) << 40 | (__u64)(proto) << 32 |                   \
 	 (__u64)(__u16)(port) << 16 | (plen))
+/* ... and, when known, the classes of the peer's rules in dir (from
+ * IDG_PEER_PC_* bits pcs). */
+#define IDG_JQ_PEER(pcs, dir)                                          \
+	(((pcs) & IDG_PEER_PC_KNOWN) ?                                 \
+		 ((__u64)((((pcs) >> IDG_PEER_PC_SHIFT(dir)) & 0xff) | \
+			  0x100)                                       \
+		  << 48) :                                             \
+		 0)
 /* A verdict and the rule behind it, in one return value. */
 #define IDG_RC(reason, cookie) ((__u64)(cookie) << 32 | (reason))
 #define IDG_IDS(src, dst) ((__u64)(src) << 32 | (dst))
@@ -520,6 +544,10 @@ static __noinline __u64 idg_judge(const struct idg_gen_view *v,
 
 	pc = idg_proto_class((__u8)(jq >> 32));
 	any_has = (ep_flags >> IDG_EP_ANY_SHIFT(dir)) & pc;
+	/* Nothing any subject allows or denies this peer covers the class,
+	 * and the subject's any-peer rules do not either. */
+	if (((jq >> 56) & 1) && !any_has && !((jq >> 48) & pc))
+		return IDG_DROP_POLICY_DEFAULT;
 	pk.subject = subject;
 	pk.peer = peer;
 	pk.dir = dir;
@@ -1045,6 +1073,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 					     const struct idg_ctx *c)
 {
 	__u32 subject = 0, ep_flags = 0, peer = 0, reason, cookie = 0;
+	__u32 peer_pc = 0;
 	__u8 dir = c->dir;
 	struct idg_ct_val *ct;
 	int est = 0;
@@ -1119,10 +1148,11 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	if (!peer)
 		peer = c->peer_id && (!ct || ct->dir == dir) ?
 			       c->peer_id :
-			       idg_ipcache_identity(v, p,
-						    dir == IDG_DIR_INGRESS ?
-							    p->saddr :
-							    p->daddr);
+			       idg_ipcache_peer(v, p,
+						dir == IDG_DIR_INGRESS ?
+							p->saddr :
+							p->daddr,
+						&peer_pc);
 
 	if (ct) {
 		/* Allowed under an older generation: judge the flow again,
@@ -1148,7 +1178,8 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	}
 
 	rc = idg_judge(v, subject, ep_flags, peer,
-		       IDG_JQ(dir, p->proto, p->pol_port, IDG_POL_PREFIX_FULL));
+		       IDG_JQ(dir, p->proto, p->pol_port, IDG_POL_PREFIX_FULL) |
+			       IDG_JQ_PEER(peer_pc, dir));
 	reason = (__u32)rc;
 	cookie = rc >> 32;
 	if (idg_reason_is_drop(reason))
