@@ -83,9 +83,10 @@ int idg_ct_hint_rotate(int hint_fd, int epoch_fd, uint64_t now_ns,
 	if (now_ns < ep.started_ns ||
 	    now_ns - ep.started_ns < IDG_CT_HINT_EPOCH_NS)
 		return 0;
-	/* The bitmap of the epoch before the previous one: no program has
-	 * read or written it for a whole epoch. It becomes the next. */
-	base = ((ep.epoch + 1) % IDG_CT_HINT_EPOCHS) * IDG_CT_HINT_ELEMS;
+	/* The bitmap of the epoch after next: programs read this epoch's and
+	 * write this one's and the next's, so no program has touched it since
+	 * the previous epoch ended. The next epoch's writers start on it. */
+	base = ((ep.epoch + 2) % IDG_CT_HINT_EPOCHS) * IDG_CT_HINT_ELEMS;
 	for (uint32_t i = 0; i < IDG_CT_HINT_ELEMS; i++) {
 		uint32_t k = base + i;
 

@@ -386,21 +386,22 @@ static inline int idg_ct_expired(const struct idg_ct_val *v, __u8 proto,
  * address alone, so the flood's working set is one bit per source.
  *
  * One bit per remote address hash in a bitmap per epoch. A flow marks its
- * remote in the current epoch when it is created and on its first packet
- * in each new epoch (idg_ct_val.hint_epoch); a lookup tests the current
- * and the previous epoch. An epoch lasts at least the longest idle
- * timeout, so a flow still alive was seen in one of the two: its bit is
- * there. Userspace (idgate run) clears the bitmap of the epoch before the
- * previous one, which nothing reads or writes any more, then starts the
- * next epoch. A bit of a remote whose flows are gone, or a hash shared
- * with another remote, only costs a lookup that misses.
+ * remote in the current epoch and the next when it is created and on its
+ * first packet in each new epoch (idg_ct_val.hint_epoch); a lookup tests
+ * the current epoch only, one cache line. An epoch lasts at least the
+ * longest idle timeout, so a flow still alive was seen in this epoch or
+ * the last: its bit is there. Userspace (idgate run) clears the bitmap
+ * of the epoch after next, which no program reads or writes during this
+ * one (readers use epoch E, writers E and E + 1), then starts the next
+ * epoch. A bit of a remote whose flows are gone, or a hash shared with
+ * another remote, only costs a lookup that misses.
  *
  * Bits are set under the element's spin lock (no atomic OR before BPF
  * CPU v3, which these objects do not use): a bit lost to a race would
  * hide a live flow.
  */
 #define IDG_CT_HINT_EPOCHS 3
-#define IDG_CT_HINT_ELEMS 2048 /* per epoch: a power of two */
+#define IDG_CT_HINT_ELEMS 1024 /* per epoch: a power of two */
 #define IDG_CT_HINT_WORDS 7    /* an element is one 64-byte cache line */
 #define IDG_CT_HINT_EPOCH_NS (IDG_CT_TCP_NS + 60ull * 1000000000ull)
 

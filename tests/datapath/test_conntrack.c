@@ -336,7 +336,8 @@ static void ct_epoch_next(struct fx *fx)
 
 /*
  * A packet looks for its flow only when the hint of its remote address
- * is set in the current or the previous epoch. A flow seen in every
+ * is set in the current epoch's bitmap (a flow marks this epoch's and the
+ * next's). A flow seen in every
  * epoch keeps being found across any number of them; one not seen for
  * two whole epochs (longer than any idle timeout: it would have expired)
  * is no longer looked for, so its replies are judged by policy again.

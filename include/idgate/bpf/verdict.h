@@ -388,21 +388,17 @@ static __always_inline int idg_ct_hint_test(const struct idg_hint_pos *h)
 	__u64 bit;
 
 	el = idg_ct_hint_at(h, h->epoch, &wi, &bit);
-	if (!el || (el->w[wi] & bit))
-		return 1;
-	el = idg_ct_hint_at(h, h->epoch + IDG_CT_HINT_EPOCHS - 1, &wi, &bit);
 	return !el || (el->w[wi] & bit);
 }
 
-/* Mark the remote in the current epoch. 0, or -1 when the bitmap cannot
- * be written (then no flow may be created). */
-static __always_inline int idg_ct_hint_mark(const struct idg_hint_pos *h)
+static __always_inline int idg_ct_hint_set(const struct idg_hint_pos *h,
+					   __u32 e)
 {
 	struct idg_ct_hint *el;
 	__u32 wi;
 	__u64 bit;
 
-	el = idg_ct_hint_at(h, h->epoch, &wi, &bit);
+	el = idg_ct_hint_at(h, e, &wi, &bit);
 	if (!el)
 		return -1;
 	if (el->w[wi] & bit)
@@ -411,6 +407,15 @@ static __always_inline int idg_ct_hint_mark(const struct idg_hint_pos *h)
 	el->w[wi] |= bit;
 	bpf_spin_unlock(&el->lock);
 	return 0;
+}
+
+/* Mark the remote in the current epoch and the next. 0, or -1 when the
+ * bitmap cannot be written (then no flow may be created). */
+static __always_inline int idg_ct_hint_mark(const struct idg_hint_pos *h)
+{
+	if (idg_ct_hint_set(h, h->epoch))
+		return -1;
+	return idg_ct_hint_set(h, h->epoch + 1);
 }
 
 /* The entry of p's flow, as seen by the hook of c. */
