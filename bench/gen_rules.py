@@ -14,6 +14,7 @@ one changed rule among N).
 
   gen_rules.py --kind iptables --n 1000 > rules.v4 && iptables-restore rules.v4
   gen_rules.py --kind nft --n 1000 > rules.nft && nft -f rules.nft
+  gen_rules.py --kind nft-netdev --n 1000 --uplink tap0 > rules.nft
   gen_rules.py --kind idgate --n 1000 --xdp-mode tc > idgate.yaml
 """
 import argparse
@@ -82,6 +83,42 @@ def nft(n, change):
         "  }",
         "}",
     ]) + "\n"
+
+
+def nft_netdev(n, change, dev):
+    # The same verdict map at the netdev ingress hook of one device: the
+    # earliest nftables sees a packet, once its skb exists.
+    elems = []
+    for src, proto, ports in rules(n, change):
+        for p in ports:
+            elems.append(f"{src} . {proto} . {p} : accept")
+    return "\n".join([
+        f"table netdev {NFT_TABLE}",
+        f"delete table netdev {NFT_TABLE}",
+        f"table netdev {NFT_TABLE} {{",
+        "  map allow {",
+        "    type ipv4_addr . inet_proto . inet_service : verdict",
+        "    elements = { " + ",\n      ".join(elems) + " }",
+        "  }",
+        "  chain ingress {",
+        f'    type filter hook ingress device "{dev}" priority filter; policy accept;',
+        "    meta protocol ip ip saddr . meta l4proto . th dport vmap @allow",
+        f"    meta protocol ip ip daddr {SERVER} counter drop",
+        "  }",
+        "}",
+    ]) + "\n"
+
+
+def xdp_filter(n, change):
+    # xdp-filter (xdp-tools) in deny mode passes a packet that matches any
+    # one of its entries: it has no pairs, and allowing the model's
+    # sources would let their flood through. Its closest reading of the
+    # model: the probe's address and every TCP port a rule allows. One
+    # "KIND VALUE" line each, for `xdp-filter ip|port`.
+    out = [f"ip {PROBE}"]
+    ports = sorted({p for _, proto, ps in rules(n, change) if proto == "tcp" for p in ps})
+    out += [f"port {p}" for p in ports]
+    return "\n".join(out) + "\n"
 
 
 def idgate(n, change, xdp_mode, uplink, peer_uplink):
@@ -161,13 +198,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", required=True,
-                    choices=["iptables", "iptables-ct", "nft", "idgate"])
+                    choices=["iptables", "iptables-ct", "nft", "nft-netdev",
+                             "xdp-filter", "idgate"])
     ap.add_argument("--n", type=int, required=True, help="number of rules, >= 1")
     ap.add_argument("--change", action="store_true",
                     help="rule N//2 becomes probe -> UDP 6000")
     ap.add_argument("--xdp-mode", default="auto",
                     choices=["auto", "native", "skb", "tc"])
-    ap.add_argument("--uplink", default="vd", help="the server node's uplink")
+    ap.add_argument("--uplink", default="vd",
+                    help="the server node's uplink (nft-netdev: the device)")
     ap.add_argument("--peer-uplink", default="vg")
     a = ap.parse_args()
     if a.n < 1:
@@ -176,6 +215,10 @@ def main():
         text = idgate(a.n, a.change, a.xdp_mode, a.uplink, a.peer_uplink)
     elif a.kind == "nft":
         text = nft(a.n, a.change)
+    elif a.kind == "nft-netdev":
+        text = nft_netdev(a.n, a.change, a.uplink)
+    elif a.kind == "xdp-filter":
+        text = xdp_filter(a.n, a.change)
     else:
         text = iptables(a.n, a.change, a.kind == "iptables-ct")
     sys.stdout.write(text)

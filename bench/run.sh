@@ -6,7 +6,7 @@
 #   bench/run.sh            full run (under 30 min): docs/benchmarks.md, docs/bench/*.png
 #   bench/run.sh --quick    smoke run (under 5 min): build/bench-report/benchmarks.md
 #   bench/run.sh --out DIR/report.md   the report elsewhere (plots in DIR/bench/)
-#   bench/run.sh --only "filters attach"   a subset (progcost filters attach propagation egw)
+#   bench/run.sh --only "filters attach"   a subset (progcost filters attach propagation egw earlydrop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,7 +15,7 @@ usage() { sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
 quick=0
 out=""
-only="progcost filters attach propagation egw"
+only="progcost filters attach propagation egw earlydrop"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -27,11 +27,11 @@ while [ $# -gt 0 ]; do
 	shift
 done
 for b in $only; do
-	case "$b" in progcost | filters | attach | propagation | egw) ;;
+	case "$b" in progcost | filters | attach | propagation | egw | earlydrop) ;;
 	*) echo "bench/run.sh: unknown bench '$b'" >&2; exit 2 ;; esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (namespaces, BPF)" >&2; exit 1; }
-for tool in iperf3 sockperf iptables iptables-legacy nft gnuplot bpftool ethtool; do
+for tool in iperf3 sockperf iptables iptables-legacy nft gnuplot bpftool ethtool xdp-filter; do
 	command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool missing: run scripts/setup.sh" >&2; exit 1; }
 done
 
@@ -44,12 +44,12 @@ ninja -C build >/dev/null
 
 if [ "$quick" = 1 ]; then
 	export BENCH_NS="10 10000" BENCH_NS_APP="10000" BENCH_REPEATS=3 BENCH_QUICK=1
-	export FLOOD_S=1 PP_S=1 CR_S=1 TP_S=1
+	export FLOOD_S=1 PP_S=1 CR_S=1 TP_S=1 ED_S=1
 	perf_repeat=200000
 	out=${out:-build/bench-report/benchmarks.md}
 else
 	export BENCH_NS="10 100 1000 10000" BENCH_NS_APP="10 100 1000 10000" BENCH_REPEATS=5 BENCH_QUICK=0
-	export FLOOD_S=3 PP_S=3 CR_S=2 TP_S=3
+	export FLOOD_S=3 PP_S=3 CR_S=2 TP_S=3 ED_S=1
 	perf_repeat=1000000
 	out=${out:-docs/benchmarks.md}
 fi
@@ -98,6 +98,7 @@ for b in $only; do
 	attach) run_bench attach bench/attach.sh ;;
 	propagation) run_bench propagation bench/propagation.sh ;;
 	egw) run_bench egw bench/egw.sh ;;
+	earlydrop) run_bench earlydrop bench/earlydrop.sh ;;
 	esac
 done
 

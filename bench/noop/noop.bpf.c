@@ -17,6 +17,13 @@ int noop_xdp(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* The early-drop rig's floor: what dropping costs with no work at all. */
+SEC("xdp")
+int noop_xdp_drop(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
 SEC("xdp.frags")
 int noop_xdp_frags(struct xdp_md *ctx)
 {
