@@ -61,16 +61,37 @@ struct fold {
 	struct idg_gen *g;
 	struct idg_kv any; /* struct any_key -> IDG_PC_* of its entries */
 	struct idg_kv peers; /* peer identity -> IDG_PEER_PC_* bits */
+	struct idg_kv subj; /* struct any_key -> IDG_PC_* of all its entries */
 	uint32_t pol_plens, any_plens;
 };
+
+static uint32_t classes_of(const struct idg_kv *t, uint32_t subject,
+			   uint32_t dir)
+{
+	struct any_key k = { .subject = subject, .dir = dir };
+	const uint32_t *v = idg_kv_get(t, &k);
+
+	return v ? *v : 0;
+}
 
 static uint32_t any_classes(const struct fold *f, uint32_t subject,
 			    uint32_t dir)
 {
-	struct any_key k = { .subject = subject, .dir = dir };
-	const uint32_t *v = idg_kv_get(&f->any, &k);
+	return classes_of(&f->any, subject, dir);
+}
 
-	return v ? *v : 0;
+/* OR pc into the set t keeps for key k. */
+static int classes_add(struct idg_kv *t, const void *k, uint32_t pc)
+{
+	uint32_t *have = idg_kv_get(t, k);
+	int err;
+
+	if (have) {
+		*have |= pc;
+		return 0;
+	}
+	err = idg_kv_put(t, k, &pc, false);
+	return err < 0 ? err : 0;
 }
 
 static int any_collect(struct fold *f)
@@ -80,6 +101,10 @@ static int any_collect(struct fold *f)
 
 	err = idg_kv_init(&f->any, sizeof(struct any_key), sizeof(uint32_t),
 			  t->n ? t->n : 1, false);
+	if (!err)
+		err = idg_kv_init(&f->subj, sizeof(struct any_key),
+				  sizeof(uint32_t),
+				  t->n + f->g->m[IDG_GM_PAIR].n + 1, false);
 	if (err)
 		return err;
 	for (uint32_t i = 0; i < t->n; i++) {
@@ -88,14 +113,11 @@ static int any_collect(struct fold *f)
 		uint32_t pc = k->prefixlen > IDG_POL_PREFIX_EXACT ?
 				      idg_proto_class(k->proto) :
 				      IDG_PC_ALL;
-		uint32_t *have = idg_kv_get(&f->any, &ak);
 
-		if (have) {
-			*have |= pc;
-			continue;
-		}
-		err = idg_kv_put(&f->any, &ak, &pc, false);
-		if (err < 0)
+		err = classes_add(&f->any, &ak, pc);
+		if (!err)
+			err = classes_add(&f->subj, &ak, pc);
+		if (err)
 			return err;
 	}
 	return 0;
@@ -110,7 +132,17 @@ static uint32_t ep_flags_fold(const struct fold *f, uint32_t identity,
 	return flags;
 }
 
-/* Endpoints and the cfg: the any-peer classes and what the tries hold. */
+static uint32_t subject_classes(const struct fold *f, uint32_t identity)
+{
+	uint32_t c = 0;
+
+	for (uint32_t dir = 0; dir < 2; dir++)
+		c |= classes_of(&f->subj, identity, dir) << IDG_SUBJ_PC_SHIFT(dir);
+	return c;
+}
+
+/* Endpoints and the cfg: the classes of their rules and what the tries
+ * hold. */
 static void eps_fold(struct fold *f)
 {
 	static const int maps[] = { IDG_GM_EP, IDG_GM_EPH };
@@ -126,6 +158,7 @@ static void eps_fold(struct fold *f)
 			struct idg_ep_val *v = (void *)idg_kv_val(t, i);
 
 			v->flags = ep_flags_fold(f, v->identity, v->flags);
+			v->classes = subject_classes(f, v->identity);
 			if (v->ifindex)
 				cf |= IDG_CFG_F_WORKLOADS;
 			if (m == IDG_GM_EP)
@@ -142,6 +175,7 @@ static void eps_fold(struct fold *f)
 						  IDG_CFG_F_IPC_PFX6;
 	}
 	g->cfg.host_flags = ep_flags_fold(f, IDG_ID_HOST, g->cfg.host_flags);
+	g->cfg.host_classes = subject_classes(f, IDG_ID_HOST);
 	g->cfg.flags = cf;
 }
 
@@ -151,7 +185,8 @@ static uint32_t pair_own_classes(uint32_t v)
 }
 
 /* A pair's classes: its own and its subject's any-peer ones. And, per
- * peer identity, its own classes over every subject (f->peers). */
+ * peer identity, its own classes over every subject (f->peers); per
+ * subject, every pair's (f->subj). */
 static int pairs_fold(struct fold *f)
 {
 	struct idg_kv *t = &f->g->m[IDG_GM_PAIR];
@@ -164,19 +199,19 @@ static int pairs_fold(struct fold *f)
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct idg_pair_key *k = (const void *)idg_kv_key(t, i);
 		uint32_t *v = (void *)idg_kv_val(t, i);
-		uint32_t own = pair_own_classes(*v), pc, *have;
+		uint32_t own = pair_own_classes(*v), pc;
 
 		*v &= ~(0xffu << IDG_PAIR_PC_SHIFT);
 		*v |= (own | any_classes(f, k->subject, k->dir))
 		      << IDG_PAIR_PC_SHIFT;
 		pc = own << IDG_PEER_PC_SHIFT(k->dir);
-		have = idg_kv_get(&f->peers, &k->peer);
-		if (have) {
-			*have |= pc;
-			continue;
-		}
-		err = idg_kv_put(&f->peers, &k->peer, &pc, false);
-		if (err < 0)
+		err = classes_add(&f->peers, &k->peer, pc);
+		if (!err)
+			err = classes_add(&f->subj,
+					  &(struct any_key){ .subject = k->subject,
+							     .dir = k->dir },
+					  own);
+		if (err)
 			return err;
 	}
 	return 0;
@@ -277,14 +312,15 @@ int idg_gen_fold(struct idg_gen *g)
 	err = any_collect(&f);
 	if (err)
 		goto out;
-	eps_fold(&f);
 	err = pairs_fold(&f);
 	if (err)
 		goto out;
+	eps_fold(&f);
 	peers_fold(&f);
 	err = exact_fold(&f);
 out:
 	idg_kv_free(&f.any);
 	idg_kv_free(&f.peers);
+	idg_kv_free(&f.subj);
 	return err;
 }

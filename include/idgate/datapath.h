@@ -76,7 +76,7 @@ struct idg_cfg {
 	__u32 events_per_s_cpu; /* drop/verdict event budget per CPU; 0 = none */
 	__u32 flags; /* IDG_CFG_F_* */
 	__u32 world_pc; /* IDG_PEER_PC_* of the world identity */
-	__u32 pad;
+	__u32 host_classes; /* IDG_SUBJ_PC_* of the host subject */
 };
 
 /* Frames that are neither IP, ARP nor VLAN-tagged IP are dropped at the
@@ -194,7 +194,24 @@ struct idg_ep_val {
 	 * its addresses are accepted as sources there and nowhere else
 	 * among the workload interfaces. 0: bound to none. */
 	__u32 ifindex;
+	__u32 classes; /* IDG_SUBJ_PC_*, set by the map writer */
 };
+
+/*
+ * Protocol classes of everything the subject's rules name (every pair's
+ * own entries and its any-peer ones), per direction: a packet of another
+ * class is denied whoever sends it, without looking the peer up. The
+ * verdict reads the packet's direction's classes into bits
+ * IDG_EP_F_DIR_PC_SHIFT.. of the flags it works with (never stored).
+ */
+#define IDG_SUBJ_PC_SHIFT(dir) ((dir) ? 8 : 0)
+#define IDG_EP_F_DIR_PC_SHIFT 24
+
+static inline __u32 idg_dir_classes(__u32 classes, __u8 dir)
+{
+	return ((classes >> IDG_SUBJ_PC_SHIFT(dir)) & 0xff)
+	       << IDG_EP_F_DIR_PC_SHIFT;
+}
 
 /* ---- per-generation: policy (LPM trie) ---- */
 /*

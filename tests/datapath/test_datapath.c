@@ -74,6 +74,18 @@ static void test_default_deny_missing_rule(void **state)
 	assert_memory_equal(e->saddr, &p.data[p.l3_off + 12], 4);
 	assert_memory_equal(e->daddr, &p.data[p.l3_off + 16], 4);
 	assert_true(e->ifindex > 0);
+
+	/* E has no rule of UDP's class at all: denied before the source's
+	 * identity is looked up, which the event still names. */
+	p = udp4(A_V4, EP_V4, 41000, 81);
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
+	assert_int_equal(fx_poll_events(fx), 1);
+	e = &fx->events[1];
+	assert_int_equal(e->reason, IDG_DROP_POLICY_DEFAULT);
+	assert_int_equal(e->proto, IPPROTO_UDP);
+	assert_int_equal(e->src_id, ID_A);
+	assert_int_equal(e->dst_id, ID_E);
+	assert_int_equal(e->cookie, 0);
 }
 
 static void test_deny_beats_allow(void **state)

@@ -646,35 +646,44 @@ static __always_inline int idg_ev_budget_take(const struct idg_cfg *cfg)
  * or per-flow limit) or lost (ring buffer full). Trace events, asked for
  * by a monitor, skip both limits.
  */
-static __noinline void idg_emit(const struct idg_cfg *cfg,
-				const struct idg_pkt *p,
-				const struct idg_drop_info *d, __u8 type)
+/* May an event about p go out now? Spends the budget and the flow's
+ * interval when it may; counts it suppressed when not. Returns the time
+ * for the event, 0 for none. */
+static __noinline __u64 idg_emit_allowed(const struct idg_cfg *cfg,
+					 const struct idg_pkt *p, __u8 dir)
 {
-	struct idg_event *e;
 	__u64 now;
 
 	if (idg_trace)
-		return;
+		return 0;
 	if (cfg && cfg->events_per_s_cpu && !idg_ev_budget_take(cfg)) {
 		idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
-		return;
+		return 0;
 	}
 	now = bpf_ktime_get_ns();
 	if (cfg && cfg->drop_event_interval_ns) {
 		struct idg_ct_key k = {};
 		__u64 *last;
 
-		idg_ct_key_fill(&k, p, d->dir, 0);
+		idg_ct_key_fill(&k, p, dir, 0);
 		last = bpf_map_lookup_elem(&idg_event_rl, &k);
 		if (last && now - *last < cfg->drop_event_interval_ns) {
 			idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
-			return;
+			return 0;
 		}
 		if (last)
 			*last = now;
 		else
 			bpf_map_update_elem(&idg_event_rl, &k, &now, BPF_ANY);
 	}
+	return now;
+}
+
+static __noinline void idg_emit_write(const struct idg_pkt *p,
+				      const struct idg_drop_info *d,
+				      __u8 type, __u64 now)
+{
+	struct idg_event *e;
 
 	e = bpf_ringbuf_reserve(&idg_events, sizeof(*e), 0);
 	if (!e) {
@@ -700,6 +709,16 @@ static __noinline void idg_emit(const struct idg_cfg *cfg,
 	__builtin_memcpy(e->saddr, p->saddr, 16);
 	__builtin_memcpy(e->daddr, p->daddr, 16);
 	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void idg_emit(const struct idg_cfg *cfg,
+				     const struct idg_pkt *p,
+				     const struct idg_drop_info *d, __u8 type)
+{
+	__u64 now = idg_emit_allowed(cfg, p, d->dir);
+
+	if (now)
+		idg_emit_write(p, d, type, now);
 }
 
 static __always_inline void idg_trace_note(__u32 reason, __u32 cookie)
@@ -773,6 +792,39 @@ static __noinline __u32 idg_verdict_drop(const struct idg_gen_view *v,
 	};
 
 	return idg_drop(v->cfg, p, &d);
+}
+
+/*
+ * A default deny decided before the peer's identity was looked up:
+ * nothing the subject allows or denies covers the packet's protocol
+ * class. The identity is looked up only for an event that goes out.
+ */
+static __noinline __u32 idg_verdict_drop_nopeer(const struct idg_gen_view *v,
+						const struct idg_pkt *p,
+						const struct idg_ctx *c,
+						__u32 subject)
+{
+	struct idg_drop_info d = {
+		.reason = IDG_DROP_POLICY_DEFAULT,
+		.gen = v->gen,
+		.ifindex = c->ifindex,
+		.pkt_len = c->pkt_len,
+		.dir = c->dir,
+	};
+	__u32 peer;
+	__u64 now;
+
+	idg_trace_note(d.reason, 0);
+	idg_count(&idg_reason_st, d.reason, d.pkt_len);
+	now = idg_emit_allowed(v->cfg, p, d.dir);
+	if (!now)
+		return d.reason;
+	peer = idg_ipcache_identity(v, p, d.dir == IDG_DIR_INGRESS ? p->saddr :
+								     p->daddr);
+	d.src_id = d.dir == IDG_DIR_INGRESS ? peer : subject;
+	d.dst_id = d.dir == IDG_DIR_INGRESS ? subject : peer;
+	idg_emit_write(p, &d, IDG_EV_DROP, now);
+	return d.reason;
 }
 
 /* A policy verdict notification: which rule let a new flow in. */
@@ -1012,12 +1064,13 @@ static __noinline int idg_subject(const struct idg_gen_view *v,
 	ep = idg_ep_lookup(v, p, dir == IDG_DIR_INGRESS ? p->daddr : p->saddr);
 	if (ep) {
 		*subject = ep->identity;
-		*ep_flags = ep->flags;
+		*ep_flags = ep->flags | idg_dir_classes(ep->classes, dir);
 		return 1;
 	}
 	if (v->cfg->enforcement == IDG_ENFORCE_ALWAYS) {
 		*subject = IDG_ID_HOST;
-		*ep_flags = v->cfg->host_flags;
+		*ep_flags = v->cfg->host_flags |
+			    idg_dir_classes(v->cfg->host_classes, dir);
 		return 1;
 	}
 	return 0;
@@ -1150,6 +1203,13 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 		reason = IDG_PASS_NOT_ENDPOINT;
 		goto pass;
 	}
+	/* Nothing the subject has covers the class: denied whoever the
+	 * peer is, so a flood of it never reaches the ipcache. */
+	if (!ct && !peer && !c->peer_id &&
+	    (ep_flags & (dir == IDG_DIR_INGRESS ? IDG_EP_F_ENFORCE_INGRESS :
+						  IDG_EP_F_ENFORCE_EGRESS)) &&
+	    !((ep_flags >> IDG_EP_F_DIR_PC_SHIFT) & idg_proto_class(p->proto)))
+		return idg_verdict_drop_nopeer(v, p, c, subject);
 	if (!peer)
 		peer = c->peer_id && (!ct || ct->dir == dir) ?
 			       c->peer_id :
