@@ -10,12 +10,14 @@
 # $BENCH_RESULTS.
 #
 #   BENCH_RESULTS=r.jsonl bench/earlydrop.sh
-#   env: BENCH_NS ("10 1000 10000"; others are skipped), BENCH_REPEATS (3), ED_S (seconds a
+#   env: BENCH_NS ("10 1000 10000"; others are skipped), ED_REPEATS
+#        (BENCH_REPEATS, 3), ED_S (seconds a
 #        measurement, 2), ED_VARIANTS, ED_CPU (the writer's core, 1)
 . "$(dirname "$0")/lib.sh"
 
 BENCH_NS=${BENCH_NS:-10 1000 10000}
 ED_S=${ED_S:-2}
+ED_REPEATS=${ED_REPEATS:-$BENCH_REPEATS}
 ED_CPU=${ED_CPU:-1}
 ED_VARIANTS=${ED_VARIANTS:-floor xdp-filter none nft-netdev nft iptables idgate-xdp-native idgate-tc}
 TAPFLOOD=${TAPFLOOD:-$BUILD/bench/tapflood}
@@ -132,7 +134,7 @@ measure() {
 declare -A floor_ns
 for n in $BENCH_NS; do
 	case "$n" in 10 | 1000 | 10000) ;; *) continue ;; esac
-	for run in $(seq 1 "$BENCH_REPEATS"); do
+	for run in $(seq 1 "$ED_REPEATS"); do
 		# Interleaved per repeat: the machine's drift hits every variant.
 		for v in $ED_VARIANTS; do
 			on "$v" "$n"

@@ -480,8 +480,13 @@ class Data:
     def unit(self, bench, metric):
         return show_unit(self.units.get((bench, metric), ""))
 
-    def repeats(self):
-        r = self.meta.get("repeats")
+    def repeats(self, bench=None):
+        """Runs per figure: the bench's own count when the run gave one
+        (meta "repeats_by_bench"), else the run's."""
+        own = self.meta.get("repeats_by_bench")
+        r = own.get(bench) if isinstance(own, dict) and bench else None
+        if not (isinstance(r, int) and r >= 1):
+            r = self.meta.get("repeats")
         return r if isinstance(r, int) and r >= 1 else None
 
 
@@ -505,7 +510,7 @@ def table(header, rows, align):
 
 def bench_table(d, bench):
     spec = BENCHES[bench]
-    rep = d.repeats()
+    rep = d.repeats(bench)
     if not spec["has_n"]:
         metrics = spec["metrics"]
         header = ["variant"] + [f"{m} ({d.unit(bench, m) or '?'})" for m in metrics]
@@ -827,11 +832,12 @@ def gaps(d, problems):
         # One line per (bench, variant, n) when all its metrics fell short alike.
         short = {}
         for k, s in sorted(d.stats.items(), key=lambda kv: sort_key(kv[0])):
-            if s.count != rep:
+            if s.count != d.repeats(k[0]):
                 short.setdefault(k[:3], []).append((k[3], s.count))
         for (b, v, n), ms in short.items():
             where = f"{b}/{v}" + (f" {fmt_n(n)}" if BENCHES[b]["has_n"] else "")
             all_ms = [m for m in BENCHES[b]["metrics"] if d.get(b, v, n, m)]
+            rep = d.repeats(b)
             if len(ms) == len(all_ms) and len({c for _, c in ms}) == 1:
                 out.append(f"- {where}: {ms[0][1]} of {rep} runs.")
             else:

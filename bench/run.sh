@@ -50,6 +50,9 @@ if [ "$quick" = 1 ]; then
 else
 	export BENCH_NS="10 100 1000 10000" BENCH_NS_APP="10 100 1000 10000" BENCH_REPEATS=5 BENCH_QUICK=0
 	export FLOOD_S=3 PP_S=3 CR_S=2 TP_S=3 ED_S=1
+	# Eight variants, two floods, three N: three repeats keep the whole
+	# run under 30 minutes.
+	export ED_REPEATS=3
 	perf_repeat=1000000
 	out=${out:-docs/benchmarks.md}
 fi
@@ -135,6 +138,7 @@ print(json.dumps({
     "memory": f"{mem_kb / 1048576:.0f} GiB",
     "quick": quick == "1",
     "repeats": int(repeats),
+    "repeats_by_bench": {"earlydrop": int(os.environ.get("ED_REPEATS", repeats))},
     "duration_s": {k: int(v) for k, v in (d.split("=") for d in durations.split())},
     "ns": [int(n) for n in ns.split()],
     "ns_app": [int(n) for n in ns_app.split()],
