@@ -15,8 +15,8 @@ static const struct {
 	const char *metavar;
 	const char *help;
 } opt_table[OPT_MAX] = {
-	[OPT_CONFIG] = { { "config", required_argument, NULL, 'c' }, "FILE",
-			 "config file (YAML: Nodes, Endpoints, Cilium policies)" },
+	[OPT_CONFIG] = { { "config", required_argument, NULL, 'c' }, "PATH",
+			 "config file (YAML: Nodes, Endpoints, Cilium policies), or a directory of *.yaml files read in name order" },
 	[OPT_NODE] = { { "node", required_argument, NULL, 'n' }, "NAME",
 		       "node of the config to act as, a-z 0-9 - . (default: host name)" },
 	[OPT_PIN_DIR] = { { "pin-dir", required_argument, NULL, 'p' }, "DIR",

@@ -38,40 +38,72 @@ int do_check(struct idg_opts *o)
 	return err ? 1 : 0;
 }
 
-/* The config as applied, kept beside the state so that status, identity
- * and policy commands show what is enforcing, not what the file says now. */
-static int save_copy(const char *src, const char *dir, const char *name)
+static int write_all(int fd, const char *p, size_t n)
 {
-	char dst[PATH_MAX], tmp[PATH_MAX], buf[65536];
-	int in = -1, out = -1, err = 0;
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Appends file src to out; *nl: whether what was written ends a line. */
+static int copy_into(int out, const char *src, bool *nl)
+{
+	char buf[65536];
+	int in, err = 0;
 	ssize_t n;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	while (!err && (n = read(in, buf, sizeof(buf))) > 0) {
+		err = write_all(out, buf, (size_t)n);
+		*nl = buf[n - 1] == '\n';
+	}
+	if (!err && n < 0)
+		err = -errno;
+	close(in);
+	return err;
+}
+
+/* The config as applied, kept beside the state so that status, identity
+ * and policy commands show what is enforcing, not what the files say
+ * now. A directory's files go into one stream, in the order read. */
+static int save_copy(const struct idg_config *cfg, const char *dir,
+		     const char *name)
+{
+	char dst[PATH_MAX], tmp[PATH_MAX], head[PATH_MAX + 32];
+	int out = -1, err = 0;
+	bool nl = true;
 
 	if (idg_path_join(dst, sizeof(dst), dir, name) ||
 	    snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0) {
-		err = -errno;
-		goto out;
+	if (out < 0)
+		return -errno;
+	if (!cfg->n_srcs)
+		err = copy_into(out, cfg->file, &nl);
+	for (size_t i = 0; !err && i < cfg->n_srcs; i++) {
+		snprintf(head, sizeof(head), "%s---\n# idgate: from %s\n",
+			 nl ? "" : "\n", cfg->srcs[i]);
+		err = write_all(out, head, strlen(head)) ?:
+		      copy_into(out, cfg->srcs[i], &nl);
 	}
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)n) != n) {
-			err = -EIO;
-			goto out;
-		}
-	}
-	if (n < 0 || fsync(out))
+	if (!err && fsync(out))
 		err = -errno;
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
+	close(out);
 	if (!err && rename(tmp, dst))
 		err = -errno;
+	if (err)
+		unlink(tmp);
 	return err;
 }
 
@@ -162,7 +194,7 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	if (!err)
 		err = idg_state_save(state, &cc->st);
 	if (!err && path)
-		err = save_copy(path, in->state_dir, IDG_APPLIED_CONFIG);
+		err = save_copy(&cc->cfg, in->state_dir, IDG_APPLIED_CONFIG);
 	if (err)
 		fprintf(stderr, "%sidgate: applied, but cannot save state in %s: %s\n",
 			pfx, in->state_dir, strerror(-err));

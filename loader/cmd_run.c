@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
@@ -307,7 +308,9 @@ static void drain_inotify(int fd, struct run *r)
 			const struct inotify_event *e = (const void *)p;
 
 			if ((e->mask & IN_Q_OVERFLOW) ||
-			    (e->len && !strcmp(e->name, r->base)))
+			    (e->len && (r->gate.dir ?
+						idg_config_dir_wants(e->name) :
+						!strcmp(e->name, r->base))))
 				idg_reload_gate_event(&r->gate, e->mask, mono_s());
 			p += sizeof(*e) + e->len;
 		}
@@ -329,19 +332,21 @@ static void not_reloading(const struct run *r, const char *why)
 /* Past the settle time: apply the file if it is complete. */
 static void file_changed(struct run *r)
 {
-	int hold;
-
-	switch (idg_reload_gate_check(&r->gate, mono_s(), &hold)) {
+	switch (idg_reload_gate_check(&r->gate, mono_s())) {
 	case IDG_GATE_WAIT:
 		return;
 	case IDG_GATE_GONE:
 		not_reloading(r, "it is gone");
 		return;
 	case IDG_GATE_EMPTY:
-		not_reloading(r, "it is empty");
+		not_reloading(r, r->gate.dir ?
+					 "it has no *.yaml file or an empty one (remove a file to drop its documents)" :
+					 "it is empty");
 		return;
 	case IDG_GATE_BUSY:
-		not_reloading(r, "it is still open for writing (applied once its writer closes it)");
+		not_reloading(r, r->gate.dir ?
+					 "a file in it is still open for writing (applied once its writer closes it)" :
+					 "it is still open for writing (applied once its writer closes it)");
 		return;
 	case IDG_GATE_READY:
 		break;
@@ -352,7 +357,7 @@ static void file_changed(struct run *r)
 		r->lease_warned = true;
 	}
 	reload(r, "file changed");
-	idg_reload_gate_release(hold);
+	idg_reload_gate_release(&r->gate);
 }
 
 /* The next conntrack hint epoch, when the current one has run its time. */
@@ -427,6 +432,7 @@ int do_run(struct idg_opts *o)
 	struct MHD_Daemon *mhd = NULL;
 	struct nl_sock *nl = NULL;
 	char dir[PATH_MAX], *slash;
+	struct stat st;
 	int sfd = -1, ifd = -1, nfd = -1, rc = 1, err;
 	double next_check = 0, next_ct_gc = 0;
 	sigset_t mask;
@@ -437,7 +443,10 @@ int do_run(struct idg_opts *o)
 		return 2;
 	snprintf(dir, sizeof(dir), "%s", o->config);
 	slash = strrchr(dir, '/');
-	if (slash) {
+	/* A config directory is watched itself: any *.yaml in it. */
+	if (!stat(o->config, &st) && S_ISDIR(st.st_mode)) {
+		r.base = NULL;
+	} else if (slash) {
 		r.base = o->config + (slash - dir) + 1;
 		if (slash == dir)
 			slash[1] = '\0';

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The config file: a stream of YAML documents, each one object (Node,
- * Endpoint, Cilium policy). This file reads the stream, dispatches each
- * document by kind, and runs the checks that need the whole file.
+ * The config: a stream of YAML documents, each one object (Node,
+ * Endpoint, Cilium policy), from one file or from every *.yaml file of a
+ * directory in name order. This file reads the stream, dispatches each
+ * document by kind, and runs the checks that need the whole config.
  */
+#define _GNU_SOURCE /* asprintf */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +405,13 @@ static bool parse_stream(struct cfg_parser *p, const char *text, size_t len)
 	return ok;
 }
 
+static void parser_done(struct cfg_parser *p)
+{
+	free(p->ep_node);
+	free(p->node_cid);
+	free(p->gw_name);
+}
+
 static int parse(struct idg_config *cfg, struct idg_diags *d,
 		 const char *text, size_t len)
 {
@@ -410,9 +421,7 @@ static int parse(struct idg_config *cfg, struct idg_diags *d,
 	p.file = cfg->file;
 	if (parse_stream(&p, text, len))
 		cfg_check(&p);
-	free(p.ep_node);
-	free(p.node_cid);
-	free(p.gw_name);
+	parser_done(&p);
 	return d->n_errors > errors ? -EINVAL : 0;
 }
 
@@ -438,25 +447,16 @@ int idg_config_load_string(const char *name, const char *text,
 	return parse(cfg, d, text ? text : "", text ? strlen(text) : 0);
 }
 
-int idg_config_load(const char *path, struct idg_config *cfg,
-		    struct idg_diags *d)
+/* The whole of f, NUL-terminated, in *out (length *len). Errors are
+ * reported at pos. */
+static int read_all(FILE *f, struct idg_pos pos, struct idg_diags *d,
+		    char **out, size_t *out_len)
 {
-	struct idg_pos pos;
 	size_t len = 0, cap = 0;
 	char *buf = NULL;
 	struct stat sb;
-	FILE *f;
-	int err = start(cfg, d, path);
+	int err = 0;
 
-	if (err)
-		return err;
-	pos = (struct idg_pos){ .file = cfg->file };
-	f = fopen(path, "rb");
-	if (!f) {
-		err = -errno;
-		idg_err(d, pos, "cannot open: %s", strerror(-err));
-		return err;
-	}
 	/* A regular file is read into a buffer of its size at once. */
 	if (!fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
 	    (uint64_t)sb.st_size < CFG_MAX_FILE) {
@@ -464,8 +464,7 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 		buf = malloc(cap + 1);
 		if (!buf) {
 			idg_err(d, pos, "out of memory");
-			err = -ENOMEM;
-			goto out;
+			return -ENOMEM;
 		}
 	}
 	for (;;) {
@@ -501,11 +500,177 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 		}
 		break;
 	}
-	err = parse(cfg, d, buf ? buf : "", len);
 out:
+	if (err) {
+		free(buf);
+		return err;
+	}
+	if (!buf && !(buf = malloc(1))) {
+		idg_err(d, pos, "out of memory");
+		return -ENOMEM;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/* Reads path and runs it through the parser p (positions name file).
+ * *yaml_ok turns false when the YAML itself is broken. */
+static int parse_file(struct cfg_parser *p, const char *path,
+		      const char *file, bool *yaml_ok)
+{
+	struct idg_pos pos = { .file = file };
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int err;
+
+	f = fopen(path, "rb");
+	if (!f) {
+		err = -errno;
+		idg_err(p->d, pos, "cannot open: %s", strerror(-err));
+		return err;
+	}
+	err = read_all(f, pos, p->d, &buf, &len);
 	fclose(f);
+	if (err)
+		return err;
+	p->file = file;
+	if (!parse_stream(p, buf, len))
+		*yaml_ok = false;
 	free(buf);
-	return err;
+	return 0;
+}
+
+/* A config file of a directory: *.yaml, not hidden (editors' swap and
+ * backup files are, or end otherwise). */
+static bool dir_wants(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n > 5 && !strcmp(name + n - 5, ".yaml");
+}
+
+bool idg_config_dir_wants(const char *name)
+{
+	return dir_wants(name);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.yaml files of dir, as "dir/name", in bytewise name order. */
+static int dir_list(struct idg_config *cfg, const char *dir,
+		    struct idg_diags *d)
+{
+	struct idg_pos pos = { .file = cfg->file };
+	const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
+	struct dirent *e;
+	int err = 0;
+	DIR *dh;
+
+	dh = opendir(dir);
+	if (!dh) {
+		err = -errno;
+		idg_err(d, pos, "cannot open: %s", strerror(-err));
+		return err;
+	}
+	while ((errno = 0, e = readdir(dh))) {
+		size_t n = strlen(e->d_name);
+		char **v, *path;
+		struct stat st;
+
+		if (!dir_wants(e->d_name)) {
+			if (e->d_name[0] != '.' && n > 4 &&
+			    !strcmp(e->d_name + n - 4, ".yml"))
+				idg_warn(d, pos,
+					 "%s ignored: a config directory is read from its *.yaml files",
+					 e->d_name);
+			continue;
+		}
+		if (asprintf(&path, "%s%s%s", dir, sep, e->d_name) < 0) {
+			err = -ENOMEM;
+			idg_err(d, pos, "out of memory");
+			break;
+		}
+		/* Directories and the like named *.yaml are not config. */
+		if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+			if (errno != ENOENT) /* gone since readdir: not ours */
+				idg_warn(d, pos, "%s ignored: not a regular file",
+					 e->d_name);
+			free(path);
+			continue;
+		}
+		v = cfg_grow(cfg->srcs, cfg->n_srcs, sizeof(*v));
+		if (!v) {
+			free(path);
+			err = -ENOMEM;
+			idg_err(d, pos, "out of memory");
+			break;
+		}
+		cfg->srcs = v;
+		cfg->srcs[cfg->n_srcs++] = path;
+	}
+	if (!err && errno) {
+		err = -errno;
+		idg_err(d, pos, "cannot read the directory: %s",
+			strerror(-err));
+	}
+	closedir(dh);
+	if (err)
+		return err;
+	if (cfg->n_srcs)
+		qsort(cfg->srcs, cfg->n_srcs, sizeof(*cfg->srcs), name_cmp);
+	return 0;
+}
+
+static int load_dir(struct idg_config *cfg, struct idg_diags *d)
+{
+	size_t errors = d->n_errors;
+	struct cfg_parser p = { .cfg = cfg, .d = d };
+	int err = dir_list(cfg, cfg->file, d);
+	bool yaml_ok = true;
+
+	if (err)
+		return err;
+	if (!cfg->n_srcs) {
+		idg_err(d, (struct idg_pos){ .file = cfg->file },
+			"no *.yaml files in this directory");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_srcs && !err; i++)
+		err = parse_file(&p, cfg->srcs[i], cfg->srcs[i], &yaml_ok);
+	if (!err && yaml_ok)
+		cfg_check(&p);
+	parser_done(&p);
+	if (err)
+		return err;
+	return d->n_errors > errors ? -EINVAL : 0;
+}
+
+int idg_config_load(const char *path, struct idg_config *cfg,
+		    struct idg_diags *d)
+{
+	size_t errors = d->n_errors;
+	struct cfg_parser p = { .cfg = cfg, .d = d };
+	bool yaml_ok = true;
+	struct stat st;
+	int err = start(cfg, d, path);
+
+	if (err)
+		return err;
+	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		return load_dir(cfg, d);
+	err = parse_file(&p, path, cfg->file, &yaml_ok);
+	if (!err && yaml_ok)
+		cfg_check(&p);
+	parser_done(&p);
+	if (err)
+		return err;
+	return d->n_errors > errors ? -EINVAL : 0;
 }
 
 void idg_config_free(struct idg_config *cfg)
@@ -524,6 +689,9 @@ void idg_config_free(struct idg_config *cfg)
 	for (size_t i = 0; i < cfg->n_egw_policies; i++)
 		cfg_egw_free(&cfg->egw_policies[i]);
 	free(cfg->egw_policies);
+	for (size_t i = 0; i < cfg->n_srcs; i++)
+		free(cfg->srcs[i]);
+	free(cfg->srcs);
 	free(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }

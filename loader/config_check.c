@@ -3,6 +3,7 @@
  * Checks that need the whole file: duplicate objects, cluster ids, and
  * references between documents (endpoint -> node, gateway -> node).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,7 @@ static void check_duplicates(struct cfg_parser *p)
 	const struct idg_config *cfg = p->cfg;
 	size_t total = cfg->n_nodes + cfg->n_endpoints + cfg->n_policies +
 		       cfg->n_egw_policies;
+	char where[PATH_MAX + 16];
 	struct obj_key *v;
 	size_t n = 0, head = 0;
 
@@ -103,10 +105,12 @@ static void check_duplicates(struct cfg_parser *p)
 		}
 		/* Reported in sort order, which is by name: stable output. */
 		idg_err(p->d, v[i].pos,
-			"duplicate %s '%s%s%s'%s%s (first defined at line %d)",
+			"duplicate %s '%s%s%s'%s%s (first defined at %s)",
 			v[i].kind, v[i].ns ? v[i].ns : "", v[i].ns ? "/" : "",
 			v[i].name, v[i].cluster ? " in cluster " : "",
-			v[i].cluster ? v[i].cluster : "", v[head].pos.line);
+			v[i].cluster ? v[i].cluster : "",
+			idg_pos_ref(v[i].pos, v[head].pos, where,
+				    sizeof(where)));
 	}
 	free(v);
 }
@@ -115,6 +119,7 @@ static void check_duplicates(struct cfg_parser *p)
 static void check_cluster_ids(struct cfg_parser *p)
 {
 	const struct idg_node *nodes = p->cfg->nodes;
+	char where[PATH_MAX + 16];
 
 	for (size_t i = 0; i < p->n_node_cid; i++) {
 		const struct idg_node *a = &nodes[p->node_cid[i].idx];
@@ -129,18 +134,23 @@ static void check_cluster_ids(struct cfg_parser *p)
 				continue;
 			if (same && a->cluster_id != b->cluster_id) {
 				idg_err(p->d, p->node_cid[i].pos,
-					"cluster '%s' has clusterID %u on Node '%s' (line %d), not %u",
+					"cluster '%s' has clusterID %u on Node '%s' (%s), not %u",
 					a->cluster, b->cluster_id,
 					b->name ? b->name : "?",
-					p->node_cid[j].pos.line, a->cluster_id);
+					idg_pos_ref(p->node_cid[i].pos,
+						    p->node_cid[j].pos, where,
+						    sizeof(where)),
+					a->cluster_id);
 				break;
 			}
 			if (!same && a->cluster_id == b->cluster_id) {
 				idg_err(p->d, p->node_cid[i].pos,
-					"clusterID %u is already used by cluster '%s' (Node '%s', line %d)",
+					"clusterID %u is already used by cluster '%s' (Node '%s', %s)",
 					a->cluster_id, b->cluster,
 					b->name ? b->name : "?",
-					p->node_cid[j].pos.line);
+					idg_pos_ref(p->node_cid[i].pos,
+						    p->node_cid[j].pos, where,
+						    sizeof(where)));
 				break;
 			}
 		}
@@ -292,7 +302,7 @@ static void check_endpoint_ips(struct cfg_parser *p)
 	const struct idg_config *cfg = p->cfg;
 	struct ip_key *v;
 	size_t n = 0, total = 0;
-	char buf[64];
+	char buf[64], where[PATH_MAX + 16];
 
 	for (size_t i = 0; i < cfg->n_endpoints; i++)
 		total += cfg->endpoints[i].n_ips;
@@ -325,10 +335,12 @@ static void check_endpoint_ips(struct cfg_parser *p)
 			continue;
 		}
 		idg_err(p->d, v[i].ip->pos,
-			"%s is already used by Endpoint '%s/%s' (line %d) in cluster '%s'",
+			"%s is already used by Endpoint '%s/%s' (%s) in cluster '%s'",
 			cfg_cidr_str(v[i].ip, buf, sizeof(buf)),
 			first->namespace ? first->namespace : "",
-			first->name ? first->name : "?", first->pos.line,
+			first->name ? first->name : "?",
+			idg_pos_ref(v[i].ip->pos, first->pos, where,
+				    sizeof(where)),
 			v[i].cluster);
 	}
 	free(v);

@@ -56,6 +56,16 @@ void idg_diags_print(const struct idg_diags *d, FILE *out)
 	}
 }
 
+const char *idg_pos_ref(struct idg_pos at, struct idg_pos ref, char *buf,
+			size_t len)
+{
+	if (!ref.file || (at.file && !strcmp(at.file, ref.file)))
+		snprintf(buf, len, "line %d", ref.line);
+	else
+		snprintf(buf, len, "%s:%d", ref.file, ref.line);
+	return buf;
+}
+
 bool idg_diags_has(const struct idg_diags *d, enum idg_diag_level level,
 		   const char *needle)
 {

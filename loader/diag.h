@@ -44,6 +44,10 @@ void idg_diag_add(struct idg_diags *d, enum idg_diag_level level,
 /* "FILE:LINE:COL: message" or "FILE:LINE:COL: warning: message", one a line,
  * in the order they were added. */
 void idg_diags_print(const struct idg_diags *d, FILE *out);
+/* Where ref is, said from a message at at: "line N" in the same file,
+ * "FILE:N" in another (a config directory has several). */
+const char *idg_pos_ref(struct idg_pos at, struct idg_pos ref, char *buf,
+			size_t len);
 /* True when some diagnostic's text contains needle (tests). */
 bool idg_diags_has(const struct idg_diags *d, enum idg_diag_level level,
 		   const char *needle);

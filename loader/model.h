@@ -233,7 +233,10 @@ struct idg_egw_policy {
 };
 
 struct idg_config {
-	char *file;
+	char *file; /* the path given: a file, or a directory of *.yaml */
+	/* A directory's files, in the order read: positions point here. */
+	char **srcs;
+	size_t n_srcs;
 	struct idg_node *nodes;
 	size_t n_nodes;
 	struct idg_endpoint *endpoints;
@@ -245,7 +248,9 @@ struct idg_config {
 };
 
 /*
- * Parse and validate path. Returns 0 when there is no error (warnings may
+ * Parse and validate path: a file, or a directory whose *.yaml files
+ * (not hidden ones) are read in name order (bytewise) as one stream.
+ * Returns 0 when there is no error (warnings may
  * have been added to d), -EINVAL when d holds at least one error, or
  * another -errno when the file cannot be read (also reported in d).
  */
@@ -255,6 +260,8 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 int idg_config_load_string(const char *name, const char *text,
 			   struct idg_config *cfg, struct idg_diags *d);
 void idg_config_free(struct idg_config *cfg);
+/* Is name one a config directory reads (a watcher's filter)? */
+bool idg_config_dir_wants(const char *name);
 
 /* name is a Kubernetes DNS subdomain (IDG_NODE_NAME_RULE), as Node
  * object names are: never "", ".", ".." or anything with a '/'. */

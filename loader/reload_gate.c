@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-/* When `idgate run` may apply its config file: see reload_gate.h. */
+/* When `idgate run` may apply its config: see reload_gate.h. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
+#include "model.h"
 #include "reload_gate.h"
 
 static void id_from_stat(struct idg_file_id *id, const struct stat *st)
@@ -21,15 +26,81 @@ static void id_from_stat(struct idg_file_id *id, const struct stat *st)
 	id->ctime = st->st_ctim;
 }
 
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdull;
+}
+
+/* Calls fn on each config file of directory path (dir/name in buf);
+ * stops at fn's first nonzero return and returns it. */
+static int each_file(const char *path,
+		     int (*fn)(const char *file, const char *name, void *arg),
+		     void *arg)
+{
+	char file[PATH_MAX];
+	struct dirent *e;
+	int ret = 0;
+	DIR *dh;
+
+	dh = opendir(path);
+	if (!dh)
+		return -errno;
+	while (!ret && (e = readdir(dh))) {
+		if (!idg_config_dir_wants(e->d_name))
+			continue;
+		if ((size_t)snprintf(file, sizeof(file), "%s/%s", path,
+				     e->d_name) >= sizeof(file))
+			continue;
+		ret = fn(file, e->d_name, arg);
+	}
+	closedir(dh);
+	return ret;
+}
+
+/* Folds one file into a directory's id. Order-independent: readdir's
+ * order is not the files' identity. */
+static int fold_file(const char *file, const char *name, void *arg)
+{
+	struct idg_file_id *id = arg;
+	uint64_t h = 0;
+	struct stat st;
+
+	if (stat(file, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	for (const char *c = name; *c; c++)
+		h = mix64(h, (unsigned char)*c);
+	h = mix64(h, st.st_dev);
+	h = mix64(h, st.st_ino);
+	h = mix64(h, (uint64_t)st.st_size);
+	h = mix64(h, (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+			     (uint64_t)st.st_mtim.tv_nsec);
+	h = mix64(h, (uint64_t)st.st_ctim.tv_sec * 1000000000ull +
+			     (uint64_t)st.st_ctim.tv_nsec);
+	id->files += h;
+	id->dir_size += st.st_size;
+	id->empty_file |= st.st_size == 0;
+	return 0;
+}
+
 int idg_file_id_get(const char *path, struct idg_file_id *id)
 {
 	struct stat st;
+	int err;
 
 	memset(id, 0, sizeof(*id));
 	if (stat(path, &st))
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 	id_from_stat(id, &st);
-	return 0;
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	id->is_dir = true;
+	err = each_file(path, fold_file, id);
+	if (err == -ENOENT) /* the directory went: gone */
+		memset(id, 0, sizeof(*id));
+	return err == -ENOENT ? 0 : err;
 }
 
 static bool ts_eq(const struct timespec *a, const struct timespec *b)
@@ -43,15 +114,20 @@ bool idg_file_id_same(const struct idg_file_id *a, const struct idg_file_id *b)
 		return false;
 	return !a->exists ||
 	       (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-		ts_eq(&a->mtime, &b->mtime) && ts_eq(&a->ctime, &b->ctime));
+		ts_eq(&a->mtime, &b->mtime) && ts_eq(&a->ctime, &b->ctime) &&
+		a->files == b->files && a->dir_size == b->dir_size &&
+		a->empty_file == b->empty_file);
 }
 
 void idg_reload_gate_init(struct idg_reload_gate *g, const char *path,
 			  double settle_s)
 {
+	struct stat st;
+
 	memset(g, 0, sizeof(*g));
 	g->path = path;
 	g->settle_s = settle_s;
+	g->dir = !stat(path, &st) && S_ISDIR(st.st_mode);
 }
 
 /* A stat error counts as "gone": the check after the settle time says so. */
@@ -67,6 +143,9 @@ void idg_reload_gate_event(struct idg_reload_gate *g, uint32_t mask, double now)
 {
 	/* Lost events: whatever happened, look at the file as it is. */
 	if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_Q_OVERFLOW))
+		arm(g, now);
+	/* A directory's file removed or renamed away is a whole change. */
+	else if (g->dir && (mask & (IN_DELETE | IN_MOVED_FROM)))
 		arm(g, now);
 	/* Written to, created empty, or moved away: wait for the next close
 	 * or rename. A pending check would otherwise see a stable prefix
@@ -98,14 +177,53 @@ static int hold_file(const char *path, int *fd)
 	return err;
 }
 
-enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
-					    double now, int *hold)
+static int held_add(struct idg_reload_gate *g, int fd)
 {
-	struct idg_file_id cur;
+	int *v = realloc(g->held, (g->n_held + 1) * sizeof(*v));
+
+	if (!v) {
+		close(fd);
+		return -ENOMEM;
+	}
+	g->held = v;
+	g->held[g->n_held++] = fd;
+	return 0;
+}
+
+static int hold_one(const char *file, const char *name, void *arg)
+{
+	struct idg_reload_gate *g = arg;
 	struct stat st;
 	int fd, err;
 
-	*hold = -1;
+	(void)name;
+	if (stat(file, &st) || !S_ISREG(st.st_mode))
+		return 0; /* gone or not config: the id check sees it */
+	err = hold_file(file, &fd);
+	return err ? err : held_add(g, fd);
+}
+
+/* Leases on everything the config is read from. -EAGAIN: some file is
+ * open for writing; another error: leases do not work here. */
+static int hold_all(struct idg_reload_gate *g, const struct idg_file_id *id)
+{
+	int fd, err;
+
+	if (id->is_dir)
+		err = each_file(g->path, hold_one, g);
+	else
+		err = hold_file(g->path, &fd) ?: held_add(g, fd);
+	if (err)
+		idg_reload_gate_release(g);
+	return err;
+}
+
+enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
+					    double now)
+{
+	struct idg_file_id cur;
+	int err;
+
 	if (!g->armed || now < g->due)
 		return IDG_GATE_WAIT;
 	if (idg_file_id_get(g->path, &cur) || !cur.exists) {
@@ -117,29 +235,29 @@ enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
 		return IDG_GATE_WAIT;
 	}
 	g->armed = false;
-	if (cur.size == 0)
+	if (cur.is_dir ? !cur.dir_size || cur.empty_file : cur.size == 0)
 		return IDG_GATE_EMPTY;
-	err = hold_file(g->path, &fd);
+	err = hold_all(g, &cur);
 	if (err == -EAGAIN)
 		return IDG_GATE_BUSY;
 	g->lease_err = err;
 	if (err)
 		return IDG_GATE_READY;
-	/* Written or replaced between the stat and the lease. */
-	if (fstat(fd, &st) == 0)
-		id_from_stat(&cur, &st);
-	if (!idg_file_id_same(&cur, &g->id)) {
-		close(fd);
+	/* Written or replaced between the stat and the leases. */
+	if (idg_file_id_get(g->path, &cur) || !idg_file_id_same(&cur, &g->id)) {
+		idg_reload_gate_release(g);
 		arm(g, now);
 		return IDG_GATE_WAIT;
 	}
-	*hold = fd;
 	return IDG_GATE_READY;
 }
 
-void idg_reload_gate_release(int hold)
+void idg_reload_gate_release(struct idg_reload_gate *g)
 {
-	/* Closing the descriptor ends the lease; a waiting writer goes on. */
-	if (hold >= 0)
-		close(hold);
+	/* Closing a descriptor ends its lease; a waiting writer goes on. */
+	for (size_t i = 0; i < g->n_held; i++)
+		close(g->held[i]);
+	free(g->held);
+	g->held = NULL;
+	g->n_held = 0;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * When `idgate run` may apply its config file after a change: only when
- * the file looks complete. A writer that closed it or a rename into place
- * arms the gate; any further modification (or a new empty file) disarms it
+ * When `idgate run` may apply its config after a change: only when it
+ * looks complete. A writer that closed a file or a rename into place arms
+ * the gate; any further modification (or a new empty file) disarms it
  * until the next close or rename. An armed gate opens once the file kept
  * its inode, size, mtime and ctime for the settle time, is not empty, and
  * nobody has it open for writing (a read lease cannot be taken then).
+ * A config directory is judged the same way over its *.yaml files: every
+ * one of them stable, none empty, none open for writing.
  */
 #ifndef IDGATE_LOADER_RELOAD_GATE_H
 #define IDGATE_LOADER_RELOAD_GATE_H
@@ -21,15 +23,25 @@ struct idg_file_id {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime, ctime;
+	/* A directory: its config files' ids folded into one, and whether
+	 * one of them is empty. */
+	bool is_dir;
+	uint64_t files;
+	off_t dir_size; /* the files' sizes summed */
+	bool empty_file;
 };
 
 struct idg_reload_gate {
 	const char *path;
+	bool dir; /* path is a config directory (at init) */
 	double settle_s;
 	bool armed;
 	double due;            /* armed: when to look again */
 	struct idg_file_id id; /* armed: the file as it was then */
 	int lease_err;         /* READY without a lease: why (negative errno) */
+	/* READY: descriptors holding read leases until release. */
+	int *held;
+	size_t n_held;
 };
 
 enum idg_gate_verdict {
@@ -42,20 +54,22 @@ enum idg_gate_verdict {
 
 void idg_reload_gate_init(struct idg_reload_gate *g, const char *path,
 			  double settle_s);
-/* One inotify event mask on the file's name (or IN_Q_OVERFLOW) at now. */
+/* One inotify event mask on the file's name, or on a config file's name
+ * in the directory (or IN_Q_OVERFLOW), at now. */
 void idg_reload_gate_event(struct idg_reload_gate *g, uint32_t mask, double now);
 /* When idg_reload_gate_check() wants to run next; 0: nothing pending. */
 double idg_reload_gate_deadline(const struct idg_reload_gate *g);
 /*
- * At or after the deadline. READY holds a read lease on the file in
- * *hold (-1 when leases do not work there; g->lease_err says why): until
- * idg_reload_gate_release(), a writer's open() waits, so the reload reads
- * what was checked. The lease's break signal is SIGIO: the caller must
- * ignore it, or a writer opening the file meanwhile kills the process.
+ * At or after the deadline. READY holds read leases on the file (or on
+ * each file of the directory) in g->held (none when leases do not work
+ * there; g->lease_err says why): until idg_reload_gate_release(), a
+ * writer's open() waits, so the reload reads what was checked. The
+ * lease's break signal is SIGIO: the caller must ignore it, or a writer
+ * opening a file meanwhile kills the process.
  */
 enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
-					    double now, int *hold);
-void idg_reload_gate_release(int hold);
+					    double now);
+void idg_reload_gate_release(struct idg_reload_gate *g);
 
 int idg_file_id_get(const char *path, struct idg_file_id *id);
 bool idg_file_id_same(const struct idg_file_id *a, const struct idg_file_id *b);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -562,6 +563,103 @@ static void test_load_file(void **state)
 	assert_non_null(strstr(d.v[0].msg, "cannot open"));
 	idg_config_free(&cfg);
 	idg_diags_free(&d);
+}
+
+/* ---- a config directory ---- */
+
+#define DIR_NODE(name, id)                                                \
+	"apiVersion: idgate.io/v1\nkind: Node\nmetadata:\n  name: " name \
+	"\nspec:\n  cluster: c" id "\n  clusterID: " id                  \
+	"\n  tunnelIP: 192.168.9." id "\n  interfaces:\n    uplink: eth0\n"
+
+static void dir_put(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void dir_rm(const char *dir, const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(remove(path), 0);
+}
+
+static void test_load_dir(void **state)
+{
+	char dir[] = "/tmp/idgate-test-cfgdir-XXXXXX", sub[300], want[300];
+	struct idg_config cfg;
+	struct idg_diags d = { 0 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* Empty: an error, not an empty policy. */
+	assert_int_equal(idg_config_load(dir, &cfg, &d), -EINVAL);
+	assert_true(idg_diags_has(&d, IDG_DIAG_ERROR, "no *.yaml files"));
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+
+	/* Read in name order, whatever the creation order; hidden files,
+	 * other suffixes and directories are not config. */
+	dir_put(dir, "b.yaml", DIR_NODE("node-b", "2") "---\n"
+			       "apiVersion: idgate.io/v1\nkind: Endpoint\n"
+			       "metadata:\n  name: web\n"
+			       "spec:\n  node: node-a\n  ips: [10.0.0.1]\n");
+	dir_put(dir, "a.yaml", DIR_NODE("node-a", "1"));
+	dir_put(dir, ".b.yaml.swp", "not: [yaml");
+	dir_put(dir, "notes.txt", "not: [yaml");
+	dir_put(dir, "old.yml", "not: [yaml");
+	snprintf(sub, sizeof(sub), "%s/sub.yaml", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(idg_config_load(dir, &cfg, &d), 0);
+	assert_int_equal(d.n_errors, 0);
+	assert_true(idg_diags_has(&d, IDG_DIAG_WARNING,
+				  "old.yml ignored: a config directory"));
+	assert_string_equal(cfg.file, dir);
+	assert_int_equal(cfg.n_nodes, 2);
+	assert_string_equal(cfg.nodes[0].name, "node-a");
+	assert_string_equal(cfg.nodes[1].name, "node-b");
+	assert_int_equal(cfg.n_endpoints, 1);
+	snprintf(want, sizeof(want), "%s/b.yaml", dir);
+	assert_string_equal(cfg.endpoints[0].pos.file, want);
+	assert_int_equal(cfg.endpoints[0].pos.line, 12);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+
+	/* An error names its own file and line; one across files names
+	 * the other file. */
+	dir_put(dir, "c.yaml", "# a comment\n" DIR_NODE("node-a", "1"));
+	assert_int_equal(idg_config_load(dir, &cfg, &d), -EINVAL);
+	assert_int_equal(d.n_errors, 1);
+	snprintf(want, sizeof(want), "%s/c.yaml", dir);
+	assert_string_equal(d.v[d.n - 1].pos.file, want);
+	assert_int_equal(d.v[d.n - 1].pos.line, 2);
+	snprintf(want, sizeof(want), "first defined at %s/a.yaml:1", dir);
+	assert_true(idg_diags_has(&d, IDG_DIAG_ERROR, want));
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	dir_put(dir, "c.yaml", "kind: [broken\n");
+	assert_int_equal(idg_config_load(dir, &cfg, &d), -EINVAL);
+	snprintf(want, sizeof(want), "%s/c.yaml", dir);
+	assert_string_equal(d.v[d.n - 1].pos.file, want);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+
+	dir_rm(dir, "c.yaml");
+	dir_rm(dir, "a.yaml");
+	dir_rm(dir, "b.yaml");
+	dir_rm(dir, ".b.yaml.swp");
+	dir_rm(dir, "notes.txt");
+	dir_rm(dir, "old.yml");
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_empty_documents(void **state)
@@ -1909,6 +2007,7 @@ int main(void)
 		cmocka_unit_test(test_alias_loop),
 		cmocka_unit_test(test_many_anchors),
 		cmocka_unit_test(test_composer_matches_libyaml),
+		cmocka_unit_test(test_load_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

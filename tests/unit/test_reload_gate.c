@@ -60,17 +60,15 @@ static int teardown(void **state)
 static enum idg_gate_verdict check(struct fx *f, double now)
 {
 	enum idg_gate_verdict v;
-	int hold;
 
-	v = idg_reload_gate_check(&f->g, now, &hold);
+	v = idg_reload_gate_check(&f->g, now);
 	if (v == IDG_GATE_READY) {
 		/* Leases work on the local file systems tests run on. */
-		assert_true(hold >= 0);
+		assert_int_equal(f->g.n_held, 1);
 		assert_int_equal(f->g.lease_err, 0);
-		idg_reload_gate_release(hold);
-	} else {
-		assert_int_equal(hold, -1);
+		idg_reload_gate_release(&f->g);
 	}
+	assert_int_equal(f->g.n_held, 0);
 	return v;
 }
 
@@ -220,6 +218,123 @@ static void open_for_writing_waits(void **state)
 	assert_int_equal(check(f, 1000 + SETTLE), IDG_GATE_READY);
 }
 
+/* ---- a config directory ---- */
+
+struct dfx {
+	char dir[64];
+	char a[96], b[96];
+	struct idg_reload_gate g;
+};
+
+static int dsetup(void **state)
+{
+	struct dfx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/idgate-gated.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->a, sizeof(f->a), "%s/a.yaml", f->dir);
+	snprintf(f->b, sizeof(f->b), "%s/b.yaml", f->dir);
+	put(f->a, "kind: Node\n", O_TRUNC);
+	put(f->b, "kind: Endpoint\n", O_TRUNC);
+	idg_reload_gate_init(&f->g, f->dir, SETTLE);
+	assert_true(f->g.dir);
+	*state = f;
+	return 0;
+}
+
+static int dteardown(void **state)
+{
+	struct dfx *f = *state;
+	char other[128];
+
+	snprintf(other, sizeof(other), "%s/.b.yaml.tmp", f->dir);
+	unlink(other);
+	unlink(f->a);
+	unlink(f->b);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static enum idg_gate_verdict dcheck(struct dfx *f, double now,
+				    size_t want_held)
+{
+	enum idg_gate_verdict v = idg_reload_gate_check(&f->g, now);
+
+	if (v == IDG_GATE_READY) {
+		assert_int_equal(f->g.n_held, want_held);
+		idg_reload_gate_release(&f->g);
+	}
+	assert_int_equal(f->g.n_held, 0);
+	return v;
+}
+
+/* Every file of the directory is leased while a reload reads them. */
+static void dir_close_settles(void **state)
+{
+	struct dfx *f = *state;
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	assert_int_equal(dcheck(f, 10 + SETTLE, 2), IDG_GATE_READY);
+}
+
+/* A file removed or renamed away is a change of its own (a single
+ * file's removal only waits for its return). */
+static void dir_delete_arms(void **state)
+{
+	struct dfx *f = *state;
+
+	unlink(f->b);
+	idg_reload_gate_event(&f->g, IN_DELETE, 10);
+	assert_int_equal(dcheck(f, 10 + SETTLE, 1), IDG_GATE_READY);
+	idg_reload_gate_event(&f->g, IN_MOVED_FROM, 20);
+	assert_int_equal(dcheck(f, 20 + SETTLE, 1), IDG_GATE_READY);
+}
+
+/* An editor's write-then-rename: the temporary name is not config, the
+ * rename into place is. */
+static void dir_write_then_rename(void **state)
+{
+	struct dfx *f = *state;
+	char tmp[128];
+
+	snprintf(tmp, sizeof(tmp), "%s/.b.yaml.tmp", f->dir);
+	put(tmp, "kind: Endpoint\nmetadata: {}\n", O_TRUNC);
+	assert_int_equal(rename(tmp, f->b), 0);
+	idg_reload_gate_event(&f->g, IN_MOVED_TO, 10);
+	assert_int_equal(dcheck(f, 10 + SETTLE, 2), IDG_GATE_READY);
+}
+
+/* Any file changing meanwhile settles again; an empty one or none at
+ * all is never applied; one open for writing waits. */
+static void dir_unstable_empty_busy(void **state)
+{
+	struct dfx *f = *state;
+	int fd;
+
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 10);
+	/* Same size, later mtime (file times tick at jiffies). */
+	usleep(30000);
+	put(f->b, "kind: Endpoinx\n", O_TRUNC);
+	assert_int_equal(dcheck(f, 10 + SETTLE, 0), IDG_GATE_WAIT);
+	assert_int_equal(dcheck(f, 10 + 2 * SETTLE, 2), IDG_GATE_READY);
+
+	fd = open(f->b, O_WRONLY);
+	assert_true(fd >= 0);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 20);
+	assert_int_equal(dcheck(f, 20 + SETTLE, 0), IDG_GATE_BUSY);
+	close(fd);
+
+	put(f->b, "", O_TRUNC);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 30);
+	assert_int_equal(dcheck(f, 30 + SETTLE, 0), IDG_GATE_EMPTY);
+	unlink(f->b);
+	unlink(f->a);
+	idg_reload_gate_event(&f->g, IN_DELETE, 40);
+	assert_int_equal(dcheck(f, 40 + SETTLE, 0), IDG_GATE_EMPTY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +351,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(mtime_change_settles_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(replaced_file_settles_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_for_writing_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(dir_close_settles, dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(dir_delete_arms, dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(dir_write_then_rename, dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(dir_unstable_empty_busy, dsetup, dteardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# idgate run with a config directory (-c DIR), on scenario A with real
+# traffic: every *.yaml in it is one stream; a file added by an editor's
+# write-then-rename is applied, a broken file is reported as FILE:LINE:COL
+# while the last good state keeps enforcing, fixing it applies it, and
+# removing a file removes its documents. Hidden and other files are not
+# config.
+. "$(dirname "$0")/lib.sh"
+CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+. "$(dirname "$0")/topo_a.sh"
+
+bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
+
+DIR=$TMP/idgate.d
+mkdir "$DIR"
+cp "$CONFIG" "$DIR/00-scenario.yaml"
+echo "not: [yaml" >"$DIR/.10-reporting.yaml.swp"
+echo "not: [yaml" >"$DIR/README.txt"
+LOG=$TMP/run.log
+register_instance "$NA" node-a
+idg_bg "$NA" node-a run -c "$DIR" --metrics-address off >"$LOG" 2>&1
+RUN_PID=$BG_PID
+
+gen() { idg "$NA" node-a status -o json | python3 -c 'import json, sys; print(json.load(sys.stdin)["generation"])'; }
+gen_is() { [ "$(gen)" = "$1" ]; }
+reporting() { in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080; }
+# enforcing OLD|NEW WHEN: without or with the reporting policy.
+enforcing() {
+	expect pass "$2: frontend -> billing-api:8080 allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
+	expect fail "$2: frontend -> billing-api:8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
+	if [ "$1" = NEW ]; then
+		expect pass "$2: reporting -> billing-api:8080 allowed" reporting
+	else
+		expect fail "$2: reporting -> billing-api:8080 denied" reporting
+	fi
+}
+at_gen() { # at_gen GEN WHAT
+	if waitfor 10 gen_is "$1"; then ok "$2: generation $1 enforcing"; else not_ok "$2: generation $(gen), wanted $1: $(tail -5 "$LOG")"; fi
+}
+
+if waitfor 10 grep -q "idgate run: ready" "$LOG"; then ok "daemon started"; else not_ok "daemon did not start: $(cat "$LOG")"; fi
+gen_is 1 && ok "generation 1 at start" || not_ok "start: generation $(gen)"
+enforcing OLD "start"
+
+# 1. A new file, written under a hidden name and renamed into place.
+reporting_reads_policy >"$DIR/.10-reporting.yaml.tmp"
+mv "$DIR/.10-reporting.yaml.tmp" "$DIR/10-reporting.yaml"
+at_gen 2 "file added"
+enforcing NEW "file added"
+grep -q "# idgate: from $DIR/10-reporting.yaml" "$TMP/state-node-a/applied.yaml" \
+	&& ok "applied copy holds both files" || not_ok "applied copy: $(grep '^# idgate' "$TMP/state-node-a/applied.yaml")"
+idg "$NA" node-a policy get >"$TMP/policies" 2>&1
+grep -q "reporting-reads" "$TMP/policies" && ok "policy get shows the new file's policy" \
+	|| not_ok "policy get: $(head -5 "$TMP/policies")"
+
+# 2. A broken file: named with its line and column; nothing changes.
+{ reporting_reads_policy; echo "      extra: [unclosed"; } >"$DIR/.tmp"
+mv "$DIR/.tmp" "$DIR/20-broken.yaml"
+if waitfor 10 grep -q "$DIR/20-broken.yaml:[0-9]*:[0-9]*: " "$LOG"; then ok "broken file: FILE:LINE:COL reported"; else not_ok "broken file: no position: $(tail -5 "$LOG")"; fi
+waitfor 10 grep -q "reload of $DIR failed" "$LOG" && ok "broken file: reload refused" || not_ok "broken file: $(tail -3 "$LOG")"
+gen_is 2 && ok "broken file: generation 2 keeps enforcing" || not_ok "broken file: generation $(gen)"
+enforcing NEW "broken file"
+
+# 3. Removing the broken file applies the directory as it is; removing
+# the reporting file drops its policy.
+reloads() { grep -c "idgate run: reloaded:" "$LOG" || true; }
+n=$(reloads)
+more_reloads() { [ "$(reloads)" -gt "$n" ]; }
+rm "$DIR/20-broken.yaml"
+waitfor 10 more_reloads && ok "broken file removed: reloaded" || not_ok "broken file removed: no reload: $(tail -3 "$LOG")"
+enforcing NEW "broken file removed"
+g=$(gen)
+rm "$DIR/10-reporting.yaml"
+at_gen $((g + 1)) "file removed"
+enforcing OLD "file removed"
+
+kill -TERM "$RUN_PID"
+rc=0
+wait "$RUN_PID" || rc=$?
+[ "$rc" = 0 ] && ok "SIGTERM: exit 0" || not_ok "SIGTERM: exit $rc"
+finish
