@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "compile.h"
+#include "config_cache.h"
 #include "instance.h"
 #include "model.h"
 
@@ -37,6 +38,9 @@ struct cmd_compiled {
 	struct idg_compiled c;
 	struct idg_diags d;
 	double compile_ms;
+	/* Of a config directory: files in it, and how many were parsed
+	 * again (the others came from the cache unchanged). */
+	struct idg_config_reuse reuse;
 	/* Cookies that name the same rule as before this compile, a bit
 	 * each: their counters carry on, every other one starts at zero. */
 	uint8_t known_cookies[IDG_RULES_MAX / 8];
@@ -45,6 +49,9 @@ struct cmd_compiled {
 /* path NULL: the config the last apply saved in the state dir. */
 int cmd_compile(const struct idg_instance *in, const char *path,
 		struct cmd_compiled *cc);
+/* The same through a config cache (may be NULL). */
+int cmd_compile_cached(const struct idg_instance *in, const char *path,
+		       struct idg_config_cache *cache, struct cmd_compiled *cc);
 void cmd_compiled_free(struct cmd_compiled *cc);
 
 /* The node's interfaces exist and are up; errors printed at their
@@ -63,6 +70,8 @@ struct cmd_apply_args {
 	 * their new ifindex (run's link watcher). */
 	bool follow_renumbered;
 	const char *log_prefix; /* before every line printed, or NULL */
+	/* Re-parse only the changed files of a config directory (run). */
+	struct idg_config_cache *cache;
 };
 
 /*

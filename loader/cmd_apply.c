@@ -152,7 +152,7 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	/* The grace period the switch needs runs while we compile. */
 	if (!a->dry_run && idg_gen_quiesce_start(&q, in->pin_dir) == 0)
 		ao.quiesce = &q;
-	err = cmd_compile(in, path, cc);
+	err = cmd_compile_cached(in, path, a->cache, cc);
 	if (!err)
 		err = cmd_check_ifaces(cc->c.node, &up, &ext);
 	if (err)

@@ -72,6 +72,12 @@ static void mark_kept_cookies(struct cmd_compiled *cc)
 int cmd_compile(const struct idg_instance *in, const char *path,
 		struct cmd_compiled *cc)
 {
+	return cmd_compile_cached(in, path, NULL, cc);
+}
+
+int cmd_compile_cached(const struct idg_instance *in, const char *path,
+		       struct idg_config_cache *cache, struct cmd_compiled *cc)
+{
 	char saved[PATH_MAX], state[PATH_MAX];
 	double t0;
 	int err;
@@ -90,7 +96,11 @@ int cmd_compile(const struct idg_instance *in, const char *path,
 		path = saved;
 	}
 	t0 = now_ms();
-	err = idg_config_load(path, &cc->cfg, &cc->d);
+	if (cache)
+		err = idg_config_load_cached(cache, path, &cc->cfg, &cc->d,
+					     &cc->reuse);
+	else
+		err = idg_config_load(path, &cc->cfg, &cc->d);
 	if (!err) {
 		err = idg_state_load(state, &cc->st);
 		if (err)

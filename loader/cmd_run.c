@@ -60,6 +60,9 @@ struct run {
 	const char *config;
 	const char *base; /* file name inside its directory */
 	struct idg_reload_gate gate;
+	/* A config directory's files as last parsed: a reload parses only
+	 * the ones whose bytes changed. */
+	struct idg_config_cache cache;
 	bool lease_warned; /* "cannot tell whether open for writing", once */
 	uint64_t event_interval_ms;
 	/* Health prober / responder and NAT GC, in their own thread. */
@@ -149,7 +152,8 @@ static int reload(struct run *r, const char *why)
 {
 	struct cmd_apply_args a = { .event_interval_ms = r->event_interval_ms,
 				    .quiet = true,
-				    .log_prefix = "idgate run: " };
+				    .log_prefix = "idgate run: ",
+				    .cache = &r->cache };
 	struct cmd_compiled *cc = calloc(1, sizeof(*cc));
 	struct idg_apply_result res;
 	double t0 = mono_s(), dt;
@@ -181,8 +185,13 @@ static int reload(struct run *r, const char *why)
 		free(cc);
 		return err;
 	}
-	printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total\n",
-	       res.gen, why, dt * 1e3);
+	if (r->gate.dir)
+		printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total, %zu of %zu files parsed\n",
+		       res.gen, why, dt * 1e3, cc->reuse.parsed,
+		       cc->reuse.files);
+	else
+		printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total\n",
+		       res.gen, why, dt * 1e3);
 	health_start(r, &cc->c);
 	publish(r, cc);
 	r->repair_failing = false;
@@ -560,6 +569,8 @@ out:
 	idg_metrics_stop(mhd);
 	health_stop(&r);
 	publish(&r, NULL);
+	idg_config_cache_free(&r.cache);
+	idg_reload_gate_release(&r.gate);
 	if (nl)
 		nl_socket_free(nl);
 	if (ifd >= 0)

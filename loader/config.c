@@ -405,7 +405,7 @@ static bool parse_stream(struct cfg_parser *p, const char *text, size_t len)
 	return ok;
 }
 
-static void parser_done(struct cfg_parser *p)
+void cfg_parser_done(struct cfg_parser *p)
 {
 	free(p->ep_node);
 	free(p->node_cid);
@@ -421,12 +421,11 @@ static int parse(struct idg_config *cfg, struct idg_diags *d,
 	p.file = cfg->file;
 	if (parse_stream(&p, text, len))
 		cfg_check(&p);
-	parser_done(&p);
+	cfg_parser_done(&p);
 	return d->n_errors > errors ? -EINVAL : 0;
 }
 
-static int start(struct idg_config *cfg, struct idg_diags *d,
-		 const char *name)
+int cfg_start(struct idg_config *cfg, struct idg_diags *d, const char *name)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->file = strdup(name);
@@ -440,7 +439,7 @@ static int start(struct idg_config *cfg, struct idg_diags *d,
 int idg_config_load_string(const char *name, const char *text,
 			   struct idg_config *cfg, struct idg_diags *d)
 {
-	int err = start(cfg, d, name ? name : "<string>");
+	int err = cfg_start(cfg, d, name ? name : "<string>");
 
 	if (err)
 		return err;
@@ -449,7 +448,7 @@ int idg_config_load_string(const char *name, const char *text,
 
 /* The whole of f, NUL-terminated, in *out (length *len). Errors are
  * reported at pos. */
-static int read_all(FILE *f, struct idg_pos pos, struct idg_diags *d,
+int cfg_read_all(FILE *f, struct idg_pos pos, struct idg_diags *d,
 		    char **out, size_t *out_len)
 {
 	size_t len = 0, cap = 0;
@@ -515,6 +514,14 @@ out:
 	return 0;
 }
 
+void cfg_parse_text(struct cfg_parser *p, const char *file, const char *text,
+		    size_t len, bool *yaml_ok)
+{
+	p->file = file;
+	if (!parse_stream(p, text, len))
+		*yaml_ok = false;
+}
+
 /* Reads path and runs it through the parser p (positions name file).
  * *yaml_ok turns false when the YAML itself is broken. */
 static int parse_file(struct cfg_parser *p, const char *path,
@@ -532,13 +539,11 @@ static int parse_file(struct cfg_parser *p, const char *path,
 		idg_err(p->d, pos, "cannot open: %s", strerror(-err));
 		return err;
 	}
-	err = read_all(f, pos, p->d, &buf, &len);
+	err = cfg_read_all(f, pos, p->d, &buf, &len);
 	fclose(f);
 	if (err)
 		return err;
-	p->file = file;
-	if (!parse_stream(p, buf, len))
-		*yaml_ok = false;
+	cfg_parse_text(p, file, buf, len, yaml_ok);
 	free(buf);
 	return 0;
 }
@@ -562,11 +567,14 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The *.yaml files of dir, as "dir/name", in bytewise name order. */
-static int dir_list(struct idg_config *cfg, const char *dir,
-		    struct idg_diags *d)
+/* The *.yaml files of dir, as "dir/name", in bytewise name order, in
+ * *out (n_out of them; the caller frees each and the array). Errors are
+ * reported at pos. */
+int cfg_dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
+		 char ***out, size_t *n_out)
 {
-	struct idg_pos pos = { .file = cfg->file };
+	char **srcs = NULL;
+	size_t n_srcs = 0;
 	const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
 	struct dirent *e;
 	int err = 0;
@@ -604,15 +612,15 @@ static int dir_list(struct idg_config *cfg, const char *dir,
 			free(path);
 			continue;
 		}
-		v = cfg_grow(cfg->srcs, cfg->n_srcs, sizeof(*v));
+		v = cfg_grow(srcs, n_srcs, sizeof(*v));
 		if (!v) {
 			free(path);
 			err = -ENOMEM;
 			idg_err(d, pos, "out of memory");
 			break;
 		}
-		cfg->srcs = v;
-		cfg->srcs[cfg->n_srcs++] = path;
+		srcs = v;
+		srcs[n_srcs++] = path;
 	}
 	if (!err && errno) {
 		err = -errno;
@@ -620,10 +628,16 @@ static int dir_list(struct idg_config *cfg, const char *dir,
 			strerror(-err));
 	}
 	closedir(dh);
-	if (err)
+	if (err) {
+		for (size_t i = 0; i < n_srcs; i++)
+			free(srcs[i]);
+		free(srcs);
 		return err;
-	if (cfg->n_srcs)
-		qsort(cfg->srcs, cfg->n_srcs, sizeof(*cfg->srcs), name_cmp);
+	}
+	if (n_srcs)
+		qsort(srcs, n_srcs, sizeof(*srcs), name_cmp);
+	*out = srcs;
+	*n_out = n_srcs;
 	return 0;
 }
 
@@ -631,21 +645,22 @@ static int load_dir(struct idg_config *cfg, struct idg_diags *d)
 {
 	size_t errors = d->n_errors;
 	struct cfg_parser p = { .cfg = cfg, .d = d };
-	int err = dir_list(cfg, cfg->file, d);
+	struct idg_pos pos = { .file = cfg->file };
 	bool yaml_ok = true;
+	int err;
 
+	err = cfg_dir_list(cfg->file, pos, d, &cfg->srcs, &cfg->n_srcs);
 	if (err)
 		return err;
 	if (!cfg->n_srcs) {
-		idg_err(d, (struct idg_pos){ .file = cfg->file },
-			"no *.yaml files in this directory");
+		idg_err(d, pos, "no *.yaml files in this directory");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < cfg->n_srcs && !err; i++)
 		err = parse_file(&p, cfg->srcs[i], cfg->srcs[i], &yaml_ok);
 	if (!err && yaml_ok)
 		cfg_check(&p);
-	parser_done(&p);
+	cfg_parser_done(&p);
 	if (err)
 		return err;
 	return d->n_errors > errors ? -EINVAL : 0;
@@ -658,7 +673,7 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 	struct cfg_parser p = { .cfg = cfg, .d = d };
 	bool yaml_ok = true;
 	struct stat st;
-	int err = start(cfg, d, path);
+	int err = cfg_start(cfg, d, path);
 
 	if (err)
 		return err;
@@ -667,7 +682,7 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 	err = parse_file(&p, path, cfg->file, &yaml_ok);
 	if (!err && yaml_ok)
 		cfg_check(&p);
-	parser_done(&p);
+	cfg_parser_done(&p);
 	if (err)
 		return err;
 	return d->n_errors > errors ? -EINVAL : 0;
@@ -677,6 +692,10 @@ void idg_config_free(struct idg_config *cfg)
 {
 	if (!cfg)
 		return;
+	if (cfg->frags) {
+		cfg_frags_release(cfg);
+		return;
+	}
 	for (size_t i = 0; i < cfg->n_nodes; i++)
 		cfg_node_free(&cfg->nodes[i]);
 	free(cfg->nodes);

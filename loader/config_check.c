@@ -165,7 +165,7 @@ static void check_endpoint_nodes(struct cfg_parser *p)
 
 		if (!idg_config_node(p->cfg, ep->node))
 			idg_err(p->d, p->ep_node[i].pos,
-				"spec.node: no Node named '%s' in this file",
+				"spec.node: no Node named '%s' in the config",
 				ep->node);
 	}
 }
@@ -240,7 +240,7 @@ static void check_gateways(struct cfg_parser *p)
 			if (gw->cluster_name &&
 			    !cluster_known(cfg, gw->cluster_name))
 				idg_err(p->d, gw->pos,
-					"clusterName '%s': no Node in this file is in that cluster",
+					"clusterName '%s': no Node in the config is in that cluster",
 					gw->cluster_name);
 		}
 	for (size_t i = 0; i < p->n_gw_name; i++) {

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <yaml.h>
@@ -104,6 +105,20 @@ int yc_bool(struct cfg_parser *p, const yaml_node_t *n, const char *what,
 	    bool *out);
 /* Grows *v so that one more element fits; capacity is implied by n. */
 void *cfg_grow(void *v, size_t n, size_t elem);
+
+/* The steps of idg_config_load(), for the cache (config_cache.c). */
+int cfg_start(struct idg_config *cfg, struct idg_diags *d, const char *name);
+int cfg_read_all(FILE *f, struct idg_pos pos, struct idg_diags *d, char **out,
+		 size_t *out_len);
+int cfg_dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
+		 char ***out, size_t *n_out);
+/* Parses text (positions name file) into p->cfg; *yaml_ok turns false
+ * when the YAML itself is broken. */
+void cfg_parse_text(struct cfg_parser *p, const char *file, const char *text,
+		    size_t len, bool *yaml_ok);
+void cfg_parser_done(struct cfg_parser *p);
+/* idg_config_free() of a config loaded through the cache. */
+void cfg_frags_release(struct idg_config *cfg);
 #define cfg_push(v, n)                                                    \
 	({                                                                \
 		void *__g = cfg_grow((v), (n), sizeof(*(v)));             \

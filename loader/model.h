@@ -237,6 +237,10 @@ struct idg_config {
 	/* A directory's files, in the order read: positions point here. */
 	char **srcs;
 	size_t n_srcs;
+	/* Loaded through a config cache: the objects above are copies of
+	 * what these parsed files own (config_cache.h); srcs too. */
+	struct idg_cfg_frag **frags;
+	size_t n_frags;
 	struct idg_node *nodes;
 	size_t n_nodes;
 	struct idg_endpoint *endpoints;

@@ -5,7 +5,7 @@
 # write-then-rename is applied, a broken file is reported as FILE:LINE:COL
 # while the last good state keeps enforcing, fixing it applies it, and
 # removing a file removes its documents. Hidden and other files are not
-# config.
+# config. Only files whose bytes changed are parsed again.
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
 . "$(dirname "$0")/topo_a.sh"
@@ -48,6 +48,9 @@ reporting_reads_policy >"$DIR/.10-reporting.yaml.tmp"
 mv "$DIR/.10-reporting.yaml.tmp" "$DIR/10-reporting.yaml"
 at_gen 2 "file added"
 enforcing NEW "file added"
+# Only the new file is parsed; the other comes from the daemon's cache.
+grep -q "reloaded: generation 2 .*, 1 of 2 files parsed" "$LOG" \
+	&& ok "file added: only it parsed" || not_ok "file added: $(grep reloaded: "$LOG" | tail -1)"
 grep -q "# idgate: from $DIR/10-reporting.yaml" "$TMP/state-node-a/applied.yaml" \
 	&& ok "applied copy holds both files" || not_ok "applied copy: $(grep '^# idgate' "$TMP/state-node-a/applied.yaml")"
 idg "$NA" node-a policy get >"$TMP/policies" 2>&1
@@ -69,6 +72,8 @@ n=$(reloads)
 more_reloads() { [ "$(reloads)" -gt "$n" ]; }
 rm "$DIR/20-broken.yaml"
 waitfor 10 more_reloads && ok "broken file removed: reloaded" || not_ok "broken file removed: no reload: $(tail -3 "$LOG")"
+grep "reloaded:" "$LOG" | tail -1 | grep -q ", 0 of 2 files parsed" \
+	&& ok "broken file removed: nothing parsed again" || not_ok "broken file removed: $(grep reloaded: "$LOG" | tail -1)"
 enforcing NEW "broken file removed"
 g=$(gen)
 rm "$DIR/10-reporting.yaml"

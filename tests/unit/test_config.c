@@ -1127,7 +1127,7 @@ static void test_endpoint_fields(void **state)
 {
 	(void)state;
 	expect_err(NODE_A EP("web", "shop", "node-x", "10.0.0.1"), /* 8-12 */
-		   "spec.node: no Node named 'node-x' in this file", 12, 14);
+		   "spec.node: no Node named 'node-x' in the config", 12, 14);
 	expect_err(NODE_A
 		   "---\n"					/* 8 */
 		   "apiVersion: idgate.io/v1\n"			/* 9 */
@@ -1718,7 +1718,7 @@ static void test_egress_gateway(void **state)
 	expect_err(GW_NODE
 		   "  destinationCIDRs: [172.18.200.10/32]\n"	/* 16 */
 		   "  egressGateway: {gatewayName: egress-b, clusterName: cluster-a}\n", /* 17 */
-		   "clusterName 'cluster-a': no Node in this file is in that cluster",
+		   "clusterName 'cluster-a': no Node in the config is in that cluster",
 		   17, 18);
 	expect_err(GW_NODE
 		   "  destinationCIDRs: [172.18.200.10/32]\n"	/* 16 */

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The config cache (config_cache.h). Each file of the directory is kept
+ * with its bytes and what the parser made of them: its objects, the
+ * references the checks across files need, and its own diagnostics. A
+ * file is reused only when its bytes are the same (not its times: a
+ * rewrite within one clock tick keeps size and mtime). A loaded config
+ * copies the objects of its files into its own arrays and holds a
+ * reference on each file, so the cache may move on meanwhile.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config_cache.h"
+#include "config_int.h"
+
+struct idg_cfg_frag {
+	unsigned int refs;
+	char *path; /* its objects' positions point here */
+	char *text;
+	size_t len;
+	struct idg_config cfg;
+	/* The parser's references, indices into cfg's arrays. */
+	struct cfg_ref *ep_node, *node_cid, *gw_name;
+	size_t n_ep_node, n_node_cid, n_gw_name;
+	struct idg_diags d;
+	bool yaml_ok;
+};
+
+static void frag_unref(struct idg_cfg_frag *f)
+{
+	if (!f || --f->refs)
+		return;
+	idg_config_free(&f->cfg);
+	free(f->ep_node);
+	free(f->node_cid);
+	free(f->gw_name);
+	idg_diags_free(&f->d);
+	free(f->text);
+	free(f->path);
+	free(f);
+}
+
+/* Parses text (taken over) of path into a new file entry. */
+static int frag_parse(const char *path, char *text, size_t len,
+		      struct idg_cfg_frag **out)
+{
+	struct idg_cfg_frag *f = calloc(1, sizeof(*f));
+	struct cfg_parser p = { 0 };
+
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		free(text);
+		return -ENOMEM;
+	}
+	f->refs = 1;
+	f->text = text;
+	f->len = len;
+	f->yaml_ok = true;
+	if (cfg_start(&f->cfg, &f->d, path)) {
+		frag_unref(f);
+		return -ENOMEM;
+	}
+	p.cfg = &f->cfg;
+	p.d = &f->d;
+	cfg_parse_text(&p, f->path, text, len, &f->yaml_ok);
+	f->ep_node = p.ep_node;
+	f->n_ep_node = p.n_ep_node;
+	f->node_cid = p.node_cid;
+	f->n_node_cid = p.n_node_cid;
+	f->gw_name = p.gw_name;
+	f->n_gw_name = p.n_gw_name;
+	*out = f;
+	return 0;
+}
+
+static struct idg_cfg_frag *cache_find(const struct idg_config_cache *c,
+				       const char *path, const char *text,
+				       size_t len)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct idg_cfg_frag *f = c->v[i];
+
+		if (f->len == len && !strcmp(f->path, path) &&
+		    !memcmp(f->text, text, len))
+			return f;
+	}
+	return NULL;
+}
+
+/* Reads file i of cfg and finds or parses it into frags[i]. */
+static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
+		    size_t i, struct idg_cfg_frag **frags, struct idg_diags *d,
+		    struct idg_config_reuse *r)
+{
+	struct idg_pos pos = { .file = cfg->srcs[i] };
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int err;
+
+	f = fopen(cfg->srcs[i], "rb");
+	if (!f) {
+		err = -errno;
+		idg_err(d, pos, "cannot open: %s", strerror(-err));
+		return err;
+	}
+	err = cfg_read_all(f, pos, d, &buf, &len);
+	fclose(f);
+	if (err)
+		return err;
+	frags[i] = cache_find(c, cfg->srcs[i], buf, len);
+	if (frags[i]) {
+		frags[i]->refs++;
+		free(buf);
+		return 0;
+	}
+	r->parsed++;
+	return frag_parse(cfg->srcs[i], buf, len, &frags[i]);
+}
+
+static int refs_add(struct cfg_ref **v, size_t *n, const struct cfg_ref *src,
+		    size_t n_src, size_t base)
+{
+	for (size_t i = 0; i < n_src; i++) {
+		struct cfg_ref *ref = cfg_push(*v, *n);
+
+		if (!ref)
+			return -ENOMEM;
+		*ref = src[i];
+		ref->idx += base;
+	}
+	return 0;
+}
+
+#define JOIN(cfg, arr, nfield, frags, n)                                    \
+	({                                                                  \
+		size_t __t = 0, __o = 0;                                    \
+		for (size_t __i = 0; __i < (n); __i++)                      \
+			__t += (frags)[__i]->cfg.nfield;                    \
+		(cfg)->arr = calloc(__t ? __t : 1, sizeof(*(cfg)->arr));    \
+		for (size_t __i = 0; (cfg)->arr && __i < (n); __i++) {      \
+			if (!(frags)[__i]->cfg.nfield)                      \
+				continue;                                   \
+			memcpy((cfg)->arr + __o, (frags)[__i]->cfg.arr,     \
+			       (frags)[__i]->cfg.nfield *                   \
+				       sizeof(*(cfg)->arr));                \
+			__o += (frags)[__i]->cfg.nfield;                    \
+		}                                                           \
+		(cfg)->nfield = (cfg)->arr ? __t : 0;                       \
+		(cfg)->arr ? 0 : -ENOMEM;                                   \
+	})
+
+/* cfg becomes the files' objects, in order, and p their references. */
+static int join(struct idg_config *cfg, struct cfg_parser *p,
+		struct idg_cfg_frag **frags, size_t n)
+{
+	size_t nodes = 0, eps = 0, egws = 0;
+	int err;
+
+	err = JOIN(cfg, nodes, n_nodes, frags, n) ?:
+	      JOIN(cfg, endpoints, n_endpoints, frags, n) ?:
+	      JOIN(cfg, policies, n_policies, frags, n) ?:
+	      JOIN(cfg, egw_policies, n_egw_policies, frags, n);
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct idg_cfg_frag *f = frags[i];
+
+		err = refs_add(&p->ep_node, &p->n_ep_node, f->ep_node,
+			       f->n_ep_node, eps) ?:
+		      refs_add(&p->node_cid, &p->n_node_cid, f->node_cid,
+			       f->n_node_cid, nodes) ?:
+		      refs_add(&p->gw_name, &p->n_gw_name, f->gw_name,
+			       f->n_gw_name, egws);
+		nodes += f->cfg.n_nodes;
+		eps += f->cfg.n_endpoints;
+		egws += f->cfg.n_egw_policies;
+	}
+	return err;
+}
+
+/* The cache now holds frags (n of them), each with a reference. */
+static void cache_set(struct idg_config_cache *c, struct idg_cfg_frag **frags,
+		      size_t n, struct idg_cfg_frag **v)
+{
+	for (size_t i = 0; i < n; i++) {
+		v[i] = frags[i];
+		v[i]->refs++;
+	}
+	idg_config_cache_free(c);
+	c->v = v;
+	c->n = n;
+}
+
+int idg_config_load_cached(struct idg_config_cache *c, const char *path,
+			   struct idg_config *cfg, struct idg_diags *d,
+			   struct idg_config_reuse *r)
+{
+	struct cfg_parser p = { .cfg = cfg, .d = d };
+	struct idg_cfg_frag **frags = NULL, **keep = NULL;
+	size_t errors = d->n_errors, n;
+	bool yaml_ok = true;
+	struct idg_pos pos;
+	struct stat st;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		r->files = r->parsed = 1;
+		return idg_config_load(path, cfg, d);
+	}
+	err = cfg_start(cfg, d, path);
+	if (err)
+		return err;
+	pos = (struct idg_pos){ .file = cfg->file };
+	err = cfg_dir_list(cfg->file, pos, d, &cfg->srcs, &cfg->n_srcs);
+	if (err)
+		return err;
+	n = r->files = cfg->n_srcs;
+	if (!n) {
+		idg_err(d, pos, "no *.yaml files in this directory");
+		return -EINVAL;
+	}
+	frags = calloc(n, sizeof(*frags));
+	keep = calloc(n, sizeof(*keep));
+	if (!frags || !keep) {
+		idg_err(d, pos, "out of memory");
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		err = load_one(c, cfg, i, frags, d, r);
+	if (err) {
+		if (err == -ENOMEM)
+			idg_err(d, pos, "out of memory");
+		goto out;
+	}
+	cache_set(c, frags, n, keep);
+	keep = NULL;
+	/* From here cfg is freed as a cached config, whatever happens. */
+	cfg->frags = frags;
+	cfg->n_frags = n;
+	frags = NULL;
+	err = join(cfg, &p, cfg->frags, n);
+	if (err) {
+		idg_err(d, pos, "out of memory");
+		goto out;
+	}
+	/* The files' own diagnostics, in file order, as a fresh load. */
+	for (size_t i = 0; i < n; i++) {
+		const struct idg_cfg_frag *f = cfg->frags[i];
+
+		for (size_t k = 0; k < f->d.n; k++)
+			idg_diag_add(d, f->d.v[k].level, f->d.v[k].pos, "%s",
+				     f->d.v[k].msg ? f->d.v[k].msg :
+						     "(out of memory)");
+		yaml_ok &= f->yaml_ok;
+	}
+	if (yaml_ok)
+		cfg_check(&p);
+out:
+	cfg_parser_done(&p);
+	if (frags) {
+		for (size_t i = 0; i < n; i++)
+			frag_unref(frags[i]);
+		free(frags);
+	}
+	free(keep);
+	if (err)
+		return err;
+	return d->n_errors > errors ? -EINVAL : 0;
+}
+
+void cfg_frags_release(struct idg_config *cfg)
+{
+	/* The objects are the files' copies: only the arrays are ours. */
+	free(cfg->nodes);
+	free(cfg->endpoints);
+	free(cfg->policies);
+	free(cfg->egw_policies);
+	for (size_t i = 0; i < cfg->n_srcs; i++)
+		free(cfg->srcs[i]);
+	free(cfg->srcs);
+	for (size_t i = 0; i < cfg->n_frags; i++)
+		frag_unref(cfg->frags[i]);
+	free(cfg->frags);
+	free(cfg->file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void idg_config_cache_free(struct idg_config_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		frag_unref(c->v[i]);
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}

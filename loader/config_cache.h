@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A config directory read again after a change: files whose bytes are
+ * the same as last time keep what was parsed from them, only the others
+ * are parsed. The result is the same config as idg_config_load() of the
+ * directory, checked across files as a whole.
+ */
+#ifndef IDGATE_LOADER_CONFIG_CACHE_H
+#define IDGATE_LOADER_CONFIG_CACHE_H
+
+#include <stddef.h>
+
+#include "diag.h"
+#include "model.h"
+
+struct idg_cfg_frag;
+
+struct idg_config_cache {
+	struct idg_cfg_frag **v; /* the files of the last load, in order */
+	size_t n;
+};
+
+/* What the last load did. */
+struct idg_config_reuse {
+	size_t files;  /* files in the config */
+	size_t parsed; /* of them, parsed again (new or changed) */
+};
+
+/*
+ * idg_config_load() through the cache c (zeroed at first). A config that
+ * is one file is parsed every time. cfg shares what it was parsed from
+ * with c: it stays valid after c changes or is freed.
+ */
+int idg_config_load_cached(struct idg_config_cache *c, const char *path,
+			   struct idg_config *cfg, struct idg_diags *d,
+			   struct idg_config_reuse *r);
+void idg_config_cache_free(struct idg_config_cache *c);
+
+#endif

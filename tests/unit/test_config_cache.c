@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The config cache against a fresh load: random config directories and
+ * random sequences of edits (files rewritten, added, removed, renamed,
+ * broken and fixed). After every edit the cached load must give the same
+ * diagnostics as idg_config_load() of the directory, and the same map
+ * entries once compiled and filled into a generation, entry by entry;
+ * and it must parse exactly the files whose bytes changed. Seeded:
+ * IDG_CACHE_SEED and IDG_CACHE_EDITS override the defaults.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "apply.h"
+#include "compile.h"
+#include "config_cache.h"
+#include "gen.h"
+#include "model.h"
+
+struct world {
+	char dir[64];
+	uint64_t rng;
+	/* File slots: name, or "" when absent. */
+	char names[24][32];
+	/* Each slot's name and bytes at the last load: the cache must parse
+	 * exactly the files that differ from them. */
+	char seen[24][32];
+	char *seen_text[24];
+	bool nodes_seen;
+	int serial;
+	int broken; /* slot of the last broken file, -1: none */
+};
+
+static uint32_t rnd(struct world *w, uint32_t n)
+{
+	w->rng ^= w->rng << 13;
+	w->rng ^= w->rng >> 7;
+	w->rng ^= w->rng << 17;
+	return (uint32_t)(w->rng % n);
+}
+
+static void put(struct world *w, const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static const char nodes[] =
+	"apiVersion: idgate.io/v1\nkind: Node\nmetadata: {name: n1}\n"
+	"spec: {cluster: a, clusterID: 1, tunnelIP: 10.255.0.1, interfaces: {uplink: eth0}}\n"
+	"---\n"
+	"apiVersion: idgate.io/v1\nkind: Node\nmetadata: {name: n2}\n"
+	"spec: {cluster: a, clusterID: 1, tunnelIP: 10.255.0.2, interfaces: {uplink: eth0}}\n";
+
+/* Endpoints or a policy, random; now and then broken YAML or a bad
+ * field, or an address another file uses too. */
+static void random_text(struct world *w, int slot, char *buf, size_t len)
+{
+	size_t o = 0;
+	int n = 1 + (int)rnd(w, 3);
+
+	if (w->broken == slot)
+		w->broken = -1;
+	if (w->broken < 0 && !rnd(w, 10)) {
+		static const char *const bad[] = {
+			"kind: [broken\n",
+			"apiVersion: idgate.io/v1\nkind: Endpoint\nmetadata: {name: x%d}\nspec: {node: n1, ips: [10.9.0.1], colour: red}\n",
+			/* Errors only the checks across files find. */
+			"apiVersion: idgate.io/v1\nkind: Node\nmetadata: {name: n2}\n"
+			"spec: {cluster: a, clusterID: 1, tunnelIP: 10.255.0.%d, interfaces: {uplink: eth0}}\n",
+			"apiVersion: idgate.io/v1\nkind: Endpoint\nmetadata: {name: y%d}\nspec: {node: n1, ips: [10.9.1.1]}\n"
+			"---\napiVersion: idgate.io/v1\nkind: Endpoint\nmetadata: {name: z}\nspec: {node: n3, ips: [10.9.1.2]}\n",
+		};
+
+		w->broken = slot;
+		snprintf(buf, len, bad[rnd(w, 4)], w->serial++ % 200 + 3);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (rnd(w, 2)) {
+			o += (size_t)snprintf(buf + o, len - o,
+				"---\napiVersion: idgate.io/v1\nkind: Endpoint\n"
+				"metadata: {name: e%d, namespace: ns%u, labels: {app: a%u}}\n"
+				"spec: {node: n%u, ips: [10.1.%u.%u]}\n",
+				w->serial++, rnd(w, 2), rnd(w, 4), 1 + rnd(w, 2),
+				rnd(w, 256), 1 + rnd(w, 250));
+		} else {
+			bool in = rnd(w, 2);
+
+			o += (size_t)snprintf(buf + o, len - o,
+				"---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
+				"metadata: {name: p%d, namespace: ns%u}\n"
+				"spec:\n  endpointSelector: {matchLabels: {app: a%u}}\n"
+				"  %s%s:\n  - %s:\n    - %s\n"
+				"    toPorts: [{ports: [{port: \"%u\", protocol: %s}]}]\n",
+				w->serial++, rnd(w, 2), rnd(w, 4),
+				in ? "ingress" : "egress",
+				rnd(w, 4) ? "" : "Deny",
+				in ? "fromEndpoints" : "toEndpoints",
+				rnd(w, 3) ? "matchLabels: {app: a1}" : "{}",
+				1000 + rnd(w, 20), rnd(w, 2) ? "TCP" : "UDP");
+		}
+	}
+}
+
+static char *slurp(const struct world *w, const char *name)
+{
+	char path[128], *buf = calloc(1, 8192);
+	FILE *f;
+
+	assert_non_null(buf);
+	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_true(fread(buf, 1, 8191, f) < 8191);
+	fclose(f);
+	return buf;
+}
+
+/* Files that differ from the last load, by name or bytes; the world
+ * then remembers them as loaded. */
+static size_t changed_files(struct world *w)
+{
+	size_t n = !w->nodes_seen;
+
+	w->nodes_seen = true;
+	for (int i = 0; i < 24; i++) {
+		char *now = *w->names[i] ? slurp(w, w->names[i]) : NULL;
+
+		if (now && (strcmp(w->seen[i], w->names[i]) || !w->seen_text[i] ||
+			    strcmp(w->seen_text[i], now)))
+			n++;
+		free(w->seen_text[i]);
+		w->seen_text[i] = now;
+		memcpy(w->seen[i], w->names[i], sizeof(w->seen[i]));
+	}
+	return n;
+}
+
+/* One random edit. */
+static void edit(struct world *w)
+{
+	char text[4096], from[128], to[128];
+	int slot = (int)rnd(w, 24);
+	char *name;
+
+	/* A broken file is mended soon: most loads then compile. */
+	if (w->broken >= 0 && rnd(w, 2))
+		slot = w->broken;
+	name = w->names[slot];
+	switch (w->broken == slot ? 4 : rnd(w, 5)) {
+	case 0: /* removed */
+		if (!*name)
+			break;
+		snprintf(from, sizeof(from), "%s/%s", w->dir, name);
+		assert_int_equal(unlink(from), 0);
+		*name = '\0';
+		if (w->broken == slot)
+			w->broken = -1;
+		break;
+	case 1: /* renamed: a new name, a new place in the order */
+		if (!*name)
+			break;
+		snprintf(from, sizeof(from), "%s/%s", w->dir, name);
+		snprintf(name, 32, "%02u-r%d.yaml", rnd(w, 100), w->serial++);
+		snprintf(to, sizeof(to), "%s/%s", w->dir, name);
+		assert_int_equal(rename(from, to), 0);
+		break;
+	case 2: /* rewritten with the same bytes: not parsed again */
+		if (*name) {
+			FILE *f;
+			size_t n;
+
+			snprintf(from, sizeof(from), "%s/%s", w->dir, name);
+			f = fopen(from, "r");
+			assert_non_null(f);
+			n = fread(text, 1, sizeof(text) - 1, f);
+			fclose(f);
+			text[n] = '\0';
+			put(w, name, text);
+		}
+		break;
+	default: /* new or changed */
+		if (!*name)
+			snprintf(name, 32, "%02u-f%d.yaml", rnd(w, 100),
+				 w->serial++);
+		random_text(w, slot, text, sizeof(text));
+		put(w, name, text);
+		break;
+	}
+}
+
+static void diags_equal(const struct idg_diags *a, const struct idg_diags *b)
+{
+	assert_int_equal(a->n, b->n);
+	assert_int_equal(a->n_errors, b->n_errors);
+	for (size_t i = 0; i < a->n; i++) {
+		assert_int_equal(a->v[i].level, b->v[i].level);
+		assert_string_equal(a->v[i].pos.file ? a->v[i].pos.file : "",
+				    b->v[i].pos.file ? b->v[i].pos.file : "");
+		assert_int_equal(a->v[i].pos.line, b->v[i].pos.line);
+		assert_int_equal(a->v[i].pos.col, b->v[i].pos.col);
+		assert_string_equal(a->v[i].msg, b->v[i].msg);
+	}
+}
+
+/* Every entry of every map set of a is in b with the same value, and
+ * the sets are the same size. */
+static void gens_equal(const struct idg_gen *a, const struct idg_gen *b)
+{
+	for (int m = 0; m < IDG_GM_N_SET; m++) {
+		const struct idg_kv *x = &a->m[m], *y = &b->m[m];
+
+		assert_int_equal(x->n, y->n);
+		for (uint32_t i = 0; i < x->n; i++) {
+			const uint8_t *e = x->ent + (size_t)i * (x->ksz + x->vsz);
+			const uint8_t *v = idg_kv_get(y, e);
+
+			assert_non_null(v);
+			assert_memory_equal(v, e + x->ksz, x->vsz);
+		}
+	}
+	assert_memory_equal(&a->cfg, &b->cfg, sizeof(a->cfg));
+}
+
+/* Compiled for n1 and filled into g. */
+static int build(const struct idg_config *cfg, struct idg_diags *d,
+		 struct idg_compiled *c, struct idg_gen *g)
+{
+	struct idg_apply_opts o = { 0 };
+	int err = idg_compile(cfg, "n1", NULL, c, d);
+
+	if (err)
+		return err;
+	assert_int_equal(idg_gen_create(g, NULL), 0);
+	assert_int_equal(idg_gen_fill(g, c, &o), 0);
+	assert_int_equal(idg_gen_fold(g), 0);
+	return 0;
+}
+
+/* Loads whose maps were compared (the others failed alike). */
+static int compared;
+
+static void check_once(struct world *w, struct idg_config_cache *cache)
+{
+	struct idg_config ca, cb;
+	struct idg_diags da = { 0 }, db = { 0 };
+	struct idg_config_reuse r;
+	struct idg_compiled xa = { 0 }, xb = { 0 };
+	struct idg_gen ga, gb;
+	int ea, eb;
+
+	ea = idg_config_load_cached(cache, w->dir, &ca, &da, &r);
+	eb = idg_config_load(w->dir, &cb, &db);
+	assert_int_equal(ea, eb);
+	diags_equal(&da, &db);
+	if (getenv("IDG_CACHE_DEBUG"))
+		idg_diags_print(&da, stderr);
+	assert_int_equal(r.parsed, changed_files(w));
+	if (!ea) {
+		ea = build(&ca, &da, &xa, &ga);
+		eb = build(&cb, &db, &xb, &gb);
+		assert_int_equal(ea, eb);
+		diags_equal(&da, &db);
+		if (!ea) {
+			gens_equal(&ga, &gb);
+			gens_equal(&gb, &ga);
+			compared++;
+			idg_gen_destroy(&ga);
+			idg_gen_destroy(&gb);
+		}
+		idg_compiled_free(&xa);
+		idg_compiled_free(&xb);
+	}
+	idg_config_free(&ca);
+	idg_config_free(&cb);
+	idg_diags_free(&da);
+	idg_diags_free(&db);
+}
+
+static void test_cache_equals_fresh(void **state)
+{
+	const char *s = getenv("IDG_CACHE_SEED"), *e = getenv("IDG_CACHE_EDITS");
+	struct idg_config_cache cache = { 0 };
+	struct world w = { .rng = s ? strtoull(s, NULL, 0) : 20261205,
+			   .broken = -1 };
+	int edits = e ? atoi(e) : 300, ok_loads = 0;
+	char path[128];
+
+	(void)state;
+	if (!w.rng)
+		w.rng = 1;
+	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
+	assert_non_null(mkdtemp(w.dir));
+	put(&w, "00-nodes.yaml", nodes);
+	for (int i = 0; i < 6; i++)
+		edit(&w);
+	check_once(&w, &cache);
+	for (int i = 0; i < edits; i++) {
+		int k = 1 + (int)rnd(&w, 3);
+
+		/* Several edits between loads, as a daemon coalesces them. */
+		while (k--)
+			edit(&w);
+		check_once(&w, &cache);
+		ok_loads++;
+	}
+	/* The cache outlives nothing it lent: freed last, after configs. */
+	idg_config_cache_free(&cache);
+	for (int i = 0; i < 24; i++) {
+		if (*w.names[i]) {
+			snprintf(path, sizeof(path), "%s/%s", w.dir, w.names[i]);
+			unlink(path);
+		}
+		free(w.seen_text[i]);
+	}
+	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
+	unlink(path);
+	assert_int_equal(rmdir(w.dir), 0);
+	print_message("%d loads compared, %d of them map by map (seed %llu)\n",
+		      ok_loads, compared,
+		      (unsigned long long)(s ? strtoull(s, NULL, 0) : 20261205));
+	/* Most edits leave a valid config: the maps are what is tested. */
+	assert_true(compared > ok_loads / 3);
+}
+
+/* A config lent by the cache stays whole after the cache moves on. */
+static void test_config_outlives_cache(void **state)
+{
+	struct idg_config_cache cache = { 0 };
+	struct world w = { .rng = 7, .broken = -1 };
+	struct idg_config cfg;
+	struct idg_diags d = { 0 };
+	struct idg_config_reuse r;
+	char path[128];
+
+	(void)state;
+	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
+	assert_non_null(mkdtemp(w.dir));
+	put(&w, "00-nodes.yaml", nodes);
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	assert_int_equal(r.files, 1);
+	assert_int_equal(r.parsed, 1);
+	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
+	assert_int_equal(unlink(path), 0);
+	put(&w, "01-nodes.yaml", nodes);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	idg_config_cache_free(&cache);
+	/* ASan would see a use after free here. */
+	assert_string_equal(cfg.nodes[1].name, "n2");
+	assert_string_equal(cfg.nodes[1].pos.file, cfg.srcs[0]);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	snprintf(path, sizeof(path), "%s/01-nodes.yaml", w.dir);
+	unlink(path);
+	assert_int_equal(rmdir(w.dir), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_equals_fresh),
+		cmocka_unit_test(test_config_outlives_cache),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
