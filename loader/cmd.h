@@ -72,6 +72,9 @@ struct cmd_apply_args {
 	const char *log_prefix; /* before every line printed, or NULL */
 	/* Re-parse only the changed files of a config directory (run). */
 	struct idg_config_cache *cache;
+	/* When not NULL: why the apply step failed, as printed. */
+	char *err_out;
+	size_t err_len;
 };
 
 /*

@@ -2,13 +2,16 @@
 /* check, apply, unload: the commands that read a config or change state. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
 
 #include "apply.h"
 #include "cmd.h"
+#include "control.h"
 #include "netlink.h"
 
 static void print_summary(const struct cmd_compiled *cc, const char *path)
@@ -185,6 +188,9 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	err = idg_apply(in, &cc->c, &up, &ao, res, errbuf, sizeof(errbuf));
 	if (err) {
 		fprintf(stderr, "%sidgate: apply failed: %s\n", pfx, errbuf);
+		if (a->err_out)
+			snprintf(a->err_out, a->err_len, "apply failed: %s",
+				 errbuf);
 		if (idg_instance_exists(in))
 			fprintf(stderr, "%sidgate: the previous policy is still enforcing\n", pfx);
 		goto unlock;
@@ -223,6 +229,83 @@ out:
 	return err;
 }
 
+/* Prints what the daemon's load did, as a one-shot apply would. Returns
+ * the exit code. */
+static int daemon_said(const struct idg_instance *in, struct json_object *rep)
+{
+	struct json_object *ch = NULL, *v;
+	const char *diags = "", *err = NULL;
+	int pid = 0;
+
+	if (json_object_object_get_ex(rep, "pid", &v))
+		pid = json_object_get_int(v);
+	if (json_object_object_get_ex(rep, "error", &v)) {
+		const char *cfg = "?";
+
+		if (json_object_object_get_ex(rep, "config", &v))
+			cfg = json_object_get_string(v);
+		fprintf(stderr, "idgate: node %s: idgate run (pid %d) enforces %s and re-applies it at every change: apply that path (or edit it), or stop the daemon to apply another config\n",
+			in->node, pid, cfg);
+		return 1;
+	}
+	if (!json_object_object_get_ex(rep, "last_change", &ch)) {
+		fprintf(stderr, "idgate: node %s: idgate run (pid %d) gave no result\n",
+			in->node, pid);
+		return 1;
+	}
+	if (json_object_object_get_ex(ch, "diagnostics", &v))
+		diags = json_object_get_string(v);
+	fputs(diags, stderr);
+	if (json_object_object_get_ex(ch, "error", &v))
+		err = json_object_get_string(v);
+#define NUM(k) (json_object_object_get_ex(ch, k, &v) ? json_object_get_double(v) : 0)
+	if (err) {
+		fprintf(stderr, "idgate: node %s: %s; generation %.0f keeps enforcing (applied by idgate run, pid %d)\n",
+			in->node, err, NUM("generation"), pid);
+		return 1;
+	}
+	printf("node %s: generation %.0f enforcing (applied by idgate run, pid %d): %.0f of %.0f files parsed; compile %.1f ms, fill %.1f ms, switch %.1f ms (%.0f entries written, %.0f deleted), %.1f ms total\n",
+	       in->node, NUM("generation"), pid, NUM("files_parsed"), NUM("files"),
+	       NUM("compile_ms"), NUM("fill_ms"), NUM("switch_ms"),
+	       NUM("entries_written"), NUM("entries_deleted"), NUM("total_ms"));
+#undef NUM
+	return 0;
+}
+
+/* With `idgate run` running for the node, it applies the config: two
+ * writers would race, and the daemon would undo a config it does not
+ * watch. -ENOENT: no daemon there. */
+static int apply_by_daemon(const struct idg_instance *in, const char *path)
+{
+	struct json_object *req, *rep = NULL;
+	char abs[PATH_MAX];
+	int err, rc;
+
+	if (!realpath(path, abs)) {
+		err = -errno;
+		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(-err));
+		return 1;
+	}
+	req = json_object_new_object();
+	if (!req)
+		return -ENOMEM;
+	json_object_object_add(req, "op", json_object_new_string("apply"));
+	json_object_object_add(req, "config", json_object_new_string(abs));
+	/* A reload of a large config takes a while on a loaded machine. */
+	err = idg_ctl_request(in->state_dir, req, 120000, &rep);
+	json_object_put(req);
+	if (err == -ENOENT || err == -ECONNREFUSED)
+		return -ENOENT;
+	if (err) {
+		fprintf(stderr, "idgate: node %s: the daemon's control socket in %s: %s\n",
+			in->node, in->state_dir, strerror(-err));
+		return 1;
+	}
+	rc = daemon_said(in, rep);
+	json_object_put(rep);
+	return rc;
+}
+
 int do_apply(struct idg_opts *o)
 {
 	struct cmd_apply_args a = {
@@ -236,6 +319,11 @@ int do_apply(struct idg_opts *o)
 
 	if (cmd_instance(o, &in))
 		return 2;
+	if (!o->dry_run) {
+		err = apply_by_daemon(&in, o->config);
+		if (err != -ENOENT)
+			return err ? 1 : 0;
+	}
 	err = cmd_apply_config(&in, o->config, &a, &cc, &res);
 	cmd_compiled_free(&cc);
 	return err ? 1 : 0;

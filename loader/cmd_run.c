@@ -30,6 +30,7 @@
 #include "apply.h"
 #include "attach.h"
 #include "cmd.h"
+#include "control.h"
 #include "ct_gc.h"
 #include "netlink.h"
 #include "reload_gate.h"
@@ -63,6 +64,9 @@ struct run {
 	/* A config directory's files as last parsed: a reload parses only
 	 * the ones whose bytes changed. */
 	struct idg_config_cache cache;
+	/* The control socket (-1: none) and what it reports. */
+	int cfd;
+	struct idg_run_change last;
 	bool lease_warned; /* "cannot tell whether open for writing", once */
 	uint64_t event_interval_ms;
 	/* Health prober / responder and NAT GC, in their own thread. */
@@ -147,24 +151,60 @@ static void publish(struct run *r, struct cmd_compiled *cc)
 	}
 }
 
-/* One config load: start, file change or SIGHUP. */
+/* What the load just done did, for the control socket. */
+static void change_record(struct run *r, int err, const struct cmd_compiled *cc,
+			  const struct idg_apply_result *res, double dt)
+{
+	struct idg_run_change *ch = &r->last;
+	size_t len = 0;
+	FILE *f;
+
+	ch->valid = true;
+	ch->err = err;
+	ch->gen = err ? active_gen(r) : res->gen;
+	ch->files = cc->reuse.files;
+	ch->parsed = cc->reuse.parsed;
+	ch->compile_ms = cc->compile_ms;
+	ch->total_ms = dt * 1e3;
+	if (!err) {
+		ch->fill_ms = res->fill_ms;
+		ch->switch_ms = res->switch_ms;
+		ch->written = res->commit.written;
+		ch->deleted = res->commit.deleted;
+	}
+	f = open_memstream(&ch->diags, &len);
+	if (f) {
+		idg_diags_print(&cc->d, f);
+		fclose(f);
+	}
+}
+
+/* One config load: start, file change, SIGHUP or idgate apply. */
 static int reload(struct run *r, const char *why)
 {
+	struct idg_run_change *ch = &r->last;
 	struct cmd_apply_args a = { .event_interval_ms = r->event_interval_ms,
 				    .quiet = true,
 				    .log_prefix = "idgate run: ",
-				    .cache = &r->cache };
+				    .cache = &r->cache,
+				    .err_out = ch->error,
+				    .err_len = sizeof(ch->error) };
 	struct cmd_compiled *cc = calloc(1, sizeof(*cc));
-	struct idg_apply_result res;
+	struct idg_apply_result res = { 0 };
 	double t0 = mono_s(), dt;
 	uint32_t gen = 0;
 	int err;
 
 	if (!cc)
 		return -ENOMEM;
+	free(ch->diags);
+	memset(ch, 0, sizeof(*ch));
+	ch->time = wall_s();
+	snprintf(ch->why, sizeof(ch->why), "%s", why);
 	printf("idgate run: loading %s (%s)\n", r->config, why);
 	err = cmd_apply_config(&r->sh.in, r->config, &a, cc, &res);
 	dt = mono_s() - t0;
+	change_record(r, err, cc, &res, dt);
 	pthread_mutex_lock(&r->sh.mu);
 	r->sh.reloads++;
 	r->sh.reload_failures += err != 0;
@@ -196,6 +236,44 @@ static int reload(struct run *r, const char *why)
 	publish(r, cc);
 	r->repair_failing = false;
 	return 0;
+}
+
+/* A request on the control socket (control.h). */
+static struct json_object *control(struct json_object *req, void *arg)
+{
+	struct json_object *reply = json_object_new_object(), *v;
+	struct run *r = arg;
+	char want[PATH_MAX], have[PATH_MAX];
+	const char *op = "", *cfg = NULL;
+
+	if (!reply)
+		return NULL;
+	if (json_object_object_get_ex(req, "op", &v))
+		op = json_object_get_string(v);
+	if (json_object_object_get_ex(req, "config", &v))
+		cfg = json_object_get_string(v);
+	json_object_object_add(reply, "pid", json_object_new_int(getpid()));
+	json_object_object_add(reply, "config", json_object_new_string(r->config));
+	if (!strcmp(op, "apply")) {
+		/* Another file would be undone by the next change of the
+		 * daemon's own: refused, not raced. */
+		if (!cfg || !realpath(cfg, want) || !realpath(r->config, have) ||
+		    strcmp(want, have)) {
+			json_object_object_add(reply, "error",
+					       json_object_new_string("not the config this daemon enforces"));
+			return reply;
+		}
+		printf("idgate run: idgate apply asks for a reload\n");
+		reload(r, "idgate apply");
+		r->gate.armed = false;
+	} else if (strcmp(op, "status")) {
+		json_object_object_add(reply, "error",
+				       json_object_new_string("unknown request"));
+		return reply;
+	}
+	json_object_object_add(reply, "last_change",
+			       idg_run_change_json(&r->last));
+	return reply;
 }
 
 /* What is missing from the links, in words ("" when all is attached);
@@ -436,7 +514,8 @@ static void ct_gc(const struct run *r)
 int do_run(struct idg_opts *o)
 {
 	struct run r = { .config = o->config,
-			 .event_interval_ms = o->event_interval_ms };
+			 .event_interval_ms = o->event_interval_ms,
+			 .cfd = -1 };
 	const char *maddr = o->metrics_address ? o->metrics_address : "127.0.0.1:9464";
 	struct MHD_Daemon *mhd = NULL;
 	struct nl_sock *nl = NULL;
@@ -502,6 +581,11 @@ int do_run(struct idg_opts *o)
 			r.sh.in.node);
 		goto out;
 	}
+	/* After the first load, which made the state dir. */
+	err = idg_ctl_listen(r.sh.in.state_dir, &r.cfd);
+	if (err)
+		fprintf(stderr, "idgate run: no control socket in %s (%s): idgate apply and status act without the daemon\n",
+			r.sh.in.state_dir, strerror(-err));
 	if (strcmp(maddr, "off")) {
 		mhd = idg_metrics_start(maddr, &r.sh);
 		if (!mhd)
@@ -513,10 +597,11 @@ int do_run(struct idg_opts *o)
 	printf("idgate run: ready\n");
 
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = ifd, .events = POLLIN },
 			{ .fd = nfd, .events = POLLIN },
+			{ .fd = r.cfd, .events = POLLIN },
 		};
 		double now = mono_s(), until = next_check;
 		double due = idg_reload_gate_deadline(&r.gate);
@@ -525,7 +610,7 @@ int do_run(struct idg_opts *o)
 		if (due && due < until)
 			until = due;
 		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
-		if (poll(fds, 3, timeout) < 0 && errno != EINTR) {
+		if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
 			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
 			goto out;
 		}
@@ -551,6 +636,8 @@ int do_run(struct idg_opts *o)
 			drain_inotify(ifd, &r);
 		if (fds[2].revents & POLLIN && drain_netlink(nfd))
 			next_check = 0; /* check now */
+		if (fds[3].revents & POLLIN)
+			idg_ctl_serve_one(r.cfd, control, &r);
 		file_changed(&r);
 		now = mono_s();
 		if (now >= next_check) {
@@ -570,6 +657,15 @@ out:
 	health_stop(&r);
 	publish(&r, NULL);
 	idg_config_cache_free(&r.cache);
+	free(r.last.diags);
+	if (r.cfd >= 0) {
+		char sock[PATH_MAX];
+
+		close(r.cfd);
+		if (!idg_path_join(sock, sizeof(sock), r.sh.in.state_dir,
+				   IDG_CONTROL_SOCK))
+			unlink(sock);
+	}
 	idg_reload_gate_release(&r.gate);
 	if (nl)
 		nl_socket_free(nl);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,6 +13,7 @@
 #include "apply.h"
 #include "attach.h"
 #include "cmd.h"
+#include "control.h"
 #include "dp.h"
 
 static void json_print(struct json_object *j)
@@ -19,6 +21,44 @@ static void json_print(struct json_object *j)
 	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
 							 JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
+}
+
+/* The running daemon's word on its last change, in text. */
+static void daemon_text(struct json_object *rep)
+{
+	struct json_object *ch = NULL, *v;
+	char when[32] = "?";
+	const char *cfg = "?", *why = "?";
+	int pid = 0;
+	time_t t;
+
+	if (!rep) {
+		printf("daemon:      not running (changes apply with idgate apply)\n");
+		return;
+	}
+	if (json_object_object_get_ex(rep, "pid", &v))
+		pid = json_object_get_int(v);
+	if (json_object_object_get_ex(rep, "config", &v))
+		cfg = json_object_get_string(v);
+	printf("daemon:      idgate run, pid %d, enforcing %s\n", pid, cfg);
+	if (!json_object_object_get_ex(rep, "last_change", &ch) ||
+	    !json_object_object_get_ex(ch, "time", &v))
+		return;
+	t = (time_t)json_object_get_double(v);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+	if (json_object_object_get_ex(ch, "why", &v))
+		why = json_object_get_string(v);
+#define NUM(k) (json_object_object_get_ex(ch, k, &v) ? json_object_get_double(v) : 0)
+	if (json_object_object_get_ex(ch, "error", &v)) {
+		printf("last change: %s (%s): FAILED: %s; generation %.0f keeps enforcing\n",
+		       when, why, json_object_get_string(v), NUM("generation"));
+		return;
+	}
+	printf("last change: %s (%s): generation %.0f, %.0f of %.0f files parsed, %.0f entries written, %.0f deleted; compile %.1f ms, fill %.1f ms, switch %.1f ms; %.1f ms to enforce\n",
+	       when, why, NUM("generation"), NUM("files_parsed"), NUM("files"),
+	       NUM("entries_written"), NUM("entries_deleted"), NUM("compile_ms"),
+	       NUM("fill_ms"), NUM("switch_ms"), NUM("total_ms"));
+#undef NUM
 }
 
 int do_status(struct idg_opts *o)
@@ -32,7 +72,7 @@ int do_status(struct idg_opts *o)
 	struct json_object *j = NULL, *jr = NULL;
 	long n_ipc, n_ep, n_pol, n_any, n_ct, n_ct_new;
 	__u64 lost = 0, supp = 0;
-	struct json_object *jtc;
+	struct json_object *jtc, *req, *daemon = NULL;
 	char tcbuf[2048] = "";
 	bool alone = false;
 	int err;
@@ -93,6 +133,14 @@ int do_status(struct idg_opts *o)
 	n_ct_new = idg_map_count(dp.ct_new_fd, sizeof(struct idg_ct_key));
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &lost);
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_SUPPRESSED, &supp);
+	/* The daemon, when one runs for the node: its last change. */
+	req = json_object_new_object();
+	if (req) {
+		json_object_object_add(req, "op", json_object_new_string("status"));
+		if (idg_ctl_request(in.state_dir, req, 2000, &daemon))
+			daemon = NULL;
+		json_object_put(req);
+	}
 
 	if (o->json) {
 		j = json_object_new_object();
@@ -115,6 +163,8 @@ int do_status(struct idg_opts *o)
 		json_object_object_add(j, "conntrack_new_capacity", json_object_new_int64(IDG_CT_NEW_MAX));
 		json_object_object_add(j, "events_lost", json_object_new_int64((int64_t)lost));
 		json_object_object_add(j, "events_suppressed", json_object_new_int64((int64_t)supp));
+		json_object_object_add(j, "daemon", daemon);
+		daemon = NULL;
 		jr = json_object_new_object();
 		json_object_object_add(j, "verdicts", jr);
 	} else {
@@ -140,6 +190,7 @@ int do_status(struct idg_opts *o)
 		       IDG_CT_NEW_MAX);
 		printf("events:      %llu lost (ring buffer full), %llu suppressed (rate limit)\n",
 		       (unsigned long long)lost, (unsigned long long)supp);
+		daemon_text(daemon);
 		printf("verdicts:\n");
 	}
 	for (uint32_t r = 1; r < IDG_REASON_MAX; r++) {
@@ -164,6 +215,7 @@ int do_status(struct idg_opts *o)
 	}
 	if (j)
 		json_print(j);
+	json_object_put(daemon);
 	idg_dp_close(&dp);
 	return 0;
 }

@@ -9,6 +9,23 @@
 
 #include "cmd.h"
 
+/* The daemon's last config load, for `idgate status` and apply. */
+struct idg_run_change {
+	bool valid;
+	double time;     /* unix time it started */
+	char why[32];    /* start, file changed, SIGHUP, idgate apply */
+	int err;         /* 0 or -errno */
+	char error[512]; /* the apply step's failure, or "" */
+	uint32_t gen;    /* enforcing after it (0: none) */
+	size_t files, parsed;
+	double compile_ms, fill_ms, switch_ms, total_ms;
+	uint32_t written, deleted;
+	char *diags;     /* its diagnostics as printed (malloc'd), or NULL */
+};
+
+/* The change as a JSON object (control socket). */
+struct json_object *idg_run_change_json(const struct idg_run_change *c);
+
 struct idg_run_shared {
 	pthread_mutex_t mu;  /* guards everything below */
 	struct idg_instance in;

@@ -80,8 +80,45 @@ rm "$DIR/10-reporting.yaml"
 at_gen $((g + 1)) "file removed"
 enforcing OLD "file removed"
 
+# 4. The control socket: status shows the daemon's last change; apply of
+# the daemon's config is done by the daemon, at once, with its result;
+# apply of another config is refused (the daemon would undo it).
+idg "$NA" node-a status >"$TMP/status" 2>&1
+grep -q "^daemon: .*idgate run, pid $RUN_PID, enforcing $DIR" "$TMP/status" && ok "status: the daemon" || not_ok "status: $(grep -A1 daemon "$TMP/status")"
+grep -q "^last change: .* (file changed): generation $((g + 1)), 0 of 1 files parsed" "$TMP/status" \
+	&& ok "status: its last change" || not_ok "status: $(grep 'last change' "$TMP/status")"
+idg "$NA" node-a status -o json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["daemon"]
+assert d["last_change"]["ok"] and d["last_change"]["files"] == 1, d' \
+	&& ok "status json: daemon.last_change" || not_ok "status json: no daemon"
+if idg "$NA" node-a apply -c "$DIR" >"$TMP/apply.out" 2>&1 &&
+	grep -q "generation $((g + 2)) enforcing (applied by idgate run, pid $RUN_PID): 0 of 1 files parsed" "$TMP/apply.out"; then
+	ok "apply: done by the daemon"
+else
+	not_ok "apply: $(cat "$TMP/apply.out")"
+fi
+gen_is $((g + 2)) && ok "apply: generation $((g + 2))" || not_ok "apply: generation $(gen)"
+if idg "$NA" node-a apply -c "$CONFIG" >"$TMP/apply.out" 2>&1; then
+	not_ok "apply of another config: accepted"
+else
+	grep -q "idgate run (pid $RUN_PID) enforces $DIR" "$TMP/apply.out" && ok "apply of another config: refused" \
+		|| not_ok "apply of another config: $(cat "$TMP/apply.out")"
+fi
+gen_is $((g + 2)) && ok "apply of another config: nothing changed" || not_ok "apply of another config: generation $(gen)"
+{ reporting_reads_policy; echo "      extra: [unclosed"; } >"$DIR/30-bad.yaml"
+if idg "$NA" node-a apply -c "$DIR" >"$TMP/apply.out" 2>&1; then
+	not_ok "apply of a broken file: accepted"
+else
+	grep -q "^$DIR/30-bad.yaml:[0-9]*:[0-9]*: " "$TMP/apply.out" && grep -q "keeps enforcing" "$TMP/apply.out" \
+		&& ok "apply of a broken file: FILE:LINE:COL from the daemon" || not_ok "apply of a broken file: $(cat "$TMP/apply.out")"
+fi
+rm "$DIR/30-bad.yaml"
+enforcing OLD "after the control socket"
+
 kill -TERM "$RUN_PID"
 rc=0
 wait "$RUN_PID" || rc=$?
 [ "$rc" = 0 ] && ok "SIGTERM: exit 0" || not_ok "SIGTERM: exit $rc"
+[ ! -e "$TMP/state-node-a/control.sock" ] && ok "SIGTERM: control socket removed" || not_ok "SIGTERM: control socket left"
 finish
