@@ -130,22 +130,36 @@ void idg_reload_gate_init(struct idg_reload_gate *g, const char *path,
 	g->dir = !stat(path, &st) && S_ISDIR(st.st_mode);
 }
 
-/* A stat error counts as "gone": the check after the settle time says so. */
-static void arm(struct idg_reload_gate *g, double now)
+/* A stat error counts as "gone": the check after the settle time says so.
+ * settle: wait for the settle time; else check at once (an already
+ * armed gate keeps the earlier of its deadline and now). */
+static void arm_ex(struct idg_reload_gate *g, double now, bool settle)
 {
+	double due = settle ? now + g->settle_s : now;
+
 	if (idg_file_id_get(g->path, &g->id))
 		memset(&g->id, 0, sizeof(g->id));
+	if (!g->armed || due < g->due || settle)
+		g->due = due;
 	g->armed = true;
-	g->due = now + g->settle_s;
+}
+
+static void arm(struct idg_reload_gate *g, double now)
+{
+	arm_ex(g, now, true);
 }
 
 void idg_reload_gate_event(struct idg_reload_gate *g, uint32_t mask, double now)
 {
-	/* Lost events: whatever happened, look at the file as it is. */
-	if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_Q_OVERFLOW))
-		arm(g, now);
-	/* A directory's file removed or renamed away is a whole change. */
-	else if (g->dir && (mask & (IN_DELETE | IN_MOVED_FROM)))
+	/* Renamed into place: complete by construction, so checked at once
+	 * (still not while open for writing). A directory's file removed or
+	 * renamed away is a whole change as well. */
+	if ((mask & IN_MOVED_TO) ||
+	    (g->dir && (mask & (IN_DELETE | IN_MOVED_FROM))))
+		arm_ex(g, now, false);
+	/* Closed by its writer, or lost events: stable for the settle time
+	 * first (a writer may close and write again). */
+	else if (mask & (IN_CLOSE_WRITE | IN_Q_OVERFLOW))
 		arm(g, now);
 	/* Written to, created empty, or moved away: wait for the next close
 	 * or rename. A pending check would otherwise see a stable prefix

@@ -3,9 +3,10 @@
  * When `idgate run` may apply its config after a change: only when it
  * looks complete. A writer that closed a file or a rename into place arms
  * the gate; any further modification (or a new empty file) disarms it
- * until the next close or rename. An armed gate opens once the file kept
- * its inode, size, mtime and ctime for the settle time, is not empty, and
- * nobody has it open for writing (a read lease cannot be taken then).
+ * until the next close or rename. An armed gate opens once the file is
+ * not empty and nobody has it open for writing (a read lease cannot be
+ * taken then) and, after a close, once it kept its inode, size, mtime
+ * and ctime for the settle time (a rename is complete by construction).
  * A config directory is judged the same way over its *.yaml files: every
  * one of them stable, none empty, none open for writing.
  */
