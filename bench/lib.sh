@@ -132,10 +132,12 @@ idg() {
 }
 
 # Filter variants: none | iptables | iptables-ct | nft |
-# idgate-xdp-native | idgate-xdp-generic | idgate-tc | idgate (auto).
+# idgate-xdp-native | idgate-xdp-generic | idgate-tc | idgate (auto) |
+# idgate-run (auto; idgate run on a config directory, changed by renaming
+# files into it: rules are a directory, see run_sync).
 idgate_mode_of() {
 	case "$1" in
-	idgate) echo auto ;;
+	idgate | idgate-run) echo auto ;;
 	idgate-xdp-native) echo native ;;
 	idgate-xdp-generic) echo skb ;;
 	idgate-tc) echo tc ;;
@@ -164,9 +166,83 @@ ipt_restore() { # ipt_restore VARIANT FILE
 	esac
 }
 
+# The idgate-run variant: a daemon enforcing RUN_LIVE, a directory that
+# run_sync brings to the content of another one.
+RUN_LIVE=$TMP/idgate.d
+RUN_PID=
+run_rules() { # run_rules N DIR [--change]: the rule model as a directory
+	local n=$1 d=$2
+	shift 2
+	rm -rf "$d"
+	"$BENCH_DIR/gen_rules.py" --kind idgate --n "$n" --xdp-mode auto --dir "$d" "$@"
+}
+# run_sync SRC: each file of SRC that differs from RUN_LIVE's is written
+# beside it under a hidden name and renamed into place, as a deployment
+# tool would; files SRC lacks are removed.
+# run_plan SRC: what run_sync would do, in RUN_PLAN ("put NAME", "rm
+# NAME"), worked out ahead so that a timed change is only the writes.
+run_plan() {
+	local line
+	RUN_PLAN=() RUN_PLAN_SRC=$1
+	# One diff for the whole directory: a process per file would cost
+	# more than the reload it starts.
+	while IFS= read -r line; do
+		case $line in
+		"Files $1/"*" differ")
+			line=${line#"Files $1/"}
+			RUN_PLAN+=("put ${line%% and *}") ;;
+		"Only in $1: "*) RUN_PLAN+=("put ${line#"Only in $1: "}") ;;
+		"Only in $RUN_LIVE: "*) RUN_PLAN+=("rm ${line#"Only in $RUN_LIVE: "}") ;;
+		esac
+	done < <(diff -rq "$1" "$RUN_LIVE")
+}
+run_apply() { # run_apply: carry out RUN_PLAN
+	local step b
+	for step in "${RUN_PLAN[@]}"; do
+		b=${step#* }
+		case $step in
+		put*)
+			cp "$RUN_PLAN_SRC/$b" "$RUN_LIVE/.$b.tmp"
+			mv "$RUN_LIVE/.$b.tmp" "$RUN_LIVE/$b" ;;
+		rm*) rm -f "$RUN_LIVE/$b" ;;
+		esac
+	done
+}
+run_sync() { run_plan "$1" && run_apply; }
+run_start() { # run_start DIR: the daemon on a copy of DIR
+	rm -rf "$RUN_LIVE"
+	cp -r "$1" "$RUN_LIVE"
+	bg "$DUT" "$IDGATE" run -c "$RUN_LIVE" --node dut --pin-dir "$PIN_ROOT/dut" \
+		--state-dir "$TMP/state-dut" --metrics-address off
+	RUN_PID=$BG_PID RUN_LOG=$BG_OUT
+	IDG_LOADED+=("$DUT dut")
+	local i
+	for i in $(seq 1 600); do
+		grep -q "idgate run: ready" "$RUN_LOG" && return 0
+		kill -0 "$RUN_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	die "idgate run did not start: $(tail -5 "$RUN_LOG")"
+}
+run_stop() {
+	[ -n "$RUN_PID" ] || return 0
+	kill -TERM "$RUN_PID" 2>/dev/null
+	wait "$RUN_PID" 2>/dev/null
+	RUN_PID=
+}
+
 filter_load() { # filter_load VARIANT FILE: apply a generated rule file
 	case "$1" in
 	none) ;;
+	idgate-run)
+		if [ -z "$RUN_PID" ]; then
+			run_start "$2"
+		elif [ "${RUN_PLAN_SRC:-}" = "$2" ]; then
+			run_apply # planned ahead by the caller
+		else
+			run_sync "$2"
+		fi
+		RUN_PLAN_SRC= ;;
 	iptables*) ipt_restore "$1" "$2" ;;
 	nft) in_ns "$DUT" nft -f "$2" ;;
 	idgate*) idg dut apply -c "$2" >"$TMP/apply.out" 2>&1 ||
@@ -193,6 +269,7 @@ filter_off() { # filter_off VARIANT
 		in_ns "$DUT" iptables -F INPUT ;;
 	nft) in_ns "$DUT" nft delete table inet idgbench ;;
 	idgate*)
+		run_stop
 		idg dut unload >/dev/null
 		IDG_LOADED=() ;;
 	esac

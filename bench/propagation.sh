@@ -12,18 +12,20 @@
 #   iptables-legacy  iptables-legacy-restore < changed.v4
 #   iptables-nft     iptables-restore < changed.v4 (nft backend)
 #   nft              nft -f changed.nft (deletes and recreates the table)
+#   idgate-run       idgate run on a config directory (one policy file per
+#                    100 rules): the changed file renamed into it
 # Per repeat: the probe must be denied (nothing for 300 ms), t0, the
 # update, t1 = kernel receive time of the first datagram; then the base
 # rule set goes back in and the probe must be denied again.
 #
 # Env: BENCH_RESULTS (required), BENCH_NS (default "10 100 1000 10000"),
-# BENCH_REPEATS (default 3), BENCH_VARIANTS (default all four).
+# BENCH_REPEATS (default 3), BENCH_VARIANTS (default all five).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 BENCH_NS=${BENCH_NS:-"10 100 1000 10000"}
-read -ra VARIANTS <<<"${BENCH_VARIANTS:-idgate iptables-legacy iptables-nft nft}"
+read -ra VARIANTS <<<"${BENCH_VARIANTS:-idgate idgate-run iptables-legacy iptables-nft nft}"
 UDPPROBE=$BENCH_DIR/tools/udpprobe.py
 PORT=6000
 INTERVAL_US=100
@@ -79,7 +81,7 @@ esac
 
 note "probe: UDP $PROBE -> $SERVER:$PORT, one datagram every ${INTERVAL_US} us asked (sender at SCHED_FIFO), $rate/s measured with no filter; this bounds the resolution (t1 is up to one interval after the verdict changed)"
 note "t0 = bash \$EPOCHREALTIME just before the update command; t1 = the kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME, taken before the filter) of the first probe datagram the receiver gets; value = t1 - t0"
-note "each variant reloads its whole rule set with one rule changed (rule N//2 becomes probe -> UDP $PORT): idgate: idgate apply -c changed.yaml (xdpMode auto) | iptables-legacy: iptables-legacy-restore < changed | iptables-nft: iptables-restore < changed (nft backend) | nft: nft -f changed (delete table + recreate, one transaction, a verdict map)"
+note "each variant reloads its whole rule set with one rule changed (rule N//2 becomes probe -> UDP $PORT): idgate: idgate apply -c changed.yaml (xdpMode auto) | iptables-legacy: iptables-legacy-restore < changed | iptables-nft: iptables-restore < changed (nft backend) | nft: nft -f changed (delete table + recreate, one transaction, a verdict map) | idgate-run: idgate run on a config directory (one policy file per 100 rules), the one changed file written beside it and renamed in (t0 just before the rename)"
 note "per repeat the probe is checked denied (nothing for ${QUIET_MS} ms) before the update; afterwards the base set is reloaded and checked denied again; no flip within $((FLIP_MS / 1000)) s = failed"
 note "machine load at start (other jobs skew every number): $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 note "cmd ms (human table only, not recorded) = wall time of the update command; idgate's verdict can switch before its command exits"
@@ -91,11 +93,16 @@ SUMMARY=$TMP/summary
 for v in "${VARIANTS[@]}"; do
 	for n in $BENCH_NS; do
 		base=$TMP/prop.$v.$n.base changed=$TMP/prop.$v.$n.changed
-		filter_rules "$v" "$n" >"$base"
-		filter_rules "$v" "$n" --change >"$changed"
+		if [ "$v" = idgate-run ]; then
+			run_rules "$n" "$base"
+			run_rules "$n" "$changed" --change
+		else
+			filter_rules "$v" "$n" >"$base"
+			filter_rules "$v" "$n" --change >"$changed"
+		fi
 		t=${EPOCHREALTIME/[.,]/}
 		filter_load "$v" "$base"
-		case $v in idgate*) IDG_LOADED=("$DUT dut") ;; esac
+		case $v in idgate-run) ;; idgate*) IDG_LOADED=("$DUT dut") ;; esac
 		log "$v N=$n: base rule set loaded in $(((${EPOCHREALTIME/[.,]/} - t) / 1000)) ms"
 		if ! denied; then
 			fail "$v" "$n" "the base rule set does not deny the probe"
@@ -106,6 +113,10 @@ for v in "${VARIANTS[@]}"; do
 			if [ "$ANSWER" != armed ]; then
 				fail "$v" "$n" "run $run: probe not denied before the update ($ANSWER)"
 				break
+			fi
+			if [ "$v" = idgate-run ]; then
+				loads=$(grep -c "generation .* enforcing:" "$RUN_LOG")
+				run_plan "$changed"
 			fi
 			t0=${EPOCHREALTIME/[.,]/}
 			filter_load "$v" "$changed"
@@ -129,7 +140,16 @@ for v in "${VARIANTS[@]}"; do
 			# idgate's own account of where its apply went (filter_load
 			# leaves the output in $TMP/apply.out).
 			detail=
-			case $v in idgate*) detail=$(sed -n 's/.*enforcing: .*; \(compile .*\)/\1/p' "$TMP/apply.out") ;; esac
+			case $v in
+			idgate-run)
+				# The daemon logs its load after the switch.
+				for _ in $(seq 1 50); do
+					[ "$(grep -c "generation .* enforcing:" "$RUN_LOG")" -gt "$loads" ] && break
+					sleep 0.02
+				done
+				detail=$(grep "generation .* enforcing:" "$RUN_LOG" | sed -n "$((loads + 1))s/.*; \(compile .*\)/\1/p") ;;
+			idgate*) detail=$(sed -n 's/.*enforcing: .*; \(compile .*\)/\1/p' "$TMP/apply.out") ;;
+			esac
 			printf '%-16s %6s %4s %10s %10s  %s\n' "$v" "$n" "$run" "$prop" "$cmd" "$detail"
 			echo "$v $n $prop $cmd" >>"$SUMMARY"
 			# The flow must stay open after the command, not just blink.
@@ -144,8 +164,9 @@ for v in "${VARIANTS[@]}"; do
 				break
 			fi
 		done
+		[ "$v" = idgate-run ] && filter_off "$v"
 	done
-	filter_off "$v"
+	[ "$v" = idgate-run ] || filter_off "$v"
 done
 
 echo
