@@ -56,29 +56,11 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Appends file src to out; *nl: whether what was written ends a line. */
-static int copy_into(int out, const char *src, bool *nl)
-{
-	char buf[65536];
-	int in, err = 0;
-	ssize_t n;
-
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
-	while (!err && (n = read(in, buf, sizeof(buf))) > 0) {
-		err = write_all(out, buf, (size_t)n);
-		*nl = buf[n - 1] == '\n';
-	}
-	if (!err && n < 0)
-		err = -errno;
-	close(in);
-	return err;
-}
-
 /* The config as applied, kept beside the state so that status, identity
  * and policy commands show what is enforcing, not what the files say
- * now. A directory's files go into one stream, in the order read. */
+ * now: the bytes that were parsed, not the files again (they may have
+ * changed or gone since). A directory's files go into one stream, in the
+ * order read. */
 static int save_copy(const struct idg_config *cfg, const char *dir,
 		     const char *name)
 {
@@ -92,13 +74,20 @@ static int save_copy(const struct idg_config *cfg, const char *dir,
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0)
 		return -errno;
-	if (!cfg->n_srcs)
-		err = copy_into(out, cfg->file, &nl);
-	for (size_t i = 0; !err && i < cfg->n_srcs; i++) {
-		snprintf(head, sizeof(head), "%s---\n# idgate: from %s\n",
-			 nl ? "" : "\n", cfg->srcs[i]);
-		err = write_all(out, head, strlen(head)) ?:
-		      copy_into(out, cfg->srcs[i], &nl);
+	if (!cfg->n_texts)
+		err = -ENODATA;
+	for (size_t i = 0; !err && i < cfg->n_texts; i++) {
+		size_t len = cfg->text_lens[i];
+
+		if (cfg->dir) {
+			snprintf(head, sizeof(head), "%s---\n# idgate: from %s\n",
+				 nl ? "" : "\n", cfg->srcs[i]);
+			err = write_all(out, head, strlen(head));
+		}
+		if (!err)
+			err = write_all(out, cfg->texts[i], len);
+		if (len)
+			nl = cfg->texts[i][len - 1] == '\n';
 	}
 	if (!err && fsync(out))
 		err = -errno;

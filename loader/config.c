@@ -522,10 +522,31 @@ void cfg_parse_text(struct cfg_parser *p, const char *file, const char *text,
 		*yaml_ok = false;
 }
 
-/* Reads path and runs it through the parser p (positions name file).
- * *yaml_ok turns false when the YAML itself is broken. */
+/* Keeps text (taken over) as the config's source i: what was parsed is
+ * what an apply saves, whatever the file holds by then. */
+static int keep_text(struct idg_config *cfg, size_t i, char *text, size_t len)
+{
+	if (!cfg->texts) {
+		size_t n = cfg->n_srcs ? cfg->n_srcs : 1;
+
+		cfg->texts = calloc(n, sizeof(*cfg->texts));
+		cfg->text_lens = calloc(n, sizeof(*cfg->text_lens));
+		if (!cfg->texts || !cfg->text_lens) {
+			free(text);
+			return -ENOMEM;
+		}
+		cfg->n_texts = n;
+	}
+	cfg->texts[i] = text;
+	cfg->text_lens[i] = len;
+	return 0;
+}
+
+/* Reads path and runs it through the parser p (positions name file),
+ * keeping its text as source i. *yaml_ok turns false when the YAML
+ * itself is broken. */
 static int parse_file(struct cfg_parser *p, const char *path,
-		      const char *file, bool *yaml_ok)
+		      const char *file, size_t i, bool *yaml_ok)
 {
 	struct idg_pos pos = { .file = file };
 	size_t len = 0;
@@ -544,8 +565,10 @@ static int parse_file(struct cfg_parser *p, const char *path,
 	if (err)
 		return err;
 	cfg_parse_text(p, file, buf, len, yaml_ok);
-	free(buf);
-	return 0;
+	err = keep_text(p->cfg, i, buf, len);
+	if (err)
+		idg_err(p->d, pos, "out of memory");
+	return err;
 }
 
 /* A config file of a directory: *.yaml, not hidden (editors' swap and
@@ -657,7 +680,7 @@ static int load_dir(struct idg_config *cfg, struct idg_diags *d)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < cfg->n_srcs && !err; i++)
-		err = parse_file(&p, cfg->srcs[i], cfg->srcs[i], &yaml_ok);
+		err = parse_file(&p, cfg->srcs[i], cfg->srcs[i], i, &yaml_ok);
 	if (!err && yaml_ok)
 		cfg_check(&p);
 	cfg_parser_done(&p);
@@ -677,9 +700,11 @@ int idg_config_load(const char *path, struct idg_config *cfg,
 
 	if (err)
 		return err;
-	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
+		cfg->dir = true;
 		return load_dir(cfg, d);
-	err = parse_file(&p, path, cfg->file, &yaml_ok);
+	}
+	err = parse_file(&p, path, cfg->file, 0, &yaml_ok);
 	if (!err && yaml_ok)
 		cfg_check(&p);
 	cfg_parser_done(&p);
@@ -711,6 +736,10 @@ void idg_config_free(struct idg_config *cfg)
 	for (size_t i = 0; i < cfg->n_srcs; i++)
 		free(cfg->srcs[i]);
 	free(cfg->srcs);
+	for (size_t i = 0; i < cfg->n_texts; i++)
+		free(cfg->texts[i]);
+	free(cfg->texts);
+	free(cfg->text_lens);
 	free(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -214,6 +214,7 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 	err = cfg_start(cfg, d, path);
 	if (err)
 		return err;
+	cfg->dir = true;
 	pos = (struct idg_pos){ .file = cfg->file };
 	err = cfg_dir_list(cfg->file, pos, d, &cfg->srcs, &cfg->n_srcs);
 	if (err)
@@ -243,7 +244,17 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 	cfg->frags = frags;
 	cfg->n_frags = n;
 	frags = NULL;
-	err = join(cfg, &p, cfg->frags, n);
+	cfg->texts = calloc(n, sizeof(*cfg->texts));
+	cfg->text_lens = calloc(n, sizeof(*cfg->text_lens));
+	err = cfg->texts && cfg->text_lens ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		/* Borrowed from the files, like the objects. */
+		cfg->texts[i] = cfg->frags[i]->text;
+		cfg->text_lens[i] = cfg->frags[i]->len;
+	}
+	cfg->n_texts = err ? 0 : n;
+	if (!err)
+		err = join(cfg, &p, cfg->frags, n);
 	if (err) {
 		idg_err(d, pos, "out of memory");
 		goto out;
@@ -283,6 +294,8 @@ void cfg_frags_release(struct idg_config *cfg)
 	for (size_t i = 0; i < cfg->n_srcs; i++)
 		free(cfg->srcs[i]);
 	free(cfg->srcs);
+	free(cfg->texts);
+	free(cfg->text_lens);
 	for (size_t i = 0; i < cfg->n_frags; i++)
 		frag_unref(cfg->frags[i]);
 	free(cfg->frags);

@@ -234,9 +234,15 @@ struct idg_egw_policy {
 
 struct idg_config {
 	char *file; /* the path given: a file, or a directory of *.yaml */
+	bool dir; /* file is a config directory */
 	/* A directory's files, in the order read: positions point here. */
 	char **srcs;
 	size_t n_srcs;
+	/* The bytes parsed, per file (one for a config file): what an apply
+	 * saves as applied, whatever the files hold by then. */
+	char **texts;
+	size_t *text_lens;
+	size_t n_texts;
 	/* Loaded through a config cache: the objects above are copies of
 	 * what these parsed files own (config_cache.h); srcs too. */
 	struct idg_cfg_frag **frags;

@@ -630,6 +630,11 @@ static void test_load_dir(void **state)
 	snprintf(want, sizeof(want), "%s/b.yaml", dir);
 	assert_string_equal(cfg.endpoints[0].pos.file, want);
 	assert_int_equal(cfg.endpoints[0].pos.line, 12);
+	/* The bytes parsed, kept per file in name order (what apply saves). */
+	assert_true(cfg.dir);
+	assert_int_equal(cfg.n_texts, 2);
+	assert_int_equal(cfg.text_lens[0], strlen(DIR_NODE("node-a", "1")));
+	assert_memory_equal(cfg.texts[0], DIR_NODE("node-a", "1"), cfg.text_lens[0]);
 	idg_config_free(&cfg);
 	idg_diags_free(&d);
 

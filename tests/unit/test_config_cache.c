@@ -270,6 +270,15 @@ static void check_once(struct world *w, struct idg_config_cache *cache)
 	eb = idg_config_load(w->dir, &cb, &db);
 	assert_int_equal(ea, eb);
 	diags_equal(&da, &db);
+	/* What an apply would save as applied: the same bytes. */
+	if (!ea) {
+		assert_int_equal(ca.n_texts, cb.n_texts);
+		for (size_t i = 0; i < ca.n_texts; i++) {
+			assert_int_equal(ca.text_lens[i], cb.text_lens[i]);
+			assert_memory_equal(ca.texts[i], cb.texts[i], ca.text_lens[i]);
+			assert_string_equal(ca.srcs[i], cb.srcs[i]);
+		}
+	}
 	if (getenv("IDG_CACHE_DEBUG"))
 		idg_diags_print(&da, stderr);
 	assert_int_equal(r.parsed, changed_files(w));
