@@ -72,8 +72,15 @@ BENCHES = {
     },
     "propagation": {
         "has_n": True,
-        "variants": ["idgate", "iptables-legacy", "iptables-nft", "nft"],
+        "variants": ["idgate", "idgate-run", "iptables-legacy", "iptables-nft", "nft"],
         "metrics": ["ms"],
+    },
+    "churn": {
+        "has_n": False,
+        "variants": [f"{v}-r{r}" for v in ("idgate", "nft", "iptables")
+                     for r in (10, 100, 1000)],
+        "metrics": ["p50_ms", "p99_ms", "max_ms", "measured", "rate_reached",
+                    "cpu_pct", "entries_per_change", "rss_mb", "end_state_ok"],
     },
     "egw": {
         "has_n": False,
@@ -142,7 +149,23 @@ METHOD = {
     "propagation": (
         "Time from starting the update command (idgate apply, iptables-restore "
         "with the legacy and the nft backend, nft -f) that changes one rule "
-        "among N until the first probe packet with the new verdict."),
+        "among N until the first probe packet with the new verdict. "
+        "idgate-run: idgate run on a config directory (one policy file per "
+        "100 rules), the changed file written under a hidden name and renamed "
+        "in."),
+    "churn": (
+        "Changes at 10, 100 and 1000 per second against 10000 rules over 5000 "
+        "endpoints (bench/tools/churn.py): rule edits, endpoints and their "
+        "rules added and removed; idgate run takes them as files renamed into "
+        "its config directory, nftables as one nft add/delete element each, "
+        "iptables as one iptables-restore --noflush each. Every rate/4-th "
+        "change allows or denies a probe flow: p50/p99/max_ms is the time "
+        "from just before an allowing change to the first probe packet "
+        "through, measured is how many counted. cpu_pct: the daemon's CPU "
+        "(idgate) or the nft/iptables processes' (baselines) over the run, "
+        "in % of one core; entries_per_change: map entries written or "
+        "deleted per change; rss_mb: the daemon's peak RSS; end_state_ok: 1 "
+        "when applying the final config again changed no map entry."),
     "egw": (
         "The egress-gateway path on one topology: idgate's GENEVE "
         "encapsulation with SNAT against the kernel's VXLAN device with "
@@ -196,6 +219,9 @@ PLOTS = [
      "title": "Early drop on a tap: CPU per frame above an XDP drop-only program "
               "(5000-source flood)",
      "ylabel": "CPU per frame above the floor"},
+    {"name": "churn_p99", "bench": "churn", "metrics": ["p99_ms"], "kind": "bars",
+     "title": "Propagation p99 under policy churn (10, 100, 1000 changes/s)",
+     "ylabel": "p99"},
     {"name": "egw_gbps", "bench": "egw", "metrics": ["gbps"], "kind": "bars",
      "title": "Egress-gateway path throughput", "ylabel": "throughput"},
     {"name": "egw_p99", "bench": "egw", "metrics": ["p99_us"], "kind": "bars",
@@ -232,6 +258,8 @@ def metric_applies(bench, variant, metric):
         return attach_metric_applies(variant, metric)
     if bench == "earlydrop" and metric == "ns_above_floor":
         return not variant.startswith("floor-")
+    if bench == "churn" and metric in ("entries_per_change", "rss_mb", "end_state_ok"):
+        return variant.startswith("idgate-")
     return metric in BENCHES[bench]["metrics"]
 
 
@@ -789,6 +817,32 @@ def bar_rows(d):
         if not ok:
             detail += f"; {num(a.median - 10)} ms ({(a.median / 10 - 1) * 100:.0f}%) over"
         rows.append([bar, f"{num(a.median)} ms", target, status(ok), detail])
+
+    # The control plane (issue 12): one change with the daemon, and churn.
+    bar = "Propagation of one rule among 10000, idgate run (idgate-run)"
+    target = "p50 ≤ 5 ms and ≤ 1/5 of nft -f"
+    a = d.get("propagation", "idgate-run", 10000, "ms")
+    b = d.get("propagation", "nft", 10000, "ms")
+    if not a or not b:
+        nodata(bar, target, "propagation idgate-run and nft at N=10000")
+    else:
+        ok = a.median <= 5 and a.median <= b.median / 5
+        detail = f"nft -f {num(b.median)} ms; ratio {times(a.median / b.median)}"
+        if not ok:
+            detail += f"; needs ≤ {num(min(5, b.median / 5))} ms"
+        rows.append([bar, f"{num(a.median)} ms", target, status(ok), detail])
+    checks = [("p99_ms", "p99 ≤ 20 ms", lambda x: x <= 20, "ms"),
+              ("cpu_pct", "daemon CPU ≤ 10% of a core", lambda x: x <= 10, "%"),
+              ("end_state_ok", "end state = fresh apply", lambda x: x >= 1, "")]
+    for m, target, good, unit in checks:
+        bar = f"Churn at 100 changes/s (idgate-r100): {m}"
+        a = d.get("churn", "idgate-r100", None, m)
+        if not a:
+            nodata(bar, target, f"churn idgate-r100 {m}")
+            continue
+        shown = ("yes" if a.min >= 1 else "no") if m == "end_state_ok" else f"{num(a.median)} {unit}".strip()
+        ok = good(a.median) and (m != "end_state_ok" or a.min >= 1)
+        rows.append([bar, shown, target, status(ok), ""])
     return rows
 
 

@@ -3,10 +3,10 @@
 # The whole benchmark suite, one command: builds what is missing, runs
 # every bench in its own namespaces, then writes the report and plots.
 #
-#   bench/run.sh            full run (under 30 min): docs/benchmarks.md, docs/bench/*.png
+#   bench/run.sh            full run (about 45 min; churn alone takes 10): docs/benchmarks.md, docs/bench/*.png
 #   bench/run.sh --quick    smoke run (under 5 min): build/bench-report/benchmarks.md
 #   bench/run.sh --out DIR/report.md   the report elsewhere (plots in DIR/bench/)
-#   bench/run.sh --only "filters attach"   a subset (progcost filters attach propagation egw earlydrop)
+#   bench/run.sh --only "filters attach"   a subset (progcost filters attach propagation egw earlydrop churn)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,7 +15,7 @@ usage() { sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
 quick=0
 out=""
-only="progcost filters attach propagation egw earlydrop"
+only="progcost filters attach propagation egw earlydrop churn"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 for b in $only; do
-	case "$b" in progcost | filters | attach | propagation | egw | earlydrop) ;;
+	case "$b" in progcost | filters | attach | propagation | egw | earlydrop | churn) ;;
 	*) echo "bench/run.sh: unknown bench '$b'" >&2; exit 2 ;; esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (namespaces, BPF)" >&2; exit 1; }
@@ -45,6 +45,7 @@ ninja -C build >/dev/null
 if [ "$quick" = 1 ]; then
 	export BENCH_NS="10 10000" BENCH_NS_APP="10000" BENCH_REPEATS=3 BENCH_QUICK=1
 	export FLOOD_S=1 PP_S=1 CR_S=1 TP_S=1 ED_S=1
+	export CHURN_S=3 CHURN_RATES="10 100"
 	perf_repeat=200000
 	out=${out:-build/bench-report/benchmarks.md}
 else
@@ -53,6 +54,9 @@ else
 	# Eight variants, two floods, three N: three repeats keep the whole
 	# run under 30 minutes.
 	export ED_REPEATS=3
+	# The issue's minute per rate, once: the churn's own probe changes
+	# give 240 samples a rate.
+	export CHURN_S=60 CHURN_RATES="10 100 1000" CHURN_REPEATS=1
 	perf_repeat=1000000
 	out=${out:-docs/benchmarks.md}
 fi
@@ -102,6 +106,7 @@ for b in $only; do
 	propagation) run_bench propagation bench/propagation.sh ;;
 	egw) run_bench egw bench/egw.sh ;;
 	earlydrop) run_bench earlydrop bench/earlydrop.sh ;;
+	churn) run_bench churn bench/churn.sh ;;
 	esac
 done
 
@@ -138,7 +143,8 @@ print(json.dumps({
     "memory": f"{mem_kb / 1048576:.0f} GiB",
     "quick": quick == "1",
     "repeats": int(repeats),
-    "repeats_by_bench": {"earlydrop": int(os.environ.get("ED_REPEATS", repeats))},
+    "repeats_by_bench": {"earlydrop": int(os.environ.get("ED_REPEATS", repeats)),
+                         "churn": int(os.environ.get("CHURN_REPEATS", 1))},
     "duration_s": {k: int(v) for k, v in (d.split("=") for d in durations.split())},
     "ns": [int(n) for n in ns.split()],
     "ns_app": [int(n) for n in ns_app.split()],
