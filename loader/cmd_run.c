@@ -238,6 +238,27 @@ static int reload(struct run *r, const char *why)
 	return 0;
 }
 
+/* Another idgate run answers on the node's control socket: said, true. */
+static bool daemon_running(const struct idg_instance *in)
+{
+	struct json_object *req = json_object_new_object(), *rep = NULL, *v;
+	bool running;
+
+	if (!req)
+		return false;
+	json_object_object_add(req, "op", json_object_new_string("status"));
+	running = !idg_ctl_request(in->state_dir, req, 2000, &rep);
+	if (running)
+		fprintf(stderr, "idgate run: node %s already has a daemon (pid %d, control socket in %s); exiting\n",
+			in->node,
+			json_object_object_get_ex(rep, "pid", &v) ?
+				json_object_get_int(v) : 0,
+			in->state_dir);
+	json_object_put(req);
+	json_object_put(rep);
+	return running;
+}
+
 /* A request on the control socket (control.h). */
 static struct json_object *control(struct json_object *req, void *arg)
 {
@@ -575,6 +596,9 @@ int do_run(struct idg_opts *o)
 	nl_socket_set_nonblocking(nl);
 	nfd = nl_socket_get_fd(nl);
 
+	/* Two daemons for one node would undo each other's reloads. */
+	if (daemon_running(&r.sh.in))
+		goto out;
 	err = reload(&r, "start");
 	if (err && !idg_instance_exists(&r.sh.in)) {
 		fprintf(stderr, "idgate run: nothing is enforcing on node %s; exiting\n",

@@ -115,6 +115,16 @@ else
 fi
 rm "$DIR/30-bad.yaml"
 enforcing OLD "after the control socket"
+# A second daemon for the node would undo the first's reloads: it exits.
+if idg "$NA" node-a run -c "$DIR" --metrics-address off >"$TMP/run2.out" 2>&1; then
+	not_ok "second daemon: started"
+else
+	grep -q "node node-a already has a daemon (pid $RUN_PID" "$TMP/run2.out" && ok "second daemon: refused" \
+		|| not_ok "second daemon: $(cat "$TMP/run2.out")"
+fi
+idg "$NA" node-a status | grep -q "^daemon: .*pid $RUN_PID" && ok "second daemon: the first still answers" \
+	|| not_ok "second daemon: the first does not answer"
+
 
 kill -TERM "$RUN_PID"
 rc=0
