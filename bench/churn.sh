@@ -5,8 +5,9 @@
 # makes changes at each rate for CHURN_S seconds and measures, on a probe
 # flow, how long a change takes to reach the datapath.
 #   idgate     idgate run on a config directory; changes are files
-#   nft        the verdict map; one `nft add/delete element` per change
-#   iptables   the INPUT chain (nft backend); one iptables-restore --noflush
+#   nft        the verdict map; add/delete element commands fed to one nft -i
+#   iptables   the INPUT chain (nft backend); -A/-D blocks fed to one
+#              iptables-restore --noflush (no process start per change)
 # Records (bench "churn", variant VARIANT-rRATE): p50_ms, p99_ms, max_ms,
 # measured, rate_reached, cpu_pct, and for idgate entries_per_change,
 # rss_mb and end_state_ok (applying the final config again, through the
@@ -43,7 +44,7 @@ SENDER_PID=$BG_PID SENDER_OUT=$BG_OUT
 ticks() { awk '{ print $14 + $15 }' "$1"; }
 HZ=$(getconf CLK_TCK)
 
-note "rule model: gen_rules.py at N=$N (5000 clients); idgate: one policy file per 100 rules (gen_rules.py --dir); changes cycle: rule edit, endpoint add, its rule add, rule edit, a churn rule remove, a churn endpoint remove (nft/iptables: endpoint changes are rule edits); every rate/4-th change is a probe allow or deny"
+note "rule model: gen_rules.py at N=$N (5000 clients); idgate: one policy file per 100 rules (gen_rules.py --dir); changes cycle: rule edit, endpoint add, its rule add, rule edit, a churn rule remove, a churn endpoint remove (nft/iptables: endpoint changes are rule edits); nft and iptables-restore run as one process each for the whole run, fed a change at a time; every rate/4-th change is a probe allow or deny"
 note "probe: UDP $PROBE -> $SERVER:6000 every 100 us (SCHED_FIFO sender); propagation = kernel receive time of the first probe datagram after an allowing change - the time just before the change; counted only when the probe was denied in the 20 ms before"
 note "machine load at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs; $CHURN_S s per rate"
 printf '%-10s %6s %4s %8s %8s %8s %6s %8s %7s %8s %6s\n' variant rate run p50_ms p99_ms max_ms meas reached cpu_pct ent/chg end_ok
@@ -68,8 +69,9 @@ for v in "${VARIANTS[@]}"; do
 			esac
 			out=$TMP/churn.$key.$run.json
 			if ! in_ns "$DUT" python3 "$DRIVER" --variant "$v" --rate "$rate" \
-				--seconds "$CHURN_S" ${RUN_LIVE:+--live "$RUN_LIVE"} --seed "$run" >"$out" 2>"$out.err"; then
-				fail "$key run $run: driver failed: $(tail -3 "$out.err")"
+				--seconds "$CHURN_S" ${RUN_LIVE:+--live "$RUN_LIVE"} --seed "$run" \
+				--errors "$out.tool" >"$out" 2>"$out.err"; then
+				fail "$key run $run: driver failed: $(tail -3 "$out.err") $(head -3 "$out.tool" 2>/dev/null)"
 				filter_off "$( [ "$v" = idgate ] && echo idgate-run || echo "$v")"
 				continue
 			fi

@@ -13,11 +13,13 @@ bench/gen_rules.py's at N = 10 000 (5000 clients, ports 20000 and 20001).
 Changes, in a fixed cycle: a rule edited (one client's port moved), an
 endpoint added, a rule for it added, a rule edited, the oldest churn
 endpoint's rule removed, the endpoint removed. idgate: files written into the config
-directory (hidden name, then renamed in; removal by unlink). nft: `nft
-add/delete element` on the verdict map, one command per change.
-iptables: `iptables-restore --noflush` with -A/-D lines, one per change.
+directory (hidden name, then renamed in; removal by unlink). nft: `add/
+delete element` on the verdict map, one command per change. iptables:
+-A/-D lines for `iptables-restore --noflush`, one block per change.
 To nft and iptables a source is only a rule: their endpoint changes are
-rule edits.
+rule edits. nft and iptables-restore each run as one process for the
+whole run, fed a change at a time (no process start per change: the
+baselines at their best); a tool error fails the run.
 
 Every P-th change (P = rate / 4, at least 1) is instead a probe change:
 allow, then deny, the probe 10.2.0.1 -> UDP 6000 (bench/tools/udpprobe.py
@@ -116,14 +118,39 @@ class Idgate:
             self.rm("zz-probe.yaml")
 
 
-class Nft:
-    """Elements of the verdict map, one nft command per change."""
-    def __init__(self, rng):
+class Piped:
+    """One long-lived process reading a change a line (nft -i) or a
+    block (iptables-restore --noflush): no process start per change, the
+    baselines at their best. Errors go to err_path."""
+    def __init__(self, argv, err_path):
+        self.err_path = err_path
+        self.err = open(err_path, "w")
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=self.err, text=True)
+
+    def send(self, text):
+        self.p.stdin.write(text)
+        self.p.stdin.flush()
+
+    def close(self):
+        """Ends the process (its CPU then counts as the driver's
+        children's); returns its error lines."""
+        self.p.stdin.close()
+        self.p.wait()
+        self.err.close()
+        with open(self.err_path) as f:
+            return [l for l in f.read().splitlines() if l.strip()]
+
+
+class Nft(Piped):
+    """Elements of the verdict map: one nft -i, a command line a change."""
+    def __init__(self, rng, err_path):
+        super().__init__(["nft", "-i"], err_path)
         self.rng = rng
         self.ports = {i: 20000 for i in range(N_CLIENTS)}
 
     def run(self, cmd):
-        subprocess.run(["nft", cmd], check=True)
+        self.send(cmd + "\n")
 
     def el(self, ip, proto, port):
         return f"{ip} . {proto} . {port}"
@@ -155,15 +182,16 @@ class Nft:
         self.run(f"{verb} element inet idgbench allow {{ {self.el(PROBE, 'udp', PORT)}{tail} }}")
 
 
-class Iptables:
-    """Rules of the INPUT chain, one iptables-restore --noflush a change."""
-    def __init__(self, rng):
+class Iptables(Piped):
+    """Rules of the INPUT chain: one iptables-restore --noflush, a
+    *filter ... COMMIT block a change (each COMMIT is applied as read)."""
+    def __init__(self, rng, err_path):
+        super().__init__(["iptables-restore", "--noflush"], err_path)
         self.rng = rng
         self.ports = {i: 20000 for i in range(N_CLIENTS)}
 
     def restore(self, lines):
-        subprocess.run(["iptables-restore", "--noflush"], check=True,
-                       input="*filter\n" + "\n".join(lines) + "\nCOMMIT\n", text=True)
+        self.send("*filter\n" + "\n".join(lines) + "\nCOMMIT\n")
 
     def rule(self, op, ip, proto, port):
         return f"{op} INPUT -s {ip}/32 -p {proto} -m {proto} --dport {port} -j ACCEPT"
@@ -201,12 +229,14 @@ def main():
     ap.add_argument("--seconds", type=float, required=True)
     ap.add_argument("--live", help="idgate: the daemon's config directory")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--errors", default="/dev/null",
+                    help="nft/iptables: where their error output goes")
     a = ap.parse_args()
     if a.variant == "idgate" and not a.live:
         ap.error("--live is needed for idgate")
     rng = random.Random(a.seed)
-    drv = {"idgate": lambda: Idgate(a.live), "nft": lambda: Nft(rng),
-           "iptables": lambda: Iptables(rng)}[a.variant]()
+    drv = {"idgate": lambda: Idgate(a.live), "nft": lambda: Nft(rng, a.errors),
+           "iptables": lambda: Iptables(rng, a.errors)}[a.variant]()
 
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -289,6 +319,7 @@ def main():
         time.sleep(0.001)
     if allowed:
         drv.probe(False)
+    errors = drv.close() if isinstance(drv, Piped) else []
     c1 = os.times()
     arrivals.sort()
 
@@ -321,7 +352,9 @@ def main():
         "children_cpu_s": round((c1.children_user - c0.children_user) +
                                 (c1.children_system - c0.children_system), 3),
         "driver_cpu_s": round((c1.user - c0.user) + (c1.system - c0.system), 3),
+        "tool_errors": len(errors),
     }))
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":
