@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <bpf/bpf.h>
@@ -20,15 +19,8 @@
 #include "dp.h"
 #include "egw_progs.h"
 #include "idgate_xdp.skel.h"
+#include "util/util.h"
 
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 __attribute__((format(printf, 3, 4)))
 static void seterr(char *buf, size_t len, const char *fmt, ...)
@@ -289,13 +281,13 @@ static int build_and_switch(const struct idg_instance *in,
 			    size_t errlen)
 {
 	struct idg_gen_commit_opts co = { .shadow_dir = in->state_dir };
-	double t0 = now_ms();
+	double t0 = idg_now_ms();
 	int err;
 
 	err = idg_gen_create(g, NULL);
 	if (!err)
 		err = idg_gen_fill(g, c, o);
-	res->fill_ms = now_ms() - t0;
+	res->fill_ms = idg_now_ms() - t0;
 	if (err) {
 		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
 		       strerror(-err));
@@ -308,13 +300,13 @@ static int build_and_switch(const struct idg_instance *in,
 		       strerror(-err));
 		return err;
 	}
-	t0 = now_ms();
+	t0 = idg_now_ms();
 	if (o->quiesce) {
 		/* Started before the compile: normally long over by now. */
 		idg_gen_quiesce_wait(o->quiesce);
 		co.quiesce = o->quiesce;
 	}
-	res->quiesce_wait_ms = now_ms() - t0;
+	res->quiesce_wait_ms = idg_now_ms() - t0;
 	err = idg_gen_commit_ex(dp, g, &co, &res->gen, &res->commit);
 	res->switch_ms = res->quiesce_wait_ms + res->commit.switch_ms;
 	if (err) {

@@ -17,6 +17,7 @@
 #include "dp.h"
 #include "health.h"
 #include "nat_gc.h"
+#include "util/util.h"
 
 static int open_pin(const struct idg_instance *in, const char *name)
 {
@@ -157,7 +158,6 @@ int do_nat_list(struct idg_opts *o)
 	struct json_object *j = NULL;
 	struct idg_instance in;
 	struct idg_snat_val v;
-	struct timespec ts;
 	uint64_t now;
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], c[INET_ADDRSTRLEN],
 		n[INET_ADDRSTRLEN];
@@ -168,8 +168,7 @@ int do_nat_list(struct idg_opts *o)
 	fd = open_pin(&in, IDG_MAP_SNAT);
 	if (fd < 0)
 		return 1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	now = idg_clock_ns(CLOCK_MONOTONIC);
 	if (o->json)
 		j = json_object_new_array();
 	else
@@ -307,16 +306,12 @@ static void gc_tick(void *arg)
 				  .src_gc = g->dp.snat_srcgc_fd };
 	struct idg_nat_gc_result res;
 	struct idg_tun_cfg tun;
-	struct timespec ts;
+	uint64_t now = idg_clock_ns(CLOCK_MONOTONIC_COARSE);
 	int err;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	err = idg_dp_tun_cfg(&g->dp, &tun);
 	if (!err)
-		err = idg_nat_gc_pass(&m, &tun,
-				      (uint64_t)ts.tv_sec * 1000000000ull +
-					      (uint64_t)ts.tv_nsec,
-				      &g->st, &res);
+		err = idg_nat_gc_pass(&m, &tun, now, &g->st, &res);
 	if (err)
 		fprintf(stderr, "idgate health: NAT garbage collection failed: %s\n",
 			strerror(-err));

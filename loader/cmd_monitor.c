@@ -20,6 +20,7 @@
 
 #include "cmd.h"
 #include "dp.h"
+#include "util/util.h"
 
 #define MON_POLL_MS 200
 #define MON_LOSS_REPORT_MS 1000
@@ -43,14 +44,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	mon_stop = 1;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static const char *set_name(enum idg_rule_set s)
@@ -350,7 +343,7 @@ static void report_losses(struct mon *m, const struct idg_dp *dp)
 		struct json_object *o = json_object_new_object();
 		char ts[48];
 
-		timestamp(m, clock_ns(CLOCK_MONOTONIC), ts, sizeof(ts));
+		timestamp(m, idg_clock_ns(CLOCK_MONOTONIC), ts, sizeof(ts));
 		json_object_object_add(o, "type", json_object_new_string("lost"));
 		json_object_object_add(o, "lost", json_object_new_uint64(lost > m->lost ? lost - m->lost : 0));
 		json_object_object_add(o, "suppressed", json_object_new_uint64(supp > m->suppressed ? supp - m->suppressed : 0));
@@ -456,7 +449,7 @@ int do_monitor(struct idg_opts *o)
 	/* Losses before we started are not ours to report. */
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &m.lost);
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_SUPPRESSED, &m.suppressed);
-	m.mono_to_real_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+	m.mono_to_real_ns = (int64_t)(idg_clock_ns(CLOCK_REALTIME) - idg_clock_ns(CLOCK_MONOTONIC));
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (!o->json) {
@@ -465,7 +458,7 @@ int do_monitor(struct idg_opts *o)
 			o->related_to ? " related to " : "",
 			o->related_to ? o->related_to : "");
 	}
-	next_report = clock_ns(CLOCK_MONOTONIC) + MON_LOSS_REPORT_MS * 1000000ull;
+	next_report = idg_clock_ns(CLOCK_MONOTONIC) + MON_LOSS_REPORT_MS * 1000000ull;
 	while (!mon_stop) {
 		int n = ring_buffer__poll(rb, MON_POLL_MS);
 
@@ -475,7 +468,7 @@ int do_monitor(struct idg_opts *o)
 			err = n;
 			goto out;
 		}
-		if (clock_ns(CLOCK_MONOTONIC) >= next_report) {
+		if (idg_clock_ns(CLOCK_MONOTONIC) >= next_report) {
 			report_losses(&m, &dp);
 			next_report += MON_LOSS_REPORT_MS * 1000000ull;
 		}

@@ -8,12 +8,12 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <bpf/bpf.h>
 
 #include "gen.h"
 #include "instance.h"
 #include "portrange.h"
+#include "util/util.h"
 
 /* ---- the maps of a slot ---- */
 
@@ -843,14 +843,6 @@ static int slots_install(const struct idg_dp *dp, uint32_t slot,
 
 /* ---- bringing a slot to a generation's content ---- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int entry_delete(int fd, int m, const void *key)
 {
 	uint8_t zero[sizeof(struct idg_tun_cfg) + 64] = { 0 };
@@ -915,7 +907,7 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 	uint8_t *file = NULL;
 	uint32_t cur, next, slot, zero = 0;
 	const char *dir = o ? o->shadow_dir : NULL;
-	double t0 = now_ms();
+	double t0 = idg_now_ms();
 	int err;
 
 	memset(have, 0, sizeof(have));
@@ -1009,14 +1001,14 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 		goto out;
 	if (new_gen)
 		*new_gen = next;
-	st.switch_ms = now_ms() - t0;
+	st.switch_ms = idg_now_ms() - t0;
 	/* Records are an optimisation: a failure to write one only means
 	 * the next commit to that slot reads it back. */
 	if (dir) {
 		shadow_save(dir, slot, next, sm.id, g->m);
 		if (other_empty && !cur)
 			shadow_save(dir, slot ^ 1, 0, other.id, NULL);
-		st.record_ms = now_ms() - t0 - st.switch_ms;
+		st.record_ms = idg_now_ms() - t0 - st.switch_ms;
 	}
 out:
 	for (int m = 0; m < IDG_GM_N_SET; m++)
