@@ -74,38 +74,37 @@ int idg_meta_load(const char *state_dir, struct idg_meta *m)
 	return err;
 }
 
+static int meta_fill(int fd, void *arg)
+{
+	const struct idg_meta *m = arg;
+
+	/* Always this idgate's ABI: a meta is written only for maps this
+	 * idgate pinned or checked. */
+	if (dprintf(fd, "abi %u\nuplink %s %d\nxdp_mode %s\n",
+		    IDG_ABI_VERSION, m->uplink, m->uplink_ifindex,
+		    m->xdp_mode[0] ? m->xdp_mode : "-") < 0)
+		return -errno;
+	for (size_t i = 0; i < m->n_tc; i++)
+		if (dprintf(fd, "tc %s %d %s %s %d\n", m->tc[i].ifname,
+			    m->tc[i].ifindex,
+			    m->tc[i].point == BPF_TC_INGRESS ? "ingress" :
+							       "egress",
+			    m->tc[i].prog, m->tc[i].clsact_created) < 0)
+			return -errno;
+	return 0;
+}
+
 int idg_meta_save(const char *state_dir, const struct idg_meta *m)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	FILE *f;
+	char path[PATH_MAX];
 	int err;
 
 	err = idg_mkdir_p(state_dir, 0700);
 	if (err)
 		return err;
-	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE) ||
-	    idg_path_join(tmp, sizeof(tmp), state_dir, IDG_META_FILE ".tmp"))
+	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE))
 		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	/* Always this idgate's ABI: a meta is written only for maps this
-	 * idgate pinned or checked. */
-	fprintf(f, "abi %u\nuplink %s %d\nxdp_mode %s\n", IDG_ABI_VERSION,
-		m->uplink, m->uplink_ifindex,
-		m->xdp_mode[0] ? m->xdp_mode : "-");
-	for (size_t i = 0; i < m->n_tc; i++)
-		fprintf(f, "tc %s %d %s %s %d\n", m->tc[i].ifname,
-			m->tc[i].ifindex,
-			m->tc[i].point == BPF_TC_INGRESS ? "ingress" : "egress",
-			m->tc[i].prog, m->tc[i].clsact_created);
-	if (fflush(f) || fsync(fileno(f))) {
-		err = -errno;
-		fclose(f);
-		return err;
-	}
-	fclose(f);
-	return rename(tmp, path) ? -errno : 0;
+	return idg_file_replace(path, 0644, meta_fill, (void *)m);
 }
 
 /* Idle lifetimes of gateway NAT mappings: established TCP and answered
@@ -331,22 +330,21 @@ static int pin_prog(int fd, const char *dir, const char *name)
 }
 
 /*
- * Remove the named entries of dir (and their ".tmp" leftovers), then dir
+ * Remove the named entries of dir (and their temporary leftovers), then dir
  * if that left it empty. Only what idgate wrote is touched: a state dir
  * pointed at a shared directory keeps everything else.
  */
 static int remove_known(const char *dir, const char *const *names, size_t n)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	int err = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (idg_path_join(path, sizeof(path), dir, names[i]) ||
-		    snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		if (idg_path_join(path, sizeof(path), dir, names[i]))
 			return -ENAMETOOLONG;
 		if (unlink(path) && errno != ENOENT)
 			err = err ? err : -errno;
-		unlink(tmp);
+		idg_file_replace_leftovers(path);
 	}
 	if (rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY)
 		err = err ? err : -errno;

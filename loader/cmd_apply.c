@@ -10,6 +10,7 @@
 #include "apply.h"
 #include "cmd.h"
 #include "netlink.h"
+#include "util/util.h"
 
 static void print_summary(const struct cmd_compiled *cc, const char *path)
 {
@@ -38,40 +39,35 @@ int do_check(struct idg_opts *o)
 	return err ? 1 : 0;
 }
 
+/* Streams the open file *arg into out. */
+static int copy_fill(int out, void *arg)
+{
+	int in = *(const int *)arg, err = 0;
+	char buf[65536];
+	ssize_t n;
+
+	while (!err && (n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		err = n < 0 ? -errno : idg_write_all(out, buf, (size_t)n);
+	}
+	return err;
+}
+
 /* The config as applied, kept beside the state so that status, identity
  * and policy commands show what is enforcing, not what the file says now. */
 static int save_copy(const char *src, const char *dir, const char *name)
 {
-	char dst[PATH_MAX], tmp[PATH_MAX], buf[65536];
-	int in = -1, out = -1, err = 0;
-	ssize_t n;
+	char dst[PATH_MAX];
+	int in, err;
 
-	if (idg_path_join(dst, sizeof(dst), dir, name) ||
-	    snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= (int)sizeof(tmp))
+	if (idg_path_join(dst, sizeof(dst), dir, name))
 		return -ENAMETOOLONG;
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return -errno;
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0) {
-		err = -errno;
-		goto out;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)n) != n) {
-			err = -EIO;
-			goto out;
-		}
-	}
-	if (n < 0 || fsync(out))
-		err = -errno;
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	if (!err && rename(tmp, dst))
-		err = -errno;
+	err = idg_file_replace(dst, 0600, copy_fill, &in);
+	close(in);
 	return err;
 }
 

@@ -560,15 +560,14 @@ static int shadow_path(char *buf, size_t len, const char *dir, uint32_t slot)
 static int shadow_save(const char *dir, uint32_t slot, uint32_t gen,
 		       const uint32_t *ids, const struct idg_kv *sets)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char path[PATH_MAX];
 	struct shadow_hdr h = { .version = SHADOW_VERSION };
 	size_t body = 0, off;
 	uint8_t *buf;
-	int fd, err = 0;
+	int err = 0;
 
 	if (shadow_path(path, sizeof(path), dir, slot))
 		return -ENAMETOOLONG;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	memcpy(h.magic, SHADOW_MAGIC, sizeof(h.magic));
 	h.slot = slot;
 	h.gen = gen;
@@ -595,23 +594,8 @@ static int shadow_save(const char *dir, uint32_t slot, uint32_t gen,
 	memcpy(buf, &h, sizeof(h));
 
 	err = idg_mkdir_p(dir, 0700);
-	if (err)
-		goto out;
-	/* No fsync: the record only saves reading the maps back, and it
-	 * cannot outlive the maps it describes (bpffs is not persistent). */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (write(fd, buf, off) != (ssize_t)off)
-		err = -EIO;
-	close(fd);
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-out:
+	if (!err)
+		err = idg_file_replace_buf(path, 0600, buf, off);
 	free(buf);
 	return err;
 }
