@@ -146,12 +146,6 @@ out:
 	return err ? 1 : 0;
 }
 
-static const char *proto_name(uint8_t p)
-{
-	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" :
-	       p == IPPROTO_ICMP ? "ICMP" : "?";
-}
-
 int do_nat_list(struct idg_opts *o)
 {
 	struct idg_snat_key k, next, *prev = NULL;
@@ -160,7 +154,7 @@ int do_nat_list(struct idg_opts *o)
 	struct idg_snat_val v;
 	uint64_t now;
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], c[INET_ADDRSTRLEN],
-		n[INET_ADDRSTRLEN];
+		n[INET_ADDRSTRLEN], pbuf[IDG_PROTO_STR_LEN];
 	int fd, count = 0;
 
 	if (cmd_instance(o, &in))
@@ -188,7 +182,7 @@ int do_nat_list(struct idg_opts *o)
 		if (j) {
 			struct json_object *e = json_object_new_object();
 
-			json_object_object_add(e, "proto", json_object_new_string(proto_name(k.proto)));
+			json_object_object_add(e, "proto", json_object_new_string(idg_proto_str(k.proto, pbuf, sizeof(pbuf))));
 			json_object_object_add(e, "source", json_object_new_string(a));
 			json_object_object_add(e, "source_port", json_object_new_int(ntohs(k.sport)));
 			json_object_object_add(e, "destination", json_object_new_string(b));
@@ -207,7 +201,8 @@ int do_nat_list(struct idg_opts *o)
 			snprintf(s2, sizeof(s2), "%s:%u", b, ntohs(k.dport));
 			snprintf(s3, sizeof(s3), "%s:%u", c, ntohs(v.nat_port));
 			printf("%-5s %-22s %-22s %-22s %-15s %8.1f %8.1f\n",
-			       proto_name(k.proto), s1, s2, s3, n,
+			       idg_proto_str(k.proto, pbuf, sizeof(pbuf)), s1, s2,
+			       s3, n,
 			       (double)(now - v.created_ns) / 1e9,
 			       (double)(now - v.last_seen_ns) / 1e9);
 		}

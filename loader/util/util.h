@@ -35,4 +35,15 @@ int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
  * behind; a missing directory is nothing to remove. Negative errno. */
 int idg_file_replace_leftovers(const char *path);
 
+/* ---- proto.c ---- */
+/* One spelling of IP protocol names everywhere idgate prints them:
+ * Cilium's ("TCP", "UDP", "SCTP", "ICMP", "ICMPv6"). */
+#define IDG_PROTO_STR_LEN 16
+/* The name of an IP protocol number, or NULL for one without a name. */
+const char *idg_proto_name(uint8_t proto);
+/* idg_proto_name, else "proto-N" in buf (IDG_PROTO_STR_LEN bytes). */
+const char *idg_proto_str(uint8_t proto, char *buf, size_t len);
+/* The number of a name, any case; -ENOENT for an unknown one. */
+int idg_proto_parse(const char *name);
+
 #endif /* IDGATE_LOADER_UTIL_H */

@@ -259,6 +259,45 @@ static void leftovers_only_of_that_file(void **state)
 	assert_int_equal(idg_file_replace_leftovers(p), 0);
 }
 
+/* ---- proto.c ---- */
+
+static void proto_names_are_cilium_spelling(void **state)
+{
+	char buf[IDG_PROTO_STR_LEN];
+
+	(void)state;
+	assert_string_equal(idg_proto_name(6), "TCP");
+	assert_string_equal(idg_proto_name(17), "UDP");
+	assert_string_equal(idg_proto_name(132), "SCTP");
+	assert_string_equal(idg_proto_name(1), "ICMP");
+	assert_string_equal(idg_proto_name(58), "ICMPv6");
+	assert_null(idg_proto_name(0));
+	assert_null(idg_proto_name(47));
+	assert_string_equal(idg_proto_str(17, buf, sizeof(buf)), "UDP");
+	assert_string_equal(idg_proto_str(47, buf, sizeof(buf)), "proto-47");
+	assert_string_equal(idg_proto_str(255, buf, sizeof(buf)), "proto-255");
+}
+
+static void proto_parse_any_case(void **state)
+{
+	(void)state;
+	assert_int_equal(idg_proto_parse("tcp"), 6);
+	assert_int_equal(idg_proto_parse("TCP"), 6);
+	assert_int_equal(idg_proto_parse("Udp"), 17);
+	assert_int_equal(idg_proto_parse("icmpv6"), 58);
+	assert_int_equal(idg_proto_parse("ICMP"), 1);
+	assert_int_equal(idg_proto_parse("quic"), -ENOENT);
+	assert_int_equal(idg_proto_parse(""), -ENOENT);
+	assert_int_equal(idg_proto_parse("tcp "), -ENOENT);
+	/* Every name reads back as its number. */
+	for (int nr = 0; nr < 256; nr++) {
+		const char *n = idg_proto_name((uint8_t)nr);
+
+		if (n)
+			assert_int_equal(idg_proto_parse(n), nr);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +310,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(replace_fill_error_keeps_target, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(replace_rename_error_removes_temp, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(leftovers_only_of_that_file, fx_setup, fx_teardown),
+		cmocka_unit_test(proto_names_are_cilium_spelling),
+		cmocka_unit_test(proto_parse_any_case),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
