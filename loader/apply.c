@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <bpf/bpf.h>
@@ -20,15 +19,8 @@
 #include "dp.h"
 #include "egw_progs.h"
 #include "idgate_xdp.skel.h"
+#include "util/util.h"
 
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 __attribute__((format(printf, 3, 4)))
 static void seterr(char *buf, size_t len, const char *fmt, ...)
@@ -82,38 +74,37 @@ int idg_meta_load(const char *state_dir, struct idg_meta *m)
 	return err;
 }
 
+static int meta_fill(int fd, void *arg)
+{
+	const struct idg_meta *m = arg;
+
+	/* Always this idgate's ABI: a meta is written only for maps this
+	 * idgate pinned or checked. */
+	if (dprintf(fd, "abi %u\nuplink %s %d\nxdp_mode %s\n",
+		    IDG_ABI_VERSION, m->uplink, m->uplink_ifindex,
+		    m->xdp_mode[0] ? m->xdp_mode : "-") < 0)
+		return -errno;
+	for (size_t i = 0; i < m->n_tc; i++)
+		if (dprintf(fd, "tc %s %d %s %s %d\n", m->tc[i].ifname,
+			    m->tc[i].ifindex,
+			    m->tc[i].point == BPF_TC_INGRESS ? "ingress" :
+							       "egress",
+			    m->tc[i].prog, m->tc[i].clsact_created) < 0)
+			return -errno;
+	return 0;
+}
+
 int idg_meta_save(const char *state_dir, const struct idg_meta *m)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
-	FILE *f;
+	char path[PATH_MAX];
 	int err;
 
 	err = idg_mkdir_p(state_dir, 0700);
 	if (err)
 		return err;
-	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE) ||
-	    idg_path_join(tmp, sizeof(tmp), state_dir, IDG_META_FILE ".tmp"))
+	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE))
 		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	/* Always this idgate's ABI: a meta is written only for maps this
-	 * idgate pinned or checked. */
-	fprintf(f, "abi %u\nuplink %s %d\nxdp_mode %s\n", IDG_ABI_VERSION,
-		m->uplink, m->uplink_ifindex,
-		m->xdp_mode[0] ? m->xdp_mode : "-");
-	for (size_t i = 0; i < m->n_tc; i++)
-		fprintf(f, "tc %s %d %s %s %d\n", m->tc[i].ifname,
-			m->tc[i].ifindex,
-			m->tc[i].point == BPF_TC_INGRESS ? "ingress" : "egress",
-			m->tc[i].prog, m->tc[i].clsact_created);
-	if (fflush(f) || fsync(fileno(f))) {
-		err = -errno;
-		fclose(f);
-		return err;
-	}
-	fclose(f);
-	return rename(tmp, path) ? -errno : 0;
+	return idg_file_replace(path, 0644, meta_fill, (void *)m);
 }
 
 /* Idle lifetimes of gateway NAT mappings: established TCP and answered
@@ -289,13 +280,13 @@ static int build_and_switch(const struct idg_instance *in,
 			    size_t errlen)
 {
 	struct idg_gen_commit_opts co = { .shadow_dir = in->state_dir };
-	double t0 = now_ms();
+	double t0 = idg_now_ms();
 	int err;
 
 	err = idg_gen_create(g, NULL);
 	if (!err)
 		err = idg_gen_fill(g, c, o);
-	res->fill_ms = now_ms() - t0;
+	res->fill_ms = idg_now_ms() - t0;
 	if (err) {
 		seterr(errbuf, errlen, "cannot fill the policy maps: %s",
 		       strerror(-err));
@@ -308,13 +299,13 @@ static int build_and_switch(const struct idg_instance *in,
 		       strerror(-err));
 		return err;
 	}
-	t0 = now_ms();
+	t0 = idg_now_ms();
 	if (o->quiesce) {
 		/* Started before the compile: normally long over by now. */
 		idg_gen_quiesce_wait(o->quiesce);
 		co.quiesce = o->quiesce;
 	}
-	res->quiesce_wait_ms = now_ms() - t0;
+	res->quiesce_wait_ms = idg_now_ms() - t0;
 	err = idg_gen_commit_ex(dp, g, &co, &res->gen, &res->commit);
 	res->switch_ms = res->quiesce_wait_ms + res->commit.switch_ms;
 	if (err) {
@@ -339,22 +330,21 @@ static int pin_prog(int fd, const char *dir, const char *name)
 }
 
 /*
- * Remove the named entries of dir (and their ".tmp" leftovers), then dir
+ * Remove the named entries of dir (and their temporary leftovers), then dir
  * if that left it empty. Only what idgate wrote is touched: a state dir
  * pointed at a shared directory keeps everything else.
  */
 static int remove_known(const char *dir, const char *const *names, size_t n)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	int err = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (idg_path_join(path, sizeof(path), dir, names[i]) ||
-		    snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		if (idg_path_join(path, sizeof(path), dir, names[i]))
 			return -ENAMETOOLONG;
 		if (unlink(path) && errno != ENOENT)
 			err = err ? err : -errno;
-		unlink(tmp);
+		idg_file_replace_leftovers(path);
 	}
 	if (rmdir(dir) && errno != ENOENT && errno != ENOTEMPTY)
 		err = err ? err : -errno;

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "control.h"
 #include "netlink.h"
+#include "util/util.h"
 
 static void print_summary(const struct cmd_compiled *cc, const char *path)
 {
@@ -41,62 +42,46 @@ int do_check(struct idg_opts *o)
 	return err ? 1 : 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+/* Writes the texts of cfg (struct idg_config *arg) into out: the bytes
+ * that were parsed; a directory's files one after another, each headed
+ * by its name. */
+static int texts_fill(int out, void *arg)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* The config as applied, kept beside the state so that status, identity
- * and policy commands show what is enforcing, not what the files say
- * now: the bytes that were parsed, not the files again (they may have
- * changed or gone since). A directory's files go into one stream, in the
- * order read. */
-static int save_copy(const struct idg_config *cfg, const char *dir,
-		     const char *name)
-{
-	char dst[PATH_MAX], tmp[PATH_MAX], head[PATH_MAX + 32];
-	int out = -1, err = 0;
+	const struct idg_config *cfg = arg;
+	char head[PATH_MAX + 32];
 	bool nl = true;
+	int err = 0;
 
-	if (idg_path_join(dst, sizeof(dst), dir, name) ||
-	    snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0)
-		return -errno;
-	if (!cfg->n_texts)
-		err = -ENODATA;
 	for (size_t i = 0; !err && i < cfg->n_texts; i++) {
 		size_t len = cfg->text_lens[i];
 
 		if (cfg->dir) {
 			snprintf(head, sizeof(head), "%s---\n# idgate: from %s\n",
 				 nl ? "" : "\n", cfg->srcs[i]);
-			err = write_all(out, head, strlen(head));
+			err = idg_write_all(out, head, strlen(head));
 		}
 		if (!err)
-			err = write_all(out, cfg->texts[i], len);
+			err = idg_write_all(out, cfg->texts[i], len);
 		if (len)
 			nl = cfg->texts[i][len - 1] == '\n';
 	}
-	if (!err && fsync(out))
-		err = -errno;
-	close(out);
-	if (!err && rename(tmp, dst))
-		err = -errno;
-	if (err)
-		unlink(tmp);
 	return err;
+}
+
+/* The config as applied, kept beside the state so that status, identity
+ * and policy commands show what is enforcing, not what the files say
+ * now: the bytes that were parsed, not the files again (they may have
+ * changed or gone since). */
+static int save_copy(const struct idg_config *cfg, const char *dir,
+		     const char *name)
+{
+	char dst[PATH_MAX];
+
+	if (idg_path_join(dst, sizeof(dst), dir, name))
+		return -ENAMETOOLONG;
+	if (!cfg->n_texts)
+		return -ENODATA;
+	return idg_file_replace(dst, 0600, texts_fill, (void *)cfg);
 }
 
 /* Remap interfaces of the meta that were deleted and created again (a new

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "netlink.h"
+#include "util/util.h"
 
 /* One line whatever the name holds: control bytes are shown as '?'. */
 static void bad_node_name(const char *node, bool from_host)
@@ -50,14 +50,6 @@ int cmd_instance(const struct idg_opts *o, struct idg_instance *in)
 	return err;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* A cookie keeps its counters only when it still names the same rule. */
 static void mark_kept_cookies(struct cmd_compiled *cc)
 {
@@ -95,7 +87,7 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 		}
 		path = saved;
 	}
-	t0 = now_ms();
+	t0 = idg_now_ms();
 	if (cache)
 		err = idg_config_load_cached(cache, path, &cc->cfg, &cc->d,
 					     &cc->reuse);
@@ -111,7 +103,7 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 		err = idg_compile(&cc->cfg, in->node, &cc->st, &cc->c, &cc->d);
 	if (!err)
 		mark_kept_cookies(cc);
-	cc->compile_ms = now_ms() - t0;
+	cc->compile_ms = idg_now_ms() - t0;
 	/* Warnings about the applied config were shown when it was applied;
 	 * the read-only views repeat only errors. */
 	if (path != saved || cc->d.n_errors)

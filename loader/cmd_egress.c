@@ -17,6 +17,7 @@
 #include "dp.h"
 #include "health.h"
 #include "nat_gc.h"
+#include "util/util.h"
 
 static int open_pin(const struct idg_instance *in, const char *name)
 {
@@ -145,22 +146,15 @@ out:
 	return err ? 1 : 0;
 }
 
-static const char *proto_name(uint8_t p)
-{
-	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" :
-	       p == IPPROTO_ICMP ? "ICMP" : "?";
-}
-
 int do_nat_list(struct idg_opts *o)
 {
 	struct idg_snat_key k, next, *prev = NULL;
 	struct json_object *j = NULL;
 	struct idg_instance in;
 	struct idg_snat_val v;
-	struct timespec ts;
 	uint64_t now;
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], c[INET_ADDRSTRLEN],
-		n[INET_ADDRSTRLEN];
+		n[INET_ADDRSTRLEN], pbuf[IDG_PROTO_STR_LEN];
 	int fd, count = 0;
 
 	if (cmd_instance(o, &in))
@@ -168,8 +162,7 @@ int do_nat_list(struct idg_opts *o)
 	fd = open_pin(&in, IDG_MAP_SNAT);
 	if (fd < 0)
 		return 1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	now = idg_clock_ns(CLOCK_MONOTONIC);
 	if (o->json)
 		j = json_object_new_array();
 	else
@@ -189,7 +182,7 @@ int do_nat_list(struct idg_opts *o)
 		if (j) {
 			struct json_object *e = json_object_new_object();
 
-			json_object_object_add(e, "proto", json_object_new_string(proto_name(k.proto)));
+			json_object_object_add(e, "proto", json_object_new_string(idg_proto_str(k.proto, pbuf, sizeof(pbuf))));
 			json_object_object_add(e, "source", json_object_new_string(a));
 			json_object_object_add(e, "source_port", json_object_new_int(ntohs(k.sport)));
 			json_object_object_add(e, "destination", json_object_new_string(b));
@@ -208,7 +201,8 @@ int do_nat_list(struct idg_opts *o)
 			snprintf(s2, sizeof(s2), "%s:%u", b, ntohs(k.dport));
 			snprintf(s3, sizeof(s3), "%s:%u", c, ntohs(v.nat_port));
 			printf("%-5s %-22s %-22s %-22s %-15s %8.1f %8.1f\n",
-			       proto_name(k.proto), s1, s2, s3, n,
+			       idg_proto_str(k.proto, pbuf, sizeof(pbuf)), s1, s2,
+			       s3, n,
 			       (double)(now - v.created_ns) / 1e9,
 			       (double)(now - v.last_seen_ns) / 1e9);
 		}
@@ -307,16 +301,12 @@ static void gc_tick(void *arg)
 				  .src_gc = g->dp.snat_srcgc_fd };
 	struct idg_nat_gc_result res;
 	struct idg_tun_cfg tun;
-	struct timespec ts;
+	uint64_t now = idg_clock_ns(CLOCK_MONOTONIC_COARSE);
 	int err;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	err = idg_dp_tun_cfg(&g->dp, &tun);
 	if (!err)
-		err = idg_nat_gc_pass(&m, &tun,
-				      (uint64_t)ts.tv_sec * 1000000000ull +
-					      (uint64_t)ts.tv_nsec,
-				      &g->st, &res);
+		err = idg_nat_gc_pass(&m, &tun, now, &g->st, &res);
 	if (err)
 		fprintf(stderr, "idgate health: NAT garbage collection failed: %s\n",
 			strerror(-err));

@@ -20,6 +20,7 @@
 
 #include "cmd.h"
 #include "dp.h"
+#include "util/util.h"
 
 #define MON_POLL_MS 200
 #define MON_LOSS_REPORT_MS 1000
@@ -45,33 +46,12 @@ static void on_signal(int sig)
 	mon_stop = 1;
 }
 
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static const char *set_name(enum idg_rule_set s)
 {
 	static const char *const n[] = { "ingress", "egress", "ingressDeny",
 					  "egressDeny" };
 
 	return s < IDG_RS_MAX ? n[s] : "?";
-}
-
-static const char *proto_name(uint8_t p, char *buf, size_t len)
-{
-	switch (p) {
-	case IPPROTO_TCP: return "tcp";
-	case IPPROTO_UDP: return "udp";
-	case IPPROTO_SCTP: return "sctp";
-	case IPPROTO_ICMP: return "icmp";
-	case IPPROTO_ICMPV6: return "icmpv6";
-	}
-	snprintf(buf, len, "proto-%u", p);
-	return buf;
 }
 
 static bool has_ports(const struct idg_event *e)
@@ -200,7 +180,7 @@ static void print_json(const struct mon *m, const struct idg_event *e,
 	const struct idg_cookie *ck = e->cookie ? idg_compiled_cookie(m->c, e->cookie) : NULL;
 	struct json_object *o = json_object_new_object();
 	bool egress = e->dir == IDG_DIR_EGRESS;
-	char pbuf[16], ts[48];
+	char pbuf[IDG_PROTO_STR_LEN], ts[48];
 
 	timestamp(m, e->ts_ns, ts, sizeof(ts));
 	json_object_object_add(o, "type", json_object_new_string(ev_name(e->type)));
@@ -209,7 +189,7 @@ static void print_json(const struct mon *m, const struct idg_event *e,
 	json_object_object_add(o, "direction", json_object_new_string(egress ? "egress" : "ingress"));
 	json_object_object_add(o, "family", e->family == IDG_FAM_IPV4 ? json_object_new_string("ipv4") :
 		e->family == IDG_FAM_IPV6 ? json_object_new_string("ipv6") : json_object_new_null());
-	json_object_object_add(o, "protocol", json_object_new_string(proto_name(e->proto, pbuf, sizeof(pbuf))));
+	json_object_object_add(o, "protocol", json_object_new_string(idg_proto_str(e->proto, pbuf, sizeof(pbuf))));
 	json_object_object_add(o, "protocol_number", json_object_new_int(e->proto));
 	json_object_object_add(o, "fragment", json_object_new_boolean(e->flags & IDG_EV_F_FRAGMENT));
 	json_object_object_add(o, "source", peer_json(m, e, e->saddr, e->sport, e->src_id, egress ? ep : NULL));
@@ -266,14 +246,15 @@ static void print_text(const struct mon *m, const struct idg_event *e,
 		       const char *ep)
 {
 	const struct idg_cookie *ck = e->cookie ? idg_compiled_cookie(m->c, e->cookie) : NULL;
-	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8], pbuf[16];
+	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8],
+		pbuf[IDG_PROTO_STR_LEN];
 
 	endpoint_str(e, e->saddr, e->sport, src, sizeof(src));
 	endpoint_str(e, e->daddr, e->dport, dst, sizeof(dst));
 	printf("xx %s (%s) flow %s -> %s %s%s %s ifindex %u: identity %u [%s] -> %u [%s]",
 	       ev_name(e->type),
 	       idg_reason_name(e->reason), src, dst,
-	       proto_name(e->proto, pbuf, sizeof(pbuf)),
+	       idg_proto_str(e->proto, pbuf, sizeof(pbuf)),
 	       e->flags & IDG_EV_F_FRAGMENT ? " fragment" : "",
 	       e->dir == IDG_DIR_EGRESS ? "egress" : "ingress", e->ifindex,
 	       e->src_id, id_labels(m, e->src_id), e->dst_id,
@@ -350,7 +331,7 @@ static void report_losses(struct mon *m, const struct idg_dp *dp)
 		struct json_object *o = json_object_new_object();
 		char ts[48];
 
-		timestamp(m, clock_ns(CLOCK_MONOTONIC), ts, sizeof(ts));
+		timestamp(m, idg_clock_ns(CLOCK_MONOTONIC), ts, sizeof(ts));
 		json_object_object_add(o, "type", json_object_new_string("lost"));
 		json_object_object_add(o, "lost", json_object_new_uint64(lost > m->lost ? lost - m->lost : 0));
 		json_object_object_add(o, "suppressed", json_object_new_uint64(supp > m->suppressed ? supp - m->suppressed : 0));
@@ -456,7 +437,7 @@ int do_monitor(struct idg_opts *o)
 	/* Losses before we started are not ours to report. */
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &m.lost);
 	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_SUPPRESSED, &m.suppressed);
-	m.mono_to_real_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
+	m.mono_to_real_ns = (int64_t)(idg_clock_ns(CLOCK_REALTIME) - idg_clock_ns(CLOCK_MONOTONIC));
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (!o->json) {
@@ -465,7 +446,7 @@ int do_monitor(struct idg_opts *o)
 			o->related_to ? " related to " : "",
 			o->related_to ? o->related_to : "");
 	}
-	next_report = clock_ns(CLOCK_MONOTONIC) + MON_LOSS_REPORT_MS * 1000000ull;
+	next_report = idg_clock_ns(CLOCK_MONOTONIC) + MON_LOSS_REPORT_MS * 1000000ull;
 	while (!mon_stop) {
 		int n = ring_buffer__poll(rb, MON_POLL_MS);
 
@@ -475,7 +456,7 @@ int do_monitor(struct idg_opts *o)
 			err = n;
 			goto out;
 		}
-		if (clock_ns(CLOCK_MONOTONIC) >= next_report) {
+		if (idg_clock_ns(CLOCK_MONOTONIC) >= next_report) {
 			report_losses(&m, &dp);
 			next_report += MON_LOSS_REPORT_MS * 1000000ull;
 		}

@@ -35,6 +35,7 @@
 #include "netlink.h"
 #include "reload_gate.h"
 #include "run.h"
+#include "util/util.h"
 
 #define IDG_RUN_CHECK_MS 500    /* attachment check period */
 #define IDG_RUN_CT_GC_MS 10000  /* conntrack garbage collection period */
@@ -42,18 +43,12 @@
 
 static double mono_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return idg_now_ms() / 1e3;
 }
 
 static double wall_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)idg_clock_ns(CLOCK_REALTIME) / 1e9;
 }
 
 struct run {
@@ -502,11 +497,10 @@ static void ct_gc(const struct run *r)
 {
 	static const char *const maps[2] = { IDG_MAP_CT_NEW, IDG_MAP_CT };
 	struct idg_ct_gc_result res = { 0 };
-	struct timespec ts;
+	uint64_t now = idg_clock_ns(CLOCK_MONOTONIC_COARSE);
 	char path[PATH_MAX];
 	int fd, err = 0;
 
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	for (int est = 0; est < 2 && !err; est++) {
 		if (idg_path_join(path, sizeof(path), r->sh.in.pin_dir,
 				  maps[est]))
@@ -514,15 +508,11 @@ static void ct_gc(const struct run *r)
 		fd = bpf_obj_get(path);
 		if (fd < 0)
 			return;
-		err = idg_ct_gc_pass(fd, est,
-				     (uint64_t)ts.tv_sec * 1000000000ull +
-					     (uint64_t)ts.tv_nsec,
-				     &res);
+		err = idg_ct_gc_pass(fd, est, now, &res);
 		close(fd);
 	}
 	if (!err)
-		err = ct_hint_rotate(r, (uint64_t)ts.tv_sec * 1000000000ull +
-						(uint64_t)ts.tv_nsec);
+		err = ct_hint_rotate(r, now);
 	if (err)
 		fprintf(stderr, "idgate run: conntrack garbage collection: %s\n",
 			strerror(-err));

@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "control.h"
 #include "dp.h"
+#include "util/util.h"
 
 static void json_print(struct json_object *j)
 {
@@ -271,19 +272,16 @@ out:
 
 static void fmt_l4(const struct idg_rule_entry *r, char *buf, size_t len)
 {
-	const char *p = r->proto == IPPROTO_TCP ? "TCP" :
-			r->proto == IPPROTO_UDP ? "UDP" :
-			r->proto == IPPROTO_SCTP ? "SCTP" :
-			r->proto == IPPROTO_ICMP ? "ICMP" :
-			r->proto == IPPROTO_ICMPV6 ? "ICMPv6" : NULL;
+	char pbuf[IDG_PROTO_STR_LEN];
+	const char *p = idg_proto_str(r->proto, pbuf, sizeof(pbuf));
 
 	if (!r->proto)
 		snprintf(buf, len, "any");
 	else if (r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6)
 		r->icmp_type < 0 ? snprintf(buf, len, "%s", p) :
 				   snprintf(buf, len, "%s type %d", p, r->icmp_type);
-	else if (!p)
-		snprintf(buf, len, "proto %u", r->proto);
+	else if (!idg_proto_name(r->proto))
+		snprintf(buf, len, "%s", p);
 	else if (!r->port)
 		snprintf(buf, len, "%s/all", p);
 	else if (r->end_port > r->port)

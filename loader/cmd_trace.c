@@ -21,6 +21,7 @@
 #include "cmd.h"
 #include "idgate_tc.skel.h"
 #include "idgate_xdp.skel.h"
+#include "util/util.h"
 
 #define TRACE_SPORT 40000
 
@@ -188,6 +189,7 @@ static int trace(const struct idg_opts *o, const char *src_s,
 	struct cmd_compiled cc;
 	const struct idg_cookie *ck;
 	uint8_t pkt[128], proto;
+	int nr;
 	char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], rule[160] = "";
 	bool egress, allow;
 	uint32_t sid, did;
@@ -196,19 +198,15 @@ static int trace(const struct idg_opts *o, const char *src_s,
 
 	if (cmd_instance(o, &in))
 		return 2;
-	if (!strcmp(proto_s, "tcp"))
-		proto = IPPROTO_TCP;
-	else if (!strcmp(proto_s, "udp"))
-		proto = IPPROTO_UDP;
-	else if (!strcmp(proto_s, "sctp"))
-		proto = IPPROTO_SCTP;
-	else if (!strcmp(proto_s, "icmp"))
-		proto = IPPROTO_ICMP;
-	else {
+	/* icmp is echo over the addresses' family: ICMPv6 by that name
+	 * would build it over IPv4 as well. */
+	nr = idg_proto_parse(proto_s);
+	if (nr < 0 || nr == IPPROTO_ICMPV6) {
 		fprintf(stderr, "idgate policy trace: --proto is tcp, udp, sctp or icmp, not '%s'\n",
 			proto_s);
 		return 2;
 	}
+	proto = (uint8_t)nr;
 	if (strcmp(dir_s, "ingress") && strcmp(dir_s, "egress")) {
 		fprintf(stderr, "idgate policy trace: --direction is ingress or egress, not '%s'\n",
 			dir_s);
@@ -255,7 +253,7 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		json_object_object_add(j, "direction", json_object_new_string(dir_s));
 		json_object_object_add(j, "source", json_object_new_string(sa));
 		json_object_object_add(j, "destination", json_object_new_string(da));
-		json_object_object_add(j, "protocol", json_object_new_string(proto_s));
+		json_object_object_add(j, "protocol", json_object_new_string(idg_proto_name(proto)));
 		json_object_object_add(j, "dport", json_object_new_int(dport));
 		json_object_object_add(j, "source_identity", json_object_new_int64(sid));
 		json_object_object_add(j, "source_labels", json_object_new_string(labels_of(&cc.c, sid)));
@@ -267,7 +265,8 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 		json_object_put(j);
 	} else {
-		printf("%s -> %s %s/%u (%s)\n", sa, da, proto_s, dport, dir_s);
+		printf("%s -> %s %s/%u (%s)\n", sa, da, idg_proto_name(proto),
+		       dport, dir_s);
 		printf("  source:      identity %u [%s]\n", sid, labels_of(&cc.c, sid));
 		printf("  destination: identity %u [%s]\n", did, labels_of(&cc.c, did));
 		printf("verdict: %s (%s)%s%s\n", allow ? "ALLOWED" : "DENIED",

@@ -91,8 +91,6 @@ bool idg_selector_constrains(const struct idg_selector *s, const char *key);
 uint32_t idg_identity_hash_local(const char *canon);
 /* "10.0.0.0/8" / "fd00::/64" into buf (at least 64 bytes). */
 void idg_cidr_format(const struct idg_cidr *c, char *buf, size_t len);
-/* a contains b (same family, a no longer than b, b's bits under a's). */
-bool idg_cidr_contains(const struct idg_cidr *a, const struct idg_cidr *b);
 bool idg_cidr_equal(const struct idg_cidr *a, const struct idg_cidr *b);
 bool idg_cidr_overlaps(const struct idg_cidr *a, const struct idg_cidr *b);
 

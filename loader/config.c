@@ -169,7 +169,7 @@ static void add_node(struct cfg_parser *p, const yaml_node_t *root,
 	nd->annotations = m->annotations;
 	memset(&m->labels, 0, sizeof(m->labels));
 	memset(&m->annotations, 0, sizeof(m->annotations));
-	gw = cfg_labels_find(&nd->annotations, IDG_ANNOTATION_GATEWAY);
+	gw = idg_labels_get(&nd->annotations, IDG_ANNOTATION_GATEWAY);
 	if (gw && !(nd->gateway_name = strdup(gw)))
 		cfg_oom(p, root);
 	if (spec)

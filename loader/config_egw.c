@@ -177,7 +177,7 @@ int cfg_egw_spec(struct cfg_parser *p, const yaml_node_t *spec,
 		bool inside = false;
 
 		for (size_t j = 0; j < egw->n_destinations && !inside; j++)
-			inside = cfg_cidr_contains(&egw->destinations[j],
+			inside = idg_cidr_contains(&egw->destinations[j],
 						   &egw->excluded[i]);
 		if (!inside && egw->n_destinations)
 			idg_warn(p->d, egw->excluded[i].pos,

@@ -148,11 +148,7 @@ int cfg_addr(struct cfg_parser *p, const yaml_node_t *n, const char *what,
 int cfg_cidr_list(struct cfg_parser *p, const yaml_node_t *n,
 		  const char *what, unsigned int flags, struct idg_cidr **out,
 		  size_t *n_out);
-bool cfg_cidr_contains(const struct idg_cidr *outer,
-		       const struct idg_cidr *inner);
 const char *cfg_cidr_str(const struct idg_cidr *c, char *buf, size_t len);
-/* The value of key in sorted labels, or NULL. */
-const char *cfg_labels_find(const struct idg_labels *l, const char *key);
 void cfg_selector_free(struct idg_selector *s);
 
 /* ---- config_node.c ---- */

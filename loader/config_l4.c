@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "util/util.h"
 
 /* Cilium's L7 sections, and how to name their rules in a message. */
 static const struct {
@@ -51,30 +52,29 @@ static int protocol(struct cfg_parser *p, const yaml_node_t *n,
 		    uint8_t *proto)
 {
 	const char *s = yc_scalar(n);
+	int nr;
 
 	if (!s || yc_is_null(n)) {
 		idg_err(p->d, yc_pos(p, n), "protocol: expected a string");
 		return -EINVAL;
 	}
-	if (!strcmp(s, "TCP"))
-		*proto = IPPROTO_TCP;
-	else if (!strcmp(s, "UDP"))
-		*proto = IPPROTO_UDP;
-	else if (!strcmp(s, "SCTP"))
-		*proto = IPPROTO_SCTP;
-	else if (!strcmp(s, "ANY"))
-		*proto = 0;
-	else if (!strcmp(s, "ICMP") || !strcmp(s, "ICMPv6")) {
+	nr = strcmp(s, "ANY") ? idg_proto_parse(s) : 0;
+	/* Cilium's names are case-sensitive. */
+	if (nr > 0 && strcmp(idg_proto_name((uint8_t)nr), s))
+		nr = -ENOENT;
+	if (nr == IPPROTO_ICMP || nr == IPPROTO_ICMPV6) {
 		idg_err(p->d, yc_pos(p, n),
 			"protocol %s is not allowed in toPorts: use an icmps section for ICMP",
 			s);
 		return -EINVAL;
-	} else {
+	}
+	if (nr < 0) {
 		idg_err(p->d, yc_pos(p, n),
 			"unknown protocol '%.40s' (expected TCP, UDP, SCTP or ANY)",
 			s);
 		return -EINVAL;
 	}
+	*proto = (uint8_t)nr;
 	return 0;
 }
 

@@ -116,7 +116,7 @@ static int cidr_set(struct cfg_parser *p, const yaml_node_t *n,
 			  &cs->n_except))
 		err = -EINVAL;
 	for (size_t i = 0; i < cs->n_except; i++) {
-		if (cfg_cidr_contains(&cs->cidr, &cs->except[i]))
+		if (idg_cidr_contains(&cs->cidr, &cs->except[i]))
 			continue;
 		idg_err(p->d, cs->except[i].pos,
 			"except %s is not inside cidr %s",

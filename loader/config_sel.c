@@ -33,16 +33,6 @@ static int label_cmp(const void *a, const void *b)
 		      ((const struct idg_label *)b)->key);
 }
 
-const char *cfg_labels_find(const struct idg_labels *l, const char *key)
-{
-	struct idg_label k = { .key = (char *)key }, *hit;
-
-	if (!l->n)
-		return NULL;
-	hit = bsearch(&k, l->v, l->n, sizeof(*l->v), label_cmp);
-	return hit ? hit->value : NULL;
-}
-
 /*
  * Cilium selectors may name a label source ("k8s:app"). Every idgate
  * label comes from the config, so only the sources that mean "this
@@ -278,23 +268,6 @@ const char *cfg_cidr_str(const struct idg_cidr *c, char *buf, size_t len)
 static unsigned int fam_bits(int family)
 {
 	return family == IDG_FAM_IPV4 ? 32 : 128;
-}
-
-bool cfg_cidr_contains(const struct idg_cidr *outer,
-		       const struct idg_cidr *inner)
-{
-	unsigned int full = outer->plen / 8, rest = outer->plen % 8;
-
-	if (outer->family != inner->family || inner->plen < outer->plen)
-		return false;
-	if (memcmp(outer->addr, inner->addr, full))
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xff << (8 - rest));
-
-		return (outer->addr[full] & mask) == (inner->addr[full] & mask);
-	}
-	return true;
 }
 
 /* Clears the host bits; true when some were set. */

@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include "control.h"
+#include "util/util.h"
 
 /* Far above any real request or reply (diagnostics included). */
 #define CTL_MAX (4u << 20)
@@ -51,14 +51,6 @@ int idg_ctl_listen(const char *state_dir, int *fd)
 	return 0;
 }
 
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* One line from fd into a malloc'd string, within the deadline. */
 static int read_line(int fd, double deadline, char **out)
 {
@@ -70,7 +62,7 @@ static int read_line(int fd, double deadline, char **out)
 		return -ENOMEM;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		double left = deadline - mono_ms();
+		double left = deadline - idg_now_ms();
 		ssize_t n;
 
 		if (left <= 0) {
@@ -129,7 +121,7 @@ static int write_line(int fd, struct json_object *j, double deadline)
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		const char *from = off < len ? s + off : "\n";
 		size_t want = off < len ? len - off : 1;
-		double left = deadline - mono_ms();
+		double left = deadline - idg_now_ms();
 		ssize_t n;
 
 		if (left <= 0)
@@ -166,7 +158,7 @@ int idg_ctl_serve_one(int lfd,
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	/* A client that stalls must not hold the daemon up for long. */
-	double deadline = mono_ms() + 2000;
+	double deadline = idg_now_ms() + 2000;
 	char *line = NULL;
 	int fd, err;
 
@@ -192,7 +184,7 @@ int idg_ctl_serve_one(int lfd,
 	/* The handler may have run long (a reload): the reply gets its own
 	 * time. */
 	if (reply)
-		err = write_line(fd, reply, mono_ms() + 2000);
+		err = write_line(fd, reply, idg_now_ms() + 2000);
 out:
 	json_object_put(req);
 	json_object_put(reply);
@@ -204,7 +196,7 @@ out:
 int idg_ctl_request(const char *state_dir, struct json_object *req,
 		    int timeout_ms, struct json_object **reply)
 {
-	double deadline = mono_ms() + timeout_ms;
+	double deadline = idg_now_ms() + timeout_ms;
 	struct sockaddr_un a;
 	char *line = NULL;
 	int s, err = ctl_addr(state_dir, &a);

@@ -13,6 +13,7 @@
 #include "dp.h"
 #include "idgate_xdp.skel.h"
 #include "idgate_tc.skel.h"
+#include "util/util.h"
 
 static void dp_fds_reset(struct idg_dp *dp)
 {
@@ -64,7 +65,6 @@ static int dp_unpin_all(struct bpf_object *obj)
 int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
-	struct timespec now;
 	int err;
 
 	dp_fds_reset(dp);
@@ -132,10 +132,8 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	dp->xdp_prog_fd = bpf_program__fd(dp->xdp->progs.idgate_xdp_ingress);
 	dp->tc_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_egress);
 	dp->tc_in_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_ingress);
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
 	err = idg_ct_hint_init(dp->ct_epoch_fd,
-			       (uint64_t)now.tv_sec * 1000000000ull +
-				       (uint64_t)now.tv_nsec);
+			       idg_clock_ns(CLOCK_MONOTONIC_COARSE));
 	if (err)
 		goto out;
 	return 0;

@@ -8,12 +8,12 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <bpf/bpf.h>
 
 #include "gen.h"
 #include "instance.h"
 #include "portrange.h"
+#include "util/util.h"
 
 /* ---- the maps of a slot ---- */
 
@@ -560,15 +560,14 @@ static int shadow_path(char *buf, size_t len, const char *dir, uint32_t slot)
 static int shadow_save(const char *dir, uint32_t slot, uint32_t gen,
 		       const uint32_t *ids, const struct idg_kv *sets)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char path[PATH_MAX];
 	struct shadow_hdr h = { .version = SHADOW_VERSION };
 	size_t body = 0, off;
 	uint8_t *buf;
-	int fd, err = 0;
+	int err = 0;
 
 	if (shadow_path(path, sizeof(path), dir, slot))
 		return -ENAMETOOLONG;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	memcpy(h.magic, SHADOW_MAGIC, sizeof(h.magic));
 	h.slot = slot;
 	h.gen = gen;
@@ -595,23 +594,8 @@ static int shadow_save(const char *dir, uint32_t slot, uint32_t gen,
 	memcpy(buf, &h, sizeof(h));
 
 	err = idg_mkdir_p(dir, 0700);
-	if (err)
-		goto out;
-	/* No fsync: the record only saves reading the maps back, and it
-	 * cannot outlive the maps it describes (bpffs is not persistent). */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (write(fd, buf, off) != (ssize_t)off)
-		err = -EIO;
-	close(fd);
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-out:
+	if (!err)
+		err = idg_file_replace_buf(path, 0600, buf, off);
 	free(buf);
 	return err;
 }
@@ -843,14 +827,6 @@ static int slots_install(const struct idg_dp *dp, uint32_t slot,
 
 /* ---- bringing a slot to a generation's content ---- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int entry_delete(int fd, int m, const void *key)
 {
 	uint8_t zero[sizeof(struct idg_tun_cfg) + 64] = { 0 };
@@ -915,7 +891,7 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 	uint8_t *file = NULL;
 	uint32_t cur, next, slot, zero = 0;
 	const char *dir = o ? o->shadow_dir : NULL;
-	double t0 = now_ms();
+	double t0 = idg_now_ms();
 	int err;
 
 	memset(have, 0, sizeof(have));
@@ -1009,14 +985,14 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 		goto out;
 	if (new_gen)
 		*new_gen = next;
-	st.switch_ms = now_ms() - t0;
+	st.switch_ms = idg_now_ms() - t0;
 	/* Records are an optimisation: a failure to write one only means
 	 * the next commit to that slot reads it back. */
 	if (dir) {
 		shadow_save(dir, slot, next, sm.id, g->m);
 		if (other_empty && !cur)
 			shadow_save(dir, slot ^ 1, 0, other.id, NULL);
-		st.record_ms = now_ms() - t0 - st.switch_ms;
+		st.record_ms = idg_now_ms() - t0 - st.switch_ms;
 	}
 out:
 	for (int m = 0; m < IDG_GM_N_SET; m++)

@@ -13,6 +13,7 @@
 #include <idgate/egw.h>
 
 #include "health.h"
+#include "util/util.h"
 
 /* Reads a whole datagram: anything longer than a probe must not be cut
  * down to one. */
@@ -20,14 +21,6 @@
 
 _Static_assert(sizeof(struct idg_health_probe) == 24,
 	       "the probe's wire format (docs/egress-gateway.md)");
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int udp_socket(uint32_t ip, uint16_t port)
 {
@@ -50,13 +43,11 @@ static int udp_socket(uint32_t ip, uint16_t port)
 static void mark(struct idg_health *h, struct idg_health_target *t, int up)
 {
 	struct idg_gw_health v = { .up = (uint32_t)up };
-	struct timespec ts;
 	char ip[INET_ADDRSTRLEN];
 
 	if (t->up == up)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	v.changed_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	v.changed_ns = idg_clock_ns(CLOCK_MONOTONIC);
 	if (bpf_map_update_elem(h->health_fd, &t->ip, &v, BPF_ANY)) {
 		fprintf(stderr, "idgate health: cannot update gateway state: %s\n",
 			strerror(errno));
@@ -188,7 +179,7 @@ static void warn_ignored(struct idg_health_target *t, uint64_t now)
 int idg_health_run(struct idg_health *h, volatile int *stop)
 {
 	int rfd = -1, pfd = -1, err = 0;
-	uint64_t start = mono_ms(), next = 0, next_tick = start;
+	uint64_t start = (uint64_t)idg_now_ms(), next = 0, next_tick = start;
 	uint32_t seq = 0;
 
 	if (h->respond) {
@@ -214,7 +205,7 @@ int idg_health_run(struct idg_health *h, volatile int *stop)
 	}
 	while (!*stop) {
 		struct pollfd fds[2];
-		uint64_t now = mono_ms();
+		uint64_t now = (uint64_t)idg_now_ms();
 		int n = 0, timeout;
 
 		if (pfd >= 0 && now >= next) {
@@ -261,7 +252,7 @@ int idg_health_run(struct idg_health *h, volatile int *stop)
 		if (rfd >= 0)
 			answer(rfd);
 		if (pfd >= 0)
-			replies(h, pfd, mono_ms());
+			replies(h, pfd, (uint64_t)idg_now_ms());
 	}
 out:
 	if (rfd >= 0)

@@ -280,8 +280,10 @@ bool idg_node_name_ok(const char *name);
 const struct idg_node *idg_config_node(const struct idg_config *cfg,
 				       const char *name);
 
-/* Label helpers shared by the parser and the compiler. */
+/* Label and CIDR helpers shared by the parser and the compiler. */
 const char *idg_labels_get(const struct idg_labels *l, const char *key);
+/* a contains b (same family, a no longer than b, b's bits under a's). */
+bool idg_cidr_contains(const struct idg_cidr *a, const struct idg_cidr *b);
 void idg_labels_free(struct idg_labels *l);
 /* Kubernetes semantics: NotIn and DoesNotExist match a missing key. */
 bool idg_selector_matches(const struct idg_selector *s,

@@ -16,7 +16,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "compile_int.h"
+#include "util/util.h"
 
 #define STATE_MAGIC "idgate-state"
 #define STATE_VERSION 1
@@ -349,78 +349,13 @@ static bool same_content(const char *path, const struct sbuf *b)
 
 int idg_state_save(const char *path, const struct idg_state *st)
 {
-	char *dcopy = NULL, *bcopy = NULL, *tmp = NULL;
 	struct sbuf text = { 0 };
-	const char *dir, *base;
-	int fd = -1, dfd, err = 0;
+	int err;
 
 	err = state_text(st, &text);
-	if (err)
-		goto out;
 	/* A reload that hands out no new number leaves the file alone. */
-	if (same_content(path, &text))
-		goto out;
-	dcopy = strdup(path);
-	bcopy = strdup(path);
-	if (!dcopy || !bcopy) {
-		err = -ENOMEM;
-		goto out;
-	}
-	dir = dirname(dcopy);
-	base = basename(bcopy);
-	/* Same dir as the target, so the rename cannot cross filesystems. */
-	tmp = malloc(strlen(dir) + strlen(base) + sizeof("/..XXXXXX"));
-	if (!tmp) {
-		err = -ENOMEM;
-		goto out;
-	}
-	sprintf(tmp, "%s/.%s.XXXXXX", dir, base);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		err = -errno;
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	if (fchmod(fd, 0644)) {
-		err = -errno;
-		goto out;
-	}
-	for (size_t off = 0; off < text.n && !err;) {
-		ssize_t w = write(fd, text.p + off, text.n - off);
-
-		if (w < 0 && errno != EINTR)
-			err = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	/* Data on disk before the name points at it: a crash leaves either
-	 * the old file or the complete new one. */
-	if (!err && fsync(fd))
-		err = -errno;
-	if (close(fd) && !err)
-		err = -EIO;
-	fd = -1;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (!err) {
-		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-		free(tmp);
-		tmp = NULL;
-	}
-out:
+	if (!err && !same_content(path, &text))
+		err = idg_file_replace_buf(path, 0644, text.p, text.n);
 	free(text.p);
-	if (fd >= 0)
-		close(fd);
-	if (tmp) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dcopy);
-	free(bcopy);
 	return err;
 }

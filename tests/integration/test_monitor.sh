@@ -47,7 +47,7 @@ e = d[0]
 assert e["reason"] == "policy-default-deny", e
 assert e["reason_code"] == 129, e
 assert e["direction"] == "ingress" and e["family"] == "ipv4", e
-assert e["protocol"] == "tcp", e
+assert e["protocol"] == "TCP", e
 assert e["destination"]["address"] == "10.0.0.10" and e["destination"]["port"] == 8080, e
 assert isinstance(e["source"]["port"], int) and e["source"]["port"] > 0, e
 assert "app=reporting" in e["source"]["labels"], e

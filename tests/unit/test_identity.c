@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Identity allocation (determinism, stability, pins, collisions), the
- * ipcache and local endpoints built from it, and the state file.
+ * ipcache and local endpoints built from it, the state file, and the
+ * CIDR and label look-ups shared with the parser.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -881,6 +882,69 @@ static int teardown(void **state)
 	return rmdir(tmpdir);
 }
 
+static struct idg_cidr cidr_of(const char *s)
+{
+	struct idg_cidr c = { 0 };
+	char a[64];
+	const char *slash = strchr(s, '/');
+
+	assert_non_null(slash);
+	snprintf(a, sizeof(a), "%.*s", (int)(slash - s), s);
+	c.family = strchr(a, ':') ? IDG_FAM_IPV6 : IDG_FAM_IPV4;
+	assert_int_equal(inet_pton(c.family == IDG_FAM_IPV4 ? AF_INET : AF_INET6,
+				   a, c.addr), 1);
+	c.plen = (unsigned int)atoi(slash + 1);
+	return c;
+}
+
+/* The one containment test the parser (except, excludedCIDRs) and the
+ * compiler (CIDR identities) share. */
+static void test_cidr_contains(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		bool in;
+	} cases[] = {
+		{ "10.0.0.0/8", "10.1.2.0/24", true },
+		{ "10.0.0.0/8", "10.0.0.0/8", true },
+		{ "10.1.2.0/24", "10.0.0.0/8", false },
+		{ "10.0.0.0/8", "11.0.0.0/24", false },
+		{ "0.0.0.0/0", "192.168.1.1/32", true },
+		{ "172.16.0.0/12", "172.31.255.0/24", true },
+		{ "172.16.0.0/12", "172.32.0.0/24", false },
+		{ "192.168.0.0/17", "192.168.128.0/24", false },
+		{ "fd00::/64", "fd00::1/128", true },
+		{ "fd00::/64", "fd00:0:0:1::/80", false },
+		{ "fd00::/63", "fd00:0:0:1::/64", true },
+		{ "::/0", "10.0.0.0/8", false },
+		{ "0.0.0.0/0", "::/0", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct idg_cidr a = cidr_of(cases[i].a), b = cidr_of(cases[i].b);
+
+		if (idg_cidr_contains(&a, &b) != cases[i].in)
+			fail_msg("%s contains %s: expected %s", cases[i].a,
+				 cases[i].b, cases[i].in ? "yes" : "no");
+	}
+}
+
+/* Labels and annotations alike, whatever their order. */
+static void test_labels_get(void **state)
+{
+	struct idg_label v[] = { { "zone", "b" }, { "app", "web" }, { "tier", "" } };
+	struct idg_labels l = { .v = v, .n = 3 }, none = { 0 };
+
+	(void)state;
+	assert_string_equal(idg_labels_get(&l, "app"), "web");
+	assert_string_equal(idg_labels_get(&l, "zone"), "b");
+	assert_string_equal(idg_labels_get(&l, "tier"), "");
+	assert_null(idg_labels_get(&l, "ap"));
+	assert_null(idg_labels_get(&l, "apps"));
+	assert_null(idg_labels_get(&none, "app"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -903,6 +967,8 @@ int main(void)
 		cmocka_unit_test(test_state_round_trip),
 		cmocka_unit_test(test_state_missing_and_corrupt),
 		cmocka_unit_test(test_compile_updates_state),
+		cmocka_unit_test(test_cidr_contains),
+		cmocka_unit_test(test_labels_get),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+int idg_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (!w)
+			return -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The temporary name of idg_file_replace: ".<base>.XXXXXX" in dir. */
+#define TMP_FMT "%s/.%s.XXXXXX"
+#define TMP_SUFFIX_LEN 6
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
+		     void *arg)
+{
+	char *dcopy = strdup(path), *bcopy = strdup(path), *tmp = NULL;
+	const char *dir, *base;
+	int fd = -1, err;
+	size_t len;
+
+	if (!dcopy || !bcopy) {
+		err = -ENOMEM;
+		goto out;
+	}
+	dir = dirname(dcopy);
+	base = basename(bcopy);
+	/* Same directory as the target: the rename cannot cross file
+	 * systems. A unique name: two writers never share a temp file. */
+	len = strlen(dir) + strlen(base) + sizeof(TMP_FMT);
+	tmp = malloc(len);
+	if (!tmp) {
+		err = -ENOMEM;
+		goto out;
+	}
+	snprintf(tmp, len, TMP_FMT, dir, base);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		err = -errno;
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	err = fchmod(fd, mode) ? -errno : 0;
+	if (!err)
+		err = fill(fd, arg);
+	/* Data on disk before the name points at it: a crash leaves either
+	 * the old file or the complete new one. */
+	if (!err && fsync(fd))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	fd = -1;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		goto out;
+	free(tmp);
+	tmp = NULL;
+	/* The rename itself durable. */
+	err = fsync_dir(dir);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dcopy);
+	free(bcopy);
+	return err;
+}
+
+struct buf_arg {
+	const void *p;
+	size_t n;
+};
+
+static int fill_buf(int fd, void *arg)
+{
+	const struct buf_arg *b = arg;
+
+	return idg_write_all(fd, b->p, b->n);
+}
+
+int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
+			 size_t len)
+{
+	struct buf_arg b = { .p = buf, .n = len };
+
+	return idg_file_replace(path, mode, fill_buf, &b);
+}
+
+static bool is_tmp_of(const char *name, const char *base)
+{
+	size_t n = strlen(base);
+
+	return name[0] == '.' && !strncmp(name + 1, base, n) &&
+	       name[n + 1] == '.' && strlen(name + n + 2) == TMP_SUFFIX_LEN;
+}
+
+int idg_file_replace_leftovers(const char *path)
+{
+	char *dcopy = strdup(path), *bcopy = strdup(path);
+	const char *dir, *base;
+	struct dirent *e;
+	DIR *d = NULL;
+	int err = 0;
+
+	if (!dcopy || !bcopy) {
+		err = -ENOMEM;
+		goto out;
+	}
+	dir = dirname(dcopy);
+	base = basename(bcopy);
+	d = opendir(dir);
+	if (!d) {
+		err = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	while ((e = readdir(d)))
+		if (is_tmp_of(e->d_name, base) &&
+		    unlinkat(dirfd(d), e->d_name, 0) && errno != ENOENT && !err)
+			err = -errno;
+out:
+	if (d)
+		closedir(d);
+	free(dcopy);
+	free(bcopy);
+	return err;
+}

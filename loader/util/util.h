@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Small facts the loader needs in many places, implemented once. */
+#ifndef IDGATE_LOADER_UTIL_H
+#define IDGATE_LOADER_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* ---- clock.c ---- */
+/* clock id read in nanoseconds. */
+uint64_t idg_clock_ns(clockid_t id);
+/* CLOCK_MONOTONIC in milliseconds, for durations and timers. */
+double idg_now_ms(void);
+
+/* ---- file.c ---- */
+/* All of buf to fd, across short writes and EINTR; negative errno. */
+int idg_write_all(int fd, const void *buf, size_t len);
+/* Writes the new content into an open temporary file; negative errno. */
+typedef int (*idg_fill_fn)(int fd, void *arg);
+/*
+ * Replaces path with what fill writes, such that a crash leaves the old
+ * file or the complete new one: a temporary file in path's directory,
+ * fsync, rename over path, fsync of the directory. Negative errno; on
+ * failure the temporary file is gone and path was not replaced (unless
+ * only the directory's fsync failed).
+ */
+int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
+		     void *arg);
+/* idg_file_replace with buf as the content. */
+int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
+			 size_t len);
+/* Removes the temporary files that writers of path killed midway left
+ * behind; a missing directory is nothing to remove. Negative errno. */
+int idg_file_replace_leftovers(const char *path);
+
+/* ---- proto.c ---- */
+/* One spelling of IP protocol names everywhere idgate prints them:
+ * Cilium's ("TCP", "UDP", "SCTP", "ICMP", "ICMPv6"). */
+#define IDG_PROTO_STR_LEN 16
+/* The name of an IP protocol number, or NULL for one without a name. */
+const char *idg_proto_name(uint8_t proto);
+/* idg_proto_name, else "proto-N" in buf (IDG_PROTO_STR_LEN bytes). */
+const char *idg_proto_str(uint8_t proto, char *buf, size_t len);
+/* The number of a name, any case; -ENOENT for an unknown one. */
+int idg_proto_parse(const char *name);
+
+#endif /* IDGATE_LOADER_UTIL_H */

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+/* loader/util: the helpers every part of the loader shares. fsync is
+ * wrapped (-Wl,--wrap=fsync) so that the tests see what was synced. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "util/util.h"
+
+static uint64_t ns_of(clockid_t id)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(id, &ts), 0);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Bracketed by the kernel's clock: the right clock in the right unit. */
+static void clock_ns_reads_the_clock(void **state)
+{
+	static const clockid_t ids[] = { CLOCK_MONOTONIC, CLOCK_REALTIME,
+					 CLOCK_MONOTONIC_COARSE };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		uint64_t before = ns_of(ids[i]);
+		uint64_t v = idg_clock_ns(ids[i]);
+		uint64_t after = ns_of(ids[i]);
+
+		assert_true(before <= v);
+		assert_true(v <= after);
+	}
+}
+
+static void now_ms_is_monotonic_milliseconds(void **state)
+{
+	double before, v, after;
+
+	(void)state;
+	before = (double)ns_of(CLOCK_MONOTONIC) / 1e6;
+	v = idg_now_ms();
+	after = (double)ns_of(CLOCK_MONOTONIC) / 1e6;
+	assert_true(before <= v);
+	assert_true(v <= after);
+	/* Sub-millisecond resolution: durations of a fast apply show. */
+	assert_true(idg_now_ms() >= v);
+}
+
+/* ---- file.c ---- */
+
+struct synced {
+	int n;
+	mode_t type[4];
+	ino_t ino[4];
+};
+static struct synced synced;
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __wrap_fsync(int fd)
+{
+	struct stat sb;
+
+	if (synced.n < 4 && !fstat(fd, &sb)) {
+		synced.type[synced.n] = sb.st_mode & S_IFMT;
+		synced.ino[synced.n] = sb.st_ino;
+	}
+	synced.n++;
+	return __real_fsync(fd);
+}
+
+struct fx {
+	char dir[64];
+	char path[96];
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/idgate-test-util.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/target", f->dir);
+	memset(&synced, 0, sizeof(synced));
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void put(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void assert_content(const char *path, const char *text)
+{
+	char buf[256];
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n >= 0);
+	buf[n] = 0;
+	assert_string_equal(buf, text);
+}
+
+/* The names in dir, sorted, joined by spaces. */
+static void listing(const char *dir, char *out, size_t len)
+{
+	struct dirent **v;
+	int n = scandir(dir, &v, NULL, alphasort);
+
+	assert_true(n >= 0);
+	out[0] = 0;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(v[i]->d_name, ".") && strcmp(v[i]->d_name, "..")) {
+			if (out[0])
+				strncat(out, " ", len - strlen(out) - 1);
+			strncat(out, v[i]->d_name, len - strlen(out) - 1);
+		}
+		free(v[i]);
+	}
+	free(v);
+}
+
+static void assert_listing(const char *dir, const char *want)
+{
+	char got[256];
+
+	listing(dir, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+static void replace_buf_replaces_target(void **state)
+{
+	struct fx *f = *state;
+	struct stat sb;
+
+	put(f->path, "the old content, longer than the new");
+	assert_int_equal(idg_file_replace_buf(f->path, 0640, "new\n", 4), 0);
+	assert_content(f->path, "new\n");
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0640);
+	assert_listing(f->dir, "target");
+}
+
+static void replace_buf_creates_target(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(idg_file_replace_buf(f->path, 0600, "", 0), 0);
+	assert_content(f->path, "");
+	assert_listing(f->dir, "target");
+}
+
+/* The file's data, then the directory's entry: nothing else decides
+ * what a crash leaves. */
+static void replace_syncs_file_then_dir(void **state)
+{
+	struct fx *f = *state;
+	struct stat file, dir;
+
+	assert_int_equal(idg_file_replace_buf(f->path, 0600, "x", 1), 0);
+	assert_int_equal(stat(f->path, &file), 0);
+	assert_int_equal(stat(f->dir, &dir), 0);
+	assert_int_equal(synced.n, 2);
+	assert_int_equal(synced.type[0], S_IFREG);
+	assert_int_equal(synced.ino[0], file.st_ino);
+	assert_int_equal(synced.type[1], S_IFDIR);
+	assert_int_equal(synced.ino[1], dir.st_ino);
+}
+
+static void replace_missing_dir_is_enoent(void **state)
+{
+	struct fx *f = *state;
+	char path[128];
+
+	put(f->path, "kept");
+	snprintf(path, sizeof(path), "%s/missing/target", f->dir);
+	assert_int_equal(idg_file_replace_buf(path, 0600, "x", 1), -ENOENT);
+	assert_content(f->path, "kept");
+	assert_listing(f->dir, "target");
+}
+
+static int fill_fails(int fd, void *arg)
+{
+	(void)arg;
+	assert_int_equal(write(fd, "partial", 7), 7);
+	return -ENOSPC;
+}
+
+static void replace_fill_error_keeps_target(void **state)
+{
+	struct fx *f = *state;
+
+	put(f->path, "kept");
+	assert_int_equal(idg_file_replace(f->path, 0600, fill_fails, NULL),
+			 -ENOSPC);
+	assert_content(f->path, "kept");
+	assert_listing(f->dir, "target");
+}
+
+/* The rename fails: a directory stands where the file goes. */
+static void replace_rename_error_removes_temp(void **state)
+{
+	struct fx *f = *state;
+	char inner[128];
+
+	assert_int_equal(mkdir(f->path, 0700), 0);
+	snprintf(inner, sizeof(inner), "%s/inner", f->path);
+	put(inner, "kept");
+	assert_int_equal(idg_file_replace_buf(f->path, 0600, "x", 1), -EISDIR);
+	assert_content(inner, "kept");
+	assert_listing(f->dir, "target");
+}
+
+static void leftovers_only_of_that_file(void **state)
+{
+	struct fx *f = *state;
+	static const char *const names[] = { ".target.a1B2c3", ".target.toolong7",
+					     ".other.a1B2c3", "target", ".target" };
+	char p[128];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", f->dir, names[i]);
+		put(p, "x");
+	}
+	assert_int_equal(idg_file_replace_leftovers(f->path), 0);
+	assert_listing(f->dir, ".other.a1B2c3 .target .target.toolong7 target");
+	snprintf(p, sizeof(p), "%s/missing/target", f->dir);
+	assert_int_equal(idg_file_replace_leftovers(p), 0);
+}
+
+/* ---- proto.c ---- */
+
+static void proto_names_are_cilium_spelling(void **state)
+{
+	char buf[IDG_PROTO_STR_LEN];
+
+	(void)state;
+	assert_string_equal(idg_proto_name(6), "TCP");
+	assert_string_equal(idg_proto_name(17), "UDP");
+	assert_string_equal(idg_proto_name(132), "SCTP");
+	assert_string_equal(idg_proto_name(1), "ICMP");
+	assert_string_equal(idg_proto_name(58), "ICMPv6");
+	assert_null(idg_proto_name(0));
+	assert_null(idg_proto_name(47));
+	assert_string_equal(idg_proto_str(17, buf, sizeof(buf)), "UDP");
+	assert_string_equal(idg_proto_str(47, buf, sizeof(buf)), "proto-47");
+	assert_string_equal(idg_proto_str(255, buf, sizeof(buf)), "proto-255");
+}
+
+static void proto_parse_any_case(void **state)
+{
+	(void)state;
+	assert_int_equal(idg_proto_parse("tcp"), 6);
+	assert_int_equal(idg_proto_parse("TCP"), 6);
+	assert_int_equal(idg_proto_parse("Udp"), 17);
+	assert_int_equal(idg_proto_parse("icmpv6"), 58);
+	assert_int_equal(idg_proto_parse("ICMP"), 1);
+	assert_int_equal(idg_proto_parse("quic"), -ENOENT);
+	assert_int_equal(idg_proto_parse(""), -ENOENT);
+	assert_int_equal(idg_proto_parse("tcp "), -ENOENT);
+	/* Every name reads back as its number. */
+	for (int nr = 0; nr < 256; nr++) {
+		const char *n = idg_proto_name((uint8_t)nr);
+
+		if (n)
+			assert_int_equal(idg_proto_parse(n), nr);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(clock_ns_reads_the_clock),
+		cmocka_unit_test(now_ms_is_monotonic_milliseconds),
+		cmocka_unit_test_setup_teardown(replace_buf_replaces_target, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(replace_buf_creates_target, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(replace_syncs_file_then_dir, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(replace_missing_dir_is_enoent, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(replace_fill_error_keeps_target, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(replace_rename_error_removes_temp, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(leftovers_only_of_that_file, fx_setup, fx_teardown),
+		cmocka_unit_test(proto_names_are_cilium_spelling),
+		cmocka_unit_test(proto_parse_any_case),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
