@@ -22,19 +22,6 @@ register_instance "$NA" node-a
 idg_bg "$NA" node-a run -c "$DIR" --metrics-address off >"$LOG" 2>&1
 RUN_PID=$BG_PID
 
-gen() { idg "$NA" node-a status -o json | python3 -c 'import json, sys; print(json.load(sys.stdin)["generation"])'; }
-gen_is() { [ "$(gen)" = "$1" ]; }
-reporting() { in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080; }
-# enforcing OLD|NEW WHEN: without or with the reporting policy.
-enforcing() {
-	expect pass "$2: frontend -> billing-api:8080 allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
-	expect fail "$2: frontend -> billing-api:8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
-	if [ "$1" = NEW ]; then
-		expect pass "$2: reporting -> billing-api:8080 allowed" reporting
-	else
-		expect fail "$2: reporting -> billing-api:8080 denied" reporting
-	fi
-}
 at_gen() { # at_gen GEN WHAT
 	if waitfor 10 gen_is "$1"; then ok "$2: generation $1 enforcing"; else not_ok "$2: generation $(gen), wanted $1: $(tail -5 "$LOG")"; fi
 }

@@ -34,26 +34,12 @@ register_instance "$NA" node-a
 idg_bg "$NA" node-a run -c "$CFG" --metrics-address off >"$LOG" 2>&1
 RUN_PID=$BG_PID
 
-gen() { idg "$NA" node-a status -o json | python3 -c 'import json, sys; print(json.load(sys.stdin)["generation"])'; }
-gen_is() { [ "$(gen)" = "$1" ]; }
 loads() { grep -c "idgate run: loading" "$LOG" || true; }
 # Long enough for the 200 ms settle time to pass several times over: what
 # has not been applied by then is waiting for something.
 pause() { sleep 1.5; }
 applied_is() { cmp -s "$TMP/state-node-a/applied.yaml" "$1"; }
 
-reporting() { in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080; }
-frontend_8081() { in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081; }
-# enforcing OLD|NEW WHEN: the verdicts of that config.
-enforcing() {
-	expect pass "$2: frontend -> billing-api:8080 allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
-	expect fail "$2: frontend -> billing-api:8081 denied" frontend_8081
-	if [ "$1" = NEW ]; then
-		expect pass "$2: reporting -> billing-api:8080 allowed" reporting
-	else
-		expect fail "$2: reporting -> billing-api:8080 denied" reporting
-	fi
-}
 # reloaded_once GEN CONFIG WHAT: GEN enforcing with all of CONFIG, after
 # exactly one more load.
 reloaded_once() {
