@@ -448,7 +448,7 @@ int idg_config_load_string(const char *name, const char *text,
 
 /* The whole of f, NUL-terminated, in *out (length *len). Errors are
  * reported at pos. */
-int cfg_read_all(FILE *f, struct idg_pos pos, struct idg_diags *d,
+static int read_all(FILE *f, struct idg_pos pos, struct idg_diags *d,
 		    char **out, size_t *out_len)
 {
 	size_t len = 0, cap = 0;
@@ -514,6 +514,22 @@ out:
 	return 0;
 }
 
+int cfg_read_file(const char *path, struct idg_pos pos, struct idg_diags *d,
+		  char **out, size_t *out_len)
+{
+	FILE *f = fopen(path, "rb");
+	int err;
+
+	if (!f) {
+		err = -errno;
+		idg_err(d, pos, "cannot open: %s", strerror(-err));
+		return err;
+	}
+	err = read_all(f, pos, d, out, out_len);
+	fclose(f);
+	return err;
+}
+
 void cfg_parse_text(struct cfg_parser *p, const char *file, const char *text,
 		    size_t len, bool *yaml_ok)
 {
@@ -551,17 +567,9 @@ static int parse_file(struct cfg_parser *p, const char *path,
 	struct idg_pos pos = { .file = file };
 	size_t len = 0;
 	char *buf = NULL;
-	FILE *f;
 	int err;
 
-	f = fopen(path, "rb");
-	if (!f) {
-		err = -errno;
-		idg_err(p->d, pos, "cannot open: %s", strerror(-err));
-		return err;
-	}
-	err = cfg_read_all(f, pos, p->d, &buf, &len);
-	fclose(f);
+	err = cfg_read_file(path, pos, p->d, &buf, &len);
 	if (err)
 		return err;
 	cfg_parse_text(p, file, buf, len, yaml_ok);
@@ -593,8 +601,8 @@ static int name_cmp(const void *a, const void *b)
 /* The *.yaml files of dir, as "dir/name", in bytewise name order, in
  * *out (n_out of them; the caller frees each and the array). Errors are
  * reported at pos. */
-int cfg_dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
-		 char ***out, size_t *n_out)
+static int dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
+		    char ***out, size_t *n_out)
 {
 	char **srcs = NULL;
 	size_t n_srcs = 0;
@@ -664,47 +672,37 @@ int cfg_dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
 	return 0;
 }
 
-static int load_dir(struct idg_config *cfg, struct idg_diags *d)
+int cfg_dir_sources(struct idg_config *cfg, struct idg_diags *d)
 {
-	size_t errors = d->n_errors;
-	struct cfg_parser p = { .cfg = cfg, .d = d };
 	struct idg_pos pos = { .file = cfg->file };
-	bool yaml_ok = true;
 	int err;
 
-	err = cfg_dir_list(cfg->file, pos, d, &cfg->srcs, &cfg->n_srcs);
-	if (err)
-		return err;
-	if (!cfg->n_srcs) {
+	cfg->dir = true;
+	err = dir_list(cfg->file, pos, d, &cfg->srcs, &cfg->n_srcs);
+	if (!err && !cfg->n_srcs) {
 		idg_err(d, pos, "no *.yaml files in this directory");
-		return -EINVAL;
+		err = -EINVAL;
 	}
-	for (size_t i = 0; i < cfg->n_srcs && !err; i++)
-		err = parse_file(&p, cfg->srcs[i], cfg->srcs[i], i, &yaml_ok);
-	if (!err && yaml_ok)
-		cfg_check(&p);
-	cfg_parser_done(&p);
-	if (err)
-		return err;
-	return d->n_errors > errors ? -EINVAL : 0;
+	return err;
 }
 
 int idg_config_load(const char *path, struct idg_config *cfg,
 		    struct idg_diags *d)
 {
-	size_t errors = d->n_errors;
+	size_t errors = d->n_errors, n = 1;
 	struct cfg_parser p = { .cfg = cfg, .d = d };
 	bool yaml_ok = true;
 	struct stat st;
 	int err = cfg_start(cfg, d, path);
 
-	if (err)
-		return err;
-	if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
-		cfg->dir = true;
-		return load_dir(cfg, d);
+	if (!err && !stat(path, &st) && S_ISDIR(st.st_mode)) {
+		err = cfg_dir_sources(cfg, d);
+		n = cfg->n_srcs;
 	}
-	err = parse_file(&p, path, cfg->file, 0, &yaml_ok);
+	for (size_t i = 0; i < n && !err; i++)
+		err = cfg->dir ? parse_file(&p, cfg->srcs[i], cfg->srcs[i], i,
+					    &yaml_ok) :
+				 parse_file(&p, path, cfg->file, 0, &yaml_ok);
 	if (!err && yaml_ok)
 		cfg_check(&p);
 	cfg_parser_done(&p);

@@ -99,17 +99,9 @@ static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 	struct idg_pos pos = { .file = cfg->srcs[i] };
 	size_t len = 0;
 	char *buf = NULL;
-	FILE *f;
 	int err;
 
-	f = fopen(cfg->srcs[i], "rb");
-	if (!f) {
-		err = -errno;
-		idg_err(d, pos, "cannot open: %s", strerror(-err));
-		return err;
-	}
-	err = cfg_read_all(f, pos, d, &buf, &len);
-	fclose(f);
+	err = cfg_read_file(cfg->srcs[i], pos, d, &buf, &len);
 	if (err)
 		return err;
 	frags[i] = cache_find(c, cfg->srcs[i], buf, len);
@@ -212,18 +204,12 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		return idg_config_load(path, cfg, d);
 	}
 	err = cfg_start(cfg, d, path);
+	if (!err)
+		err = cfg_dir_sources(cfg, d);
 	if (err)
 		return err;
-	cfg->dir = true;
 	pos = (struct idg_pos){ .file = cfg->file };
-	err = cfg_dir_list(cfg->file, pos, d, &cfg->srcs, &cfg->n_srcs);
-	if (err)
-		return err;
 	n = r->files = cfg->n_srcs;
-	if (!n) {
-		idg_err(d, pos, "no *.yaml files in this directory");
-		return -EINVAL;
-	}
 	frags = calloc(n, sizeof(*frags));
 	keep = calloc(n, sizeof(*keep));
 	if (!frags || !keep) {

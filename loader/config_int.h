@@ -12,7 +12,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <yaml.h>
@@ -108,10 +107,12 @@ void *cfg_grow(void *v, size_t n, size_t elem);
 
 /* The steps of idg_config_load(), for the cache (config_cache.c). */
 int cfg_start(struct idg_config *cfg, struct idg_diags *d, const char *name);
-int cfg_read_all(FILE *f, struct idg_pos pos, struct idg_diags *d, char **out,
-		 size_t *out_len);
-int cfg_dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
-		 char ***out, size_t *n_out);
+/* The whole file, NUL-terminated, in *out; errors reported at pos. */
+int cfg_read_file(const char *path, struct idg_pos pos, struct idg_diags *d,
+		  char **out, size_t *out_len);
+/* cfg->file is a directory: its *.yaml files, in name order, into
+ * cfg->srcs (none is an error). */
+int cfg_dir_sources(struct idg_config *cfg, struct idg_diags *d);
 /* Parses text (positions name file) into p->cfg; *yaml_ok turns false
  * when the YAML itself is broken. */
 void cfg_parse_text(struct cfg_parser *p, const char *file, const char *text,
