@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "control.h"
 #include "netlink.h"
+#include "run.h"
 #include "util/util.h"
 
 static void print_summary(const struct cmd_compiled *cc, const char *path)
@@ -208,7 +209,8 @@ out:
 static int daemon_said(const struct idg_instance *in, struct json_object *rep)
 {
 	struct json_object *ch = NULL, *v;
-	const char *diags = "", *err = NULL;
+	const char *diags = "";
+	char line[1024];
 	int pid = 0;
 
 	if (json_object_object_get_ex(rep, "pid", &v))
@@ -230,19 +232,13 @@ static int daemon_said(const struct idg_instance *in, struct json_object *rep)
 	if (json_object_object_get_ex(ch, "diagnostics", &v))
 		diags = json_object_get_string(v);
 	fputs(diags, stderr);
-	if (json_object_object_get_ex(ch, "error", &v))
-		err = json_object_get_string(v);
-#define NUM(k) (json_object_object_get_ex(ch, k, &v) ? json_object_get_double(v) : 0)
-	if (err) {
-		fprintf(stderr, "idgate: node %s: %s; generation %.0f keeps enforcing (applied by idgate run, pid %d)\n",
-			in->node, err, NUM("generation"), pid);
+	if (!idg_run_change_summary(ch, line, sizeof(line))) {
+		fprintf(stderr, "idgate: node %s: applied by idgate run (pid %d): %s\n",
+			in->node, pid, line);
 		return 1;
 	}
-	printf("node %s: generation %.0f enforcing (applied by idgate run, pid %d): %.0f of %.0f files parsed; compile %.1f ms, fill %.1f ms, switch %.1f ms (%.0f entries written, %.0f deleted), %.1f ms total\n",
-	       in->node, NUM("generation"), pid, NUM("files_parsed"), NUM("files"),
-	       NUM("compile_ms"), NUM("fill_ms"), NUM("switch_ms"),
-	       NUM("entries_written"), NUM("entries_deleted"), NUM("total_ms"));
-#undef NUM
+	printf("node %s: applied by idgate run (pid %d): %s\n", in->node, pid,
+	       line);
 	return 0;
 }
 

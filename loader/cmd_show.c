@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "control.h"
 #include "dp.h"
+#include "run.h"
 #include "util/util.h"
 
 static void json_print(struct json_object *j)
@@ -28,7 +29,7 @@ static void json_print(struct json_object *j)
 static void daemon_text(struct json_object *rep)
 {
 	struct json_object *ch = NULL, *v;
-	char when[32] = "?";
+	char when[32] = "?", line[1024];
 	const char *cfg = "?", *why = "?";
 	int pid = 0;
 	time_t t;
@@ -49,17 +50,8 @@ static void daemon_text(struct json_object *rep)
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
 	if (json_object_object_get_ex(ch, "why", &v))
 		why = json_object_get_string(v);
-#define NUM(k) (json_object_object_get_ex(ch, k, &v) ? json_object_get_double(v) : 0)
-	if (json_object_object_get_ex(ch, "error", &v)) {
-		printf("last change: %s (%s): FAILED: %s; generation %.0f keeps enforcing\n",
-		       when, why, json_object_get_string(v), NUM("generation"));
-		return;
-	}
-	printf("last change: %s (%s): generation %.0f, %.0f of %.0f files parsed, %.0f entries written, %.0f deleted; compile %.1f ms, fill %.1f ms, switch %.1f ms; %.1f ms to enforce\n",
-	       when, why, NUM("generation"), NUM("files_parsed"), NUM("files"),
-	       NUM("entries_written"), NUM("entries_deleted"), NUM("compile_ms"),
-	       NUM("fill_ms"), NUM("switch_ms"), NUM("total_ms"));
-#undef NUM
+	idg_run_change_summary(ch, line, sizeof(line));
+	printf("last change: %s (%s): %s\n", when, why, line);
 }
 
 int do_status(struct idg_opts *o)

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cmd.h"
@@ -25,6 +26,9 @@ struct idg_run_change {
 
 /* The change as a JSON object (control socket). */
 struct json_object *idg_run_change_json(const struct idg_run_change *c);
+/* That object in one line for people: what the change made enforcing
+ * and what it took, or why it failed (false). */
+bool idg_run_change_summary(struct json_object *ch, char *buf, size_t len);
 
 struct idg_run_shared {
 	pthread_mutex_t mu;  /* guards everything below */

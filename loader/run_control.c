@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* What `idgate run` tells its control socket's clients (control.h). */
+#include <stdio.h>
 #include <json-c/json.h>
 
 #include "run.h"
@@ -30,4 +31,24 @@ struct json_object *idg_run_change_json(const struct idg_run_change *c)
 	json_object_object_add(j, "diagnostics",
 			       json_object_new_string(c->diags ? c->diags : ""));
 	return j;
+}
+
+bool idg_run_change_summary(struct json_object *ch, char *buf, size_t len)
+{
+	struct json_object *v;
+
+#define NUM(k) (json_object_object_get_ex(ch, k, &v) ? json_object_get_double(v) : 0)
+	if (json_object_object_get_ex(ch, "error", &v)) {
+		snprintf(buf, len, "FAILED: %s; generation %.0f keeps enforcing",
+			 json_object_get_string(v), NUM("generation"));
+		return false;
+	}
+	snprintf(buf, len,
+		 "generation %.0f, %.0f of %.0f files parsed, %.0f entries written, %.0f deleted; compile %.1f ms, fill %.1f ms, switch %.1f ms; %.1f ms in all",
+		 NUM("generation"), NUM("files_parsed"), NUM("files"),
+		 NUM("entries_written"), NUM("entries_deleted"),
+		 NUM("compile_ms"), NUM("fill_ms"), NUM("switch_ms"),
+		 NUM("total_ms"));
+#undef NUM
+	return true;
 }

@@ -80,7 +80,7 @@ d = json.load(sys.stdin)["daemon"]
 assert d["last_change"]["ok"] and d["last_change"]["files"] == 1, d' \
 	&& ok "status json: daemon.last_change" || not_ok "status json: no daemon"
 if idg "$NA" node-a apply -c "$DIR" >"$TMP/apply.out" 2>&1 &&
-	grep -q "generation $((g + 2)) enforcing (applied by idgate run, pid $RUN_PID): 0 of 1 files parsed" "$TMP/apply.out"; then
+	grep -q "applied by idgate run (pid $RUN_PID): generation $((g + 2)), 0 of 1 files parsed" "$TMP/apply.out"; then
 	ok "apply: done by the daemon"
 else
 	not_ok "apply: $(cat "$TMP/apply.out")"
