@@ -142,12 +142,33 @@ class Piped:
             return [l for l in f.read().splitlines() if l.strip()]
 
 
-class Nft(Piped):
-    """Elements of the verdict map: one nft -i, a command line a change."""
-    def __init__(self, rng, err_path):
-        super().__init__(["nft", "-i"], err_path)
+class Baseline(Piped):
+    """The rule model as rules of a filter tool: each client's one port
+    (20000 at start), moved by an edit. A source is only a rule to these
+    tools: an endpoint change is a rule edit."""
+    def __init__(self, argv, rng, err_path):
+        super().__init__(argv, err_path)
         self.rng = rng
         self.ports = {i: 20000 for i in range(N_CLIENTS)}
+
+    def edit(self, rng):
+        i = rng.randrange(N_CLIENTS)
+        old = self.ports[i]
+        new = 20002 + (old - 20000 + rng.randrange(50)) % 90
+        self.move(client(i), old, new)
+        self.ports[i] = new
+
+    def ep_add(self, k):
+        self.edit(self.rng)
+
+    def ep_del(self, k):
+        self.edit(self.rng)
+
+
+class Nft(Baseline):
+    """Elements of the verdict map: one nft -i, a command line a change."""
+    def __init__(self, rng, err_path):
+        super().__init__(["nft", "-i"], rng, err_path)
 
     def run(self, cmd):
         self.send(cmd + "\n")
@@ -155,23 +176,12 @@ class Nft(Piped):
     def el(self, ip, proto, port):
         return f"{ip} . {proto} . {port}"
 
-    def edit(self, rng):
-        i = rng.randrange(N_CLIENTS)
-        old = self.ports[i]
-        new = 20002 + (old - 20000 + rng.randrange(50)) % 90
-        self.run(f"delete element inet idgbench allow {{ {self.el(client(i), 'tcp', old)} }} ; "
-                 f"add element inet idgbench allow {{ {self.el(client(i), 'tcp', new)} : accept }}")
-        self.ports[i] = new
-
-    # A source is only a rule to nft: an endpoint change is a rule edit.
-    def ep_add(self, k):
-        self.edit(self.rng)
+    def move(self, ip, old, new):
+        self.run(f"delete element inet idgbench allow {{ {self.el(ip, 'tcp', old)} }} ; "
+                 f"add element inet idgbench allow {{ {self.el(ip, 'tcp', new)} : accept }}")
 
     def rule_add(self, k):
         self.run(f"add element inet idgbench allow {{ {self.el(churn_ip(k), 'tcp', 30000)} : accept }}")
-
-    def ep_del(self, k):
-        self.edit(self.rng)
 
     def rule_del(self, k):
         self.run(f"delete element inet idgbench allow {{ {self.el(churn_ip(k), 'tcp', 30000)} }}")
@@ -182,13 +192,11 @@ class Nft(Piped):
         self.run(f"{verb} element inet idgbench allow {{ {self.el(PROBE, 'udp', PORT)}{tail} }}")
 
 
-class Iptables(Piped):
+class Iptables(Baseline):
     """Rules of the INPUT chain: one iptables-restore --noflush, a
     *filter ... COMMIT block a change (each COMMIT is applied as read)."""
     def __init__(self, rng, err_path):
-        super().__init__(["iptables-restore", "--noflush"], err_path)
-        self.rng = rng
-        self.ports = {i: 20000 for i in range(N_CLIENTS)}
+        super().__init__(["iptables-restore", "--noflush"], rng, err_path)
 
     def restore(self, lines):
         self.send("*filter\n" + "\n".join(lines) + "\nCOMMIT\n")
@@ -196,22 +204,11 @@ class Iptables(Piped):
     def rule(self, op, ip, proto, port):
         return f"{op} INPUT -s {ip}/32 -p {proto} -m {proto} --dport {port} -j ACCEPT"
 
-    def edit(self, rng):
-        i = rng.randrange(N_CLIENTS)
-        old = self.ports[i]
-        new = 20002 + (old - 20000 + rng.randrange(50)) % 90
-        self.restore([self.rule("-D", client(i), "tcp", old),
-                      self.rule("-A", client(i), "tcp", new)])
-        self.ports[i] = new
-
-    def ep_add(self, k):
-        self.edit(self.rng)
+    def move(self, ip, old, new):
+        self.restore([self.rule("-D", ip, "tcp", old), self.rule("-A", ip, "tcp", new)])
 
     def rule_add(self, k):
         self.restore([self.rule("-A", churn_ip(k), "tcp", 30000)])
-
-    def ep_del(self, k):
-        self.edit(self.rng)
 
     def rule_del(self, k):
         self.restore([self.rule("-D", churn_ip(k), "tcp", 30000)])
