@@ -96,7 +96,7 @@ print(round(t / max(1, json.load(open('$out'))['changes']), 2))")
 				idg dut apply -c "$RUN_LIVE" >/dev/null 2>&1 || true
 				a2=$(idg dut apply -c "$RUN_LIVE" 2>&1 || true)
 				case $a2 in
-				*"(0 entries written, 0 deleted)"*) endok=1 ;;
+				*"files parsed, 0 entries written, 0 deleted;"*) endok=1 ;;
 				*"entries written"*) endok=0; fail "$key run $run: end state differs from the final config: $a2" ;;
 				*) endok=0; fail "$key run $run: no end-state check: $a2" ;;
 				esac
