@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 
 #include "harness.h"
+#include "malformed.h"
 #include "node.h"
 #include "perf.h"
 
@@ -542,6 +543,15 @@ static void test_unconfigured_is_transparent(void **state)
 
 	/* Nothing committed yet. */
 	expect_pass(fx, &p, IDG_PASS_NO_CONFIG);
+}
+
+/* Before any config, a frame cut inside its IP header passes too: the
+ * filter is not there yet. */
+static void test_unconfigured_passes_truncated(void **state)
+{
+	struct fx *fx = *state;
+	struct pkt p = tcp4(A_V4, EP_V4, 1, 2);
+
 	p.len = p.l3_off + 10;
 	expect_pass(fx, &p, IDG_PASS_NO_CONFIG);
 }
@@ -591,150 +601,21 @@ static void test_ipcache_lpm_and_cluster(void **state)
 	assert_int_equal(fx->events[1].src_id, ID_B);
 }
 
-/* Shrink the L4 part to keep bytes, keeping the IP length fields true so
- * that only the L4 check can fire. */
-static void cut_l4(struct pkt *p, size_t keep)
-{
-	uint8_t *ip = &p->data[p->l3_off];
-
-	p->len = p->l4_off + keep;
-	if ((ip[0] >> 4) == 4) {
-		uint16_t tot = htons((uint16_t)(p->len - p->l3_off));
-
-		memcpy(ip + 2, &tot, 2);
-	} else {
-		uint16_t pl = htons((uint16_t)(p->len - p->l3_off - 40));
-
-		memcpy(ip + 4, &pl, 2);
-	}
-}
-
-static void expect_malformed(struct fx *fx, const struct pkt *p,
-			     uint32_t reason)
-{
-	int before = fx->n_events;
-
-	if (!expect_drop(fx, p, reason))
-		return;
-	assert_int_equal(fx_poll_events(fx), 1);
-	assert_int_equal(fx->events[before].reason, reason);
-	assert_int_equal(fx->events[before].cookie, 0);
-}
-
-static void test_malformed_headers(void **state)
+/* BPF_PROG_TEST_RUN, like every driver, refuses frames shorter than an
+ * Ethernet header: truncated-ethernet is only the verifier's bounds check.
+ * The other malformed frames are rows of malformed.c. */
+static void test_runt_frame_refused(void **state)
 {
 	struct fx *fx = *state;
-	struct pkt_spec s6 = { .family = AF_INET6, .src = A_V6, .dst = EP_V6,
-			       .proto = IPPROTO_UDP, .sport = 1, .dport = 2,
-			       .n_ext = 1, .ext = { IPPROTO_HOPOPTS } };
-	struct pkt p;
-	uint8_t *ip;
+	struct pkt p = tcp4(A_V4, EP_V4, 1, 2);
+	uint32_t ret;
 
 	base_node(fx, ENF_BOTH);
-	fx_rule(fx, &ALLOW_IN(.peer = IDG_ID_UNKNOWN, .cookie = 1));
 	fx_commit(fx);
-
-	/* BPF_PROG_TEST_RUN, like every driver, refuses frames shorter than
-	 * an Ethernet header: truncated-ethernet is only the verifier's
-	 * bounds check. */
-	p = tcp4(A_V4, EP_V4, 1, 2);
 	p.len = 13;
-	{
-		uint32_t ret;
-
-		assert_int_equal(fx_run_prog_repeat(fx->dp.xdp_prog_fd, &p, 1,
-						    &ret, NULL),
-				 -EINVAL);
-	}
-
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = A_V4,
-					 .dst = EP_V4, .proto = IPPROTO_TCP,
-					 .nvlan = 1, .vlan_id = { 5 } });
-	p.len = 16;
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_VLAN);
-
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	p.len = p.l3_off + 19;
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_IPV4);
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	p.data[p.l3_off] = 0x65; /* version 6 in an IPv4 frame */
-	expect_malformed(fx, &p, IDG_DROP_BAD_IPV4_HDR);
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	p.data[p.l3_off] = 0x44; /* IHL 4 */
-	expect_malformed(fx, &p, IDG_DROP_BAD_IPV4_HDR);
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	p.data[p.l3_off] = 0x4f; /* 60-byte header in a 40-byte packet */
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_IPV4);
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	ip = &p.data[p.l3_off];
-	ip[2] = 0x05; /* total length past the frame */
-	ip[3] = 0xdc;
-	expect_malformed(fx, &p, IDG_DROP_BAD_IPV4_LEN);
-	ip[2] = 0;
-	ip[3] = 12; /* total length inside the header */
-	expect_malformed(fx, &p, IDG_DROP_BAD_IPV4_LEN);
-
-	fx_build(&p, &s6);
-	p.len = p.l3_off + 39;
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_IPV6);
-	fx_build(&p, &s6);
-	p.data[p.l3_off] = 0x40 | (p.data[p.l3_off] & 0x0f);
-	expect_malformed(fx, &p, IDG_DROP_BAD_IPV6_HDR);
-	fx_build(&p, &s6);
-	p.data[p.l3_off + 4] = 0x10; /* payload length past the frame */
-	expect_malformed(fx, &p, IDG_DROP_BAD_IPV6_HDR);
-	fx_build(&p, &s6);
-	p.len = p.l3_off + 40 + 4; /* half a hop-by-hop header */
-	p.data[p.l3_off + 4] = 0;
-	p.data[p.l3_off + 5] = 4;
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_IPV6_EXT);
-	fx_build(&p, &s6);
-	p.data[p.l3_off + 40 + 1] = 200; /* header claims 1608 bytes */
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_IPV6_EXT);
-
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	cut_l4(&p, 19);
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_TCP);
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	p.data[p.l4_off + 12] = 0x40; /* data offset 4 */
-	expect_malformed(fx, &p, IDG_DROP_BAD_TCP_HDR);
-	p = udp4(A_V4, EP_V4, 1, 2);
-	cut_l4(&p, 7);
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_UDP);
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = A_V4,
-					 .dst = EP_V4, .proto = IPPROTO_SCTP,
-					 .sport = 1, .dport = 2 });
-	cut_l4(&p, 11);
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_SCTP);
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = A_V4,
-					 .dst = EP_V4, .proto = IPPROTO_ICMP,
-					 .icmp_type = 8 });
-	cut_l4(&p, 7);
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_ICMP);
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET6, .src = A_V6,
-					 .dst = EP_V6, .proto = IPPROTO_ICMPV6,
-					 .icmp_type = 128 });
-	cut_l4(&p, 7);
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_ICMPV6);
-
-	/* A later fragment starting inside the TCP header could rewrite the
-	 * ports the first fragment was judged on (RFC 1858). */
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = A_V4,
-					 .dst = EP_V4, .proto = IPPROTO_TCP,
-					 .frag = 1, .frag_offset = 1,
-					 .payload_len = 32 });
-	expect_malformed(fx, &p, IDG_DROP_BAD_FRAGMENT);
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET6, .src = A_V6,
-					 .dst = EP_V6, .proto = IPPROTO_TCP,
-					 .frag = 1, .frag_offset = 2,
-					 .payload_len = 32 });
-	expect_malformed(fx, &p, IDG_DROP_BAD_FRAGMENT);
-	/* A first fragment too short for its L4 header. */
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = A_V4,
-					 .dst = EP_V4, .proto = IPPROTO_TCP,
-					 .frag = 1, .more_frags = 1 });
-	cut_l4(&p, 8);
-	expect_malformed(fx, &p, IDG_DROP_TRUNC_TCP);
+	assert_int_equal(fx_run_prog_repeat(fx->dp.xdp_prog_fd, &p, 1, &ret,
+					    NULL),
+			 -EINVAL);
 }
 
 static void test_event_rate_limit(void **state)
@@ -1199,7 +1080,8 @@ static void test_scale_100k_ipcache_10k_rules(void **state)
 
 int main(int argc, char **argv)
 {
-	const struct CMUnitTest tests[] = {
+	size_t n, rows;
+	struct CMUnitTest tests[64] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 		T(test_allow_by_identity),
 		T(test_default_deny_missing_rule),
@@ -1220,9 +1102,10 @@ int main(int argc, char **argv)
 		T(test_unenforced_creates_ct),
 		T(test_not_endpoint_and_always),
 		T(test_unconfigured_is_transparent),
+		T(test_unconfigured_passes_truncated),
 		T(test_world_identity),
 		T(test_ipcache_lpm_and_cluster),
-		T(test_malformed_headers),
+		T(test_runt_frame_refused),
 		T(test_event_rate_limit),
 		T(test_event_budget),
 		T(test_events_lost_counted),
@@ -1245,7 +1128,15 @@ int main(int argc, char **argv)
 	/* `test_datapath PATTERN` runs the matching tests only. */
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
-	return cmocka_run_group_tests_name(fx_ingress_tc ? "datapath-tc-ingress" :
-							   "datapath",
-					   tests, NULL, NULL);
+	n = 0;
+	while (n < sizeof(tests) / sizeof(tests[0]) && tests[n].name)
+		n++;
+	rows = malformed_tests(tests + n, sizeof(tests) / sizeof(tests[0]) - n);
+	if (!rows) {
+		fprintf(stderr, "test_datapath: no room for the malformed-frame rows\n");
+		return 1;
+	}
+	return _cmocka_run_group_tests(fx_ingress_tc ? "datapath-tc-ingress" :
+						       "datapath",
+				       tests, n + rows, NULL, NULL);
 }
