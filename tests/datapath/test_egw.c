@@ -7,19 +7,20 @@
  * C and run through BPF_PROG_TEST_RUN.
  *
  * Forwarding. Every forwarded packet ends in a FIB lookup and a redirect.
- * The tests run in the root namespace without touching its interfaces:
- * the lookup is made for the loopback device (ifindex 1), so its result
- * depends on the machine (forwarding off, the usual case: FWD_DISABLED
- * and a bpf_redirect_neigh fallback). The programs report the outcome as
- * TC_ACT_REDIRECT (with their pass reason counted) or as TC_ACT_SHOT
- * counted as IDG_DROP_FIB; expect_sent() accepts both and the tests check
- * the bytes produced before the redirect, which data_out holds.
+ * The tests run in a network namespace of their own (fib_netns), where
+ * the lookup (made for the loopback device, ifindex 1) always succeeds:
+ * forwarding on, a default route through NH_IP on eg0, NH_IP's MAC known.
+ * expect_sent() asserts that success: TC_ACT_REDIRECT, the pass reason
+ * counted, the next hop's and eg0's MACs written. test_fib_outcomes
+ * changes the namespace to reach the other branches.
  */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,29 +331,64 @@ static uint64_t cnt(struct efx *e, uint32_t reason)
 	return fx_reason_pkts(e->fx, reason);
 }
 
+/* The tests' namespace (fib_netns): eg0 and the next hop behind it. */
+#define NH_IP "10.99.255.254"
+static const uint8_t eg0_mac[6] = { 0x02, 0, 0, 0, 0xe0, 0x01 };
+static const uint8_t nh_mac[6] = { 0x02, 0, 0, 0, 0xe0, 0x02 };
+
+/* A shell command in the tests' namespace; its exit status. */
+static int sh(const char *cmd)
+{
+	int st = system(cmd);
+
+	if (st)
+		fprintf(stderr, "# failed (%d): %s\n", st, cmd);
+	return st;
+}
+
+/* A private network namespace for the whole run (gone when it ends),
+ * where the FIB lookup for ifindex 1 finds NH_IP and its MAC. */
+static int fib_netns(void)
+{
+	static const char *const cmds[] = {
+		"ip link set lo up",
+		"ip link add eg0 address 02:00:00:00:e0:01 type veth peer name eg1",
+		"ip link set eg0 up",
+		"ip link set eg1 up",
+		"ip addr add 10.99.255.253/32 dev eg0",
+		"ip route add " NH_IP "/32 dev eg0",
+		"ip route add default via " NH_IP " dev eg0",
+		"ip neigh replace " NH_IP " lladdr 02:00:00:00:e0:02 dev eg0 nud permanent",
+		"sysctl -qw net.ipv4.conf.all.forwarding=1",
+	};
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "test_egw: cannot create a network namespace: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (sh(cmds[i]))
+			return -1;
+	return 0;
+}
+
 /*
- * A forwarded packet: TC_ACT_REDIRECT with pass counted, or (a machine
- * whose FIB has no route for the loopback lookup) TC_ACT_SHOT counted as
- * IDG_DROP_FIB. Returns 1 for the redirect.
+ * A forwarded packet, routed by the FIB lookup: TC_ACT_REDIRECT with the
+ * pass reason counted, no FIB drop, the next hop's MAC as destination and
+ * eg0's as source.
  */
-static int expect_sent(struct efx *e, int prog_fd, const struct pkt *in,
-		       struct pkt *out, uint32_t pass_reason)
+static void expect_sent(struct efx *e, int prog_fd, const struct pkt *in,
+			struct pkt *out, uint32_t pass_reason)
 {
 	uint64_t pass = cnt(e, pass_reason), fib = cnt(e, IDG_DROP_FIB);
 	int ret = run(prog_fd, in, out);
 
-	if (ret == TC_ACT_SHOT && cnt(e, IDG_DROP_FIB) == fib + 1) {
-		fprintf(stderr, "# FIB lookup found no route here: counted as %s\n",
-			idg_reason_name(IDG_DROP_FIB));
-		return 0;
-	}
 	assert_int_equal(ret, TC_ACT_REDIRECT);
 	assert_int_equal(cnt(e, pass_reason), pass + 1);
 	assert_int_equal(cnt(e, IDG_DROP_FIB), fib);
-	/* The kernel refuses a multicast destination in a neighbour
-	 * redirect; the programs never leave one. */
-	assert_int_equal(out->data[0] & 1, 0);
-	return 1;
+	assert_memory_equal(out->data, nh_mac, 6);
+	assert_memory_equal(out->data + 6, eg0_mac, 6);
 }
 
 static void expect_verdict(struct efx *e, int prog_fd, const struct pkt *in,
@@ -609,6 +645,59 @@ static void test_unconfigured_transparent(void **state)
 	assert_int_equal(run(e->wl_fd, &in, NULL), TC_ACT_OK);
 	expect_untouched(e, e->tin_fd, &g);
 	expect_untouched(e, e->ext_fd, &in);
+}
+
+/* One frame to encapsulate, sent with the namespace changed by set and
+ * put back by undo: the program's return code, and the frame out. */
+static int send_with(struct efx *e, const char *set, const char *undo,
+		     struct pkt *out)
+{
+	struct pkt in = udp_pkt(WL, DB, 5353, 53, 40);
+	int ret, st;
+
+	assert_int_equal(sh(set), 0);
+	ret = run(e->wl_fd, &in, out);
+	st = sh(undo);
+	assert_int_equal(st, 0);
+	return ret;
+}
+
+/* The FIB lookup's other outcomes: no neighbour entry and forwarding off
+ * leave the MACs to the kernel's neighbour redirect (zeroed here); no
+ * route drops with a reason. */
+static void test_fib_outcomes(void **state)
+{
+	static const uint8_t zero[12] = { 0 };
+	struct efx *e = *state;
+	struct pkt in = udp_pkt(WL, DB, 5353, 53, 40), out;
+	uint64_t encap, fib;
+
+	gen_node_a(e, 2, 0, NULL, 0);
+	expect_sent(e, e->wl_fd, &in, &out, IDG_PASS_EGW_ENCAP);
+
+	encap = cnt(e, IDG_PASS_EGW_ENCAP);
+	assert_int_equal(send_with(e, "ip neigh del " NH_IP " dev eg0",
+				   "ip neigh replace " NH_IP " lladdr 02:00:00:00:e0:02 dev eg0 nud permanent",
+				   &out),
+			 TC_ACT_REDIRECT);
+	assert_memory_equal(out.data, zero, sizeof(zero));
+	assert_int_equal(send_with(e, "sysctl -qw net.ipv4.conf.lo.forwarding=0",
+				   "sysctl -qw net.ipv4.conf.lo.forwarding=1",
+				   &out),
+			 TC_ACT_REDIRECT);
+	assert_memory_equal(out.data, zero, sizeof(zero));
+	assert_int_equal(cnt(e, IDG_PASS_EGW_ENCAP), encap + 2);
+
+	fib = cnt(e, IDG_DROP_FIB);
+	assert_int_equal(send_with(e, "ip route del default",
+				   "ip route add default via " NH_IP " dev eg0",
+				   &out),
+			 TC_ACT_SHOT);
+	assert_int_equal(cnt(e, IDG_DROP_FIB), fib + 1);
+	assert_int_equal(cnt(e, IDG_PASS_EGW_ENCAP), encap + 2);
+
+	/* Everything put back: routed again. */
+	expect_sent(e, e->wl_fd, &in, &out, IDG_PASS_EGW_ENCAP);
 }
 
 static void test_encap_bytes(void **state)
@@ -1450,15 +1539,13 @@ static void test_roundtrip(void **state)
 	assert_int_equal(egw_tcp_opts(&syn, WL, DB, 40000, 5432, PKT_TCP_SYN,
 				      mss1460, sizeof(mss1460), 0),
 			 0);
-	if (!expect_sent(e, e->wl_fd, &syn, &x, IDG_PASS_EGW_ENCAP))
-		skip();
+	expect_sent(e, e->wl_fd, &syn, &x, IDG_PASS_EGW_ENCAP);
 	inner = check_encap(&x, &syn, NODE_A, ID_WL, &o);
 
 	/* The chosen gateway. */
 	gen_gateway(e, o.daddr == egw_ip(GW1) ? GW1 : GW2, PORT_MIN, PORT_MAX,
 		    IDG_TUN_F_GATEWAY, NULL);
-	if (!expect_sent(e, e->tin_fd, &x, &y, IDG_PASS_SNAT))
-		skip();
+	expect_sent(e, e->tin_fd, &x, &y, IDG_PASS_SNAT);
 	expect_snat(&y, &inner, EGRESS_IP, 40000);
 	assert_int_equal(tcp_mss(&y), MSS_CLAMPED);
 
@@ -1467,8 +1554,7 @@ static void test_roundtrip(void **state)
 				      PKT_TCP_SYN | PKT_TCP_ACK, mss1460,
 				      sizeof(mss1460), 0),
 			 0);
-	if (!expect_sent(e, e->ext_fd, &z0, &z, IDG_PASS_REV_SNAT))
-		skip();
+	expect_sent(e, e->ext_fd, &z0, &z, IDG_PASS_REV_SNAT);
 	check_encap(&z, &z0, o.daddr == egw_ip(GW1) ? GW1 : GW2,
 		    IDG_ID_WORLD, &o);
 	assert_int_equal(o.daddr, egw_ip(NODE_A));
@@ -2200,6 +2286,7 @@ int main(int argc, char **argv)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, efx_setup, efx_teardown)
 		T(test_unconfigured_transparent),
 		T(test_encap_bytes),
+		T(test_fib_outcomes),
 		T(test_excluded_cidr_untouched),
 		T(test_not_selected_untouched),
 		T(test_egress_policy_first),
@@ -2238,6 +2325,8 @@ int main(int argc, char **argv)
 #undef T
 	};
 
+	if (fib_netns())
+		return 1;
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests_name("egress-gateway", tests, NULL,
