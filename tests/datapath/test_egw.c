@@ -2253,33 +2253,6 @@ static void test_encap_marks_frame(void **state)
 	assert_int_equal(mark, IDG_SKB_MARK_TUNNEL);
 }
 
-static void test_verifier_report(void **state)
-{
-	struct efx *e = *state;
-	const struct {
-		const char *name;
-		int fd;
-	} progs[] = {
-		{ "tc/idgate_tc_wl_ingress", e->wl_fd },
-		{ "tc/idgate_tc_wl_egress", e->wl_egress_fd },
-		{ "egressgw/idgate_tunnel_in", e->tin_fd },
-		{ "egressgw/idgate_gw_ext_in", e->ext_fd },
-	};
-
-	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
-		struct bpf_prog_info info = { 0 };
-		__u32 len = sizeof(info);
-
-		assert_int_equal(bpf_obj_get_info_by_fd(progs[i].fd, &info,
-							&len),
-				 0);
-		assert_true(info.verified_insns > 0);
-		fprintf(stderr, "# %-26s %u xlated insns, %u insns verified\n",
-			progs[i].name, info.xlated_prog_len / 8,
-			info.verified_insns);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -2321,7 +2294,6 @@ int main(int argc, char **argv)
 		T(test_wl_ingress_verdict),
 		T(test_forged_geneve_dropped),
 		T(test_encap_marks_frame),
-		T(test_verifier_report),
 #undef T
 	};
 

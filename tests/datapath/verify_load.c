@@ -3,6 +3,8 @@
  * Build-time check: load every BPF program of the node datapath into the
  * running kernel. A verifier rejection fails the build, with libbpf's
  * verifier log on stderr. Writes a one-line-per-program report to argv[1].
+ * Fails as well when a program needs more than IDG_VERIFY_BUDGET verified
+ * instructions.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +15,15 @@
 #include "dp.h"
 #include "egw_progs.h"
 
+/*
+ * The kernel gives up at 1 000 000 verified instructions. Older verifiers
+ * (5.15, 6.1: the kernels the docs promise) prune fewer states and need
+ * more for the same program, so a program that this kernel verifies near
+ * the limit may be refused there: keep well under it, and let a change
+ * that makes the verifier's work grow by a third fail here first.
+ */
+#define IDG_VERIFY_BUDGET 600000u
+
 static int report(FILE *out, const char *what, int fd)
 {
 	struct bpf_prog_info info = {};
@@ -22,6 +33,16 @@ static int report(FILE *out, const char *what, int fd)
 		return -errno;
 	fprintf(out, "%-28s loaded: %u xlated insns, %u insns verified\n",
 		what, info.xlated_prog_len / 8, info.verified_insns);
+	if (!info.xlated_prog_len || !info.verified_insns) {
+		fprintf(stderr, "idgate: %s: the kernel reports no instructions\n",
+			what);
+		return -EINVAL;
+	}
+	if (info.verified_insns > IDG_VERIFY_BUDGET) {
+		fprintf(stderr, "idgate: %s: %u instructions verified, over the budget of %u (the kernel's limit is 1000000; older kernels need more)\n",
+			what, info.verified_insns, IDG_VERIFY_BUDGET);
+		return -E2BIG;
+	}
 	return 0;
 }
 
@@ -74,7 +95,8 @@ int main(int argc, char **argv)
 out:
 	idg_egw_objs_close(&egw);
 	idg_dp_close(&dp);
-	if (err)
+	/* Budget and empty-program failures were explained above. */
+	if (err && err != -E2BIG && err != -EINVAL)
 		fprintf(stderr, "idgate: verifier report: %s\n", strerror(-err));
 	return err ? 1 : 0;
 }
