@@ -101,6 +101,31 @@ expect() { # expect pass|fail DESCRIPTION CMD...
 	if [ "$got" = "$want" ]; then ok "$what"; else not_ok "$what (wanted $want, got $got)"; fi
 }
 
+# Packets a node's instance counted with a verdict reason (its name, as
+# `idgate status` shows it).
+verdict_count() { # verdict_count NS NODE REASON
+	idg "$1" "$2" status -o json | python3 -c 'import json, sys
+print(json.load(sys.stdin)["verdicts"].get(sys.argv[1], {}).get("packets", 0))' "$3"
+}
+
+# A denial that is idgate's: CMD fails and the node counted more drops with
+# REASON meanwhile (a probe failing for any other reason is not a pass).
+expect_denied() { # expect_denied NS NODE REASON DESCRIPTION CMD...
+	local ns=$1 node=$2 reason=$3 what=$4 before after
+	shift 4
+	before=$(verdict_count "$ns" "$node" "$reason") || before=
+	if "$@" >/dev/null 2>&1; then
+		not_ok "$what (wanted fail, got pass)"
+		return
+	fi
+	after=$(verdict_count "$ns" "$node" "$reason") || after=
+	if [ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ]; then
+		ok "$what"
+	else
+		not_ok "$what (failed, but node $node counted no $reason drop: '$before' -> '$after')"
+	fi
+}
+
 waitfor() { # waitfor SECONDS CMD...: true once CMD succeeds
 	local end=$((SECONDS + $1))
 	shift

@@ -40,8 +40,8 @@ for mode in native skb tc auto native; do
 			|| not_ok "$mode: xdp=$(has_xdp && echo yes || echo no) tc-ingress=$(has_tc_in && echo yes || echo no)"
 	fi
 	expect pass "$mode: frontend -> 8080 allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
-	expect fail "$mode: reporting -> 8080 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
-	expect fail "$mode: frontend -> 8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
+	expect_denied "$NA" node-a policy-default-deny "$mode: reporting -> 8080 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+	expect_denied "$NA" node-a policy-default-deny "$mode: frontend -> 8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
 done
 
 # A denied flow never gets through while the hook changes under traffic.

@@ -80,7 +80,7 @@ dgot=$(tail -1 "$TMP/denied.count")
 bg "$NA" "$PROBE" serve-udp 10.0.0.10 9000
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080
 expect pass "before the refused apply: allowed flow allowed" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 9000
-expect fail "before the refused apply: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "before the refused apply: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 python3 - "$TMP/v0.yaml" "$TMP/bad.yaml" <<'PY'
 import sys
 s = open(sys.argv[1]).read()
@@ -93,7 +93,7 @@ else
 	grep -q "not supported" "$TMP/bad.err" && ok "L7 rule refused with a clear message" || not_ok "L7 message: $(cat "$TMP/bad.err")"
 fi
 expect pass "after a refused apply: allowed flow still allowed" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 9000
-expect fail "after a refused apply: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "after a refused apply: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 idg "$NA" node-a status | grep -q "generation:  11" && ok "generation unchanged by the refused apply" || not_ok "generation changed"
 
 finish

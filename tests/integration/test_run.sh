@@ -47,7 +47,7 @@ if waitfor 10 grep -q "idgate run: ready" "$LOG"; then ok "daemon started"; else
 grep -q "generation 1 enforcing.*compile .* ms, fill .* ms, switch .* ms" "$LOG" \
 	&& ok "start logged with generation and compile/fill/switch times" || not_ok "start log: $(cat "$LOG")"
 expect pass "frontend -> billing-api:8080 allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
-expect fail "reporting -> billing-api:8080 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "reporting -> billing-api:8080 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 
 scrape() { in_ns "$NA" curl -sf --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
 # metric NAME [LABEL=VALUE...]: the value of one series, parsed in python.
@@ -99,13 +99,13 @@ if waitfor 5 grep -q "reload of .* failed" "$LOG"; then ok "broken config: reloa
 grep -qE "idgate.yaml:[0-9]+:[0-9]+: " "$LOG" && ok "broken config: FILE:LINE:COL diagnostic" || not_ok "no FILE:LINE:COL: $(tail -5 "$LOG")"
 grep -q "generation 2 keeps enforcing" "$LOG" && ok "broken config: generation 2 keeps enforcing (logged)" || not_ok "keeps-enforcing line missing"
 expect pass "broken config: reporting still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
-expect fail "broken config: frontend -> 8081 still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
+expect_denied "$NA" node-a policy-default-deny "broken config: frontend -> 8081 still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
 [ "$(metric idgate_last_reload_success)" = 0 ] && ok "metrics: last reload success 0" || not_ok "metrics: last_reload_success"
 
 # Back to the original file, then SIGHUP reloads it again.
 cat "$CONFIG" >"$CFG"
 waitfor 5 grep -q "reloaded: generation 3 enforcing" "$LOG" && ok "fixed file reloaded (generation 3)" || not_ok "fixed file: $(tail -3 "$LOG")"
-expect fail "original config: reporting denied again" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "original config: reporting denied again" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 kill -HUP "$RUN_PID"
 waitfor 5 grep -q "reloaded: generation 4 enforcing (SIGHUP)" "$LOG" && ok "SIGHUP reloads (generation 4)" || not_ok "SIGHUP: $(tail -3 "$LOG")"
 loads=$(loglines "idgate run: loading")
@@ -129,7 +129,7 @@ else
 	not_ok "xdp off: XDP program not back: $(tail -3 "$LOG")"
 fi
 grep -q "XDP program gone from eth0" "$LOG" && ok "xdp removal logged" || not_ok "xdp removal log"
-expect fail "after xdp off: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "after xdp off: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect pass "after xdp off: frontend allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 in_ns "$NA" tc filter del dev eth0 egress
 if waitfor 20 attached tc_egress_prog_id; then ok "tc filter del: tc program back"; else not_ok "tc filter del: not back: $(tail -3 "$LOG")"; fi
@@ -149,7 +149,7 @@ else
 	not_ok "uplink re-created: $(tail -5 "$LOG")"
 fi
 grep -q "was re-created" "$LOG" && ok "re-created uplink logged" || not_ok "re-created uplink not logged"
-expect fail "re-created uplink: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "re-created uplink: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect pass "re-created uplink: frontend allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 
 # The ingress filter moved to tc by a config change, then removed by
@@ -169,7 +169,7 @@ if waitfor 20 in_ingress_tc; then
 else
 	not_ok "tc ingress filter not back: $(tail -3 "$LOG")"
 fi
-expect fail "tc ingress: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "tc ingress: reporting denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 
 # SIGTERM: exit 0, enforcement stays.
 kill -TERM "$RUN_PID"
@@ -177,7 +177,7 @@ rc=0
 wait "$RUN_PID" || rc=$?
 [ "$rc" = 0 ] && ok "SIGTERM: exit 0" || not_ok "SIGTERM: exit $rc"
 grep -q "stays pinned and enforcing" "$LOG" && ok "SIGTERM: logged" || not_ok "SIGTERM log: $(tail -3 "$LOG")"
-expect fail "after exit: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "after exit: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect pass "after exit: frontend still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 expect pass "after exit: idgate status works" idg "$NA" node-a status
 

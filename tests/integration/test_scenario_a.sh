@@ -13,6 +13,8 @@ bg "$NA" "$PROBE" serve-udp 10.0.0.10 8080
 
 # Before idgate: everything reaches the server.
 expect pass "before apply: reporting reaches 8080" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect pass "before apply: frontend reaches 8081" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
+expect pass "before apply: frontend reaches 8080/udp" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 8080
 
 expect pass "check accepts the config" idg "$NA" node-a check -c "$CONFIG"
 register_instance "$NA" node-a
@@ -20,9 +22,9 @@ if idg "$NA" node-a apply -c "$CONFIG"; then ok "apply"; else not_ok "apply"; fi
 
 expect pass "frontend -> billing-api:8080/tcp allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 expect pass "batch-processor -> billing-api:8080/tcp allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.11 10.0.0.10 8080
-expect fail "reporting -> billing-api:8080/tcp denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
-expect fail "frontend -> billing-api:8081/tcp denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
-expect fail "frontend -> billing-api:8080/udp denied (TCP rule only)" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "reporting -> billing-api:8080/tcp denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8081/tcp denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
+expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8080/udp denied (TCP rule only)" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 8080
 # Arp/neighbour traffic kept working throughout (the connections above needed it).
 
 status=$(idg "$NA" node-a status -o json)

@@ -8,7 +8,7 @@ bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080
 
 register_instance "$NA" node-a
 idg "$NA" node-a apply -c "$CONFIG" >/dev/null && ok "apply" || not_ok "apply"
-expect fail "reporting denied while applied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "reporting denied while applied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 ifindex=$(ip -n "$NA" -o link show eth0 | cut -d: -f1)
 # auto on a veth: the ingress filter runs at tc ingress, not XDP.
 tc -n "$NA" filter show dev eth0 ingress | grep -q "idgate_tc_ingr" && ok "tc ingress filter attached" || not_ok "tc ingress filter not attached"
@@ -24,7 +24,7 @@ else
 		&& ok "apply over another datapath layout refused: $(head -c 120 "$TMP/abi.err")" \
 		|| not_ok "apply over another layout: $(cat "$TMP/abi.err")"
 fi
-expect fail "reporting still denied after the refused apply" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "reporting still denied after the refused apply" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 
 idg "$NA" node-a unload >/dev/null && ok "unload" || not_ok "unload"
 ip -n "$NA" link show eth0 | grep -q "xdp" && not_ok "XDP still attached" || ok "no XDP left on the uplink"

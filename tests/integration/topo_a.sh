@@ -21,10 +21,10 @@ frontend_8081() { in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081; }
 # enforcing OLD|NEW WHEN
 enforcing() {
 	expect pass "$2: frontend -> billing-api:8080 allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
-	expect fail "$2: frontend -> billing-api:8081 denied" frontend_8081
+	expect_denied "$NA" node-a policy-default-deny "$2: frontend -> billing-api:8081 denied" frontend_8081
 	if [ "$1" = NEW ]; then
 		expect pass "$2: reporting -> billing-api:8080 allowed" reporting
 	else
-		expect fail "$2: reporting -> billing-api:8080 denied" reporting
+		expect_denied "$NA" node-a policy-default-deny "$2: reporting -> billing-api:8080 denied" reporting
 	fi
 }
