@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "apply.h"
 #include "cmd.h"
 
 extern const char idg_demo_config_a[];
@@ -367,6 +368,27 @@ static const char *allow_deny(bool ok)
 	return ok ? "connected" : "refused by idgate";
 }
 
+/* Where node-a's ingress filter ended up (xdpMode auto), in words. */
+static char hook_a[96] = "at the uplink's ingress hook";
+
+static void say_hook(void)
+{
+	char pin[160], state[160];
+	struct idg_meta m;
+
+	inst_dirs(0, pin, sizeof(pin), state, sizeof(state));
+	if (idg_meta_load(state, &m))
+		return;
+	if (!strcmp(m.xdp_mode, "tc")) {
+		snprintf(hook_a, sizeof(hook_a), "at tc ingress");
+		say("node-a's ingress filter runs at tc ingress: on a veth the skb\n"
+		    "exists before XDP runs, so xdpMode auto picks tc there.\n");
+		return;
+	}
+	snprintf(hook_a, sizeof(hook_a), "in XDP (%s)", m.xdp_mode);
+	say("node-a's ingress filter runs in XDP (%s).\n", m.xdp_mode);
+}
+
 static int scenario_a(const char *config)
 {
 	static const int ports[] = { 8080, 8081 };
@@ -395,7 +417,7 @@ static int scenario_a(const char *config)
 	    "billing-api (namespace production, node-a) accepts TCP 8080 from\n"
 	    "frontend and batch-processor only. The policy is a plain\n"
 	    "CiliumNetworkPolicy; idgate compiles it into BPF maps and drops the\n"
-	    "rest in XDP, before the kernel allocates a socket buffer.\n\n");
+	    "rest at the uplink's ingress hook.\n\n");
 	if (topo_a())
 		return -1;
 	if (serve("a-node", "10.0.0.10", ports, 2) < 0)
@@ -403,6 +425,7 @@ static int scenario_a(const char *config)
 	say("$ idgate apply -c billing-api.yaml --node node-a\n");
 	if (idgate_run(0, apply, -1))
 		return -1;
+	say_hook();
 	snprintf(monlog, sizeof(monlog), "%s/monitor-a.log", tmpdir);
 	fd = open(monlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	mpid = idgate_spawn(0, mon, fd);
@@ -486,12 +509,20 @@ static int worker(void)
 	}
 	ra = scenario_a(a);
 	rb = scenario_b(b);
-	say("\n== Summary ==\n"
-	    "A: %s. Denied packets were dropped in XDP by security identity, each\n"
-	    "   drop named its reason and deciding rule, and `policy trace` gave\n"
-	    "   the same answer from the live program without touching counters.\n"
-	    "B: %s. The database only ever saw an egress IP of cluster-b.\n",
-	    ra ? "FAILED" : "as the policy says", rb ? "FAILED" : "works");
+	say("\n== Summary ==\n");
+	if (ra)
+		say("A: FAILED: a connection did not go as the policy says, or a step\n"
+		    "   failed (see above).\n");
+	else
+		say("A: as the policy says. Denied packets were dropped %s by\n"
+		    "   security identity; each drop named its reason and deciding\n"
+		    "   rule, and `policy trace` gave the same answer from the live\n"
+		    "   program without touching counters.\n", hook_a);
+	if (rb)
+		say("B: FAILED: the database was not reached through the gateway as\n"
+		    "   expected, or a step failed (see above).\n");
+	else
+		say("B: works. The database only ever saw an egress IP of cluster-b.\n");
 	return ra || rb ? 1 : 0;
 }
 

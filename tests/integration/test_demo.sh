@@ -29,6 +29,10 @@ grep -q "reporting        -> billing-api:8080  refused by idgate" "$out" && ok "
 grep -q "policy-default-deny" "$out" && grep -q "no rule matched: default deny" "$out" \
 	&& ok "demo shows the monitor's drop with its reason" || not_ok "monitor output"
 grep -q "the database saw the client as 172.18.0.1[12]" "$out" && ok "demo: egress gateway query" || not_ok "scenario B line"
+# The uplink is a veth: xdpMode auto puts the filter at tc, and the demo
+# says so rather than claiming XDP.
+grep -q "ingress filter runs at tc ingress" "$out" && grep -q "dropped at tc ingress by" "$out" \
+	&& ! grep -q "dropped in XDP" "$out" && ok "demo names the hook the filter runs at" || not_ok "hook wording"
 grep -q "Done; everything the demo created is gone." "$out" && ok "demo says it cleaned up" || not_ok "cleanup line"
 left=$(leftovers $pid)
 [ -z "$left" ] && ok "nothing left behind" || not_ok "left behind: $left"
