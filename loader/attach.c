@@ -156,10 +156,12 @@ int idg_xdp_detach(int ifindex)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
 	struct xdp_program *p;
-	int err = 0;
+	int err = (int)libxdp_get_error(mp);
 
-	if (libxdp_get_error(mp))
-		return 0;
+	/* Nothing attached, or the interface is gone and its programs with
+	 * it: nothing to detach. Anything else is a real failure. */
+	if (err)
+		return err == -ENOENT || err == -ENODEV ? 0 : err;
 	p = find_ours(mp);
 	if (p)
 		err = xdp_program__detach(p, ifindex,
@@ -197,7 +199,8 @@ int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at, uint32_t prio)
 	struct quiet q = quiet_begin();
 	int err = bpf_tc_detach(&hook, &opts);
 
-	err = err == -ENOENT || err == -EINVAL ? 0 : err;
+	/* No filter, no qdisc, or no interface any more: nothing attached. */
+	err = err == -ENOENT || err == -EINVAL || err == -ENODEV ? 0 : err;
 	quiet_end(q, err != 0);
 	return err;
 }

@@ -36,4 +36,16 @@ ls /sys/fs/bpf/xdp/ 2>/dev/null | grep -q "dispatch-$ifindex-" && not_ok "libxdp
 expect pass "reporting reaches 8080 again" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 idg "$NA" node-a unload | grep -q "nothing loaded" && ok "second unload is a no-op" || not_ok "second unload"
 
+# The uplink deleted under an applied instance: its attachments went with
+# it; unload removes the rest, quietly (no libbpf or netlink chatter).
+ip -n "$NA" link add up9 type veth peer name up9p
+ip -n "$NA" link set up9 up
+ip -n "$NA" link set up9p up
+sed 's/uplink: eth0/uplink: up9/' "$CONFIG" >"$TMP/up9.yaml"
+idg "$NA" node-a apply -c "$TMP/up9.yaml" >/dev/null 2>&1 && ok "apply on a second uplink" || not_ok "apply on up9"
+ip -n "$NA" link del up9
+if idg "$NA" node-a unload >"$TMP/gone.out" 2>"$TMP/gone.err"; then ok "unload after the uplink was deleted"; else not_ok "unload after the uplink was deleted: $(cat "$TMP/gone.err")"; fi
+[ ! -s "$TMP/gone.err" ] && ok "nothing on stderr" || not_ok "stderr: $(cat "$TMP/gone.err")"
+[ ! -e "$PIN_ROOT/node-a" ] && [ ! -e "$TMP/state-node-a" ] && ok "pins and state removed" || not_ok "left behind after the uplink was deleted"
+
 finish
