@@ -484,11 +484,7 @@ static int tc_att_detach(const struct idg_tc_att *t)
 	if (have < 0) {
 		qerr = have;
 	} else if (have) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = t->ifindex,
-			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-
-		qerr = bpf_tc_hook_destroy(&hook);
-		qerr = qerr == -ENOENT ? 0 : qerr;
+		qerr = idg_tc_clsact_destroy(t->ifindex);
 	}
 	return err ? err : qerr;
 }

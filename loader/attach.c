@@ -205,6 +205,18 @@ int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at, uint32_t prio)
 	return err;
 }
 
+int idg_tc_clsact_destroy(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	struct quiet q = quiet_begin();
+	int err = bpf_tc_hook_destroy(&hook);
+
+	err = err == -ENOENT || err == -EINVAL || err == -ENODEV ? 0 : err;
+	quiet_end(q, err != 0);
+	return err;
+}
+
 uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at,
 			 uint32_t prio)
 {

@@ -46,6 +46,9 @@ int idg_tc_attach(int prog_fd, int ifindex, enum bpf_tc_attach_point at,
 		  uint32_t prio,
 		  bool *created);
 int idg_tc_detach(int ifindex, enum bpf_tc_attach_point at, uint32_t prio);
+/* Remove ifindex's clsact qdisc; one already gone is no error. libbpf's
+ * messages are shown only on failure. */
+int idg_tc_clsact_destroy(int ifindex);
 /* Program id of idgate's tc filter on ifindex at that point, or 0. */
 uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at,
 			 uint32_t prio);
