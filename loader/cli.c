@@ -33,16 +33,18 @@ static const struct {
 		       "events to show: drop (default) or all" },
 	[OPT_RELATED_TO] = { { "related-to", required_argument, NULL, 'r' }, "EP",
 			     "only events of endpoint EP (name: local endpoint or address) or identity EP (number)" },
-	[OPT_SRC] = { { "src", required_argument, NULL, 'S' }, "EP|IP",
-		      "trace: source endpoint name or address" },
-	[OPT_DST] = { { "dst", required_argument, NULL, 'D' }, "EP|IP",
-		      "trace: destination endpoint name or address" },
+	[OPT_SRC] = { { "src", required_argument, NULL, 'S' }, "EP|IP|ENTITY",
+		      "trace: source endpoint name, address, or entity world, host or remote-node" },
+	[OPT_DST] = { { "dst", required_argument, NULL, 'D' }, "EP|IP|ENTITY",
+		      "trace: destination endpoint name, address, or entity world, host or remote-node" },
 	[OPT_PROTO] = { { "proto", required_argument, NULL, 'P' }, "PROTO",
 			"trace: tcp (default), udp, sctp or icmp" },
 	[OPT_DPORT] = { { "dport", required_argument, NULL, 'T' }, "N",
 			"trace: destination port (default 80; not for icmp)" },
 	[OPT_DIRECTION] = { { "direction", required_argument, NULL, 'R' }, "DIR",
 			    "trace: ingress (default: judged at the destination) or egress (at the source)" },
+	[OPT_ICMP_TYPE] = { { "icmp-type", required_argument, NULL, 'I' }, "TYPE",
+			    "trace: ICMP (ICMPv6 for IPv6 addresses) type, a number or a name as in icmps (EchoRequest, TimeExceeded, ...); implies --proto icmp" },
 	[OPT_METRICS_ADDRESS] = { { "metrics-address", required_argument, NULL, 'm' }, "HOST:PORT",
 				  "serve Prometheus metrics at http://HOST:PORT/metrics (default 127.0.0.1:9464; off: none)" },
 };
@@ -200,6 +202,9 @@ int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
 			break;
 		case 'P':
 			o.proto = optarg;
+			break;
+		case 'I':
+			o.icmp_type = optarg;
 			break;
 		case 'T':
 			errno = 0;

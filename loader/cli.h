@@ -25,6 +25,7 @@ enum idg_opt_id {
 	OPT_DPORT,
 	OPT_DIRECTION,
 	OPT_METRICS_ADDRESS,
+	OPT_ICMP_TYPE,
 	OPT_MAX,
 };
 
@@ -43,6 +44,7 @@ struct idg_opts {
 	const char *proto;
 	long dport;             /* -1: not given */
 	const char *direction;
+	const char *icmp_type;  /* policy trace: number or name */
 	const char *metrics_address; /* run: HOST:PORT or "off"; NULL: default */
 	const char *arg; /* the positional argument, when the command has one */
 };

@@ -26,12 +26,29 @@
 #define TRACE_SPORT 40000
 
 struct trace_addr {
-	int family; /* IDG_FAM_* */
+	int family; /* IDG_FAM_*; 0 while an entity waits for the other side */
 	uint8_t addr[16];
 	const struct idg_endpoint *ep; /* when named by endpoint */
+	const char *entity;            /* when named by entity */
 };
 
-/* An endpoint name (its first address) or an address. */
+/* Cilium's entities that stand for one identity that has addresses here
+ * (world, host, remote-node), and the others, which do not. */
+static const char *const entities_one[] = { "world", "host", "remote-node" };
+static const char *const entities_many[] = { "all", "cluster", "init",
+					     "health", "unmanaged",
+					     "kube-apiserver", "ingress" };
+
+static bool in_list(const char *s, const char *const *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, l[i]))
+			return true;
+	return false;
+}
+
+/* An address, an endpoint name (its first address) or, when no endpoint
+ * has that name, an entity, resolved later by entity_resolve(). */
 static int resolve(const struct idg_compiled *c, const struct idg_config *cfg,
 		   const char *s, struct trace_addr *out)
 {
@@ -56,11 +73,84 @@ static int resolve(const struct idg_compiled *c, const struct idg_config *cfg,
 		out->family = ep->ips[0].family;
 		memcpy(out->addr, ep->ips[0].addr, 16);
 	}
-	if (!out->ep) {
-		fprintf(stderr, "idgate policy trace: '%s' is neither an address nor an endpoint\n",
+	if (out->ep)
+		return 0;
+	if (in_list(s, entities_one, sizeof(entities_one) / sizeof(*entities_one))) {
+		out->entity = s;
+		return 0;
+	}
+	if (in_list(s, entities_many, sizeof(entities_many) / sizeof(*entities_many))) {
+		fprintf(stderr, "idgate policy trace: entity '%s' is not one identity with an address on this node: give an endpoint, an address, or world, host or remote-node\n",
 			s);
+		return -EINVAL;
+	}
+	fprintf(stderr, "idgate policy trace: '%s' is neither an address, an endpoint nor an entity (world, host, remote-node)\n",
+		s);
+	return -ENOENT;
+}
+
+/* A node's tunnel address as a trace address. */
+static void node_addr(const struct idg_node *n, struct trace_addr *a)
+{
+	a->family = n->tunnel_ip.family;
+	memcpy(a->addr, n->tunnel_ip.addr, 16);
+}
+
+/*
+ * The address an entity stands for, of family (the other side's): for
+ * world, one no ipcache entry covers; for host and remote-node, the
+ * tunnel address of this node or of another one (the addresses the
+ * ipcache gives those identities).
+ */
+static int entity_resolve(const struct idg_compiled *c,
+			  const struct idg_config *cfg, int family,
+			  struct trace_addr *a)
+{
+	static const char *const world4[] = { "192.0.2.1", "198.51.100.1",
+					      "203.0.113.1", "240.0.0.1" };
+	static const char *const world6[] = { "2001:db8::1",
+					      "2001:db8:ffff::1",
+					      "3fff::1" };
+	const struct idg_node *other = NULL;
+
+	if (!strcmp(a->entity, "world")) {
+		const char *const *l = family == IDG_FAM_IPV6 ? world6 : world4;
+		size_t n = family == IDG_FAM_IPV6 ? 3 : 4;
+
+		for (size_t i = 0; i < n; i++) {
+			inet_pton(family == IDG_FAM_IPV6 ? AF_INET6 : AF_INET,
+				  l[i], a->addr);
+			a->family = family;
+			if (cmd_addr_identity(c, family, a->addr) == IDG_ID_WORLD)
+				return 0;
+		}
+		fprintf(stderr, "idgate policy trace: every address tried for world is in the ipcache: give a world address\n");
 		return -ENOENT;
 	}
+	if (!strcmp(a->entity, "host")) {
+		if (!c->node->has_tunnel_ip) {
+			fprintf(stderr, "idgate policy trace: node %s has no tunnelIP, the address that stands for host: give the host's address\n",
+				c->node->name);
+			return -ENOENT;
+		}
+		node_addr(c->node, a);
+		return 0;
+	}
+	/* remote-node: another node, of this cluster when there is one. */
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		const struct idg_node *n = &cfg->nodes[i];
+
+		if (n == c->node || !n->has_tunnel_ip)
+			continue;
+		if (!other || (other->cluster_id != c->cluster_id &&
+			       n->cluster_id == c->cluster_id))
+			other = n;
+	}
+	if (!other) {
+		fprintf(stderr, "idgate policy trace: no other node with a tunnelIP in the config stands for remote-node: give its address\n");
+		return -ENOENT;
+	}
+	node_addr(other, a);
 	return 0;
 }
 
@@ -73,7 +163,8 @@ static uint16_t csum_fold(uint32_t sum)
 
 /* Ethernet + IPv4/IPv6 + a minimal L4 header: what the parser needs. */
 static size_t build(uint8_t *b, const struct trace_addr *s,
-		    const struct trace_addr *d, uint8_t proto, uint16_t dport)
+		    const struct trace_addr *d, uint8_t proto, uint16_t dport,
+		    int icmp_type)
 {
 	bool v4 = s->family == IDG_FAM_IPV4;
 	size_t l3 = 14, l4 = l3 + (v4 ? 20 : 40), len;
@@ -112,8 +203,7 @@ static size_t build(uint8_t *b, const struct trace_addr *s,
 		memcpy(&b[l3 + 24], d->addr, 16);
 	}
 	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
-		/* An echo request: type 8 (v4) or 128 (v6). */
-		b[l4] = proto == IPPROTO_ICMP ? 8 : 128;
+		b[l4] = (uint8_t)icmp_type;
 		b[l4 + 4] = 0x12;
 	} else {
 		b[l4] = TRACE_SPORT >> 8;
@@ -181,8 +271,9 @@ static const char *labels_of(const struct idg_compiled *c, uint32_t id)
 /* The identity the datapath gives an address: longest ipcache prefix. */
 static int trace(const struct idg_opts *o, const char *src_s,
 		 const char *dst_s, const char *proto_s, uint16_t dport,
-		 const char *dir_s)
+		 const char *dir_s, const char *icmp_s)
 {
+	int icmp_type = -1;
 	struct trace_addr s, d;
 	struct idg_trace_res res = { 0 };
 	struct idg_instance in;
@@ -217,13 +308,32 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		goto fail;
 	if (resolve(&cc.c, &cc.cfg, src_s, &s) || resolve(&cc.c, &cc.cfg, dst_s, &d))
 		goto fail;
+	/* An entity takes the other side's family (IPv4 when both are). */
+	if (s.entity && entity_resolve(&cc.c, &cc.cfg,
+				       d.family ? d.family : IDG_FAM_IPV4, &s))
+		goto fail;
+	if (d.entity && entity_resolve(&cc.c, &cc.cfg, s.family, &d))
+		goto fail;
 	if (s.family != d.family) {
 		fprintf(stderr, "idgate policy trace: source and destination are of different address families\n");
 		goto fail;
 	}
 	if (proto == IPPROTO_ICMP && s.family == IDG_FAM_IPV6)
 		proto = IPPROTO_ICMPV6;
-	len = build(pkt, &s, &d, proto, dport);
+	if (icmp_s) {
+		icmp_type = idg_icmp_type_parse(icmp_s, s.family);
+		if (icmp_type < 0) {
+			fprintf(stderr, "idgate policy trace: --icmp-type: '%s' is not an %s type (a number 0..255 or a name such as %s)\n",
+				icmp_s, s.family == IDG_FAM_IPV6 ? "ICMPv6" : "ICMP",
+				s.family == IDG_FAM_IPV6 ? "EchoRequest or NeighborSolicitation" :
+							   "EchoRequest or TimeExceeded");
+			goto fail;
+		}
+	}
+	/* Without --icmp-type: an echo request. */
+	if (icmp_type < 0)
+		icmp_type = proto == IPPROTO_ICMPV6 ? 128 : 8;
+	len = build(pkt, &s, &d, proto, dport, icmp_type);
 	err = trace_run(&in, egress, pkt, len, &res);
 	if (err) {
 		fprintf(stderr, "idgate policy trace: cannot run the trace program against %s: %s\n",
@@ -254,7 +364,10 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		json_object_object_add(j, "source", json_object_new_string(sa));
 		json_object_object_add(j, "destination", json_object_new_string(da));
 		json_object_object_add(j, "protocol", json_object_new_string(idg_proto_name(proto)));
-		json_object_object_add(j, "dport", json_object_new_int(dport));
+		if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+			json_object_object_add(j, "icmp_type", json_object_new_int(icmp_type));
+		else
+			json_object_object_add(j, "dport", json_object_new_int(dport));
 		json_object_object_add(j, "source_identity", json_object_new_int64(sid));
 		json_object_object_add(j, "source_labels", json_object_new_string(labels_of(&cc.c, sid)));
 		json_object_object_add(j, "destination_identity", json_object_new_int64(did));
@@ -265,8 +378,12 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 		json_object_put(j);
 	} else {
-		printf("%s -> %s %s/%u (%s)\n", sa, da, idg_proto_name(proto),
-		       dport, dir_s);
+		if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+			printf("%s -> %s %s type %u (%s)\n", sa, da,
+			       idg_proto_name(proto), icmp_type, dir_s);
+		else
+			printf("%s -> %s %s/%u (%s)\n", sa, da,
+			       idg_proto_name(proto), dport, dir_s);
 		printf("  source:      identity %u [%s]\n", sid, labels_of(&cc.c, sid));
 		printf("  destination: identity %u [%s]\n", did, labels_of(&cc.c, did));
 		printf("verdict: %s (%s)%s%s\n", allow ? "ALLOWED" : "DENIED",
@@ -283,11 +400,24 @@ fail:
 
 int do_policy_trace(struct idg_opts *o)
 {
+	const char *proto = o->proto ? o->proto : o->icmp_type ? "icmp" : "tcp";
+	int nr;
+
 	if (!o->src || !o->dst) {
 		fprintf(stderr, "idgate policy trace: --src and --dst are required\n");
 		return 2;
 	}
-	return trace(o, o->src, o->dst, o->proto ? o->proto : "tcp",
+	nr = idg_proto_parse(proto);
+	if (o->icmp_type && nr != IPPROTO_ICMP) {
+		fprintf(stderr, "idgate policy trace: --icmp-type goes with --proto icmp, not '%s'\n",
+			proto);
+		return 2;
+	}
+	if (nr == IPPROTO_ICMP && o->dport >= 0) {
+		fprintf(stderr, "idgate policy trace: ICMP has no ports: use --icmp-type, not --dport\n");
+		return 2;
+	}
+	return trace(o, o->src, o->dst, proto,
 		     o->dport >= 0 ? (uint16_t)o->dport : 80,
-		     o->direction ? o->direction : "ingress");
+		     o->direction ? o->direction : "ingress", o->icmp_type);
 }

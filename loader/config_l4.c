@@ -246,27 +246,53 @@ static const struct icmp_name icmp6_names[] = {
 	{ "ExtendedEchoReply", 161 },
 };
 
-static int icmp_type(struct cfg_parser *p, const yaml_node_t *n, int family,
-		     int *type)
+static bool icmp_numeric(const char *s)
+{
+	return s && *s && strspn(s, "+-0123456789") == strlen(s);
+}
+
+static int icmp_name_find(const char *s, int family)
 {
 	const struct icmp_name *names = family == IDG_FAM_IPV4 ? icmp4_names :
 								 icmp6_names;
 	size_t count = family == IDG_FAM_IPV4 ? YC_ARRAY_SIZE(icmp4_names) :
 						YC_ARRAY_SIZE(icmp6_names);
+
+	for (size_t i = 0; s && i < count; i++)
+		if (!strcmp(s, names[i].name))
+			return names[i].type;
+	return -EINVAL;
+}
+
+int idg_icmp_type_parse(const char *s, int family)
+{
+	char *end;
+	long v;
+
+	if (!icmp_numeric(s))
+		return icmp_name_find(s, family);
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > 255)
+		return -EINVAL;
+	return (int)v;
+}
+
+static int icmp_type(struct cfg_parser *p, const yaml_node_t *n, int family,
+		     int *type)
+{
 	const char *s = yc_scalar(n);
 	long long v;
 
-	if (s && *s && strspn(s, "+-0123456789") == strlen(s)) {
+	if (icmp_numeric(s)) {
 		if (yc_int(p, n, "ICMP type", 0, 255, true, &v))
 			return -EINVAL;
 		*type = (int)v;
 		return 0;
 	}
-	for (size_t i = 0; s && i < count; i++)
-		if (!strcmp(s, names[i].name)) {
-			*type = names[i].type;
-			return 0;
-		}
+	*type = icmp_name_find(s, family);
+	if (*type >= 0)
+		return 0;
 	idg_err(p->d, yc_pos(p, n),
 		"unknown ICMP type '%.40s' for family %s (a number 0..255 or a name such as %s)",
 		s ? s : "", family == IDG_FAM_IPV4 ? "IPv4" : "IPv6",

@@ -273,6 +273,10 @@ void idg_config_free(struct idg_config *cfg);
 /* Is name one a config directory reads (a watcher's filter)? */
 bool idg_config_dir_wants(const char *name);
 
+/* An ICMP (family IDG_FAM_IPV4) or ICMPv6 type as icmps.fields.type
+ * takes it: 0..255 or one of Cilium's names. The type, or -EINVAL. */
+int idg_icmp_type_parse(const char *s, int family);
+
 /* name is a Kubernetes DNS subdomain (IDG_NODE_NAME_RULE), as Node
  * object names are: never "", ".", ".." or anything with a '/'. */
 bool idg_node_name_ok(const char *name);

@@ -74,6 +74,22 @@ python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["verdict"]=="allow
 	&& ok "trace: JSON verdict, rule and labels" || not_ok "trace JSON: $j"
 rc=0; trace --src nobody --dst billing-api >/dev/null 2>&1 || rc=$?
 [ $rc = 2 ] && ok "trace: unknown endpoint is an error (exit 2)" || not_ok "trace unknown: rc $rc"
+# Entities and ICMP types: what the world, the host and another node get.
+rc=0; t=$(trace --src world --dst billing-api --icmp-type EchoRequest) || rc=$?
+[ $rc = 1 ] && grep -q "ICMP type 8" <<<"$t" && grep -q "identity 2 \[reserved:world\]" <<<"$t" \
+	&& ok "trace: world -> billing-api ICMP echo denied" || not_ok "trace world icmp: rc $rc: $t"
+rc=0; t=$(trace --src host --dst billing-api --dport 8080) || rc=$?
+[ $rc = 1 ] && grep -q "^192.168.50.1 -> " <<<"$t" && grep -q "identity 1 \[reserved:host\]" <<<"$t" \
+	&& ok "trace: host is node-a's tunnel address, identity 1" || not_ok "trace host: rc $rc: $t"
+rc=0; t=$(trace --src remote-node --dst billing-api --dport 8080 -o json) || rc=$?
+python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["source"]=="192.168.50.2" and d["source_identity"]==6, d' <<<"$t" \
+	&& [ $rc = 1 ] && ok "trace: remote-node is node-b's tunnel address, identity 6" || not_ok "trace remote-node: rc $rc: $t"
+for bad in "--src cluster --dst billing-api" "--src world --dst billing-api --icmp-type Bogus" \
+	"--src world --dst billing-api --proto tcp --icmp-type 8" "--src world --dst billing-api --proto icmp --dport 1" \
+	"--src world --dst billing-api --icmp-type 256"; do
+	rc=0; trace $bad >/dev/null 2>"$TMP/trace.err" || rc=$?
+	[ $rc = 2 ] && [ -s "$TMP/trace.err" ] && ok "trace $bad: refused with a message" || not_ok "trace $bad: rc $rc"
+done
 [ "$(snap)" = "$before" ] && ok "trace left counters and conntrack untouched" || not_ok "trace side effects: $before -> $(snap)"
 
 # The same rule under a new policy name gets a new rule (cookie) whose
@@ -90,5 +106,35 @@ read -r c2 p2 r2 < <(idg "$NA" node-a policy get billing-api -o json | cookie_of
 [ "$p1" -gt 0 ] && [ "$p2" = 0 ] && ok "new rule starts at 0 packets (cookie $c1 -> $c2, old rule had $p1)" \
 	|| not_ok "new rule counters: cookie $c1 -> $c2, packets $p1 -> $p2"
 expect pass "frontend still allowed after the rename" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
+
+# A rule for the world entity and ICMP types, asked by name and number.
+{ cat "$TMP/v2.yaml"; cat <<'YAML'
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: world-ping
+  namespace: production
+spec:
+  endpointSelector:
+    matchLabels:
+      app: billing-api
+  ingress:
+    - fromEntities: [world]
+      icmps:
+        - fields:
+            - type: EchoRequest
+YAML
+} >"$TMP/ping.yaml"
+idg "$NA" node-a apply -c "$TMP/ping.yaml" >/dev/null && ok "apply with a world ICMP rule" || not_ok "apply world-ping"
+rc=0; t=$(trace --src world --dst billing-api --icmp-type EchoRequest) || rc=$?
+[ $rc = 0 ] && grep -q "ALLOWED.*production/world-ping ingress\[0\]" <<<"$t" \
+	&& ok "trace: world echo request allowed by world-ping" || not_ok "trace world-ping: rc $rc: $t"
+rc=0; trace --src world --dst billing-api --proto icmp --icmp-type 8 >/dev/null || rc=$?
+[ $rc = 0 ] && ok "trace: the same by number" || not_ok "trace icmp 8: rc $rc"
+rc=0; trace --src world --dst billing-api --icmp-type Timestamp >/dev/null || rc=$?
+[ $rc = 1 ] && ok "trace: another ICMP type denied" || not_ok "trace Timestamp: rc $rc"
+rc=0; trace --src frontend --dst billing-api --icmp-type EchoRequest >/dev/null || rc=$?
+[ $rc = 1 ] && ok "trace: an endpoint is not world" || not_ok "trace frontend icmp: rc $rc"
 
 finish
