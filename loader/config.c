@@ -76,6 +76,20 @@ static int object_name(struct cfg_parser *p, const yaml_node_t *n,
 	return 0;
 }
 
+/* A DNS-1123 label, as Kubernetes names namespaces. */
+static bool namespace_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
 static int node_name(struct cfg_parser *p, const yaml_node_t *n, char **out)
 {
 	if (yc_str(p, n, "metadata.name", out))
@@ -115,12 +129,20 @@ static int parse_meta(struct cfg_parser *p, const yaml_node_t *n,
 		if (object_name(p, ns.val, "metadata.namespace", 63,
 				&m->namespace))
 			err = -EINVAL;
+		else if (!namespace_ok(m->namespace)) {
+			idg_err(p->d, yc_pos(p, ns.val),
+				"metadata.namespace '%.80s' is not a Kubernetes namespace name (1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit)",
+				m->namespace);
+			err = -EINVAL;
+		}
 	}
 	if (labels.val &&
-	    cfg_labels(p, labels.val, "metadata.labels", &m->labels))
+	    cfg_labels(p, labels.val, "metadata.labels", CFG_LBL_LABELS,
+		       &m->labels))
 		err = -EINVAL;
 	if (ann.val &&
-	    cfg_labels(p, ann.val, "metadata.annotations", &m->annotations))
+	    cfg_labels(p, ann.val, "metadata.annotations", CFG_LBL_ANNOTATIONS,
+		       &m->annotations))
 		err = -EINVAL;
 	return err;
 }

@@ -166,11 +166,12 @@ int cfg_egw_spec(struct cfg_parser *p, const yaml_node_t *spec,
 	if (!dst.val) {
 		yc_missing(p, spec, "destinationCIDRs", where);
 		err = -EINVAL;
-	} else if (cfg_cidr_list(p, dst.val, "destinationCIDRs", CFG_CIDR_NONEMPTY,
+	} else if (cfg_cidr_list(p, dst.val, "destinationCIDRs",
+				 CFG_CIDR_NONEMPTY | CFG_CIDR_PREFIX,
 				 &egw->destinations, &egw->n_destinations)) {
 		err = -EINVAL;
 	}
-	if (excl.val && cfg_cidr_list(p, excl.val, "excludedCIDRs", 0,
+	if (excl.val && cfg_cidr_list(p, excl.val, "excludedCIDRs", CFG_CIDR_PREFIX,
 				      &egw->excluded, &egw->n_excluded))
 		err = -EINVAL;
 	for (size_t i = 0; i < egw->n_excluded; i++) {

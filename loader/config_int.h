@@ -133,8 +133,16 @@ int cfg_add_ref(struct cfg_parser *p, struct cfg_ref **v, size_t *n,
 
 /* ---- config_sel.c: labels, selectors, addresses ---- */
 /* A string -> string map; sorted, keys unique. */
+/* Labels (keys and values checked as Kubernetes does), annotations (keys
+ * only) or a selector's matchLabels (keys may carry a source prefix). */
+enum cfg_lbl_kind {
+	CFG_LBL_LABELS,
+	CFG_LBL_ANNOTATIONS,
+	CFG_LBL_SELECTOR,
+};
+
 int cfg_labels(struct cfg_parser *p, const yaml_node_t *n, const char *what,
-	       struct idg_labels *out);
+	       enum cfg_lbl_kind kind, struct idg_labels *out);
 int cfg_selector(struct cfg_parser *p, const yaml_node_t *n,
 		 const char *what, struct idg_selector *out);
 /* "ADDR/LEN" or a bare address (full-length prefix). Host bits are
@@ -146,6 +154,7 @@ int cfg_addr(struct cfg_parser *p, const yaml_node_t *n, const char *what,
 	     struct idg_cidr *out);
 #define CFG_CIDR_NONEMPTY (1u << 0) /* an empty list is an error */
 #define CFG_CIDR_EXACT (1u << 1)    /* host bits are an error, not a warning */
+#define CFG_CIDR_PREFIX (1u << 2)   /* ADDR/LEN only, never a bare address */
 int cfg_cidr_list(struct cfg_parser *p, const yaml_node_t *n,
 		  const char *what, unsigned int flags, struct idg_cidr **out,
 		  size_t *n_out);

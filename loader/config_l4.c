@@ -78,6 +78,11 @@ static int protocol(struct cfg_parser *p, const yaml_node_t *n,
 	return 0;
 }
 
+/* Cilium's limits on one toPorts entry's ports and one icmps entry's
+ * fields (its CRD schema and Sanitize()). */
+#define CILIUM_MAX_PORTS 40
+#define CILIUM_MAX_ICMP_FIELDS 40
+
 static int port_number(struct cfg_parser *p, const yaml_node_t *n,
 		       long long *port)
 {
@@ -88,6 +93,13 @@ static int port_number(struct cfg_parser *p, const yaml_node_t *n,
 	if (s && !yc_is_null(n) && strspn(s, "+-0123456789") != strlen(s)) {
 		idg_err(p->d, yc_pos(p, n),
 			"named ports are not supported (port '%.40s'): write the port number",
+			s);
+		return -EINVAL;
+	}
+	/* Cilium parses ports with base prefixes: "010" is port 8 there. */
+	if (s && s[0] == '0' && s[1]) {
+		idg_err(p->d, yc_pos(p, n),
+			"port '%.40s' has a leading zero, which Cilium reads as octal: write the port in decimal without leading zeros",
 			s);
 		return -EINVAL;
 	}
@@ -173,6 +185,12 @@ static int port_rule(struct cfg_parser *p, const yaml_node_t *n, bool deny,
 	}
 	if (!yc_is_seq(p, ports.val, "toPorts.ports"))
 		return -EINVAL;
+	if (yc_seq_len(ports.val) > CILIUM_MAX_PORTS) {
+		idg_err(p->d, yc_pos(p, ports.val),
+			"toPorts entry with %zu ports: Cilium takes at most %d in one entry; split them over several toPorts entries",
+			yc_seq_len(ports.val), CILIUM_MAX_PORTS);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < yc_seq_len(ports.val); i++)
 		if (port_proto(p, yc_seq_item(p, ports.val, i), r))
 			err = -EINVAL;
@@ -251,6 +269,16 @@ static bool icmp_numeric(const char *s)
 	return s && *s && strspn(s, "+-0123456789") == strlen(s);
 }
 
+/* Cilium's schema takes a type number as plain decimal, 0..255, without
+ * sign or leading zeros. */
+static bool icmp_canonical(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n && n <= 3 && strspn(s, "0123456789") == n &&
+	       (n == 1 || s[0] != '0');
+}
+
 static int icmp_name_find(const char *s, int family)
 {
 	const struct icmp_name *names = family == IDG_FAM_IPV4 ? icmp4_names :
@@ -271,6 +299,8 @@ int idg_icmp_type_parse(const char *s, int family)
 
 	if (!icmp_numeric(s))
 		return icmp_name_find(s, family);
+	if (!icmp_canonical(s))
+		return -EINVAL;
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || *end || v < 0 || v > 255)
@@ -285,6 +315,12 @@ static int icmp_type(struct cfg_parser *p, const yaml_node_t *n, int family,
 	long long v;
 
 	if (icmp_numeric(s)) {
+		if (!icmp_canonical(s)) {
+			idg_err(p->d, yc_pos(p, n),
+				"ICMP type '%.40s': write the number in decimal, 0..255, without sign or leading zeros (Cilium's schema)",
+				s);
+			return -EINVAL;
+		}
 		if (yc_int(p, n, "ICMP type", 0, 255, true, &v))
 			return -EINVAL;
 		*type = (int)v;
@@ -361,6 +397,13 @@ int cfg_icmps(struct cfg_parser *p, const yaml_node_t *n, struct idg_rule *r)
 			continue;
 		}
 		if (!yc_is_seq(p, fields.val, "icmps.fields")) {
+			err = -EINVAL;
+			continue;
+		}
+		if (yc_seq_len(fields.val) > CILIUM_MAX_ICMP_FIELDS) {
+			idg_err(p->d, yc_pos(p, fields.val),
+				"icmps entry with %zu fields: Cilium takes at most %d in one entry; split them over several icmps entries",
+				yc_seq_len(fields.val), CILIUM_MAX_ICMP_FIELDS);
 			err = -EINVAL;
 			continue;
 		}

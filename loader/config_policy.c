@@ -112,7 +112,7 @@ static int cidr_set(struct cfg_parser *p, const yaml_node_t *n,
 	cs->cidr = c;
 	if (!except.val || yc_is_null(except.val))
 		return 0;
-	if (cfg_cidr_list(p, except.val, "except", 0, &cs->except,
+	if (cfg_cidr_list(p, except.val, "except", CFG_CIDR_PREFIX, &cs->except,
 			  &cs->n_except))
 		err = -EINVAL;
 	for (size_t i = 0; i < cs->n_except; i++) {
@@ -386,6 +386,7 @@ int cfg_policy_spec(struct cfg_parser *p, const yaml_node_t *spec,
 	const char *where = pol->clusterwide ?
 				    "CiliumClusterwideNetworkPolicy spec" :
 				    "CiliumNetworkPolicy spec";
+	size_t errors = p->d->n_errors;
 	int err = 0;
 
 	pol->default_deny[0] = pol->default_deny[1] = -1;
@@ -420,5 +421,15 @@ int cfg_policy_spec(struct cfg_parser *p, const yaml_node_t *spec,
 	 * policy and position. */
 	if (labels.val && !yc_is_seq(p, labels.val, "spec.labels"))
 		err = -EINVAL;
+	/* Last, and only alone: after a misspelt field (ingres) or another
+	 * error in the spec, that error is the useful one. */
+	if (!sets[IDG_RS_INGRESS].key && !sets[IDG_RS_EGRESS].key &&
+	    !sets[IDG_RS_INGRESS_DENY].key && !sets[IDG_RS_EGRESS_DENY].key &&
+	    p->d->n_errors == errors) {
+		idg_err(p->d, yc_pos(p, spec),
+			"%s has none of ingress, ingressDeny, egress and egressDeny: Cilium's schema requires at least one (an empty list is enough)",
+			where);
+		err = -EINVAL;
+	}
 	return err;
 }

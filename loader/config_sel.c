@@ -68,9 +68,86 @@ static const char *sel_key(struct cfg_parser *p, const yaml_node_t *n,
 	return bare;
 }
 
-static int labels_parse(struct cfg_parser *p, const yaml_node_t *n,
-			const char *what, bool selector, struct idg_labels *out)
+/* A label value's, or a label key's name part's, characters and ends. */
+static bool label_word_ok(const char *s, size_t n)
 {
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+
+		if (!alnum && ((c != '-' && c != '_' && c != '.') || i == 0 ||
+			       i == n - 1))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Kubernetes' rules, which Cilium's API applies to every label and
+ * selector: a key is a name of 1-63 characters, optionally after a DNS
+ * subdomain prefix and '/'; a value is empty or like a name. NULL when
+ * s is fine, else what is wrong.
+ */
+static const char *label_key_problem(const char *key)
+{
+	const char *slash = strchr(key, '/');
+	const char *name = slash ? slash + 1 : key;
+	size_t n = strlen(name);
+	char prefix[IDG_NODE_NAME_MAX + 1];
+
+	if (slash) {
+		size_t pl = (size_t)(slash - key);
+
+		if (!pl || pl > IDG_NODE_NAME_MAX)
+			return "its prefix (before '/') must be a DNS subdomain of 1-253 characters";
+		memcpy(prefix, key, pl);
+		prefix[pl] = 0;
+		if (!idg_node_name_ok(prefix))
+			return "its prefix (before '/') must be a DNS subdomain: a-z, 0-9, '-' and '.', each dot-separated part starting and ending with a letter or digit";
+	}
+	if (!n || n > 63 || !label_word_ok(name, n))
+		return "its name must be 1-63 characters of A-Z, a-z, 0-9, '-', '_' and '.', starting and ending with a letter or digit (one '/' at most, after an optional DNS prefix)";
+	return NULL;
+}
+
+static const char *label_value_problem(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 63 || !label_word_ok(v, n))
+		return "a value is empty or 1-63 characters of A-Z, a-z, 0-9, '-', '_' and '.', starting and ending with a letter or digit";
+	return NULL;
+}
+
+static bool label_key_check(struct cfg_parser *p, const yaml_node_t *n,
+			    const char *what, const char *key)
+{
+	const char *why = label_key_problem(key);
+
+	if (why)
+		idg_err(p->d, yc_pos(p, n), "%s: label key '%.80s' is not valid in Kubernetes: %s",
+			what, key, why);
+	return !why;
+}
+
+static bool label_value_check(struct cfg_parser *p, const yaml_node_t *n,
+			      const char *what, const char *key,
+			      const char *value)
+{
+	const char *why = label_value_problem(value);
+
+	if (why)
+		idg_err(p->d, yc_pos(p, n), "%s: value '%.80s' of label '%.80s' is not valid in Kubernetes: %s",
+			what, value, key, why);
+	return !why;
+}
+
+static int labels_parse(struct cfg_parser *p, const yaml_node_t *n,
+			const char *what, enum cfg_lbl_kind kind,
+			struct idg_labels *out)
+{
+	bool selector = kind == CFG_LBL_SELECTOR;
 	int err = 0;
 
 	if (yc_is_null(n))
@@ -93,7 +170,18 @@ static int labels_parse(struct cfg_parser *p, const yaml_node_t *n,
 			err = -EINVAL;
 			continue;
 		}
+		if (!label_key_check(p, k, what, key)) {
+			err = -EINVAL;
+			continue;
+		}
 		if (yc_str_empty(p, yc_node(p, pr->value), what, &value)) {
+			err = -EINVAL;
+			continue;
+		}
+		if (kind != CFG_LBL_ANNOTATIONS &&
+		    !label_value_check(p, yc_node(p, pr->value), what, key,
+				       value)) {
+			free(value);
 			err = -EINVAL;
 			continue;
 		}
@@ -118,9 +206,9 @@ static int labels_parse(struct cfg_parser *p, const yaml_node_t *n,
 }
 
 int cfg_labels(struct cfg_parser *p, const yaml_node_t *n, const char *what,
-	       struct idg_labels *out)
+	       enum cfg_lbl_kind kind, struct idg_labels *out)
 {
-	return labels_parse(p, n, what, false, out);
+	return labels_parse(p, n, what, kind, out);
 }
 
 static int sel_op(struct cfg_parser *p, const yaml_node_t *n,
@@ -180,7 +268,8 @@ static int sel_expr(struct cfg_parser *p, const yaml_node_t *n,
 		idg_err(p->d, yc_pos(p, key.val),
 			"matchExpressions key: expected a string");
 		err = -EINVAL;
-	} else if (!(bare = sel_key(p, key.val, yc_scalar(key.val), what))) {
+	} else if (!(bare = sel_key(p, key.val, yc_scalar(key.val), what)) ||
+		   !label_key_check(p, key.val, "matchExpressions key", bare)) {
 		err = -EINVAL;
 	} else if (!(e->key = strdup(bare))) {
 		return cfg_oom(p, n);
@@ -224,6 +313,13 @@ static int sel_expr(struct cfg_parser *p, const yaml_node_t *n,
 			err = -EINVAL;
 			continue;
 		}
+		if (!label_value_check(p, yc_seq_item(p, values.val, i),
+				       "matchExpressions values",
+				       e->key ? e->key : "?", v)) {
+			free(v);
+			err = -EINVAL;
+			continue;
+		}
 		e->values[e->n_values++] = v;
 	}
 	return err;
@@ -243,7 +339,8 @@ int cfg_selector(struct cfg_parser *p, const yaml_node_t *n,
 	if (yc_fields(p, n, what, f, YC_ARRAY_SIZE(f)))
 		return -EINVAL;
 	if (labels.val &&
-	    labels_parse(p, labels.val, "matchLabels", true, &out->match_labels))
+	    labels_parse(p, labels.val, "matchLabels", CFG_LBL_SELECTOR,
+			 &out->match_labels))
 		err = -EINVAL;
 	if (!exprs.val || yc_is_null(exprs.val))
 		return err;
@@ -352,12 +449,22 @@ bad_addr:
 }
 
 static int cidr_common(struct cfg_parser *p, const yaml_node_t *n,
-		       const char *what, bool exact, struct idg_cidr *out)
+		       const char *what, unsigned int flags,
+		       struct idg_cidr *out)
 {
+	bool exact = flags & CFG_CIDR_EXACT;
 	char buf[INET6_ADDRSTRLEN + 8];
 
 	if (parse_prefix(p, n, what, true, out))
 		return -EINVAL;
+	/* Cilium's schema types these fields as CIDRs (format: cidr), and the
+	 * API server refuses a bare address there. */
+	if ((flags & CFG_CIDR_PREFIX) && !strchr(yc_scalar(n), '/')) {
+		idg_err(p->d, out->pos,
+			"%s: '%.80s' has no prefix length: Cilium takes a CIDR here (write %s)",
+			what, yc_scalar(n), cfg_cidr_str(out, buf, sizeof(buf)));
+		return -EINVAL;
+	}
 	if (!cidr_mask(out))
 		return 0;
 	/* An endpoint address written like `ip addr` shows it (10.0.1.5/24)
@@ -376,7 +483,7 @@ static int cidr_common(struct cfg_parser *p, const yaml_node_t *n,
 int cfg_cidr(struct cfg_parser *p, const yaml_node_t *n, const char *what,
 	     struct idg_cidr *out)
 {
-	return cidr_common(p, n, what, false, out);
+	return cidr_common(p, n, what, CFG_CIDR_PREFIX, out);
 }
 
 int cfg_addr(struct cfg_parser *p, const yaml_node_t *n, const char *what,
@@ -400,8 +507,7 @@ int cfg_cidr_list(struct cfg_parser *p, const yaml_node_t *n,
 	for (size_t i = 0; i < yc_seq_len(n); i++) {
 		struct idg_cidr c, *slot;
 
-		if (cidr_common(p, yc_seq_item(p, n, i), what,
-				flags & CFG_CIDR_EXACT, &c)) {
+		if (cidr_common(p, yc_seq_item(p, n, i), what, flags, &c)) {
 			err = -EINVAL;
 			continue;
 		}

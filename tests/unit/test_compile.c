@@ -673,7 +673,8 @@ static void test_enable_default_deny(void **state)
 		"  - fromEndpoints: [{matchLabels: {app: client}}]\n")
 		/* default deny without rules */
 		CNP("b", "prod", WEB_SEL
-		"  enableDefaultDeny: {egress: true}\n")
+		"  enableDefaultDeny: {egress: true}\n"
+		"  egress: []\n")
 		/* deny rules without default deny: they deny, the rest
 		 * passes */
 		CNP("c", "prod",
@@ -700,7 +701,8 @@ static void test_enable_default_deny(void **state)
 		"  ingress:\n"
 		"  - fromEndpoints: [{matchLabels: {app: client}}]\n")
 		CNP("b", "prod", WEB_SEL
-		"  enableDefaultDeny: {egress: true}\n"), "n1");
+		"  enableDefaultDeny: {egress: true}\n"
+		"  egress: []\n"), "n1");
 	web = fx_id(&f, "web");
 	assert_int_equal(fx_flags(&f, "web"), IDG_EP_F_ENFORCE_EGRESS);
 	assert_true(fx_has(&f, web, IN, ALLOW, fx_id(&f, "client")));

@@ -769,6 +769,130 @@ static void test_billing_api_l7(void **state)
 	"  clusterID: 1\n"				/* 6 */ \
 	"  interfaces: {uplink: eth0}\n"		/* 7 */
 
+/*
+ * What Cilium's API refuses (its CRD schema and the Sanitize() methods of
+ * its policy API), one row each: the spec lines after CNP_HEAD (line 9
+ * on), the message and where it points. docs/config.md lists them.
+ */
+static const struct {
+	const char *spec;
+	const char *needle;
+	int line, col;
+} cilium_refuses[] = {
+	{ "", "has none of ingress, ingressDeny, egress and egressDeny", 7, 3 },
+	{ "  enableDefaultDeny: {ingress: true}\n",
+	  "has none of ingress, ingressDeny, egress and egressDeny", 7, 3 },
+	{ "  ingress:\n  - toPorts:\n    - ports:\n      - port: \"010\"\n",
+	  "leading zero, which Cilium reads as octal", 12, 15 },
+	{ "  ingress:\n  - icmps:\n    - fields:\n      - type: \"008\"\n",
+	  "ICMP type '008': write the number in decimal", 12, 15 },
+	{ "  ingress:\n  - icmps:\n    - fields:\n      - type: \"+8\"\n",
+	  "ICMP type '+8'", 12, 15 },
+	{ "  ingress:\n  - fromEndpoints: [{matchLabels: {app: 'a b'}}]\n",
+	  "value 'a b' of label 'app' is not valid in Kubernetes", 10, 41 },
+	{ "  ingress:\n  - fromEndpoints: [{matchLabels: {app: ab-}}]\n",
+	  "value 'ab-' of label 'app'", 10, 41 },
+	{ "  ingress:\n  - fromEndpoints: [{matchLabels: {app: "
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}}]\n",
+	  "of label 'app' is not valid", 10, 41 },
+	{ "  ingress:\n  - fromEndpoints: [{matchLabels: {'a b': x}}]\n",
+	  "label key 'a b' is not valid in Kubernetes: its name", 10, 36 },
+	{ "  ingress:\n  - fromEndpoints: [{matchLabels: {'Example.com/app': x}}]\n",
+	  "label key 'Example.com/app' is not valid in Kubernetes: its prefix", 10, 36 },
+	{ "  ingress:\n  - fromEndpoints:\n    - matchExpressions:\n"
+	  "      - {key: 'a/b/c', operator: Exists}\n",
+	  "matchExpressions key: label key 'a/b/c'", 12, 15 },
+	{ "  ingress:\n  - fromEndpoints:\n    - matchExpressions:\n"
+	  "      - {key: app, operator: In, values: ['a=b']}\n",
+	  "value 'a=b' of label 'app'", 12, 43 },
+	{ "  egress:\n  - toCIDR: [192.0.2.1]\n",
+	  "toCIDR: '192.0.2.1' has no prefix length: Cilium takes a CIDR here (write 192.0.2.1/32)",
+	  10, 14 },
+	{ "  egress:\n  - toCIDRSet: [{cidr: '2001:db8::1'}]\n",
+	  "has no prefix length", 10, 24 },
+	{ "  egress:\n  - toCIDRSet: [{cidr: 192.0.2.0/24, except: [192.0.2.1]}]\n",
+	  "except: '192.0.2.1' has no prefix length", 10, 47 },
+};
+
+static void test_cilium_refuses(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cilium_refuses) / sizeof(*cilium_refuses);
+	     i++) {
+		char yaml[4096];
+
+		snprintf(yaml, sizeof(yaml), "%s%s", CNP_HEAD,
+			 cilium_refuses[i].spec);
+		expect_err(yaml, cilium_refuses[i].needle,
+			   cilium_refuses[i].line, cilium_refuses[i].col);
+	}
+}
+
+/* Cilium's limit of 40 ports in one toPorts entry and 40 fields in one
+ * icmps entry. */
+static void test_cilium_list_limits(void **state)
+{
+	char yaml[8192];
+	size_t n;
+
+	(void)state;
+	n = (size_t)snprintf(yaml, sizeof(yaml), "%s", CNP_HEAD
+			     "  ingress:\n  - toPorts:\n    - ports:\n");
+	for (int i = 0; i < 41; i++)
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+				      "      - port: \"%d\"\n", 1000 + i);
+	expect_err(yaml, "toPorts entry with 41 ports: Cilium takes at most 40", 12, 7);
+	/* 40 is fine */
+	n = (size_t)snprintf(yaml, sizeof(yaml), "%s", CNP_HEAD
+			     "  ingress:\n  - toPorts:\n    - ports:\n");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+				      "      - port: \"%d\"\n", 1000 + i);
+	{
+		struct idg_config cfg;
+
+		load_clean(yaml, &cfg);
+		idg_config_free(&cfg);
+	}
+	n = (size_t)snprintf(yaml, sizeof(yaml), "%s", CNP_HEAD
+			     "  ingress:\n  - icmps:\n    - fields:\n");
+	for (int i = 0; i < 41; i++)
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+				      "      - type: %d\n", i);
+	expect_err(yaml, "icmps entry with 41 fields: Cilium takes at most 40", 12, 7);
+}
+
+/* Kubernetes' label rules hold for config objects' labels too, and a
+ * namespace is a DNS label; annotations' values are free. */
+static void test_k8s_names(void **state)
+{
+	struct idg_config cfg;
+
+	(void)state;
+	/* (The missing Node is an error too: -1, any number of errors.) */
+	expect("apiVersion: idgate.io/v1\n"
+	       "kind: Endpoint\n"
+	       "metadata: {name: e, namespace: prod, labels: {app: 'x,b=y'}}\n"
+	       "spec: {node: n1, ips: [10.0.0.1]}\n", IDG_DIAG_ERROR,
+	       "value 'x,b=y' of label 'app' is not valid in Kubernetes", 3, 52,
+	       -1);
+	expect("apiVersion: idgate.io/v1\n"
+	       "kind: Endpoint\n"
+	       "metadata: {name: e, namespace: Prod}\n"
+	       "spec: {node: n1, ips: [10.0.0.1]}\n", IDG_DIAG_ERROR,
+	       "metadata.namespace 'Prod' is not a Kubernetes namespace name", 3,
+	       32, -1);
+	load_clean("apiVersion: idgate.io/v1\n"
+		   "kind: Node\n"
+		   "metadata:\n"
+		   "  name: n1\n"
+		   "  labels: {kubernetes.io/hostname: n1, example.com/zone: eu-1}\n"
+		   "  annotations: {note: 'free text, with = and spaces'}\n"
+		   "spec: {cluster: c, clusterID: 1, interfaces: {uplink: eth0}}\n",
+		   &cfg);
+	idg_config_free(&cfg);
+}
+
 static void test_malformed_yaml(void **state)
 {
 	(void)state;
@@ -810,17 +934,17 @@ static void test_unknown_kind(void **state)
 	expect_err("apiVersion: cilium.io/v2\n"
 		   "kind: CiliumNetworkPolice\n"
 		   "metadata: {name: p}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   "unknown kind 'CiliumNetworkPolice'", 2, 7);
 	expect_err("apiVersion: cilium.io/v1\n"
 		   "kind: CiliumNetworkPolicy\n"
 		   "metadata: {name: p}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   "kind CiliumNetworkPolicy needs apiVersion cilium.io/v2, not 'cilium.io/v1'",
 		   1, 13);
 	expect_err("kind: CiliumNetworkPolicy\n"
 		   "metadata: {name: p}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   "missing field 'apiVersion'", 1, 1);
 	expect_err("apiVersion: cilium.io/v2\n"
 		   "metadata: {name: p}\n",
@@ -828,7 +952,7 @@ static void test_unknown_kind(void **state)
 	expect_err("apiVersion: cilium.io/v2\n"
 		   "kind: CiliumNetworkPolicy\n"
 		   "metadata: {namespace: x}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   "missing field 'name' in metadata", 3, 11);
 	expect_err("- 1\n- 2\n", "a document must be a mapping", 1, 1);
 }
@@ -838,14 +962,15 @@ static void test_unknown_field(void **state)
 	(void)state;
 	/* top level */
 	expect(CNP_HEAD
-	       "status: {}\n",					/* 9 */
-	       IDG_DIAG_ERROR, "unknown field 'status' in the document", 9,
+	       "  ingress: []\n"					/* 9 */
+	       "status: {}\n",					/* 10 */
+	       IDG_DIAG_ERROR, "unknown field 'status' in the document", 10,
 	       1, 1);
 	/* metadata */
 	expect_err("apiVersion: cilium.io/v2\n"
 		   "kind: CiliumNetworkPolicy\n"
 		   "metadata: {name: p, uid: 1234}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   "unknown field 'uid' in metadata", 3, 21);
 	/* spec */
 	expect_err(CNP_HEAD
@@ -1050,7 +1175,7 @@ static void test_node_name(void **state)
 	load_clean("apiVersion: cilium.io/v2\n"
 		   "kind: CiliumNetworkPolicy\n"
 		   "metadata: {name: Allow_All}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   &cfg);
 	assert_string_equal(cfg.policies[0].name, "Allow_All");
 	idg_config_free(&cfg);
@@ -1123,9 +1248,9 @@ static void test_duplicate_node_and_policy(void **state)
 	(void)state;
 	expect_err(NODE_A "---\n" NODE_A,
 		   "duplicate Node 'node-a' (first defined at line 1)", 9, 1);
-	expect_err(CNP_HEAD "---\n" CNP_HEAD,
+	expect_err(CNP_HEAD "  ingress: []\n---\n" CNP_HEAD "  ingress: []\n",
 		   "duplicate CiliumNetworkPolicy 'production/p' (first defined at line 1)",
-		   10, 1);
+		   11, 1);
 }
 
 static void test_endpoint_fields(void **state)
@@ -1526,7 +1651,7 @@ static void test_policy_scope(void **state)
 	expect_err("apiVersion: cilium.io/v2\n"
 		   "kind: CiliumClusterwideNetworkPolicy\n"
 		   "metadata: {name: p, namespace: production}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   "metadata.namespace is not allowed: a CiliumClusterwideNetworkPolicy is not namespaced",
 		   3, 32);
 	expect_err(CNP_HEAD
@@ -1565,7 +1690,7 @@ static void test_policy_scope(void **state)
 		   "apiVersion: cilium.io/v2\n"
 		   "kind: CiliumNetworkPolicy\n"
 		   "metadata: {name: hosts}\n"
-		   "spec: {endpointSelector: {}}\n",
+		   "spec: {endpointSelector: {}, ingress: []}\n",
 		   &cfg);
 	assert_int_equal(cfg.n_policies, 2);
 	assert_true(cfg.policies[0].node_selector);
@@ -1977,6 +2102,9 @@ int main(void)
 		cmocka_unit_test(test_billing_api_l4),
 		cmocka_unit_test(test_billing_api_l7),
 		cmocka_unit_test(test_malformed_yaml),
+		cmocka_unit_test(test_cilium_refuses),
+		cmocka_unit_test(test_cilium_list_limits),
+		cmocka_unit_test(test_k8s_names),
 		cmocka_unit_test(test_keeps_going),
 		cmocka_unit_test(test_unknown_kind),
 		cmocka_unit_test(test_unknown_field),

@@ -84,19 +84,6 @@ static void test_same_labels_share_identity(void **state)
 	fx_free(&f);
 }
 
-static void test_label_syntax_cannot_merge_sets(void **state)
-{
-	struct fx f;
-
-	(void)state;
-	/* {a: "x,b=y"} and {a: x, b: y} would print the same unescaped */
-	fx_compile(&f, NODES
-		EP("one", "prod", "{a: 'x,b=y'}", "n1", "[10.0.0.1]")
-		EP("two", "prod", "{a: x, b: y}", "n1", "[10.0.0.2]"), "n1");
-	assert_int_not_equal(fx_id(&f, "one"), fx_id(&f, "two"));
-	fx_free(&f);
-}
-
 /* ---- determinism and stability ---- */
 
 #define PINNED(name, app, id)                                             \
@@ -950,7 +937,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reserved_and_canonical),
 		cmocka_unit_test(test_same_labels_share_identity),
-		cmocka_unit_test(test_label_syntax_cannot_merge_sets),
 		cmocka_unit_test(test_identity_determinism),
 		cmocka_unit_test(test_hash_collision_is_resolved_and_reported),
 		cmocka_unit_test(test_numbers_come_from_config_not_state),
