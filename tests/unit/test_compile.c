@@ -77,6 +77,105 @@ static void test_namespace_named_in_selector(void **state)
 	fx_free(&f);
 }
 
+/*
+ * Cilium (pkg/k8s/apis/cilium.io/utils getEndpointSelector) adds the
+ * policy's namespace to a peer selector only when the selector names no
+ * namespace key at all, in matchLabels or matchExpressions; any operator
+ * on the key replaces it. Its default local-cluster term (a selector that
+ * names no cluster gets cluster = local) still holds, and world, host and
+ * remote-node have no cluster label: NotIn and DoesNotExist on the
+ * namespace never reach them.
+ */
+static void test_namespace_operators_in_peer_selector(void **state)
+{
+	struct fx f;
+	uint32_t web;
+
+	(void)state;
+	/* NotIn: every namespace but the listed ones, this cluster only */
+	fx_compile(&f, CAST CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints:\n"
+		"    - matchExpressions:\n"
+		"      - {key: io.kubernetes.pod.namespace, operator: NotIn, values: [prod]}\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	assert_true(fx_has(&f, web, IN, ALLOW, fx_id(&f, "other")));
+	assert_false(fx_has(&f, web, IN, ALLOW, fx_id(&f, "client")));
+	assert_false(fx_has(&f, web, IN, ALLOW, fx_id(&f, "remote")));
+	assert_false(fx_has(&f, web, IN, ALLOW, IDG_ID_WORLD));
+	assert_false(fx_has(&f, web, IN, ALLOW, IDG_ID_HOST));
+	assert_false(fx_has(&f, web, IN, ALLOW, IDG_ID_REMOTE_NODE));
+	assert_false(fx_has(&f, web, IN, ALLOW, 0));
+	fx_free(&f);
+
+	/* Exists: every namespace of this cluster */
+	fx_compile(&f, CAST CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints:\n"
+		"    - matchExpressions:\n"
+		"      - {key: io.kubernetes.pod.namespace, operator: Exists}\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	assert_true(fx_has(&f, web, IN, ALLOW, fx_id(&f, "other")));
+	assert_true(fx_has(&f, web, IN, ALLOW, fx_id(&f, "client")));
+	assert_false(fx_has(&f, web, IN, ALLOW, fx_id(&f, "remote")));
+	assert_false(fx_has(&f, web, IN, ALLOW, IDG_ID_WORLD));
+	fx_free(&f);
+
+	/* DoesNotExist: every endpoint has a namespace, and the identities
+	 * without one (world, host, remote-node) have no cluster: nothing */
+	fx_compile(&f, CAST CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints:\n"
+		"    - matchExpressions:\n"
+		"      - {key: io.kubernetes.pod.namespace, operator: DoesNotExist}\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	assert_int_equal(fx_count(&f, web, IN, ALLOW, -1, -1, -1), 0);
+	assert_int_equal(fx_flags(&f, "web"), IDG_EP_F_ENFORCE_INGRESS);
+	fx_free(&f);
+
+	/* The same in a clusterwide policy (no namespace to add) */
+	fx_compile(&f, CAST CCNP("p", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints:\n"
+		"    - matchExpressions:\n"
+		"      - {key: io.kubernetes.pod.namespace, operator: NotIn, values: [dev]}\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	assert_true(fx_has(&f, web, IN, ALLOW, fx_id(&f, "client")));
+	assert_false(fx_has(&f, web, IN, ALLOW, fx_id(&f, "other")));
+	assert_false(fx_has(&f, web, IN, ALLOW, IDG_ID_WORLD));
+	assert_false(fx_has(&f, web, IN, ALLOW, IDG_ID_HOST));
+	fx_free(&f);
+}
+
+/* A namespaced policy's subject is in its namespace whatever the
+ * selector says: Cilium adds namespace = the policy's to it, so a
+ * selector that names another namespace selects nothing. */
+static void test_namespaced_subject_naming_another_namespace(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_compile(&f, CAST CNP("p", "prod",
+		"  endpointSelector:\n"
+		"    matchLabels: {app: client, io.kubernetes.pod.namespace: dev}\n"
+		"  ingress: [{}]\n"), "n1");
+	assert_int_equal(fx_flags(&f, "other"), 0);
+	assert_int_equal(fx_flags(&f, "web"), 0);
+	fx_free(&f);
+	fx_compile(&f, CAST CNP("p", "prod",
+		"  endpointSelector:\n"
+		"    matchExpressions:\n"
+		"      - {key: io.kubernetes.pod.namespace, operator: NotIn, values: [prod]}\n"
+		"  ingress: [{}]\n"), "n1");
+	assert_int_equal(fx_flags(&f, "other"), 0);
+	assert_int_equal(fx_flags(&f, "web"), 0);
+	fx_free(&f);
+}
+
 static void test_clusterwide_empty_selector_is_every_endpoint(void **state)
 {
 	struct fx f;
@@ -1075,6 +1174,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_namespaced_empty_selector_is_own_namespace),
 		cmocka_unit_test(test_namespace_named_in_selector),
+		cmocka_unit_test(test_namespace_operators_in_peer_selector),
+		cmocka_unit_test(test_namespaced_subject_naming_another_namespace),
 		cmocka_unit_test(test_clusterwide_empty_selector_is_every_endpoint),
 		cmocka_unit_test(test_clusterwide_subject_every_namespace),
 		cmocka_unit_test(test_namespaced_subject_own_namespace_only),
