@@ -666,7 +666,10 @@ static void cidrs_emit(struct gen *x, const char *key, bool sets)
 		int n_ex = sets ? (int)dg_below(r, 3) : 0;
 
 		cidr_note(x, &c);
-		cidr_yaml(&c, dg_pct(r, 80), t, sizeof(t));
+		/* Cilium's CIDR fields take ADDR/LEN only; the draw stays so
+		 * that a seed makes the same configs as before. */
+		(void)dg_pct(r, 80);
+		cidr_yaml(&c, true, t, sizeof(t));
 		fprintf(x->y, "%s", i ? ", " : "");
 		if (!sets) {
 			fprintf(x->y, "%s", t);
@@ -752,6 +755,7 @@ static void policy_emit(struct gen *x, int i)
 	static const unsigned int set_pct[] = { 60, 45, 25, 20 };
 	struct dg_rng *r = x->r;
 	bool cw = dg_pct(r, 35), host = cw && dg_pct(r, 35);
+	int sets_emitted = 0;
 
 	fprintf(x->y, "---\napiVersion: cilium.io/v2\n");
 	if (cw)
@@ -790,7 +794,11 @@ static void policy_emit(struct gen *x, int i)
 		fprintf(x->y, "  %s:%s\n", sets[s], n ? "" : " []");
 		for (int k = 0; k < n; k++)
 			rule_emit(x, s == 0 || s == 2);
+		sets_emitted++;
 	}
+	/* Cilium requires one rule list; an empty one changes nothing. */
+	if (!sets_emitted)
+		fprintf(x->y, "  ingress: []\n");
 }
 
 /* Addresses nobody names: the world. */
