@@ -825,8 +825,19 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 	int err, serr;
 
 	memset(res, 0, sizeof(*res));
-	if (!idg_instance_exists(in))
+	if (!idg_instance_exists(in)) {
+		/* Attached programs whose pins someone removed still enforce:
+		 * a second set attached beside them would judge every packet
+		 * twice, by two policies. */
+		if (!idg_meta_load(in->state_dir, &meta)) {
+			seterr(errbuf, errlen,
+			       "%s/%s records programs attached to %s, but the pinned maps in %s are gone (removed by hand?): those programs keep enforcing their last policy; run `idgate unload` to detach them, then apply again",
+			       in->state_dir, IDG_META_FILE, meta.uplink,
+			       in->pin_dir);
+			return -ESTALE;
+		}
 		return first_apply(in, c, uplink, o, res, errbuf, errlen);
+	}
 
 	err = idg_meta_load(in->state_dir, &meta);
 	if (err) {

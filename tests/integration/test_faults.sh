@@ -13,6 +13,8 @@
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
 . "$(dirname "$0")/topo_a.sh"
 
+bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080
+
 PPS=${FAULT_PPS:-2500} # per stream
 SECONDS_RUN=${FAULT_SECONDS:-40}
 RELOADS=${FAULT_RELOADS:-100}
@@ -119,8 +121,8 @@ for i in $(seq 1 "$RELOADS"); do
 	churn_file "$i"
 	if [ $((i % 10)) = 0 ]; then
 		sleep "0.$(printf '%03d' $((RANDOM % 150)))"
-		kill -9 "$RUN_PID" 2>/dev/null
-		wait "$RUN_PID" 2>/dev/null
+		kill -9 "$RUN_PID" 2>/dev/null || true
+		wait "$RUN_PID" 2>/dev/null || true
 		kills=$((kills + 1))
 		before=$(ready_count)
 		start_daemon
@@ -135,7 +137,7 @@ done
 grep -q "idgate run: reloaded: .*(file changed)" "$LOG" && ok "the daemons reloaded the changes" \
 	|| not_ok "no reload logged: $(tail -5 "$LOG")"
 
-wait "$OK_STREAM" "$BAD_STREAM"
+wait "$OK_STREAM" "$BAD_STREAM" || true
 sent_ok=$(tail -1 "$TMP/sent-ok")
 sent_bad=$(tail -1 "$TMP/sent-bad")
 # Let the sinks time out and print what they saw.
@@ -158,8 +160,8 @@ echo "# sent $sent_ok allowed, $sent_bad denied ($rate packets/s); received $got
 	|| not_ok "allowed stream: $got_ok of $sent_ok delivered"
 
 # The last daemon stops cleanly; unload leaves nothing.
-kill "$RUN_PID" 2>/dev/null
-wait "$RUN_PID" 2>/dev/null
+kill "$RUN_PID" 2>/dev/null || true
+wait "$RUN_PID" 2>/dev/null || true
 idg "$NA" node-a unload >/dev/null && ok "unload after the kills" || not_ok "unload failed"
 [ ! -e "$PIN_ROOT/node-a" ] && ok "no pins left" || not_ok "pins left: $(ls "$PIN_ROOT/node-a")"
 [ -z "$(tc -n "$NA" filter show dev eth0 ingress)$(tc -n "$NA" filter show dev eth0 egress)" ] \
@@ -170,28 +172,31 @@ idg "$NA" node-a unload >/dev/null && ok "unload after the kills" || not_ok "unl
 idg "$NA" node-a apply -c "$DIR" >/dev/null 2>&1 && ok "applied again" || not_ok "apply again"
 expect_denied "$NA" node-a policy-default-deny "before the faults: reporting -> 8080 denied" \
 	in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
-mv "$PIN_ROOT/node-a" "$PIN_ROOT/node-a.moved"
+rm -rf "$PIN_ROOT/node-a"
 churn_file 1
 if idg "$NA" node-a apply -c "$DIR" >"$TMP/nopins.out" 2>&1; then
 	not_ok "apply without the pins succeeded: $(cat "$TMP/nopins.out")"
 else
-	grep -q "$PIN_ROOT/node-a" "$TMP/nopins.out" && ok "pins gone: apply refuses, naming the pin dir" \
+	grep -q "pinned maps in $PIN_ROOT/node-a are gone" "$TMP/nopins.out" && ok "pins gone: apply refuses, naming the pin dir" \
 		|| not_ok "pins gone: $(cat "$TMP/nopins.out")"
 fi
 expect fail "pins gone: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect pass "pins gone: frontend still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
-mv "$PIN_ROOT/node-a.moved" "$PIN_ROOT/node-a"
+if idg "$NA" node-a unload >"$TMP/nopins.unload" 2>&1; then ok "pins gone: unload works"; else not_ok "pins gone: unload: $(cat "$TMP/nopins.unload")"; fi
+[ -z "$(tc -n "$NA" filter show dev eth0 ingress)" ] && ok "pins gone: unload detached the programs" || not_ok "pins gone: tc filter left"
+idg "$NA" node-a apply -c "$DIR" >/dev/null 2>&1 && ok "applied afresh" || not_ok "apply afresh"
 
-chattr +i "$TMP/state-node-a" 2>/dev/null || chmod 0500 "$TMP/state-node-a"
+chattr +i "$TMP/state-node-a"
 churn_file 2
 if idg "$NA" node-a apply -c "$DIR" >"$TMP/rostate.out" 2>&1; then
 	not_ok "apply with an unwritable state dir succeeded silently: $(cat "$TMP/rostate.out")"
 else
-	grep -qi "state" "$TMP/rostate.out" && ok "state dir unwritable: a clear error" \
+	grep -q "cannot write $TMP/state-node-a" "$TMP/rostate.out" &&
+		grep -q "the previous policy is still enforcing" "$TMP/rostate.out" &&
+		ok "state dir unwritable: a clear error, the previous policy kept" \
 		|| not_ok "state dir unwritable: $(cat "$TMP/rostate.out")"
 fi
-chattr -i "$TMP/state-node-a" 2>/dev/null
-chmod 0755 "$TMP/state-node-a"
+chattr -i "$TMP/state-node-a"
 expect_denied "$NA" node-a policy-default-deny "state dir unwritable: reporting still denied" \
 	in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect pass "state dir unwritable: frontend still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
