@@ -229,14 +229,21 @@ static __always_inline void idg_parse_quoted(__u8 *q, void *data_end,
 	p->flags |= IDG_PKT_F_ICMP_ERR;
 }
 
+/*
+ * avail: the transport bytes the IP header declares (total or payload
+ * length, less the headers before l4). Headers are read only inside both
+ * the frame and that length: bytes past it (Ethernet padding, or bytes an
+ * attacker appends after a short length) are no part of the packet, and
+ * the kernel trims them before any socket sees it.
+ */
 static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
-					struct idg_pkt *p)
+					__u32 avail, struct idg_pkt *p)
 {
 	switch (p->proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *th = (void *)l4;
 
-		if ((void *)(th + 1) > data_end)
+		if ((void *)(th + 1) > data_end || sizeof(*th) > avail)
 			return IDG_DROP_TRUNC_TCP;
 		if (th->doff < 5)
 			return IDG_DROP_BAD_TCP_HDR;
@@ -251,7 +258,7 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 	case IPPROTO_UDP: {
 		struct udphdr *uh = (void *)l4;
 
-		if ((void *)(uh + 1) > data_end)
+		if ((void *)(uh + 1) > data_end || sizeof(*uh) > avail)
 			return IDG_DROP_TRUNC_UDP;
 		p->sport = uh->source;
 		p->dport = uh->dest;
@@ -261,7 +268,7 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 	case IPPROTO_SCTP: {
 		struct idg_sctp_hdr *sh = (void *)l4;
 
-		if ((void *)(sh + 1) > data_end)
+		if ((void *)(sh + 1) > data_end || sizeof(*sh) > avail)
 			return IDG_DROP_TRUNC_SCTP;
 		p->sport = sh->source;
 		p->dport = sh->dest;
@@ -272,7 +279,7 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 		struct idg_icmp_hdr *ih = (void *)l4;
 		int req;
 
-		if ((void *)(ih + 1) > data_end)
+		if ((void *)(ih + 1) > data_end || sizeof(*ih) > avail)
 			return IDG_DROP_TRUNC_ICMP;
 		p->pol_port = bpf_htons((__u16)ih->type << 8 | ih->code);
 		p->icmp_kind = idg_icmp_query(IDG_FAM_IPV4, ih->type, &req);
@@ -290,7 +297,7 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 		struct icmp6hdr *ih = (void *)l4;
 		int req;
 
-		if ((void *)(ih + 1) > data_end)
+		if ((void *)(ih + 1) > data_end || sizeof(*ih) > avail)
 			return IDG_DROP_TRUNC_ICMPV6;
 		/* Neighbour discovery and router discovery keep the link up:
 		 * never judged, like ARP. */
@@ -352,7 +359,7 @@ static __always_inline int idg_parse_ipv4(__u8 *l3, void *data_end,
 			return 0;
 		}
 	}
-	return idg_parse_l4(l3 + hlen, data_end, p);
+	return idg_parse_l4(l3 + hlen, data_end, tot - hlen, p);
 }
 
 static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
@@ -360,6 +367,7 @@ static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
 {
 	struct ipv6hdr *ip6 = (void *)l3;
 	__u8 *cur = l3 + sizeof(*ip6);
+	__u32 plen, used = 0;
 	__u8 nh;
 	int i;
 
@@ -367,7 +375,8 @@ static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
 		return IDG_DROP_TRUNC_IPV6;
 	if (ip6->version != 6)
 		return IDG_DROP_BAD_IPV6_HDR;
-	if (bpf_ntohs(ip6->payload_len) + sizeof(*ip6) > l3_len)
+	plen = bpf_ntohs(ip6->payload_len);
+	if (plen + sizeof(*ip6) > l3_len)
 		return IDG_DROP_BAD_IPV6_HDR;
 
 	p->family = IDG_FAM_IPV6;
@@ -381,7 +390,8 @@ static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
 
 		if (!idg_is_v6_ext(nh))
 			break;
-		if ((void *)(cur + 8) > data_end)
+		/* Within the frame and within the payload length. */
+		if ((void *)(cur + 8) > data_end || used + 8 > plen)
 			return IDG_DROP_TRUNC_IPV6_EXT;
 		if (nh == IPPROTO_FRAGMENT) {
 			__u16 off = bpf_ntohs(*(__be16 *)(cur + 2));
@@ -404,15 +414,16 @@ static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
 		}
 		nh = cur[0];
 		cur += len;
+		used += len;
 	}
 	if (idg_is_v6_ext(nh))
 		return IDG_DROP_IPV6_EXT_LIMIT;
 	/* The header chain itself must fit: a chain pointing past the end
 	 * hides the real protocol. */
-	if ((void *)cur > data_end)
+	if ((void *)cur > data_end || used > plen)
 		return IDG_DROP_TRUNC_IPV6_EXT;
 	p->proto = nh;
-	return idg_parse_l4(cur, data_end, p);
+	return idg_parse_l4(cur, data_end, plen - used, p);
 }
 
 /*
