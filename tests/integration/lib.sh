@@ -12,6 +12,7 @@ PIN_ROOT=/sys/fs/bpf/idgate-test-$RUN_ID
 NAMESPACES=()
 INSTANCES=()   # "ns node" pairs to unload
 PIDS=()
+MOUNTS=()      # mount points a test made, unmounted before TMP goes
 FAILS=0
 PASSES=0
 
@@ -27,6 +28,7 @@ cleanup() {
 			--pin-dir "$PIN_ROOT/$2" --state-dir "$TMP/state-$2" >/dev/null 2>&1
 	done
 	for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null; done
 	rm -rf "$PIN_ROOT" "$TMP"
 	exit $rc
 }

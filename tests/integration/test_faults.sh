@@ -201,4 +201,26 @@ expect_denied "$NA" node-a policy-default-deny "state dir unwritable: reporting 
 	in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect pass "state dir unwritable: frontend still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 
+# A full disk under the state dir: a small tmpfs holding its files, then
+# filled up.
+ST=$TMP/state-node-a
+cp -a "$ST" "$TMP/state-copy"
+mount -t tmpfs -o size=512k tmpfs "$ST"
+MOUNTS+=("$ST")
+cp -a "$TMP/state-copy/." "$ST/"
+dd if=/dev/zero of="$ST/filler" bs=4k 2>/dev/null || true
+churn_file 3
+if idg "$NA" node-a apply -c "$DIR" >"$TMP/full.out" 2>&1; then
+	not_ok "apply on a full disk succeeded silently: $(cat "$TMP/full.out")"
+else
+	grep -q "No space left on device" "$TMP/full.out" &&
+		grep -q "the previous policy is still enforcing" "$TMP/full.out" &&
+		ok "disk full: a clear error, the previous policy kept" || not_ok "disk full: $(cat "$TMP/full.out")"
+fi
+expect_denied "$NA" node-a policy-default-deny "disk full: reporting still denied" \
+	in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect pass "disk full: frontend still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
+rm -f "$ST/filler"
+idg "$NA" node-a apply -c "$DIR" >/dev/null 2>&1 && ok "disk freed: the next apply works" || not_ok "apply after freeing the disk"
+
 finish
