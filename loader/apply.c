@@ -701,21 +701,6 @@ static int meta_intent(const struct idg_compiled *c,
 	return err;
 }
 
-/*
- * Test hook (tests/integration/test_apply_killed.sh), not an interface:
- * IDGATE_TEST_KILL_AT=STEP makes the first apply SIGKILL itself at STEP,
- * "attach" (the intent recorded, nothing attached) or "attached" (all
- * attached, the final meta not written), to show that `unload` then still
- * removes everything.
- */
-static void test_kill_at(const char *step)
-{
-	const char *at = getenv("IDGATE_TEST_KILL_AT");
-
-	if (at && !strcmp(at, step))
-		raise(SIGKILL);
-}
-
 static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       const struct idg_iface *up, const struct idg_apply_opts *o,
 		       struct idg_apply_result *res, char *errbuf,
@@ -760,7 +745,7 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		goto fail;
 	}
 	intent_saved = true;
-	test_kill_at("attach");
+	idg_test_kill_at("attach");
 	err = tc_sync(in, c, o, hook == IDG_XDP_TC, &meta, res, errbuf,
 		      errlen);
 	if (err)
@@ -775,7 +760,7 @@ static int first_apply(struct idg_instance *in, const struct idg_compiled *c,
 		xdp_on = true;
 		idg_xdp_attached(up->ifindex, NULL, &res->xdp_alone);
 	}
-	test_kill_at("attached");
+	idg_test_kill_at("attached");
 	/* Now what was attached, and which qdiscs apply really created. */
 	snprintf(meta.xdp_mode, sizeof(meta.xdp_mode), "%s", res->xdp_mode);
 	err = idg_meta_save(in->state_dir, &meta);

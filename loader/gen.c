@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -979,10 +980,12 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 		goto out;
 
 	/* The switch: one 4-byte write. */
+	idg_test_kill_at("switch");
 	err = bpf_map_update_elem(dp->gen_fd, &zero, &next, BPF_ANY) ? -errno :
 								       0;
 	if (err)
 		goto out;
+	idg_test_kill_at("switched");
 	if (new_gen)
 		*new_gen = next;
 	st.switch_ms = idg_now_ms() - t0;
@@ -1003,6 +1006,14 @@ out:
 	if (stats)
 		*stats = st;
 	return err;
+}
+
+void idg_test_kill_at(const char *step)
+{
+	const char *at = getenv("IDGATE_TEST_KILL_AT");
+
+	if (at && !strcmp(at, step))
+		raise(SIGKILL);
 }
 
 int idg_gen_commit(const struct idg_dp *dp, struct idg_gen *g,

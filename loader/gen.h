@@ -182,6 +182,15 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 int idg_gen_commit(const struct idg_dp *dp, struct idg_gen *g,
 		   uint32_t *new_gen);
 
+/*
+ * Test hook (tests/integration/test_apply_killed.sh, test_faults.sh), not
+ * an interface: with IDGATE_TEST_KILL_AT=STEP in the environment the
+ * process SIGKILLs itself at STEP: "attach", "attached" (first apply),
+ * "switch" (a generation filled, not switched to), "switched" (switched,
+ * nothing recorded yet).
+ */
+void idg_test_kill_at(const char *step);
+
 /* The files idg_gen_commit_ex() keeps in shadow_dir (for unload). */
 #define IDG_GEN_SHADOW_0 "slot0.gen"
 #define IDG_GEN_SHADOW_1 "slot1.gen"

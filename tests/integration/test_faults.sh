@@ -222,5 +222,32 @@ expect_denied "$NA" node-a policy-default-deny "disk full: reporting still denie
 expect pass "disk full: frontend still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 rm -f "$ST/filler"
 idg "$NA" node-a apply -c "$DIR" >/dev/null 2>&1 && ok "disk freed: the next apply works" || not_ok "apply after freeing the disk"
+# The state back on the real disk.
+mkdir "$TMP/state-copy2"
+cp -a "$ST/." "$TMP/state-copy2/"
+umount "$ST"
+MOUNTS=()
+cp -a "$TMP/state-copy2/." "$ST/"
+
+# apply killed in the middle of a switch (the new generation filled, not
+# switched to) and just after it (switched, nothing recorded): the old,
+# then the new policy enforces, and the next apply carries on.
+reporting_reads_policy >"$DIR/30-reporting.yaml"
+killed_apply() { # killed_apply STEP
+	local rc=0
+	IDGATE_TEST_KILL_AT=$1 idg "$NA" node-a apply -c "$DIR" >"$TMP/killed.$1" 2>&1 || rc=$?
+	[ "$rc" = 137 ] && ok "apply killed at '$1'" || not_ok "apply at '$1' exited $rc: $(cat "$TMP/killed.$1")"
+}
+killed_apply switch
+expect_denied "$NA" node-a policy-default-deny "killed before the switch: the old policy (reporting denied)" \
+	in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect pass "killed before the switch: frontend allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
+killed_apply switched
+expect pass "killed after the switch: the new policy (reporting allowed)" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect pass "killed after the switch: frontend allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
+idg "$NA" node-a apply -c "$DIR" >"$TMP/after-kill" 2>&1 && ok "the next apply carries on" || not_ok "apply after the kills: $(cat "$TMP/after-kill")"
+expect pass "after the kills: reporting allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+idg "$NA" node-a unload >/dev/null && [ ! -e "$PIN_ROOT/node-a" ] && [ -z "$(tc -n "$NA" filter show dev eth0 ingress)" ] \
+	&& ok "unload after the killed applies removes everything" || not_ok "unload after the killed applies"
 
 finish
