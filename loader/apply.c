@@ -515,7 +515,8 @@ static int tc_wanted(const struct idg_compiled *c,
 		};
 	for (size_t k = 0; k < *n_want; k++)
 		memcpy(want[k].ifname, o->uplink->name, sizeof(want[k].ifname));
-	err = idg_egw_wanted(c, o, want, n_want, IDG_META_TC_MAX);
+	err = idg_egw_wanted(c, o->uplink, o->external, want, n_want,
+			     IDG_META_TC_MAX);
 	if (err)
 		seterr(errbuf, errlen, "egress gateway interfaces: %s",
 		       strerror(-err));

@@ -101,8 +101,8 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		fprintf(f, "\"} %llu\n", (unsigned long long)c.bytes);
 	}
 
-	if (sh->cc) {
-		const struct idg_compiled *c = &sh->cc->c;
+	if (sh->compiled) {
+		const struct idg_compiled *c = sh->compiled;
 		static const char *const names[2] = { "idgate_rule_packets_total",
 						      "idgate_rule_bytes_total" };
 
