@@ -16,41 +16,60 @@
 struct idgate_xdp;
 struct idgate_tc;
 
+/*
+ * The one list of the maps userspace holds an fd of: the field of struct
+ * idg_dp, the map in the skeletons (idgate_xdp's; idgate_tc shares them)
+ * and its pin name. The fields, their reset, their copy from the loaded
+ * skeleton and the pins of an instance are all made from it, in this order.
+ */
+#define IDG_DP_MAPS(X)                                                    \
+	X(gen_fd, idg_gen, IDG_MAP_GEN)                                   \
+	X(cfg_gens_fd, idg_cfg_gens, IDG_MAP_CFG_GENS)                    \
+	X(ipc_gens_fd, idg_ipc_gens, IDG_MAP_IPCACHE_GENS)                \
+	X(ep_gens_fd, idg_ep_gens, IDG_MAP_EP_GENS)                       \
+	/* endpoint host entries (hash) */                                \
+	X(eph_gens_fd, idg_eph_gens, IDG_MAP_EP_HOST_GENS)                \
+	X(pol_gens_fd, idg_pol_gens, IDG_MAP_POLICY_GENS)                 \
+	/* ipcache host entries (hash) */                                 \
+	X(ipch_gens_fd, idg_ipch_gens, IDG_MAP_IPCACHE_HOST_GENS)         \
+	/* per-peer exact port entries (hash) */                          \
+	X(polx_gens_fd, idg_polx_gens, IDG_MAP_POLICY_EXACT_GENS)         \
+	X(polany_gens_fd, idg_polany_gens, IDG_MAP_POLICY_ANY_GENS)       \
+	X(pair_gens_fd, idg_pair_gens, IDG_MAP_PAIR_GENS)                 \
+	X(tun_gens_fd, idg_tun_gens, IDG_MAP_TUNCFG_GENS)                 \
+	X(egw_gens_fd, idg_egw_gens, IDG_MAP_EGW_GENS)                    \
+	X(gwset_gens_fd, idg_gwset_gens, IDG_MAP_GWSET_GENS)              \
+	X(node_gens_fd, idg_node_gens, IDG_MAP_NODE_GENS)                 \
+	X(gw_health_fd, idg_gw_health, IDG_MAP_GW_HEALTH)                 \
+	X(egw_flows_fd, idg_egw_flows, IDG_MAP_EGW_FLOWS)                 \
+	X(snat_fd, idg_snat, IDG_MAP_SNAT)                                \
+	X(snat_rev_fd, idg_snat_rev, IDG_MAP_SNAT_REV)                    \
+	X(snat_src_fd, idg_snat_src, IDG_MAP_SNAT_SRC)                    \
+	X(snat_srcgc_fd, idg_snat_srcgc, IDG_MAP_SNAT_SRC_GC)             \
+	/* conntrack: flows that proved both ends alive, and the rest */  \
+	X(ct_fd, idg_ct, IDG_MAP_CT)                                      \
+	X(ct_new_fd, idg_ct_new, IDG_MAP_CT_NEW)                          \
+	X(frag_fd, idg_frag, IDG_MAP_FRAG)                                \
+	/* conntrack hints and their epoch */                             \
+	X(ct_hint_fd, idg_ct_hint, IDG_MAP_CT_HINT)                       \
+	X(ct_epoch_fd, idg_ct_epoch, IDG_MAP_CT_EPOCH)                    \
+	X(reason_st_fd, idg_reason_st, IDG_MAP_REASON_STATS)              \
+	X(rule_st_fd, idg_rule_st, IDG_MAP_RULE_STATS)                    \
+	X(misc_st_fd, idg_misc_st, IDG_MAP_MISC_STATS)                    \
+	X(events_fd, idg_events, IDG_MAP_EVENTS)                          \
+	X(event_rl_fd, idg_event_rl, IDG_MAP_EVENT_RL)                    \
+	X(mon_cfg_fd, idg_mon_cfg, IDG_MAP_MON_CFG)
+
+#define IDG_DP_MAP_ONE(field, map, pin) +1
+#define IDG_DP_N_MAPS (0 IDG_DP_MAPS(IDG_DP_MAP_ONE))
+
 struct idg_dp {
 	struct idgate_xdp *xdp;
 	struct idgate_tc *tc;
-	int gen_fd;
-	int cfg_gens_fd;
-	int ipc_gens_fd;
-	int ep_gens_fd;
-	int pol_gens_fd;
-	int polany_gens_fd;
-	int pair_gens_fd;
-	int tun_gens_fd;
-	int egw_gens_fd;
-	int gwset_gens_fd;
-	int node_gens_fd;
-	int gw_health_fd;
-	int egw_flows_fd;
-	int snat_fd;
-	int snat_rev_fd;
-	int snat_src_fd;
-	int snat_srcgc_fd;
-	int ct_fd;     /* conntrack: flows that proved both ends alive */
-	int ct_new_fd; /* ... and the rest (datapath.h) */
-	int frag_fd;
-	int ct_hint_fd;  /* conntrack hints and their epoch */
-	int ct_epoch_fd;
-	int reason_st_fd;
-	int rule_st_fd;
-	int misc_st_fd;
-	int events_fd;
-	int event_rl_fd;
-	int mon_cfg_fd;
+#define IDG_DP_FIELD(field, map, pin) int field;
+	IDG_DP_MAPS(IDG_DP_FIELD)
+#undef IDG_DP_FIELD
 	int xdp_prog_fd;
-	int ipch_gens_fd;  /* ipcache host entries (hash) */
-	int polx_gens_fd;  /* per-peer exact port entries (hash) */
-	int eph_gens_fd;   /* endpoint host entries (hash) */
 	int tc_prog_fd;
 	int tc_in_prog_fd; /* the ingress filter for tc mode */
 	bool own_fds; /* opened from pins: close the fds ourselves */
