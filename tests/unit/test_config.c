@@ -23,7 +23,6 @@
 #include <cmocka.h>
 
 #include "config_int.h"
-#include "instance.h"
 #include "model.h"
 
 #define FILE_NAME "test.yaml"
@@ -1181,31 +1180,6 @@ static void test_node_name(void **state)
 	idg_config_free(&cfg);
 }
 
-/* --node: the same rule, before any path is built; the longest name fits. */
-static void test_instance_node_name(void **state)
-{
-	static const char *const bad[] = { ".", "..", "../x", "a/b", "",
-					   "Node-A", "a..b" };
-	char name[IDG_NODE_NAME_MAX + 2], want[PATH_MAX];
-	struct idg_instance in;
-
-	(void)state;
-	for (size_t i = 0; i < YC_ARRAY_SIZE(bad); i++)
-		assert_int_equal(idg_instance_init(&in, bad[i], NULL, NULL),
-				 -EINVAL);
-	assert_int_equal(idg_instance_init(&in, NULL, NULL, NULL), -EINVAL);
-	memset(name, 'n', IDG_NODE_NAME_MAX);
-	name[IDG_NODE_NAME_MAX] = '\0';
-	assert_int_equal(idg_instance_init(&in, name, NULL, NULL), 0);
-	assert_string_equal(in.node, name);
-	snprintf(want, sizeof(want), "%s/%s", IDG_PIN_ROOT, name);
-	assert_string_equal(in.pin_dir, want);
-	snprintf(want, sizeof(want), "%s/%s", IDG_STATE_ROOT, name);
-	assert_string_equal(in.state_dir, want);
-	strcat(name, "n");
-	assert_int_equal(idg_instance_init(&in, name, NULL, NULL), -EINVAL);
-}
-
 #define EP(name, ns, node, ip) \
 	"---\n" \
 	"apiVersion: idgate.io/v1\n" \
@@ -2114,7 +2088,6 @@ int main(void)
 		cmocka_unit_test(test_cluster_id_conflicts),
 		cmocka_unit_test(test_node_fields),
 		cmocka_unit_test(test_node_name),
-		cmocka_unit_test(test_instance_node_name),
 		cmocka_unit_test(test_duplicate_endpoint),
 		cmocka_unit_test(test_duplicate_node_and_policy),
 		cmocka_unit_test(test_endpoint_fields),

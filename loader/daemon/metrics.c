@@ -41,95 +41,72 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
 static const char *const set_dir[IDG_RS_MAX] = { "ingress", "egress", "ingress",
 						 "egress" };
 
-static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
+/* Packets, then bytes, judged by the datapath, by verdict and reason. */
+static void render_reasons(FILE *f, struct idg_dp *dp)
 {
-	static const struct {
-		unsigned int idx;
-		const char *name, *help;
-	} misc[] = {
-		{ IDG_MISC_EVENTS_LOST, "idgate_events_lost_total",
-		  "Events dropped because the ring buffer was full." },
-		{ IDG_MISC_EVENTS_SUPPRESSED, "idgate_events_suppressed_total",
-		  "Drop events not emitted: per-flow rate limit or per-CPU budget." },
-		{ IDG_MISC_CT_CREATE_FAILED, "idgate_conntrack_create_failed_total",
-		  "Conntrack entries that could not be created." },
-		{ IDG_MISC_CT_REJUDGED, "idgate_conntrack_rejudged_total",
-		  "Established flows judged again after a generation switch." },
-		{ IDG_MISC_CT_PROMOTED, "idgate_conntrack_promoted_total",
-		  "Flows moved to the established table: both ends proved alive." },
-		{ IDG_MISC_FRAG_CREATE_FAILED, "idgate_fragment_track_failed_total",
-		  "First fragments whose datagram could not be recorded." },
-		{ IDG_MISC_CT_REVOKED, "idgate_conntrack_revoked_total",
-		  "Established flows denied by the new policy after a switch." },
-	};
+	static const char *const names[2] = { "idgate_packets_total",
+					      "idgate_bytes_total" };
+
+	for (int k = 0; k < 2; k++) {
+		head(f, names[k], "counter",
+		     k ? "Bytes judged by the datapath, by verdict and reason." :
+			 "Packets judged by the datapath, by verdict and reason.");
+		for (unsigned int r = 1; r < IDG_REASON_MAX; r++) {
+			struct idg_counter c;
+
+			if (!strcmp(idg_reason_name(r), "unknown") ||
+			    idg_dp_reason_stats(dp, r, &c))
+				continue;
+			fprintf(f, "%s{verdict=\"%s\",reason=\"", names[k],
+				idg_reason_is_drop(r) ? "drop" : "pass");
+			put_label(f, idg_reason_name(r));
+			fprintf(f, "\"} %llu\n",
+				(unsigned long long)(k ? c.bytes : c.packets));
+		}
+	}
+}
+
+/* The counters of each rule of the enforcing config, named by it. */
+static void render_rules(FILE *f, const struct idg_compiled *c,
+			 struct idg_dp *dp)
+{
+	static const char *const names[2] = { "idgate_rule_packets_total",
+					      "idgate_rule_bytes_total" };
+
+	for (int k = 0; k < 2; k++) {
+		head(f, names[k], "counter",
+		     k ? "Bytes matched by each policy rule of the enforcing config." :
+			 "Packets matched by each policy rule of the enforcing config.");
+		for (size_t i = 0; i < c->n_cookies; i++) {
+			const struct idg_cookie *ck = &c->cookies[i];
+			struct idg_counter cnt = { 0 };
+
+			if (ck->set >= IDG_RS_MAX)
+				continue;
+			idg_dp_rule_stats(dp, ck->cookie, &cnt);
+			fprintf(f, "%s{policy=\"", names[k]);
+			if (ck->policy->namespace) {
+				put_label(f, ck->policy->namespace);
+				fputc('/', f);
+			}
+			put_label(f, ck->policy->name);
+			fprintf(f, "\",rule=\"%zu\",direction=\"%s\",verdict=\"%s\"} %llu\n",
+				ck->rule_index, set_dir[ck->set],
+				ck->set >= IDG_RS_INGRESS_DENY ? "deny" : "allow",
+				(unsigned long long)(k ? cnt.bytes : cnt.packets));
+		}
+	}
+}
+
+/* Entries and capacity of the maps that fill up, in generation gen. */
+static void render_occupancy(FILE *f, struct idg_dp *dp, uint32_t gen)
+{
 	struct {
 		const char *map;
 		long n;
 		long cap;
 	} occ[6];
-	uint32_t gen = 0;
 	long n_pol, n_any;
-
-	idg_dp_active_gen(dp, &gen);
-	head(f, "idgate_generation", "gauge", "The policy generation enforcing now.");
-	fprintf(f, "idgate_generation %u\n", gen);
-
-	head(f, "idgate_packets_total", "counter",
-	     "Packets judged by the datapath, by verdict and reason.");
-	for (unsigned int r = 1; r < IDG_REASON_MAX; r++) {
-		struct idg_counter c;
-
-		if (!strcmp(idg_reason_name(r), "unknown") ||
-		    idg_dp_reason_stats(dp, r, &c))
-			continue;
-		fprintf(f, "idgate_packets_total{verdict=\"%s\",reason=\"",
-			idg_reason_is_drop(r) ? "drop" : "pass");
-		put_label(f, idg_reason_name(r));
-		fprintf(f, "\"} %llu\n", (unsigned long long)c.packets);
-	}
-	head(f, "idgate_bytes_total", "counter",
-	     "Bytes judged by the datapath, by verdict and reason.");
-	for (unsigned int r = 1; r < IDG_REASON_MAX; r++) {
-		struct idg_counter c;
-
-		if (!strcmp(idg_reason_name(r), "unknown") ||
-		    idg_dp_reason_stats(dp, r, &c))
-			continue;
-		fprintf(f, "idgate_bytes_total{verdict=\"%s\",reason=\"",
-			idg_reason_is_drop(r) ? "drop" : "pass");
-		put_label(f, idg_reason_name(r));
-		fprintf(f, "\"} %llu\n", (unsigned long long)c.bytes);
-	}
-
-	if (sh->cc) {
-		const struct idg_compiled *c = &sh->cc->c;
-		static const char *const names[2] = { "idgate_rule_packets_total",
-						      "idgate_rule_bytes_total" };
-
-		for (int k = 0; k < 2; k++) {
-			head(f, names[k], "counter",
-			     k ? "Bytes matched by each policy rule of the enforcing config." :
-				 "Packets matched by each policy rule of the enforcing config.");
-			for (size_t i = 0; i < c->n_cookies; i++) {
-				const struct idg_cookie *ck = &c->cookies[i];
-				struct idg_counter cnt = { 0 };
-
-				if (ck->set >= IDG_RS_MAX)
-					continue;
-				idg_dp_rule_stats(dp, ck->cookie, &cnt);
-				fprintf(f, "%s{policy=\"", names[k]);
-				if (ck->policy->namespace) {
-					put_label(f, ck->policy->namespace);
-					fputc('/', f);
-				}
-				put_label(f, ck->policy->name);
-				fprintf(f, "\",rule=\"%zu\",direction=\"%s\",verdict=\"%s\"} %llu\n",
-					ck->rule_index, set_dir[ck->set],
-					ck->set >= IDG_RS_INGRESS_DENY ? "deny" : "allow",
-					(unsigned long long)(k ? cnt.bytes : cnt.packets));
-			}
-		}
-	}
 
 	n_pol = idg_map_count_active2(dp->pol_gens_fd, dp->polx_gens_fd, gen,
 				      sizeof(struct idg_policy_key));
@@ -170,6 +147,29 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		occ[5].n < 0 ? 0 : occ[5].n);
 	head(f, "idgate_nat_entries", "gauge", "Egress gateway SNAT mappings.");
 	fprintf(f, "idgate_nat_entries %ld\n", occ[4].n < 0 ? 0 : occ[4].n);
+}
+
+static void render_misc(FILE *f, struct idg_dp *dp)
+{
+	static const struct {
+		unsigned int idx;
+		const char *name, *help;
+	} misc[] = {
+		{ IDG_MISC_EVENTS_LOST, "idgate_events_lost_total",
+		  "Events dropped because the ring buffer was full." },
+		{ IDG_MISC_EVENTS_SUPPRESSED, "idgate_events_suppressed_total",
+		  "Drop events not emitted: per-flow rate limit or per-CPU budget." },
+		{ IDG_MISC_CT_CREATE_FAILED, "idgate_conntrack_create_failed_total",
+		  "Conntrack entries that could not be created." },
+		{ IDG_MISC_CT_REJUDGED, "idgate_conntrack_rejudged_total",
+		  "Established flows judged again after a generation switch." },
+		{ IDG_MISC_CT_PROMOTED, "idgate_conntrack_promoted_total",
+		  "Flows moved to the established table: both ends proved alive." },
+		{ IDG_MISC_FRAG_CREATE_FAILED, "idgate_fragment_track_failed_total",
+		  "First fragments whose datagram could not be recorded." },
+		{ IDG_MISC_CT_REVOKED, "idgate_conntrack_revoked_total",
+		  "Established flows denied by the new policy after a switch." },
+	};
 
 	for (size_t i = 0; i < sizeof(misc) / sizeof(misc[0]); i++) {
 		__u64 v = 0;
@@ -178,6 +178,20 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 		head(f, misc[i].name, "counter", misc[i].help);
 		fprintf(f, "%s %llu\n", misc[i].name, (unsigned long long)v);
 	}
+}
+
+static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
+{
+	uint32_t gen = 0;
+
+	idg_dp_active_gen(dp, &gen);
+	head(f, "idgate_generation", "gauge", "The policy generation enforcing now.");
+	fprintf(f, "idgate_generation %u\n", gen);
+	render_reasons(f, dp);
+	if (sh->compiled)
+		render_rules(f, sh->compiled, dp);
+	render_occupancy(f, dp, gen);
+	render_misc(f, dp);
 }
 
 char *idg_metrics_render(struct idg_run_shared *sh, size_t *len)

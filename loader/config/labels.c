@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compile_int.h"
 #include "model.h"
 
 const char *idg_labels_get(const struct idg_labels *l, const char *key)

@@ -13,7 +13,6 @@
 
 #include <idgate/egw.h>
 
-#include "gen.h"
 #include "model.h"
 
 enum idg_id_kind {
@@ -92,6 +91,19 @@ struct idg_tunnel_node {
 	uint32_t tunnel_ip; /* network order */
 	uint32_t cluster_id;
 	const struct idg_node *node;
+};
+
+/* One policy rule as the datapath sees it, before port-range expansion. */
+struct idg_rule_entry {
+	uint32_t subject;  /* local endpoint identity */
+	uint32_t peer;     /* 0: any peer */
+	uint8_t dir;       /* IDG_DIR_* */
+	uint8_t kind;      /* IDG_RULE_* */
+	uint8_t proto;     /* 0: every protocol (an L3-only rule) */
+	uint16_t port;     /* TCP/UDP/SCTP: 0 = every port */
+	uint16_t end_port; /* last port of a range; <= port: just port */
+	int icmp_type;     /* ICMP/ICMPv6: -1 = every type */
+	uint32_t cookie;   /* < IDG_RULES_MAX; 0 means "no counter" */
 };
 
 struct idg_compiled {

@@ -356,18 +356,16 @@ static const char *const shadow_names[] = { IDG_GEN_SHADOW_0,
 
 static int remove_pins(const char *pin_dir)
 {
-	const char *names[64];
-	size_t n = idg_dp_map_names(names, 58);
+	static const char *const progs[] = {
+		IDG_PIN_XDP_PROG, IDG_PIN_TC_PROG, IDG_PIN_TC_IN_PROG,
+		IDG_PIN_WL_PROG, IDG_PIN_WL_EGRESS_PROG, IDG_PIN_TUNNEL_PROG,
+		IDG_PIN_GW_EXT_PROG,
+	};
+	const char *names[IDG_DP_N_MAPS + sizeof(progs) / sizeof(progs[0])];
+	size_t n = idg_dp_map_names(names, IDG_DP_N_MAPS);
 
-	if (n > 58)
-		return -E2BIG;
-	names[n++] = IDG_PIN_XDP_PROG;
-	names[n++] = IDG_PIN_TC_PROG;
-	names[n++] = IDG_PIN_TC_IN_PROG;
-	names[n++] = IDG_PIN_WL_PROG;
-	names[n++] = IDG_PIN_WL_EGRESS_PROG;
-	names[n++] = IDG_PIN_TUNNEL_PROG;
-	names[n++] = IDG_PIN_GW_EXT_PROG;
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
+		names[n++] = progs[i];
 	return remove_known(pin_dir, names, n);
 }
 
@@ -511,7 +509,8 @@ static int tc_wanted(const struct idg_compiled *c,
 		};
 	for (size_t k = 0; k < *n_want; k++)
 		memcpy(want[k].ifname, o->uplink->name, sizeof(want[k].ifname));
-	err = idg_egw_wanted(c, o, want, n_want, IDG_META_TC_MAX);
+	err = idg_egw_wanted(c, o->uplink, o->external, want, n_want,
+			     IDG_META_TC_MAX);
 	if (err)
 		seterr(errbuf, errlen, "egress gateway interfaces: %s",
 		       strerror(-err));

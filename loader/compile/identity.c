@@ -12,7 +12,6 @@
  *
  * CIDR numbers never leave the node: there the state keeps them stable.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,63 +28,6 @@ uint32_t idg_identity_hash_local(const char *canon)
 		h *= 16777619u;
 	}
 	return IDG_ID_LOCAL_MIN + h % IDG_ID_LOCAL_RANGE;
-}
-
-static unsigned int cidr_bytes(const struct idg_cidr *c)
-{
-	return c->family == IDG_FAM_IPV4 ? 4 : 16;
-}
-
-void idg_cidr_format(const struct idg_cidr *c, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (!inet_ntop(c->family == IDG_FAM_IPV4 ? AF_INET : AF_INET6,
-		       c->addr, a, sizeof(a)))
-		strcpy(a, "?");
-	snprintf(buf, len, "%s/%u", a, c->plen);
-}
-
-bool idg_cidr_contains(const struct idg_cidr *a, const struct idg_cidr *b)
-{
-	unsigned int full, rest;
-
-	if (a->family != b->family || a->plen > b->plen)
-		return false;
-	full = a->plen / 8;
-	rest = a->plen % 8;
-	if (memcmp(a->addr, b->addr, full))
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xff << (8 - rest));
-
-		if ((a->addr[full] & mask) != (b->addr[full] & mask))
-			return false;
-	}
-	return true;
-}
-
-bool idg_cidr_equal(const struct idg_cidr *a, const struct idg_cidr *b)
-{
-	return a->family == b->family && a->plen == b->plen &&
-	       !memcmp(a->addr, b->addr, cidr_bytes(a));
-}
-
-bool idg_cidr_overlaps(const struct idg_cidr *a, const struct idg_cidr *b)
-{
-	return idg_cidr_contains(a, b) || idg_cidr_contains(b, a);
-}
-
-static int cidr_cmp(const struct idg_cidr *a, const struct idg_cidr *b)
-{
-	int c;
-
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	c = memcmp(a->addr, b->addr, cidr_bytes(a));
-	if (c)
-		return c;
-	return a->plen < b->plen ? -1 : a->plen > b->plen;
 }
 
 static const struct idg_node *find_node(const struct idg_config *cfg,
@@ -420,7 +362,7 @@ static int cidr_id_cmp(const void *a, const void *b)
 {
 	const struct idg_cidr_id *x = a, *y = b;
 
-	return cidr_cmp(&x->cidr, &y->cidr);
+	return idg_cidr_cmp(&x->cidr, &y->cidr);
 }
 
 struct taken {
@@ -471,7 +413,7 @@ static int cidrs_build(const struct idg_config *cfg, struct idg_idents *ids,
 	qsort(ids->cidrs, ids->n_cidrs, sizeof(*ids->cidrs), cidr_id_cmp);
 	w = 0;
 	for (size_t i = 0; i < ids->n_cidrs; i++) {
-		if (w && !cidr_cmp(&ids->cidrs[w - 1].cidr, &ids->cidrs[i].cidr))
+		if (w && !idg_cidr_cmp(&ids->cidrs[w - 1].cidr, &ids->cidrs[i].cidr))
 			continue;
 		ids->cidrs[w++] = ids->cidrs[i];
 	}

@@ -28,6 +28,7 @@
 #include <idgate/datapath.h>
 #include <idgate/egw.h>
 
+#include "compile.h"
 #include "dp.h"
 
 struct idg_gen_limits {
@@ -80,19 +81,6 @@ struct idg_gen {
 	uint32_t n_ipcache;
 	uint32_t n_endpoints;
 	uint32_t n_policy; /* LPM entries, after port-range expansion */
-};
-
-/* One policy rule as the datapath sees it, before port-range expansion. */
-struct idg_rule_entry {
-	uint32_t subject;  /* local endpoint identity */
-	uint32_t peer;     /* 0: any peer */
-	uint8_t dir;       /* IDG_DIR_* */
-	uint8_t kind;      /* IDG_RULE_* */
-	uint8_t proto;     /* 0: every protocol (an L3-only rule) */
-	uint16_t port;     /* TCP/UDP/SCTP: 0 = every port */
-	uint16_t end_port; /* last port of a range; <= port: just port */
-	int icmp_type;     /* ICMP/ICMPv6: -1 = every type */
-	uint32_t cookie;   /* < IDG_RULES_MAX; 0 means "no counter" */
 };
 
 /* NULL limits: the capacities of include/idgate/consts.h. A zeroed

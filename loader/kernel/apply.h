@@ -11,21 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attach.h"
 #include "compile.h"
 #include "gen.h"
 #include "instance.h"
 #include "netlink.h"
 
 #define IDG_META_TC_MAX 16
-
-/* One tc program idgate attached. */
-struct idg_tc_att {
-	char ifname[16];
-	int ifindex;
-	uint32_t point;      /* BPF_TC_INGRESS or BPF_TC_EGRESS */
-	char prog[32];       /* its pin name in the pin dir */
-	bool clsact_created; /* we made the qdisc: remove it on unload */
-};
 
 /*
  * What an instance remembers about its attachments (state dir). The first

@@ -18,18 +18,10 @@
 static void dp_fds_reset(struct idg_dp *dp)
 {
 	memset(dp, 0, sizeof(*dp));
-	dp->gen_fd = dp->cfg_gens_fd = dp->ipc_gens_fd = dp->ep_gens_fd = -1;
-	dp->polany_gens_fd = dp->pair_gens_fd = -1;
-	dp->tun_gens_fd = dp->egw_gens_fd = dp->gwset_gens_fd = -1;
-	dp->node_gens_fd = dp->gw_health_fd = dp->egw_flows_fd = -1;
-	dp->snat_fd = dp->snat_rev_fd = -1;
-	dp->snat_src_fd = dp->snat_srcgc_fd = -1;
-	dp->pol_gens_fd = dp->ct_fd = dp->reason_st_fd = dp->rule_st_fd = -1;
-	dp->misc_st_fd = dp->events_fd = dp->event_rl_fd = -1;
-	dp->mon_cfg_fd = dp->ct_new_fd = dp->frag_fd = -1;
+#define RESET(field, map, pin) dp->field = -1;
+	IDG_DP_MAPS(RESET)
+#undef RESET
 	dp->xdp_prog_fd = dp->tc_prog_fd = dp->tc_in_prog_fd = -1;
-	dp->ipch_gens_fd = dp->polx_gens_fd = dp->eph_gens_fd = -1;
-	dp->ct_hint_fd = dp->ct_epoch_fd = -1;
 }
 
 /* Without a pin dir the tc object takes the XDP object's maps by fd. */
@@ -98,37 +90,9 @@ int idg_dp_open(struct idg_dp *dp, const char *pin_dir)
 	if (err)
 		goto out;
 
-	dp->gen_fd = bpf_map__fd(dp->xdp->maps.idg_gen);
-	dp->cfg_gens_fd = bpf_map__fd(dp->xdp->maps.idg_cfg_gens);
-	dp->ipc_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ipc_gens);
-	dp->ipch_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ipch_gens);
-	dp->polx_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polx_gens);
-	dp->ep_gens_fd = bpf_map__fd(dp->xdp->maps.idg_ep_gens);
-	dp->eph_gens_fd = bpf_map__fd(dp->xdp->maps.idg_eph_gens);
-	dp->pol_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pol_gens);
-	dp->polany_gens_fd = bpf_map__fd(dp->xdp->maps.idg_polany_gens);
-	dp->pair_gens_fd = bpf_map__fd(dp->xdp->maps.idg_pair_gens);
-	dp->tun_gens_fd = bpf_map__fd(dp->xdp->maps.idg_tun_gens);
-	dp->egw_gens_fd = bpf_map__fd(dp->xdp->maps.idg_egw_gens);
-	dp->gwset_gens_fd = bpf_map__fd(dp->xdp->maps.idg_gwset_gens);
-	dp->node_gens_fd = bpf_map__fd(dp->xdp->maps.idg_node_gens);
-	dp->gw_health_fd = bpf_map__fd(dp->xdp->maps.idg_gw_health);
-	dp->egw_flows_fd = bpf_map__fd(dp->xdp->maps.idg_egw_flows);
-	dp->snat_fd = bpf_map__fd(dp->xdp->maps.idg_snat);
-	dp->snat_rev_fd = bpf_map__fd(dp->xdp->maps.idg_snat_rev);
-	dp->snat_src_fd = bpf_map__fd(dp->xdp->maps.idg_snat_src);
-	dp->snat_srcgc_fd = bpf_map__fd(dp->xdp->maps.idg_snat_srcgc);
-	dp->ct_fd = bpf_map__fd(dp->xdp->maps.idg_ct);
-	dp->ct_new_fd = bpf_map__fd(dp->xdp->maps.idg_ct_new);
-	dp->frag_fd = bpf_map__fd(dp->xdp->maps.idg_frag);
-	dp->ct_hint_fd = bpf_map__fd(dp->xdp->maps.idg_ct_hint);
-	dp->ct_epoch_fd = bpf_map__fd(dp->xdp->maps.idg_ct_epoch);
-	dp->reason_st_fd = bpf_map__fd(dp->xdp->maps.idg_reason_st);
-	dp->rule_st_fd = bpf_map__fd(dp->xdp->maps.idg_rule_st);
-	dp->misc_st_fd = bpf_map__fd(dp->xdp->maps.idg_misc_st);
-	dp->events_fd = bpf_map__fd(dp->xdp->maps.idg_events);
-	dp->event_rl_fd = bpf_map__fd(dp->xdp->maps.idg_event_rl);
-	dp->mon_cfg_fd = bpf_map__fd(dp->xdp->maps.idg_mon_cfg);
+#define COPY(field, map, pin) dp->field = bpf_map__fd(dp->xdp->maps.map);
+	IDG_DP_MAPS(COPY)
+#undef COPY
 	dp->xdp_prog_fd = bpf_program__fd(dp->xdp->progs.idgate_xdp_ingress);
 	dp->tc_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_egress);
 	dp->tc_in_prog_fd = bpf_program__fd(dp->tc->progs.idgate_tc_ingress);
@@ -146,38 +110,8 @@ static const struct {
 	const char *name;
 	size_t off;
 } dp_maps[] = {
-#define M(n, f) { n, offsetof(struct idg_dp, f) }
-	M(IDG_MAP_GEN, gen_fd),
-	M(IDG_MAP_CFG_GENS, cfg_gens_fd),
-	M(IDG_MAP_IPCACHE_GENS, ipc_gens_fd),
-	M(IDG_MAP_EP_GENS, ep_gens_fd),
-	M(IDG_MAP_EP_HOST_GENS, eph_gens_fd),
-	M(IDG_MAP_POLICY_GENS, pol_gens_fd),
-	M(IDG_MAP_IPCACHE_HOST_GENS, ipch_gens_fd),
-	M(IDG_MAP_POLICY_EXACT_GENS, polx_gens_fd),
-	M(IDG_MAP_POLICY_ANY_GENS, polany_gens_fd),
-	M(IDG_MAP_PAIR_GENS, pair_gens_fd),
-	M(IDG_MAP_TUNCFG_GENS, tun_gens_fd),
-	M(IDG_MAP_EGW_GENS, egw_gens_fd),
-	M(IDG_MAP_GWSET_GENS, gwset_gens_fd),
-	M(IDG_MAP_NODE_GENS, node_gens_fd),
-	M(IDG_MAP_GW_HEALTH, gw_health_fd),
-	M(IDG_MAP_EGW_FLOWS, egw_flows_fd),
-	M(IDG_MAP_SNAT, snat_fd),
-	M(IDG_MAP_SNAT_REV, snat_rev_fd),
-	M(IDG_MAP_SNAT_SRC, snat_src_fd),
-	M(IDG_MAP_SNAT_SRC_GC, snat_srcgc_fd),
-	M(IDG_MAP_CT, ct_fd),
-	M(IDG_MAP_CT_NEW, ct_new_fd),
-	M(IDG_MAP_FRAG, frag_fd),
-	M(IDG_MAP_CT_HINT, ct_hint_fd),
-	M(IDG_MAP_CT_EPOCH, ct_epoch_fd),
-	M(IDG_MAP_REASON_STATS, reason_st_fd),
-	M(IDG_MAP_RULE_STATS, rule_st_fd),
-	M(IDG_MAP_MISC_STATS, misc_st_fd),
-	M(IDG_MAP_EVENTS, events_fd),
-	M(IDG_MAP_EVENT_RL, event_rl_fd),
-	M(IDG_MAP_MON_CFG, mon_cfg_fd),
+#define M(field, map, pin) { pin, offsetof(struct idg_dp, field) },
+	IDG_DP_MAPS(M)
 #undef M
 };
 

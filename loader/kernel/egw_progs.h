@@ -5,7 +5,11 @@
 
 #include <stddef.h>
 
-#include "apply.h"
+#include "attach.h"
+#include "compile.h"
+#include "dp.h"
+#include "instance.h"
+#include "netlink.h"
 
 /*
  * Append the tc attachments of the workload interfaces and the egress
@@ -15,7 +19,8 @@
  * tunnel program at the uplink's ingress on any node that sends or
  * serves; the reverse-SNAT program at a gateway's external interface.
  */
-int idg_egw_wanted(const struct idg_compiled *c, const struct idg_apply_opts *o,
+int idg_egw_wanted(const struct idg_compiled *c, const struct idg_iface *uplink,
+		   const struct idg_iface *external,
 		   struct idg_tc_att *want, size_t *n, size_t max);
 
 /* Load the object that holds the program pinned as name, against the

@@ -27,7 +27,8 @@ static int add(struct idg_tc_att *want, size_t *n, size_t max,
 	return 0;
 }
 
-int idg_egw_wanted(const struct idg_compiled *c, const struct idg_apply_opts *o,
+int idg_egw_wanted(const struct idg_compiled *c, const struct idg_iface *uplink,
+		   const struct idg_iface *external,
 		   struct idg_tc_att *want, size_t *n, size_t max)
 {
 	const struct idg_node *self = c->node;
@@ -50,10 +51,10 @@ int idg_egw_wanted(const struct idg_compiled *c, const struct idg_apply_opts *o,
 	if (err || (!sources && !c->is_gateway))
 		return err;
 
-	err = add(want, n, max, o->uplink->name, o->uplink->ifindex,
+	err = add(want, n, max, uplink->name, uplink->ifindex,
 		  BPF_TC_INGRESS, IDG_PIN_TUNNEL_PROG);
-	if (!err && c->is_gateway && o->external)
-		err = add(want, n, max, o->external->name, o->external->ifindex,
+	if (!err && c->is_gateway && external)
+		err = add(want, n, max, external->name, external->ifindex,
 			  BPF_TC_INGRESS, IDG_PIN_GW_EXT_PROG);
 	return err;
 }

@@ -139,6 +139,7 @@ static void publish(struct run *r, struct cmd_compiled *cc)
 	pthread_mutex_lock(&r->sh.mu);
 	old = r->sh.cc;
 	r->sh.cc = cc;
+	r->sh.compiled = cc ? &cc->c : NULL;
 	pthread_mutex_unlock(&r->sh.mu);
 	if (old) {
 		cmd_compiled_free(old);

@@ -285,12 +285,29 @@ const struct idg_node *idg_config_node(const struct idg_config *cfg,
 				       const char *name);
 
 /* Label and CIDR helpers shared by the parser and the compiler. */
+/* ---- labels.c ---- */
 const char *idg_labels_get(const struct idg_labels *l, const char *key);
-/* a contains b (same family, a no longer than b, b's bits under a's). */
-bool idg_cidr_contains(const struct idg_cidr *a, const struct idg_cidr *b);
 void idg_labels_free(struct idg_labels *l);
+int idg_labels_copy(struct idg_labels *dst, const struct idg_labels *src);
+/* Insert or replace key; keeps the set sorted. */
+int idg_labels_set(struct idg_labels *l, const char *key, const char *value);
+/* "k1=v1,k2=v2" ("k" alone for an empty value); ',', '=' and '\' in keys
+ * and values are escaped with '\' so two sets never share a string. */
+char *idg_labels_canon(const struct idg_labels *l);
 /* Kubernetes semantics: NotIn and DoesNotExist match a missing key. */
 bool idg_selector_matches(const struct idg_selector *s,
 			  const struct idg_labels *l);
+/* True when the selector names key in matchLabels or an expression. */
+bool idg_selector_constrains(const struct idg_selector *s, const char *key);
+
+/* ---- cidr.c ---- */
+/* a contains b (same family, a no longer than b, b's bits under a's). */
+bool idg_cidr_contains(const struct idg_cidr *a, const struct idg_cidr *b);
+/* "10.0.0.0/8" / "fd00::/64" into buf (at least 64 bytes). */
+void idg_cidr_format(const struct idg_cidr *c, char *buf, size_t len);
+bool idg_cidr_equal(const struct idg_cidr *a, const struct idg_cidr *b);
+bool idg_cidr_overlaps(const struct idg_cidr *a, const struct idg_cidr *b);
+/* Orders by family, address, then prefix length. */
+int idg_cidr_cmp(const struct idg_cidr *a, const struct idg_cidr *b);
 
 #endif /* IDGATE_LOADER_MODEL_H */

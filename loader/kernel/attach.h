@@ -53,4 +53,13 @@ int idg_tc_clsact_destroy(int ifindex);
 uint32_t idg_tc_attached(int ifindex, enum bpf_tc_attach_point at,
 			 uint32_t prio);
 
+/* One tc program idgate attached. */
+struct idg_tc_att {
+	char ifname[16];
+	int ifindex;
+	uint32_t point;      /* BPF_TC_INGRESS or BPF_TC_EGRESS */
+	char prog[32];       /* its pin name in the pin dir */
+	bool clsact_created; /* we made the qdisc: remove it on unload */
+};
+
 #endif

@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cmd.h"
+#include "compile.h"
+#include "instance.h"
 
 /* The daemon's last config load, for `idgate status` and apply. */
 struct idg_run_change {
@@ -30,12 +31,16 @@ struct json_object *idg_run_change_json(const struct idg_run_change *c);
  * and what it took, or why it failed (false). */
 bool idg_run_change_summary(struct json_object *ch, char *buf, size_t len);
 
+struct cmd_compiled;
+
 struct idg_run_shared {
 	pthread_mutex_t mu;  /* guards everything below */
 	struct idg_instance in;
-	/* The config enforcing now (its cookie table names the per-rule
-	 * counters), NULL before the first successful apply. */
+	/* The config enforcing now, NULL before the first successful
+	 * apply: owned by the command (cmd.h), and its compiled part, whose
+	 * cookie table names the per-rule counters. */
 	struct cmd_compiled *cc;
+	const struct idg_compiled *compiled;
 	uint64_t reloads;          /* config loads tried (start, file, SIGHUP) */
 	uint64_t reload_failures;
 	uint64_t reattaches;       /* link watcher repairs that worked */

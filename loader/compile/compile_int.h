@@ -76,23 +76,9 @@ struct idg_idents {
 	size_t n_cidrs;
 };
 
-/* ---- labels.c ---- */
-int idg_labels_copy(struct idg_labels *dst, const struct idg_labels *src);
-/* Insert or replace key; keeps the set sorted. */
-int idg_labels_set(struct idg_labels *l, const char *key, const char *value);
-/* "k1=v1,k2=v2" ("k" alone for an empty value); ',', '=' and '\' in keys
- * and values are escaped with '\' so two sets never share a string. */
-char *idg_labels_canon(const struct idg_labels *l);
-/* True when the selector names key in matchLabels or an expression. */
-bool idg_selector_constrains(const struct idg_selector *s, const char *key);
-
 /* ---- identity.c ---- */
 /* FNV-1a of the canonical string, folded into [256, 65535]. */
 uint32_t idg_identity_hash_local(const char *canon);
-/* "10.0.0.0/8" / "fd00::/64" into buf (at least 64 bytes). */
-void idg_cidr_format(const struct idg_cidr *c, char *buf, size_t len);
-bool idg_cidr_equal(const struct idg_cidr *a, const struct idg_cidr *b);
-bool idg_cidr_overlaps(const struct idg_cidr *a, const struct idg_cidr *b);
 
 /*
  * Endpoint and CIDR identities for every cluster, and the identity list
