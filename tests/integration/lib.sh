@@ -137,29 +137,22 @@ waitfor() { # waitfor SECONDS CMD...: true once CMD succeeds
 	done
 }
 
+# billing_policy NAME < RULES: a CiliumNetworkPolicy NAME (namespace
+# production) for billing-api, its rule lists read from stdin.
+billing_policy() {
+	printf -- '---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: %s\n  namespace: production\nspec:\n  endpointSelector:\n    matchLabels:\n      app: billing-api\n' "$1"
+	cat
+}
+
+# app_port_rule APP PORT PROTO: one ingress(Deny) rule for APP to PORT/PROTO.
+app_port_rule() {
+	printf '    - fromEndpoints:\n        - matchLabels:\n            app: %s\n      toPorts:\n        - ports:\n            - port: "%s"\n              protocol: %s\n' "$1" "$2" "$3"
+}
+
 # The billing-api config's change most tests make: a policy letting
 # reporting reach billing-api:8080 (a document to append to the config).
 reporting_reads_policy() {
-	cat <<'YAML'
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: reporting-reads
-  namespace: production
-spec:
-  endpointSelector:
-    matchLabels:
-      app: billing-api
-  ingress:
-    - fromEndpoints:
-        - matchLabels:
-            app: reporting
-      toPorts:
-        - ports:
-            - port: "8080"
-              protocol: TCP
-YAML
+	{ echo "  ingress:"; app_port_rule reporting 8080 TCP; } | billing_policy reporting-reads
 }
 
 finish() {

@@ -24,55 +24,17 @@ mkdir "$DIR"
 cp "$CONFIG" "$DIR/00-scenario.yaml"
 # UDP 9000 from frontend is allowed; UDP 9001 from reporting is denied by
 # an explicit deny rule, so its drops have a reason of their own.
-cat >"$DIR/10-streams.yaml" <<'YAML'
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: streams
-  namespace: production
-spec:
-  endpointSelector:
-    matchLabels:
-      app: billing-api
-  ingress:
-    - fromEndpoints:
-        - matchLabels:
-            app: frontend
-      toPorts:
-        - ports:
-            - port: "9000"
-              protocol: UDP
-  ingressDeny:
-    - fromEndpoints:
-        - matchLabels:
-            app: reporting
-      toPorts:
-        - ports:
-            - port: "9001"
-              protocol: UDP
-YAML
+{
+	echo "  ingress:"
+	app_port_rule frontend 9000 UDP
+	echo "  ingressDeny:"
+	app_port_rule reporting 9001 UDP
+} | billing_policy streams >"$DIR/10-streams.yaml"
 # The file the reloads rewrite: a policy that has nothing to do with the
 # streams, alternating between two ports.
 churn_file() { # churn_file N
-	cat >"$DIR/.20-churn.tmp" <<YAML
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: churn
-  namespace: production
-spec:
-  endpointSelector:
-    matchLabels:
-      app: billing-api
-  ingress:
-    - fromEndpoints:
-        - matchLabels:
-            app: batch-processor
-      toPorts:
-        - ports:
-            - port: "$((7000 + $1 % 2))"
-              protocol: TCP
-YAML
+	{ echo "  ingress:"; app_port_rule batch-processor $((7000 + $1 % 2)) TCP; } |
+		billing_policy churn >"$DIR/.20-churn.tmp"
 	mv "$DIR/.20-churn.tmp" "$DIR/20-churn.yaml"
 }
 churn_file 0

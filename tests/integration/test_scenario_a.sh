@@ -108,23 +108,10 @@ read -r c2 p2 r2 < <(idg "$NA" node-a policy get billing-api -o json | cookie_of
 expect pass "frontend still allowed after the rename" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 
 # A rule for the world entity and ICMP types, asked by name and number.
-{ cat "$TMP/v2.yaml"; cat <<'YAML'
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata:
-  name: world-ping
-  namespace: production
-spec:
-  endpointSelector:
-    matchLabels:
-      app: billing-api
-  ingress:
-    - fromEntities: [world]
-      icmps:
-        - fields:
-            - type: EchoRequest
-YAML
+{
+	cat "$TMP/v2.yaml"
+	printf '  ingress:\n    - fromEntities: [world]\n      icmps:\n        - fields:\n            - type: EchoRequest\n' |
+		billing_policy world-ping
 } >"$TMP/ping.yaml"
 idg "$NA" node-a apply -c "$TMP/ping.yaml" >/dev/null && ok "apply with a world ICMP rule" || not_ok "apply world-ping"
 rc=0; t=$(trace --src world --dst billing-api --icmp-type EchoRequest) || rc=$?
