@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,43 +11,77 @@
 
 #define OPT_BIT(id) (1u << (id))
 
-static const struct {
+/* How an option's argument is checked and where it is stored. */
+enum opt_kind {
+	OK_STR,    /* const char *, as given */
+	OK_FLAG,   /* bool, set */
+	OK_CHOICE, /* bool or index: one of choices, stored as its index */
+	OK_U64,    /* uint64_t, decimal 0..max */
+	OK_LONG,   /* long, decimal 0..max */
+};
+
+static const char *const output_choices[] = { "text", "json", NULL };
+
+#define STR(field) .kind = OK_STR, .off = offsetof(struct idg_opts, field)
+
+static const struct opt_def {
 	struct option lopt;
 	const char *metavar;
 	const char *help;
+	enum opt_kind kind;
+	size_t off;                 /* of the field in struct idg_opts */
+	unsigned long long max;     /* OK_U64, OK_LONG */
+	const char *range;          /* OK_U64, OK_LONG: in the error message */
+	const char *const *choices; /* OK_CHOICE */
 } opt_table[OPT_MAX] = {
 	[OPT_CONFIG] = { { "config", required_argument, NULL, 'c' }, "PATH",
-			 "config file (YAML: Nodes, Endpoints, Cilium policies), or a directory of *.yaml files read in name order" },
+			 "config file (YAML: Nodes, Endpoints, Cilium policies), or a directory of *.yaml files read in name order",
+		STR(config) },
 	[OPT_NODE] = { { "node", required_argument, NULL, 'n' }, "NAME",
-		       "node of the config to act as, a-z 0-9 - . (default: host name)" },
+		       "node of the config to act as, a-z 0-9 - . (default: host name)",
+		STR(node) },
 	[OPT_PIN_DIR] = { { "pin-dir", required_argument, NULL, 'p' }, "DIR",
-			  "bpffs dir of this instance (default: /sys/fs/bpf/idgate/NODE)" },
+			  "bpffs dir of this instance (default: /sys/fs/bpf/idgate/NODE)",
+		STR(pin_dir) },
 	[OPT_STATE_DIR] = { { "state-dir", required_argument, NULL, 's' }, "DIR",
-			    "identity/cookie history (default: /var/lib/idgate/NODE)" },
+			    "identity/cookie history (default: /var/lib/idgate/NODE)",
+		STR(state_dir) },
 	[OPT_OUTPUT] = { { "output", required_argument, NULL, 'o' }, "FORMAT",
-			 "output format: text (default) or json" },
+			 "output format: text (default) or json",
+		.kind = OK_CHOICE, .off = offsetof(struct idg_opts, json), .choices = output_choices },
 	[OPT_DRY_RUN] = { { "dry-run", no_argument, NULL, 'd' }, NULL,
-			  "validate and compile, print the summary, touch nothing" },
+			  "validate and compile, print the summary, touch nothing",
+		.kind = OK_FLAG, .off = offsetof(struct idg_opts, dry_run) },
 	[OPT_EVENT_INTERVAL] = { { "drop-event-interval", required_argument, NULL, 'e' },
-				 "MS", "at most one drop event per flow per MS milliseconds (default 1000; 0: every drop)" },
+				 "MS", "at most one drop event per flow per MS milliseconds (default 1000; 0: every drop)",
+		.kind = OK_U64, .off = offsetof(struct idg_opts, event_interval_ms), .max = 3600000, .range = "milliseconds 0..3600000" },
 	[OPT_TYPE] = { { "type", required_argument, NULL, 't' }, "TYPE",
-		       "events to show: drop (default) or all" },
+		       "events to show: drop (default) or all",
+		STR(type) },
 	[OPT_RELATED_TO] = { { "related-to", required_argument, NULL, 'r' }, "EP",
-			     "only events of endpoint EP (name: local endpoint or address) or identity EP (number)" },
+			     "only events of endpoint EP (name: local endpoint or address) or identity EP (number)",
+		STR(related_to) },
 	[OPT_SRC] = { { "src", required_argument, NULL, 'S' }, "EP|IP|ENTITY",
-		      "trace: source endpoint name, address, or entity world, host or remote-node" },
+		      "trace: source endpoint name, address, or entity world, host or remote-node",
+		STR(src) },
 	[OPT_DST] = { { "dst", required_argument, NULL, 'D' }, "EP|IP|ENTITY",
-		      "trace: destination endpoint name, address, or entity world, host or remote-node" },
+		      "trace: destination endpoint name, address, or entity world, host or remote-node",
+		STR(dst) },
 	[OPT_PROTO] = { { "proto", required_argument, NULL, 'P' }, "PROTO",
-			"trace: tcp (default), udp, sctp or icmp" },
+			"trace: tcp (default), udp, sctp or icmp",
+		STR(proto) },
 	[OPT_DPORT] = { { "dport", required_argument, NULL, 'T' }, "N",
-			"trace: destination port (default 80; not for icmp)" },
+			"trace: destination port (default 80; not for icmp)",
+		.kind = OK_LONG, .off = offsetof(struct idg_opts, dport), .max = 65535, .range = "0..65535" },
 	[OPT_DIRECTION] = { { "direction", required_argument, NULL, 'R' }, "DIR",
-			    "trace: ingress (default: judged at the destination) or egress (at the source)" },
+			    "trace: ingress (default: judged at the destination) or egress (at the source)",
+		STR(direction) },
 	[OPT_ICMP_TYPE] = { { "icmp-type", required_argument, NULL, 'I' }, "TYPE",
-			    "trace: ICMP (ICMPv6 for IPv6 addresses) type, a number or a name as in icmps (EchoRequest, TimeExceeded, ...); implies --proto icmp" },
+			    "trace: ICMP (ICMPv6 for IPv6 addresses) type, a number or a name as in icmps (EchoRequest, TimeExceeded, ...); implies --proto icmp",
+		STR(icmp_type) },
 	[OPT_METRICS_ADDRESS] = { { "metrics-address", required_argument, NULL, 'm' }, "HOST:PORT",
-				  "serve Prometheus metrics at http://HOST:PORT/metrics (default 127.0.0.1:9464; off: none)" },
+				  "serve Prometheus metrics at http://HOST:PORT/metrics (default 127.0.0.1:9464; off: none)",
+		STR(metrics_address) },
 };
 
 static void cmd_usage(const struct idg_cmd *c, FILE *out)
@@ -112,10 +147,61 @@ static const struct idg_cmd *find_cmd(const struct idg_cmd *cmds, int argc,
 	return matches == 1 ? found : NULL;
 }
 
+static const struct opt_def *opt_find(int ch)
+{
+	for (int i = 0; i < OPT_MAX; i++)
+		if (opt_table[i].lopt.val == ch)
+			return &opt_table[i];
+	return NULL;
+}
+
+/* Check arg against d and store it in *o; 0, or -1 with the message. */
+static int opt_store(const struct idg_cmd *c, const struct opt_def *d,
+		     const char *arg, struct idg_opts *o)
+{
+	char *field = (char *)o + d->off, *end;
+	unsigned long long v;
+
+	switch (d->kind) {
+	case OK_STR:
+		memcpy(field, &arg, sizeof(arg));
+		return 0;
+	case OK_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case OK_CHOICE:
+		for (size_t i = 0; d->choices[i]; i++)
+			if (!strcmp(arg, d->choices[i])) {
+				*(bool *)field = i != 0;
+				return 0;
+			}
+		fprintf(stderr, "idgate %s: unknown %s %s '%s' (%s or %s)\n",
+			c->name, d->lopt.name, "format", arg, d->choices[0],
+			d->choices[1]);
+		return -1;
+	case OK_U64:
+	case OK_LONG:
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (errno || *end || !*arg || arg[0] == '-' || arg[0] == '+' ||
+		    v > d->max) {
+			fprintf(stderr, "idgate %s: --%s wants %s, not '%s'\n",
+				c->name, d->lopt.name, d->range, arg);
+			return -1;
+		}
+		if (d->kind == OK_U64)
+			*(uint64_t *)field = v;
+		else
+			*(long *)field = (long)v;
+		return 0;
+	}
+	return -1;
+}
+
 int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
 {
 	struct option lopts[OPT_MAX + 2];
-	char sopts[3 * OPT_MAX + 2], *end;
+	char sopts[3 * OPT_MAX + 2];
 	const struct idg_cmd *c;
 	struct idg_opts o = { .event_interval_ms = 1000, .dport = -1 };
 	int used = 0, n = 0, ch, s = 0;
@@ -153,81 +239,18 @@ int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
 	argv += used;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, sopts, lopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			o.config = optarg;
-			break;
-		case 'n':
-			o.node = optarg;
-			break;
-		case 'p':
-			o.pin_dir = optarg;
-			break;
-		case 's':
-			o.state_dir = optarg;
-			break;
-		case 'o':
-			if (!strcmp(optarg, "json")) {
-				o.json = true;
-			} else if (strcmp(optarg, "text")) {
-				fprintf(stderr, "idgate %s: unknown output format '%s' (text or json)\n",
-					c->name, optarg);
-				return 2;
-			}
-			break;
-		case 'd':
-			o.dry_run = true;
-			break;
-		case 'e':
-			errno = 0;
-			o.event_interval_ms = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' ||
-			    o.event_interval_ms > 3600000) {
-				fprintf(stderr, "idgate %s: --drop-event-interval wants milliseconds 0..3600000, not '%s'\n",
-					c->name, optarg);
-				return 2;
-			}
-			break;
-		case 't':
-			o.type = optarg;
-			break;
-		case 'r':
-			o.related_to = optarg;
-			break;
-		case 'S':
-			o.src = optarg;
-			break;
-		case 'D':
-			o.dst = optarg;
-			break;
-		case 'P':
-			o.proto = optarg;
-			break;
-		case 'I':
-			o.icmp_type = optarg;
-			break;
-		case 'T':
-			errno = 0;
-			o.dport = strtol(optarg, &end, 10);
-			if (errno || *end || o.dport < 0 || o.dport > 65535) {
-				fprintf(stderr, "idgate %s: --dport wants 0..65535, not '%s'\n",
-					c->name, optarg);
-				return 2;
-			}
-			break;
-		case 'R':
-			o.direction = optarg;
-			break;
-		case 'm':
-			o.metrics_address = optarg;
-			break;
-		case 'h':
+		const struct opt_def *d = opt_find(ch);
+
+		if (ch == 'h') {
 			cmd_usage(c, stdout);
 			return 0;
-		default:
+		}
+		if (!d) {
 			cmd_usage(c, stderr);
 			return 2;
 		}
+		if (opt_store(c, d, optarg, &o))
+			return 2;
 	}
 	if (optind < argc && c->arg)
 		o.arg = argv[optind++];

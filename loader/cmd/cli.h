@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Declarative command line: each command names the options it takes from
- * one table; one parser fills struct idg_opts and calls do_<command>().
+ * one typed table (cli.c: each option says how its argument is checked,
+ * string, flag, choice or bounded number, and which field of struct
+ * idg_opts receives it); one parser fills idg_opts, with no per-option
+ * code, and calls do_<command>().
  */
 #ifndef IDGATE_LOADER_CLI_H
 #define IDGATE_LOADER_CLI_H

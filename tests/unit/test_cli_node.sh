@@ -51,4 +51,24 @@ else
 	echo "ok - # SKIP host name case (no unshare --uts)"
 fi
 
+# The option table checks every typed argument the same way: exit 2, one
+# line naming the option and what it wants.
+bad_arg() { # bad_arg WANT CMD...: refused with a line matching WANT
+	local want=$1 rc=0
+	shift
+	"$IDGATE" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+	if [ "$rc" -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q -- "$want" "$TMP/err"; then
+		echo "ok - $* refused"
+	else
+		not_ok "$*: exit $rc: $(cat "$TMP/err")"
+	fi
+}
+bad_arg "unknown output format 'yaml' (text or json)" status -o yaml --node n
+for v in -1 +80 70000 8o ''; do
+	bad_arg "--dport wants 0..65535, not '$v'" policy trace --src a --dst b --dport "$v" --node n
+done
+for v in -5 3600001 1e3; do
+	bad_arg "--drop-event-interval wants milliseconds 0..3600000, not '$v'" apply -c "$CONFIG" --drop-event-interval "$v" --node n
+done
+
 [ "$FAILS" -eq 0 ]
