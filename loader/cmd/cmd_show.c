@@ -54,161 +54,188 @@ static void daemon_text(struct json_object *rep)
 	printf("last change: %s (%s): %s\n", when, why, line);
 }
 
-int do_status(struct idg_opts *o)
-{
-	const char *xmode = NULL;
+/* What status reports, read once from the pins, the meta and the
+ * daemon; shown as text or JSON. */
+struct status {
 	struct idg_instance in;
 	struct idg_meta meta;
-	struct idg_dp dp;
-	uint32_t gen = 0, xdp_id, tc_id;
-	bool tc_mode;
-	struct json_object *j = NULL, *jr = NULL;
+	uint32_t gen, xdp_id, tc_id, tc_ids[IDG_META_TC_MAX];
+	const char *xmode;
+	bool alone, tc_mode;
 	long n_ipc, n_ep, n_pol, n_any, n_ct, n_ct_new;
-	__u64 lost = 0, supp = 0;
-	struct json_object *jtc, *req, *daemon = NULL;
-	char tcbuf[2048] = "";
-	bool alone = false;
-	int err;
+	__u64 lost, supp;
+	struct json_object *daemon; /* its last change, or NULL */
+};
 
-	if (cmd_instance(o, &in))
-		return 2;
-	if (!idg_instance_exists(&in)) {
-		fprintf(stderr, "idgate: node %s: not loaded (nothing pinned in %s)\n",
-			in.node, in.pin_dir);
-		return 1;
-	}
-	err = idg_meta_load(in.state_dir, &meta);
-	if (err) {
-		fprintf(stderr, "idgate: node %s: cannot read %s: %s\n", in.node,
-			in.state_dir, strerror(-err));
-		return 1;
-	}
-	err = idg_dp_open_pinned(&dp, in.pin_dir);
-	if (err) {
-		fprintf(stderr, "idgate: cannot open maps in %s: %s\n",
-			in.pin_dir, strerror(-err));
-		return 1;
-	}
-	idg_dp_active_gen(&dp, &gen);
-	xdp_id = idg_xdp_attached(meta.uplink_ifindex, &xmode, &alone);
-	tc_mode = !strcmp(meta.xdp_mode, "tc");
-	tc_id = idg_tc_attached(meta.uplink_ifindex, BPF_TC_EGRESS, IDG_TC_PRIO);
-	jtc = o->json ? json_object_new_array() : NULL;
-	for (size_t i = 0; i < meta.n_tc; i++) {
-		const struct idg_tc_att *t = &meta.tc[i];
-		uint32_t id = idg_tc_attached(t->ifindex, t->point,
-					      idg_tc_att_prio(t));
-		const char *pt = t->point == BPF_TC_INGRESS ? "ingress" : "egress";
+static void status_read(struct status *st, struct idg_dp *dp)
+{
+	struct json_object *req;
 
-		if (jtc) {
-			struct json_object *e = json_object_new_object();
-
-			json_object_object_add(e, "interface", json_object_new_string(t->ifname));
-			json_object_object_add(e, "ifindex", json_object_new_int(t->ifindex));
-			json_object_object_add(e, "point", json_object_new_string(pt));
-			json_object_object_add(e, "program", json_object_new_string(t->prog));
-			json_object_object_add(e, "prog_id", json_object_new_int64(id));
-			json_object_array_add(jtc, e);
-		} else {
-			snprintf(tcbuf + strlen(tcbuf), sizeof(tcbuf) - strlen(tcbuf),
-				 "             %s %s: %s%s\n", t->ifname, pt, t->prog,
-				 id ? "" : " NOT ATTACHED (idgate apply puts it back)");
-		}
-	}
-	n_ipc = idg_map_count_active2(dp.ipc_gens_fd, dp.ipch_gens_fd, gen,
-				      sizeof(struct idg_ip_key));
-	n_ep = idg_map_count_active2(dp.ep_gens_fd, dp.eph_gens_fd, gen,
-				     sizeof(struct idg_ip_key));
-	n_pol = idg_map_count_active2(dp.pol_gens_fd, dp.polx_gens_fd, gen,
-				      sizeof(struct idg_policy_key));
-	n_any = idg_map_count_active(dp.polany_gens_fd, gen, sizeof(struct idg_policy_key));
-	n_ct = idg_map_count(dp.ct_fd, sizeof(struct idg_ct_key));
-	n_ct_new = idg_map_count(dp.ct_new_fd, sizeof(struct idg_ct_key));
-	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_LOST, &lost);
-	idg_dp_misc_stat(&dp, IDG_MISC_EVENTS_SUPPRESSED, &supp);
+	idg_dp_active_gen(dp, &st->gen);
+	st->xdp_id = idg_xdp_attached(st->meta.uplink_ifindex, &st->xmode,
+				      &st->alone);
+	st->tc_mode = !strcmp(st->meta.xdp_mode, "tc");
+	st->tc_id = idg_tc_attached(st->meta.uplink_ifindex, BPF_TC_EGRESS,
+				    IDG_TC_PRIO);
+	for (size_t i = 0; i < st->meta.n_tc; i++)
+		st->tc_ids[i] = idg_tc_attached(st->meta.tc[i].ifindex,
+						st->meta.tc[i].point,
+						idg_tc_att_prio(&st->meta.tc[i]));
+	st->n_ipc = idg_map_count_active2(dp->ipc_gens_fd, dp->ipch_gens_fd,
+					  st->gen, sizeof(struct idg_ip_key));
+	st->n_ep = idg_map_count_active2(dp->ep_gens_fd, dp->eph_gens_fd,
+					 st->gen, sizeof(struct idg_ip_key));
+	st->n_pol = idg_map_count_active2(dp->pol_gens_fd, dp->polx_gens_fd,
+					  st->gen,
+					  sizeof(struct idg_policy_key));
+	st->n_any = idg_map_count_active(dp->polany_gens_fd, st->gen,
+					 sizeof(struct idg_policy_key));
+	st->n_ct = idg_map_count(dp->ct_fd, sizeof(struct idg_ct_key));
+	st->n_ct_new = idg_map_count(dp->ct_new_fd, sizeof(struct idg_ct_key));
+	idg_dp_misc_stat(dp, IDG_MISC_EVENTS_LOST, &st->lost);
+	idg_dp_misc_stat(dp, IDG_MISC_EVENTS_SUPPRESSED, &st->supp);
 	/* The daemon, when one runs for the node: its last change. */
 	req = json_object_new_object();
 	if (req) {
 		json_object_object_add(req, "op", json_object_new_string("status"));
-		if (idg_ctl_request(in.state_dir, req, 2000, &daemon))
-			daemon = NULL;
+		if (idg_ctl_request(st->in.state_dir, req, 2000, &st->daemon))
+			st->daemon = NULL;
 		json_object_put(req);
 	}
+}
 
-	if (o->json) {
-		j = json_object_new_object();
-		json_object_object_add(j, "node", json_object_new_string(in.node));
-		json_object_object_add(j, "pin_dir", json_object_new_string(in.pin_dir));
-		json_object_object_add(j, "uplink", json_object_new_string(meta.uplink));
-		json_object_object_add(j, "ifindex", json_object_new_int(meta.uplink_ifindex));
-		json_object_object_add(j, "xdp_prog_id", json_object_new_int64(xdp_id));
-		json_object_object_add(j, "xdp_mode", json_object_new_string(xdp_id && xmode ? xmode : tc_mode ? "tc" : "detached"));
-		json_object_object_add(j, "xdp_dispatcher", json_object_new_boolean(xdp_id && !alone));
-		json_object_object_add(j, "tc_egress_prog_id", json_object_new_int64(tc_id));
-		json_object_object_add(j, "tc_programs", jtc);
-		json_object_object_add(j, "generation", json_object_new_int64(gen));
-		json_object_object_add(j, "ipcache_entries", json_object_new_int64(n_ipc));
-		json_object_object_add(j, "endpoint_entries", json_object_new_int64(n_ep));
-		json_object_object_add(j, "policy_entries", json_object_new_int64(n_pol + n_any));
-		json_object_object_add(j, "conntrack_entries", json_object_new_int64(n_ct));
-		json_object_object_add(j, "conntrack_capacity", json_object_new_int64(IDG_CT_MAX));
-		json_object_object_add(j, "conntrack_new_entries", json_object_new_int64(n_ct_new));
-		json_object_object_add(j, "conntrack_new_capacity", json_object_new_int64(IDG_CT_NEW_MAX));
-		json_object_object_add(j, "events_lost", json_object_new_int64((int64_t)lost));
-		json_object_object_add(j, "events_suppressed", json_object_new_int64((int64_t)supp));
-		json_object_object_add(j, "daemon", daemon);
-		daemon = NULL;
-		jr = json_object_new_object();
-		json_object_object_add(j, "verdicts", jr);
-	} else {
-		printf("node:        %s\npin dir:     %s\n", in.node, in.pin_dir);
-		printf("uplink:      %s (ifindex %d)\n", meta.uplink, meta.uplink_ifindex);
-		if (xdp_id)
-			printf("xdp:         attached, %s mode, prog id %u, %s\n", xmode, xdp_id,
-			       alone ? "alone (no libxdp dispatcher on this kernel)" :
-				       "through the libxdp dispatcher");
-		else if (tc_mode)
-			printf("xdp:         not used: the ingress filter runs at tc ingress (xdpMode tc, or auto on %s)\n",
-			       meta.uplink);
-		else
-			printf("xdp:         NOT ATTACHED (run idgate apply to put it back)\n");
-		if (tc_id)
-			printf("tc egress:   attached, prog id %u\n", tc_id);
-		else
-			printf("tc egress:   NOT ATTACHED (run idgate apply to put it back)\n");
-		printf("tc programs:\n%s", tcbuf);
-		printf("generation:  %u\n", gen);
-		printf("maps:        ipcache %ld, endpoints %ld, policy %ld (+%ld any-peer), conntrack %ld/%d established + %ld/%d new\n",
-		       n_ipc, n_ep, n_pol, n_any, n_ct, IDG_CT_MAX, n_ct_new,
-		       IDG_CT_NEW_MAX);
-		printf("events:      %llu lost (ring buffer full), %llu suppressed (rate limit)\n",
-		       (unsigned long long)lost, (unsigned long long)supp);
-		daemon_text(daemon);
-		printf("verdicts:\n");
+static const char *tc_point(const struct idg_tc_att *t)
+{
+	return t->point == BPF_TC_INGRESS ? "ingress" : "egress";
+}
+
+static void status_json(struct status *st, const struct idg_dp *dp)
+{
+	struct json_object *j = json_object_new_object(), *jtc, *jr;
+
+	jtc = json_object_new_array();
+	for (size_t i = 0; i < st->meta.n_tc; i++) {
+		const struct idg_tc_att *t = &st->meta.tc[i];
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "interface", json_object_new_string(t->ifname));
+		json_object_object_add(e, "ifindex", json_object_new_int(t->ifindex));
+		json_object_object_add(e, "point", json_object_new_string(tc_point(t)));
+		json_object_object_add(e, "program", json_object_new_string(t->prog));
+		json_object_object_add(e, "prog_id", json_object_new_int64(st->tc_ids[i]));
+		json_object_array_add(jtc, e);
 	}
+	json_object_object_add(j, "node", json_object_new_string(st->in.node));
+	json_object_object_add(j, "pin_dir", json_object_new_string(st->in.pin_dir));
+	json_object_object_add(j, "uplink", json_object_new_string(st->meta.uplink));
+	json_object_object_add(j, "ifindex", json_object_new_int(st->meta.uplink_ifindex));
+	json_object_object_add(j, "xdp_prog_id", json_object_new_int64(st->xdp_id));
+	json_object_object_add(j, "xdp_mode", json_object_new_string(st->xdp_id && st->xmode ? st->xmode : st->tc_mode ? "tc" : "detached"));
+	json_object_object_add(j, "xdp_dispatcher", json_object_new_boolean(st->xdp_id && !st->alone));
+	json_object_object_add(j, "tc_egress_prog_id", json_object_new_int64(st->tc_id));
+	json_object_object_add(j, "tc_programs", jtc);
+	json_object_object_add(j, "generation", json_object_new_int64(st->gen));
+	json_object_object_add(j, "ipcache_entries", json_object_new_int64(st->n_ipc));
+	json_object_object_add(j, "endpoint_entries", json_object_new_int64(st->n_ep));
+	json_object_object_add(j, "policy_entries", json_object_new_int64(st->n_pol + st->n_any));
+	json_object_object_add(j, "conntrack_entries", json_object_new_int64(st->n_ct));
+	json_object_object_add(j, "conntrack_capacity", json_object_new_int64(IDG_CT_MAX));
+	json_object_object_add(j, "conntrack_new_entries", json_object_new_int64(st->n_ct_new));
+	json_object_object_add(j, "conntrack_new_capacity", json_object_new_int64(IDG_CT_NEW_MAX));
+	json_object_object_add(j, "events_lost", json_object_new_int64((int64_t)st->lost));
+	json_object_object_add(j, "events_suppressed", json_object_new_int64((int64_t)st->supp));
+	json_object_object_add(j, "daemon", st->daemon);
+	st->daemon = NULL;
+	jr = json_object_new_object();
+	json_object_object_add(j, "verdicts", jr);
+	for (uint32_t r = 1; r < IDG_REASON_MAX; r++) {
+		struct idg_counter c;
+		struct json_object *e;
+
+		if (idg_dp_reason_stats(dp, r, &c) || !c.packets)
+			continue;
+		e = json_object_new_object();
+		json_object_object_add(e, "reason", json_object_new_int((int)r));
+		json_object_object_add(e, "drop", json_object_new_boolean(idg_reason_is_drop(r)));
+		json_object_object_add(e, "packets", json_object_new_int64((int64_t)c.packets));
+		json_object_object_add(e, "bytes", json_object_new_int64((int64_t)c.bytes));
+		json_object_object_add(jr, idg_reason_name(r), e);
+	}
+	json_print(j);
+}
+
+static void status_text(const struct status *st, const struct idg_dp *dp)
+{
+	printf("node:        %s\npin dir:     %s\n", st->in.node, st->in.pin_dir);
+	printf("uplink:      %s (ifindex %d)\n", st->meta.uplink, st->meta.uplink_ifindex);
+	if (st->xdp_id)
+		printf("xdp:         attached, %s mode, prog id %u, %s\n", st->xmode, st->xdp_id,
+		       st->alone ? "alone (no libxdp dispatcher on this kernel)" :
+				   "through the libxdp dispatcher");
+	else if (st->tc_mode)
+		printf("xdp:         not used: the ingress filter runs at tc ingress (xdpMode tc, or auto on %s)\n",
+		       st->meta.uplink);
+	else
+		printf("xdp:         NOT ATTACHED (run idgate apply to put it back)\n");
+	if (st->tc_id)
+		printf("tc egress:   attached, prog id %u\n", st->tc_id);
+	else
+		printf("tc egress:   NOT ATTACHED (run idgate apply to put it back)\n");
+	printf("tc programs:\n");
+	for (size_t i = 0; i < st->meta.n_tc; i++)
+		printf("             %s %s: %s%s\n", st->meta.tc[i].ifname,
+		       tc_point(&st->meta.tc[i]), st->meta.tc[i].prog,
+		       st->tc_ids[i] ? "" : " NOT ATTACHED (idgate apply puts it back)");
+	printf("generation:  %u\n", st->gen);
+	printf("maps:        ipcache %ld, endpoints %ld, policy %ld (+%ld any-peer), conntrack %ld/%d established + %ld/%d new\n",
+	       st->n_ipc, st->n_ep, st->n_pol, st->n_any, st->n_ct, IDG_CT_MAX,
+	       st->n_ct_new, IDG_CT_NEW_MAX);
+	printf("events:      %llu lost (ring buffer full), %llu suppressed (rate limit)\n",
+	       (unsigned long long)st->lost, (unsigned long long)st->supp);
+	daemon_text(st->daemon);
+	printf("verdicts:\n");
 	for (uint32_t r = 1; r < IDG_REASON_MAX; r++) {
 		struct idg_counter c;
 
-		if (idg_dp_reason_stats(&dp, r, &c) || !c.packets)
+		if (idg_dp_reason_stats(dp, r, &c) || !c.packets)
 			continue;
-		if (jr) {
-			struct json_object *e = json_object_new_object();
-
-			json_object_object_add(e, "reason", json_object_new_int((int)r));
-			json_object_object_add(e, "drop", json_object_new_boolean(idg_reason_is_drop(r)));
-			json_object_object_add(e, "packets", json_object_new_int64((int64_t)c.packets));
-			json_object_object_add(e, "bytes", json_object_new_int64((int64_t)c.bytes));
-			json_object_object_add(jr, idg_reason_name(r), e);
-		} else {
-			printf("  %-4s %-34s %12llu pkts %14llu bytes\n",
-			       idg_reason_is_drop(r) ? "drop" : "pass",
-			       idg_reason_name(r), (unsigned long long)c.packets,
-			       (unsigned long long)c.bytes);
-		}
+		printf("  %-4s %-34s %12llu pkts %14llu bytes\n",
+		       idg_reason_is_drop(r) ? "drop" : "pass", idg_reason_name(r),
+		       (unsigned long long)c.packets, (unsigned long long)c.bytes);
 	}
-	if (j)
-		json_print(j);
-	json_object_put(daemon);
+}
+
+int do_status(struct idg_opts *o)
+{
+	struct status st = { 0 };
+	struct idg_dp dp;
+	int err;
+
+	if (cmd_instance(o, &st.in))
+		return 2;
+	if (!idg_instance_exists(&st.in)) {
+		fprintf(stderr, "idgate: node %s: not loaded (nothing pinned in %s)\n",
+			st.in.node, st.in.pin_dir);
+		return 1;
+	}
+	err = idg_meta_load(st.in.state_dir, &st.meta);
+	if (err) {
+		fprintf(stderr, "idgate: node %s: cannot read %s: %s\n", st.in.node,
+			st.in.state_dir, strerror(-err));
+		return 1;
+	}
+	err = idg_dp_open_pinned(&dp, st.in.pin_dir);
+	if (err) {
+		fprintf(stderr, "idgate: cannot open maps in %s: %s\n",
+			st.in.pin_dir, strerror(-err));
+		return 1;
+	}
+	status_read(&st, &dp);
+	if (o->json)
+		status_json(&st, &dp);
+	else
+		status_text(&st, &dp);
+	json_object_put(st.daemon);
 	idg_dp_close(&dp);
 	return 0;
 }
