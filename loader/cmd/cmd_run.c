@@ -70,6 +70,11 @@ struct run {
 	bool health_on;
 	volatile int health_stop;
 	bool repair_failing; /* log a failing repair once */
+	/* What the loop waits on: signals, the config's directory, link
+	 * events (-1 / NULL until opened). */
+	int sfd, ifd, nfd;
+	struct nl_sock *nl;
+	char dir[PATH_MAX]; /* the directory watched */
 };
 
 static void *health_main(void *arg)
@@ -523,39 +528,34 @@ static void ct_gc(const struct run *r)
 	fflush(stdout);
 }
 
-int do_run(struct idg_opts *o)
+/* The directory to watch for config (the config itself when it is a
+ * directory, else its parent) into r->dir, and r->base. */
+static void watch_target(struct run *r)
 {
-	struct run r = { .config = o->config,
-			 .event_interval_ms = o->event_interval_ms,
-			 .cfd = -1 };
-	const char *maddr = o->metrics_address ? o->metrics_address : "127.0.0.1:9464";
-	struct MHD_Daemon *mhd = NULL;
-	struct nl_sock *nl = NULL;
-	char dir[PATH_MAX], *slash;
 	struct stat st;
-	int sfd = -1, ifd = -1, nfd = -1, rc = 1, err;
-	double next_check = 0, next_ct_gc = 0;
-	sigset_t mask;
+	char *slash;
 
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	pthread_mutex_init(&r.sh.mu, NULL);
-	if (cmd_instance(o, &r.sh.in))
-		return 2;
-	snprintf(dir, sizeof(dir), "%s", o->config);
-	slash = strrchr(dir, '/');
+	snprintf(r->dir, sizeof(r->dir), "%s", r->config);
+	slash = strrchr(r->dir, '/');
 	/* A config directory is watched itself: any *.yaml in it. */
-	if (!stat(o->config, &st) && S_ISDIR(st.st_mode)) {
-		r.base = NULL;
+	if (!stat(r->config, &st) && S_ISDIR(st.st_mode)) {
+		r->base = NULL;
 	} else if (slash) {
-		r.base = o->config + (slash - dir) + 1;
-		if (slash == dir)
+		r->base = r->config + (slash - r->dir) + 1;
+		if (slash == r->dir)
 			slash[1] = '\0';
 		else
 			*slash = '\0';
 	} else {
-		r.base = o->config;
-		snprintf(dir, sizeof(dir), ".");
+		r->base = r->config;
+		snprintf(r->dir, sizeof(r->dir), ".");
 	}
+}
+
+/* The signalfd, the inotify watch and the rtnetlink subscription. */
+static int watch_open(struct run *r)
+{
+	sigset_t mask;
 
 	/* Signals through a signalfd; blocked before any thread starts so
 	 * that the metrics and health threads never take them. */
@@ -568,25 +568,138 @@ int do_run(struct idg_opts *o)
 	/* A writer opening the config during a reload breaks the read lease
 	 * held meanwhile; the break is SIGIO, whose default is to exit. */
 	signal(SIGIO, SIG_IGN);
-	idg_reload_gate_init(&r.gate, o->config, IDG_RUN_SETTLE_MS / 1e3);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (sfd < 0 || ifd < 0 ||
-	    inotify_add_watch(ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY |
-					IN_CREATE | IN_DELETE | IN_MOVED_FROM) < 0) {
-		fprintf(stderr, "idgate run: cannot watch %s: %s\n", dir, strerror(errno));
-		goto out;
+	idg_reload_gate_init(&r->gate, r->config, IDG_RUN_SETTLE_MS / 1e3);
+	r->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	r->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (r->sfd < 0 || r->ifd < 0 ||
+	    inotify_add_watch(r->ifd, r->dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY |
+				      IN_CREATE | IN_DELETE | IN_MOVED_FROM) < 0) {
+		fprintf(stderr, "idgate run: cannot watch %s: %s\n", r->dir,
+			strerror(errno));
+		return -1;
 	}
-	nl = nl_socket_alloc();
-	if (!nl || nl_connect(nl, NETLINK_ROUTE) ||
-	    nl_socket_add_membership(nl, RTNLGRP_LINK)) {
+	r->nl = nl_socket_alloc();
+	if (!r->nl || nl_connect(r->nl, NETLINK_ROUTE) ||
+	    nl_socket_add_membership(r->nl, RTNLGRP_LINK)) {
 		fprintf(stderr, "idgate run: cannot subscribe to rtnetlink link events\n");
-		goto out;
+		return -1;
 	}
-	nl_socket_disable_seq_check(nl);
-	nl_socket_set_nonblocking(nl);
-	nfd = nl_socket_get_fd(nl);
+	nl_socket_disable_seq_check(r->nl);
+	nl_socket_set_nonblocking(r->nl);
+	r->nfd = nl_socket_get_fd(r->nl);
+	return 0;
+}
 
+/* Signals: true to stop; SIGHUP reloads now, whatever the file looks
+ * like (the operator's word). */
+static bool signals(struct run *r)
+{
+	struct signalfd_siginfo si;
+	bool stop = false, hup = false;
+
+	while (read(r->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			hup = true;
+		else
+			stop = true;
+	}
+	if (stop)
+		return true;
+	if (hup) {
+		reload(r, "SIGHUP");
+		r->gate.armed = false;
+	}
+	return false;
+}
+
+/* Until SIGTERM/SIGINT (0) or a poll failure (-1). */
+static int event_loop(struct run *r)
+{
+	double next_check = 0, next_ct_gc = 0;
+
+	for (;;) {
+		struct pollfd fds[4] = {
+			{ .fd = r->sfd, .events = POLLIN },
+			{ .fd = r->ifd, .events = POLLIN },
+			{ .fd = r->nfd, .events = POLLIN },
+			{ .fd = r->cfd, .events = POLLIN },
+		};
+		double now = mono_s(), until = next_check;
+		double due = idg_reload_gate_deadline(&r->gate);
+		int timeout;
+
+		if (due && due < until)
+			until = due;
+		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
+		if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
+			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
+			return -1;
+		}
+		if ((fds[0].revents & POLLIN) && signals(r))
+			return 0;
+		if (fds[1].revents & POLLIN)
+			drain_inotify(r->ifd, r);
+		if (fds[2].revents & POLLIN && drain_netlink(r->nfd))
+			next_check = 0; /* check now */
+		if (fds[3].revents & POLLIN)
+			idg_ctl_serve_one(r->cfd, control, r);
+		file_changed(r);
+		now = mono_s();
+		if (now >= next_check) {
+			repair(r);
+			next_check = mono_s() + IDG_RUN_CHECK_MS / 1e3;
+		}
+		if (now >= next_ct_gc) {
+			ct_gc(r);
+			next_ct_gc = mono_s() + IDG_RUN_CT_GC_MS / 1e3;
+		}
+	}
+}
+
+static void run_close(struct run *r, struct MHD_Daemon *mhd)
+{
+	idg_metrics_stop(mhd);
+	health_stop(r);
+	publish(r, NULL);
+	idg_config_cache_free(&r->cache);
+	free(r->last.diags);
+	if (r->cfd >= 0) {
+		char sock[PATH_MAX];
+
+		close(r->cfd);
+		if (!idg_path_join(sock, sizeof(sock), r->sh.in.state_dir,
+				   IDG_CONTROL_SOCK))
+			unlink(sock);
+	}
+	idg_reload_gate_release(&r->gate);
+	if (r->nl)
+		nl_socket_free(r->nl);
+	if (r->ifd >= 0)
+		close(r->ifd);
+	if (r->sfd >= 0)
+		close(r->sfd);
+	pthread_mutex_destroy(&r->sh.mu);
+}
+
+int do_run(struct idg_opts *o)
+{
+	struct run r = { .config = o->config,
+			 .event_interval_ms = o->event_interval_ms,
+			 .cfd = -1, .sfd = -1, .ifd = -1, .nfd = -1 };
+	const char *maddr = o->metrics_address ? o->metrics_address : "127.0.0.1:9464";
+	struct MHD_Daemon *mhd = NULL;
+	int rc = 1, err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	pthread_mutex_init(&r.sh.mu, NULL);
+	if (cmd_instance(o, &r.sh.in)) {
+		pthread_mutex_destroy(&r.sh.mu);
+		return 2;
+	}
+	watch_target(&r);
+	if (watch_open(&r))
+		goto out;
 	/* Two daemons for one node would undo each other's reloads. */
 	if (daemon_running(&r.sh.in))
 		goto out;
@@ -607,87 +720,15 @@ int do_run(struct idg_opts *o)
 			goto out;
 	}
 	printf("idgate run: node %s: watching %s (inotify on %s), links (rtnetlink + %d ms check), metrics %s%s\n",
-	       r.sh.in.node, o->config, dir, IDG_RUN_CHECK_MS,
+	       r.sh.in.node, o->config, r.dir, IDG_RUN_CHECK_MS,
 	       mhd ? "http://" : "", mhd ? maddr : "off");
 	printf("idgate run: ready\n");
-
-	for (;;) {
-		struct pollfd fds[4] = {
-			{ .fd = sfd, .events = POLLIN },
-			{ .fd = ifd, .events = POLLIN },
-			{ .fd = nfd, .events = POLLIN },
-			{ .fd = r.cfd, .events = POLLIN },
-		};
-		double now = mono_s(), until = next_check;
-		double due = idg_reload_gate_deadline(&r.gate);
-		int timeout;
-
-		if (due && due < until)
-			until = due;
-		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
-		if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
-			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
-			goto out;
-		}
-		if (fds[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			bool stop = false, hup = false;
-
-			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGHUP)
-					hup = true;
-				else
-					stop = true;
-			}
-			if (stop)
-				break;
-			/* The operator's word: now, whatever the file looks like. */
-			if (hup) {
-				reload(&r, "SIGHUP");
-				r.gate.armed = false;
-			}
-		}
-		if (fds[1].revents & POLLIN)
-			drain_inotify(ifd, &r);
-		if (fds[2].revents & POLLIN && drain_netlink(nfd))
-			next_check = 0; /* check now */
-		if (fds[3].revents & POLLIN)
-			idg_ctl_serve_one(r.cfd, control, &r);
-		file_changed(&r);
-		now = mono_s();
-		if (now >= next_check) {
-			repair(&r);
-			next_check = mono_s() + IDG_RUN_CHECK_MS / 1e3;
-		}
-		if (now >= next_ct_gc) {
-			ct_gc(&r);
-			next_ct_gc = mono_s() + IDG_RUN_CT_GC_MS / 1e3;
-		}
-	}
+	if (event_loop(&r))
+		goto out;
 	printf("idgate run: stopping; generation %u stays pinned and enforcing (idgate unload removes it)\n",
 	       active_gen(&r));
 	rc = 0;
 out:
-	idg_metrics_stop(mhd);
-	health_stop(&r);
-	publish(&r, NULL);
-	idg_config_cache_free(&r.cache);
-	free(r.last.diags);
-	if (r.cfd >= 0) {
-		char sock[PATH_MAX];
-
-		close(r.cfd);
-		if (!idg_path_join(sock, sizeof(sock), r.sh.in.state_dir,
-				   IDG_CONTROL_SOCK))
-			unlink(sock);
-	}
-	idg_reload_gate_release(&r.gate);
-	if (nl)
-		nl_socket_free(nl);
-	if (ifd >= 0)
-		close(ifd);
-	if (sfd >= 0)
-		close(sfd);
-	pthread_mutex_destroy(&r.sh.mu);
+	run_close(&r, mhd);
 	return rc;
 }
