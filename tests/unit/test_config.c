@@ -1295,6 +1295,19 @@ static void test_endpoint_interface(void **state)
 	/* Also: wl0 is left without an endpoint, a second error. */
 	expect(NODE_WL("wl0") EP_IF("a", "wl/0", "10.0.0.1"), IDG_DIAG_ERROR,
 	       "spec.interface: invalid interface name 'wl/0'", 12, 33, 2);
+	/* A node without a name (found by fuzz_config): its workload
+	 * interfaces are not checked against endpoints, which used to
+	 * compare the endpoints' node with its NULL name. The endpoint's
+	 * node is not found: the second error. */
+	expect("apiVersion: idgate.io/v1\n"
+	       "kind: Node\n"
+	       "metadata: {labels: {a: b}}\n"
+	       "spec:\n"
+	       "  cluster: cluster-a\n"
+	       "  clusterID: 1\n"
+	       "  interfaces: {uplink: eth0, endpoints: [wl0]}\n"
+	       EP_IF("a", "wl0", "10.0.0.1"), IDG_DIAG_ERROR,
+	       "missing field 'name' in metadata", 3, 11, 2);
 }
 
 static void test_unknown_ethertypes(void **state)
