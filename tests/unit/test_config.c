@@ -676,6 +676,10 @@ static void test_empty_documents(void **state)
 	idg_config_free(&cfg);
 	load_clean("# nothing\n---\n---\n# still nothing\n...\n", &cfg);
 	idg_config_free(&cfg);
+	/* An empty mapping or sequence closing before any other one
+	 * (found by fuzz_config: the composer copied from NULL). */
+	expect_err("{}\n", "missing field 'kind' in the document", 1, 1);
+	expect_err("[]\n", "a document must be a mapping", 1, 1);
 }
 
 /* ---- scenario A: the article's billing-api policy ---- */
