@@ -279,6 +279,12 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 		struct idg_icmp_hdr *ih = (void *)l4;
 		int req;
 
+		/* ICMP in IPv6 (and ICMPv6 in IPv4) is no ICMP of the
+		 * packet's family: a protocol without ports, whatever its
+		 * bytes say (else IPv4 could carry "neighbour discovery"
+		 * past every policy). */
+		if (p->family != IDG_FAM_IPV4)
+			return 0;
 		if ((void *)(ih + 1) > data_end || sizeof(*ih) > avail)
 			return IDG_DROP_TRUNC_ICMP;
 		p->pol_port = bpf_htons((__u16)ih->type << 8 | ih->code);
@@ -297,6 +303,8 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 		struct icmp6hdr *ih = (void *)l4;
 		int req;
 
+		if (p->family != IDG_FAM_IPV6)
+			return 0;
 		if ((void *)(ih + 1) > data_end || sizeof(*ih) > avail)
 			return IDG_DROP_TRUNC_ICMPV6;
 		/* Neighbour discovery and router discovery keep the link up:
