@@ -430,12 +430,13 @@ static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
 		cur += len;
 		used += len;
 	}
-	if (idg_is_v6_ext(nh))
-		return IDG_DROP_IPV6_EXT_LIMIT;
 	/* The header chain itself must fit: a chain pointing past the end
-	 * hides the real protocol. */
+	 * hides the real protocol. Checked before the limit: the last
+	 * header walked comes before the one the walk cannot reach. */
 	if ((void *)cur > data_end || used > plen)
 		return IDG_DROP_TRUNC_IPV6_EXT;
+	if (idg_is_v6_ext(nh))
+		return IDG_DROP_IPV6_EXT_LIMIT;
 	p->proto = nh;
 	return idg_parse_l4(cur, data_end, plen - used, p);
 }
