@@ -24,12 +24,14 @@
 
 #include "config_int.h"
 #include "model.h"
+#include "seed_dump.h"
 
 #define FILE_NAME "test.yaml"
 
 static int load(const char *yaml, struct idg_config *cfg, struct idg_diags *d)
 {
 	memset(d, 0, sizeof(*d));
+	seed_dump(yaml);
 	return idg_config_load_string(FILE_NAME, yaml, cfg, d);
 }
 
