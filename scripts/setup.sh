@@ -15,6 +15,8 @@ fi
 packages=(
 	build-essential pkg-config meson ninja-build
 	clang llvm bpftool
+	# tests/fuzz/: libFuzzer and clang's sanitizer runtimes
+	libclang-rt-14-dev
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
 	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev libmicrohttpd-dev
 	libcmocka-dev

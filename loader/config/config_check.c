@@ -198,6 +198,9 @@ static void check_endpoint_interfaces(struct cfg_parser *p)
 	for (size_t n = 0; n < cfg->n_nodes; n++) {
 		const struct idg_node *nd = &cfg->nodes[n];
 
+		/* No endpoint can name a node without a name (reported). */
+		if (!nd->name)
+			continue;
 		for (size_t k = 0; k < nd->n_endpoint_ifaces; k++) {
 			bool bound = false;
 

@@ -262,8 +262,11 @@ static int collection_end(struct yc_composer *c, yaml_parser_t *yp,
 		if (GROW(c, pairs, cap_pairs, c->n_pairs + k))
 			return oom(yp);
 		c->coll[o->node - 1] = c->n_pairs;
-		memcpy(c->pairs + c->n_pairs, c->pend + o->first,
-		       k * sizeof(*c->pairs));
+		/* Nothing to copy from (or to) in an empty mapping: both
+		 * arrays may still be NULL. */
+		if (k)
+			memcpy(c->pairs + c->n_pairs, c->pend + o->first,
+			       k * sizeof(*c->pairs));
 		c->n_pairs += k;
 		n->data.mapping.pairs.top = (yaml_node_pair_t *)(uintptr_t)k;
 	}
@@ -272,19 +275,21 @@ static int collection_end(struct yc_composer *c, yaml_parser_t *yp,
 	return 1;
 }
 
+/* Before the first non-empty collection the arrays do not exist: its
+ * empty collections keep NULL pointers (NULL + 0 is undefined). */
 static void pointers_fix(struct yc_composer *c)
 {
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		yaml_node_t *n = &c->nodes[i];
 		size_t k;
 
-		if (n->type == YAML_SEQUENCE_NODE) {
+		if (n->type == YAML_SEQUENCE_NODE && c->items) {
 			k = (size_t)(uintptr_t)n->data.sequence.items.top;
 			n->data.sequence.items.start = c->items + c->coll[i];
 			n->data.sequence.items.top =
 				n->data.sequence.items.end =
 					n->data.sequence.items.start + k;
-		} else if (n->type == YAML_MAPPING_NODE) {
+		} else if (n->type == YAML_MAPPING_NODE && c->pairs) {
 			k = (size_t)(uintptr_t)n->data.mapping.pairs.top;
 			n->data.mapping.pairs.start = c->pairs + c->coll[i];
 			n->data.mapping.pairs.top = n->data.mapping.pairs.end =

@@ -130,6 +130,22 @@ static void ipv6_ext_past_frame(struct pkt *p)
 	p->data[p->l3_off + 40 + 1] = 200; /* header claims 1608 bytes */
 }
 
+/* The last header the walk reads runs past the payload length, and says
+ * another follows: the truncation comes first in the packet, so it is the
+ * reason (found by fuzz_parse against tests/lib/refparse.c). */
+static void ipv6_last_ext_past_payload(struct pkt *p)
+{
+	struct pkt_spec s = { .family = AF_INET6, .src = A_V6, .dst = EP_V6,
+			      .proto = IPPROTO_UDP, .sport = 1, .dport = 2,
+			      .n_ext = IDG_IPV6_EXT_MAX + 1 };
+
+	for (int i = 0; i < s.n_ext; i++)
+		s.ext[i] = IPPROTO_DSTOPTS;
+	build(p, &s);
+	/* 32 bytes where 24 are left */
+	p->data[p->l3_off + 40 + 8 * (IDG_IPV6_EXT_MAX - 1) + 1] = 3;
+}
+
 static void tcp_cut(struct pkt *p)
 {
 	*p = tcp4(A_V4, EP_V4, 1, 2);
@@ -207,6 +223,7 @@ static const struct malformed_row rows[] = {
 	ROW(ipv6_payload_past_frame, IDG_DROP_BAD_IPV6_HDR),
 	ROW(ipv6_half_ext, IDG_DROP_TRUNC_IPV6_EXT),
 	ROW(ipv6_ext_past_frame, IDG_DROP_TRUNC_IPV6_EXT),
+	ROW(ipv6_last_ext_past_payload, IDG_DROP_TRUNC_IPV6_EXT),
 	ROW(tcp_cut, IDG_DROP_TRUNC_TCP),
 	ROW(tcp_doff4, IDG_DROP_BAD_TCP_HDR),
 	ROW(udp_cut, IDG_DROP_TRUNC_UDP),

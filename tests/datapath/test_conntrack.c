@@ -89,6 +89,19 @@ static struct pkt icmp_error(const char *src, const char *dst, uint8_t type,
 	return p;
 }
 
+/* The IPv4 total length or IPv6 payload length of p, less n: its last
+ * n bytes become padding after the packet. */
+static void shorten_ip(struct pkt *p, unsigned int n)
+{
+	uint8_t *ip = &p->data[p->l3_off];
+	size_t off = (ip[0] >> 4) == 4 ? 2 : 4;
+	unsigned int len = (unsigned int)ip[off] << 8 | ip[off + 1];
+
+	ip[off] = (uint8_t)((len - n) >> 8);
+	ip[off + 1] = (uint8_t)(len - n);
+	pkt_fix_csums(p);
+}
+
 static struct pkt frag(int family, const char *src, const char *dst,
 		       uint8_t proto, uint16_t dport, uint16_t offset,
 		       uint32_t id)
@@ -546,6 +559,10 @@ static void test_icmp_error_related(void **state)
 	p = icmp_error(WORLD_V4, EP_V4, 3, 4, &q);
 	expect_pass(fx, &p, IDG_PASS_CT_RELATED);
 	assert_int_equal(fx_rule_pkts(fx, 4), 2);
+	/* The same with a total length that ends inside the quote: the
+	 * rest is padding, no part of the packet (found by fuzz_parse). */
+	shorten_ip(&p, 1);
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
 	/* Time exceeded from A itself, port unreachable for UDP. */
 	p = icmp_error(A_V4, EP_V4, 11, 0, &q);
 	expect_pass(fx, &p, IDG_PASS_CT_RELATED);
@@ -574,6 +591,8 @@ static void test_icmp_error_related(void **state)
 	assert_int_equal(fx_run_tc(fx, &q), TC_ACT_OK);
 	p = icmp_error("fd00:9::1", EP_V6, 2, 0, &q);
 	expect_pass(fx, &p, IDG_PASS_CT_RELATED);
+	shorten_ip(&p, 1);
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
 	fx_build(&q, &(struct pkt_spec){ .family = AF_INET6, .src = EP_V6,
 					 .dst = A_V6, .proto = IPPROTO_TCP,
 					 .sport = 40002, .dport = 443 });

@@ -306,6 +306,25 @@ static void test_protocol_mismatch(void **state)
 	expect_pass(fx, &p, IDG_PASS_POLICY);
 }
 
+/*
+ * An IP packet of the other family's ICMP protocol (ICMPv6 in IPv4, ICMP
+ * in IPv6) whose first transport byte is type: the builder makes ICMP
+ * only in its own family.
+ */
+static struct pkt cross_icmp(int family, const char *src, const char *dst,
+			     uint8_t proto, uint8_t type)
+{
+	struct pkt p;
+
+	fx_build(&p, &(struct pkt_spec){ .family = family, .src = src,
+					 .dst = dst, .proto = 253,
+					 .payload_len = 8 });
+	p.data[p.l3_off + (family == AF_INET ? 9 : 6)] = proto;
+	p.data[p.payload_off] = type;
+	pkt_fix_csums(&p);
+	return p;
+}
+
 static void test_icmp_rules(void **state)
 {
 	struct fx *fx = *state;
@@ -332,6 +351,10 @@ static void test_icmp_rules(void **state)
 					 .dst = EP_V4, .proto = IPPROTO_ICMP,
 					 .icmp_type = 13 });
 	expect_pass(fx, &p, IDG_PASS_POLICY);
+	/* ICMP in IPv6 is no ICMPv6 (found by fuzz_parse): a protocol
+	 * without a type, which the IPv4 echo rule does not admit. */
+	p = cross_icmp(AF_INET6, A_V6, EP_V6, IPPROTO_ICMP, 8);
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
 }
 
 static void test_ipv6_ext_headers(void **state)
@@ -435,6 +458,10 @@ static void test_arp_nd_pass(void **state)
 	fx_build(&p, &(struct pkt_spec){ .family = AF_INET6, .src = A_V6,
 					 .dst = EP_V6, .proto = IPPROTO_ICMPV6,
 					 .icmp_type = 128 });
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
+	/* Nor is protocol 58 in IPv4 (found by fuzz_parse): an ND type
+	 * there does not pass unjudged. */
+	p = cross_icmp(AF_INET, A_V4, EP_V4, IPPROTO_ICMPV6, 135);
 	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
 }
 

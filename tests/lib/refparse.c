@@ -91,7 +91,10 @@ static int ipv6(const uint8_t *f, size_t len, size_t l3)
 	for (int n = 0;; n++) {
 		size_t hl;
 
-		if (nh != 0 && nh != 43 && nh != 60 && nh != 44)
+		/* Hop-by-hop, routing, destination options, fragment, AH
+		 * and mobility (docs/drop-reasons.md). */
+		if (nh != 0 && nh != 43 && nh != 60 && nh != 44 && nh != 51 &&
+		    nh != 135)
 			break;
 		if (n == IPV6_EXT_MAX)
 			return IDG_DROP_IPV6_EXT_LIMIT;
@@ -104,7 +107,10 @@ static int ipv6(const uint8_t *f, size_t len, size_t l3)
 				return later_fragment(f[off], frag);
 			hl = 8;
 		} else {
-			hl = (f[off + 1] + 1u) * 8u;
+			/* AH counts 4-byte words less 2, the others 8-byte
+			 * units less 1. */
+			hl = nh == 51 ? (f[off + 1] + 2u) * 4u :
+					(f[off + 1] + 1u) * 8u;
 			if (off + hl > end)
 				return IDG_DROP_TRUNC_IPV6_EXT;
 		}

@@ -15,6 +15,7 @@
 
 #include "compile.h"
 #include "model.h"
+#include "seed_dump.h"
 
 struct fx {
 	struct idg_config cfg;
@@ -78,6 +79,7 @@ static inline void fx_compile_st(struct fx *f, const char *yaml,
 	int err;
 
 	memset(f, 0, sizeof(*f));
+	seed_dump(yaml);
 	err = idg_config_load_string("test.yaml", yaml, &f->cfg, &f->d);
 	if (err) {
 		idg_diags_print(&f->d, stderr);

@@ -24,12 +24,14 @@
 
 #include "config_int.h"
 #include "model.h"
+#include "seed_dump.h"
 
 #define FILE_NAME "test.yaml"
 
 static int load(const char *yaml, struct idg_config *cfg, struct idg_diags *d)
 {
 	memset(d, 0, sizeof(*d));
+	seed_dump(yaml);
 	return idg_config_load_string(FILE_NAME, yaml, cfg, d);
 }
 
@@ -676,6 +678,10 @@ static void test_empty_documents(void **state)
 	idg_config_free(&cfg);
 	load_clean("# nothing\n---\n---\n# still nothing\n...\n", &cfg);
 	idg_config_free(&cfg);
+	/* An empty mapping or sequence closing before any other one
+	 * (found by fuzz_config: the composer copied from NULL). */
+	expect_err("{}\n", "missing field 'kind' in the document", 1, 1);
+	expect_err("[]\n", "a document must be a mapping", 1, 1);
 }
 
 /* ---- scenario A: the article's billing-api policy ---- */
@@ -1295,6 +1301,19 @@ static void test_endpoint_interface(void **state)
 	/* Also: wl0 is left without an endpoint, a second error. */
 	expect(NODE_WL("wl0") EP_IF("a", "wl/0", "10.0.0.1"), IDG_DIAG_ERROR,
 	       "spec.interface: invalid interface name 'wl/0'", 12, 33, 2);
+	/* A node without a name (found by fuzz_config): its workload
+	 * interfaces are not checked against endpoints, which used to
+	 * compare the endpoints' node with its NULL name. The endpoint's
+	 * node is not found: the second error. */
+	expect("apiVersion: idgate.io/v1\n"
+	       "kind: Node\n"
+	       "metadata: {labels: {a: b}}\n"
+	       "spec:\n"
+	       "  cluster: cluster-a\n"
+	       "  clusterID: 1\n"
+	       "  interfaces: {uplink: eth0, endpoints: [wl0]}\n"
+	       EP_IF("a", "wl0", "10.0.0.1"), IDG_DIAG_ERROR,
+	       "missing field 'name' in metadata", 3, 11, 2);
 }
 
 static void test_unknown_ethertypes(void **state)

@@ -167,40 +167,44 @@ static __always_inline int idg_v6_addr_eq(const void *a, const void *b)
  * It is related to a flow only when the error goes back to its sender
  * and its ports (or query id) are there: then IDG_PKT_F_ICMP_ERR and the
  * q_* fields are set. Anything else leaves the error to be judged as
- * ICMP by policy, like any other packet.
+ * ICMP by policy, like any other packet. avail: the bytes of the quote
+ * inside the error's IP length; none past it is read (idg_parse_l4).
  */
 static __always_inline void idg_parse_quoted(__u8 *q, void *data_end,
-					     struct idg_pkt *p)
+					     __u32 avail, struct idg_pkt *p)
 {
 	__u8 *l4, proto, kind;
+	__u32 hlen;
 	int req;
 
 	if (p->family == IDG_FAM_IPV4) {
 		struct iphdr *ip = (void *)q;
 		__be32 sender;
 
-		if ((void *)(ip + 1) > data_end || ip->version != 4 ||
-		    ip->ihl < 5 || (bpf_ntohs(ip->frag_off) & IDG_IP_OFFSET))
+		if ((void *)(ip + 1) > data_end || sizeof(*ip) > avail ||
+		    ip->version != 4 || ip->ihl < 5 ||
+		    (bpf_ntohs(ip->frag_off) & IDG_IP_OFFSET))
 			return;
 		__builtin_memcpy(&sender, p->daddr, 4);
 		if (ip->saddr != sender)
 			return;
 		proto = ip->protocol;
 		__builtin_memcpy(p->q_daddr, &ip->daddr, 4);
-		l4 = q + ip->ihl * 4;
+		hlen = ip->ihl * 4;
 	} else {
 		struct ipv6hdr *ip6 = (void *)q;
 
-		if ((void *)(ip6 + 1) > data_end || ip6->version != 6 ||
-		    !idg_v6_addr_eq(&ip6->saddr, p->daddr))
+		if ((void *)(ip6 + 1) > data_end || sizeof(*ip6) > avail ||
+		    ip6->version != 6 || !idg_v6_addr_eq(&ip6->saddr, p->daddr))
 			return;
 		/* Extension headers in a quote are not walked: such an error
 		 * is judged as plain ICMPv6. */
 		proto = ip6->nexthdr;
 		__builtin_memcpy(p->q_daddr, &ip6->daddr, 16);
-		l4 = q + sizeof(*ip6);
+		hlen = sizeof(*ip6);
 	}
-	if ((void *)(l4 + 8) > data_end)
+	l4 = q + hlen;
+	if ((void *)(l4 + 8) > data_end || hlen + 8 > avail)
 		return;
 	switch (proto) {
 	case IPPROTO_TCP:
@@ -279,6 +283,12 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 		struct idg_icmp_hdr *ih = (void *)l4;
 		int req;
 
+		/* ICMP in IPv6 (and ICMPv6 in IPv4) is no ICMP of the
+		 * packet's family: a protocol without ports, whatever its
+		 * bytes say (else IPv4 could carry "neighbour discovery"
+		 * past every policy). */
+		if (p->family != IDG_FAM_IPV4)
+			return 0;
 		if ((void *)(ih + 1) > data_end || sizeof(*ih) > avail)
 			return IDG_DROP_TRUNC_ICMP;
 		p->pol_port = bpf_htons((__u16)ih->type << 8 | ih->code);
@@ -289,7 +299,8 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 			if (req)
 				p->flags |= IDG_PKT_F_ICMP_REQ;
 		} else if (idg_icmp_is_error(IDG_FAM_IPV4, ih->type)) {
-			idg_parse_quoted(l4 + sizeof(*ih), data_end, p);
+			idg_parse_quoted(l4 + sizeof(*ih), data_end,
+					 avail - sizeof(*ih), p);
 		}
 		return 0;
 	}
@@ -297,6 +308,8 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 		struct icmp6hdr *ih = (void *)l4;
 		int req;
 
+		if (p->family != IDG_FAM_IPV6)
+			return 0;
 		if ((void *)(ih + 1) > data_end || sizeof(*ih) > avail)
 			return IDG_DROP_TRUNC_ICMPV6;
 		/* Neighbour discovery and router discovery keep the link up:
@@ -313,7 +326,8 @@ static __always_inline int idg_parse_l4(__u8 *l4, void *data_end,
 			if (req)
 				p->flags |= IDG_PKT_F_ICMP_REQ;
 		} else if (idg_icmp_is_error(IDG_FAM_IPV6, ih->icmp6_type)) {
-			idg_parse_quoted(l4 + sizeof(*ih), data_end, p);
+			idg_parse_quoted(l4 + sizeof(*ih), data_end,
+					 avail - sizeof(*ih), p);
 		}
 		return 0;
 	}
@@ -416,12 +430,13 @@ static __always_inline int idg_parse_ipv6(__u8 *l3, void *data_end,
 		cur += len;
 		used += len;
 	}
-	if (idg_is_v6_ext(nh))
-		return IDG_DROP_IPV6_EXT_LIMIT;
 	/* The header chain itself must fit: a chain pointing past the end
-	 * hides the real protocol. */
+	 * hides the real protocol. Checked before the limit: the last
+	 * header walked comes before the one the walk cannot reach. */
 	if ((void *)cur > data_end || used > plen)
 		return IDG_DROP_TRUNC_IPV6_EXT;
+	if (idg_is_v6_ext(nh))
+		return IDG_DROP_IPV6_EXT_LIMIT;
 	p->proto = nh;
 	return idg_parse_l4(cur, data_end, plen - used, p);
 }
