@@ -82,14 +82,20 @@ static void row(const char *what, double med, double lo, double hi)
 	printf("| %-56s | %8.1f | %8.1f – %-8.1f |\n", what, med, lo, hi);
 }
 
-static struct pkt perf_pkt(const char *src, uint16_t dport)
+static struct pkt perf_pkt_proto(const char *src, uint8_t proto,
+				 uint16_t dport)
 {
 	struct pkt p;
 
 	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = src,
-					 .dst = EP, .proto = IPPROTO_TCP,
+					 .dst = EP, .proto = proto,
 					 .sport = 40000, .dport = dport });
 	return p;
+}
+
+static struct pkt perf_pkt(const char *src, uint16_t dport)
+{
+	return perf_pkt_proto(src, IPPROTO_TCP, dport);
 }
 
 static void ipcache_fill(struct fx *fx, uint32_t n, uint32_t n_ids)
@@ -160,6 +166,14 @@ static void idgate_case(const struct perf_opts *o, uint32_t n_rules,
 	p = perf_pkt("198.51.100.7", 1030);
 	med = measure(fx->dp.xdp_prog_fd, &p, XDP_DROP, o, &lo, &hi);
 	snprintf(what, sizeof(what), "idgate, %u rules, %u ipcache: new, world, denied",
+		 n_rules, n_ipcache);
+	row(what, med, lo, hi);
+
+	/* UDP, which no rule of the endpoint covers: denied before the
+	 * ipcache, a flood's path (bench/earlydrop.sh). */
+	p = perf_pkt_proto("100.0.0.6", IPPROTO_UDP, 1030);
+	med = measure(fx->dp.xdp_prog_fd, &p, XDP_DROP, o, &lo, &hi);
+	snprintf(what, sizeof(what), "idgate, %u rules, %u ipcache: new, UDP, denied",
 		 n_rules, n_ipcache);
 	row(what, med, lo, hi);
 	fx_teardown((void **)&fx);

@@ -770,28 +770,92 @@ static void test_unknown_ethertypes(void **state)
 
 /*
  * A generation is active but one of its maps is gone (a broken loader,
- * a hand-edited pin dir): IP traffic is dropped with a reason, never let
- * through as if nothing were configured; ARP still passes.
+ * a hand-edited pin dir): a packet whose verdict needs that map is
+ * dropped with a reason, never let through as if nothing were configured;
+ * ARP still passes. The maps are checked where they are read, so a
+ * packet that needs none of the missing ones is judged as usual.
  */
+#define HOLE_PFX "10.8.0.0/24"   /* an endpoint prefix of E */
+#define HOLE_SRC "10.8.0.5"      /* in it; in A's ipcache prefix too */
+
+static const struct gen_hole {
+	const char *map;
+	size_t fd;      /* offsetof(struct idg_dp, the map's *_gens_fd) */
+	int workloads;  /* HOLE_PFX bound to a workload interface */
+	const char *src, *dst; /* needs the map: dropped */
+	const char *ok_src;    /* to E, needs none of it: still passes */
+	int frag_egress; /* also E's later fragment in, and E's packet out */
+} gen_holes[] = {
+#define FD(m) offsetof(struct idg_dp, m)
+	{ "policy", FD(pol_gens_fd), 0, A_V4, EP_V4, NULL, 0 },
+	{ "policy exact", FD(polx_gens_fd), 0, A_V4, EP_V4, NULL, 0 },
+	{ "policy any-peer", FD(polany_gens_fd), 0, A_V4, EP_V4, NULL, 0 },
+	{ "pairs", FD(pair_gens_fd), 0, A_V4, EP_V4, NULL, 0 },
+	{ "endpoint hosts", FD(eph_gens_fd), 0, A_V4, EP_V4, NULL, 1 },
+	{ "endpoint hosts", FD(eph_gens_fd), 0, A_V4, WORLD_V4, NULL, 0 },
+	{ "endpoint prefixes", FD(ep_gens_fd), 0, A_V4, HOLE_SRC, A_V4, 0 },
+	{ "endpoint prefixes", FD(ep_gens_fd), 1, HOLE_SRC, EP_V4, NULL, 0 },
+	{ "ipcache hosts", FD(ipch_gens_fd), 0, A_V4, EP_V4, NULL, 0 },
+	{ "ipcache prefixes", FD(ipc_gens_fd), 0, HOLE_SRC, EP_V4, A_V4, 0 },
+#undef FD
+};
+
 static void test_incomplete_generation_fails_closed(void **state)
 {
 	struct fx *fx = *state;
-	uint32_t gen, slot;
+	uint16_t sport = 1000;
+	uint64_t before;
 	struct pkt p;
 
-	base_node(fx, ENF_BOTH);
-	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .cookie = 1));
-	gen = fx_commit(fx);
-	slot = IDG_GEN_SLOT(gen);
-	p = tcp4(A_V4, EP_V4, 1, 2);
-	expect_pass(fx, &p, IDG_PASS_POLICY);
-	assert_int_equal(bpf_map_delete_elem(fx->dp.pol_gens_fd, &slot), 0);
-	p = tcp4(A_V4, EP_V4, 1, 3);
-	expect_drop(fx, &p, IDG_DROP_GEN_INCOMPLETE);
-	p = udp4(EP_V4, A_V4, 1, 3);
-	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
-	assert_int_equal(pkt_build_arp(&p, A_V4, EP_V4, 0, NULL), 0);
-	expect_pass(fx, &p, IDG_PASS_ARP);
+	for (size_t i = 0; i < sizeof(gen_holes) / sizeof(gen_holes[0]);
+	     i++) {
+		const struct gen_hole *h = &gen_holes[i];
+		uint32_t slot;
+
+		printf("# %zu: no %s map%s\n", i, h->map,
+		       h->workloads ? ", workload endpoints" : "");
+		if (i)
+			fx_gen_new(fx);
+		base_node(fx, ENF_BOTH);
+		if (h->workloads)
+			fx_endpoint_if(fx, HOLE_PFX, ID_E, ENF_BOTH, 7);
+		else
+			fx_endpoint(fx, HOLE_PFX, ID_E, ENF_BOTH);
+		fx_ipcache(fx, "10.8.0.0/16", ID_A);
+		fx_rule(fx, &ALLOW_IN(.peer = ID_A, .cookie = 1));
+		slot = IDG_GEN_SLOT(fx_commit(fx));
+		/* Complete, the packet passes, or is a spoof of a workload
+		 * (new flows: fresh ports). */
+		p = tcp4(h->src, h->dst, sport++, 3);
+		if (h->workloads)
+			expect_drop(fx, &p, IDG_DROP_SPOOFED_SOURCE);
+		else
+			assert_int_equal(fx_run_xdp(fx, &p), XDP_PASS);
+
+		assert_int_equal(bpf_map_delete_elem(*(int *)((char *)&fx->dp +
+							     h->fd),
+						     &slot),
+				 0);
+		p = tcp4(h->src, h->dst, sport++, 3);
+		expect_drop(fx, &p, IDG_DROP_GEN_INCOMPLETE);
+		if (h->ok_src) {
+			p = tcp4(h->ok_src, EP_V4, sport++, 3);
+			expect_pass(fx, &p, IDG_PASS_POLICY);
+		}
+		if (h->frag_egress) {
+			p = frag(AF_INET, h->src, h->dst, IPPROTO_UDP, 53, 16,
+				 sport++);
+			expect_drop(fx, &p, IDG_DROP_GEN_INCOMPLETE);
+			before = fx_reason_pkts(fx, IDG_DROP_GEN_INCOMPLETE);
+			p = udp4(h->dst, h->src, 53, sport++);
+			assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
+			assert_int_equal(fx_reason_pkts(fx,
+							IDG_DROP_GEN_INCOMPLETE),
+					 before + 1);
+		}
+		assert_int_equal(pkt_build_arp(&p, A_V4, EP_V4, 0, NULL), 0);
+		expect_pass(fx, &p, IDG_PASS_ARP);
+	}
 }
 
 int main(int argc, char **argv)

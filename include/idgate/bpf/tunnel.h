@@ -97,8 +97,9 @@ struct idg_egw_view {
 
 /*
  * 0: configured, every table present. 1: never configured. -1: a
- * generation is active but a table is missing (idg_gen_view_get()): the
- * callers drop what they would have judged.
+ * generation is active but a table is missing: the callers drop what
+ * they would have judged. The gateway code reads the filter's tables
+ * without a check at each use, so all of them are checked here.
  */
 static __always_inline int idg_egw_view_get(struct idg_egw_view *v)
 {
@@ -109,6 +110,8 @@ static __always_inline int idg_egw_view_get(struct idg_egw_view *v)
 	r = idg_gen_view_get(&v->gv);
 	if (r)
 		return r;
+	if (!idg_gen_view_complete(&v->gv))
+		return -1;
 	m = idg_gmap(&v->gv, &idg_tun_gens);
 	if (!m)
 		return -1;

@@ -50,10 +50,12 @@ static __always_inline void *idg_gmap(const struct idg_gen_view *v,
 /*
  * The active generation is read once per packet: every lookup goes to
  * the same slot, so a packet never sees a mix of two generations.
- * 0: every map there. 1: never configured (the instance is transparent).
- * -1: a generation is active but one of its maps is missing, which only
- * a broken loader or a hand-edited pin dir can cause: the callers drop
- * rather than let traffic through unjudged.
+ * 0: configured. 1: never configured (the instance is transparent).
+ * -1: a generation is active but its cfg is missing, which only a broken
+ * loader or a hand-edited pin dir can cause: the callers drop rather than
+ * let traffic through unjudged. The slot's other maps are checked where a
+ * packet reads them (a missing one drops it as IDG_DROP_GEN_INCOMPLETE):
+ * each slot is a cache line of its own, and a denied packet needs few.
  */
 static __always_inline int idg_gen_view_at(struct idg_gen_view *v, __u32 gen)
 {
@@ -68,13 +70,17 @@ static __always_inline int idg_gen_view_at(struct idg_gen_view *v, __u32 gen)
 	if (!m)
 		return -1;
 	v->cfg = bpf_map_lookup_elem(m, &zero);
-	if (!v->cfg || !idg_gmap(v, &idg_ipc_gens) ||
-	    !idg_gmap(v, &idg_ipch_gens) || !idg_gmap(v, &idg_ep_gens) ||
-	    !idg_gmap(v, &idg_eph_gens) ||
-	    !idg_gmap(v, &idg_pol_gens) || !idg_gmap(v, &idg_polx_gens) ||
-	    !idg_gmap(v, &idg_polany_gens) || !idg_gmap(v, &idg_pair_gens))
-		return -1;
-	return 0;
+	return v->cfg ? 0 : -1;
+}
+
+/* Are all of the filter's maps of v's slot there? For programs that
+ * read them without a check at each use (the egress gateway's). */
+static __always_inline int idg_gen_view_complete(const struct idg_gen_view *v)
+{
+	return idg_gmap(v, &idg_ipc_gens) && idg_gmap(v, &idg_ipch_gens) &&
+	       idg_gmap(v, &idg_ep_gens) && idg_gmap(v, &idg_eph_gens) &&
+	       idg_gmap(v, &idg_pol_gens) && idg_gmap(v, &idg_polx_gens) &&
+	       idg_gmap(v, &idg_polany_gens) && idg_gmap(v, &idg_pair_gens);
 }
 
 static __always_inline int idg_gen_view_get(struct idg_gen_view *v)
@@ -133,70 +139,107 @@ static __always_inline int idg_has_prefixes(const struct idg_gen_view *v,
 	return v->cfg->flags & (p->family == IDG_FAM_IPV4 ? pfx4 : pfx6);
 }
 
-/* The ipcache entry of addr as keyed by cluster (NULL: none). */
+/*
+ * The ipcache entry of addr as keyed by cluster (NULL: none). *missing is
+ * set when the generation lacks a map the lookup needed: the trie only
+ * when the host hash missed and the generation has prefixes.
+ */
 static __noinline struct idg_ipcache_val *
 idg_ipcache_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
-		   const __u8 *addr, __u32 cluster)
+		   const __u8 *addr, __u32 cluster, __u32 *missing)
 {
 	void *host = idg_gmap(v, &idg_ipch_gens);
-	void *lpm = idg_gmap(v, &idg_ipc_gens);
 	struct idg_ip_key k = {};
 	struct idg_ipcache_val *val;
+	void *lpm;
 
-	if (!host || !lpm)
-		return NULL;
+	if (!host)
+		goto missing;
 	idg_ip_key_fill(&k, p, addr, cluster);
 	/* A host entry is the longest match there can be. */
 	val = bpf_map_lookup_elem(host, &k);
-	if (!val && idg_has_prefixes(v, p, IDG_CFG_F_IPC_PFX4,
+	if (val || !idg_has_prefixes(v, p, IDG_CFG_F_IPC_PFX4,
 				     IDG_CFG_F_IPC_PFX6))
-		val = bpf_map_lookup_elem(lpm, &k);
-	return val;
+		return val;
+	lpm = idg_gmap(v, &idg_ipc_gens);
+	if (!lpm)
+		goto missing;
+	return bpf_map_lookup_elem(lpm, &k);
+missing:
+	*missing = 1;
+	return NULL;
 }
 
-/* The identity of a peer address, and in *pcs what the rules say of it
- * as a peer (IDG_PEER_PC_*). */
-static __always_inline __u32 idg_ipcache_peer(const struct idg_gen_view *v,
-					      const struct idg_pkt *p,
-					      const __u8 *addr, __u32 *pcs)
+/* The identity of a peer address in *id, and in *pcs what the rules say
+ * of it as a peer (IDG_PEER_PC_*). -1: the generation lacks an ipcache
+ * map (the caller drops). */
+static __always_inline int idg_ipcache_peer(const struct idg_gen_view *v,
+					    const struct idg_pkt *p,
+					    const __u8 *addr, __u32 *id,
+					    __u32 *pcs)
 {
+	__u32 missing = 0;
 	struct idg_ipcache_val *val =
-		idg_ipcache_lookup(v, p, addr, v->cfg->cluster_id);
+		idg_ipcache_lookup(v, p, addr, v->cfg->cluster_id, &missing);
 
+	if (missing)
+		return -1;
 	if (!val) {
 		*pcs = v->cfg->world_pc;
-		return IDG_ID_WORLD;
+		*id = IDG_ID_WORLD;
+		return 0;
 	}
 	*pcs = val->peer_pc;
-	return val->identity;
+	*id = val->identity;
+	return 0;
 }
 
+/* The identity of addr, for an event about a packet already dropped, or
+ * under a view whose maps are all there (idg_gen_view_complete()). */
 static __always_inline __u32 idg_ipcache_identity(const struct idg_gen_view *v,
 						  const struct idg_pkt *p,
 						  const __u8 *addr)
 {
-	__u32 pcs;
+	__u32 id = IDG_ID_WORLD, pcs;
 
-	return idg_ipcache_peer(v, p, addr, &pcs);
+	idg_ipcache_peer(v, p, addr, &id, &pcs);
+	return id;
 }
 
-/* The local endpoint entry of addr (NULL: none). */
+/* The local endpoint entry of addr in *ep (NULL: none). -1: the
+ * generation lacks an endpoint map the lookup needed (the caller drops). */
+static __always_inline int idg_ep_find(const struct idg_gen_view *v,
+				       const struct idg_pkt *p,
+				       const __u8 *addr, struct idg_ep_val **ep)
+{
+	void *host = idg_gmap(v, &idg_eph_gens);
+	struct idg_ip_key k = {};
+	void *lpm;
+
+	*ep = NULL;
+	if (!host)
+		return -1;
+	idg_ip_key_fill(&k, p, addr, v->cfg->cluster_id);
+	*ep = bpf_map_lookup_elem(host, &k);
+	if (*ep || !idg_has_prefixes(v, p, IDG_CFG_F_EP_PFX4,
+				     IDG_CFG_F_EP_PFX6))
+		return 0;
+	lpm = idg_gmap(v, &idg_ep_gens);
+	if (!lpm)
+		return -1;
+	*ep = bpf_map_lookup_elem(lpm, &k);
+	return 0;
+}
+
+/* The local endpoint entry of addr (NULL: none), under a view whose maps
+ * are all there (idg_gen_view_complete()). */
 static __always_inline struct idg_ep_val *
 idg_ep_lookup(const struct idg_gen_view *v, const struct idg_pkt *p,
 	      const __u8 *addr)
 {
-	void *host = idg_gmap(v, &idg_eph_gens);
-	void *lpm = idg_gmap(v, &idg_ep_gens);
-	struct idg_ip_key k = {};
 	struct idg_ep_val *ep;
 
-	if (!host || !lpm)
-		return NULL;
-	idg_ip_key_fill(&k, p, addr, v->cfg->cluster_id);
-	ep = bpf_map_lookup_elem(host, &k);
-	if (!ep && idg_has_prefixes(v, p, IDG_CFG_F_EP_PFX4,
-				    IDG_CFG_F_EP_PFX6))
-		ep = bpf_map_lookup_elem(lpm, &k);
+	idg_ep_find(v, p, addr, &ep);
 	return ep;
 }
 
@@ -950,13 +993,16 @@ static __always_inline int idg_ct_wanted(const struct idg_pkt *p,
 	}
 }
 
-/* Is addr a workload of this node, behind a workload interface? */
+/* Is addr a workload of this node, behind a workload interface? -1:
+ * the generation lacks an endpoint map. */
 static __always_inline int idg_local_workload(const struct idg_gen_view *v,
 					      const struct idg_pkt *p,
 					      const __u8 *addr)
 {
-	struct idg_ep_val *ep = idg_ep_lookup(v, p, addr);
+	struct idg_ep_val *ep;
 
+	if (idg_ep_find(v, p, addr, &ep))
+		return -1;
 	return ep && ep->ifindex;
 }
 
@@ -980,7 +1026,7 @@ static __noinline void idg_ct_create(const struct idg_gen_view *v,
 	__u32 zero = 0;
 
 	if (idg_local_workload(v, p, c->dir == IDG_DIR_INGRESS ? p->saddr :
-								  p->daddr))
+								  p->daddr) > 0)
 		nv.flags = IDG_CT_F_LOCAL_PEER;
 	idg_ct_key_fill(&k, p, c->dir, c->tun_node);
 	/* The remote's hint first: an entry without it could not be found. */
@@ -1009,12 +1055,14 @@ static __noinline __u32 idg_tun_verify(const struct idg_gen_view *v,
 				       const struct idg_ctx *c)
 {
 	struct idg_ipcache_val *src;
-	__u32 vni = c->vni;
+	__u32 vni = c->vni, missing = 0;
 
 	if ((vni >> 24) || IDG_ID_CLUSTER(vni) != c->tun_cluster ||
 	    (vni & 0xffff) < IDG_ID_LOCAL_MIN)
 		return IDG_DROP_TUNNEL_BAD_VNI;
-	src = idg_ipcache_lookup(v, p, p->saddr, c->tun_cluster);
+	/* Its callers' view has every map (idg_egw_view_get()); without
+	 * the ipcache, no source would be vouched for anyway. */
+	src = idg_ipcache_lookup(v, p, p->saddr, c->tun_cluster, &missing);
 	if (!src || !src->tunnel_ip || src->tunnel_ip != c->tun_node)
 		return IDG_DROP_TUNNEL_SPOOFED_SRC;
 	if (src->identity != vni)
@@ -1054,14 +1102,17 @@ static __noinline void idg_frag_note(const struct idg_pkt *p,
 }
 
 /* The local subject of p in dir, and its flags. 0: none (the packet is
- * not for or from a local endpoint, and the host is not enforced). */
+ * not for or from a local endpoint, and the host is not enforced). -1:
+ * the generation lacks an endpoint map (the caller drops). */
 static __noinline int idg_subject(const struct idg_gen_view *v,
 				  const struct idg_pkt *p, __u8 dir,
 				  __u32 *subject, __u32 *ep_flags)
 {
 	struct idg_ep_val *ep;
 
-	ep = idg_ep_lookup(v, p, dir == IDG_DIR_INGRESS ? p->daddr : p->saddr);
+	if (idg_ep_find(v, p, dir == IDG_DIR_INGRESS ? p->daddr : p->saddr,
+			&ep))
+		return -1;
 	if (ep) {
 		*subject = ep->identity;
 		*ep_flags = ep->flags | idg_dir_classes(ep->classes, dir);
@@ -1096,6 +1147,8 @@ static __noinline __u64 idg_frag_later(const struct idg_gen_view *v,
 	enforce = c->dir == IDG_DIR_INGRESS ? IDG_EP_F_ENFORCE_INGRESS :
 					      IDG_EP_F_ENFORCE_EGRESS;
 	have = idg_subject(v, p, c->dir, &subject, &ep_flags);
+	if (have < 0)
+		return IDG_DROP_GEN_INCOMPLETE;
 	if (!c->tun_in) {
 		if (!have)
 			return IDG_PASS_NOT_ENDPOINT;
@@ -1109,6 +1162,8 @@ static __noinline __u64 idg_frag_later(const struct idg_gen_view *v,
 	return IDG_RC(IDG_DROP_FRAG_NO_FIRST, subject);
 }
 
+/* Does p claim the source of a workload of this node? -1: the
+ * generation lacks an endpoint map. */
 static __noinline int idg_uplink_spoof(const struct idg_gen_view *v,
 				       const struct idg_pkt *p)
 {
@@ -1134,7 +1189,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	__u32 peer_pc = 0;
 	__u8 dir = c->dir;
 	struct idg_ct_val *ct;
-	int est = 0;
+	int est = 0, r;
 	__u64 now = 0, rc;
 
 	if (parse_ret) {
@@ -1168,10 +1223,15 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 	 * there, never in through the uplink: a packet that claims to, from
 	 * the underlay, is a spoof (also one that would ride an entry of a
 	 * flow between two workloads of the node). */
-	if (c->uplink && !c->tun_in &&
-	    (ct ? (ct->flags & IDG_CT_F_LOCAL_PEER) :
-		  idg_uplink_spoof(v, p)))
-		return idg_verdict_drop(v, p, c, IDG_DROP_SPOOFED_SOURCE, 0);
+	if (c->uplink && !c->tun_in) {
+		r = ct ? !!(ct->flags & IDG_CT_F_LOCAL_PEER) :
+			 idg_uplink_spoof(v, p);
+		if (r)
+			return idg_verdict_drop(v, p, c,
+						r < 0 ? IDG_DROP_GEN_INCOMPLETE :
+							IDG_DROP_SPOOFED_SOURCE,
+						0);
+	}
 	if (!ct && (p->flags & IDG_PKT_F_ICMP_ERR) &&
 	    idg_ct_related(p, c, v->gen, &now, &cookie)) {
 		reason = IDG_PASS_CT_RELATED;
@@ -1196,7 +1256,10 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 		peer = c->vni;
 	}
 
-	if (!idg_subject(v, p, dir, &subject, &ep_flags)) {
+	r = idg_subject(v, p, dir, &subject, &ep_flags);
+	if (r < 0)
+		return idg_verdict_drop(v, p, c, IDG_DROP_GEN_INCOMPLETE, 0);
+	if (!r) {
 		/* The endpoint went away with the last switch. */
 		if (ct)
 			idg_ct_forget(p, c, est);
@@ -1210,14 +1273,15 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 						  IDG_EP_F_ENFORCE_EGRESS)) &&
 	    !((ep_flags >> IDG_EP_F_DIR_PC_SHIFT) & idg_proto_class(p->proto)))
 		return idg_verdict_drop_nopeer(v, p, c, subject);
-	if (!peer)
-		peer = c->peer_id && (!ct || ct->dir == dir) ?
-			       c->peer_id :
-			       idg_ipcache_peer(v, p,
-						dir == IDG_DIR_INGRESS ?
-							p->saddr :
-							p->daddr,
-						&peer_pc);
+	if (!peer && c->peer_id && (!ct || ct->dir == dir))
+		peer = c->peer_id;
+	else if (!peer && idg_ipcache_peer(v, p,
+					   dir == IDG_DIR_INGRESS ? p->saddr :
+								    p->daddr,
+					   &peer, &peer_pc)) {
+		reason = IDG_DROP_GEN_INCOMPLETE;
+		goto drop;
+	}
 
 	if (ct) {
 		/* Allowed under an older generation: judge the flow again,
