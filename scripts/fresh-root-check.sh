@@ -290,9 +290,10 @@ check_commands() { # each command the project runs, after setup.sh
 check_leftovers() {
 	local bad=0 ns pins procs
 	ns=$(find "$root/run/netns" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null || true)
-	# maps.debug and progs.debug: the kernel's own, in every new bpffs.
-	pins=$(find "$root/sys/fs/bpf" -mindepth 1 -maxdepth 1 \
-		! -name maps.debug ! -name progs.debug -printf '%f ')
+	# maps.debug and progs.debug: the kernel's own, in every new bpffs;
+	# xdp/: libxdp's directory for its dispatchers, which it keeps.
+	pins=$(cd "$root/sys/fs/bpf" && find . -mindepth 1 ! -name maps.debug \
+		! -name progs.debug ! \( -path ./xdp -type d -empty \) -printf '%P ')
 	procs=$(root_pids | tr '\n' ' ')
 	[ -z "$ns" ] && echo "ok no network namespace left" ||
 		{ echo "LEFT network namespaces: $ns"; bad=1; }
@@ -306,8 +307,8 @@ check_leftovers() {
 # The lines of a failed step's log that say what failed: the script's
 # failing command, commands not found, the demo's failed commands.
 explain() {
-	grep -E -h 'fresh-root-check: failed|command not found|: not found|No such file or directory: |failed to (execute|run command)|demo: command failed|\" failed: |^E: |Unable to locate package| FAIL |^Summary of Failures' \
-		"$logs/$1.log" 2>/dev/null | head -15
+	grep -E -h 'fresh-root-check: failed|command not found|: not found|No such file or directory: |failed to (execute|run command)|demo: command failed|\" failed: |^E: |Unable to locate package| FAIL |^LEFT |^MISSING |^Summary of Failures' \
+		"$logs/$1.log" 2>/dev/null | head -15 || true
 }
 
 inner() {
