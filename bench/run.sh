@@ -117,7 +117,12 @@ python3 - "$work" "$quick" "$BENCH_REPEATS" "$BENCH_NS" "$durations" bench/bars.
 import json, os, platform, subprocess, sys, datetime
 work, quick, repeats, ns, durations, bars, ns_app = sys.argv[1:8]
 def sh(*a):
-    return subprocess.run(a, capture_output=True, text=True).stdout.strip()
+    # Facts about the machine only: a tool it lacks (no systemd in a
+    # container) leaves the field empty rather than losing the run.
+    try:
+        return subprocess.run(a, capture_output=True, text=True).stdout.strip()
+    except FileNotFoundError:
+        return ""
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
 mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
 commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"

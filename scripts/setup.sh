@@ -22,7 +22,7 @@ packages=(
 	libcmocka-dev
 	iproute2 procps python3 curl postgresql tshark nftables ethtool
 	# bench/: DPDK traffic generator, baselines and measuring tools
-	libdpdk-dev iptables iperf3 sockperf gnuplot-nox xdp-tools
+	libdpdk-dev iptables iperf3 sockperf gnuplot-nox xdp-tools git
 )
 missing=()
 for p in "${packages[@]}"; do
