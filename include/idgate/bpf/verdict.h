@@ -414,10 +414,15 @@ idg_ct_hint_at(const struct idg_hint_pos *h, __u32 e, __u32 *word,
 {
 	__u32 idx = (e % IDG_CT_HINT_EPOCHS) * IDG_CT_HINT_ELEMS +
 		    (h->hash & (IDG_CT_HINT_ELEMS - 1));
-	__u32 wi = (h->hash >> 16) & 7;
+	/* Eight hash bits scaled to 0..6 without a branch: the verifier
+	 * bounds a multiply and a shift on every kernel, while clang turned
+	 * a ">= 7" test into "== 7", which kernels before 6.8 do not narrow
+	 * a range on (6.1 refused the load). The barrier keeps clang from
+	 * merging the shift with the index's "* 8" into a mask the verifier
+	 * bounds less tightly. */
+	__u32 wi = (((h->hash >> 16) & 0xff) * IDG_CT_HINT_WORDS) >> 8;
 
-	if (wi >= IDG_CT_HINT_WORDS)
-		wi -= IDG_CT_HINT_WORDS;
+	asm volatile("" : "+r"(wi));
 	*word = wi;
 	*bit = 1ull << ((h->hash >> 24) & 63);
 	return bpf_map_lookup_elem(&idg_ct_hint, &idx);
