@@ -23,6 +23,8 @@ packages=(
 	iproute2 procps python3 curl postgresql tshark nftables ethtool
 	# bench/: DPDK traffic generator, baselines and measuring tools
 	libdpdk-dev iptables iperf3 sockperf gnuplot-nox xdp-tools git
+	# scripts/kernel-test.sh: Debian 12's kernel booted in qemu
+	qemu-system-x86 busybox-static cpio
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -40,6 +42,10 @@ else
 	meson setup build
 fi
 ninja -C build
+
+# Debian 12's own kernel (6.1), for the tests that load every BPF program
+# into it under qemu: fetched now so that the tests run offline.
+scripts/kernel-test.sh --fetch
 
 echo
 echo "== BPF programs loaded by this kernel's verifier =="
