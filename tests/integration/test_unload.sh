@@ -48,4 +48,13 @@ if idg "$NA" node-a unload >"$TMP/gone.out" 2>"$TMP/gone.err"; then ok "unload a
 [ ! -s "$TMP/gone.err" ] && ok "nothing on stderr" || not_ok "stderr: $(cat "$TMP/gone.err")"
 [ ! -e "$PIN_ROOT/node-a" ] && [ ! -e "$TMP/state-node-a" ] && ok "pins and state removed" || not_ok "left behind after the uplink was deleted"
 
+# The clsact qdisc removed by someone else (its filters go with it):
+# unload says nothing of the missing qdisc (libbpf's "Cannot find
+# specified qdisc") and still removes the rest.
+idg "$NA" node-a apply -c "$CONFIG" >/dev/null && ok "apply again" || not_ok "apply again"
+tc -n "$NA" qdisc del dev eth0 clsact
+if idg "$NA" node-a unload >"$TMP/noq.out" 2>"$TMP/noq.err"; then ok "unload after the qdisc was deleted"; else not_ok "unload after the qdisc was deleted: $(cat "$TMP/noq.err")"; fi
+[ ! -s "$TMP/noq.err" ] && ok "nothing on stderr without the qdisc" || not_ok "stderr without the qdisc: $(cat "$TMP/noq.err")"
+[ ! -e "$PIN_ROOT/node-a" ] && [ ! -e "$TMP/state-node-a" ] && ok "pins and state removed without the qdisc" || not_ok "left behind without the qdisc"
+
 finish
