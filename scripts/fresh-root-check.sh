@@ -45,6 +45,8 @@ COMMANDS=(
 	# scripts/, demo, tests
 	ip tc ss sysctl ps nsenter unshare setpriv runuser chattr mount umount
 	timeout curl psql tshark nft ethtool install mktemp sed awk grep
+	# scripts/kernel-test.sh
+	qemu-system-x86_64 busybox cpio dpkg-deb dash
 	# bench/
 	iperf3 sockperf gnuplot iptables iptables-legacy iptables-save
 	iptables-restore xdp-filter taskset getconf nproc git
