@@ -14,6 +14,12 @@
   probe.py whoami-hold SRC DST PORT WANT SECONDS
                                             connect until the server sees WANT,
                                             then keep that connection busy
+  probe.py whoami-series SRC DST PORT INTERVAL SECONDS
+                                            a new connection every INTERVAL s,
+                                            each on its own thread; per try:
+                                            "START_NS ADDR MS": what
+                                            serve-whoami saw ("-": nothing)
+                                            and the ms until it answered
   probe.py udp-forge SRC SPORT DST DPORT SECONDS HEX [HEX ...]
                                             from SRC:SPORT, every 100 ms: each
                                             HEX payload as is (a replay) and
@@ -171,6 +177,40 @@ def whoami(src, dst, port):
     return 0 if seen else 1
 
 
+def whoami_series(src, dst, port, interval, seconds):
+    out = []
+    lock = threading.Lock()
+
+    def attempt(start):
+        c = socket.socket(family(dst), socket.SOCK_STREAM)
+        c.settimeout(TIMEOUT)
+        seen = ""
+        try:
+            c.bind((src, 0))
+            c.connect((dst, int(port)))
+            seen = c.makefile().readline().strip()
+        except OSError:
+            pass
+        finally:
+            c.close()
+        ms = (time.time_ns() - start) // 1000000
+        with lock:
+            out.append((start, seen or "-", ms))
+
+    threads = []
+    end = time.monotonic() + float(seconds)
+    while time.monotonic() < end:
+        t = threading.Thread(target=attempt, args=(time.time_ns(),))
+        t.start()
+        threads.append(t)
+        time.sleep(float(interval))
+    for t in threads:
+        t.join()
+    for start, seen, ms in sorted(out):
+        print(start, seen, ms, flush=True)
+    return 0
+
+
 def whoami_hold(src, dst, port, want, seconds):
     for _ in range(64):
         c = socket.socket(family(dst), socket.SOCK_STREAM)
@@ -243,6 +283,7 @@ def main(argv):
         "serve-whoami": lambda a: serve_whoami(*a),
         "whoami": lambda a: whoami(*a),
         "whoami-hold": lambda a: whoami_hold(*a),
+        "whoami-series": lambda a: whoami_series(*a),
         "udp-forge": lambda a: udp_forge(*a[:5], a[5:]),
     }
     if len(argv) < 2 or argv[1] not in cmds:

@@ -152,4 +152,43 @@ sed -n '/gateway 192.168.100.11 is DOWN/,$p' "$TMP/health.node-a" | grep -q "gat
 kill "$forger"
 wait $hold && ok "the connection through gw-b2 survived the failover" || not_ok "held connection: $(cat "$TMP/hold.out")"
 
+# A whole gateway lost under traffic. gw-b1 answers again first; then its
+# underlay port is cut (probes, tunnel and replies all stop) while a new
+# connection starts every 100 ms. Recovery is the time from the cut to
+# the first try after which every try got through gw-b2 at once (within
+# 500 ms: a try that needed its SYN sent again, 1 s later, was caught
+# by the outage).
+idg_bg "$GW1" gw-b1 health >"$TMP/health.gw-b1.again" 2>&1
+gw1_up_again() { sed -n '/gateway 192.168.100.11 is DOWN/,$p' "$TMP/health.node-a" | grep -q "gateway 192.168.100.11 is up"; }
+waitfor 15 gw1_up_again && ok "gw-b1 is up again once it answers" || not_ok "gw-b1 not back up: $(tail -3 "$TMP/health.node-a")"
+nsenter --net="/run/netns/$WL" "$PROBE" whoami-series 10.1.0.5 172.18.200.10 7000 0.1 9 >"$TMP/series.out" 2>&1 &
+series=$!
+PIDS+=($series)
+sleep 3
+cut_ns=$(date +%s%N)
+ip -n "$UL" link set u1 down
+wait $series
+read -r before_b1 after_fail recover_ms tries < <(python3 - "$cut_ns" "$TMP/series.out" <<'PY'
+import sys
+cut = int(sys.argv[1])
+tries = [l.split() for l in open(sys.argv[2]) if l.strip()]
+tries = [(int(t), a, int(ms)) for t, a, ms in tries]
+before_b1 = sum(1 for t, a, ms in tries if t < cut and a == "172.18.0.11")
+after = [(t, a, ms) for t, a, ms in tries if t >= cut]
+bad = [t for t, a, ms in after if a != "172.18.0.12" or ms > 500]
+# The first try after the last one that was not served at once by gw-b2.
+ok_from = min((t for t, a, ms in after if not bad or t > max(bad)), default=None)
+recover = -1 if ok_from is None else (ok_from - cut) // 1000000
+print(before_b1, len(bad), recover, len(tries))
+PY
+)
+echo "# whole gateway lost: $tries tries, $before_b1 through gw-b1 before the cut, $after_fail failed or slow after it, recovered ${recover_ms} ms after the cut"
+[ "$before_b1" -gt 0 ] && ok "before the cut new connections used gw-b1 too ($before_b1)" || not_ok "no connection used gw-b1 before the cut: $(cat "$TMP/series.out")"
+if [ "$recover_ms" -ge 0 ] && [ "$recover_ms" -le 3000 ]; then
+	ok "whole gateway lost: new connections all get through again within 3 s (${recover_ms} ms)"
+else
+	not_ok "whole gateway lost: no recovery within 3 s (${recover_ms} ms): $(cat "$TMP/series.out")"
+fi
+ip -n "$UL" link set u1 up
+
 finish
