@@ -162,15 +162,49 @@ static int node_interfaces(struct cfg_parser *p, const yaml_node_t *n,
 	return err;
 }
 
+/* The ports a gateway hands out when a flow's own source port is taken. */
+static int node_nat_ports(struct cfg_parser *p, const yaml_node_t *n,
+			  struct idg_node *nd)
+{
+	struct yc_kv lo = { 0 }, hi = { 0 };
+	const struct yc_field f[] = { YC_F("min", &lo), YC_F("max", &hi) };
+	long long min, max;
+
+	if (yc_fields(p, n, "spec.egress.natPortRange", f, YC_ARRAY_SIZE(f)))
+		return -EINVAL;
+	if (!lo.val || !hi.val) {
+		yc_missing(p, n, lo.val ? "max" : "min",
+			   "spec.egress.natPortRange");
+		return -EINVAL;
+	}
+	if (yc_int(p, lo.val, "spec.egress.natPortRange.min", 1, 65535, false,
+		   &min) ||
+	    yc_int(p, hi.val, "spec.egress.natPortRange.max", 1, 65535, false,
+		   &max))
+		return -EINVAL;
+	if (max < min) {
+		idg_err(p->d, yc_pos(p, hi.val),
+			"spec.egress.natPortRange: max %lld is below min %lld",
+			max, min);
+		return -EINVAL;
+	}
+	nd->nat_port_min = (uint16_t)min;
+	nd->nat_port_max = (uint16_t)max;
+	return 0;
+}
+
 static int node_egress(struct cfg_parser *p, const yaml_node_t *n,
 		       struct idg_node *nd)
 {
-	struct yc_kv ip = { 0 }, quota = { 0 };
+	struct yc_kv ip = { 0 }, quota = { 0 }, ports = { 0 };
 	const struct yc_field f[] = { YC_F("ip", &ip),
-				      YC_F("maxMappingsPerSource", &quota) };
+				      YC_F("maxMappingsPerSource", &quota),
+				      YC_F("natPortRange", &ports) };
 	long long v;
 
 	if (yc_fields(p, n, "spec.egress", f, YC_ARRAY_SIZE(f)))
+		return -EINVAL;
+	if (ports.val && node_nat_ports(p, ports.val, nd))
 		return -EINVAL;
 	if (quota.val) {
 		if (yc_int(p, quota.val, "spec.egress.maxMappingsPerSource", 1,

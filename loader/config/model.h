@@ -181,6 +181,8 @@ struct idg_node {
 	struct idg_cidr egress_ip;
 	/* spec.egress.maxMappingsPerSource; 0: the default */
 	uint32_t nat_src_quota;
+	/* spec.egress.natPortRange; both 0: the default */
+	uint16_t nat_port_min, nat_port_max;
 	enum idg_xdp_mode xdp_mode;
 	enum idg_enforcement enforcement;
 	struct idg_pos pos;

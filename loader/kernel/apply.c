@@ -136,8 +136,10 @@ static int egw_fill(struct idg_gen *g, const struct idg_compiled *c,
 		t->external_ifindex = (uint32_t)o->external->ifindex;
 	if (self->has_egress_ip && self->egress_ip.family == IDG_FAM_IPV4)
 		memcpy(&t->egress_ip, self->egress_ip.addr, 4);
-	t->nat_port_min = IDG_NAT_PORT_MIN;
-	t->nat_port_max = IDG_NAT_PORT_MAX;
+	t->nat_port_min = self->nat_port_max ? self->nat_port_min :
+					       IDG_NAT_PORT_MIN;
+	t->nat_port_max = self->nat_port_max ? self->nat_port_max :
+					       IDG_NAT_PORT_MAX;
 	t->nat_tcp_timeout_ns = IDG_NAT_TCP_TIMEOUT_NS;
 	t->nat_other_timeout_ns = IDG_NAT_OTHER_TIMEOUT_NS;
 	t->nat_new_timeout_ns = IDG_NAT_NEW_TIMEOUT_NS;

@@ -10,7 +10,7 @@
   probe.py udp-stream SRC DST PORT PPS SECONDS
                                             send numbered datagrams, print count
   probe.py serve-whoami ADDR PORT           tell each client its address, then echo
-  probe.py whoami SRC DST PORT              print the address serve-whoami saw
+  probe.py whoami SRC DST PORT [SPORT]      print the address serve-whoami saw
   probe.py whoami-hold SRC DST PORT WANT SECONDS
                                             connect until the server sees WANT,
                                             then keep that connection busy
@@ -162,10 +162,11 @@ def serve_whoami(addr, port):
         threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
 
 
-def whoami(src, dst, port):
+def whoami(src, dst, port, sport=0):
     c = socket.socket(family(dst), socket.SOCK_STREAM)
     c.settimeout(TIMEOUT)
-    c.bind((src, 0))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.bind((src, int(sport)))
     try:
         c.connect((dst, int(port)))
         seen = c.makefile().readline().strip()

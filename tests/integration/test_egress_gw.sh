@@ -6,8 +6,11 @@
 # egress IP; an independent dissector (tshark) decodes the tunnel; a
 # gateway that stops answering health probes gets no new flows within
 # 3 s while a flow through the other gateway survives, and replies
-# spoofed from its address do not bring it back; a workload the
-# policy does not select cannot reach the database.
+# spoofed from its address do not bring it back; a whole gateway cut
+# from the underlay under a stream of new connections is recovered from
+# within 3 s; a workload the policy does not select cannot reach the
+# database; with one NAT port to hand out, flows past it are dropped as
+# nat-ports-exhausted.
 . "$(dirname "$0")/lib.sh"
 EGW_CONFIG=${EGW_CONFIG:-$(dirname "$0")/../../configs/egress-gateway.yaml}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
@@ -190,5 +193,42 @@ else
 	not_ok "whole gateway lost: no recovery within 3 s (${recover_ms} ms): $(cat "$TMP/series.out")"
 fi
 ip -n "$UL" link set u1 up
+
+# SNAT exhaustion with real connections. The gateways hand out one port
+# (natPortRange 20000-20000) when a flow's own is taken; six addresses
+# of data-processor connect from the same source port to the same
+# destination, so a gateway can map two of them (port 1999 itself, then
+# 20000) and must drop the others as nat-ports-exhausted, counted.
+sed -e 's/ips: \[10\.1\.0\.5\]/ips: [10.1.0.5, 10.1.0.7, 10.1.0.8, 10.1.0.9, 10.1.0.10, 10.1.0.11]/' \
+	-e 's/^    ip: \(172\.18\.0\.1[12]\)$/    ip: \1\n    natPortRange: {min: 20000, max: 20000}/' \
+	"$EGW_CONFIG" >"$TMP/exhaust.yaml"
+[ "$(grep -c "natPortRange" "$TMP/exhaust.yaml")" = 2 ] || not_ok "test config: natPortRange not set on both gateways"
+for a in 7 8 9 10 11; do ip -n "$WL" addr add "10.1.0.$a/24" dev eth0; done
+for n in node-a:"$NA" gw-b1:"$GW1" gw-b2:"$GW2"; do
+	idg "${n#*:}" "${n%%:*}" apply -c "$TMP/exhaust.yaml" >"$TMP/apply2.${n%%:*}" 2>&1 ||
+		not_ok "apply with natPortRange on ${n%%:*}: $(cat "$TMP/apply2.${n%%:*}")"
+done
+ex1=$(verdict_count "$GW1" gw-b1 nat-ports-exhausted)
+ex2=$(verdict_count "$GW2" gw-b2 nat-ports-exhausted)
+: >"$TMP/exhaust.out"
+for a in 5 7 8 9 10 11; do
+	seen=$(in_ns "$WL" "$PROBE" whoami "10.1.0.$a" 172.18.200.10 7000 1999) || seen=-
+	echo "10.1.0.$a $seen" >>"$TMP/exhaust.out"
+done
+via1=$(grep -c " 172.18.0.11$" "$TMP/exhaust.out" || true)
+via2=$(grep -c " 172.18.0.12$" "$TMP/exhaust.out" || true)
+failed=$(grep -c " -$" "$TMP/exhaust.out" || true)
+d1=$(($(verdict_count "$GW1" gw-b1 nat-ports-exhausted) - ex1))
+d2=$(($(verdict_count "$GW2" gw-b2 nat-ports-exhausted) - ex2))
+echo "# exhaustion: through gw-b1 $via1, through gw-b2 $via2, refused $failed; nat-ports-exhausted drops: gw-b1 $d1, gw-b2 $d2"
+[ "$via1" -le 2 ] && [ "$via2" -le 2 ] && ok "no gateway mapped more flows than its two ports" ||
+	not_ok "a gateway mapped more than two flows: $(cat "$TMP/exhaust.out")"
+[ "$failed" -ge 2 ] && [ $((via1 + via2 + failed)) = 6 ] && ok "the flows past the ports were refused ($failed of 6)" ||
+	not_ok "exhaustion: $(cat "$TMP/exhaust.out")"
+# Each refused flow's SYNs (one, then its retry) dropped with the reason,
+# at a gateway that had mapped its two.
+{ [ "$d1" -eq 0 ] || [ "$via1" = 2 ]; } && { [ "$d2" -eq 0 ] || [ "$via2" = 2 ]; } && [ $((d1 + d2)) -ge "$failed" ] &&
+	ok "refused flows counted as nat-ports-exhausted ($((d1 + d2)) packets)" ||
+	not_ok "nat-ports-exhausted drops: gw-b1 $d1, gw-b2 $d2 for $(cat "$TMP/exhaust.out")"
 
 finish

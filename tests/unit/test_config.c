@@ -1345,6 +1345,35 @@ static void test_unknown_ethertypes(void **state)
 		   7, 49);
 }
 
+static void test_nat_port_range(void **state)
+{
+	struct idg_config cfg;
+
+	(void)state;
+	load_clean(NODE_A "  egress: {ip: 192.0.2.1}\n", &cfg);
+	assert_int_equal(cfg.nodes[0].nat_port_min, 0);
+	assert_int_equal(cfg.nodes[0].nat_port_max, 0);
+	idg_config_free(&cfg);
+	load_clean(NODE_A
+		   "  egress: {ip: 192.0.2.1, natPortRange: {min: 20000, max: 20000}}\n",
+		   &cfg);
+	assert_int_equal(cfg.nodes[0].nat_port_min, 20000);
+	assert_int_equal(cfg.nodes[0].nat_port_max, 20000);
+	idg_config_free(&cfg);
+	expect_err(NODE_A
+		   "  egress: {ip: 192.0.2.1, natPortRange: {min: 30000, max: 20000}}\n",
+		   "spec.egress.natPortRange: max 20000 is below min 30000", 8, 59);
+	expect_err(NODE_A
+		   "  egress: {ip: 192.0.2.1, natPortRange: {min: 0, max: 20000}}\n",
+		   "spec.egress.natPortRange.min", 8, 47);
+	expect_err(NODE_A
+		   "  egress: {ip: 192.0.2.1, natPortRange: {min: 1, max: 65536}}\n",
+		   "spec.egress.natPortRange.max", 8, 55);
+	expect_err(NODE_A
+		   "  egress: {ip: 192.0.2.1, natPortRange: {min: 1024}}\n",
+		   "missing field 'max' in spec.egress.natPortRange", 8, 41);
+}
+
 /* ---- bad input: policies ---- */
 
 static void test_bad_cidr(void **state)
@@ -2112,6 +2141,7 @@ int main(void)
 		cmocka_unit_test(test_endpoint_fields),
 		cmocka_unit_test(test_endpoint_interface),
 		cmocka_unit_test(test_unknown_ethertypes),
+		cmocka_unit_test(test_nat_port_range),
 		cmocka_unit_test(test_bad_cidr),
 		cmocka_unit_test(test_except_outside_cidr),
 		cmocka_unit_test(test_port_out_of_range),
