@@ -20,6 +20,14 @@
                                             "START_NS ADDR MS": what
                                             serve-whoami saw ("-": nothing)
                                             and the ms until it answered
+  probe.py tcp-idle SRC DST PORT FILE       to serve-whoami: read its line, print
+                                            "held", stay idle until FILE exists,
+                                            then exit 0 if a line is echoed
+  probe.py syn-flood IFACE DMAC SRCS DST DPORT COUNT
+                                            COUNT TCP SYNs out of IFACE (raw),
+                                            each a new flow: source ports
+                                            1024-65535 of each address of
+                                            SRCS (comma-separated) in turn
   probe.py udp-forge SRC SPORT DST DPORT SECONDS HEX [HEX ...]
                                             from SRC:SPORT, every 100 ms: each
                                             HEX payload as is (a replay) and
@@ -30,6 +38,7 @@ import os
 import threading
 import selectors
 import socket
+import struct
 import sys
 import time
 
@@ -212,6 +221,70 @@ def whoami_series(src, dst, port, interval, seconds):
     return 0
 
 
+def tcp_idle(src, dst, port, path):
+    c = socket.socket(family(dst), socket.SOCK_STREAM)
+    c.settimeout(TIMEOUT)
+    try:
+        c.bind((src, 0))
+        c.connect((dst, int(port)))
+        f = c.makefile("rb")
+        if not f.readline():
+            return 1
+        print("held", flush=True)
+        while not os.path.exists(path):
+            time.sleep(0.1)
+        c.sendall(b"still here\n")
+        return 0 if f.readline() == b"still here\n" else 1
+    except OSError as e:
+        print("error:", e, flush=True)
+        return 1
+    finally:
+        c.close()
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def syn_flood(iface, dmac, srcs, dst, dport, count):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    smac = s.getsockname()[4]
+    eth = bytes.fromhex(dmac.replace(":", "")) + smac + b"\x08\x00"
+    daddr = socket.inet_aton(dst)
+    frames = []
+    for src in srcs.split(","):
+        saddr = socket.inet_aton(src)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0,
+                         saddr, daddr)
+        ip = ip[:10] + struct.pack("!H", 0xFFFF - csum(ip)) + ip[12:]
+        # The TCP checksum without the source port, which is added per frame.
+        tcp0 = struct.pack("!HHIIBBHHH", 0, int(dport), 1, 0, 5 << 4, 0x02,
+                           65535, 0, 0)
+        base = csum(saddr + daddr + struct.pack("!HH", 6, 20) + tcp0)
+        frames.append((eth + ip, tcp0, base))
+    sent = 0
+    n = int(count)
+    while sent < n:
+        for sport in range(1024, 65536):
+            head, tcp0, base = frames[(sent // 64512) % len(frames)]
+            c = base + sport
+            c = (c & 0xFFFF) + (c >> 16)
+            tcp = struct.pack("!H", sport) + tcp0[2:16] + \
+                struct.pack("!H", 0xFFFF - c) + tcp0[18:]
+            s.send(head + tcp)
+            sent += 1
+            if sent == n:
+                break
+    print("sent", sent, flush=True)
+    return 0
+
+
 def whoami_hold(src, dst, port, want, seconds):
     for _ in range(64):
         c = socket.socket(family(dst), socket.SOCK_STREAM)
@@ -285,6 +358,8 @@ def main(argv):
         "whoami": lambda a: whoami(*a),
         "whoami-hold": lambda a: whoami_hold(*a),
         "whoami-series": lambda a: whoami_series(*a),
+        "tcp-idle": lambda a: tcp_idle(*a),
+        "syn-flood": lambda a: syn_flood(*a),
         "udp-forge": lambda a: udp_forge(*a[:5], a[5:]),
     }
     if len(argv) < 2 or argv[1] not in cmds:
