@@ -42,6 +42,8 @@ import struct
 import sys
 import time
 
+from forge import csum
+
 TIMEOUT = 1.5
 
 
@@ -242,15 +244,6 @@ def tcp_idle(src, dst, port, path):
         c.close()
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
-
-
 def syn_flood(iface, dmac, srcs, dst, dport, count):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
@@ -262,11 +255,11 @@ def syn_flood(iface, dmac, srcs, dst, dport, count):
         saddr = socket.inet_aton(src)
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0,
                          saddr, daddr)
-        ip = ip[:10] + struct.pack("!H", 0xFFFF - csum(ip)) + ip[12:]
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
         # The TCP checksum without the source port, which is added per frame.
         tcp0 = struct.pack("!HHIIBBHHH", 0, int(dport), 1, 0, 5 << 4, 0x02,
                            65535, 0, 0)
-        base = csum(saddr + daddr + struct.pack("!HH", 6, 20) + tcp0)
+        base = 0xFFFF - csum(saddr + daddr + struct.pack("!HH", 6, 20) + tcp0)
         frames.append((eth + ip, tcp0, base))
     sent = 0
     n = int(count)

@@ -12,6 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
 . "$(dirname "$0")/topo_a.sh"
+. "$(dirname "$0")/streams.sh"
 
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080
 
@@ -22,14 +23,7 @@ RELOADS=${FAULT_RELOADS:-100}
 DIR=$TMP/idgate.d
 mkdir "$DIR"
 cp "$CONFIG" "$DIR/00-scenario.yaml"
-# UDP 9000 from frontend is allowed; UDP 9001 from reporting is denied by
-# an explicit deny rule, so its drops have a reason of their own.
-{
-	echo "  ingress:"
-	app_port_rule frontend 9000 UDP
-	echo "  ingressDeny:"
-	app_port_rule reporting 9001 UDP
-} | billing_policy streams >"$DIR/10-streams.yaml"
+streams_policy </dev/null >"$DIR/10-streams.yaml"
 # The file the reloads rewrite: a policy that has nothing to do with the
 # streams, alternating between two ports.
 churn_file() { # churn_file N
@@ -49,32 +43,7 @@ ready_count() { grep -c "idgate run: ready" "$LOG" || true; }
 start_daemon
 if waitfor 20 grep -q "idgate run: ready" "$LOG"; then ok "daemon started"; else not_ok "daemon did not start: $(cat "$LOG")"; fi
 
-drops_total() { # every drop reason's packets, and policy-deny's
-	idg "$NA" node-a status -o json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)["verdicts"]
-drops = {k: v["packets"] for k, v in d.items() if v.get("drop")}
-print(sum(drops.values()), drops.get("policy-deny", 0))'
-}
-read -r drops0 deny0 < <(drops_total)
-
-# A sink prints "ready", then after its time the number of packets seen.
-sink_time=$((SECONDS_RUN + 30))
-sink() { # sink PORT OUT
-	nsenter --net="/run/netns/$NA" "$PROBE" udp-sink 10.0.0.10 "$1" "$sink_time" >"$2" 2>&1 &
-	PIDS+=($!)
-	waitfor 5 grep -q ready "$2" || not_ok "sink on $1 did not start"
-}
-SINK_OK=$TMP/sink-ok
-SINK_BAD=$TMP/sink-bad
-sink 9000 "$SINK_OK"
-sink 9001 "$SINK_BAD"
-
-in_ns "$NB" "$PROBE" udp-stream 10.0.1.10 10.0.0.10 9000 "$PPS" "$SECONDS_RUN" >"$TMP/sent-ok" 2>&1 &
-OK_STREAM=$!
-in_ns "$NB" "$PROBE" udp-stream 10.0.1.12 10.0.0.10 9001 "$PPS" "$SECONDS_RUN" >"$TMP/sent-bad" 2>&1 &
-BAD_STREAM=$!
-PIDS+=($OK_STREAM $BAD_STREAM)
+streams_start
 
 # 100 reloads; after every tenth, a SIGKILL 0-150 ms later (before,
 # during or after the reload) and a fresh start.
@@ -99,27 +68,7 @@ done
 grep -q "idgate run: reloaded: .*(file changed)" "$LOG" && ok "the daemons reloaded the changes" \
 	|| not_ok "no reload logged: $(tail -5 "$LOG")"
 
-wait "$OK_STREAM" "$BAD_STREAM" || true
-sent_ok=$(tail -1 "$TMP/sent-ok")
-sent_bad=$(tail -1 "$TMP/sent-bad")
-# Let the sinks time out and print what they saw.
-waitfor $((sink_time + 5)) grep -qx "[0-9]*" "$SINK_BAD"
-waitfor $((sink_time + 5)) grep -qx "[0-9]*" "$SINK_OK"
-got_ok=$(grep -x "[0-9]*" "$SINK_OK" | tail -1)
-got_bad=$(grep -x "[0-9]*" "$SINK_BAD" | tail -1)
-read -r drops1 deny1 < <(drops_total)
-rate=$(( (sent_ok + sent_bad) / SECONDS_RUN ))
-echo "# sent $sent_ok allowed, $sent_bad denied ($rate packets/s); received $got_ok allowed, $got_bad denied; idgate drops: $((drops1 - drops0)) of which policy-deny $((deny1 - deny0))"
-[ "$rate" -ge 5000 ] || [ "$PPS" -lt 2500 ] && ok "probe stream at $rate packets/s" || not_ok "probe stream only $rate packets/s"
-[ "${got_bad:-x}" = 0 ] && ok "no denied packet passed" || not_ok "denied packets passed: ${got_bad:-no count}"
-[ $((drops1 - drops0)) = $((deny1 - deny0)) ] && ok "idgate dropped nothing but the denied stream" \
-	|| not_ok "idgate dropped $(( (drops1 - drops0) - (deny1 - deny0) )) packets for other reasons"
-[ $((deny1 - deny0)) -le "$sent_bad" ] && [ $((deny1 - deny0)) -ge $((sent_bad * 99 / 100)) ] \
-	&& ok "the denied stream was dropped by its deny rule" || not_ok "policy-deny drops $((deny1 - deny0)) for $sent_bad sent"
-# What idgate did not drop and did not deliver was lost on the way (a
-# busy machine's socket buffer); the stream must have flowed regardless.
-[ "${got_ok:-0}" -ge $((sent_ok * 99 / 100)) ] && ok "allowed stream delivered ($got_ok of $sent_ok)" \
-	|| not_ok "allowed stream: $got_ok of $sent_ok delivered"
+streams_check
 
 # The last daemon stops cleanly; unload leaves nothing.
 kill "$RUN_PID" 2>/dev/null || true
