@@ -104,12 +104,6 @@ busybox_bin=$(command -v busybox)
 if ldd "$busybox_bin" >/dev/null 2>&1; then
 	die "$busybox_bin is dynamically linked; install busybox-static"
 fi
-if [ "$fetch_only" = 0 ]; then
-	for b in verify_load test_datapath test_conntrack test_diff test_malformed_sweep test_egw; do
-		[ -x "$bin/$b" ] || die "$bin/$b missing; run: ninja -C $build"
-	done
-fi
-
 tests=()
 for t in "${all_tests[@]}"; do
 	name=${t%%|*}
@@ -118,6 +112,20 @@ for t in "${all_tests[@]}"; do
 	fi
 done
 [ ${#tests[@]} -gt 0 ] || die "--only $only names no test"
+
+# The test binaries the chosen tests run, each once.
+binaries=()
+for t in "${tests[@]}"; do
+	cmd=${t#*|}
+	b=${cmd%% *}
+	b=${b#/idg/}
+	[[ " ${binaries[*]} " == *" $b "* ]] || binaries+=("$b")
+done
+if [ "$fetch_only" = 0 ]; then
+	for b in "${binaries[@]}"; do
+		[ -x "$bin/$b" ] || die "$bin/$b missing; run: ninja -C $build"
+	done
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/idg-ktest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -185,7 +193,7 @@ add_binary() {
 		cp -L "$lib" "$root$lib"
 	done
 }
-for b in verify_load test_datapath test_conntrack test_diff test_malformed_sweep test_egw; do
+for b in "${binaries[@]}"; do
 	add_binary "$bin/$b" "/idg/$b"
 done
 # Debian's static busybox runs its own applets before PATH: its `ip`

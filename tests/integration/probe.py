@@ -173,20 +173,27 @@ def serve_whoami(addr, port):
         threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
 
 
-def whoami(src, dst, port, sport=0):
+def whoami_once(src, dst, port, sport=0):
+    """The address serve-whoami saw, or "" when it did not answer."""
     c = socket.socket(family(dst), socket.SOCK_STREAM)
     c.settimeout(TIMEOUT)
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    c.bind((src, int(sport)))
     try:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        c.bind((src, int(sport)))
         c.connect((dst, int(port)))
-        seen = c.makefile().readline().strip()
+        return c.makefile().readline().strip()
     except OSError:
-        return 1
+        return ""
     finally:
         c.close()
+
+
+def whoami(src, dst, port, sport=0):
+    seen = whoami_once(src, dst, port, sport)
+    if not seen:
+        return 1
     print(seen, flush=True)
-    return 0 if seen else 1
+    return 0
 
 
 def whoami_series(src, dst, port, interval, seconds):
@@ -194,17 +201,7 @@ def whoami_series(src, dst, port, interval, seconds):
     lock = threading.Lock()
 
     def attempt(start):
-        c = socket.socket(family(dst), socket.SOCK_STREAM)
-        c.settimeout(TIMEOUT)
-        seen = ""
-        try:
-            c.bind((src, 0))
-            c.connect((dst, int(port)))
-            seen = c.makefile().readline().strip()
-        except OSError:
-            pass
-        finally:
-            c.close()
+        seen = whoami_once(src, dst, port)
         ms = (time.time_ns() - start) // 1000000
         with lock:
             out.append((start, seen or "-", ms))
