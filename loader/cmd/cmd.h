@@ -46,12 +46,20 @@ struct cmd_compiled {
 	uint8_t known_cookies[IDG_RULES_MAX / 8];
 };
 
+/* What a daemon keeps from one reload to the next (run): the files of a
+ * config directory as parsed, the state file as read or written. */
+struct cmd_reuse {
+	struct idg_config_cache cfg;
+	struct idg_state_memo state;
+};
+void cmd_reuse_free(struct cmd_reuse *r);
+
 /* path NULL: the config the last apply saved in the state dir. */
 int cmd_compile(const struct idg_instance *in, const char *path,
 		struct cmd_compiled *cc);
-/* The same through a config cache (may be NULL). */
+/* The same through what earlier reloads kept (reuse may be NULL). */
 int cmd_compile_cached(const struct idg_instance *in, const char *path,
-		       struct idg_config_cache *cache, struct cmd_compiled *cc);
+		       struct cmd_reuse *reuse, struct cmd_compiled *cc);
 void cmd_compiled_free(struct cmd_compiled *cc);
 
 /* The node's interfaces exist and are up; errors printed at their
@@ -70,8 +78,8 @@ struct cmd_apply_args {
 	 * their new ifindex (run's link watcher). */
 	bool follow_renumbered;
 	const char *log_prefix; /* before every line printed, or NULL */
-	/* Re-parse only the changed files of a config directory (run). */
-	struct idg_config_cache *cache;
+	/* Re-parse only what changed since the last reload (run). */
+	struct cmd_reuse *reuse;
 	/* When not NULL: why the apply step failed, as printed. */
 	char *err_out;
 	size_t err_len;

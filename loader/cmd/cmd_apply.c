@@ -130,7 +130,7 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	/* The grace period the switch needs runs while we compile. */
 	if (!a->dry_run && idg_gen_quiesce_start(&q, in->pin_dir) == 0)
 		ao.quiesce = &q;
-	err = cmd_compile_cached(in, path, a->cache, cc);
+	err = cmd_compile_cached(in, path, a->reuse, cc);
 	if (!err)
 		err = cmd_check_ifaces(cc->c.node, &up, &ext);
 	if (err)
@@ -173,7 +173,8 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	/* Numbers handed out are now in the kernel: remember them. */
 	err = idg_path_join(state, sizeof(state), in->state_dir, IDG_STATE_FILE);
 	if (!err)
-		err = idg_state_save(state, &cc->st);
+		err = idg_state_save_memo(state, &cc->st,
+					  a->reuse ? &a->reuse->state : NULL);
 	if (!err && path)
 		err = save_copy(&cc->cfg, in->state_dir, IDG_APPLIED_CONFIG);
 	if (err)

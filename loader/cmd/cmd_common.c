@@ -67,10 +67,17 @@ int cmd_compile(const struct idg_instance *in, const char *path,
 	return cmd_compile_cached(in, path, NULL, cc);
 }
 
+void cmd_reuse_free(struct cmd_reuse *r)
+{
+	idg_config_cache_free(&r->cfg);
+	idg_state_memo_free(&r->state);
+}
+
 int cmd_compile_cached(const struct idg_instance *in, const char *path,
-		       struct idg_config_cache *cache, struct cmd_compiled *cc)
+		       struct cmd_reuse *reuse, struct cmd_compiled *cc)
 {
 	char saved[PATH_MAX], state[PATH_MAX];
+	struct idg_state old = { 0 };
 	double t0;
 	int err;
 
@@ -88,19 +95,27 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 		path = saved;
 	}
 	t0 = idg_now_ms();
-	if (cache)
-		err = idg_config_load_cached(cache, path, &cc->cfg, &cc->d,
-					     &cc->reuse);
+	if (reuse)
+		err = idg_config_load_cached(&reuse->cfg, path, &cc->cfg,
+					     &cc->d, &cc->reuse);
 	else
 		err = idg_config_load(path, &cc->cfg, &cc->d);
 	if (!err) {
-		err = idg_state_load(state, &cc->st);
+		/* The numbers handed out before: through the daemon's memo,
+		 * or read for this compile alone. */
+		if (reuse)
+			err = idg_state_load_memo(state, &reuse->state);
+		else
+			err = idg_state_load(state, &old);
 		if (err)
 			fprintf(stderr, "idgate: cannot read %s: %s\n", state,
 				strerror(-err));
 	}
 	if (!err)
-		err = idg_compile(&cc->cfg, in->node, &cc->st, &cc->c, &cc->d);
+		err = idg_compile_with(&cc->cfg, in->node,
+				       reuse ? &reuse->state.st : &old, &cc->st,
+				       &cc->c, &cc->d);
+	idg_state_free(&old);
 	if (!err)
 		mark_kept_cookies(cc);
 	cc->compile_ms = idg_now_ms() - t0;

@@ -58,7 +58,7 @@ struct run {
 	struct idg_reload_gate gate;
 	/* A config directory's files as last parsed: a reload parses only
 	 * the ones whose bytes changed. */
-	struct idg_config_cache cache;
+	struct cmd_reuse reuse;
 	/* The control socket (-1: none) and what it reports. */
 	int cfd;
 	struct idg_run_change last;
@@ -187,7 +187,7 @@ static int reload(struct run *r, const char *why)
 	struct cmd_apply_args a = { .event_interval_ms = r->event_interval_ms,
 				    .quiet = true,
 				    .log_prefix = "idgate run: ",
-				    .cache = &r->cache,
+				    .reuse = &r->reuse,
 				    .err_out = ch->error,
 				    .err_len = sizeof(ch->error) };
 	struct cmd_compiled *cc = calloc(1, sizeof(*cc));
@@ -662,7 +662,7 @@ static void run_close(struct run *r, struct MHD_Daemon *mhd)
 	idg_metrics_stop(mhd);
 	health_stop(r);
 	publish(r, NULL);
-	idg_config_cache_free(&r->cache);
+	cmd_reuse_free(&r->reuse);
 	free(r->last.diags);
 	if (r->cfd >= 0) {
 		char sock[PATH_MAX];

@@ -387,6 +387,23 @@ int idg_compile(const struct idg_config *cfg, const char *node_name,
 		struct idg_state *st, struct idg_compiled *out,
 		struct idg_diags *d)
 {
+	struct idg_state new_st;
+	int err = idg_compile_with(cfg, node_name, st, &new_st, out, d);
+
+	/* Only a successful compile moves the state on. */
+	if (!err && st) {
+		idg_state_free(st);
+		*st = new_st;
+	} else {
+		idg_state_free(&new_st);
+	}
+	return err;
+}
+
+int idg_compile_with(const struct idg_config *cfg, const char *node_name,
+		     const struct idg_state *st, struct idg_state *new_out,
+		     struct idg_compiled *out, struct idg_diags *d)
+{
 	size_t errors = d->n_errors;
 	struct idg_state new_st = { 0 };
 	struct idg_idents ids = { 0 };
@@ -394,6 +411,7 @@ int idg_compile(const struct idg_config *cfg, const char *node_name,
 	int err;
 
 	memset(out, 0, sizeof(*out));
+	memset(new_out, 0, sizeof(*new_out));
 	self = node_find(cfg, node_name);
 	if (!self)
 		return unknown_node(cfg, node_name, d);
@@ -430,13 +448,7 @@ int idg_compile(const struct idg_config *cfg, const char *node_name,
 		idg_compiled_free(out);
 		return err;
 	}
-	/* Only a successful compile moves the state on. */
-	if (st) {
-		idg_state_free(st);
-		*st = new_st;
-	} else {
-		idg_state_free(&new_st);
-	}
+	*new_out = new_st;
 	return 0;
 }
 

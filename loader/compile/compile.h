@@ -159,6 +159,27 @@ int idg_state_load(const char *path, struct idg_state *st);
 /* Written to a temporary file and renamed over path. */
 int idg_state_save(const char *path, const struct idg_state *st);
 void idg_state_free(struct idg_state *st);
+int idg_state_dup(struct idg_state *dst, const struct idg_state *src);
+
+/*
+ * The state file's text as this process last read or wrote it, and what
+ * it says: a daemon reloading many times a second takes a copy instead of
+ * parsing thousands of lines it wrote itself. The file is still read each
+ * time, so a state another process wrote is always the one used.
+ */
+struct idg_state_memo {
+	bool valid;
+	char *text;
+	size_t len;
+	struct idg_state st;
+};
+/* m->st becomes what path says (parsed only when its text changed);
+ * on failure m is empty. */
+int idg_state_load_memo(const char *path, struct idg_state_memo *m);
+/* idg_state_save, and m says what path now holds (m zeroed at first). */
+int idg_state_save_memo(const char *path, const struct idg_state *st,
+			struct idg_state_memo *m);
+void idg_state_memo_free(struct idg_state_memo *m);
 
 /*
  * Compile cfg for node_name. st may be NULL (no history); when given it is
@@ -170,6 +191,11 @@ void idg_state_free(struct idg_state *st);
 int idg_compile(const struct idg_config *cfg, const char *node_name,
 		struct idg_state *st, struct idg_compiled *out,
 		struct idg_diags *d);
+/* The same with the earlier numbers in old (may be NULL), left as they
+ * are, and the state after this compile in *new_st (empty on failure). */
+int idg_compile_with(const struct idg_config *cfg, const char *node_name,
+		     const struct idg_state *old, struct idg_state *new_st,
+		     struct idg_compiled *out, struct idg_diags *d);
 void idg_compiled_free(struct idg_compiled *c);
 
 const struct idg_identity *idg_compiled_identity(const struct idg_compiled *c,

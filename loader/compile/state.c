@@ -213,47 +213,143 @@ static int check_unique(const struct idg_state *st)
 	return err;
 }
 
-int idg_state_load(const char *path, struct idg_state *st)
+/* The state in text (len bytes, NUL-terminated, changed in place). */
+static int state_parse(char *text, size_t len, struct idg_state *st)
 {
-	char *line = NULL, header[32];
+	char header[32];
 	bool ended = false;
-	size_t cap = 0;
-	ssize_t len;
+	char *line = text, *nl;
 	int err = 0;
-	FILE *f;
 
 	memset(st, 0, sizeof(*st));
-	f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
+	/* A NUL byte is never written (names are escaped). */
+	if (strlen(text) != len)
+		return -EINVAL;
 	snprintf(header, sizeof(header), "%s %d", STATE_MAGIC, STATE_VERSION);
-	for (size_t n = 0; (len = getline(&line, &cap, f)) >= 0; n++) {
-		if (ended || !len || line[len - 1] != '\n') {
+	for (size_t n = 0; !err && line < text + len; n++, line = nl + 1) {
+		nl = strchr(line, '\n');
+		/* Every line ends in a newline; nothing follows "end". */
+		if (!nl || ended) {
 			err = -EINVAL;
 			break;
 		}
-		line[--len] = '\0';
-		if (!n) {
-			if (strcmp(line, header))
-				err = -EINVAL;
-		} else if (!strcmp(line, "end")) {
+		*nl = '\0';
+		if (!n)
+			err = strcmp(line, header) ? -EINVAL : 0;
+		else if (!strcmp(line, "end"))
 			ended = true;
-		} else {
+		else
 			err = parse_line(line, st);
-		}
-		if (err)
-			break;
 	}
-	if (!err && ferror(f))
-		err = -EIO;
 	if (!err && !ended)
 		err = -EINVAL;
 	if (!err)
 		err = check_unique(st);
-	free(line);
-	fclose(f);
 	if (err)
 		idg_state_free(st);
+	return err;
+}
+
+int idg_state_dup(struct idg_state *dst, const struct idg_state *src)
+{
+	int err = 0;
+
+	memset(dst, 0, sizeof(*dst));
+	for (size_t i = 0; i < src->n_ids && !err; i++)
+		err = idg_state_add_id(dst, src->ids[i].canon, src->ids[i].id);
+	for (size_t i = 0; i < src->n_cookies && !err; i++)
+		err = idg_state_add_cookie(dst, src->cookies[i].key,
+					   src->cookies[i].cookie);
+	if (err)
+		idg_state_free(dst);
+	return err;
+}
+
+void idg_state_memo_free(struct idg_state_memo *m)
+{
+	free(m->text);
+	idg_state_free(&m->st);
+	memset(m, 0, sizeof(*m));
+}
+
+/* m now says that the file holds text (taken over), which means st. */
+static int memo_set(struct idg_state_memo *m, char *text, size_t len,
+		    const struct idg_state *st)
+{
+	struct idg_state copy;
+	int err = idg_state_dup(&copy, st);
+
+	idg_state_memo_free(m);
+	if (err) {
+		free(text);
+		return err;
+	}
+	m->text = text;
+	m->len = len;
+	m->st = copy;
+	m->valid = true;
+	return 0;
+}
+
+static bool memo_says(const struct idg_state_memo *m, const char *text,
+		      size_t len)
+{
+	return m && m->valid && m->len == len && !memcmp(m->text, text, len);
+}
+
+int idg_state_load_memo(const char *path, struct idg_state_memo *m)
+{
+	struct idg_state st;
+	char *text = NULL;
+	size_t len = 0;
+	int err;
+
+	err = idg_read_file(path, &text, &len);
+	if (err == -ENOENT) {
+		idg_state_memo_free(m);
+		return 0;
+	}
+	if (err)
+		goto fail;
+	/* The text this process last read or wrote: no need to parse it. */
+	if (memo_says(m, text, len)) {
+		free(text);
+		return 0;
+	}
+	idg_state_memo_free(m);
+	m->text = malloc(len + 1);
+	if (!m->text) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	memcpy(m->text, text, len + 1);
+	m->len = len;
+	err = state_parse(text, len, &st);
+	if (err)
+		goto fail;
+	m->st = st;
+	m->valid = true;
+	free(text);
+	return 0;
+fail:
+	free(text);
+	idg_state_memo_free(m);
+	return err;
+}
+
+int idg_state_load(const char *path, struct idg_state *st)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	err = idg_read_file(path, &text, &len);
+	if (err == -ENOENT)
+		return 0;
+	if (!err)
+		err = state_parse(text, len, st);
+	free(text);
 	return err;
 }
 
@@ -330,32 +426,46 @@ static int state_text(const struct idg_state *st, struct sbuf *b)
 /* True when path holds exactly text already. */
 static bool same_content(const char *path, const struct sbuf *b)
 {
-	struct stat sb;
-	bool same = false;
+	size_t len;
 	char *buf;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool same;
 
-	if (fd < 0)
+	if (idg_read_file(path, &buf, &len))
 		return false;
-	if (!fstat(fd, &sb) && (size_t)sb.st_size == b->n) {
-		buf = malloc(b->n + 1);
-		if (buf && read(fd, buf, b->n + 1) == (ssize_t)b->n)
-			same = !memcmp(buf, b->p, b->n);
-		free(buf);
-	}
-	close(fd);
+	same = len == b->n && !memcmp(buf, b->p, len);
+	free(buf);
 	return same;
+}
+
+int idg_state_save_memo(const char *path, const struct idg_state *st,
+			struct idg_state_memo *m)
+{
+	struct sbuf text = { 0 };
+	bool known;
+	int err;
+
+	err = state_text(st, &text);
+	if (err)
+		goto out;
+	known = memo_says(m, text.p, text.n);
+	/* A reload that hands out no new number leaves the file alone. */
+	if (!same_content(path, &text))
+		err = idg_file_replace_buf(path, 0644, text.p, text.n);
+	if (err) {
+		if (m)
+			idg_state_memo_free(m);
+		goto out;
+	}
+	if (m && !known) {
+		err = memo_set(m, text.p, text.n, st);
+		text.p = NULL;
+	}
+out:
+	free(text.p);
+	return err;
 }
 
 int idg_state_save(const char *path, const struct idg_state *st)
 {
-	struct sbuf text = { 0 };
-	int err;
-
-	err = state_text(st, &text);
-	/* A reload that hands out no new number leaves the file alone. */
-	if (!err && !same_content(path, &text))
-		err = idg_file_replace_buf(path, 0644, text.p, text.n);
-	free(text.p);
-	return err;
+	return idg_state_save_memo(path, st, NULL);
 }

@@ -3,19 +3,29 @@
  * The config cache (config_cache.h). Each file of the directory is kept
  * with its bytes and what the parser made of them: its objects, the
  * references the checks across files need, and its own diagnostics. A
- * file is reused only when its bytes are the same (not its times: a
- * rewrite within one clock tick keeps size and mtime). A loaded config
- * copies the objects of its files into its own arrays and holds a
- * reference on each file, so the cache may move on meanwhile.
+ * file is reused when its bytes are the same, which stat can tell without
+ * reading them only for a file that had last changed well before it was
+ * read (git's "racily clean" rule): a rewrite within one timestamp tick
+ * of the read keeps size, mtime and ctime, so such a file is compared
+ * byte by byte. A loaded config copies the objects of its files into its
+ * own arrays and holds a reference on each file, so the cache may move on
+ * meanwhile.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "config_cache.h"
 #include "config_int.h"
+#include "util/util.h"
+
+/* A file whose ctime is this close to its read (or later) is compared by
+ * its bytes: more than the coarsest timestamp granularity a config may
+ * live on (2 s on FAT) plus the kernel's coarse-clock lag. */
+#define RACY_S 3
 
 struct idg_cfg_frag {
 	unsigned int refs;
@@ -28,6 +38,10 @@ struct idg_cfg_frag {
 	size_t n_ep_node, n_node_cid, n_gw_name;
 	struct idg_diags d;
 	bool yaml_ok;
+	/* stat of the file around its last read (when it held still). */
+	bool have_id;
+	struct idg_stat_id id;
+	struct timespec read_at;
 };
 
 static void frag_unref(struct idg_cfg_frag *f)
@@ -91,27 +105,80 @@ static struct idg_cfg_frag *cache_find(const struct idg_config_cache *c,
 	return NULL;
 }
 
+/* The entry of path whose stat says it is unchanged since its read. */
+static struct idg_cfg_frag *cache_find_stat(const struct idg_config_cache *c,
+					    const char *path)
+{
+	struct idg_stat_id now;
+	struct stat sb;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct idg_cfg_frag *f = c->v[i];
+
+		if (!f->have_id || strcmp(f->path, path))
+			continue;
+		/* Changed close to its read: only the bytes can tell. */
+		if (f->id.ctime.tv_sec + RACY_S >= f->read_at.tv_sec)
+			return NULL;
+		if (stat(path, &sb) || !S_ISREG(sb.st_mode))
+			return NULL;
+		idg_stat_id_from(&now, &sb);
+		return idg_stat_id_same(&now, &f->id) ? f : NULL;
+	}
+	return NULL;
+}
+
 /* Reads file i of cfg and finds or parses it into frags[i]. */
 static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 		    size_t i, struct idg_cfg_frag **frags, struct idg_diags *d,
 		    struct idg_config_reuse *r)
 {
-	struct idg_pos pos = { .file = cfg->srcs[i] };
+	const char *path = cfg->srcs[i];
+	struct idg_pos pos = { .file = path };
+	struct stat before, after;
+	struct timespec read_at;
+	bool held = false;
 	size_t len = 0;
 	char *buf = NULL;
 	int err;
 
-	err = cfg_read_file(cfg->srcs[i], pos, d, &buf, &len);
+	frags[i] = cache_find_stat(c, path);
+	if (frags[i]) {
+		frags[i]->refs++;
+		return 0;
+	}
+	/* The clock before the first stat: a change after the read gets a
+	 * ctime past read_at, less the coarse clock's lag. */
+	clock_gettime(CLOCK_REALTIME, &read_at);
+	held = !stat(path, &before);
+	err = cfg_read_file(path, pos, d, &buf, &len);
 	if (err)
 		return err;
-	frags[i] = cache_find(c, cfg->srcs[i], buf, len);
+	if (held && !stat(path, &after)) {
+		struct idg_stat_id a, b;
+
+		idg_stat_id_from(&a, &before);
+		idg_stat_id_from(&b, &after);
+		held = idg_stat_id_same(&a, &b) && (size_t)a.size == len;
+	} else {
+		held = false;
+	}
+	frags[i] = cache_find(c, path, buf, len);
 	if (frags[i]) {
 		frags[i]->refs++;
 		free(buf);
-		return 0;
+	} else {
+		r->parsed++;
+		err = frag_parse(path, buf, len, &frags[i]);
+		if (err)
+			return err;
 	}
-	r->parsed++;
-	return frag_parse(cfg->srcs[i], buf, len, &frags[i]);
+	frags[i]->have_id = held;
+	if (held) {
+		idg_stat_id_from(&frags[i]->id, &before);
+		frags[i]->read_at = read_at;
+	}
+	return 0;
 }
 
 static int refs_add(struct cfg_ref **v, size_t *n, const struct cfg_ref *src,

@@ -19,11 +19,7 @@ static void id_from_stat(struct idg_file_id *id, const struct stat *st)
 {
 	memset(id, 0, sizeof(*id));
 	id->exists = true;
-	id->dev = st->st_dev;
-	id->ino = st->st_ino;
-	id->size = st->st_size;
-	id->mtime = st->st_mtim;
-	id->ctime = st->st_ctim;
+	idg_stat_id_from(&id->st, st);
 }
 
 static uint64_t mix64(uint64_t h, uint64_t v)
@@ -103,19 +99,12 @@ int idg_file_id_get(const char *path, struct idg_file_id *id)
 	return err == -ENOENT ? 0 : err;
 }
 
-static bool ts_eq(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
 bool idg_file_id_same(const struct idg_file_id *a, const struct idg_file_id *b)
 {
 	if (a->exists != b->exists)
 		return false;
 	return !a->exists ||
-	       (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-		ts_eq(&a->mtime, &b->mtime) && ts_eq(&a->ctime, &b->ctime) &&
-		a->files == b->files && a->dir_size == b->dir_size &&
+	       (idg_stat_id_same(&a->st, &b->st) && a->files == b->files && a->dir_size == b->dir_size &&
 		a->empty_file == b->empty_file);
 }
 
@@ -249,7 +238,7 @@ enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
 		return IDG_GATE_WAIT;
 	}
 	g->armed = false;
-	if (cur.is_dir ? !cur.dir_size || cur.empty_file : cur.size == 0)
+	if (cur.is_dir ? !cur.dir_size || cur.empty_file : cur.st.size == 0)
 		return IDG_GATE_EMPTY;
 	err = hold_all(g, &cur);
 	if (err == -EAGAIN)

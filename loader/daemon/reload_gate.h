@@ -18,12 +18,11 @@
 #include <time.h>
 #include <sys/types.h>
 
+#include "util/util.h"
+
 struct idg_file_id {
 	bool exists;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
+	struct idg_stat_id st;
 	/* A directory: its config files' ids folded into one, and whether
 	 * one of them is empty. */
 	bool is_dir;

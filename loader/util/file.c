@@ -31,6 +31,87 @@ int idg_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+void idg_stat_id_from(struct idg_stat_id *id, const struct stat *st)
+{
+	memset(id, 0, sizeof(*id));
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+	id->ctime = st->st_ctim;
+}
+
+static bool ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+bool idg_stat_id_same(const struct idg_stat_id *a, const struct idg_stat_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       ts_eq(&a->mtime, &b->mtime) && ts_eq(&a->ctime, &b->ctime);
+}
+
+int idg_read_file(const char *path, char **out, size_t *out_len)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *nb;
+	struct stat sb;
+	int fd, err = 0;
+
+	*out = NULL;
+	*out_len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb)) {
+		err = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err = S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	/* The size is a hint: the file may grow or shrink meanwhile. */
+	cap = (size_t)sb.st_size + 2;
+	buf = malloc(cap);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (cap - len < 2) {
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + len, cap - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (!r)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*out_len = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
 /* The temporary name of idg_file_replace: ".<base>.XXXXXX" in dir. */
 #define TMP_FMT "%s/.%s.XXXXXX"
 #define TMP_SUFFIX_LEN 6

@@ -3,8 +3,10 @@
 #ifndef IDGATE_LOADER_UTIL_H
 #define IDGATE_LOADER_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -15,8 +17,21 @@ uint64_t idg_clock_ns(clockid_t id);
 double idg_now_ms(void);
 
 /* ---- file.c ---- */
+/* A file's identity and last change as stat says: equal ids mean the
+ * same file, unchanged as far as its timestamps can tell. */
+struct idg_stat_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+void idg_stat_id_from(struct idg_stat_id *id, const struct stat *st);
+bool idg_stat_id_same(const struct idg_stat_id *a, const struct idg_stat_id *b);
 /* All of buf to fd, across short writes and EINTR; negative errno. */
 int idg_write_all(int fd, const void *buf, size_t len);
+/* The whole of a regular file, NUL-terminated, into *buf (the caller
+ * frees it); negative errno. */
+int idg_read_file(const char *path, char **buf, size_t *len);
 /* Writes the new content into an open temporary file; negative errno. */
 typedef int (*idg_fill_fn)(int fd, void *arg);
 /*

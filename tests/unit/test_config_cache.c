@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -383,11 +385,94 @@ static void test_config_outlives_cache(void **state)
 	assert_int_equal(rmdir(w.dir), 0);
 }
 
+/* Bytes this process has read so far (read(2) and friends). */
+static unsigned long long rchar(void)
+{
+	unsigned long long v = 0;
+	char line[128];
+	FILE *f = fopen("/proc/self/io", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "rchar: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static const char pol_a[] =
+	"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
+	"metadata: {name: p, namespace: prod}\n"
+	"spec:\n  endpointSelector: {matchLabels: {app: web}}\n"
+	"  ingress:\n  - toPorts: [{ports: [{port: \"8080\", protocol: TCP}]}]\n";
+
+/*
+ * Files that last changed well before they were read are known unchanged
+ * by stat alone: not read again. A rewrite of the same size with its
+ * mtime put back still moves the ctime: parsed again, new bytes seen.
+ */
+static void test_unchanged_by_stat(void **state)
+{
+	struct idg_config_cache cache = { 0 };
+	struct world w = { .rng = 9, .broken = -1 };
+	struct idg_config cfg;
+	struct idg_diags d = { 0 };
+	struct idg_config_reuse r;
+	unsigned long long before;
+	struct timespec times[2];
+	char path[128], *other;
+	struct stat sb;
+
+	(void)state;
+	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
+	assert_non_null(mkdtemp(w.dir));
+	put(&w, "00-nodes.yaml", nodes);
+	put(&w, "10-pol.yaml", pol_a);
+	/* Past the racy window of the first read. */
+	sleep(4);
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	assert_int_equal(r.parsed, 2);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+
+	before = rchar();
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	/* Neither file read: far fewer bytes than the two files hold. */
+	assert_true(rchar() - before < sizeof(nodes) / 2);
+	assert_int_equal(r.parsed, 0);
+	assert_int_equal(cfg.policies[0].rules[IDG_RS_INGRESS][0].ports[0].port, 8080);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+
+	/* Same size, other bytes, the old mtime put back. */
+	snprintf(path, sizeof(path), "%s/10-pol.yaml", w.dir);
+	assert_int_equal(stat(path, &sb), 0);
+	other = strdup(pol_a);
+	assert_non_null(other);
+	memcpy(strstr(other, "8080"), "9090", 4);
+	put(&w, "10-pol.yaml", other);
+	times[0] = sb.st_atim;
+	times[1] = sb.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	assert_int_equal(r.parsed, 1);
+	assert_int_equal(cfg.policies[0].rules[IDG_RS_INGRESS][0].ports[0].port, 9090);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	idg_config_cache_free(&cache);
+	free(other);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
+	unlink(path);
+	assert_int_equal(rmdir(w.dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_equals_fresh),
 		cmocka_unit_test(test_config_outlives_cache),
+		cmocka_unit_test(test_unchanged_by_stat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -821,6 +821,64 @@ static void test_state_missing_and_corrupt(void **state)
 	assert_true(idg_state_load(tmpdir, &st) < 0);
 }
 
+/* The daemon's memo never hides what another writer put in the file. */
+static void test_state_memo(void **state)
+{
+	struct idg_state_memo m = { 0 };
+	struct idg_state st = { 0 }, other = { 0 };
+	const char *path = tmp_path("memo");
+
+	(void)state;
+	assert_int_equal(idg_state_load_memo(path, &m), 0); /* none yet */
+	assert_int_equal(m.st.n_ids + m.st.n_cookies, 0);
+	assert_int_equal(idg_state_add_id(&st, "a=1", 70000), 0);
+	assert_int_equal(idg_state_add_cookie(&st, "ns/p/ingress/0", 3), 0);
+	assert_int_equal(idg_state_save_memo(path, &st, &m), 0);
+	assert_true(m.valid);
+	assert_int_equal(idg_state_load_memo(path, &m), 0);
+	assert_int_equal(m.st.n_ids, 1);
+	assert_string_equal(m.st.ids[0].canon, "a=1");
+	assert_int_equal(m.st.cookies[0].cookie, 3);
+
+	/* Another process's apply: the memo follows the file. */
+	assert_int_equal(idg_state_add_cookie(&other, "ns/q/egress/1", 9), 0);
+	assert_int_equal(idg_state_save(path, &other), 0);
+	assert_int_equal(idg_state_load_memo(path, &m), 0);
+	assert_int_equal(m.st.n_ids, 0);
+	assert_int_equal(m.st.n_cookies, 1);
+	assert_string_equal(m.st.cookies[0].key, "ns/q/egress/1");
+
+	/* Saving what the file holds leaves it alone; a new text replaces
+	 * it and the memo. */
+	assert_int_equal(idg_state_save_memo(path, &other, &m), 0);
+	assert_int_equal(idg_state_save_memo(path, &st, &m), 0);
+	assert_int_equal(idg_state_load_memo(path, &m), 0);
+	assert_int_equal(m.st.n_ids, 1);
+
+	/* A corrupt file is an error and empties the memo; a missing one
+	 * is an empty state. */
+	write_file(path, "idgate-state 1\nid 5 a\n");
+	assert_int_equal(idg_state_load_memo(path, &m), -EINVAL);
+	assert_false(m.valid);
+	assert_int_equal(m.st.n_ids, 0);
+	unlink(path);
+	assert_int_equal(idg_state_load_memo(path, &m), 0);
+	assert_int_equal(m.st.n_ids + m.st.n_cookies, 0);
+	/* A NUL byte is never ours. */
+	{
+		FILE *fp = fopen(path, "w");
+
+		assert_non_null(fp);
+		fwrite("idgate-state 1\nid 5 a\0b\nend\n", 1, 28, fp);
+		fclose(fp);
+	}
+	assert_int_equal(idg_state_load_memo(path, &m), -EINVAL);
+	unlink(path);
+	idg_state_memo_free(&m);
+	idg_state_free(&st);
+	idg_state_free(&other);
+}
+
 static void test_compile_updates_state(void **state)
 {
 	struct idg_state st = { 0 };
@@ -952,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_address_in_cluster),
 		cmocka_unit_test(test_state_round_trip),
 		cmocka_unit_test(test_state_missing_and_corrupt),
+		cmocka_unit_test(test_state_memo),
 		cmocka_unit_test(test_compile_updates_state),
 		cmocka_unit_test(test_cidr_contains),
 		cmocka_unit_test(test_labels_get),
