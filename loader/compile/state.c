@@ -423,8 +423,8 @@ static int state_text(const struct idg_state *st, struct sbuf *b)
 	return err;
 }
 
-/* True when path holds exactly text already. */
-static bool same_content(const char *path, const struct sbuf *b)
+/* True when path holds exactly text (n bytes) already. */
+static bool same_content(const char *path, const char *text, size_t n)
 {
 	size_t len;
 	char *buf;
@@ -432,9 +432,25 @@ static bool same_content(const char *path, const struct sbuf *b)
 
 	if (idg_read_file(path, &buf, &len))
 		return false;
-	same = len == b->n && !memcmp(buf, b->p, len);
+	same = len == n && !memcmp(buf, text, len);
 	free(buf);
 	return same;
+}
+
+/* Same numbers, same names, same order: the same text. */
+static bool state_same(const struct idg_state *a, const struct idg_state *b)
+{
+	if (a->n_ids != b->n_ids || a->n_cookies != b->n_cookies)
+		return false;
+	for (size_t i = 0; i < a->n_ids; i++)
+		if (a->ids[i].id != b->ids[i].id ||
+		    strcmp(a->ids[i].canon, b->ids[i].canon))
+			return false;
+	for (size_t i = 0; i < a->n_cookies; i++)
+		if (a->cookies[i].cookie != b->cookies[i].cookie ||
+		    strcmp(a->cookies[i].key, b->cookies[i].key))
+			return false;
+	return true;
 }
 
 int idg_state_save_memo(const char *path, const struct idg_state *st,
@@ -444,12 +460,21 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 	bool known;
 	int err;
 
+	/* What the memo says already: its text, no need to print it. */
+	if (m && m->valid && state_same(st, &m->st)) {
+		if (same_content(path, m->text, m->len))
+			return 0;
+		err = idg_file_replace_buf(path, 0644, m->text, m->len);
+		if (err)
+			idg_state_memo_free(m);
+		return err;
+	}
 	err = state_text(st, &text);
 	if (err)
 		goto out;
 	known = memo_says(m, text.p, text.n);
 	/* A reload that hands out no new number leaves the file alone. */
-	if (!same_content(path, &text))
+	if (!same_content(path, text.p, text.n))
 		err = idg_file_replace_buf(path, 0644, text.p, text.n);
 	if (err) {
 		if (m)

@@ -39,12 +39,15 @@ static int alloc_table(struct idg_strmap *m, size_t size)
 {
 	m->key = calloc(size, sizeof(*m->key));
 	m->key2 = calloc(size, sizeof(*m->key2));
+	m->hash = calloc(size, sizeof(*m->hash));
 	m->val = calloc(size, sizeof(*m->val));
-	if (!m->key || !m->key2 || !m->val) {
+	if (!m->key || !m->key2 || !m->hash || !m->val) {
 		free(m->key);
 		free(m->key2);
+		free(m->hash);
 		free(m->val);
 		m->key = m->key2 = NULL;
+		m->hash = NULL;
 		m->val = NULL;
 		return -ENOMEM;
 	}
@@ -67,15 +70,18 @@ void idg_strmap_free(struct idg_strmap *m)
 {
 	free(m->key);
 	free(m->key2);
+	free(m->hash);
 	free(m->val);
 	memset(m, 0, sizeof(*m));
 }
 
-static size_t find(const struct idg_strmap *m, const char *k, const char *k2)
+static size_t find(const struct idg_strmap *m, const char *k, const char *k2,
+		   uint64_t h)
 {
-	size_t s = (size_t)idg_str_hash(k, k2) & m->mask;
+	size_t s = (size_t)h & m->mask;
 
-	while (m->key[s] && !key_eq(m->key[s], m->key2[s], k, k2))
+	while (m->key[s] &&
+	       (m->hash[s] != h || !key_eq(m->key[s], m->key2[s], k, k2)))
 		s = (s + 1) & m->mask;
 	return s;
 }
@@ -94,9 +100,13 @@ static int grow(struct idg_strmap *m)
 
 		if (!old.key[i])
 			continue;
-		s = find(m, old.key[i], old.key2[i]);
+		/* Keys are distinct: the first free slot is theirs. */
+		s = (size_t)old.hash[i] & m->mask;
+		while (m->key[s])
+			s = (s + 1) & m->mask;
 		m->key[s] = old.key[i];
 		m->key2[s] = old.key2[i];
+		m->hash[s] = old.hash[i];
 		m->val[s] = old.val[i];
 		m->n++;
 	}
@@ -107,6 +117,7 @@ static int grow(struct idg_strmap *m)
 int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
 		    size_t v, size_t *out)
 {
+	uint64_t h = idg_str_hash(k, k2);
 	size_t s;
 	int err;
 
@@ -115,7 +126,7 @@ int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
 		if (err)
 			return err;
 	}
-	s = find(m, k, k2);
+	s = find(m, k, k2, h);
 	if (m->key[s]) {
 		if (out)
 			*out = m->val[s];
@@ -123,6 +134,7 @@ int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
 	}
 	m->key[s] = k;
 	m->key2[s] = k2;
+	m->hash[s] = h;
 	m->val[s] = v;
 	m->n++;
 	if (out)
@@ -137,6 +149,6 @@ size_t *idg_strmap_get2(const struct idg_strmap *m, const char *k,
 
 	if (!m->key)
 		return NULL;
-	s = find(m, k, k2);
+	s = find(m, k, k2, idg_str_hash(k, k2));
 	return m->key[s] ? &m->val[s] : NULL;
 }

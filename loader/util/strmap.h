@@ -15,6 +15,9 @@
 struct idg_strmap {
 	const char **key; /* NULL: free */
 	const char **key2; /* second half of a pair key (may be NULL) */
+	/* Each key's hash: a probe past another key costs no strcmp, and
+	 * growing rehashes no string. */
+	uint64_t *hash;
 	size_t *val;
 	size_t mask;
 	size_t n;

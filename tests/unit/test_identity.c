@@ -854,6 +854,17 @@ static void test_state_memo(void **state)
 	assert_int_equal(idg_state_save_memo(path, &st, &m), 0);
 	assert_int_equal(idg_state_load_memo(path, &m), 0);
 	assert_int_equal(m.st.n_ids, 1);
+	/* The memo's state saved over another writer's file: written. */
+	assert_int_equal(idg_state_save(path, &other), 0);
+	assert_int_equal(idg_state_save_memo(path, &st, &m), 0);
+	{
+		struct idg_state back;
+
+		assert_int_equal(idg_state_load(path, &back), 0);
+		assert_int_equal(back.n_ids, 1);
+		assert_string_equal(back.ids[0].canon, "a=1");
+		idg_state_free(&back);
+	}
 
 	/* A corrupt file is an error and empties the memo; a missing one
 	 * is an empty state. */
