@@ -180,7 +180,9 @@ run_rules() { # run_rules N DIR [--change]: the rule model as a directory
 # beside it under a hidden name and renamed into place, as a deployment
 # tool would; files SRC lacks are removed.
 # run_plan SRC: what run_sync would do, in RUN_PLAN ("put NAME", "rm
-# NAME"), worked out ahead so that a timed change is only the writes.
+# NAME"), worked out ahead and each new file written beside its target
+# under a hidden name (not a *.yaml the daemon reads), so that a timed
+# change is only the renames and removals.
 run_plan() {
 	local line
 	RUN_PLAN=() RUN_PLAN_SRC=$1
@@ -195,15 +197,18 @@ run_plan() {
 		"Only in $RUN_LIVE: "*) RUN_PLAN+=("rm ${line#"Only in $RUN_LIVE: "}") ;;
 		esac
 	done < <(diff -rq "$1" "$RUN_LIVE")
+	for line in "${RUN_PLAN[@]}"; do
+		case $line in
+		put*) cp "$1/${line#* }" "$RUN_LIVE/.${line#* }.tmp" ;;
+		esac
+	done
 }
-run_apply() { # run_apply: carry out RUN_PLAN
+run_apply() { # run_apply: carry out RUN_PLAN (files already written)
 	local step b
 	for step in "${RUN_PLAN[@]}"; do
 		b=${step#* }
 		case $step in
-		put*)
-			cp "$RUN_PLAN_SRC/$b" "$RUN_LIVE/.$b.tmp"
-			mv "$RUN_LIVE/.$b.tmp" "$RUN_LIVE/$b" ;;
+		put*) mv "$RUN_LIVE/.$b.tmp" "$RUN_LIVE/$b" ;;
 		rm*) rm -f "$RUN_LIVE/$b" ;;
 		esac
 	done

@@ -13,7 +13,8 @@
 #   iptables-nft     iptables-restore < changed.v4 (nft backend)
 #   nft              nft -f changed.nft (deletes and recreates the table)
 #   idgate-run       idgate run on a config directory (one policy file per
-#                    100 rules): the changed file renamed into it
+#                    100 rules): the changed file, written beside it
+#                    before t0, renamed into it (one mv process)
 # Per repeat: the probe must be denied (nothing for 300 ms), t0, the
 # update, t1 = kernel receive time of the first datagram; then the base
 # rule set goes back in and the probe must be denied again.
@@ -81,7 +82,7 @@ esac
 
 note "probe: UDP $PROBE -> $SERVER:$PORT, one datagram every ${INTERVAL_US} us asked (sender at SCHED_FIFO), $rate/s measured with no filter; this bounds the resolution (t1 is up to one interval after the verdict changed)"
 note "t0 = bash \$EPOCHREALTIME just before the update command; t1 = the kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME, taken before the filter) of the first probe datagram the receiver gets; value = t1 - t0"
-note "each variant reloads its whole rule set with one rule changed (rule N//2 becomes probe -> UDP $PORT): idgate: idgate apply -c changed.yaml (xdpMode auto) | iptables-legacy: iptables-legacy-restore < changed | iptables-nft: iptables-restore < changed (nft backend) | nft: nft -f changed (delete table + recreate, one transaction, a verdict map) | idgate-run: idgate run on a config directory (one policy file per 100 rules), the one changed file written beside it and renamed in (t0 just before the rename)"
+note "each variant reloads its whole rule set with one rule changed (rule N//2 becomes probe -> UDP $PORT): idgate: idgate apply -c changed.yaml (xdpMode auto) | iptables-legacy: iptables-legacy-restore < changed | iptables-nft: iptables-restore < changed (nft backend) | nft: nft -f changed (delete table + recreate, one transaction, a verdict map) | idgate-run: idgate run on a config directory (one policy file per 100 rules), the one changed file written beside it under a hidden name before t0, then renamed in by one mv process (t0 just before that mv)"
 note "per repeat the probe is checked denied (nothing for ${QUIET_MS} ms) before the update; afterwards the base set is reloaded and checked denied again; no flip within $((FLIP_MS / 1000)) s = failed"
 note "machine load at start (other jobs skew every number): $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 note "cmd ms (human table only, not recorded) = wall time of the update command; idgate's verdict can switch before its command exits"
