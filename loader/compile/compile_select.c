@@ -23,8 +23,8 @@ int idg_select_init(struct idg_rctx *x)
 {
 	const struct idg_idents *ids = x->ids;
 	uint8_t seen[IDG_ID_CLUSTER_MAX + 1];
-	size_t n = 0, n_lbl = 0, l;
-	size_t *fill = NULL;
+	size_t n = 0, n_lbl = 0, l, k = 0;
+	size_t *fill = NULL, *num = NULL;
 	int err;
 
 	for (size_t g = 0; g < ids->n_groups; g++)
@@ -37,6 +37,9 @@ int idg_select_init(struct idg_rctx *x)
 	err = idg_strmap_init(&x->lbl, n);
 	if (err)
 		return err;
+	num = calloc(n + 1, sizeof(*num));
+	if (!num)
+		return -ENOMEM;
 	/* Number the distinct labels and count their groups ... */
 	for (size_t g = 0; g < ids->n_groups; g++)
 		for (size_t i = 0; i < ids->groups[g].labels.n; i++) {
@@ -45,29 +48,33 @@ int idg_select_init(struct idg_rctx *x)
 			err = idg_strmap_put2(&x->lbl, lb->key, lb->value,
 					      n_lbl, &l);
 			if (err < 0)
-				return err;
+				goto out;
 			n_lbl += (size_t)err;
 			x->lbl_count[l]++;
+			num[k++] = l;
 		}
 	/* ... then lay the groups of each label out together, in group
 	 * order (a group carries a key once, so a label once). */
 	fill = calloc(n_lbl + 1, sizeof(*fill));
-	if (!fill)
-		return -ENOMEM;
+	if (!fill) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (l = 1; l < n_lbl; l++)
 		x->lbl_first[l] = x->lbl_first[l - 1] + x->lbl_count[l - 1];
+	k = 0;
 	for (size_t g = 0; g < ids->n_groups; g++)
 		for (size_t i = 0; i < ids->groups[g].labels.n; i++) {
 			const struct idg_label *lb = &ids->groups[g].labels.v[i];
 			struct idg_lbl_ref *r;
 
-			l = *idg_strmap_get2(&x->lbl, lb->key, lb->value);
+			l = num[k++];
 			r = &x->index[x->lbl_first[l] + fill[l]++];
 			r->key = lb->key;
 			r->value = lb->value;
 			r->group = g;
 		}
-	free(fill);
+	err = 0;
 	x->n_index = n;
 	memset(seen, 0, sizeof(seen));
 	for (size_t g = 0; g < ids->n_groups; g++) {
@@ -78,7 +85,10 @@ int idg_select_init(struct idg_rctx *x)
 			x->n_clusters++;
 		}
 	}
-	return 0;
+out:
+	free(fill);
+	free(num);
+	return err;
 }
 
 void idg_select_fini(struct idg_rctx *x)
