@@ -75,7 +75,17 @@ struct run {
 	int sfd, ifd, nfd;
 	struct nl_sock *nl;
 	char dir[PATH_MAX]; /* the directory watched */
+	int wd;             /* its watch */
+	/* dir is a symlink: its own directory is watched for its name, so
+	 * that a flip to another target moves the watch (-1: not a link). */
+	int link_wd;
+	char link_dir[PATH_MAX];
+	char link_name[NAME_MAX + 1];
 };
+
+#define WATCH_MASK                                                          \
+	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_CREATE | IN_DELETE |  \
+	 IN_MOVED_FROM)
 
 static void *health_main(void *arg)
 {
@@ -406,24 +416,75 @@ static bool drain_netlink(int fd)
 	return any;
 }
 
-/* Events on the config's name, in order, to the reload gate. */
+/* name in the watched directory is a symlink now. */
+static bool is_link(const struct run *r, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return !idg_path_join(path, sizeof(path), r->dir, name) &&
+	       !lstat(path, &st) && S_ISLNK(st.st_mode);
+}
+
+/* The watched directory's link now points elsewhere (or is gone): watch
+ * what it points to now, and have the gate look at once. */
+static void rewatch(struct run *r)
+{
+	if (r->wd >= 0)
+		inotify_rm_watch(r->ifd, r->wd);
+	r->wd = inotify_add_watch(r->ifd, r->dir, WATCH_MASK);
+	if (r->wd < 0 && errno != ENOENT && errno != ENOTDIR)
+		fprintf(stderr, "idgate run: cannot watch %s: %s\n", r->dir,
+			strerror(errno));
+	printf("idgate run: %s/%s changed: watching %s again\n", r->link_dir,
+	       r->link_name, r->dir);
+	idg_reload_gate_event(&r->gate, IN_MOVED_TO, mono_s());
+}
+
+/*
+ * Events on the config's name, in order, to the reload gate. A symlink
+ * created or renamed in is complete by construction, like a rename: a
+ * config file linked in, or a deployment's link flipped to a new set of
+ * files (Kubernetes ConfigMap volumes flip "..data", which the *.yaml
+ * files point through), is checked whatever its name.
+ */
 static void drain_inotify(int fd, struct run *r)
 {
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool moved = false;
 	ssize_t n;
 
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *e = (const void *)p;
-
-			if ((e->mask & IN_Q_OVERFLOW) ||
-			    (e->len && (r->gate.dir ?
+			bool ours = e->len && (r->gate.dir ?
 						idg_config_dir_wants(e->name) :
-						!strcmp(e->name, r->base))))
-				idg_reload_gate_event(&r->gate, e->mask, mono_s());
+						!strcmp(e->name, r->base));
+			uint32_t mask = e->mask;
+
 			p += sizeof(*e) + e->len;
+			if (e->wd >= 0 && e->wd == r->link_wd) {
+				moved |= e->len && !strcmp(e->name, r->link_name);
+				continue;
+			}
+			if (e->wd != r->wd && !(mask & IN_Q_OVERFLOW))
+				continue; /* a watch given up */
+			/* Another name's link made in place may be the
+			 * first half of a flip (ConfigMaps make "..data_tmp",
+			 * then rename it): settle, so the rename's check at
+			 * once is the only reload. */
+			if (e->len && (mask & (IN_CREATE | IN_MOVED_TO)) &&
+			    (ours || r->gate.dir) && is_link(r, e->name)) {
+				mask = ours || (mask & IN_MOVED_TO) ?
+					       IN_MOVED_TO : IN_CLOSE_WRITE;
+				ours = true;
+			}
+			if ((mask & IN_Q_OVERFLOW) || ours)
+				idg_reload_gate_event(&r->gate, mask, mono_s());
 		}
 	}
+	if (moved)
+		rewatch(r);
 }
 
 static void not_reloading(const struct run *r, const char *why)
@@ -528,6 +589,36 @@ static void ct_gc(const struct run *r)
 	fflush(stdout);
 }
 
+/* When r->dir is a symlink: its directory and name, to watch. */
+static void watch_link_target(struct run *r)
+{
+	char path[PATH_MAX], *slash;
+	struct stat st;
+	size_t len;
+
+	r->link_wd = -1;
+	snprintf(path, sizeof(path), "%s", r->dir);
+	/* "link/" resolves the link: look at "link". */
+	len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	if (lstat(path, &st) || !S_ISLNK(st.st_mode))
+		return;
+	slash = strrchr(path, '/');
+	if (!slash) {
+		snprintf(r->link_dir, sizeof(r->link_dir), ".");
+		snprintf(r->link_name, sizeof(r->link_name), "%s", path);
+	} else {
+		snprintf(r->link_name, sizeof(r->link_name), "%s", slash + 1);
+		if (slash == path)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		snprintf(r->link_dir, sizeof(r->link_dir), "%s", path);
+	}
+	r->link_wd = 0; /* watched once the inotify descriptor exists */
+}
+
 /* The directory to watch for config (the config itself when it is a
  * directory, else its parent) into r->dir, and r->base. */
 static void watch_target(struct run *r)
@@ -550,6 +641,7 @@ static void watch_target(struct run *r)
 		r->base = r->config;
 		snprintf(r->dir, sizeof(r->dir), ".");
 	}
+	watch_link_target(r);
 }
 
 /* The signalfd, the inotify watch and the rtnetlink subscription. */
@@ -572,12 +664,21 @@ static int watch_open(struct run *r)
 	r->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	r->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (r->sfd < 0 || r->ifd < 0 ||
-	    inotify_add_watch(r->ifd, r->dir,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY |
-				      IN_CREATE | IN_DELETE | IN_MOVED_FROM) < 0) {
+	    (r->wd = inotify_add_watch(r->ifd, r->dir, WATCH_MASK)) < 0) {
 		fprintf(stderr, "idgate run: cannot watch %s: %s\n", r->dir,
 			strerror(errno));
 		return -1;
+	}
+	if (!r->link_wd) {
+		r->link_wd = inotify_add_watch(r->ifd, r->link_dir,
+					       IN_CREATE | IN_DELETE |
+						       IN_MOVED_TO |
+						       IN_MOVED_FROM);
+		if (r->link_wd < 0) {
+			fprintf(stderr, "idgate run: cannot watch %s: %s\n",
+				r->link_dir, strerror(errno));
+			return -1;
+		}
 	}
 	r->nl = nl_socket_alloc();
 	if (!r->nl || nl_connect(r->nl, NETLINK_ROUTE) ||
@@ -686,7 +787,8 @@ int do_run(struct idg_opts *o)
 {
 	struct run r = { .config = o->config,
 			 .event_interval_ms = o->event_interval_ms,
-			 .cfd = -1, .sfd = -1, .ifd = -1, .nfd = -1 };
+			 .cfd = -1, .sfd = -1, .ifd = -1, .nfd = -1,
+			 .wd = -1, .link_wd = -1 };
 	const char *maddr = o->metrics_address ? o->metrics_address : "127.0.0.1:9464";
 	struct MHD_Daemon *mhd = NULL;
 	int rc = 1, err;
@@ -719,8 +821,12 @@ int do_run(struct idg_opts *o)
 		if (!mhd)
 			goto out;
 	}
-	printf("idgate run: node %s: watching %s (inotify on %s), links (rtnetlink + %d ms check), metrics %s%s\n",
-	       r.sh.in.node, o->config, r.dir, IDG_RUN_CHECK_MS,
+	printf("idgate run: node %s: watching %s (inotify on %s%s%s%s%s), links (rtnetlink + %d ms check), metrics %s%s\n",
+	       r.sh.in.node, o->config, r.dir,
+	       r.link_wd >= 0 ? ", a symlink: and on " : "",
+	       r.link_wd >= 0 ? r.link_dir : "",
+	       r.link_wd >= 0 ? " for " : "",
+	       r.link_wd >= 0 ? r.link_name : "", IDG_RUN_CHECK_MS,
 	       mhd ? "http://" : "", mhd ? maddr : "off");
 	printf("idgate run: ready\n");
 	if (event_loop(&r))

@@ -125,4 +125,43 @@ rc=0
 wait "$RUN_PID" || rc=$?
 [ "$rc" = 0 ] && ok "SIGTERM: exit 0" || not_ok "SIGTERM: exit $rc"
 [ ! -e "$TMP/state-node-a/control.sock" ] && ok "SIGTERM: control socket removed" || not_ok "SIGTERM: control socket left"
+
+# 5. Symlinks, as deployment tools and ConfigMap volumes use them, each
+# applied at once: the config directory a link flipped to another
+# release; *.yaml files that are links through "..data", flipped to a
+# new set of files; a config file linked in.
+REL1=$TMP/rel1 REL2=$TMP/rel2
+mkdir -p "$REL1" "$REL2/..v1" "$REL2/..v2"
+cp "$CONFIG" "$REL1/00-scenario.yaml"
+cp "$CONFIG" "$REL2/..v1/00-scenario.yaml"
+cp "$CONFIG" "$REL2/..v2/00-scenario.yaml"
+reporting_reads_policy >"$REL2/..v1/10-reporting.yaml"
+{ echo "  ingress:"; app_port_rule reporting 9999 TCP; } | billing_policy reporting-reads >"$REL2/..v2/10-reporting.yaml"
+ln -s ..v1 "$REL2/..data"
+ln -s ..data/00-scenario.yaml "$REL2/00-scenario.yaml"
+ln -s ..data/10-reporting.yaml "$REL2/10-reporting.yaml"
+ln -s "$REL1" "$TMP/current"
+LOG=$TMP/run-link.log
+idg_bg "$NA" node-a run -c "$TMP/current/" --metrics-address off >"$LOG" 2>&1
+RUN_PID=$BG_PID
+if waitfor 10 grep -q "idgate run: ready" "$LOG"; then ok "link: daemon started"; else not_ok "link: daemon did not start: $(cat "$LOG")"; fi
+grep -q "a symlink: and on $TMP for current" "$LOG" && ok "link: its directory watched" || not_ok "link: $(grep watching "$LOG")"
+g=$(gen)
+enforcing OLD "link: release 1"
+ln -s "$REL2" "$TMP/current.new"
+mv -T "$TMP/current.new" "$TMP/current"
+at_gen $((g + 1)) "link flipped to release 2"
+enforcing NEW "link flipped to release 2"
+ln -s ..v2 "$REL2/..data_tmp"
+mv -T "$REL2/..data_tmp" "$REL2/..data"
+at_gen $((g + 2)) "..data flipped"
+sleep 0.6 # past the settle time of the link made before the rename
+gen_is $((g + 2)) && ok "..data flipped: one reload" || not_ok "..data flipped: generation $(gen): $(grep -c reloaded: "$LOG") reloads"
+enforcing OLD "..data flipped"
+reporting_reads_policy | sed 's/name: reporting-reads/name: reporting-reads-linked/' >"$TMP/extra.yaml"
+ln -s "$TMP/extra.yaml" "$REL2/20-extra.yaml"
+at_gen $((g + 3)) "file linked in"
+enforcing NEW "file linked in"
+kill -TERM "$RUN_PID"
+wait "$RUN_PID" || true
 finish
