@@ -26,6 +26,7 @@
 #include <netlink/socket.h>
 #include <linux/rtnetlink.h>
 #include <bpf/bpf.h>
+#include <json-c/json.h>
 
 #include "apply.h"
 #include "attach.h"
@@ -162,9 +163,40 @@ static void publish(struct run *r, struct cmd_compiled *cc)
 	}
 }
 
-/* What the load just done did, for the control socket. */
+/* Names of paths, without their directory: a JSON array. */
+static struct json_object *names_json(char *const *v, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < n; i++) {
+		const char *slash = strrchr(v[i], '/');
+
+		json_object_array_add(a, json_object_new_string(slash ? slash + 1 : v[i]));
+	}
+	return a;
+}
+
+/* The files the load found added, changed and removed (a directory). */
+static struct json_object *files_changed_json(const struct idg_config_changes *c)
+{
+	struct json_object *j;
+
+	if (!c->n_added && !c->n_changed && !c->n_removed)
+		return NULL;
+	j = json_object_new_object();
+	if (!j)
+		return NULL;
+	json_object_object_add(j, "added", names_json(c->added, c->n_added));
+	json_object_object_add(j, "changed", names_json(c->changed, c->n_changed));
+	json_object_object_add(j, "removed", names_json(c->removed, c->n_removed));
+	return j;
+}
+
+/* What the load just done did, for the control socket. t0: its start,
+ * on idg_now_ms()'s clock. */
 static void change_record(struct run *r, int err, const struct cmd_compiled *cc,
-			  const struct idg_apply_result *res, double dt)
+			  const struct idg_apply_result *res, double t0,
+			  double dt)
 {
 	struct idg_run_change *ch = &r->last;
 	size_t len = 0;
@@ -182,12 +214,34 @@ static void change_record(struct run *r, int err, const struct cmd_compiled *cc,
 		ch->switch_ms = res->switch_ms;
 		ch->written = res->commit.written;
 		ch->deleted = res->commit.deleted;
+		if (res->commit.switched_at > t0)
+			ch->enforce_ms = res->commit.switched_at - t0;
 	}
+	ch->files_changed = files_changed_json(&r->reuse.cfg.last);
 	f = open_memstream(&ch->diags, &len);
 	if (f) {
 		idg_diags_print(&cc->d, f);
 		fclose(f);
 	}
+}
+
+/* The log line of a load that worked, ending as status's does. */
+static void log_reloaded(const struct run *r, const struct cmd_compiled *cc,
+			 const char *why, double dt)
+{
+	struct json_object *j = idg_run_change_json(&r->last);
+	char tail[320] = "";
+
+	if (j)
+		idg_run_change_tail(j, tail, sizeof(tail));
+	json_object_put(j);
+	if (r->gate.dir)
+		printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total, %zu of %zu files parsed%s\n",
+		       r->last.gen, why, dt * 1e3, cc->reuse.parsed,
+		       cc->reuse.files, tail);
+	else
+		printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total%s\n",
+		       r->last.gen, why, dt * 1e3, tail);
 }
 
 /* One config load: start, file change, SIGHUP or idgate apply. */
@@ -202,20 +256,19 @@ static int reload(struct run *r, const char *why)
 				    .err_len = sizeof(ch->error) };
 	struct cmd_compiled *cc = calloc(1, sizeof(*cc));
 	struct idg_apply_result res = { 0 };
-	double t0 = mono_s(), dt;
+	double t0 = mono_s(), t0_ms = idg_now_ms(), dt;
 	uint32_t gen = 0;
 	int err;
 
 	if (!cc)
 		return -ENOMEM;
-	free(ch->diags);
-	memset(ch, 0, sizeof(*ch));
+	idg_run_change_clear(ch);
 	ch->time = wall_s();
 	snprintf(ch->why, sizeof(ch->why), "%s", why);
 	printf("idgate run: loading %s (%s)\n", r->config, why);
 	err = cmd_apply_config(&r->sh.in, r->config, &a, cc, &res);
 	dt = mono_s() - t0;
-	change_record(r, err, cc, &res, dt);
+	change_record(r, err, cc, &res, t0_ms, dt);
 	pthread_mutex_lock(&r->sh.mu);
 	r->sh.reloads++;
 	r->sh.reload_failures += err != 0;
@@ -236,13 +289,7 @@ static int reload(struct run *r, const char *why)
 		free(cc);
 		return err;
 	}
-	if (r->gate.dir)
-		printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total, %zu of %zu files parsed\n",
-		       res.gen, why, dt * 1e3, cc->reuse.parsed,
-		       cc->reuse.files);
-	else
-		printf("idgate run: reloaded: generation %u enforcing (%s), %.1f ms total\n",
-		       res.gen, why, dt * 1e3);
+	log_reloaded(r, cc, why, dt);
 	health_start(r, &cc->c);
 	publish(r, cc);
 	r->repair_failing = false;
@@ -764,7 +811,7 @@ static void run_close(struct run *r, struct MHD_Daemon *mhd)
 	health_stop(r);
 	publish(r, NULL);
 	cmd_reuse_free(&r->reuse);
-	free(r->last.diags);
+	idg_run_change_clear(&r->last);
 	if (r->cfd >= 0) {
 		char sock[PATH_MAX];
 

@@ -38,6 +38,7 @@ struct idg_cfg_frag {
 	size_t n_ep_node, n_node_cid, n_gw_name;
 	struct idg_diags d;
 	bool yaml_ok;
+	bool fresh; /* parsed by the load under way */
 	/* stat of the file around its last read (when it held still). */
 	bool have_id;
 	struct idg_stat_id id;
@@ -128,6 +129,66 @@ static struct idg_cfg_frag *cache_find_stat(const struct idg_config_cache *c,
 	return NULL;
 }
 
+static void changes_free(struct idg_config_changes *ch)
+{
+	for (size_t i = 0; i < ch->n_added; i++)
+		free(ch->added[i]);
+	for (size_t i = 0; i < ch->n_changed; i++)
+		free(ch->changed[i]);
+	for (size_t i = 0; i < ch->n_removed; i++)
+		free(ch->removed[i]);
+	free(ch->added);
+	free(ch->changed);
+	free(ch->removed);
+	memset(ch, 0, sizeof(*ch));
+}
+
+static int change_add(char ***v, size_t *n, const char *path)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = strdup(path);
+	if (!nv[*n])
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/*
+ * The files new, parsed again and gone, against the cache's last load.
+ * Both lists are in bytewise name order (cfg_dir_sources), so one walk.
+ */
+static int changes_find(const struct idg_config_cache *c,
+			const struct idg_config *cfg, const bool *fresh,
+			struct idg_config_changes *ch)
+{
+	size_t i = 0, k = 0;
+	int err = 0;
+
+	while (!err && (i < cfg->n_srcs || k < c->n)) {
+		int cmp = i >= cfg->n_srcs ? 1 :
+			  k >= c->n	   ? -1 :
+					     strcmp(cfg->srcs[i], c->v[k]->path);
+
+		if (cmp > 0) {
+			err = change_add(&ch->removed, &ch->n_removed,
+					 c->v[k++]->path);
+			continue;
+		}
+		if (fresh[i])
+			err = cmp ? change_add(&ch->added, &ch->n_added,
+					       cfg->srcs[i]) :
+				    change_add(&ch->changed, &ch->n_changed,
+					       cfg->srcs[i]);
+		i++;
+		k += !cmp;
+	}
+	return err;
+}
+
 /* Reads file i of cfg and finds or parses it into frags[i]. */
 static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 		    size_t i, struct idg_cfg_frag **frags, struct idg_diags *d,
@@ -172,6 +233,7 @@ static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 		err = frag_parse(path, buf, len, &frags[i]);
 		if (err)
 			return err;
+		frags[i]->fresh = true;
 	}
 	frags[i]->have_id = held;
 	if (held) {
@@ -259,13 +321,15 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 {
 	struct cfg_parser p = { .cfg = cfg, .d = d };
 	struct idg_cfg_frag **frags = NULL, **keep = NULL;
+	struct idg_config_changes ch = { 0 };
 	size_t errors = d->n_errors, n;
-	bool yaml_ok = true;
+	bool yaml_ok = true, *fresh = NULL;
 	struct idg_pos pos;
 	struct stat st;
 	int err;
 
 	memset(r, 0, sizeof(*r));
+	changes_free(&c->last);
 	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
 		r->files = r->parsed = 1;
 		return idg_config_load(path, cfg, d);
@@ -286,12 +350,23 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 	}
 	for (size_t i = 0; i < n && !err; i++)
 		err = load_one(c, cfg, i, frags, d, r);
+	fresh = calloc(n, sizeof(*fresh));
+	if (!err && !fresh)
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		fresh[i] = frags[i]->fresh;
+		frags[i]->fresh = false;
+	}
+	if (!err)
+		err = changes_find(c, cfg, fresh, &ch);
 	if (err) {
 		if (err == -ENOMEM)
 			idg_err(d, pos, "out of memory");
 		goto out;
 	}
 	cache_set(c, frags, n, keep);
+	c->last = ch;
+	memset(&ch, 0, sizeof(ch));
 	keep = NULL;
 	/* From here cfg is freed as a cached config, whatever happens. */
 	cfg->frags = frags;
@@ -326,6 +401,8 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		cfg_check(&p);
 out:
 	cfg_parser_done(&p);
+	changes_free(&ch);
+	free(fresh);
 	if (frags) {
 		for (size_t i = 0; i < n; i++)
 			frag_unref(frags[i]);
@@ -363,4 +440,5 @@ void idg_config_cache_free(struct idg_config_cache *c)
 	free(c->v);
 	c->v = NULL;
 	c->n = 0;
+	changes_free(&c->last);
 }

@@ -15,9 +15,18 @@
 
 struct idg_cfg_frag;
 
+/* What a load of a config directory found against the load before it:
+ * files new, changed (parsed again) and gone, as paths. */
+struct idg_config_changes {
+	char **added, **changed, **removed;
+	size_t n_added, n_changed, n_removed;
+};
+
 struct idg_config_cache {
 	struct idg_cfg_frag **v; /* the files of the last load, in order */
 	size_t n;
+	/* Of the last load that read every file (empty for one file). */
+	struct idg_config_changes last;
 };
 
 /* What the last load did. */

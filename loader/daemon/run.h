@@ -21,15 +21,23 @@ struct idg_run_change {
 	uint32_t gen;    /* enforcing after it (0: none) */
 	size_t files, parsed;
 	double compile_ms, fill_ms, switch_ms, total_ms;
+	double enforce_ms; /* from its start to the switch (0: no switch) */
 	uint32_t written, deleted;
 	char *diags;     /* its diagnostics as printed (malloc'd), or NULL */
+	/* The config directory's files it found added, changed and removed:
+	 * {"added": [names], "changed": [...], "removed": [...]}, or NULL. */
+	struct json_object *files_changed;
 };
+/* Frees what c holds and zeroes it. */
+void idg_run_change_clear(struct idg_run_change *c);
 
 /* The change as a JSON object (control socket). */
 struct json_object *idg_run_change_json(const struct idg_run_change *c);
 /* That object in one line for people: what the change made enforcing
  * and what it took, or why it failed (false). */
 bool idg_run_change_summary(struct json_object *ch, char *buf, size_t len);
+/* Its end: ", enforcing after X ms; changed NAMES; added ...". */
+void idg_run_change_tail(struct json_object *ch, char *buf, size_t len);
 
 struct cmd_compiled;
 

@@ -988,7 +988,8 @@ int idg_gen_commit_ex(const struct idg_dp *dp, struct idg_gen *g,
 	idg_test_kill_at("switched");
 	if (new_gen)
 		*new_gen = next;
-	st.switch_ms = idg_now_ms() - t0;
+	st.switched_at = idg_now_ms();
+	st.switch_ms = st.switched_at - t0;
 	/* Records are an optimisation: a failure to write one only means
 	 * the next commit to that slot reads it back. */
 	if (dir) {

@@ -154,6 +154,7 @@ struct idg_gen_commit_stats {
 	bool waited;        /* a grace period was waited for in the commit */
 	bool read_back;     /* the slot's content was read from the kernel */
 	double switch_ms;   /* from the commit's start to the switch */
+	double switched_at; /* the switch, on idg_now_ms()'s clock */
 	double record_ms;   /* writing the slot's record, after the switch */
 };
 

@@ -38,6 +38,8 @@ enforcing NEW "file added"
 # Only the new file is parsed; the other comes from the daemon's cache.
 grep -q "reloaded: generation 2 .*, 1 of 2 files parsed" "$LOG" \
 	&& ok "file added: only it parsed" || not_ok "file added: $(grep reloaded: "$LOG" | tail -1)"
+grep -q "reloaded: generation 2 .*, enforcing after [0-9.]* ms; added 10-reporting.yaml$" "$LOG" \
+	&& ok "file added: logged by name" || not_ok "file added: $(grep reloaded: "$LOG" | tail -1)"
 grep -q "# idgate: from $DIR/10-reporting.yaml" "$TMP/state-node-a/applied.yaml" \
 	&& ok "applied copy holds both files" || not_ok "applied copy: $(grep '^# idgate' "$TMP/state-node-a/applied.yaml")"
 idg "$NA" node-a policy get >"$TMP/policies" 2>&1
@@ -74,10 +76,15 @@ idg "$NA" node-a status >"$TMP/status" 2>&1
 grep -q "^daemon: .*idgate run, pid $RUN_PID, enforcing $DIR" "$TMP/status" && ok "status: the daemon" || not_ok "status: $(grep -A1 daemon "$TMP/status")"
 grep -q "^last change: .* (file changed): generation $((g + 1)), 0 of 1 files parsed" "$TMP/status" \
 	&& ok "status: its last change" || not_ok "status: $(grep 'last change' "$TMP/status")"
+grep -q "^last change: .*, enforcing after [0-9.]* ms; removed 10-reporting.yaml$" "$TMP/status" \
+	&& ok "status: what changed and the time to enforce" || not_ok "status: $(grep 'last change' "$TMP/status")"
 idg "$NA" node-a status -o json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)["daemon"]
-assert d["last_change"]["ok"] and d["last_change"]["files"] == 1, d' \
+c = d["last_change"]
+assert c["ok"] and c["files"] == 1, d
+assert c["files_changed"] == {"added": [], "changed": [], "removed": ["10-reporting.yaml"]}, c
+assert 0 < c["enforce_ms"] <= c["total_ms"], c' \
 	&& ok "status json: daemon.last_change" || not_ok "status json: no daemon"
 if idg "$NA" node-a apply -c "$DIR" >"$TMP/apply.out" 2>&1 &&
 	grep -q "applied by idgate run (pid $RUN_PID): generation $((g + 2)), 0 of 1 files parsed" "$TMP/apply.out"; then

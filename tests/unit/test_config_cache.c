@@ -467,12 +467,84 @@ static void test_unchanged_by_stat(void **state)
 	assert_int_equal(rmdir(w.dir), 0);
 }
 
+static void names_are(char *const *v, size_t n, const char *dir,
+		      const char *want)
+{
+	char got[256] = "";
+
+	for (size_t i = 0; i < n; i++) {
+		assert_true(!strncmp(v[i], dir, strlen(dir)));
+		strcat(got, i ? " " : "");
+		strcat(got, v[i] + strlen(dir) + 1);
+	}
+	assert_string_equal(got, want);
+}
+
+/* What a load found against the one before: added, changed, removed. */
+static void test_changes(void **state)
+{
+	struct idg_config_cache cache = { 0 };
+	struct world w = { .rng = 11, .broken = -1 };
+	struct idg_config cfg;
+	struct idg_diags d = { 0 };
+	struct idg_config_reuse r;
+	char path[128], *other;
+
+	(void)state;
+	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
+	assert_non_null(mkdtemp(w.dir));
+	put(&w, "00-nodes.yaml", nodes);
+	put(&w, "10-pol.yaml", pol_a);
+	put(&w, "20-pol.yaml", "# nothing yet\n");
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	names_are(cache.last.added, cache.last.n_added, w.dir,
+		  "00-nodes.yaml 10-pol.yaml 20-pol.yaml");
+	assert_int_equal(cache.last.n_changed + cache.last.n_removed, 0);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+
+	other = strdup(pol_a);
+	assert_non_null(other);
+	memcpy(strstr(other, "8080"), "9090", 4);
+	put(&w, "10-pol.yaml", other);
+	put(&w, "15-new.yaml", "# new\n");
+	put(&w, "20-pol.yaml", "# nothing yet\n"); /* same bytes */
+	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
+	assert_int_equal(unlink(path), 0);
+	put(&w, "01-nodes.yaml", nodes);
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	names_are(cache.last.added, cache.last.n_added, w.dir,
+		  "01-nodes.yaml 15-new.yaml");
+	names_are(cache.last.changed, cache.last.n_changed, w.dir, "10-pol.yaml");
+	names_are(cache.last.removed, cache.last.n_removed, w.dir, "00-nodes.yaml");
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+
+	/* Nothing changed: nothing listed. */
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	assert_int_equal(cache.last.n_added + cache.last.n_changed +
+				 cache.last.n_removed, 0);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	idg_config_cache_free(&cache);
+	free(other);
+	for (int i = 0; i < 4; i++) {
+		static const char *const f[] = { "01-nodes.yaml", "10-pol.yaml",
+						 "15-new.yaml", "20-pol.yaml" };
+
+		snprintf(path, sizeof(path), "%s/%s", w.dir, f[i]);
+		unlink(path);
+	}
+	assert_int_equal(rmdir(w.dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_equals_fresh),
 		cmocka_unit_test(test_config_outlives_cache),
 		cmocka_unit_test(test_unchanged_by_stat),
+		cmocka_unit_test(test_changes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
