@@ -659,8 +659,13 @@ static int dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
 		}
 		/* Directories and the like named *.yaml are not config. */
 		if (stat(path, &st) || !S_ISREG(st.st_mode)) {
-			if (errno != ENOENT) /* gone since readdir: not ours */
+			/* Gone since readdir: not ours; a link to nothing is
+			 * likely a mistake worth a word. */
+			if (errno != ENOENT)
 				idg_warn(d, pos, "%s ignored: not a regular file",
+					 e->d_name);
+			else if (!lstat(path, &st) && S_ISLNK(st.st_mode))
+				idg_warn(d, pos, "%s ignored: a symlink to nothing",
 					 e->d_name);
 			free(path);
 			continue;

@@ -212,6 +212,11 @@ static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 	 * ctime past read_at, less the coarse clock's lag. */
 	clock_gettime(CLOCK_REALTIME, &read_at);
 	held = !stat(path, &before);
+	/* Removed since the directory was listed (not a dangling link,
+	 * which stays an error): read as removed; its removal's event
+	 * brings the next reload anyway. */
+	if (!held && errno == ENOENT && lstat(path, &before) && errno == ENOENT)
+		return -ESTALE;
 	err = cfg_read_file(path, pos, d, &buf, &len);
 	if (err)
 		return err;
@@ -348,8 +353,19 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n && !err; i++)
+	for (size_t i = 0; i < n && !err; i++) {
 		err = load_one(c, cfg, i, frags, d, r);
+		if (err != -ESTALE)
+			continue;
+		free(cfg->srcs[i]);
+		memmove(&cfg->srcs[i], &cfg->srcs[i + 1],
+			(n - i - 1) * sizeof(*cfg->srcs));
+		cfg->n_srcs = r->files = --n;
+		i--;
+		err = n ? 0 : -ENOENT;
+	}
+	if (err == -ENOENT && !n)
+		idg_err(d, pos, "no *.yaml files in this directory");
 	fresh = calloc(n, sizeof(*fresh));
 	if (!err && !fresh)
 		err = -ENOMEM;

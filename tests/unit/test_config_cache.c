@@ -538,6 +538,38 @@ static void test_changes(void **state)
 	assert_int_equal(rmdir(w.dir), 0);
 }
 
+/* A *.yaml link to nothing is not config, and says so. */
+static void test_dangling_link(void **state)
+{
+	struct idg_config_cache cache = { 0 };
+	struct world w = { .rng = 13, .broken = -1 };
+	struct idg_config cfg;
+	struct idg_diags d = { 0 };
+	struct idg_config_reuse r;
+	char path[128];
+	bool named = false;
+
+	(void)state;
+	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
+	assert_non_null(mkdtemp(w.dir));
+	put(&w, "00-nodes.yaml", nodes);
+	snprintf(path, sizeof(path), "%s/10-gone.yaml", w.dir);
+	assert_int_equal(symlink("no-such-file.yaml", path), 0);
+	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+	assert_int_equal(r.files, 1);
+	for (size_t i = 0; i < d.n; i++)
+		named |= d.v[i].level == IDG_DIAG_WARNING &&
+			 strstr(d.v[i].msg, "10-gone.yaml ignored: a symlink to nothing");
+	assert_true(named);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	idg_config_cache_free(&cache);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
+	unlink(path);
+	assert_int_equal(rmdir(w.dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,6 +577,7 @@ int main(void)
 		cmocka_unit_test(test_config_outlives_cache),
 		cmocka_unit_test(test_unchanged_by_stat),
 		cmocka_unit_test(test_changes),
+		cmocka_unit_test(test_dangling_link),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
