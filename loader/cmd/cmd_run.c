@@ -636,10 +636,25 @@ static void ct_gc(const struct run *r)
 	fflush(stdout);
 }
 
+/* path's directory into dir ("." when it has none); returns where its
+ * last name starts in path. */
+static size_t path_dir(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		snprintf(dir, len, ".");
+		return 0;
+	}
+	snprintf(dir, len, "%.*s", slash == path ? 1 : (int)(slash - path),
+		 path);
+	return (size_t)(slash - path) + 1;
+}
+
 /* When r->dir is a symlink: its directory and name, to watch. */
 static void watch_link_target(struct run *r)
 {
-	char path[PATH_MAX], *slash;
+	char path[PATH_MAX];
 	struct stat st;
 	size_t len;
 
@@ -651,18 +666,8 @@ static void watch_link_target(struct run *r)
 		path[--len] = '\0';
 	if (lstat(path, &st) || !S_ISLNK(st.st_mode))
 		return;
-	slash = strrchr(path, '/');
-	if (!slash) {
-		snprintf(r->link_dir, sizeof(r->link_dir), ".");
-		snprintf(r->link_name, sizeof(r->link_name), "%s", path);
-	} else {
-		snprintf(r->link_name, sizeof(r->link_name), "%s", slash + 1);
-		if (slash == path)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		snprintf(r->link_dir, sizeof(r->link_dir), "%s", path);
-	}
+	len = path_dir(path, r->link_dir, sizeof(r->link_dir));
+	snprintf(r->link_name, sizeof(r->link_name), "%s", path + len);
 	r->link_wd = 0; /* watched once the inotify descriptor exists */
 }
 
@@ -671,22 +676,14 @@ static void watch_link_target(struct run *r)
 static void watch_target(struct run *r)
 {
 	struct stat st;
-	char *slash;
 
-	snprintf(r->dir, sizeof(r->dir), "%s", r->config);
-	slash = strrchr(r->dir, '/');
 	/* A config directory is watched itself: any *.yaml in it. */
 	if (!stat(r->config, &st) && S_ISDIR(st.st_mode)) {
+		snprintf(r->dir, sizeof(r->dir), "%s", r->config);
 		r->base = NULL;
-	} else if (slash) {
-		r->base = r->config + (slash - r->dir) + 1;
-		if (slash == r->dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
 	} else {
-		r->base = r->config;
-		snprintf(r->dir, sizeof(r->dir), ".");
+		r->base = r->config + path_dir(r->config, r->dir,
+					       sizeof(r->dir));
 	}
 	watch_link_target(r);
 }

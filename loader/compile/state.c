@@ -457,7 +457,6 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 			struct idg_state_memo *m)
 {
 	struct sbuf text = { 0 };
-	bool known;
 	int err;
 
 	/* What the memo says already: its text, no need to print it. */
@@ -472,7 +471,6 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 	err = state_text(st, &text);
 	if (err)
 		goto out;
-	known = memo_says(m, text.p, text.n);
 	/* A reload that hands out no new number leaves the file alone. */
 	if (!same_content(path, text.p, text.n))
 		err = idg_file_replace_buf(path, 0644, text.p, text.n);
@@ -481,7 +479,8 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 			idg_state_memo_free(m);
 		goto out;
 	}
-	if (m && !known) {
+	/* Past the check above, a memo holds another state: replace it. */
+	if (m) {
 		err = memo_set(m, text.p, text.n, st);
 		text.p = NULL;
 	}
