@@ -51,6 +51,7 @@ struct cmd_compiled {
 struct cmd_reuse {
 	struct idg_config_cache cfg;
 	struct idg_state_memo state;
+	struct idg_compile_memo compile;
 };
 void cmd_reuse_free(struct cmd_reuse *r);
 

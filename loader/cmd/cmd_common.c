@@ -71,6 +71,7 @@ void cmd_reuse_free(struct cmd_reuse *r)
 {
 	idg_config_cache_free(&r->cfg);
 	idg_state_memo_free(&r->state);
+	idg_compile_memo_free(&r->compile);
 }
 
 int cmd_compile_cached(const struct idg_instance *in, const char *path,
@@ -112,9 +113,10 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 				strerror(-err));
 	}
 	if (!err)
-		err = idg_compile_with(&cc->cfg, in->node,
-				       reuse ? &reuse->state.st : &old, &cc->st,
-				       &cc->c, &cc->d);
+		err = idg_compile_memo_with(&cc->cfg, in->node,
+					    reuse ? &reuse->state.st : &old,
+					    &cc->st, &cc->c, &cc->d,
+					    reuse ? &reuse->compile : NULL);
 	idg_state_free(&old);
 	if (!err)
 		mark_kept_cookies(cc);

@@ -404,6 +404,21 @@ int idg_compile_with(const struct idg_config *cfg, const char *node_name,
 		     const struct idg_state *st, struct idg_state *new_out,
 		     struct idg_compiled *out, struct idg_diags *d)
 {
+	return idg_compile_memo_with(cfg, node_name, st, new_out, out, d,
+				     NULL);
+}
+
+void idg_compile_memo_free(struct idg_compile_memo *m)
+{
+	idg_id_layer_put(m->layer);
+	memset(m, 0, sizeof(*m));
+}
+
+int idg_compile_memo_with(const struct idg_config *cfg, const char *node_name,
+			  const struct idg_state *st, struct idg_state *new_out,
+			  struct idg_compiled *out, struct idg_diags *d,
+			  struct idg_compile_memo *memo)
+{
 	size_t errors = d->n_errors;
 	struct idg_state new_st = { 0 };
 	struct idg_idents ids = { 0 };
@@ -429,7 +444,7 @@ int idg_compile_with(const struct idg_config *cfg, const char *node_name,
 		break;
 	}
 
-	err = idg_identities_build(cfg, st, &new_st, &ids, out, d);
+	err = idg_identities_build(cfg, st, &new_st, &ids, out, d, memo);
 	if (!err)
 		err = ipcache_build(cfg, &ids, self, out, d);
 	if (!err)
@@ -455,10 +470,13 @@ int idg_compile_with(const struct idg_config *cfg, const char *node_name,
 void idg_compiled_free(struct idg_compiled *c)
 {
 	for (size_t i = 0; i < c->n_ids; i++) {
+		if (c->ids[i].borrowed)
+			continue;
 		idg_labels_free(&c->ids[i].labels);
 		free(c->ids[i].canon);
 	}
 	free(c->ids);
+	idg_id_layer_put(c->layer);
 	free(c->ipcache);
 	free(c->eps);
 	free(c->rules);

@@ -37,6 +37,8 @@ struct idg_identity {
 	char *canon;
 	struct idg_cidr cidr; /* CIDR identities */
 	bool pinned;          /* from spec.identity */
+	/* labels and canon belong to the compile's identity layer. */
+	bool borrowed;
 };
 
 struct idg_ipcache_entry {
@@ -129,6 +131,8 @@ struct idg_compiled {
 	struct idg_tunnel_node *tnodes;
 	size_t n_tnodes;
 	bool is_gateway; /* this node serves some gateway name */
+	/* Holds the endpoint identities' labels (compile_int.h). */
+	struct idg_id_layer *layer;
 };
 
 /*
@@ -197,6 +201,23 @@ int idg_compile_with(const struct idg_config *cfg, const char *node_name,
 		     const struct idg_state *old, struct idg_state *new_st,
 		     struct idg_compiled *out, struct idg_diags *d);
 void idg_compiled_free(struct idg_compiled *c);
+
+/*
+ * What one compile lends the next (zeroed at first): the endpoint
+ * identities and the label index, kept while the config's nodes and
+ * endpoints come from the same parsed files of a config cache. A policy
+ * change then recomputes the rules, not the identities. Compiles through
+ * a memo give what compiles without one give.
+ */
+struct idg_compile_memo {
+	struct idg_id_layer *layer;
+	bool reused; /* the last compile took the layer from here */
+};
+int idg_compile_memo_with(const struct idg_config *cfg, const char *node_name,
+			  const struct idg_state *old, struct idg_state *new_st,
+			  struct idg_compiled *out, struct idg_diags *d,
+			  struct idg_compile_memo *memo);
+void idg_compile_memo_free(struct idg_compile_memo *m);
 
 const struct idg_identity *idg_compiled_identity(const struct idg_compiled *c,
 						 uint32_t id);

@@ -49,7 +49,6 @@ static inline void *idg_vec_grow(void *v, size_t n, size_t *cap, size_t sz)
 struct idg_id_group {
 	char *canon;
 	struct idg_labels labels; /* canonical, sorted */
-	bool labels_lent;        /* owned by the compiled identity now */
 	uint32_t cluster_id;
 	const char *cluster;   /* name, from the node */
 	const char *namespace; /* from the endpoints */
@@ -66,11 +65,51 @@ struct idg_cidr_id {
 	uint32_t id;
 };
 
-/* Everything the identity step hands to the rest of the compiler. */
-struct idg_idents {
+/* (key, value) of one label of one group, grouped by label: selectors
+ * look up the groups carrying a label instead of testing every group. */
+struct idg_lbl_ref {
+	const char *key;
+	const char *value;
+	size_t group;
+};
+
+struct idg_cfg_frag;
+
+/*
+ * The endpoint identities and what depends on them alone. Built from the
+ * nodes and endpoints only, so a daemon keeps it (struct
+ * idg_compile_memo) while the files holding those are the same parsed
+ * files, and each compile's identity list borrows its label strings.
+ */
+struct idg_id_layer {
+	unsigned int refs;
 	struct idg_id_group *groups; /* sorted by (canon, cluster_id) */
 	size_t n_groups;
+	size_t n_endpoints;
 	size_t *ep_group;            /* cfg->endpoints[i] -> groups[] */
+	size_t *ep_node;             /* ... -> cfg->nodes[], SIZE_MAX: none */
+	/* The label index. */
+	struct idg_lbl_ref *index;   /* groups of each label, in group order */
+	size_t n_index;
+	struct idg_strmap lbl;       /* (key, value) -> label number */
+	size_t *lbl_first;           /* label number -> its first in index[] */
+	size_t *lbl_count;           /* ... and how many groups carry it */
+	size_t n_clusters;           /* clusters that have endpoints */
+	/* What building it said, said again by every compile that uses it. */
+	struct idg_diags d;
+	/* The parsed files it was built from, held: a memo's key. */
+	struct idg_cfg_frag **frags;
+	size_t n_frags;
+};
+
+void idg_id_layer_put(struct idg_id_layer *l);
+
+/* Everything the identity step hands to the rest of the compiler. */
+struct idg_idents {
+	struct idg_id_layer *layer;  /* a reference */
+	const struct idg_id_group *groups; /* the layer's */
+	size_t n_groups;
+	const size_t *ep_group;      /* the layer's */
 	const struct idg_node **ep_node; /* cfg->endpoints[i] -> node */
 	struct idg_cidr_id *cidrs;   /* sorted by family, address, length */
 	size_t n_cidrs;
@@ -88,7 +127,7 @@ uint32_t idg_identity_hash_local(const char *canon);
 int idg_identities_build(const struct idg_config *cfg,
 			 const struct idg_state *old, struct idg_state *new_st,
 			 struct idg_idents *ids, struct idg_compiled *out,
-			 struct idg_diags *d);
+			 struct idg_diags *d, struct idg_compile_memo *memo);
 void idg_idents_free(struct idg_idents *ids);
 
 /* ---- state.c ---- */
@@ -121,14 +160,6 @@ struct idg_flat_rule {
 	bool peers_done;
 };
 
-/* (key, value) of one label of one group, grouped by label: selectors
- * look up the groups carrying a label instead of testing every group. */
-struct idg_lbl_ref {
-	const char *key;
-	const char *value;
-	size_t group;
-};
-
 /* Indices of the policies that select one subject, in config order. */
 struct idg_pol_list {
 	size_t *v;
@@ -146,16 +177,11 @@ struct idg_rctx {
 	size_t n_rules;
 	size_t *pol_first;       /* policies[p]'s first rule in rules[] */
 	size_t rules_cap;        /* of out->rules */
-	struct idg_lbl_ref *index; /* groups of each label, in group order */
-	size_t n_index;
-	struct idg_strmap lbl;     /* (key, value) -> label number */
-	size_t *lbl_first;         /* label number -> its first in index[] */
-	size_t *lbl_count;         /* ... and how many groups carry it */
-	size_t n_clusters;       /* clusters that have endpoints */
 };
 
-int idg_select_init(struct idg_rctx *x);
-void idg_select_fini(struct idg_rctx *x);
+/* The layer's label index, from its groups. */
+int idg_label_index_build(struct idg_id_layer *l);
+void idg_label_index_free(struct idg_id_layer *l);
 /* For every group with local[g] set, the policies whose endpointSelector
  * picks it. */
 int idg_select_subjects(struct idg_rctx *x, const uint8_t *local,

@@ -561,8 +561,6 @@ int idg_rules_build(const struct idg_config *cfg,
 		err = dup_policies_check(&x);
 	if (!err && d->n_errors == errors)
 		err = cookies_assign(&x, old, new_st);
-	if (!err && d->n_errors == errors)
-		err = idg_select_init(&x);
 	if (err || d->n_errors > errors)
 		goto out;
 	idg_selector_warnings(&x);
@@ -572,7 +570,6 @@ int idg_rules_build(const struct idg_config *cfg,
 	if (!err)
 		single_family_warnings(&x);
 out:
-	idg_select_fini(&x);
 	flat_rules_free(&x);
 	return err;
 }

@@ -19,16 +19,15 @@
 
 /* ---- the label index ---- */
 
-int idg_select_init(struct idg_rctx *x)
+int idg_label_index_build(struct idg_id_layer *x)
 {
-	const struct idg_idents *ids = x->ids;
 	uint8_t seen[IDG_ID_CLUSTER_MAX + 1];
 	size_t n = 0, n_lbl = 0, l, k = 0;
 	size_t *fill = NULL, *num = NULL;
 	int err;
 
-	for (size_t g = 0; g < ids->n_groups; g++)
-		n += ids->groups[g].labels.n;
+	for (size_t g = 0; g < x->n_groups; g++)
+		n += x->groups[g].labels.n;
 	x->index = calloc(n + 1, sizeof(*x->index));
 	x->lbl_first = calloc(n + 1, sizeof(*x->lbl_first));
 	x->lbl_count = calloc(n + 1, sizeof(*x->lbl_count));
@@ -41,9 +40,9 @@ int idg_select_init(struct idg_rctx *x)
 	if (!num)
 		return -ENOMEM;
 	/* Number the distinct labels and count their groups ... */
-	for (size_t g = 0; g < ids->n_groups; g++)
-		for (size_t i = 0; i < ids->groups[g].labels.n; i++) {
-			const struct idg_label *lb = &ids->groups[g].labels.v[i];
+	for (size_t g = 0; g < x->n_groups; g++)
+		for (size_t i = 0; i < x->groups[g].labels.n; i++) {
+			const struct idg_label *lb = &x->groups[g].labels.v[i];
 
 			err = idg_strmap_put2(&x->lbl, lb->key, lb->value,
 					      n_lbl, &l);
@@ -63,9 +62,9 @@ int idg_select_init(struct idg_rctx *x)
 	for (l = 1; l < n_lbl; l++)
 		x->lbl_first[l] = x->lbl_first[l - 1] + x->lbl_count[l - 1];
 	k = 0;
-	for (size_t g = 0; g < ids->n_groups; g++)
-		for (size_t i = 0; i < ids->groups[g].labels.n; i++) {
-			const struct idg_label *lb = &ids->groups[g].labels.v[i];
+	for (size_t g = 0; g < x->n_groups; g++)
+		for (size_t i = 0; i < x->groups[g].labels.n; i++) {
+			const struct idg_label *lb = &x->groups[g].labels.v[i];
 			struct idg_lbl_ref *r;
 
 			l = num[k++];
@@ -77,8 +76,8 @@ int idg_select_init(struct idg_rctx *x)
 	err = 0;
 	x->n_index = n;
 	memset(seen, 0, sizeof(seen));
-	for (size_t g = 0; g < ids->n_groups; g++) {
-		uint32_t c = ids->groups[g].cluster_id & IDG_ID_CLUSTER_MAX;
+	for (size_t g = 0; g < x->n_groups; g++) {
+		uint32_t c = x->groups[g].cluster_id & IDG_ID_CLUSTER_MAX;
 
 		if (!seen[c]) {
 			seen[c] = 1;
@@ -91,7 +90,7 @@ out:
 	return err;
 }
 
-void idg_select_fini(struct idg_rctx *x)
+void idg_label_index_free(struct idg_id_layer *x)
 {
 	free(x->index);
 	free(x->lbl_first);
@@ -133,12 +132,13 @@ static bool view_matches(const struct sel_view *v, const struct idg_id_group *g)
 static void cands_narrow(const struct idg_rctx *x, struct cands *c,
 			 const char *key, const char *value)
 {
-	const size_t *l = idg_strmap_get2(&x->lbl, key, value);
-	size_t lo = l ? x->lbl_first[*l] : 0, n = l ? x->lbl_count[*l] : 0;
+	const struct idg_id_layer *L = x->ids->layer;
+	const size_t *l = idg_strmap_get2(&L->lbl, key, value);
+	size_t lo = l ? L->lbl_first[*l] : 0, n = l ? L->lbl_count[*l] : 0;
 
 	if (c->all || n < c->n) {
 		c->all = false;
-		c->v = x->index + lo;
+		c->v = L->index + lo;
 		c->n = n;
 	}
 }
@@ -424,7 +424,7 @@ static bool subject_clusters(const struct idg_rctx *x,
 			continue;
 		clusters[g->cluster_id & 0xff] = 1;
 		/* every cluster with endpoints seen: nothing more to learn */
-		if (++seen == x->n_clusters)
+		if (++seen == x->ids->layer->n_clusters)
 			break;
 	}
 	return seen > 0;

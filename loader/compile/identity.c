@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "compile_int.h"
+#include "config_cache.h"
 
 uint32_t idg_identity_hash_local(const char *canon)
 {
@@ -127,25 +128,29 @@ static int ep_canon_make(const struct idg_config *cfg, size_t i,
 }
 
 /* Group endpoints by (canon, cluster): one group per identity. */
-static int groups_build(const struct idg_config *cfg, struct idg_idents *ids,
+static int groups_build(const struct idg_config *cfg, struct idg_id_layer *L,
 			struct idg_diags *d)
 {
+	const struct idg_node **ep_node = NULL;
 	struct ep_canon *ec = NULL;
 	size_t n = 0, cap = 0;
 	int err = 0;
 
-	ids->ep_group = calloc(cfg->n_endpoints + 1, sizeof(*ids->ep_group));
-	ids->ep_node = calloc(cfg->n_endpoints + 1, sizeof(*ids->ep_node));
-	if (!ids->ep_group || !ids->ep_node)
-		return -ENOMEM;
+	L->n_endpoints = cfg->n_endpoints;
+	L->ep_group = calloc(cfg->n_endpoints + 1, sizeof(*L->ep_group));
+	L->ep_node = calloc(cfg->n_endpoints + 1, sizeof(*L->ep_node));
+	ep_node = calloc(cfg->n_endpoints + 1, sizeof(*ep_node));
 	ec = calloc(cfg->n_endpoints + 1, sizeof(*ec));
-	if (!ec)
-		return -ENOMEM;
+	if (!L->ep_group || !L->ep_node || !ep_node || !ec) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < cfg->n_endpoints; i++) {
 		const struct idg_endpoint *ep = &cfg->endpoints[i];
 		const struct idg_node *node = find_node(cfg, ep->node);
 
-		ids->ep_node[i] = node;
+		ep_node[i] = node;
+		L->ep_node[i] = node ? (size_t)(node - cfg->nodes) : SIZE_MAX;
 		if (!node) {
 			idg_err(d, ep->pos, "endpoint %s: unknown node %s",
 				ep->name, ep->node ? ep->node : "(none)");
@@ -162,10 +167,10 @@ static int groups_build(const struct idg_config *cfg, struct idg_idents *ids,
 		const struct idg_endpoint *ep = &cfg->endpoints[ec[i].ep];
 		struct idg_id_group *g;
 
-		g = ids->n_groups ? &ids->groups[ids->n_groups - 1] : NULL;
+		g = L->n_groups ? &L->groups[L->n_groups - 1] : NULL;
 		if (!g || strcmp(ec[i].canon, g->canon) ||
 		    ec[i].cluster_id != g->cluster_id) {
-			g = IDG_VEC_PUSH(ids->groups, ids->n_groups, cap);
+			g = IDG_VEC_PUSH(L->groups, L->n_groups, cap);
 			if (!g) {
 				err = -ENOMEM;
 				goto out;
@@ -177,11 +182,11 @@ static int groups_build(const struct idg_config *cfg, struct idg_idents *ids,
 			ec[i].labels.v = NULL;
 			ec[i].labels.n = 0;
 			g->cluster_id = ec[i].cluster_id;
-			g->cluster = ids->ep_node[ec[i].ep]->cluster;
+			g->cluster = ep_node[ec[i].ep]->cluster;
 			g->namespace = ep->namespace ? ep->namespace : "default";
 			g->pos = ep->pos;
 		}
-		ids->ep_group[ec[i].ep] = (size_t)(g - ids->groups);
+		L->ep_group[ec[i].ep] = (size_t)(g - L->groups);
 		if (!ep->pinned_identity)
 			continue;
 		if (ep->pinned_identity < IDG_ID_LOCAL_MIN ||
@@ -203,11 +208,12 @@ static int groups_build(const struct idg_config *cfg, struct idg_idents *ids,
 		}
 	}
 out:
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; ec && i < n; i++) {
 		free(ec[i].canon);
 		idg_labels_free(&ec[i].labels);
 	}
 	free(ec);
+	free(ep_node);
 	return err;
 }
 
@@ -234,7 +240,7 @@ static void owners_free(struct id_owners *o)
 /* Hash collisions reported one by one; the rest as one count. */
 #define IDG_COLLISIONS_SHOWN 3
 
-static int groups_number(struct idg_idents *ids, struct idg_diags *d)
+static int groups_number(struct idg_id_layer *ids, struct idg_diags *d)
 {
 	struct id_owners own = { 0 };
 	size_t n_coll = 0;
@@ -545,21 +551,20 @@ static int ids_list_build(struct idg_idents *ids, struct idg_compiled *out)
 	if (!err)
 		err = reserved_add(&out->ids[k++], IDG_ID_REMOTE_NODE,
 				   "reserved:remote-node");
+	out->layer = ids->layer;
+	ids->layer->refs++;
 	for (size_t i = 0; !err && i < ids->n_groups; i++) {
-		struct idg_id_group *g = &ids->groups[i];
+		const struct idg_id_group *g = &ids->groups[i];
 		struct idg_identity *e = &out->ids[k++];
 
 		e->id = g->id;
 		e->kind = IDG_IDK_ENDPOINT;
 		e->cluster_id = g->cluster_id;
 		e->pinned = g->pinned != 0;
-		/* One set of label strings for both: the compiled identity
-		 * owns it, the group (freed first) only reads it. */
+		/* The layer's strings, held by out's reference to it. */
 		e->labels = g->labels;
-		g->labels_lent = true;
-		e->canon = strdup(g->canon);
-		if (!e->canon)
-			err = -ENOMEM;
+		e->canon = g->canon;
+		e->borrowed = true;
 	}
 	for (size_t i = 0; !err && i < ids->n_cidrs; i++)
 		err = cidr_identity_fill(ids, i, &out->ids[k++]);
@@ -576,13 +581,11 @@ static int state_record(const struct idg_idents *ids, struct idg_state *st)
 	char key[80];
 	int err;
 
-	/* The last use of the groups' names: the state takes them over. */
 	for (size_t i = 0; i < ids->n_groups; i++) {
-		err = idg_state_take_id(st, ids->groups[i].canon,
-					ids->groups[i].id);
+		err = idg_state_add_id(st, ids->groups[i].canon,
+				       ids->groups[i].id);
 		if (err)
 			return err;
-		ids->groups[i].canon = NULL;
 	}
 	for (size_t i = 0; i < ids->n_cidrs; i++) {
 		snprintf(key, sizeof(key), "cidr:%s", ids->cidrs[i].text);
@@ -593,28 +596,111 @@ static int state_record(const struct idg_idents *ids, struct idg_state *st)
 	return 0;
 }
 
+void idg_id_layer_put(struct idg_id_layer *l)
+{
+	if (!l || --l->refs)
+		return;
+	for (size_t i = 0; i < l->n_groups; i++) {
+		free(l->groups[i].canon);
+		idg_labels_free(&l->groups[i].labels);
+	}
+	free(l->groups);
+	free(l->ep_group);
+	free(l->ep_node);
+	idg_label_index_free(l);
+	idg_diags_free(&l->d);
+	idg_cfg_frags_drop(l->frags, l->n_frags);
+	free(l);
+}
+
+/* The endpoint identities of cfg, what building them said in l->d. */
+static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
+{
+	struct idg_id_layer *l = calloc(1, sizeof(*l));
+	int err;
+
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	l->refs = 1;
+	err = groups_build(cfg, l, &l->d);
+	if (!err)
+		err = groups_number(l, &l->d);
+	if (!err)
+		err = idg_label_index_build(l);
+	if (err) {
+		idg_id_layer_put(l);
+		return err;
+	}
+	*out = l;
+	return 0;
+}
+
+/* The memo's layer when cfg's nodes and endpoints are the ones it was
+ * built from, else a new one (kept by the memo when it said no error). */
+static int layer_get(const struct idg_config *cfg,
+		     struct idg_compile_memo *memo, struct idg_id_layer **out)
+{
+	struct idg_id_layer *l;
+	int err;
+
+	if (memo)
+		memo->reused = false;
+	if (memo && memo->layer &&
+	    idg_config_ident_files_are(cfg, memo->layer->frags,
+				       memo->layer->n_frags)) {
+		memo->layer->refs++;
+		memo->reused = true;
+		*out = memo->layer;
+		return 0;
+	}
+	err = layer_build(cfg, &l);
+	if (err)
+		return err;
+	if (memo && !l->d.n_errors &&
+	    !idg_config_ident_files(cfg, &l->frags, &l->n_frags) &&
+	    l->n_frags) {
+		idg_id_layer_put(memo->layer);
+		memo->layer = l;
+		l->refs++;
+	}
+	*out = l;
+	return 0;
+}
+
 int idg_identities_build(const struct idg_config *cfg,
 			 const struct idg_state *old, struct idg_state *new_st,
 			 struct idg_idents *ids, struct idg_compiled *out,
-			 struct idg_diags *d)
+			 struct idg_diags *d, struct idg_compile_memo *memo)
 {
 	size_t errors = d->n_errors;
-	struct old_index oi;
+	struct idg_id_layer *l;
+	struct old_index oi = { 0 };
 	int err;
 
 	memset(ids, 0, sizeof(*ids));
 	err = old_index_build(&oi, old);
-	if (err) {
-		idg_strmap_free(&oi.by_name);
-		return err;
+	if (!err)
+		err = layer_get(cfg, memo, &l);
+	if (err)
+		goto out;
+	ids->layer = l;
+	ids->groups = l->groups;
+	ids->n_groups = l->n_groups;
+	ids->ep_group = l->ep_group;
+	ids->ep_node = calloc(cfg->n_endpoints + 1, sizeof(*ids->ep_node));
+	if (!ids->ep_node) {
+		err = -ENOMEM;
+		goto out;
 	}
-	err = groups_build(cfg, ids, d);
-	if (!err)
-		err = groups_number(ids, d);
-	if (!err)
-		groups_report_moves(ids, &oi, d);
-	if (!err)
-		err = cidrs_build(cfg, ids, &oi, d);
+	for (size_t i = 0; i < cfg->n_endpoints; i++)
+		ids->ep_node[i] = l->ep_node[i] == SIZE_MAX ?
+					  NULL : &cfg->nodes[l->ep_node[i]];
+	for (size_t i = 0; i < l->d.n; i++)
+		idg_diag_add(d, l->d.v[i].level, l->d.v[i].pos, "%s",
+			     l->d.v[i].msg ? l->d.v[i].msg : "(out of memory)");
+	groups_report_moves(ids, &oi, d);
+	err = cidrs_build(cfg, ids, &oi, d);
 	if (err)
 		goto out;
 	if (d->n_errors > errors) {
@@ -631,16 +717,10 @@ out:
 
 void idg_idents_free(struct idg_idents *ids)
 {
-	for (size_t i = 0; i < ids->n_groups; i++) {
-		free(ids->groups[i].canon);
-		if (!ids->groups[i].labels_lent)
-			idg_labels_free(&ids->groups[i].labels);
-	}
-	free(ids->groups);
+	idg_id_layer_put(ids->layer);
 	for (size_t i = 0; i < ids->n_cidrs; i++)
 		free(ids->cidrs[i].text);
 	free(ids->cidrs);
-	free(ids->ep_group);
 	free(ids->ep_node);
 	memset(ids, 0, sizeof(*ids));
 }

@@ -458,3 +458,54 @@ void idg_config_cache_free(struct idg_config_cache *c)
 	c->n = 0;
 	changes_free(&c->last);
 }
+
+static bool holds_idents(const struct idg_cfg_frag *f)
+{
+	return f->cfg.n_nodes || f->cfg.n_endpoints;
+}
+
+int idg_config_ident_files(const struct idg_config *cfg,
+			   struct idg_cfg_frag ***v, size_t *n)
+{
+	size_t k = 0;
+
+	*v = NULL;
+	*n = 0;
+	if (!cfg->n_frags)
+		return 0;
+	*v = calloc(cfg->n_frags, sizeof(**v));
+	if (!*v)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_frags; i++) {
+		if (!holds_idents(cfg->frags[i]))
+			continue;
+		cfg->frags[i]->refs++;
+		(*v)[k++] = cfg->frags[i];
+	}
+	*n = k;
+	return 0;
+}
+
+bool idg_config_ident_files_are(const struct idg_config *cfg,
+				struct idg_cfg_frag *const *v, size_t n)
+{
+	size_t k = 0;
+
+	if (!cfg->n_frags || !n)
+		return false;
+	for (size_t i = 0; i < cfg->n_frags; i++) {
+		if (!holds_idents(cfg->frags[i]))
+			continue;
+		if (k == n || cfg->frags[i] != v[k])
+			return false;
+		k++;
+	}
+	return k == n;
+}
+
+void idg_cfg_frags_drop(struct idg_cfg_frag **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		frag_unref(v[i]);
+	free(v);
+}

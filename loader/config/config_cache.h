@@ -8,6 +8,7 @@
 #ifndef IDGATE_LOADER_CONFIG_CACHE_H
 #define IDGATE_LOADER_CONFIG_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "diag.h"
@@ -44,5 +45,18 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 			   struct idg_config *cfg, struct idg_diags *d,
 			   struct idg_config_reuse *r);
 void idg_config_cache_free(struct idg_config_cache *c);
+
+/*
+ * The parsed files of a config loaded through a cache that hold nodes or
+ * endpoints, in order: while a later config has the very same ones, its
+ * nodes and endpoints are the same objects. Each gets a reference of
+ * the caller's in v (malloc'ed); 0 files for a config read otherwise.
+ */
+int idg_config_ident_files(const struct idg_config *cfg,
+			   struct idg_cfg_frag ***v, size_t *n);
+/* Whether cfg's files of that kind are exactly v[0..n). */
+bool idg_config_ident_files_are(const struct idg_config *cfg,
+				struct idg_cfg_frag *const *v, size_t n);
+void idg_cfg_frags_drop(struct idg_cfg_frag **v, size_t n);
 
 #endif

@@ -5,7 +5,11 @@
  * broken and fixed). After every edit the cached load must give the same
  * diagnostics as idg_config_load() of the directory, and the same map
  * entries once compiled and filled into a generation, entry by entry;
- * and it must parse exactly the files whose bytes changed. Seeded:
+ * and it must parse exactly the files whose bytes changed. The cached
+ * config is compiled through a compile memo (the daemon's way: identities
+ * kept while the files of nodes and endpoints are unchanged) and with the
+ * state the last compile left; the fresh one with none of that kept:
+ * the maps, the diagnostics and the new state must be the same. Seeded:
  * IDG_CACHE_SEED and IDG_CACHE_EDITS override the defaults.
  */
 #include <errno.h>
@@ -95,12 +99,17 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		if (rnd(w, 2)) {
+		/* Odd slots hold policies only: a change there keeps the
+		 * identities a memo holds. */
+		if (!(slot & 1) && rnd(w, 2)) {
 			o += (size_t)snprintf(buf + o, len - o,
 				"---\napiVersion: idgate.io/v1\nkind: Endpoint\n"
-				"metadata: {name: e%d, namespace: ns%u, labels: {app: a%u}}\n"
+				"metadata: {name: e%d, namespace: ns%u, labels: {app: a%u%s}}\n"
 				"spec: {node: n%u, ips: [10.1.%u.%u]}\n",
-				w->serial++, rnd(w, 2), rnd(w, 4), 1 + rnd(w, 2),
+				w->serial++, rnd(w, 2), rnd(w, 4),
+				/* a warning the identity step gives */
+				rnd(w, 8) ? "" : ", io.kubernetes.pod.namespace: nsx",
+				1 + rnd(w, 2),
 				rnd(w, 256), 1 + rnd(w, 250));
 		} else {
 			bool in = rnd(w, 2);
@@ -241,12 +250,15 @@ static void gens_equal(const struct idg_gen *a, const struct idg_gen *b)
 	assert_memory_equal(&a->cfg, &b->cfg, sizeof(a->cfg));
 }
 
-/* Compiled for n1 and filled into g. */
+/* Compiled for n1 from the numbers in old (through memo when not NULL),
+ * the numbers after it in new_st, and filled into g. */
 static int build(const struct idg_config *cfg, struct idg_diags *d,
-		 struct idg_compiled *c, struct idg_gen *g)
+		 const struct idg_state *old, struct idg_state *new_st,
+		 struct idg_compile_memo *memo, struct idg_compiled *c,
+		 struct idg_gen *g)
 {
 	struct idg_apply_opts o = { 0 };
-	int err = idg_compile(cfg, "n1", NULL, c, d);
+	int err = idg_compile_memo_with(cfg, "n1", old, new_st, c, d, memo);
 
 	if (err)
 		return err;
@@ -256,10 +268,44 @@ static int build(const struct idg_config *cfg, struct idg_diags *d,
 	return 0;
 }
 
-/* Loads whose maps were compared (the others failed alike). */
-static int compared;
+/* Loads whose maps were compared (the others failed alike), and of
+ * them the ones whose identities came from the memo. */
+static int compared, memo_reused;
 
-static void check_once(struct world *w, struct idg_config_cache *cache)
+static void states_equal(const struct idg_state *a, const struct idg_state *b)
+{
+	assert_int_equal(a->n_ids, b->n_ids);
+	for (size_t i = 0; i < a->n_ids; i++) {
+		assert_string_equal(a->ids[i].canon, b->ids[i].canon);
+		assert_int_equal(a->ids[i].id, b->ids[i].id);
+	}
+	assert_int_equal(a->n_cookies, b->n_cookies);
+	for (size_t i = 0; i < a->n_cookies; i++) {
+		assert_string_equal(a->cookies[i].key, b->cookies[i].key);
+		assert_int_equal(a->cookies[i].cookie, b->cookies[i].cookie);
+	}
+}
+
+/* The identity list, label by label. */
+static void idents_equal(const struct idg_compiled *a,
+			 const struct idg_compiled *b)
+{
+	assert_int_equal(a->n_ids, b->n_ids);
+	for (size_t i = 0; i < a->n_ids; i++) {
+		assert_int_equal(a->ids[i].id, b->ids[i].id);
+		assert_string_equal(a->ids[i].canon, b->ids[i].canon);
+		assert_int_equal(a->ids[i].labels.n, b->ids[i].labels.n);
+		for (size_t k = 0; k < a->ids[i].labels.n; k++) {
+			assert_string_equal(a->ids[i].labels.v[k].key,
+					    b->ids[i].labels.v[k].key);
+			assert_string_equal(a->ids[i].labels.v[k].value,
+					    b->ids[i].labels.v[k].value);
+		}
+	}
+}
+
+static void check_once(struct world *w, struct idg_config_cache *cache,
+		       struct idg_compile_memo *memo, struct idg_state *st)
 {
 	struct idg_config ca, cb;
 	struct idg_diags da = { 0 }, db = { 0 };
@@ -285,17 +331,27 @@ static void check_once(struct world *w, struct idg_config_cache *cache)
 		idg_diags_print(&da, stderr);
 	assert_int_equal(r.parsed, changed_files(w));
 	if (!ea) {
-		ea = build(&ca, &da, &xa, &ga);
-		eb = build(&cb, &db, &xb, &gb);
+		struct idg_state sa = { 0 }, sb = { 0 };
+
+		ea = build(&ca, &da, st, &sa, memo, &xa, &ga);
+		eb = build(&cb, &db, st, &sb, NULL, &xb, &gb);
 		assert_int_equal(ea, eb);
 		diags_equal(&da, &db);
 		if (!ea) {
 			gens_equal(&ga, &gb);
 			gens_equal(&gb, &ga);
+			idents_equal(&xa, &xb);
+			states_equal(&sa, &sb);
 			compared++;
+			memo_reused += memo->reused;
 			idg_gen_destroy(&ga);
 			idg_gen_destroy(&gb);
+			idg_state_free(st);
+			*st = sa;
+			memset(&sa, 0, sizeof(sa));
 		}
+		idg_state_free(&sa);
+		idg_state_free(&sb);
 		idg_compiled_free(&xa);
 		idg_compiled_free(&xb);
 	}
@@ -309,6 +365,8 @@ static void test_cache_equals_fresh(void **state)
 {
 	const char *s = getenv("IDG_CACHE_SEED"), *e = getenv("IDG_CACHE_EDITS");
 	struct idg_config_cache cache = { 0 };
+	struct idg_compile_memo memo = { 0 };
+	struct idg_state st = { 0 };
 	struct world w = { .rng = s ? strtoull(s, NULL, 0) : 20261205,
 			   .broken = -1 };
 	int edits = e ? atoi(e) : 300, ok_loads = 0;
@@ -322,18 +380,21 @@ static void test_cache_equals_fresh(void **state)
 	put(&w, "00-nodes.yaml", nodes);
 	for (int i = 0; i < 6; i++)
 		edit(&w);
-	check_once(&w, &cache);
+	check_once(&w, &cache, &memo, &st);
 	for (int i = 0; i < edits; i++) {
 		int k = 1 + (int)rnd(&w, 3);
 
 		/* Several edits between loads, as a daemon coalesces them. */
 		while (k--)
 			edit(&w);
-		check_once(&w, &cache);
+		check_once(&w, &cache, &memo, &st);
 		ok_loads++;
 	}
-	/* The cache outlives nothing it lent: freed last, after configs. */
+	/* The cache outlives nothing it lent: freed last, after configs;
+	 * the memo holds files of its own. */
 	idg_config_cache_free(&cache);
+	idg_compile_memo_free(&memo);
+	idg_state_free(&st);
 	for (int i = 0; i < 24; i++) {
 		if (*w.names[i]) {
 			snprintf(path, sizeof(path), "%s/%s", w.dir, w.names[i]);
@@ -344,11 +405,13 @@ static void test_cache_equals_fresh(void **state)
 	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
 	unlink(path);
 	assert_int_equal(rmdir(w.dir), 0);
-	print_message("%d loads compared, %d of them map by map (seed %llu)\n",
-		      ok_loads, compared,
+	print_message("%d loads compared, %d of them map by map, %d with the memo's identities (seed %llu)\n",
+		      ok_loads, compared, memo_reused,
 		      (unsigned long long)(s ? strtoull(s, NULL, 0) : 20261205));
-	/* Most edits leave a valid config: the maps are what is tested. */
+	/* Most edits leave a valid config: the maps are what is tested;
+	 * and a good share of them with identities kept. */
 	assert_true(compared > ok_loads / 3);
+	assert_true(memo_reused > compared / 10);
 }
 
 /* A config lent by the cache stays whole after the cache moves on. */
