@@ -410,6 +410,7 @@ int idg_compile_with(const struct idg_config *cfg, const char *node_name,
 
 void idg_compile_memo_free(struct idg_compile_memo *m)
 {
+	idg_pol_memos_clear(m);
 	idg_id_layer_put(m->layer);
 	memset(m, 0, sizeof(*m));
 }
@@ -450,7 +451,7 @@ int idg_compile_memo_with(const struct idg_config *cfg, const char *node_name,
 	if (!err)
 		err = local_eps_build(cfg, &ids, self, out);
 	if (!err)
-		err = idg_rules_build(cfg, &ids, st, &new_st, out, d);
+		err = idg_rules_build(cfg, &ids, st, &new_st, out, d, memo);
 	if (!err)
 		unbound_report(out, d);
 	if (!err)

@@ -205,13 +205,22 @@ void idg_compiled_free(struct idg_compiled *c);
 /*
  * What one compile lends the next (zeroed at first): the endpoint
  * identities and the label index, kept while the config's nodes and
- * endpoints come from the same parsed files of a config cache. A policy
- * change then recomputes the rules, not the identities. Compiles through
- * a memo give what compiles without one give.
+ * endpoints come from the same parsed files of a config cache; and for
+ * each policy file, the selector warnings and rule peers it gave against
+ * those identities. A policy change then recomputes the identities of
+ * nothing and the selectors of its own file. Compiles through a memo
+ * give what compiles without one give.
  */
+struct idg_pol_memo;
 struct idg_compile_memo {
 	struct idg_id_layer *layer;
-	bool reused; /* the last compile took the layer from here */
+	struct idg_pol_memo *pols; /* per policy file, in file order */
+	size_t n_pols;
+	uint32_t pols_local;       /* the cluster they were computed in */
+	/* The last compile took the identities from here, and that many
+	 * policy files. */
+	bool reused;
+	size_t pols_reused;
 };
 int idg_compile_memo_with(const struct idg_config *cfg, const char *node_name,
 			  const struct idg_state *old, struct idg_state *new_st,

@@ -148,6 +148,7 @@ static inline uint8_t idg_set_dir(int set)
 
 /* One rule of the config; every rule of every policy, in config order. */
 struct idg_flat_rule {
+	bool peers_lent;   /* peers belong to a compile memo */
 	const struct idg_policy *pol;
 	int set;
 	size_t index;
@@ -177,7 +178,46 @@ struct idg_rctx {
 	size_t n_rules;
 	size_t *pol_first;       /* policies[p]'s first rule in rules[] */
 	size_t rules_cap;        /* of out->rules */
+	/* Through a compile memo whose identities this compile uses: the
+	 * files that hold policies (else NULL). */
+	struct idg_compile_memo *memo;
+	struct idg_pol_file *files;
+	size_t n_files;
 };
+
+/* A rule's peers as a memo keeps them. */
+struct idg_peer_set {
+	uint32_t *v;
+	size_t n;
+	bool set;
+};
+
+/* What one policy file gave against a memo's identities. */
+struct idg_pol_memo {
+	struct idg_cfg_frag *frag; /* held */
+	struct idg_diags warn;     /* its selector warnings */
+	struct idg_peer_set *peers; /* per rule of its policies, flat order */
+	size_t n_rules;
+};
+
+/* One file's policies in this compile, and what the memo had of it. */
+struct idg_pol_file {
+	struct idg_cfg_frag *frag;
+	size_t pol_first, n_pols;   /* in cfg->policies */
+	size_t rule_first, n_rules; /* in the flat rules */
+	struct idg_pol_memo *kept;  /* NULL: nothing */
+	struct idg_diags warn;      /* computed by this compile */
+};
+
+/* ---- compile_memo.c ---- */
+/* x->files, and the kept peers lent to x->rules, when memo applies. */
+int idg_pol_files_find(struct idg_rctx *x, struct idg_compile_memo *memo);
+/* The selector warnings, a kept file's said again. */
+int idg_selector_warnings_memo(struct idg_rctx *x);
+/* After a compile that worked: the memo keeps what it computed. */
+int idg_pol_memo_update(struct idg_rctx *x);
+void idg_pol_files_free(struct idg_rctx *x);
+void idg_pol_memos_clear(struct idg_compile_memo *m);
 
 /* The layer's label index, from its groups. */
 int idg_label_index_build(struct idg_id_layer *l);
@@ -189,8 +229,12 @@ int idg_select_subjects(struct idg_rctx *x, const uint8_t *local,
 bool idg_select_host(const struct idg_rctx *x, const struct idg_policy *pol);
 /* f->peers, computed once. */
 int idg_rule_peers(struct idg_rctx *x, struct idg_flat_rule *f);
-/* Selectors that select nothing, the same on every node. */
-void idg_selector_warnings(struct idg_rctx *x);
+/* Selectors that select nothing, the same on every node: of the
+ * policies [p0, p1). */
+void idg_selector_warnings(struct idg_rctx *x, size_t p0, size_t p1);
+/* The peers of rules whose peers are endpoints alone depend on nothing
+ * but the rule and the identity layer: a memo may keep them. */
+bool idg_rule_peers_keepable(const struct idg_flat_rule *f);
 
 /*
  * Rule cookies for every rule of every policy, then the rule entries and
@@ -200,7 +244,7 @@ void idg_selector_warnings(struct idg_rctx *x);
 int idg_rules_build(const struct idg_config *cfg,
 		    const struct idg_idents *ids, const struct idg_state *old,
 		    struct idg_state *new_st, struct idg_compiled *out,
-		    struct idg_diags *d);
+		    struct idg_diags *d, struct idg_compile_memo *memo);
 
 /* ---- compile_egw.c ---- */
 int idg_egw_build(const struct idg_config *cfg, const struct idg_idents *ids,

@@ -93,7 +93,8 @@ static void flat_rules_free(struct idg_rctx *x)
 	for (size_t i = 0; i < x->n_rules; i++) {
 		if (!x->rules[i].key_given)
 			free(x->rules[i].key);
-		free(x->rules[i].peers);
+		if (!x->rules[i].peers_lent)
+			free(x->rules[i].peers);
 	}
 	free(x->rules);
 	free(x->pol_first);
@@ -543,7 +544,7 @@ static void single_family_warnings(struct idg_rctx *x)
 int idg_rules_build(const struct idg_config *cfg,
 		    const struct idg_idents *ids, const struct idg_state *old,
 		    struct idg_state *new_st, struct idg_compiled *out,
-		    struct idg_diags *d)
+		    struct idg_diags *d, struct idg_compile_memo *memo)
 {
 	struct idg_rctx x = {
 		.cfg = cfg,
@@ -561,15 +562,24 @@ int idg_rules_build(const struct idg_config *cfg,
 		err = dup_policies_check(&x);
 	if (!err && d->n_errors == errors)
 		err = cookies_assign(&x, old, new_st);
+	if (!err && d->n_errors == errors && memo)
+		err = idg_pol_files_find(&x, memo);
 	if (err || d->n_errors > errors)
 		goto out;
-	idg_selector_warnings(&x);
-	err = host_compile(&x);
+	if (x.files)
+		err = idg_selector_warnings_memo(&x);
+	else
+		idg_selector_warnings(&x, 0, cfg->n_policies);
+	if (!err)
+		err = host_compile(&x);
 	if (!err)
 		err = endpoints_compile(&x);
 	if (!err)
 		single_family_warnings(&x);
+	if (!err && x.files)
+		err = idg_pol_memo_update(&x);
 out:
+	idg_pol_files_free(&x);
 	flat_rules_free(&x);
 	return err;
 }

@@ -353,6 +353,14 @@ static bool rule_is_empty(const struct idg_rule *r)
 	       !r->n_ports && !r->n_icmps;
 }
 
+bool idg_rule_peers_keepable(const struct idg_flat_rule *f)
+{
+	const struct idg_rule *r = &f->pol->rules[f->set][f->index];
+
+	/* CIDR and entity peers depend on every policy's prefixes. */
+	return !r->has_cidrs && !r->has_entities;
+}
+
 int idg_rule_peers(struct idg_rctx *x, struct idg_flat_rule *f)
 {
 	const struct idg_rule *r = &f->pol->rules[f->set][f->index];
@@ -476,12 +484,12 @@ static void cidr_set_warn(const struct idg_rctx *x,
 	}
 }
 
-void idg_selector_warnings(struct idg_rctx *x)
+void idg_selector_warnings(struct idg_rctx *x, size_t p0, size_t p1)
 {
 	const struct idg_config *cfg = x->cfg;
 	uint8_t clusters[IDG_ID_CLUSTER_MAX + 1];
 
-	for (size_t p = 0; p < cfg->n_policies; p++) {
+	for (size_t p = p0; p < p1; p++) {
 		const struct idg_policy *pol = &cfg->policies[p];
 
 		if (!subject_clusters(x, pol, clusters)) {

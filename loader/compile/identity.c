@@ -660,6 +660,8 @@ static int layer_get(const struct idg_config *cfg,
 	if (memo && !l->d.n_errors &&
 	    !idg_config_ident_files(cfg, &l->frags, &l->n_frags) &&
 	    l->n_frags) {
+		/* What the policy files gave was against the old one. */
+		idg_pol_memos_clear(memo);
 		idg_id_layer_put(memo->layer);
 		memo->layer = l;
 		l->refs++;
@@ -696,9 +698,7 @@ int idg_identities_build(const struct idg_config *cfg,
 	for (size_t i = 0; i < cfg->n_endpoints; i++)
 		ids->ep_node[i] = l->ep_node[i] == SIZE_MAX ?
 					  NULL : &cfg->nodes[l->ep_node[i]];
-	for (size_t i = 0; i < l->d.n; i++)
-		idg_diag_add(d, l->d.v[i].level, l->d.v[i].pos, "%s",
-			     l->d.v[i].msg ? l->d.v[i].msg : "(out of memory)");
+	idg_diags_append(d, &l->d);
 	groups_report_moves(ids, &oi, d);
 	err = cidrs_build(cfg, ids, &oi, d);
 	if (err)

@@ -407,10 +407,7 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 	for (size_t i = 0; i < n; i++) {
 		const struct idg_cfg_frag *f = cfg->frags[i];
 
-		for (size_t k = 0; k < f->d.n; k++)
-			idg_diag_add(d, f->d.v[k].level, f->d.v[k].pos, "%s",
-				     f->d.v[k].msg ? f->d.v[k].msg :
-						     "(out of memory)");
+		idg_diags_append(d, &f->d);
 		yaml_ok &= f->yaml_ok;
 	}
 	if (yaml_ok)
@@ -508,4 +505,24 @@ void idg_cfg_frags_drop(struct idg_cfg_frag **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		frag_unref(v[i]);
 	free(v);
+}
+
+struct idg_cfg_frag *idg_config_file(const struct idg_config *cfg, size_t i)
+{
+	return i < cfg->n_frags ? cfg->frags[i] : NULL;
+}
+
+size_t idg_cfg_frag_policies(const struct idg_cfg_frag *f)
+{
+	return f->cfg.n_policies;
+}
+
+void idg_cfg_frag_hold(struct idg_cfg_frag *f)
+{
+	f->refs++;
+}
+
+void idg_cfg_frag_drop(struct idg_cfg_frag *f)
+{
+	frag_unref(f);
 }

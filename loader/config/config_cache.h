@@ -58,5 +58,11 @@ int idg_config_ident_files(const struct idg_config *cfg,
 bool idg_config_ident_files_are(const struct idg_config *cfg,
 				struct idg_cfg_frag *const *v, size_t n);
 void idg_cfg_frags_drop(struct idg_cfg_frag **v, size_t n);
+/* File i of a config loaded through a cache (i < cfg->n_frags), and how
+ * many of cfg->policies it holds (they follow the earlier files'). */
+struct idg_cfg_frag *idg_config_file(const struct idg_config *cfg, size_t i);
+size_t idg_cfg_frag_policies(const struct idg_cfg_frag *f);
+void idg_cfg_frag_hold(struct idg_cfg_frag *f);
+void idg_cfg_frag_drop(struct idg_cfg_frag *f);
 
 #endif

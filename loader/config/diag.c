@@ -83,3 +83,11 @@ void idg_diags_free(struct idg_diags *d)
 	free(d->v);
 	memset(d, 0, sizeof(*d));
 }
+
+void idg_diags_append(struct idg_diags *d, const struct idg_diags *from)
+{
+	for (size_t i = 0; i < from->n; i++)
+		idg_diag_add(d, from->v[i].level, from->v[i].pos, "%s",
+			     from->v[i].msg ? from->v[i].msg :
+					      "(out of memory)");
+}

@@ -41,6 +41,9 @@ void idg_diag_add(struct idg_diags *d, enum idg_diag_level level,
 #define idg_err(d, pos, ...) idg_diag_add((d), IDG_DIAG_ERROR, (pos), __VA_ARGS__)
 #define idg_warn(d, pos, ...) idg_diag_add((d), IDG_DIAG_WARNING, (pos), __VA_ARGS__)
 
+/* Every diagnostic of from added to d, in order (a memo's, said again). */
+void idg_diags_append(struct idg_diags *d, const struct idg_diags *from);
+
 /* "FILE:LINE:COL: message" or "FILE:LINE:COL: warning: message", one a line,
  * in the order they were added. */
 void idg_diags_print(const struct idg_diags *d, FILE *out);

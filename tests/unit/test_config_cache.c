@@ -112,8 +112,18 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 				1 + rnd(w, 2),
 				rnd(w, 256), 1 + rnd(w, 250));
 		} else {
-			bool in = rnd(w, 2);
+			bool in = rnd(w, 2), cidr = !rnd(w, 3);
+			char peer[64];
 
+			/* Prefixes that nest across files: one file's rule
+			 * peers depend on another's CIDRs. */
+			if (cidr)
+				snprintf(peer, sizeof(peer), rnd(w, 2) ?
+					 "10.50.0.0/16" : "10.50.%u.0/24",
+					 rnd(w, 4));
+			else
+				snprintf(peer, sizeof(peer), "%s",
+					 rnd(w, 3) ? "matchLabels: {app: a1}" : "{}");
 			o += (size_t)snprintf(buf + o, len - o,
 				"---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
 				"metadata: {name: p%d, namespace: ns%u}\n"
@@ -123,8 +133,9 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 				w->serial++, rnd(w, 2), rnd(w, 4),
 				in ? "ingress" : "egress",
 				rnd(w, 4) ? "" : "Deny",
-				in ? "fromEndpoints" : "toEndpoints",
-				rnd(w, 3) ? "matchLabels: {app: a1}" : "{}",
+				cidr ? (in ? "fromCIDR" : "toCIDR") :
+				       (in ? "fromEndpoints" : "toEndpoints"),
+				peer,
 				1000 + rnd(w, 20), rnd(w, 2) ? "TCP" : "UDP");
 		}
 	}
@@ -270,7 +281,7 @@ static int build(const struct idg_config *cfg, struct idg_diags *d,
 
 /* Loads whose maps were compared (the others failed alike), and of
  * them the ones whose identities came from the memo. */
-static int compared, memo_reused;
+static int compared, memo_reused, files_reused;
 
 static void states_equal(const struct idg_state *a, const struct idg_state *b)
 {
@@ -344,6 +355,7 @@ static void check_once(struct world *w, struct idg_config_cache *cache,
 			states_equal(&sa, &sb);
 			compared++;
 			memo_reused += memo->reused;
+			files_reused += (int)memo->pols_reused;
 			idg_gen_destroy(&ga);
 			idg_gen_destroy(&gb);
 			idg_state_free(st);
@@ -405,13 +417,14 @@ static void test_cache_equals_fresh(void **state)
 	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
 	unlink(path);
 	assert_int_equal(rmdir(w.dir), 0);
-	print_message("%d loads compared, %d of them map by map, %d with the memo's identities (seed %llu)\n",
-		      ok_loads, compared, memo_reused,
+	print_message("%d loads compared, %d of them map by map, %d with the memo's identities, %d policy files taken from it (seed %llu)\n",
+		      ok_loads, compared, memo_reused, files_reused,
 		      (unsigned long long)(s ? strtoull(s, NULL, 0) : 20261205));
 	/* Most edits leave a valid config: the maps are what is tested;
 	 * and a good share of them with identities kept. */
 	assert_true(compared > ok_loads / 3);
 	assert_true(memo_reused > compared / 10);
+	assert_true(files_reused > memo_reused);
 }
 
 /* A config lent by the cache stays whole after the cache moves on. */
