@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "compile.h"
 #include "config_cache.h"
+#include "gen.h"
 #include "instance.h"
 #include "model.h"
 
@@ -52,6 +53,9 @@ struct cmd_reuse {
 	struct idg_config_cache cfg;
 	struct idg_state_memo state;
 	struct idg_compile_memo compile;
+	/* Started after each switch: by the next change the grace period
+	 * the commit needs has passed while the daemon was idle. */
+	struct idg_gen_quiesce grace;
 };
 void cmd_reuse_free(struct cmd_reuse *r);
 

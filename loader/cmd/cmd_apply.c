@@ -127,8 +127,13 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	/* The grace period the switch needs runs while we compile. */
-	if (!a->dry_run && idg_gen_quiesce_start(&q, in->pin_dir) == 0)
+	/* The grace period the switch needs: the daemon's, begun after its
+	 * last switch, else one that runs while we compile. */
+	if (a->dry_run)
+		;
+	else if (a->reuse && a->reuse->grace.started)
+		ao.quiesce = &a->reuse->grace;
+	else if (idg_gen_quiesce_start(&q, in->pin_dir) == 0)
 		ao.quiesce = &q;
 	err = cmd_compile_cached(in, path, a->reuse, cc);
 	if (!err)
@@ -180,6 +185,12 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	if (err)
 		fprintf(stderr, "%sidgate: applied, but cannot save state in %s: %s\n",
 			pfx, in->state_dir, strerror(-err));
+	/* A new generation: the next commit needs a grace period after
+	 * this switch (one that fails to start is taken then). */
+	if (a->reuse) {
+		idg_gen_quiesce_wait(&a->reuse->grace);
+		idg_gen_quiesce_start(&a->reuse->grace, in->pin_dir);
+	}
 
 	if (res->first)
 		printf("%snode %s: attached to %s (ingress filter: %s%s, tc egress), pinned in %s\n",

@@ -72,6 +72,7 @@ void cmd_reuse_free(struct cmd_reuse *r)
 	idg_config_cache_free(&r->cfg);
 	idg_state_memo_free(&r->state);
 	idg_compile_memo_free(&r->compile);
+	idg_gen_quiesce_wait(&r->grace);
 }
 
 int cmd_compile_cached(const struct idg_instance *in, const char *path,
