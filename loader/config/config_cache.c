@@ -315,9 +315,24 @@ static void cache_set(struct idg_config_cache *c, struct idg_cfg_frag **frags,
 		v[i] = frags[i];
 		v[i]->refs++;
 	}
-	idg_config_cache_free(c);
+	for (size_t i = 0; i < c->n; i++)
+		frag_unref(c->v[i]);
+	free(c->v);
+	changes_free(&c->last);
 	c->v = v;
 	c->n = n;
+}
+
+/* The nodes' and endpoints' files of cfg as checked and clean, or none. */
+static void checked_set(struct idg_config_cache *c,
+			const struct idg_config *cfg, bool clean)
+{
+	idg_cfg_frags_drop(c->checked, c->n_checked);
+	c->checked = NULL;
+	c->n_checked = 0;
+	/* Out of memory: nothing is taken as checked. */
+	if (clean && idg_config_ident_files(cfg, &c->checked, &c->n_checked))
+		c->n_checked = 0;
 }
 
 int idg_config_load_cached(struct idg_config_cache *c, const char *path,
@@ -410,8 +425,13 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		idg_diags_append(d, &f->d);
 		yaml_ok &= f->yaml_ok;
 	}
-	if (yaml_ok)
+	if (yaml_ok) {
+		p.idents_checked = idg_config_ident_files_are(cfg, c->checked,
+							      c->n_checked);
 		cfg_check(&p);
+		if (!p.idents_checked)
+			checked_set(c, cfg, !p.ident_diags);
+	}
 out:
 	cfg_parser_done(&p);
 	changes_free(&ch);
@@ -454,6 +474,9 @@ void idg_config_cache_free(struct idg_config_cache *c)
 	c->v = NULL;
 	c->n = 0;
 	changes_free(&c->last);
+	idg_cfg_frags_drop(c->checked, c->n_checked);
+	c->checked = NULL;
+	c->n_checked = 0;
 }
 
 static bool holds_idents(const struct idg_cfg_frag *f)

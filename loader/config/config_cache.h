@@ -26,6 +26,10 @@ struct idg_config_changes {
 struct idg_config_cache {
 	struct idg_cfg_frag **v; /* the files of the last load, in order */
 	size_t n;
+	/* The files of nodes and endpoints (idg_config_ident_files) whose
+	 * checks across files last found nothing: not checked again. */
+	struct idg_cfg_frag **checked;
+	size_t n_checked;
 	/* Of the last load that read every file (empty for one file). */
 	struct idg_config_changes last;
 };

@@ -59,51 +59,19 @@ static void add_key(struct obj_key *v, size_t *n, const char *kind,
 	(*n)++;
 }
 
-static void check_duplicates(struct cfg_parser *p)
+/* Sorted, the duplicates in v[0..n) reported in sort order: by kind,
+ * then name, so the output is stable. */
+static void dup_report(struct cfg_parser *p, struct obj_key *v, size_t n)
 {
-	const struct idg_config *cfg = p->cfg;
-	size_t total = cfg->n_nodes + cfg->n_endpoints + cfg->n_policies +
-		       cfg->n_egw_policies;
 	char where[PATH_MAX + 16];
-	struct obj_key *v;
-	size_t n = 0, head = 0;
+	size_t head = 0;
 
-	if (!total)
-		return;
-	v = calloc(total, sizeof(*v));
-	if (!v) {
-		cfg_oom(p, NULL);
-		return;
-	}
-	for (size_t i = 0; i < cfg->n_nodes; i++)
-		add_key(v, &n, "Node", NULL, NULL, cfg->nodes[i].name,
-			cfg->nodes[i].pos);
-	for (size_t i = 0; i < cfg->n_endpoints; i++) {
-		const struct idg_endpoint *ep = &cfg->endpoints[i];
-		const struct idg_node *node =
-			ep->node ? idg_config_node(cfg, ep->node) : NULL;
-
-		add_key(v, &n, "Endpoint", node ? node->cluster : NULL,
-			ep->namespace, ep->name, ep->pos);
-	}
-	for (size_t i = 0; i < cfg->n_policies; i++) {
-		const struct idg_policy *pol = &cfg->policies[i];
-
-		add_key(v, &n,
-			pol->clusterwide ? "CiliumClusterwideNetworkPolicy" :
-					   "CiliumNetworkPolicy",
-			NULL, pol->namespace, pol->name, pol->pos);
-	}
-	for (size_t i = 0; i < cfg->n_egw_policies; i++)
-		add_key(v, &n, "CiliumEgressGatewayPolicy", NULL, NULL,
-			cfg->egw_policies[i].name, cfg->egw_policies[i].pos);
 	qsort(v, n, sizeof(*v), obj_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (same_obj(&v[head], &v[i])) {
 			head = i;
 			continue;
 		}
-		/* Reported in sort order, which is by name: stable output. */
 		idg_err(p->d, v[i].pos,
 			"duplicate %s '%s%s%s'%s%s (first defined at %s)",
 			v[i].kind, v[i].ns ? v[i].ns : "", v[i].ns ? "/" : "",
@@ -112,6 +80,60 @@ static void check_duplicates(struct cfg_parser *p)
 			idg_pos_ref(v[i].pos, v[head].pos, where,
 				    sizeof(where)));
 	}
+}
+
+/*
+ * Policies and egress policies (kinds Cilium...), then endpoints, then
+ * nodes: each kind sorts apart from the others, so passes in that order
+ * say what one sort of everything would. idents: the endpoints' and
+ * nodes' passes, else the policies'.
+ */
+static void check_duplicates(struct cfg_parser *p, bool idents)
+{
+	const struct idg_config *cfg = p->cfg;
+	size_t total = cfg->n_nodes + cfg->n_endpoints + cfg->n_policies +
+		       cfg->n_egw_policies;
+	struct obj_key *v;
+	size_t n = 0;
+
+	if (!total)
+		return;
+	v = calloc(total, sizeof(*v));
+	if (!v) {
+		cfg_oom(p, NULL);
+		return;
+	}
+	if (!idents) {
+		for (size_t i = 0; i < cfg->n_policies; i++) {
+			const struct idg_policy *pol = &cfg->policies[i];
+
+			add_key(v, &n,
+				pol->clusterwide ? "CiliumClusterwideNetworkPolicy" :
+						   "CiliumNetworkPolicy",
+				NULL, pol->namespace, pol->name, pol->pos);
+		}
+		for (size_t i = 0; i < cfg->n_egw_policies; i++)
+			add_key(v, &n, "CiliumEgressGatewayPolicy", NULL, NULL,
+				cfg->egw_policies[i].name,
+				cfg->egw_policies[i].pos);
+		dup_report(p, v, n);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->n_endpoints; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[i];
+		const struct idg_node *node =
+			ep->node ? idg_config_node(cfg, ep->node) : NULL;
+
+		add_key(v, &n, "Endpoint", node ? node->cluster : NULL,
+			ep->namespace, ep->name, ep->pos);
+	}
+	dup_report(p, v, n);
+	n = 0;
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		add_key(v, &n, "Node", NULL, NULL, cfg->nodes[i].name,
+			cfg->nodes[i].pos);
+	dup_report(p, v, n);
+out:
 	free(v);
 }
 
@@ -351,10 +373,18 @@ static void check_endpoint_ips(struct cfg_parser *p)
 
 void cfg_check(struct cfg_parser *p)
 {
-	check_duplicates(p);
-	check_cluster_ids(p);
-	check_endpoint_nodes(p);
-	check_endpoint_interfaces(p);
-	check_endpoint_ips(p);
+	size_t before;
+
+	check_duplicates(p, false);
+	/* The checks of nodes and endpoints alone, together. */
+	before = p->d->n;
+	if (!p->idents_checked) {
+		check_duplicates(p, true);
+		check_cluster_ids(p);
+		check_endpoint_nodes(p);
+		check_endpoint_interfaces(p);
+		check_endpoint_ips(p);
+	}
+	p->ident_diags = p->d->n - before;
 	check_gateways(p);
 }

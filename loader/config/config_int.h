@@ -39,6 +39,11 @@ struct cfg_parser {
 	/* gatewayName of cfg->egw_policies[idx].gateways[sub] */
 	struct cfg_ref *gw_name;
 	size_t n_gw_name;
+	/* The nodes and endpoints are objects an earlier check of the same
+	 * files found nothing wrong with: cfg_check skips what depends on
+	 * them alone. */
+	bool idents_checked;
+	size_t ident_diags; /* what those checks said (cfg_check) */
 };
 
 /* One known key of a mapping: yc_fields() fills key/val when present. */
