@@ -105,9 +105,13 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 	if (!err) {
 		/* The numbers handed out before: through the daemon's memo,
 		 * or read for this compile alone. */
-		if (reuse)
+		if (reuse) {
 			err = idg_state_load_memo(state, &reuse->state);
-		else
+			/* Kept with the memo while the state holds still;
+			 * without it the compile indexes for itself. */
+			if (!err)
+				idg_state_index_build(&reuse->state.st);
+		} else
 			err = idg_state_load(state, &old);
 		if (err)
 			fprintf(stderr, "idgate: cannot read %s: %s\n", state,

@@ -150,12 +150,15 @@ struct idg_state_cookie {
 	uint32_t cookie;
 };
 
+struct idg_state_index;
 struct idg_state {
 	struct idg_state_id *ids;
 	size_t n_ids;
 	struct idg_state_cookie *cookies;
 	size_t n_cookies;
 	size_t cap_ids, cap_cookies; /* room the arrays have */
+	/* Lookups by name (idg_state_index_build); any change drops it. */
+	struct idg_state_index *ix;
 };
 
 /* A missing file is an empty state. Returns 0 or -errno. */
@@ -164,6 +167,10 @@ int idg_state_load(const char *path, struct idg_state *st);
 int idg_state_save(const char *path, const struct idg_state *st);
 void idg_state_free(struct idg_state *st);
 int idg_state_dup(struct idg_state *dst, const struct idg_state *src);
+/* st->ix: a compile from st finds earlier numbers through it instead of
+ * indexing them itself. For a state that serves many compiles (the
+ * daemon's memo): it lives as long as st is unchanged. */
+int idg_state_index_build(struct idg_state *st);
 
 /*
  * The state file's text as this process last read or wrote it, and what

@@ -163,7 +163,8 @@ static int dup_policies_check(struct idg_rctx *x)
 static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 			  struct idg_state *new_st)
 {
-	struct idg_strmap oi = { 0 };
+	struct idg_strmap own = { 0 };
+	const struct idg_strmap *oi = NULL;
 	uint8_t *used = NULL;
 	uint32_t next = 1;
 	size_t n_old = old ? old->n_cookies : 0;
@@ -173,18 +174,14 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 	if (!used)
 		return -ENOMEM;
 	if (n_old) {
-		err = idg_strmap_init(&oi, n_old);
-		for (size_t i = 0; !err && i < n_old; i++)
-			if (idg_strmap_put(&oi, old->cookies[i].key,
-					   old->cookies[i].cookie, NULL) < 0)
-				err = -ENOMEM;
+		err = idg_state_cookies_index(old, &own, &oi);
 		if (err)
 			goto out;
 	}
 	/* A rule keeps the cookie it had, so its counters keep meaning the
 	 * same rule across reloads. */
 	for (size_t i = 0; i < x->n_rules && n_old; i++) {
-		const size_t *hit = idg_strmap_get(&oi, x->rules[i].key);
+		const size_t *hit = idg_strmap_get(oi, x->rules[i].key);
 		size_t c;
 
 		if (!hit)
@@ -234,7 +231,7 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 	qsort(x->out->cookies, x->out->n_cookies, sizeof(*x->out->cookies),
 	      cookie_cmp);
 out:
-	idg_strmap_free(&oi);
+	idg_strmap_free(&own);
 	free(used);
 	return err;
 }

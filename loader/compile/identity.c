@@ -43,24 +43,14 @@ static const struct idg_node *find_node(const struct idg_config *cfg,
 /* ---- earlier numbers, by name ---- */
 
 struct old_index {
-	struct idg_strmap by_name; /* canon -> id */
+	struct idg_strmap own;
+	const struct idg_strmap *by_name; /* canon -> id */
 };
-
-static int old_index_build(struct old_index *oi, const struct idg_state *st)
-{
-	int err;
-
-	err = idg_strmap_init(&oi->by_name, st ? st->n_ids : 0);
-	for (size_t i = 0; !err && st && i < st->n_ids; i++)
-		err = idg_strmap_put(&oi->by_name, st->ids[i].canon,
-				     st->ids[i].id, NULL) < 0 ? -ENOMEM : 0;
-	return err;
-}
 
 /* The number the state gave name, or 0. */
 static uint32_t old_lookup(const struct old_index *oi, const char *name)
 {
-	const size_t *id = idg_strmap_get(&oi->by_name, name);
+	const size_t *id = idg_strmap_get(oi->by_name, name);
 
 	return id ? (uint32_t)*id : 0;
 }
@@ -681,7 +671,7 @@ int idg_identities_build(const struct idg_config *cfg,
 	int err;
 
 	memset(ids, 0, sizeof(*ids));
-	err = old_index_build(&oi, old);
+	err = idg_state_ids_index(old, &oi.own, &oi.by_name);
 	if (!err)
 		err = layer_get(cfg, memo, &l);
 	if (err)
@@ -711,7 +701,7 @@ int idg_identities_build(const struct idg_config *cfg,
 	if (!err)
 		err = state_record(ids, new_st);
 out:
-	idg_strmap_free(&oi.by_name);
+	idg_strmap_free(&oi.own);
 	return err;
 }
 

@@ -46,8 +46,85 @@ static int room(void **v, size_t n, size_t *cap, size_t elem)
 	return 0;
 }
 
+static void index_drop(struct idg_state *st)
+{
+	if (!st->ix)
+		return;
+	idg_strmap_free(&st->ix->ids);
+	idg_strmap_free(&st->ix->cookies);
+	free(st->ix);
+	st->ix = NULL;
+}
+
+static int ids_index(const struct idg_state *st, struct idg_strmap *m)
+{
+	int err = idg_strmap_init(m, st ? st->n_ids : 0);
+
+	for (size_t i = 0; !err && st && i < st->n_ids; i++)
+		if (idg_strmap_put(m, st->ids[i].canon, st->ids[i].id,
+				   NULL) < 0)
+			err = -ENOMEM;
+	return err;
+}
+
+static int cookies_index(const struct idg_state *st, struct idg_strmap *m)
+{
+	int err = idg_strmap_init(m, st ? st->n_cookies : 0);
+
+	for (size_t i = 0; !err && st && i < st->n_cookies; i++)
+		if (idg_strmap_put(m, st->cookies[i].key,
+				   st->cookies[i].cookie, NULL) < 0)
+			err = -ENOMEM;
+	return err;
+}
+
+int idg_state_index_build(struct idg_state *st)
+{
+	struct idg_state_index *ix;
+	int err;
+
+	if (st->ix)
+		return 0;
+	ix = calloc(1, sizeof(*ix));
+	if (!ix)
+		return -ENOMEM;
+	err = ids_index(st, &ix->ids);
+	if (!err)
+		err = cookies_index(st, &ix->cookies);
+	st->ix = ix;
+	if (err)
+		index_drop(st);
+	return err;
+}
+
+int idg_state_ids_index(const struct idg_state *st, struct idg_strmap *own,
+			const struct idg_strmap **index)
+{
+	memset(own, 0, sizeof(*own));
+	if (st && st->ix) {
+		*index = &st->ix->ids;
+		return 0;
+	}
+	*index = own;
+	return ids_index(st, own);
+}
+
+int idg_state_cookies_index(const struct idg_state *st,
+			    struct idg_strmap *own,
+			    const struct idg_strmap **index)
+{
+	memset(own, 0, sizeof(*own));
+	if (st && st->ix) {
+		*index = &st->ix->cookies;
+		return 0;
+	}
+	*index = own;
+	return cookies_index(st, own);
+}
+
 int idg_state_take_id(struct idg_state *st, char *canon, uint32_t id)
 {
+	index_drop(st);
 	if (room((void **)&st->ids, st->n_ids, &st->cap_ids,
 		 sizeof(*st->ids)))
 		return -ENOMEM;
@@ -59,6 +136,7 @@ int idg_state_take_id(struct idg_state *st, char *canon, uint32_t id)
 
 int idg_state_take_cookie(struct idg_state *st, char *key, uint32_t cookie)
 {
+	index_drop(st);
 	if (room((void **)&st->cookies, st->n_cookies, &st->cap_cookies,
 		 sizeof(*st->cookies)))
 		return -ENOMEM;
@@ -91,6 +169,7 @@ int idg_state_add_cookie(struct idg_state *st, const char *key,
 
 void idg_state_free(struct idg_state *st)
 {
+	index_drop(st);
 	for (size_t i = 0; i < st->n_ids; i++)
 		free(st->ids[i].canon);
 	free(st->ids);
