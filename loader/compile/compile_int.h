@@ -229,6 +229,12 @@ int idg_selector_warnings_memo(struct idg_rctx *x);
 int idg_pol_memo_update(struct idg_rctx *x);
 void idg_pol_files_free(struct idg_rctx *x);
 void idg_pol_memos_clear(struct idg_compile_memo *m);
+/* The memo's layer goes from `from` to `to`: entries that cannot tell a
+ * difference between them stay, the others go (all, when more than the
+ * endpoint groups differ). */
+void idg_pol_memos_migrate(struct idg_compile_memo *m,
+			   const struct idg_id_layer *from,
+			   const struct idg_id_layer *to);
 
 /* The layer's label index, from its groups. */
 int idg_label_index_build(struct idg_id_layer *l);

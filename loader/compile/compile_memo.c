@@ -180,19 +180,144 @@ void idg_pol_files_free(struct idg_rctx *x)
 	x->n_files = 0;
 }
 
+static void entry_free(struct idg_pol_memo *e);
+
 void idg_pol_memos_clear(struct idg_compile_memo *m)
 {
-	for (size_t i = 0; i < m->n_pols; i++) {
-		struct idg_pol_memo *e = &m->pols[i];
-
-		if (e->frag)
-			idg_cfg_frag_drop(e->frag);
-		idg_diags_free(&e->warn);
-		for (size_t j = 0; e->peers && j < e->n_rules; j++)
-			free(e->peers[j].v);
-		free(e->peers);
-	}
+	for (size_t i = 0; i < m->n_pols; i++)
+		entry_free(&m->pols[i]);
 	free(m->pols);
 	m->pols = NULL;
 	m->n_pols = 0;
+}
+
+/* ---- a new identity layer ---- */
+
+/* The files with nodes, in order, are the same in both layers. */
+static bool same_nodes(const struct idg_id_layer *a,
+		       const struct idg_id_layer *b)
+{
+	size_t i = 0, k = 0;
+
+	for (;;) {
+		while (i < a->n_frags && !idg_cfg_frag_nodes(a->frags[i]))
+			i++;
+		while (k < b->n_frags && !idg_cfg_frag_nodes(b->frags[k]))
+			k++;
+		if (i == a->n_frags || k == b->n_frags)
+			return i == a->n_frags && k == b->n_frags;
+		if (a->frags[i++] != b->frags[k++])
+			return false;
+	}
+}
+
+static int group_cmp(const struct idg_id_group *x, const struct idg_id_group *y)
+{
+	int c = strcmp(x->canon, y->canon);
+
+	if (c)
+		return c;
+	return x->cluster_id < y->cluster_id ? -1 : x->cluster_id > y->cluster_id;
+}
+
+/*
+ * The groups in one layer and not the other, into *delta (n of them);
+ * false when a group in both has another number there (a collision chain
+ * moved: every peer may differ) or memory runs out.
+ */
+static bool groups_delta(const struct idg_id_layer *a,
+			 const struct idg_id_layer *b,
+			 const struct idg_id_group ***delta, size_t *n)
+{
+	size_t i = 0, k = 0, cap = 0;
+
+	*delta = NULL;
+	*n = 0;
+	while (i < a->n_groups || k < b->n_groups) {
+		const struct idg_id_group **e, *g;
+		int c = i == a->n_groups ? 1 :
+			k == b->n_groups ? -1 :
+					   group_cmp(&a->groups[i], &b->groups[k]);
+
+		if (!c) {
+			if (a->groups[i++].id != b->groups[k++].id)
+				return false;
+			continue;
+		}
+		g = c < 0 ? &a->groups[i++] : &b->groups[k++];
+		e = IDG_VEC_PUSH(*delta, *n, cap);
+		if (!e)
+			return false;
+		*e = g;
+	}
+	return true;
+}
+
+/* Does sel pick any of the groups? Namespace and cluster limits only
+ * narrow a selector further, so its labels alone say enough. */
+static bool picks_any(const struct idg_selector *sel,
+		      const struct idg_id_group *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (idg_selector_matches(sel, &v[i]->labels))
+			return true;
+	return false;
+}
+
+/* Could a policy of f give other warnings or peers with those groups
+ * added or removed? */
+static bool file_touched(const struct idg_cfg_frag *f,
+			 const struct idg_id_group *const *v, size_t n)
+{
+	for (size_t p = 0; p < idg_cfg_frag_policies(f); p++) {
+		const struct idg_policy *pol = idg_cfg_frag_policy(f, p);
+
+		if (!pol->node_selector && picks_any(&pol->subject, v, n))
+			return true;
+		for (int s = 0; s < IDG_RS_MAX; s++)
+			for (size_t r = 0; r < pol->n_rules[s]; r++) {
+				const struct idg_rule *ru = &pol->rules[s][r];
+
+				for (size_t e = 0; e < ru->n_endpoints; e++)
+					if (picks_any(&ru->endpoints[e], v, n))
+						return true;
+			}
+	}
+	return false;
+}
+
+static void entry_free(struct idg_pol_memo *e)
+{
+	if (e->frag)
+		idg_cfg_frag_drop(e->frag);
+	idg_diags_free(&e->warn);
+	for (size_t j = 0; e->peers && j < e->n_rules; j++)
+		free(e->peers[j].v);
+	free(e->peers);
+	memset(e, 0, sizeof(*e));
+}
+
+void idg_pol_memos_migrate(struct idg_compile_memo *m,
+			   const struct idg_id_layer *from,
+			   const struct idg_id_layer *to)
+{
+	const struct idg_id_group **delta = NULL;
+	size_t n = 0, w = 0;
+
+	if (!m->n_pols)
+		return;
+	if (!same_nodes(from, to) || !groups_delta(from, to, &delta, &n)) {
+		free(delta);
+		idg_pol_memos_clear(m);
+		return;
+	}
+	for (size_t i = 0; i < m->n_pols; i++) {
+		if (n && file_touched(m->pols[i].frag, delta, n)) {
+			entry_free(&m->pols[i]);
+			continue;
+		}
+		m->pols[w++] = m->pols[i];
+	}
+	m->n_pols = w;
+	free(delta);
 }

@@ -651,7 +651,10 @@ static int layer_get(const struct idg_config *cfg,
 	    !idg_config_ident_files(cfg, &l->frags, &l->n_frags) &&
 	    l->n_frags) {
 		/* What the policy files gave was against the old one. */
-		idg_pol_memos_clear(memo);
+		if (memo->layer)
+			idg_pol_memos_migrate(memo, memo->layer, l);
+		else
+			idg_pol_memos_clear(memo);
 		idg_id_layer_put(memo->layer);
 		memo->layer = l;
 		l->refs++;

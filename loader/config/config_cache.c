@@ -540,6 +540,17 @@ size_t idg_cfg_frag_policies(const struct idg_cfg_frag *f)
 	return f->cfg.n_policies;
 }
 
+const struct idg_policy *idg_cfg_frag_policy(const struct idg_cfg_frag *f,
+					     size_t i)
+{
+	return i < f->cfg.n_policies ? &f->cfg.policies[i] : NULL;
+}
+
+size_t idg_cfg_frag_nodes(const struct idg_cfg_frag *f)
+{
+	return f->cfg.n_nodes;
+}
+
 void idg_cfg_frag_hold(struct idg_cfg_frag *f)
 {
 	f->refs++;

@@ -66,6 +66,10 @@ void idg_cfg_frags_drop(struct idg_cfg_frag **v, size_t n);
  * many of cfg->policies it holds (they follow the earlier files'). */
 struct idg_cfg_frag *idg_config_file(const struct idg_config *cfg, size_t i);
 size_t idg_cfg_frag_policies(const struct idg_cfg_frag *f);
+/* Its policy i (< idg_cfg_frag_policies(f)), and how many nodes it has. */
+const struct idg_policy *idg_cfg_frag_policy(const struct idg_cfg_frag *f,
+					     size_t i);
+size_t idg_cfg_frag_nodes(const struct idg_cfg_frag *f);
 void idg_cfg_frag_hold(struct idg_cfg_frag *f);
 void idg_cfg_frag_drop(struct idg_cfg_frag *f);
 

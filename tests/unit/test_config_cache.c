@@ -42,7 +42,8 @@ struct world {
 	 * exactly the files that differ from them. */
 	char seen[24][32];
 	char *seen_text[24];
-	bool nodes_seen;
+	char *nodes_seen;  /* 00-nodes.yaml's bytes at the last load */
+	int node_roles;     /* its labels: two bits, one a node */
 	int serial;
 	int broken; /* slot of the last broken file, -1: none */
 };
@@ -102,15 +103,32 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 		/* Odd slots hold policies only: a change there keeps the
 		 * identities a memo holds. */
 		if (!(slot & 1) && rnd(w, 2)) {
+			uint32_t ns = rnd(w, 2), app = rnd(w, 4);
+			char pin[32] = "";
+
+			/* A pin moves a label set's number alone: one of
+			 * two numbers of its own. */
+			if (!rnd(w, 16))
+				snprintf(pin, sizeof(pin), ", identity: %u",
+					 300 + (ns * 4 + app) * 2 + !rnd(w, 4));
 			o += (size_t)snprintf(buf + o, len - o,
 				"---\napiVersion: idgate.io/v1\nkind: Endpoint\n"
 				"metadata: {name: e%d, namespace: ns%u, labels: {app: a%u%s}}\n"
-				"spec: {node: n%u, ips: [10.1.%u.%u]}\n",
-				w->serial++, rnd(w, 2), rnd(w, 4),
+				"spec: {node: n%u, ips: [10.1.%u.%u]%s}\n",
+				w->serial++, ns, app,
 				/* a warning the identity step gives */
 				rnd(w, 8) ? "" : ", io.kubernetes.pod.namespace: nsx",
 				1 + rnd(w, 2),
-				rnd(w, 256), 1 + rnd(w, 250));
+				rnd(w, 256), 1 + rnd(w, 250), pin);
+		} else if (!rnd(w, 6)) {
+			/* A host policy: its subject is a node's labels. */
+			o += (size_t)snprintf(buf + o, len - o,
+				"---\napiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\n"
+				"metadata: {name: h%d}\n"
+				"spec:\n  nodeSelector: {matchLabels: {role: gw}}\n"
+				"  ingress:\n  - fromEndpoints:\n    - matchLabels: {app: a%u}\n"
+				"    toPorts: [{ports: [{port: \"%u\", protocol: TCP}]}]\n",
+				w->serial++, rnd(w, 4), 2000 + rnd(w, 20));
 		} else {
 			bool in = rnd(w, 2), cidr = !rnd(w, 3);
 			char peer[64];
@@ -159,9 +177,11 @@ static char *slurp(const struct world *w, const char *name)
  * then remembers them as loaded. */
 static size_t changed_files(struct world *w)
 {
-	size_t n = !w->nodes_seen;
+	char *nodes = slurp(w, "00-nodes.yaml");
+	size_t n = !w->nodes_seen || strcmp(w->nodes_seen, nodes);
 
-	w->nodes_seen = true;
+	free(w->nodes_seen);
+	w->nodes_seen = nodes;
 	for (int i = 0; i < 24; i++) {
 		char *now = *w->names[i] ? slurp(w, w->names[i]) : NULL;
 
@@ -175,12 +195,36 @@ static size_t changed_files(struct world *w)
 	return n;
 }
 
+/* The nodes file with other labels: host policies select by them. */
+static void nodes_relabel(struct world *w)
+{
+	int roles = (int)rnd(w, 4);
+	char text[1024];
+
+	if (roles == w->node_roles)
+		return;
+	w->node_roles = roles;
+	snprintf(text, sizeof(text),
+		 "apiVersion: idgate.io/v1\nkind: Node\nmetadata: {name: n1, labels: {role: %s}}\n"
+		 "spec: {cluster: a, clusterID: 1, tunnelIP: 10.255.0.1, interfaces: {uplink: eth0}}\n"
+		 "---\n"
+		 "apiVersion: idgate.io/v1\nkind: Node\nmetadata: {name: n2, labels: {role: %s}}\n"
+		 "spec: {cluster: a, clusterID: 1, tunnelIP: 10.255.0.2, interfaces: {uplink: eth0}}\n",
+		 roles & 1 ? "gw" : "edge", roles & 2 ? "gw" : "edge");
+	put(w, "00-nodes.yaml", text);
+}
+
 /* One random edit. */
 static void edit(struct world *w)
 {
 	char text[4096], from[128], to[128];
 	int slot = (int)rnd(w, 24);
 	char *name;
+
+	if (!rnd(w, 16)) {
+		nodes_relabel(w);
+		return;
+	}
 
 	/* A broken file is mended soon: most loads then compile. */
 	if (w->broken >= 0 && rnd(w, 2))
@@ -419,6 +463,7 @@ static void test_cache_equals_fresh(void **state)
 		}
 		free(w.seen_text[i]);
 	}
+	free(w.nodes_seen);
 	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
 	unlink(path);
 	assert_int_equal(rmdir(w.dir), 0);
