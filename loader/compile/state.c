@@ -455,6 +455,21 @@ static int sb_room(struct sbuf *b, size_t more)
 	return 0;
 }
 
+/* num in decimal at w; its length. */
+static size_t u32_text(uint32_t num, char *w)
+{
+	char tmp[10];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + num % 10);
+		num /= 10;
+	} while (num);
+	for (size_t i = 0; i < n; i++)
+		w[i] = tmp[n - 1 - i];
+	return n;
+}
+
 static int sb_line(struct sbuf *b, const char *kind, uint32_t num,
 		   const char *name)
 {
@@ -466,7 +481,13 @@ static int sb_line(struct sbuf *b, const char *kind, uint32_t num,
 	if (sb_room(b, strlen(kind) + 16 + len * 3 + 1))
 		return -ENOMEM;
 	w = b->p + b->n;
-	w += sprintf(w, "%s %u ", kind, num);
+	/* By hand, as rule keys are: a state has tens of thousands of
+	 * lines, printed again at every change of a number. */
+	memcpy(w, kind, strlen(kind));
+	w += strlen(kind);
+	*w++ = ' ';
+	w += u32_text(num, w);
+	*w++ = ' ';
 	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
 		if (needs_escape(*c)) {
 			*w++ = '%';

@@ -755,6 +755,18 @@ static void test_state_round_trip(void **state)
 	assert_int_equal(idg_state_add_cookie(&st, "prod/p/ingress/0", 1), 0);
 	assert_int_equal(idg_state_add_cookie(&st, "-/cw/egressDeny/12", 65535), 0);
 	assert_int_equal(idg_state_save(path, &st), 0);
+	{
+		/* The line format other versions read. */
+		char text[1024] = "";
+		FILE *f = fopen(path, "r");
+
+		assert_non_null(f);
+		assert_true(fread(text, 1, sizeof(text) - 1, f) > 0);
+		fclose(f);
+		assert_non_null(strstr(text, "\nid 70000 a=b%20c%25%0Ad\n"));
+		assert_non_null(strstr(text, "\ncookie 65535 -/cw/egressDeny/12\n"));
+		assert_non_null(strstr(text, "\ncookie 1 prod/p/ingress/0\n"));
+	}
 	assert_int_equal(idg_state_load(path, &back), 0);
 	assert_int_equal(back.n_ids, 3);
 	assert_int_equal(back.n_cookies, 2);
