@@ -3,8 +3,9 @@
  * What a compile memo keeps of each policy file: the selector warnings
  * its policies gave and the peers of its rules, both computed against the
  * memo's identity layer. A file is the same parsed file (held by
- * reference) or it is computed again; a memo never outlives the layer
- * its entries were computed against (identity.c clears them).
+ * reference) or it is computed again. When the memo takes a new layer,
+ * only the entries that layer cannot change stay (idg_pol_memos_migrate,
+ * called from identity.c).
  */
 #include <errno.h>
 #include <stdlib.h>
