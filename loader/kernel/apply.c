@@ -190,6 +190,15 @@ int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 	if (c->node->drop_unknown_ethertypes)
 		g->cfg.flags |= IDG_CFG_F_DROP_NON_IP;
 
+	/* Most entries are hosts and exact rules: sized once. */
+	err = idg_kv_reserve(&g->m[IDG_GM_IPCH], (uint32_t)c->n_ipcache);
+	if (!err)
+		err = idg_kv_reserve(&g->polx_raw, (uint32_t)c->n_rules);
+	if (!err)
+		err = idg_kv_reserve(&g->m[IDG_GM_PAIR], (uint32_t)c->n_rules);
+	if (err)
+		return err;
+
 	for (size_t i = 0; i < c->n_ipcache; i++) {
 		const struct idg_ipcache_entry *e = &c->ipcache[i];
 		struct idg_ipcache_val v = { .identity = e->identity,

@@ -196,6 +196,9 @@ int idg_gen_fold(struct idg_gen *g);
 int idg_kv_init(struct idg_kv *t, uint32_t ksz, uint32_t vsz, uint32_t max,
 		bool lpm);
 void idg_kv_free(struct idg_kv *t);
+/* Room for n entries in all, at once: a fill of known size grows its
+ * index once instead of at every doubling. */
+int idg_kv_reserve(struct idg_kv *t, uint32_t n);
 /* The value of key, or NULL. */
 void *idg_kv_get(const struct idg_kv *t, const void *key);
 /*

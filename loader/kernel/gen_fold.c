@@ -281,6 +281,10 @@ static int exact_fold(struct fold *f)
 {
 	struct idg_gen *g = f->g;
 	const struct idg_kv *raw = &g->polx_raw;
+	int res = idg_kv_reserve(&g->m[IDG_GM_POLX], raw->n);
+
+	if (res)
+		return res;
 
 	for (uint32_t i = 0; i < raw->n; i++) {
 		struct idg_policy_key k;

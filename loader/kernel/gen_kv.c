@@ -128,6 +128,30 @@ void *idg_kv_get(const struct idg_kv *t, const void *key)
 	return t->idx[s] ? idg_kv_val(t, t->idx[s] - 1) : NULL;
 }
 
+int idg_kv_reserve(struct idg_kv *t, uint32_t n)
+{
+	uint32_t size = 64;
+	uint8_t *e;
+	int err;
+
+	if (n > t->max)
+		n = t->max;
+	if (n > t->cap) {
+		e = realloc(t->ent, (size_t)n * (t->ksz + t->vsz));
+		if (!e)
+			return -ENOMEM;
+		t->ent = e;
+		t->cap = n;
+	}
+	/* The load factor idg_kv_put keeps: at most 1/2. */
+	while (size < 2 * (uint64_t)n)
+		size *= 2;
+	if (t->idx && size <= t->idx_mask + 1)
+		return 0;
+	err = kv_reindex(t, size);
+	return err;
+}
+
 int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
 	       bool keep_old)
 {
