@@ -129,12 +129,12 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	memset(res, 0, sizeof(*res));
 	/* The grace period the switch needs: the daemon's, begun after its
 	 * last switch, else one that runs while we compile. */
-	if (a->dry_run)
-		;
-	else if (a->reuse && a->reuse->grace.started)
-		ao.quiesce = &a->reuse->grace;
-	else if (idg_gen_quiesce_start(&q, in->pin_dir) == 0)
-		ao.quiesce = &q;
+	if (!a->dry_run) {
+		if (a->reuse && a->reuse->grace.started)
+			ao.quiesce = &a->reuse->grace;
+		else if (idg_gen_quiesce_start(&q, in->pin_dir) == 0)
+			ao.quiesce = &q;
+	}
 	err = cmd_compile_cached(in, path, a->reuse, cc);
 	if (!err)
 		err = cmd_check_ifaces(cc->c.node, &up, &ext);

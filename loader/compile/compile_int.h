@@ -135,13 +135,14 @@ struct idg_state_index {
 	struct idg_strmap ids;     /* canon -> id */
 	struct idg_strmap cookies; /* key -> cookie */
 };
-/* The index of st's earlier numbers: st's own (index NULL), or one
- * built into *own (freed with idg_strmap_free). */
-int idg_state_ids_index(const struct idg_state *st, struct idg_strmap *own,
-			const struct idg_strmap **index);
-int idg_state_cookies_index(const struct idg_state *st,
-			    struct idg_strmap *own,
-			    const struct idg_strmap **index);
+enum idg_state_ix {
+	IDG_STATE_IX_IDS,     /* canon -> id */
+	IDG_STATE_IX_COOKIES, /* key -> cookie */
+};
+/* One of st's lookups by name in *index: st's kept one, or one built
+ * into *own (freed with idg_strmap_free either way). */
+int idg_state_index_of(const struct idg_state *st, enum idg_state_ix which,
+		       struct idg_strmap *own, const struct idg_strmap **index);
 int idg_state_add_id(struct idg_state *st, const char *canon, uint32_t id);
 int idg_state_add_cookie(struct idg_state *st, const char *key,
 			 uint32_t cookie);

@@ -85,10 +85,8 @@ int idg_pol_files_find(struct idg_rctx *x, struct idg_compile_memo *memo)
 			pf->kept = NULL;
 	}
 	/* The files do not add up to the config: compute everything. */
-	if (pol != cfg->n_policies) {
+	if (pol != cfg->n_policies)
 		idg_pol_files_free(x);
-		return 0;
-	}
 	return 0;
 }
 
@@ -181,7 +179,16 @@ void idg_pol_files_free(struct idg_rctx *x)
 	x->n_files = 0;
 }
 
-static void entry_free(struct idg_pol_memo *e);
+static void entry_free(struct idg_pol_memo *e)
+{
+	if (e->frag)
+		idg_cfg_frag_drop(e->frag);
+	idg_diags_free(&e->warn);
+	for (size_t j = 0; e->peers && j < e->n_rules; j++)
+		free(e->peers[j].v);
+	free(e->peers);
+	memset(e, 0, sizeof(*e));
+}
 
 void idg_pol_memos_clear(struct idg_compile_memo *m)
 {
@@ -285,17 +292,6 @@ static bool file_touched(const struct idg_cfg_frag *f,
 			}
 	}
 	return false;
-}
-
-static void entry_free(struct idg_pol_memo *e)
-{
-	if (e->frag)
-		idg_cfg_frag_drop(e->frag);
-	idg_diags_free(&e->warn);
-	for (size_t j = 0; e->peers && j < e->n_rules; j++)
-		free(e->peers[j].v);
-	free(e->peers);
-	memset(e, 0, sizeof(*e));
 }
 
 void idg_pol_memos_migrate(struct idg_compile_memo *m,

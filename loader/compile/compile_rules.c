@@ -174,7 +174,8 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 	if (!used)
 		return -ENOMEM;
 	if (n_old) {
-		err = idg_state_cookies_index(old, &own, &oi);
+		err = idg_state_index_of(old, IDG_STATE_IX_COOKIES, &own,
+					 &oi);
 		if (err)
 			goto out;
 	}

@@ -674,7 +674,7 @@ int idg_identities_build(const struct idg_config *cfg,
 	int err;
 
 	memset(ids, 0, sizeof(*ids));
-	err = idg_state_ids_index(old, &oi.own, &oi.by_name);
+	err = idg_state_index_of(old, IDG_STATE_IX_IDS, &oi.own, &oi.by_name);
 	if (!err)
 		err = layer_get(cfg, memo, &l);
 	if (err)

@@ -97,29 +97,18 @@ int idg_state_index_build(struct idg_state *st)
 	return err;
 }
 
-int idg_state_ids_index(const struct idg_state *st, struct idg_strmap *own,
-			const struct idg_strmap **index)
+int idg_state_index_of(const struct idg_state *st, enum idg_state_ix which,
+		       struct idg_strmap *own, const struct idg_strmap **index)
 {
-	memset(own, 0, sizeof(*own));
-	if (st && st->ix) {
-		*index = &st->ix->ids;
-		return 0;
-	}
-	*index = own;
-	return ids_index(st, own);
-}
+	bool ids = which == IDG_STATE_IX_IDS;
 
-int idg_state_cookies_index(const struct idg_state *st,
-			    struct idg_strmap *own,
-			    const struct idg_strmap **index)
-{
 	memset(own, 0, sizeof(*own));
 	if (st && st->ix) {
-		*index = &st->ix->cookies;
+		*index = ids ? &st->ix->ids : &st->ix->cookies;
 		return 0;
 	}
 	*index = own;
-	return cookies_index(st, own);
+	return ids ? ids_index(st, own) : cookies_index(st, own);
 }
 
 int idg_state_take_id(struct idg_state *st, char *canon, uint32_t id)
@@ -474,17 +463,17 @@ static int sb_line(struct sbuf *b, const char *kind, uint32_t num,
 		   const char *name)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(name);
+	size_t len = strlen(name), l_kind = strlen(kind);
 	char *w;
 
 	/* "kind num " + up to 3 bytes per name byte + "\n" */
-	if (sb_room(b, strlen(kind) + 16 + len * 3 + 1))
+	if (sb_room(b, l_kind + 16 + len * 3 + 1))
 		return -ENOMEM;
 	w = b->p + b->n;
 	/* By hand, as rule keys are: a state has tens of thousands of
 	 * lines, printed again at every change of a number. */
-	memcpy(w, kind, strlen(kind));
-	w += strlen(kind);
+	memcpy(w, kind, l_kind);
+	w += l_kind;
 	*w++ = ' ';
 	w += u32_text(num, w);
 	*w++ = ' ';

@@ -307,6 +307,17 @@ static int join(struct idg_config *cfg, struct cfg_parser *p,
 	return err;
 }
 
+/* The files of the last load, and what it found changed, let go. */
+static void files_drop(struct idg_config_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		frag_unref(c->v[i]);
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+	changes_free(&c->last);
+}
+
 /* The cache now holds frags (n of them), each with a reference. */
 static void cache_set(struct idg_config_cache *c, struct idg_cfg_frag **frags,
 		      size_t n, struct idg_cfg_frag **v)
@@ -315,10 +326,7 @@ static void cache_set(struct idg_config_cache *c, struct idg_cfg_frag **frags,
 		v[i] = frags[i];
 		v[i]->refs++;
 	}
-	for (size_t i = 0; i < c->n; i++)
-		frag_unref(c->v[i]);
-	free(c->v);
-	changes_free(&c->last);
+	files_drop(c);
 	c->v = v;
 	c->n = n;
 }
@@ -468,12 +476,7 @@ void cfg_frags_release(struct idg_config *cfg)
 
 void idg_config_cache_free(struct idg_config_cache *c)
 {
-	for (size_t i = 0; i < c->n; i++)
-		frag_unref(c->v[i]);
-	free(c->v);
-	c->v = NULL;
-	c->n = 0;
-	changes_free(&c->last);
+	files_drop(c);
 	idg_cfg_frags_drop(c->checked, c->n_checked);
 	c->checked = NULL;
 	c->n_checked = 0;
@@ -499,7 +502,7 @@ int idg_config_ident_files(const struct idg_config *cfg,
 	for (size_t i = 0; i < cfg->n_frags; i++) {
 		if (!holds_idents(cfg->frags[i]))
 			continue;
-		cfg->frags[i]->refs++;
+		idg_cfg_frag_hold(cfg->frags[i]);
 		(*v)[k++] = cfg->frags[i];
 	}
 	*n = k;

@@ -132,7 +132,6 @@ int idg_kv_reserve(struct idg_kv *t, uint32_t n)
 {
 	uint32_t size = 64;
 	uint8_t *e;
-	int err;
 
 	if (n > t->max)
 		n = t->max;
@@ -148,8 +147,7 @@ int idg_kv_reserve(struct idg_kv *t, uint32_t n)
 		size *= 2;
 	if (t->idx && size <= t->idx_mask + 1)
 		return 0;
-	err = kv_reindex(t, size);
-	return err;
+	return kv_reindex(t, size);
 }
 
 int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
