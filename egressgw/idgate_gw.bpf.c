@@ -22,6 +22,8 @@
  * it), and no chain of calls needs more than 512 bytes of stack. A BPF
  * function takes at most 5 arguments.
  */
+/* Its tunnel programs' frames are deep: see IDG_HOT. */
+#define IDG_VERDICT_SMALL_FRAME
 #include <idgate/bpf/nat.h>
 
 #define IDG_TC_PULL_LEN 256

@@ -29,6 +29,22 @@
 const volatile __u32 idg_trace = 0;
 
 /*
+ * The verdict's steps on the paths every packet of a flood takes (the
+ * conntrack lookup, the subject, the default deny) are inlined: on a
+ * kernel with return-thunk mitigations (AMD's SRSO "safe RET") each
+ * return from a BPF function or helper is a mispredicted branch, and a
+ * denied packet paid for five of them. A program whose own frame is deep
+ * (the egress gateway's) defines IDG_VERDICT_SMALL_FRAME before including
+ * this: there they stay calls, so that its deepest chain of calls keeps
+ * within the verifier's 512 bytes of stack.
+ */
+#ifdef IDG_VERDICT_SMALL_FRAME
+#define IDG_HOT __noinline
+#else
+#define IDG_HOT __always_inline
+#endif
+
+/*
  * The generation a packet is judged by. Its maps are found through the
  * slot when needed (idg_gmap), not held here: the view stays small on
  * every frame that carries it. The same slot gives the same maps for
@@ -467,7 +483,7 @@ static __always_inline int idg_ct_hint_mark(const struct idg_hint_pos *h)
 }
 
 /* The entry of p's flow, as seen by the hook of c. */
-static __noinline struct idg_ct_val *idg_ct_find(const struct idg_pkt *p,
+static IDG_HOT struct idg_ct_val *idg_ct_find(const struct idg_pkt *p,
 						 const struct idg_ctx *c,
 						 __u64 *now, int *est)
 {
@@ -697,18 +713,13 @@ static __always_inline int idg_ev_budget_take(const struct idg_cfg *cfg)
 /* May an event about p go out now? Spends the budget and the flow's
  * interval when it may; counts it suppressed when not. Returns the time
  * for the event, 0 for none. */
-static __noinline __u64 idg_emit_allowed(const struct idg_cfg *cfg,
-					 const struct idg_pkt *p, __u8 dir)
+/* The per-flow interval, once the budget allowed the event. */
+static __noinline __u64 idg_emit_flow_allowed(const struct idg_cfg *cfg,
+					      const struct idg_pkt *p,
+					      __u8 dir)
 {
-	__u64 now;
+	__u64 now = bpf_ktime_get_ns();
 
-	if (idg_trace)
-		return 0;
-	if (cfg && cfg->events_per_s_cpu && !idg_ev_budget_take(cfg)) {
-		idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
-		return 0;
-	}
-	now = bpf_ktime_get_ns();
 	if (cfg && cfg->drop_event_interval_ns) {
 		struct idg_ct_key k = {};
 		__u64 *last;
@@ -725,6 +736,20 @@ static __noinline __u64 idg_emit_allowed(const struct idg_cfg *cfg,
 			bpf_map_update_elem(&idg_event_rl, &k, &now, BPF_ANY);
 	}
 	return now;
+}
+
+/* Inline, so that a flood past its budget costs no call: on this
+ * kernel's mitigations every return costs a mispredicted branch. */
+static __always_inline __u64 idg_emit_allowed(const struct idg_cfg *cfg,
+					      const struct idg_pkt *p, __u8 dir)
+{
+	if (idg_trace)
+		return 0;
+	if (cfg && cfg->events_per_s_cpu && !idg_ev_budget_take(cfg)) {
+		idg_misc_inc(IDG_MISC_EVENTS_SUPPRESSED);
+		return 0;
+	}
+	return idg_emit_flow_allowed(cfg, p, dir);
 }
 
 static __noinline void idg_emit_write(const struct idg_pkt *p,
@@ -847,7 +872,7 @@ static __noinline __u32 idg_verdict_drop(const struct idg_gen_view *v,
  * nothing the subject allows or denies covers the packet's protocol
  * class. The identity is looked up only for an event that goes out.
  */
-static __noinline __u32 idg_verdict_drop_nopeer(const struct idg_gen_view *v,
+static IDG_HOT __u32 idg_verdict_drop_nopeer(const struct idg_gen_view *v,
 						const struct idg_pkt *p,
 						const struct idg_ctx *c,
 						__u32 subject)
@@ -1109,7 +1134,7 @@ static __noinline void idg_frag_note(const struct idg_pkt *p,
 /* The local subject of p in dir, and its flags. 0: none (the packet is
  * not for or from a local endpoint, and the host is not enforced). -1:
  * the generation lacks an endpoint map (the caller drops). */
-static __noinline int idg_subject(const struct idg_gen_view *v,
+static IDG_HOT int idg_subject(const struct idg_gen_view *v,
 				  const struct idg_pkt *p, __u8 dir,
 				  __u32 *subject, __u32 *ep_flags)
 {
@@ -1167,15 +1192,22 @@ static __noinline __u64 idg_frag_later(const struct idg_gen_view *v,
 	return IDG_RC(IDG_DROP_FRAG_NO_FIRST, subject);
 }
 
-/* Does p claim the source of a workload of this node? -1: the
- * generation lacks an endpoint map. */
-static __noinline int idg_uplink_spoof(const struct idg_gen_view *v,
-				       const struct idg_pkt *p)
+static __noinline int idg_uplink_spoof_lookup(const struct idg_gen_view *v,
+					      const struct idg_pkt *p)
 {
-	/* No endpoint is bound to a workload interface: nothing to spoof. */
+	return idg_local_workload(v, p, p->saddr);
+}
+
+/* Does p claim the source of a workload of this node? -1: the
+ * generation lacks an endpoint map. The flag is tested here, inline:
+ * on this kernel's mitigations a function's return costs more than the
+ * test, and most nodes bind no endpoint to a workload interface. */
+static __always_inline int idg_uplink_spoof(const struct idg_gen_view *v,
+					    const struct idg_pkt *p)
+{
 	if (!(v->cfg->flags & IDG_CFG_F_WORKLOADS))
 		return 0;
-	return idg_local_workload(v, p, p->saddr);
+	return idg_uplink_spoof_lookup(v, p);
 }
 
 /*
