@@ -23,7 +23,7 @@
  * function takes at most 5 arguments.
  */
 /* Its tunnel programs' frames are deep: see IDG_HOT. */
-#define IDG_VERDICT_SMALL_FRAME
+#define IDG_VERDICT_INLINE 0
 #include <idgate/bpf/nat.h>
 
 #define IDG_TC_PULL_LEN 256

@@ -14,6 +14,8 @@
  * filter (another workload of this node, the node itself, another
  * interface): the destination endpoint's ingress policy.
  */
+/* Its frames are deeper than the uplink's: see IDG_HOT. */
+#define IDG_VERDICT_INLINE 1
 #include <idgate/bpf/tunnel.h>
 
 /* As tc/idgate_tc.bpf.c: Ethernet, VLAN tags, IPv6 extension headers

@@ -4,6 +4,8 @@
  * is a local endpoint by the source's security identity, before the
  * kernel allocates an skb for it.
  */
+/* The whole verdict inlined: see IDG_HOT in verdict.h. */
+#define IDG_VERDICT_INLINE 3
 #include <idgate/bpf/verdict.h>
 
 SEC("xdp")
