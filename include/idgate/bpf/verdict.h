@@ -8,10 +8,11 @@
  *
  * The verifier walks a program path by path, and the stack of the
  * deepest chain of calls must stay within 512 bytes. So the verdict is
- * a spine (idg_process_ext) of scalars calling small functions that are
- * not inlined, each with its own frame for its keys: the verifier
- * walks each once per distinct state at its entry, and their paths meet
- * again at their return.
+ * a spine (idg_process_ext) of scalars calling small functions, each
+ * with its own frame for its keys: the verifier walks each once per
+ * distinct state at its entry, and their paths meet again at their
+ * return. Those on the paths most packets take are inlined where a
+ * program's stack allows it (IDG_HOT below).
  */
 #ifndef IDGATE_BPF_VERDICT_H
 #define IDGATE_BPF_VERDICT_H
@@ -496,8 +497,8 @@ static __always_inline int idg_ct_hint_mark(const struct idg_hint_pos *h)
 
 /* The entry of p's flow, as seen by the hook of c. */
 static IDG_HOT struct idg_ct_val *idg_ct_find(const struct idg_pkt *p,
-						 const struct idg_ctx *c,
-						 __u64 *now, int *est)
+					      const struct idg_ctx *c,
+					      __u64 *now, int *est)
 {
 	struct idg_ct_epoch *ep;
 	struct idg_ct_key k = {};
@@ -722,9 +723,6 @@ static __always_inline int idg_ev_budget_take(const struct idg_cfg *cfg)
  * or per-flow limit) or lost (ring buffer full). Trace events, asked for
  * by a monitor, skip both limits.
  */
-/* May an event about p go out now? Spends the budget and the flow's
- * interval when it may; counts it suppressed when not. Returns the time
- * for the event, 0 for none. */
 /* The per-flow interval, once the budget allowed the event. */
 static __noinline __u64 idg_emit_flow_allowed(const struct idg_cfg *cfg,
 					      const struct idg_pkt *p,
@@ -750,8 +748,10 @@ static __noinline __u64 idg_emit_flow_allowed(const struct idg_cfg *cfg,
 	return now;
 }
 
-/* Inline, so that a flood past its budget costs no call: on this
- * kernel's mitigations every return costs a mispredicted branch. */
+/* May an event about p go out now? Spends the budget and the flow's
+ * interval when it may; counts it suppressed when not. Returns the time
+ * for the event, 0 for none. The budget is checked inline, so that a
+ * flood past it costs no call (IDG_HOT). */
 static __always_inline __u64 idg_emit_allowed(const struct idg_cfg *cfg,
 					      const struct idg_pkt *p, __u8 dir)
 {
@@ -861,9 +861,9 @@ static __always_inline __u32 idg_pass(__u32 reason, __u32 cookie, __u32 len)
 
 /* A drop decided by the verdict: ids is IDG_IDS(source, destination). */
 static IDG_HOT2 __u32 idg_verdict_drop(const struct idg_gen_view *v,
-					 const struct idg_pkt *p,
-					 const struct idg_ctx *c, __u64 rc,
-					 __u64 ids)
+				       const struct idg_pkt *p,
+				       const struct idg_ctx *c, __u64 rc,
+				       __u64 ids)
 {
 	struct idg_drop_info d = {
 		.reason = (__u32)rc,
@@ -885,9 +885,9 @@ static IDG_HOT2 __u32 idg_verdict_drop(const struct idg_gen_view *v,
  * class. The identity is looked up only for an event that goes out.
  */
 static IDG_HOT __u32 idg_verdict_drop_nopeer(const struct idg_gen_view *v,
-						const struct idg_pkt *p,
-						const struct idg_ctx *c,
-						__u32 subject)
+					     const struct idg_pkt *p,
+					     const struct idg_ctx *c,
+					     __u32 subject)
 {
 	struct idg_drop_info d = {
 		.reason = IDG_DROP_POLICY_DEFAULT,
@@ -962,9 +962,9 @@ static __noinline void idg_ct_promote(const struct idg_ct_val *ct,
  * is written: the entry is shared by every CPU.
  */
 static IDG_HOT void idg_ct_seen(struct idg_ct_val *ct,
-				   const struct idg_pkt *p,
-				   const struct idg_ctx *c, int est,
-				   __u64 now)
+				const struct idg_pkt *p,
+				const struct idg_ctx *c, int est,
+				__u64 now)
 {
 	int orig = ct->dir == c->dir;
 	__u8 f = p->tcp_flags, nf;
@@ -1147,8 +1147,8 @@ static __noinline void idg_frag_note(const struct idg_pkt *p,
  * not for or from a local endpoint, and the host is not enforced). -1:
  * the generation lacks an endpoint map (the caller drops). */
 static IDG_HOT int idg_subject(const struct idg_gen_view *v,
-				  const struct idg_pkt *p, __u8 dir,
-				  __u32 *subject, __u32 *ep_flags)
+			       const struct idg_pkt *p, __u8 dir,
+			       __u32 *subject, __u32 *ep_flags)
 {
 	struct idg_ep_val *ep;
 
@@ -1211,9 +1211,8 @@ static __noinline int idg_uplink_spoof_lookup(const struct idg_gen_view *v,
 }
 
 /* Does p claim the source of a workload of this node? -1: the
- * generation lacks an endpoint map. The flag is tested here, inline:
- * on this kernel's mitigations a function's return costs more than the
- * test, and most nodes bind no endpoint to a workload interface. */
+ * generation lacks an endpoint map. The flag is tested inline, without
+ * a call (IDG_HOT): most nodes bind no endpoint to a workload interface. */
 static __always_inline int idg_uplink_spoof(const struct idg_gen_view *v,
 					    const struct idg_pkt *p)
 {
@@ -1422,8 +1421,8 @@ static __always_inline
 #else
 __noinline
 #endif
-__u32 idg_verdict(struct idg_pkt *p, int parse_ret,
-			     const struct idg_ctx *c, __u32 gen)
+__u32 idg_verdict(struct idg_pkt *p, int parse_ret, const struct idg_ctx *c,
+		  __u32 gen)
 {
 	struct idg_gen_view v = {};
 	int view;
