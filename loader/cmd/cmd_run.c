@@ -257,6 +257,7 @@ static int reload(struct run *r, const char *why)
 	struct cmd_compiled *cc = calloc(1, sizeof(*cc));
 	struct idg_apply_result res = { 0 };
 	double t0 = mono_s(), t0_ms = idg_now_ms(), dt;
+	unsigned long loads;
 	uint32_t gen = 0;
 	int err;
 
@@ -266,7 +267,12 @@ static int reload(struct run *r, const char *why)
 	ch->time = wall_s();
 	snprintf(ch->why, sizeof(ch->why), "%s", why);
 	printf("idgate run: loading %s (%s)\n", r->config, why);
+	loads = r->reuse.cfg.loads;
+	idg_reload_gate_take(&r->gate);
 	err = cmd_apply_config(&r->sh.in, r->config, &a, cc, &res);
+	/* Files read by this load are known as they were read; if it did
+	 * not get to them, what changed still counts as changed. */
+	idg_reload_gate_loaded(&r->gate, r->reuse.cfg.loads != loads);
 	dt = mono_s() - t0;
 	change_record(r, err, cc, &res, t0_ms, dt);
 	pthread_mutex_lock(&r->sh.mu);
@@ -343,6 +349,7 @@ static struct json_object *control(struct json_object *req, void *arg)
 			return reply;
 		}
 		printf("idgate run: idgate apply asks for a reload\n");
+		idg_reload_gate_forget(&r->gate);
 		reload(r, "idgate apply");
 		r->gate.armed = false;
 	} else if (strcmp(op, "status")) {
@@ -527,7 +534,9 @@ static void drain_inotify(int fd, struct run *r)
 				ours = true;
 			}
 			if ((mask & IN_Q_OVERFLOW) || ours)
-				idg_reload_gate_event(&r->gate, mask, mono_s());
+				idg_reload_gate_event_name(&r->gate,
+							   e->len ? e->name : NULL,
+							   mask, mono_s());
 		}
 	}
 	if (moved)
@@ -688,6 +697,11 @@ static void watch_target(struct run *r)
 	watch_link_target(r);
 }
 
+static bool gate_unchanged(const char *name, void *arg)
+{
+	return idg_reload_gate_unchanged(arg, name);
+}
+
 /* The signalfd, the inotify watch and the rtnetlink subscription. */
 static int watch_open(struct run *r)
 {
@@ -705,6 +719,9 @@ static int watch_open(struct run *r)
 	 * held meanwhile; the break is SIGIO, whose default is to exit. */
 	signal(SIGIO, SIG_IGN);
 	idg_reload_gate_init(&r->gate, r->config, IDG_RUN_SETTLE_MS / 1e3);
+	/* What the gate saw no event on, the config cache need not stat. */
+	r->reuse.cfg.unchanged = gate_unchanged;
+	r->reuse.cfg.unchanged_arg = &r->gate;
 	r->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	r->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	if (r->sfd < 0 || r->ifd < 0 ||
@@ -752,6 +769,7 @@ static bool signals(struct run *r)
 	if (stop)
 		return true;
 	if (hup) {
+		idg_reload_gate_forget(&r->gate);
 		reload(r, "SIGHUP");
 		r->gate.armed = false;
 	}
@@ -817,7 +835,7 @@ static void run_close(struct run *r, struct MHD_Daemon *mhd)
 				   IDG_CONTROL_SOCK))
 			unlink(sock);
 	}
-	idg_reload_gate_release(&r->gate);
+	idg_reload_gate_free(&r->gate);
 	if (r->nl)
 		nl_socket_free(r->nl);
 	if (r->ifd >= 0)

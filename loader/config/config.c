@@ -657,8 +657,10 @@ static int dir_list(const char *dir, struct idg_pos pos, struct idg_diags *d,
 			idg_err(d, pos, "out of memory");
 			break;
 		}
-		/* Directories and the like named *.yaml are not config. */
-		if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+		/* Directories and the like named *.yaml are not config
+		 * (the listing's type says so for most, without a stat). */
+		if (e->d_type != DT_REG &&
+		    (stat(path, &st) || !S_ISREG(st.st_mode))) {
 			/* Gone since readdir: not ours; a link to nothing is
 			 * likely a mistake worth a word. */
 			if (errno != ENOENT)

@@ -43,6 +43,10 @@ struct idg_cfg_frag {
 	bool have_id;
 	struct idg_stat_id id;
 	struct timespec read_at;
+	/* A regular file of one link at its read: every write to it is an
+	 * event on its name in the directory (not so for a symlink's
+	 * target or another link's path). */
+	bool plain;
 };
 
 static void frag_unref(struct idg_cfg_frag *f)
@@ -106,18 +110,25 @@ static struct idg_cfg_frag *cache_find(const struct idg_config_cache *c,
 	return NULL;
 }
 
-/* The entry of path whose stat says it is unchanged since its read. */
+/* The entry of path whose stat says it is unchanged since its read; or,
+ * for a plain file the caller's watch saw no event on since the last
+ * load, without a stat. */
 static struct idg_cfg_frag *cache_find_stat(const struct idg_config_cache *c,
 					    const char *path)
 {
+	const char *base = strrchr(path, '/');
 	struct idg_stat_id now;
 	struct stat sb;
 
+	base = base ? base + 1 : path;
 	for (size_t i = 0; i < c->n; i++) {
 		struct idg_cfg_frag *f = c->v[i];
 
 		if (!f->have_id || strcmp(f->path, path))
 			continue;
+		if (f->plain && c->unchanged &&
+		    c->unchanged(base, c->unchanged_arg))
+			return f;
 		/* Changed close to its read: only the bytes can tell. */
 		if (f->id.ctime.tv_sec + RACY_S >= f->read_at.tv_sec)
 			return NULL;
@@ -241,9 +252,14 @@ static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 		frags[i]->fresh = true;
 	}
 	frags[i]->have_id = held;
+	frags[i]->plain = false;
 	if (held) {
+		struct stat l;
+
 		idg_stat_id_from(&frags[i]->id, &before);
 		frags[i]->read_at = read_at;
+		frags[i]->plain = !lstat(path, &l) && S_ISREG(l.st_mode) &&
+				  l.st_nlink == 1 && l.st_ino == before.st_ino;
 	}
 	return 0;
 }
@@ -404,6 +420,7 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		goto out;
 	}
 	cache_set(c, frags, n, keep);
+	c->loads++;
 	c->last = ch;
 	memset(&ch, 0, sizeof(ch));
 	keep = NULL;

@@ -32,6 +32,17 @@ struct idg_config_cache {
 	size_t n_checked;
 	/* Of the last load that read every file (empty for one file). */
 	struct idg_config_changes last;
+	/* Loads of a directory that got through all its files. */
+	unsigned long loads;
+	/*
+	 * Set by a caller that watches the directory (idgate run): true
+	 * when file name (no directory part) has had no event since the
+	 * load before. Such a file, if it was a plain file held still
+	 * around its read, is taken as it was without a stat. NULL: every
+	 * file is looked at.
+	 */
+	bool (*unchanged)(const char *name, void *arg);
+	void *unchanged_arg;
 };
 
 /* What the last load did. */

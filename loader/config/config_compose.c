@@ -191,7 +191,7 @@ static int anchor_register(struct yc_composer *c, yaml_parser_t *yp,
 	if (!a)
 		return 1;
 	*anchor = NULL;
-	if ((!c->anchor_ix.key && idg_strmap_init(&c->anchor_ix, 16)) ||
+	if ((!c->anchor_ix.slot && idg_strmap_init(&c->anchor_ix, 16)) ||
 	    GROW(c, anchors, cap_anchors, c->n_anchors + 1)) {
 		free(a);
 		return oom(yp);

@@ -78,10 +78,104 @@ static int fold_file(const char *file, const char *name, void *arg)
 	id->files += h;
 	id->dir_size += st.st_size;
 	id->empty_file |= st.st_size == 0;
+	id->n_files++;
 	return 0;
 }
 
-int idg_file_id_get(const char *path, struct idg_file_id *id)
+/* ---- the names with events ---- */
+
+/* Past this many names a directory is looked at whole: as cheap, and
+ * the list stays small. */
+#define NAMES_MAX 256
+
+static void names_clear(struct idg_names *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static void names_all(struct idg_names *s)
+{
+	names_clear(s);
+	s->all = true;
+}
+
+static bool names_has(const struct idg_names *s, const char *name)
+{
+	if (s->all)
+		return true;
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], name))
+			return true;
+	return false;
+}
+
+/* Out of memory or past NAMES_MAX: every name (never a name lost). */
+static void names_add(struct idg_names *s, const char *name)
+{
+	char **v, *c;
+
+	if (names_has(s, name))
+		return;
+	if (s->n >= NAMES_MAX) {
+		names_all(s);
+		return;
+	}
+	v = realloc(s->v, (s->n + 1) * sizeof(*v));
+	if (v)
+		s->v = v;
+	c = v ? strdup(name) : NULL;
+	if (!c) {
+		names_all(s);
+		return;
+	}
+	s->v[s->n++] = c;
+}
+
+/* src's names into dst; src emptied. */
+static void names_merge(struct idg_names *dst, struct idg_names *src)
+{
+	if (src->all)
+		names_all(dst);
+	for (size_t i = 0; i < src->n && !dst->all; i++)
+		names_add(dst, src->v[i]);
+	names_clear(src);
+}
+
+/* The config files of a directory, counted from its listing alone. */
+static int count_file(const char *file, const char *name, void *arg)
+{
+	(void)file;
+	(void)name;
+	++*(size_t *)arg;
+	return 0;
+}
+
+/* A directory's id over the named files only (and its own stat, which
+ * a file added or removed changes). */
+static int dir_id_named(const char *path, const struct idg_names *names,
+			struct idg_file_id *id)
+{
+	char file[PATH_MAX];
+	int err;
+
+	for (size_t i = 0; i < names->n; i++) {
+		if ((size_t)snprintf(file, sizeof(file), "%s/%s", path,
+				     names->v[i]) >= sizeof(file))
+			continue;
+		err = fold_file(file, names->v[i], id);
+		if (err)
+			return err;
+	}
+	id->n_files = 0;
+	return each_file(path, count_file, &id->n_files);
+}
+
+/* names: of a directory, the files to look at (NULL: all). */
+static int file_id_get(const char *path, const struct idg_names *names,
+		       struct idg_file_id *id)
 {
 	struct stat st;
 	int err;
@@ -93,10 +187,22 @@ int idg_file_id_get(const char *path, struct idg_file_id *id)
 	if (!S_ISDIR(st.st_mode))
 		return 0;
 	id->is_dir = true;
-	err = each_file(path, fold_file, id);
+	err = names && !names->all ? dir_id_named(path, names, id) :
+				     each_file(path, fold_file, id);
 	if (err == -ENOENT) /* the directory went: gone */
 		memset(id, 0, sizeof(*id));
 	return err == -ENOENT ? 0 : err;
+}
+
+int idg_file_id_get(const char *path, struct idg_file_id *id)
+{
+	return file_id_get(path, NULL, id);
+}
+
+/* The gate's file, or the directory over the files with events. */
+static int gate_id(const struct idg_reload_gate *g, struct idg_file_id *id)
+{
+	return file_id_get(g->path, g->dir ? &g->dirty : NULL, id);
 }
 
 bool idg_file_id_same(const struct idg_file_id *a, const struct idg_file_id *b)
@@ -117,6 +223,43 @@ void idg_reload_gate_init(struct idg_reload_gate *g, const char *path,
 	g->path = path;
 	g->settle_s = settle_s;
 	g->dir = !stat(path, &st) && S_ISDIR(st.st_mode);
+	/* The first load reads every file. */
+	g->dirty.all = true;
+}
+
+void idg_reload_gate_free(struct idg_reload_gate *g)
+{
+	idg_reload_gate_release(g);
+	names_clear(&g->dirty);
+	names_clear(&g->taken);
+}
+
+void idg_reload_gate_take(struct idg_reload_gate *g)
+{
+	names_merge(&g->dirty, &g->taken);
+	g->taken = g->dirty;
+	memset(&g->dirty, 0, sizeof(g->dirty));
+}
+
+void idg_reload_gate_forget(struct idg_reload_gate *g)
+{
+	if (g->dir)
+		names_all(&g->dirty);
+}
+
+void idg_reload_gate_loaded(struct idg_reload_gate *g, bool read)
+{
+	if (read)
+		names_clear(&g->taken);
+	else
+		names_merge(&g->dirty, &g->taken);
+}
+
+bool idg_reload_gate_unchanged(const struct idg_reload_gate *g,
+			       const char *name)
+{
+	return g->dir && !names_has(&g->dirty, name) &&
+	       !names_has(&g->taken, name);
 }
 
 /* A stat error counts as "gone": the check after the settle time says so.
@@ -126,7 +269,7 @@ static void arm_ex(struct idg_reload_gate *g, double now, bool settle)
 {
 	double due = settle ? now + g->settle_s : now;
 
-	if (idg_file_id_get(g->path, &g->id))
+	if (gate_id(g, &g->id))
 		memset(&g->id, 0, sizeof(g->id));
 	if (!g->armed || due < g->due || settle)
 		g->due = due;
@@ -138,7 +281,7 @@ static void arm(struct idg_reload_gate *g, double now)
 	arm_ex(g, now, true);
 }
 
-void idg_reload_gate_event(struct idg_reload_gate *g, uint32_t mask, double now)
+static void gate_event(struct idg_reload_gate *g, uint32_t mask, double now)
 {
 	/* Renamed into place: complete by construction, so checked at once
 	 * (still not while open for writing). A directory's file removed or
@@ -155,6 +298,23 @@ void idg_reload_gate_event(struct idg_reload_gate *g, uint32_t mask, double now)
 	 * while its writer pauses. */
 	else if (mask & (IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM))
 		g->armed = false;
+}
+
+void idg_reload_gate_event(struct idg_reload_gate *g, uint32_t mask, double now)
+{
+	idg_reload_gate_event_name(g, NULL, mask, now);
+}
+
+void idg_reload_gate_event_name(struct idg_reload_gate *g, const char *name,
+				uint32_t mask, double now)
+{
+	if (g->dir) {
+		if (name && idg_config_dir_wants(name) && !(mask & IN_Q_OVERFLOW))
+			names_add(&g->dirty, name);
+		else
+			names_all(&g->dirty);
+	}
+	gate_event(g, mask, now);
 }
 
 double idg_reload_gate_deadline(const struct idg_reload_gate *g)
@@ -212,7 +372,16 @@ static int hold_all(struct idg_reload_gate *g, const struct idg_file_id *id)
 {
 	int fd, err;
 
-	if (id->is_dir)
+	if (id->is_dir && !g->dirty.all) {
+		char file[PATH_MAX];
+
+		err = 0;
+		for (size_t i = 0; !err && i < g->dirty.n; i++)
+			if ((size_t)snprintf(file, sizeof(file), "%s/%s",
+					     g->path, g->dirty.v[i]) <
+			    sizeof(file))
+				err = hold_one(file, g->dirty.v[i], g);
+	} else if (id->is_dir)
 		err = each_file(g->path, hold_one, g);
 	else
 		err = hold_file(g->path, &fd) ?: held_add(g, fd);
@@ -229,7 +398,7 @@ enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
 
 	if (!g->armed || now < g->due)
 		return IDG_GATE_WAIT;
-	if (idg_file_id_get(g->path, &cur) || !cur.exists) {
+	if (gate_id(g, &cur) || !cur.exists) {
 		g->armed = false;
 		return IDG_GATE_GONE;
 	}
@@ -238,7 +407,7 @@ enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
 		return IDG_GATE_WAIT;
 	}
 	g->armed = false;
-	if (cur.is_dir ? !cur.dir_size || cur.empty_file : cur.st.size == 0)
+	if (cur.is_dir ? !cur.n_files || cur.empty_file : cur.st.size == 0)
 		return IDG_GATE_EMPTY;
 	err = hold_all(g, &cur);
 	if (err == -EAGAIN)
@@ -247,7 +416,7 @@ enum idg_gate_verdict idg_reload_gate_check(struct idg_reload_gate *g,
 	if (err)
 		return IDG_GATE_READY;
 	/* Written or replaced between the stat and the leases. */
-	if (idg_file_id_get(g->path, &cur) || !idg_file_id_same(&cur, &g->id)) {
+	if (gate_id(g, &cur) || !idg_file_id_same(&cur, &g->id)) {
 		idg_reload_gate_release(g);
 		arm(g, now);
 		return IDG_GATE_WAIT;

@@ -8,7 +8,9 @@
  * taken then) and, after a close, once it kept its inode, size, mtime
  * and ctime for the settle time (a rename is complete by construction).
  * A config directory is judged the same way over its *.yaml files: every
- * one of them stable, none empty, none open for writing.
+ * one of them stable, none empty, none open for writing. Where the
+ * events named the files (idg_reload_gate_event_name), only those are
+ * looked at: the others have not been written since the last load.
  */
 #ifndef IDGATE_LOADER_RELOAD_GATE_H
 #define IDGATE_LOADER_RELOAD_GATE_H
@@ -29,6 +31,14 @@ struct idg_file_id {
 	uint64_t files;
 	off_t dir_size; /* the files' sizes summed */
 	bool empty_file;
+	size_t n_files; /* config files in the directory */
+};
+
+/* Names of a directory's config files, or all of them. */
+struct idg_names {
+	bool all;
+	char **v;
+	size_t n;
 };
 
 struct idg_reload_gate {
@@ -42,6 +52,9 @@ struct idg_reload_gate {
 	/* READY: descriptors holding read leases until release. */
 	int *held;
 	size_t n_held;
+	/* A directory: the files with events since the last load (dirty),
+	 * and those a load under way was given (taken). */
+	struct idg_names dirty, taken;
 };
 
 enum idg_gate_verdict {
@@ -54,9 +67,28 @@ enum idg_gate_verdict {
 
 void idg_reload_gate_init(struct idg_reload_gate *g, const char *path,
 			  double settle_s);
+void idg_reload_gate_free(struct idg_reload_gate *g);
 /* One inotify event mask on the file's name, or on a config file's name
- * in the directory (or IN_Q_OVERFLOW), at now. */
+ * in the directory (or IN_Q_OVERFLOW), at now. For a directory, every
+ * file counts as changed. */
 void idg_reload_gate_event(struct idg_reload_gate *g, uint32_t mask, double now);
+/* The same on a name of the directory: only that file counts as changed
+ * (any name that is not a config file's, or NULL: every file). */
+void idg_reload_gate_event_name(struct idg_reload_gate *g, const char *name,
+				uint32_t mask, double now);
+/*
+ * Around each load of the config: take() before (what changed so far is
+ * now the load's), loaded() after, saying whether the load read the
+ * files (else what it took counts as changed again). In between,
+ * unchanged(name) says whether a file is known to be as the load before
+ * read it.
+ */
+void idg_reload_gate_take(struct idg_reload_gate *g);
+/* Every file counts as changed (the operator asked for a reload). */
+void idg_reload_gate_forget(struct idg_reload_gate *g);
+void idg_reload_gate_loaded(struct idg_reload_gate *g, bool read);
+bool idg_reload_gate_unchanged(const struct idg_reload_gate *g,
+			       const char *name);
 /* When idg_reload_gate_check() wants to run next; 0: nothing pending. */
 double idg_reload_gate_deadline(const struct idg_reload_gate *g);
 /*

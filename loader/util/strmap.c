@@ -5,20 +5,40 @@
 
 #include "strmap.h"
 
+static uint64_t mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
+}
+
+/* Eight bytes a step: canonical label strings run to 100 bytes, and a
+ * byte-at-a-time hash of each was a good part of a reload. */
+static uint64_t hash_str(uint64_t h, const char *k)
+{
+	size_t len = strlen(k);
+	uint64_t w;
+
+	h = mix(h, len);
+	for (; len >= 8; len -= 8, k += 8) {
+		memcpy(&w, k, 8);
+		h = mix(h, w);
+	}
+	if (len) {
+		w = 0;
+		memcpy(&w, k, len);
+		h = mix(h, w);
+	}
+	return h;
+}
+
 uint64_t idg_str_hash(const char *k, const char *k2)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	/* The length mixed in first keeps ("ab", "c") and ("a", "bc")
+	 * apart, and a plain key apart from a pair. */
+	uint64_t h = hash_str(0x9e3779b97f4a7c15ull, k);
 
-	for (const unsigned char *p = (const unsigned char *)k; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ull;
-	if (k2) {
-		/* A separator no string holds keeps ("ab", "c") and
-		 * ("a", "bc") apart. */
-		h = (h ^ 0x100) * 0x100000001b3ull;
-		for (const unsigned char *p = (const unsigned char *)k2; *p;
-		     p++)
-			h = (h ^ *p) * 0x100000001b3ull;
-	}
+	if (k2)
+		h = hash_str(mix(h, 0x100), k2);
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ull;
 	h ^= h >> 32;
@@ -37,20 +57,9 @@ static bool key_eq(const char *a, const char *a2, const char *b,
 
 static int alloc_table(struct idg_strmap *m, size_t size)
 {
-	m->key = calloc(size, sizeof(*m->key));
-	m->key2 = calloc(size, sizeof(*m->key2));
-	m->hash = calloc(size, sizeof(*m->hash));
-	m->val = calloc(size, sizeof(*m->val));
-	if (!m->key || !m->key2 || !m->hash || !m->val) {
-		free(m->key);
-		free(m->key2);
-		free(m->hash);
-		free(m->val);
-		m->key = m->key2 = NULL;
-		m->hash = NULL;
-		m->val = NULL;
+	m->slot = calloc(size, sizeof(*m->slot));
+	if (!m->slot)
 		return -ENOMEM;
-	}
 	m->mask = size - 1;
 	m->n = 0;
 	return 0;
@@ -68,10 +77,7 @@ int idg_strmap_init(struct idg_strmap *m, size_t n)
 
 void idg_strmap_free(struct idg_strmap *m)
 {
-	free(m->key);
-	free(m->key2);
-	free(m->hash);
-	free(m->val);
+	free(m->slot);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -79,9 +85,10 @@ static size_t find(const struct idg_strmap *m, const char *k, const char *k2,
 		   uint64_t h)
 {
 	size_t s = (size_t)h & m->mask;
+	const struct idg_strmap_slot *e;
 
-	while (m->key[s] &&
-	       (m->hash[s] != h || !key_eq(m->key[s], m->key2[s], k, k2)))
+	while ((e = &m->slot[s])->key &&
+	       (e->hash != h || !key_eq(e->key, e->key2, k, k2)))
 		s = (s + 1) & m->mask;
 	return s;
 }
@@ -98,16 +105,13 @@ static int grow(struct idg_strmap *m)
 	for (size_t i = 0; i <= old.mask; i++) {
 		size_t s;
 
-		if (!old.key[i])
+		if (!old.slot[i].key)
 			continue;
 		/* Keys are distinct: the first free slot is theirs. */
-		s = (size_t)old.hash[i] & m->mask;
-		while (m->key[s])
+		s = (size_t)old.slot[i].hash & m->mask;
+		while (m->slot[s].key)
 			s = (s + 1) & m->mask;
-		m->key[s] = old.key[i];
-		m->key2[s] = old.key2[i];
-		m->hash[s] = old.hash[i];
-		m->val[s] = old.val[i];
+		m->slot[s] = old.slot[i];
 		m->n++;
 	}
 	idg_strmap_free(&old);
@@ -118,7 +122,7 @@ int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
 		    size_t v, size_t *out)
 {
 	uint64_t h = idg_str_hash(k, k2);
-	size_t s;
+	struct idg_strmap_slot *e;
 	int err;
 
 	if ((m->n + 1) * 2 > m->mask + 1) {
@@ -126,16 +130,14 @@ int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
 		if (err)
 			return err;
 	}
-	s = find(m, k, k2, h);
-	if (m->key[s]) {
+	e = &m->slot[find(m, k, k2, h)];
+	if (e->key) {
 		if (out)
-			*out = m->val[s];
+			*out = e->val;
 		return 0;
 	}
-	m->key[s] = k;
-	m->key2[s] = k2;
-	m->hash[s] = h;
-	m->val[s] = v;
+	*e = (struct idg_strmap_slot){ .key = k, .key2 = k2, .hash = h,
+				       .val = v };
 	m->n++;
 	if (out)
 		*out = v;
@@ -145,10 +147,10 @@ int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
 size_t *idg_strmap_get2(const struct idg_strmap *m, const char *k,
 			const char *k2)
 {
-	size_t s;
+	struct idg_strmap_slot *e;
 
-	if (!m->key)
+	if (!m->slot)
 		return NULL;
-	s = find(m, k, k2, idg_str_hash(k, k2));
-	return m->key[s] ? &m->val[s] : NULL;
+	e = &m->slot[find(m, k, k2, idg_str_hash(k, k2))];
+	return e->key ? &e->val : NULL;
 }

@@ -12,13 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct idg_strmap {
-	const char **key; /* NULL: free */
-	const char **key2; /* second half of a pair key (may be NULL) */
-	/* Each key's hash: a probe past another key costs no strcmp, and
+struct idg_strmap_slot {
+	const char *key;  /* NULL: free */
+	const char *key2; /* second half of a pair key (may be NULL) */
+	/* The key's hash: a probe past another key costs no strcmp, and
 	 * growing rehashes no string. */
-	uint64_t *hash;
-	size_t *val;
+	uint64_t hash;
+	size_t val;
+};
+
+/* One slot holds all a probe reads: a lookup in a table too large for
+ * the cache misses once, not once per array. */
+struct idg_strmap {
+	struct idg_strmap_slot *slot;
 	size_t mask;
 	size_t n;
 };

@@ -51,6 +51,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
+	idg_reload_gate_free(&f->g);
 	unlink(f->path);
 	rmdir(f->dir);
 	free(f);
@@ -255,6 +256,7 @@ static int dteardown(void **state)
 	struct dfx *f = *state;
 	char other[128];
 
+	idg_reload_gate_free(&f->g);
 	snprintf(other, sizeof(other), "%s/.b.yaml.tmp", f->dir);
 	unlink(other);
 	unlink(f->a);
@@ -342,6 +344,106 @@ static void dir_unstable_empty_busy(void **state)
 	assert_int_equal(dcheck(f, 40 + SETTLE, 0), IDG_GATE_EMPTY);
 }
 
+/* A load of the whole directory, as idgate run's first one: from then
+ * on, what the events name is what changed. */
+static void first_load(struct dfx *f)
+{
+	assert_false(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+	idg_reload_gate_take(&f->g);
+	idg_reload_gate_loaded(&f->g, true);
+	assert_true(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+	assert_true(idg_reload_gate_unchanged(&f->g, "b.yaml"));
+}
+
+/* Events that name a file: only that file is looked at and leased, so
+ * another file open for writing (with no event: nothing written yet)
+ * does not hold the change back. An event without a name looks at all. */
+static void dir_named_event_looks_at_its_file(void **state)
+{
+	struct dfx *f = *state;
+	int fd;
+
+	first_load(f);
+	fd = open(f->b, O_WRONLY);
+	assert_true(fd >= 0);
+	put(f->a, "kind: Node\nmetadata: {}\n", O_TRUNC);
+	idg_reload_gate_event_name(&f->g, "a.yaml", IN_CLOSE_WRITE, 10);
+	assert_int_equal(dcheck(f, 10 + SETTLE, 1), IDG_GATE_READY);
+	idg_reload_gate_event(&f->g, IN_CLOSE_WRITE, 20);
+	assert_int_equal(dcheck(f, 20 + SETTLE, 0), IDG_GATE_BUSY);
+	close(fd);
+	assert_int_equal(dcheck(f, 20 + SETTLE, 0), IDG_GATE_WAIT);
+	idg_reload_gate_event_name(&f->g, "b.yaml", IN_CLOSE_WRITE, 30);
+	assert_int_equal(dcheck(f, 30 + SETTLE, 2), IDG_GATE_READY);
+}
+
+/* A named file emptied or its directory left without files is refused
+ * as before; removing one file of two is a change. */
+static void dir_named_empty_and_removed(void **state)
+{
+	struct dfx *f = *state;
+
+	first_load(f);
+	put(f->b, "", O_TRUNC);
+	idg_reload_gate_event_name(&f->g, "b.yaml", IN_CLOSE_WRITE, 10);
+	assert_int_equal(dcheck(f, 10 + SETTLE, 0), IDG_GATE_EMPTY);
+	unlink(f->b);
+	idg_reload_gate_event_name(&f->g, "b.yaml", IN_DELETE, 20);
+	assert_int_equal(dcheck(f, 20, 0), IDG_GATE_READY);
+	unlink(f->a);
+	idg_reload_gate_event_name(&f->g, "a.yaml", IN_DELETE, 30);
+	assert_int_equal(dcheck(f, 30, 0), IDG_GATE_EMPTY);
+}
+
+/* What changed stays changed until a load has read it: a load that did
+ * not get to the files gives it back; names that are no config file's
+ * (a ConfigMap's "..data" flipped), lost events and the operator's
+ * reload count as every file changed. */
+static void dir_changed_until_read(void **state)
+{
+	struct dfx *f = *state;
+
+	first_load(f);
+	idg_reload_gate_event_name(&f->g, "a.yaml", IN_MODIFY, 10);
+	assert_false(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+	assert_true(idg_reload_gate_unchanged(&f->g, "b.yaml"));
+	idg_reload_gate_take(&f->g);
+	assert_false(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+	idg_reload_gate_loaded(&f->g, false);
+	assert_false(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+	idg_reload_gate_take(&f->g);
+	/* An event while the load runs belongs to the next one. */
+	idg_reload_gate_event_name(&f->g, "b.yaml", IN_MODIFY, 11);
+	idg_reload_gate_loaded(&f->g, true);
+	assert_true(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+	assert_false(idg_reload_gate_unchanged(&f->g, "b.yaml"));
+	idg_reload_gate_take(&f->g);
+	idg_reload_gate_loaded(&f->g, true);
+
+	idg_reload_gate_event_name(&f->g, "..data", IN_MOVED_TO, 20);
+	assert_false(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+	first_load(f);
+	idg_reload_gate_event_name(&f->g, NULL, IN_Q_OVERFLOW, 30);
+	assert_false(idg_reload_gate_unchanged(&f->g, "b.yaml"));
+	first_load(f);
+	idg_reload_gate_forget(&f->g);
+	assert_false(idg_reload_gate_unchanged(&f->g, "b.yaml"));
+}
+
+/* Past a few hundred names the list gives way to the whole directory. */
+static void dir_many_names(void **state)
+{
+	struct dfx *f = *state;
+	char name[32];
+
+	first_load(f);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "f%03d.yaml", i);
+		idg_reload_gate_event_name(&f->g, name, IN_MODIFY, 10);
+	}
+	assert_false(idg_reload_gate_unchanged(&f->g, "a.yaml"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +464,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dir_delete_arms, dsetup, dteardown),
 		cmocka_unit_test_setup_teardown(dir_write_then_rename, dsetup, dteardown),
 		cmocka_unit_test_setup_teardown(dir_unstable_empty_busy, dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(dir_named_event_looks_at_its_file, dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(dir_named_empty_and_removed, dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(dir_changed_until_read, dsetup, dteardown),
+		cmocka_unit_test_setup_teardown(dir_many_names, dsetup, dteardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

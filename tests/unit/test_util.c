@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "util/strmap.h"
 #include "util/util.h"
 
 static uint64_t ns_of(clockid_t id)
@@ -298,9 +299,49 @@ static void proto_parse_any_case(void **state)
 	}
 }
 
+/* Every key found again after the table has grown many times; pair keys
+ * split at different places are different keys. */
+static void strmap_finds_every_key(void **state)
+{
+	enum { N = 5000 };
+	static char keys[N][40];
+	struct idg_strmap m;
+	size_t v;
+
+	(void)state;
+	assert_int_equal(idg_strmap_init(&m, 4), 0);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]),
+			 "io.kubernetes.pod.namespace=ns-%zu", i);
+		assert_int_equal(idg_strmap_put(&m, keys[i], i, &v), 1);
+		assert_int_equal(v, i);
+	}
+	assert_int_equal(m.n, N);
+	for (size_t i = 0; i < N; i++) {
+		char again[40];
+
+		memcpy(again, keys[i], sizeof(again));
+		assert_non_null(idg_strmap_get(&m, again));
+		assert_int_equal(*idg_strmap_get(&m, again), i);
+		assert_int_equal(idg_strmap_put(&m, again, 0, &v), 0);
+		assert_int_equal(v, i);
+	}
+	assert_null(idg_strmap_get(&m, "io.kubernetes.pod.namespace=ns-5000"));
+	assert_null(idg_strmap_get(&m, ""));
+	assert_int_equal(idg_strmap_put2(&m, "ab", "c", 1, NULL), 1);
+	assert_int_equal(idg_strmap_put2(&m, "a", "bc", 2, NULL), 1);
+	assert_int_equal(idg_strmap_put(&m, "abc", 3, NULL), 1);
+	assert_int_equal(*idg_strmap_get2(&m, "ab", "c"), 1);
+	assert_int_equal(*idg_strmap_get2(&m, "a", "bc"), 2);
+	assert_int_equal(*idg_strmap_get(&m, "abc"), 3);
+	assert_null(idg_strmap_get2(&m, "abc", ""));
+	idg_strmap_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(strmap_finds_every_key),
 		cmocka_unit_test(clock_ns_reads_the_clock),
 		cmocka_unit_test(now_ms_is_monotonic_milliseconds),
 		cmocka_unit_test_setup_teardown(replace_buf_replaces_target, fx_setup, fx_teardown),
