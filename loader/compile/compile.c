@@ -412,6 +412,7 @@ void idg_compile_memo_free(struct idg_compile_memo *m)
 {
 	idg_pol_memos_clear(m);
 	idg_id_layer_put(m->layer);
+	idg_diags_free(&m->moves);
 	memset(m, 0, sizeof(*m));
 }
 

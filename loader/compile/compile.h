@@ -228,6 +228,10 @@ struct idg_compile_memo {
 	 * policy files. */
 	bool reused;
 	size_t pols_reused;
+	/* The "identity moved" warnings of the layer against the earlier
+	 * state whose index had moves_serial (0: none kept). */
+	struct idg_diags moves;
+	uint64_t moves_serial;
 };
 int idg_compile_memo_with(const struct idg_config *cfg, const char *node_name,
 			  const struct idg_state *old, struct idg_state *new_st,

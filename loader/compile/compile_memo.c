@@ -135,12 +135,17 @@ int idg_pol_memo_update(struct idg_rctx *x)
 		return -ENOMEM;
 	/* Allocations first: a failure leaves the memo as it was. */
 	for (size_t i = 0; i < x->n_files; i++) {
-		if (x->files[i].kept)
+		if (x->files[i].kept && x->files[i].kept->hits)
 			continue;
-		v[i].peers = calloc(x->files[i].n_rules + 1, sizeof(*v[i].peers));
-		if (!v[i].peers) {
-			for (size_t k = 0; k < i; k++)
+		v[i].hits = calloc(x->files[i].n_rules + 1, sizeof(*v[i].hits));
+		if (!x->files[i].kept)
+			v[i].peers = calloc(x->files[i].n_rules + 1,
+					    sizeof(*v[i].peers));
+		if (!v[i].hits || (!x->files[i].kept && !v[i].peers)) {
+			for (size_t k = 0; k <= i; k++) {
 				free(v[k].peers);
+				free(v[k].hits);
+			}
 			free(v);
 			return -ENOMEM;
 		}
@@ -150,9 +155,13 @@ int idg_pol_memo_update(struct idg_rctx *x)
 		struct idg_pol_memo *e = &v[i];
 
 		if (pf->kept) {
+			uint32_t *hits = e->hits;
+
 			/* Moved: the old array's slot no longer owns it. */
 			*e = *pf->kept;
 			memset(pf->kept, 0, sizeof(*pf->kept));
+			if (hits)
+				e->hits = hits;
 			reused++;
 		} else {
 			e->frag = pf->frag;
@@ -162,6 +171,9 @@ int idg_pol_memo_update(struct idg_rctx *x)
 			memset(&pf->warn, 0, sizeof(pf->warn));
 		}
 		peers_take(x, pf, e);
+		for (size_t j = 0; j < pf->n_rules; j++)
+			e->hits[j] = x->rules[pf->rule_first + j].old_hit;
+		e->hits_serial = x->old_serial;
 	}
 	idg_pol_memos_clear(m);
 	m->pols = v;
@@ -187,6 +199,7 @@ static void entry_free(struct idg_pol_memo *e)
 	for (size_t j = 0; e->peers && j < e->n_rules; j++)
 		free(e->peers[j].v);
 	free(e->peers);
+	free(e->hits);
 	memset(e, 0, sizeof(*e));
 }
 

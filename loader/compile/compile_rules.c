@@ -119,30 +119,52 @@ static int cookie_cmp(const void *a, const void *b)
 	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
 }
 
-/* Two policies with one name would share cookies and state keys. */
+/* Two policies with one name would share cookies and state keys: each
+ * rule whose key an earlier policy of that name has (the same set and
+ * index) is reported. Found per policy name: the keys of one name's
+ * rules clash exactly where an earlier one had a rule at that place. */
 static int dup_policies_check(struct idg_rctx *x)
 {
+	const struct idg_config *cfg = x->cfg;
 	const struct idg_flat_rule **dup = NULL;
-	struct idg_strmap first;
+	size_t (*most)[IDG_RS_MAX] = NULL;
 	size_t n_dup = 0, cap = 0, f;
+	struct idg_strmap first;
 	int err;
 
-	err = idg_strmap_init(&first, x->n_rules);
-	for (size_t i = 0; !err && i < x->n_rules; i++) {
-		const struct idg_flat_rule **e;
+	err = idg_strmap_init(&first, cfg->n_policies);
+	most = calloc(cfg->n_policies + 1, sizeof(*most));
+	if (!err && !most)
+		err = -ENOMEM;
+	for (size_t p = 0; !err && p < cfg->n_policies; p++) {
+		const struct idg_policy *pol = &cfg->policies[p];
+		size_t at = x->pol_first[p];
 
-		err = idg_strmap_put(&first, x->rules[i].key, i, &f);
+		err = idg_strmap_put2(&first, pol->clusterwide || !pol->namespace ?
+						      "-" : pol->namespace,
+				      pol->name, p, &f);
 		if (err < 0)
 			break;
 		err = 0;
-		/* A policy never repeats a key of its own. */
-		if (f == i || x->rules[f].pol == x->rules[i].pol)
-			continue;
-		e = IDG_VEC_PUSH(dup, n_dup, cap);
-		if (!e)
-			err = -ENOMEM;
-		else
-			*e = &x->rules[i];
+		/* most[f][s]: rules in set s of the name's policies so far. */
+		for (int set = 0; !err && set < IDG_RS_MAX; set++) {
+			size_t n = pol->n_rules[set];
+
+			for (size_t i = 0; f != p && i < n && i < most[f][set];
+			     i++) {
+				const struct idg_flat_rule **e =
+					IDG_VEC_PUSH(dup, n_dup, cap);
+
+				if (!e) {
+					err = -ENOMEM;
+					break;
+				}
+				*e = &x->rules[at + i];
+			}
+			if (n > most[f][set])
+				most[f][set] = n;
+			at += n;
+		}
 	}
 	if (!err && n_dup)
 		qsort(dup, n_dup, sizeof(*dup), collision_cmp);
@@ -156,6 +178,7 @@ static int dup_policies_check(struct idg_rctx *x)
 			pol->name);
 	}
 	free(dup);
+	free(most);
 	idg_strmap_free(&first);
 	return err < 0 ? -ENOMEM : 0;
 }
@@ -173,6 +196,20 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 	used = calloc(IDG_RULES_MAX, 1);
 	if (!used)
 		return -ENOMEM;
+	x->old_serial = idg_state_ix_serial(old);
+	/* A file the memo kept, against the same earlier state: its keys
+	 * give what they gave then. */
+	for (size_t f = 0; n_old && x->old_serial && f < x->n_files; f++) {
+		const struct idg_pol_file *pf = &x->files[f];
+
+		if (!pf->kept || !pf->kept->hits ||
+		    pf->kept->hits_serial != x->old_serial)
+			continue;
+		for (size_t j = 0; j < pf->n_rules; j++) {
+			x->rules[pf->rule_first + j].old_hit = pf->kept->hits[j];
+			x->rules[pf->rule_first + j].hit_known = true;
+		}
+	}
 	if (n_old) {
 		err = idg_state_index_of(old, IDG_STATE_IX_COOKIES, &own,
 					 &oi);
@@ -182,13 +219,17 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 	/* A rule keeps the cookie it had, so its counters keep meaning the
 	 * same rule across reloads. */
 	for (size_t i = 0; i < x->n_rules && n_old; i++) {
-		const size_t *hit = idg_strmap_get(oi, x->rules[i].key);
-		size_t c;
+		struct idg_flat_rule *r = &x->rules[i];
+		uint32_t c;
 
-		if (!hit)
-			continue;
-		c = *hit;
-		if (!c || c >= IDG_RULES_MAX || used[c])
+		if (!r->hit_known) {
+			const size_t *hit = idg_strmap_get(oi, r->key);
+
+			r->old_hit = hit && *hit < IDG_RULES_MAX ?
+					     (uint32_t)*hit : 0;
+		}
+		c = r->old_hit;
+		if (!c || used[c])
 			continue;
 		used[c] = 1;
 		x->rules[i].cookie = (uint32_t)c;
@@ -558,10 +599,10 @@ int idg_rules_build(const struct idg_config *cfg,
 	err = flat_rules_build(&x);
 	if (!err)
 		err = dup_policies_check(&x);
-	if (!err && d->n_errors == errors)
-		err = cookies_assign(&x, old, new_st);
 	if (!err && d->n_errors == errors && memo)
 		err = idg_pol_files_find(&x, memo);
+	if (!err && d->n_errors == errors)
+		err = cookies_assign(&x, old, new_st);
 	if (err || d->n_errors > errors)
 		goto out;
 	if (x.files)

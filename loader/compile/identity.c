@@ -336,6 +336,29 @@ static void groups_report_moves(const struct idg_idents *ids,
 			 n_moved - IDG_MOVES_SHOWN);
 }
 
+/* groups_report_moves, or what it said last time: the same when the
+ * memo's layer is compared with the same earlier state. */
+static void moves_report(const struct idg_idents *ids,
+			 const struct idg_state *old,
+			 const struct old_index *oi, struct idg_diags *d,
+			 struct idg_compile_memo *memo)
+{
+	uint64_t serial = idg_state_ix_serial(old);
+	struct idg_diags m = { 0 };
+
+	if (!memo || memo->layer != ids->layer || !serial) {
+		groups_report_moves(ids, oi, d);
+		return;
+	}
+	if (memo->moves_serial != serial) {
+		groups_report_moves(ids, oi, &m);
+		idg_diags_free(&memo->moves);
+		memo->moves = m;
+		memo->moves_serial = serial;
+	}
+	idg_diags_append(d, &memo->moves);
+}
+
 /* ---- CIDR identities ---- */
 
 static int cidr_push(struct idg_idents *ids, size_t *cap,
@@ -658,6 +681,7 @@ static int layer_get(const struct idg_config *cfg,
 		idg_id_layer_put(memo->layer);
 		memo->layer = l;
 		l->refs++;
+		memo->moves_serial = 0;
 	}
 	*out = l;
 	return 0;
@@ -692,7 +716,7 @@ int idg_identities_build(const struct idg_config *cfg,
 		ids->ep_node[i] = l->ep_node[i] == SIZE_MAX ?
 					  NULL : &cfg->nodes[l->ep_node[i]];
 	idg_diags_append(d, &l->d);
-	groups_report_moves(ids, &oi, d);
+	moves_report(ids, old, &oi, d, memo);
 	err = cidrs_build(cfg, ids, &oi, d);
 	if (err)
 		goto out;

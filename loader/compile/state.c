@@ -78,8 +78,14 @@ static int cookies_index(const struct idg_state *st, struct idg_strmap *m)
 	return err;
 }
 
+uint64_t idg_state_ix_serial(const struct idg_state *st)
+{
+	return st && st->ix ? st->ix->serial : 0;
+}
+
 int idg_state_index_build(struct idg_state *st)
 {
+	static uint64_t serials;
 	struct idg_state_index *ix;
 	int err;
 
@@ -88,6 +94,7 @@ int idg_state_index_build(struct idg_state *st)
 	ix = calloc(1, sizeof(*ix));
 	if (!ix)
 		return -ENOMEM;
+	ix->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	err = ids_index(st, &ix->ids);
 	if (!err)
 		err = cookies_index(st, &ix->cookies);

@@ -634,6 +634,69 @@ static void test_values_are_case_sensitive(void **state)
 	fx_free(&f);
 }
 
+static size_t errors_saying(const struct idg_diags *d, const char *text)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		n += d->v[i].level == IDG_DIAG_ERROR && d->v[i].msg &&
+		     strstr(d->v[i].msg, text);
+	return n;
+}
+
+/* Compile yaml after naming every policy "p" (the loader refuses a
+ * config that does so itself: this is the compiler's own guard). */
+static void fx_compile_renamed(struct fx *f, const char *yaml)
+{
+	memset(f, 0, sizeof(*f));
+	assert_int_equal(idg_config_load_string("test.yaml", yaml, &f->cfg,
+						&f->d), 0);
+	for (size_t i = 0; i < f->cfg.n_policies; i++) {
+		free(f->cfg.policies[i].name);
+		f->cfg.policies[i].name = strdup("p");
+		assert_non_null(f->cfg.policies[i].name);
+	}
+	f->err = idg_compile(&f->cfg, "n1", NULL, &f->c, &f->d);
+	fx_dump(f);
+}
+
+/* Two policies of one name share state keys (cookies) where both have a
+ * rule at the same place: each such rule of a later one is an error; a
+ * clusterwide policy of that name is another name. */
+static void test_policy_defined_twice(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_compile_renamed(&f, CAST
+		CNP("a", "prod", "  endpointSelector: {}\n"
+			"  ingress: [{}, {}, {}]\n")
+		CCNP("b", "  endpointSelector: {}\n"
+			"  ingress: [{}, {}]\n")
+		CNP("c", "prod", "  endpointSelector: {}\n"
+			"  ingress: [{}, {}]\n"
+			"  egress: [{}]\n")
+		CNP("d", "prod", "  endpointSelector: {}\n"
+			"  ingress: [{}, {}, {}, {}]\n"
+			"  egress: [{}]\n"));
+	assert_int_equal(f.err, -EINVAL);
+	/* c: 2 ingress; d: 3 of its 4 ingress, its egress */
+	assert_int_equal(errors_saying(&f.d, "policy prod/p is defined twice"),
+			 2 + 3 + 1);
+	assert_int_equal(errors_saying(&f.d, "is defined twice"), 6);
+	fx_free(&f);
+
+	/* One name, rules at no common place: no shared key. */
+	fx_compile_renamed(&f, CAST
+		CNP("a", "prod", "  endpointSelector: {}\n"
+			"  ingress: [{}]\n")
+		CNP("b", "prod", "  endpointSelector: {}\n"
+			"  egress: [{}]\n"));
+	assert_int_equal(f.err, 0);
+	assert_int_equal(errors_saying(&f.d, "is defined twice"), 0);
+	fx_free(&f);
+}
+
 static void test_subject_matching_nothing_warns(void **state)
 {
 	struct fx f;
@@ -1195,6 +1258,7 @@ int main(void)
 		cmocka_unit_test(test_entities),
 		cmocka_unit_test(test_notin_doesnotexist_match_missing_key),
 		cmocka_unit_test(test_values_are_case_sensitive),
+		cmocka_unit_test(test_policy_defined_twice),
 		cmocka_unit_test(test_subject_matching_nothing_warns),
 		cmocka_unit_test(test_cross_cluster_needs_cluster_label),
 		cmocka_unit_test(test_policy_applies_in_each_cluster),
