@@ -11,6 +11,7 @@
 #include "gen.h"
 #include "instance.h"
 #include "model.h"
+#include "util/util.h"
 
 int do_check(struct idg_opts *o);
 int do_apply(struct idg_opts *o);
@@ -49,8 +50,30 @@ struct cmd_compiled {
 
 /* What a daemon keeps from one reload to the next (run): the files of a
  * config directory as parsed, the state file as read or written. */
+/* What the applied copy of a config directory holds (cmd_applied.c), as
+ * this process last wrote it. */
+struct cmd_applied {
+	bool valid;
+	char **names;  /* file names in applied.d */
+	uint64_t *hash; /* idg_config_text_hash() of each one's bytes */
+	size_t *len;
+	size_t n;
+	struct idg_stat_id dir_id; /* applied.d right after the write */
+};
+void cmd_applied_free(struct cmd_applied *m);
+/* The copy of cfg in state_dir: applied.yaml for a config file,
+ * applied.d/ for a directory (files whose bytes differ from the copy's
+ * written, the others left alone). m may be NULL. Negative errno. */
+int cmd_applied_save(const struct idg_config *cfg, const char *state_dir,
+		     struct cmd_applied *m);
+/* The path of the applied copy, with a shared lock on it in *lock_fd
+ * (close it after reading; -1: nothing to close). -ENOENT: none. */
+int cmd_applied_open(const char *state_dir, char *path, size_t len,
+		     int *lock_fd);
+
 struct cmd_reuse {
 	struct idg_config_cache cfg;
+	struct cmd_applied applied;
 	struct idg_state_memo state;
 	struct idg_compile_memo compile;
 	/* Started after each switch: by the next change the grace period

@@ -43,48 +43,6 @@ int do_check(struct idg_opts *o)
 	return err ? 1 : 0;
 }
 
-/* Writes the texts of cfg (struct idg_config *arg) into out: the bytes
- * that were parsed; a directory's files one after another, each headed
- * by its name. */
-static int texts_fill(int out, void *arg)
-{
-	const struct idg_config *cfg = arg;
-	char head[PATH_MAX + 32];
-	bool nl = true;
-	int err = 0;
-
-	for (size_t i = 0; !err && i < cfg->n_texts; i++) {
-		size_t len = cfg->text_lens[i];
-
-		if (cfg->dir) {
-			snprintf(head, sizeof(head), "%s---\n# idgate: from %s\n",
-				 nl ? "" : "\n", cfg->srcs[i]);
-			err = idg_write_all(out, head, strlen(head));
-		}
-		if (!err)
-			err = idg_write_all(out, cfg->texts[i], len);
-		if (len)
-			nl = cfg->texts[i][len - 1] == '\n';
-	}
-	return err;
-}
-
-/* The config as applied, kept beside the state so that status, identity
- * and policy commands show what is enforcing, not what the files say
- * now: the bytes that were parsed, not the files again (they may have
- * changed or gone since). */
-static int save_copy(const struct idg_config *cfg, const char *dir,
-		     const char *name)
-{
-	char dst[PATH_MAX];
-
-	if (idg_path_join(dst, sizeof(dst), dir, name))
-		return -ENAMETOOLONG;
-	if (!cfg->n_texts)
-		return -ENODATA;
-	return idg_file_replace(dst, 0600, texts_fill, (void *)cfg);
-}
-
 /* Remap interfaces of the meta that were deleted and created again (a new
  * ifindex under the same name), so the apply below attaches to the new
  * ones instead of refusing a changed uplink. Only for the link watcher. */
@@ -181,7 +139,8 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 		err = idg_state_save_memo(state, &cc->st,
 					  a->reuse ? &a->reuse->state : NULL);
 	if (!err && path)
-		err = save_copy(&cc->cfg, in->state_dir, IDG_APPLIED_CONFIG);
+		err = cmd_applied_save(&cc->cfg, in->state_dir,
+				       a->reuse ? &a->reuse->applied : NULL);
 	if (err)
 		fprintf(stderr, "%sidgate: applied, but cannot save state in %s: %s\n",
 			pfx, in->state_dir, strerror(-err));

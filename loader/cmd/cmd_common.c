@@ -70,6 +70,7 @@ int cmd_compile(const struct idg_instance *in, const char *path,
 void cmd_reuse_free(struct cmd_reuse *r)
 {
 	idg_config_cache_free(&r->cfg);
+	cmd_applied_free(&r->applied);
 	idg_state_memo_free(&r->state);
 	idg_compile_memo_free(&r->compile);
 	idg_gen_quiesce_wait(&r->grace);
@@ -78,21 +79,22 @@ void cmd_reuse_free(struct cmd_reuse *r)
 int cmd_compile_cached(const struct idg_instance *in, const char *path,
 		       struct cmd_reuse *reuse, struct cmd_compiled *cc)
 {
-	char saved[PATH_MAX], state[PATH_MAX];
+	char saved[PATH_MAX] = "", state[PATH_MAX];
 	struct idg_state old = { 0 };
+	int lock_fd = -1;
 	double t0;
 	int err;
 
 	memset(cc, 0, sizeof(*cc));
-	if (idg_path_join(saved, sizeof(saved), in->state_dir,
-			  IDG_APPLIED_CONFIG) ||
-	    idg_path_join(state, sizeof(state), in->state_dir, IDG_STATE_FILE))
+	if (idg_path_join(state, sizeof(state), in->state_dir, IDG_STATE_FILE))
 		return -ENAMETOOLONG;
 	if (!path) {
-		if (access(saved, R_OK)) {
-			fprintf(stderr, "idgate: node %s has nothing applied (no %s)\n",
-				in->node, saved);
-			return -ENOENT;
+		err = cmd_applied_open(in->state_dir, saved, sizeof(saved),
+				       &lock_fd);
+		if (err) {
+			fprintf(stderr, "idgate: node %s has nothing applied (no %s): %s\n",
+				in->node, saved, strerror(-err));
+			return err;
 		}
 		path = saved;
 	}
@@ -102,6 +104,9 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 					     &cc->d, &cc->reuse);
 	else
 		err = idg_config_load(path, &cc->cfg, &cc->d);
+	/* Read whole: the writer may go on. */
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (!err) {
 		/* The numbers handed out before: through the daemon's memo,
 		 * or read for this compile alone. */

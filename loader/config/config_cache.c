@@ -20,6 +20,7 @@
 
 #include "config_cache.h"
 #include "config_int.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 /* A file whose ctime is this close to its read (or later) is compared by
@@ -43,6 +44,8 @@ struct idg_cfg_frag {
 	bool have_id;
 	struct idg_stat_id id;
 	struct timespec read_at;
+	bool hashed; /* hash: idg_config_text_hash() of text */
+	uint64_t hash;
 	/* A regular file of one link at its read: every write to it is an
 	 * event on its name in the directory (not so for a symlink's
 	 * target or another link's path). */
@@ -579,4 +582,20 @@ void idg_cfg_frag_hold(struct idg_cfg_frag *f)
 void idg_cfg_frag_drop(struct idg_cfg_frag *f)
 {
 	frag_unref(f);
+}
+
+uint64_t idg_config_text_hash(const struct idg_config *cfg, size_t i)
+{
+	struct idg_cfg_frag *f = i < cfg->n_frags ? cfg->frags[i] : NULL;
+
+	if (!f)
+		return idg_hash_final(idg_hash_bytes(IDG_HASH_SEED,
+						     cfg->texts[i],
+						     cfg->text_lens[i]));
+	if (!f->hashed) {
+		f->hash = idg_hash_final(idg_hash_bytes(IDG_HASH_SEED, f->text,
+							f->len));
+		f->hashed = true;
+	}
+	return f->hash;
 }

@@ -76,6 +76,8 @@ void idg_cfg_frags_drop(struct idg_cfg_frag **v, size_t n);
 /* File i of a config loaded through a cache (i < cfg->n_frags), and how
  * many of cfg->policies it holds (they follow the earlier files'). */
 struct idg_cfg_frag *idg_config_file(const struct idg_config *cfg, size_t i);
+/* A 64-bit hash of cfg->texts[i], computed once per parsed file. */
+uint64_t idg_config_text_hash(const struct idg_config *cfg, size_t i);
 size_t idg_cfg_frag_policies(const struct idg_cfg_frag *f);
 /* Its policy i (< idg_cfg_frag_policies(f)), and how many nodes it has. */
 const struct idg_policy *idg_cfg_frag_policy(const struct idg_cfg_frag *f,

@@ -386,7 +386,13 @@ static int remove_state(const char *state_dir)
 					     IDG_META_FILE, IDG_GEN_SHADOW_0,
 					     IDG_GEN_SHADOW_1 };
 
-	return remove_known(state_dir, names, sizeof(names) / sizeof(names[0]));
+	char dir[PATH_MAX];
+	int err;
+
+	if (idg_path_join(dir, sizeof(dir), state_dir, IDG_APPLIED_DIR))
+		return -ENAMETOOLONG;
+	err = idg_dir_remove(dir);
+	return remove_known(state_dir, names, sizeof(names) / sizeof(names[0])) ?: err;
 }
 
 /* Open the XDP object against the pinned maps, for libxdp to load. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "util/hash.h"
 
 int idg_kv_init(struct idg_kv *t, uint32_t ksz, uint32_t vsz, uint32_t max,
 		bool lpm)
@@ -58,26 +59,7 @@ int idg_lpm_key_norm(void *key, uint32_t ksz)
 
 static uint64_t kv_hash(const void *key, uint32_t len)
 {
-	const uint8_t *p = key;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-
-	while (len >= 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-		p += 8;
-		len -= 8;
-	}
-	while (len--) {
-		h = (h ^ *p++) * 0xc4ceb9fe1a85ec53ull;
-		h ^= h >> 29;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h;
+	return idg_hash_final(idg_hash_bytes(IDG_HASH_SEED, key, len));
 }
 
 static int kv_reindex(struct idg_kv *t, uint32_t size)

@@ -26,7 +26,8 @@
 
 /* Files in the state dir; nothing else there is ours. */
 #define IDG_STATE_FILE "state"
-#define IDG_APPLIED_CONFIG "applied.yaml"
+#define IDG_APPLIED_CONFIG "applied.yaml" /* of a config file */
+#define IDG_APPLIED_DIR "applied.d"      /* of a config directory */
 #define IDG_META_FILE "instance.meta"
 
 struct idg_instance {

@@ -216,6 +216,25 @@ static bool is_tmp_of(const char *name, const char *base)
 	       name[n + 1] == '.' && strlen(name + n + 2) == TMP_SUFFIX_LEN;
 }
 
+int idg_dir_remove(const char *dir)
+{
+	struct dirent *e;
+	int err = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    unlinkat(dirfd(d), e->d_name, 0) && errno != ENOENT && !err)
+			err = -errno;
+	closedir(d);
+	if (!err && rmdir(dir) && errno != ENOENT)
+		err = -errno;
+	return err;
+}
+
 int idg_file_replace_leftovers(const char *path)
 {
 	char *dcopy = strdup(path), *bcopy = strdup(path);

@@ -3,46 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "strmap.h"
-
-static uint64_t mix(uint64_t h, uint64_t w)
-{
-	h = (h ^ w) * 0xff51afd7ed558ccdull;
-	return h ^ (h >> 32);
-}
-
-/* Eight bytes a step: canonical label strings run to 100 bytes, and a
- * byte-at-a-time hash of each was a good part of a reload. */
-static uint64_t hash_str(uint64_t h, const char *k)
-{
-	size_t len = strlen(k);
-	uint64_t w;
-
-	h = mix(h, len);
-	for (; len >= 8; len -= 8, k += 8) {
-		memcpy(&w, k, 8);
-		h = mix(h, w);
-	}
-	if (len) {
-		w = 0;
-		memcpy(&w, k, len);
-		h = mix(h, w);
-	}
-	return h;
-}
 
 uint64_t idg_str_hash(const char *k, const char *k2)
 {
-	/* The length mixed in first keeps ("ab", "c") and ("a", "bc")
-	 * apart, and a plain key apart from a pair. */
-	uint64_t h = hash_str(0x9e3779b97f4a7c15ull, k);
+	uint64_t h = idg_hash_bytes(IDG_HASH_SEED, k, strlen(k));
 
+	/* A pair hashes apart from the plain key of the same bytes. */
 	if (k2)
-		h = hash_str(mix(h, 0x100), k2);
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 32;
-	return h;
+		h = idg_hash_bytes(idg_hash_mix(h, 0x100), k2, strlen(k2));
+	return idg_hash_final(h);
 }
 
 static bool key_eq(const char *a, const char *a2, const char *b,

@@ -46,6 +46,9 @@ int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 /* idg_file_replace with buf as the content. */
 int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
 			 size_t len);
+/* Removes dir and the files in it (not directories below it); a missing
+ * one is nothing to remove. Negative errno. */
+int idg_dir_remove(const char *dir);
 /* Removes the temporary files that writers of path killed midway left
  * behind; a missing directory is nothing to remove. Negative errno. */
 int idg_file_replace_leftovers(const char *path);

@@ -40,8 +40,16 @@ grep -q "reloaded: generation 2 .*, 1 of 2 files parsed" "$LOG" \
 	&& ok "file added: only it parsed" || not_ok "file added: $(grep reloaded: "$LOG" | tail -1)"
 grep -q "reloaded: generation 2 .*, enforcing after [0-9.]* ms; added 10-reporting.yaml$" "$LOG" \
 	&& ok "file added: logged by name" || not_ok "file added: $(grep reloaded: "$LOG" | tail -1)"
-grep -q "# idgate: from $DIR/10-reporting.yaml" "$TMP/state-node-a/applied.yaml" \
-	&& ok "applied copy holds both files" || not_ok "applied copy: $(grep '^# idgate' "$TMP/state-node-a/applied.yaml")"
+# The applied copy: the directory's files under their names, byte for
+# byte; no single-file copy beside it.
+APPLIED=$TMP/state-node-a/applied.d
+applied_is_dir() { # the names in DIR, each equal to the copy's
+	[ "$(cd "$1" && ls -- *.yaml)" = "$(cd "$APPLIED" && ls -- *.yaml)" ] || return 1
+	for f in "$1"/*.yaml; do cmp -s "$f" "$APPLIED/${f##*/}" || return 1; done
+	[ ! -e "$TMP/state-node-a/applied.yaml" ]
+}
+applied_is_dir "$DIR" && ok "applied copy holds both files" \
+	|| not_ok "applied copy: $(ls -la "$APPLIED" "$TMP/state-node-a" 2>&1)"
 idg "$NA" node-a policy get >"$TMP/policies" 2>&1
 grep -q "reporting-reads" "$TMP/policies" && ok "policy get shows the new file's policy" \
 	|| not_ok "policy get: $(head -5 "$TMP/policies")"
@@ -68,6 +76,8 @@ g=$(gen)
 rm "$DIR/10-reporting.yaml"
 at_gen $((g + 1)) "file removed"
 enforcing OLD "file removed"
+applied_is_dir "$DIR" && ok "file removed: gone from the applied copy" \
+	|| not_ok "file removed: applied copy $(ls "$APPLIED")"
 
 # 4. The control socket: status shows the daemon's last change; apply of
 # the daemon's config is done by the daemon, at once, with its result;
