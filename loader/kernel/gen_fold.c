@@ -63,6 +63,7 @@ struct fold {
 	struct idg_kv peers; /* peer identity -> IDG_PEER_PC_* bits */
 	struct idg_kv subj; /* struct any_key -> IDG_PC_* of all its entries */
 	uint32_t pol_plens, any_plens;
+	bool raw_deny; /* polx_raw has deny entries */
 };
 
 static uint32_t classes_of(const struct idg_kv *t, uint32_t subject,
@@ -253,18 +254,26 @@ static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
 	const struct idg_gen *g = f->g;
 	struct idg_pair_key pk = { .subject = k->subject, .peer = k->peer,
 				   .dir = k->dir };
-	const uint32_t *pf = idg_kv_get(&g->m[IDG_GM_PAIR], &pk);
+	/* Lookups that cannot find anything are skipped (a whole config's
+	 * entries are folded at every reload): the pair's kinds matter only
+	 * with a per-peer trie, the any-peer trie only where the subject has
+	 * entries in it for this direction. */
+	const uint32_t *pf = f->pol_plens ?
+				     idg_kv_get(&g->m[IDG_GM_PAIR], &pk) :
+				     NULL;
+	bool any = f->any_plens && any_classes(f, k->subject, k->dir);
 	struct idg_policy_key q = *k;
 
 	for (uint8_t kind = IDG_RULE_DENY; kind <= IDG_RULE_ALLOW; kind++) {
-		const struct idg_policy_val *v;
+		const struct idg_policy_val *v = NULL;
 
 		q.kind = kind;
 		q.peer = k->peer;
-		v = idg_kv_get(&g->polx_raw, &q);
+		if (kind != IDG_RULE_DENY || f->raw_deny)
+			v = idg_kv_get(&g->polx_raw, &q);
 		if (!v && pf && (*pf & (1u << kind)))
 			v = lpm_find(&g->m[IDG_GM_POL], f->pol_plens, &q);
-		if (!v) {
+		if (!v && any) {
 			q.peer = IDG_ID_UNKNOWN;
 			v = lpm_find(&g->m[IDG_GM_POLANY], f->any_plens, &q);
 		}
@@ -285,6 +294,9 @@ static int exact_fold(struct fold *f)
 
 	if (res)
 		return res;
+	for (uint32_t i = 0; i < raw->n && !f->raw_deny; i++)
+		f->raw_deny = ((const struct idg_policy_key *)idg_kv_key(raw, i))
+				      ->kind == IDG_RULE_DENY;
 
 	for (uint32_t i = 0; i < raw->n; i++) {
 		struct idg_policy_key k;
