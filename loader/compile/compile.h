@@ -14,6 +14,7 @@
 #include <idgate/egw.h>
 
 #include "model.h"
+#include "util/util.h"
 
 enum idg_id_kind {
 	IDG_IDK_RESERVED,
@@ -183,6 +184,11 @@ struct idg_state_memo {
 	char *text;
 	size_t len;
 	struct idg_state st;
+	/* The file as stat saw it when it held text: every idgate writer
+	 * replaces it (a new inode), so the same id means the same text
+	 * and the file need not be read. */
+	bool have_id;
+	struct idg_stat_id id;
 };
 /* m->st becomes what path says (parsed only when its text changed);
  * on failure m is empty. */

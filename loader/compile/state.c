@@ -372,14 +372,41 @@ static bool memo_says(const struct idg_state_memo *m, const char *text,
 	return m && m->valid && m->len == len && !memcmp(m->text, text, len);
 }
 
+static bool stat_id(const char *path, struct idg_stat_id *id)
+{
+	struct stat sb;
+
+	if (stat(path, &sb))
+		return false;
+	idg_stat_id_from(id, &sb);
+	return true;
+}
+
+/* The memo's file is still the one it saw. */
+static bool memo_file_is(const struct idg_state_memo *m, const char *path)
+{
+	struct idg_stat_id now;
+
+	return m->valid && m->have_id && stat_id(path, &now) &&
+	       idg_stat_id_same(&now, &m->id);
+}
+
 int idg_state_load_memo(const char *path, struct idg_state_memo *m)
 {
+	struct idg_stat_id before, after;
 	struct idg_state st;
 	char *text = NULL;
 	size_t len = 0;
+	bool held;
 	int err;
 
+	if (memo_file_is(m, path))
+		return 0;
+	held = stat_id(path, &before);
 	err = idg_read_file(path, &text, &len);
+	/* Not replaced or written while it was read: its id is the text's. */
+	held = held && !err && stat_id(path, &after) &&
+	       idg_stat_id_same(&before, &after);
 	if (err == -ENOENT) {
 		idg_state_memo_free(m);
 		return 0;
@@ -389,6 +416,8 @@ int idg_state_load_memo(const char *path, struct idg_state_memo *m)
 	/* The text this process last read or wrote: no need to parse it. */
 	if (memo_says(m, text, len)) {
 		free(text);
+		m->have_id = held;
+		m->id = before;
 		return 0;
 	}
 	idg_state_memo_free(m);
@@ -404,6 +433,8 @@ int idg_state_load_memo(const char *path, struct idg_state_memo *m)
 		goto fail;
 	m->st = st;
 	m->valid = true;
+	m->have_id = held;
+	m->id = before;
 	free(text);
 	return 0;
 fail:
@@ -557,11 +588,14 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 
 	/* What the memo says already: its text, no need to print it. */
 	if (m && m->valid && state_same(st, &m->st)) {
-		if (same_content(path, m->text, m->len))
+		if (memo_file_is(m, path) ||
+		    same_content(path, m->text, m->len))
 			return 0;
 		err = idg_file_replace_buf(path, 0644, m->text, m->len);
 		if (err)
 			idg_state_memo_free(m);
+		else /* (writers hold the instance lock) */
+			m->have_id = stat_id(path, &m->id);
 		return err;
 	}
 	err = state_text(st, &text);
@@ -579,6 +613,8 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 	if (m) {
 		err = memo_set(m, text.p, text.n, st);
 		text.p = NULL;
+		if (!err)
+			m->have_id = stat_id(path, &m->id);
 	}
 out:
 	free(text.p);
