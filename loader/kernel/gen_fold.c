@@ -62,6 +62,7 @@ struct fold {
 	struct idg_kv any; /* struct any_key -> IDG_PC_* of its entries */
 	struct idg_kv peers; /* peer identity -> IDG_PEER_PC_* bits */
 	struct idg_kv subj; /* struct any_key -> IDG_PC_* of all its entries */
+	struct idg_kv any_kinds; /* struct any_key -> kinds of its entries */
 	uint32_t pol_plens, any_plens;
 	bool raw_deny; /* polx_raw has deny entries */
 };
@@ -73,6 +74,24 @@ static uint32_t classes_of(const struct idg_kv *t, uint32_t subject,
 	const uint32_t *v = idg_kv_get(t, &k);
 
 	return v ? *v : 0;
+}
+
+/* Entries come grouped by subject: the last answer is kept. */
+struct last {
+	bool valid;
+	uint32_t subject, dir, v;
+};
+
+static uint32_t classes_of_last(const struct idg_kv *t, struct last *l,
+				uint32_t subject, uint32_t dir)
+{
+	if (!l->valid || l->subject != subject || l->dir != dir) {
+		l->v = classes_of(t, subject, dir);
+		l->subject = subject;
+		l->dir = dir;
+		l->valid = true;
+	}
+	return l->v;
 }
 
 static uint32_t any_classes(const struct fold *f, uint32_t subject,
@@ -106,6 +125,9 @@ static int any_collect(struct fold *f)
 		err = idg_kv_init(&f->subj, sizeof(struct any_key),
 				  sizeof(uint32_t),
 				  t->n + f->g->m[IDG_GM_PAIR].n + 1, false);
+	if (!err)
+		err = idg_kv_init(&f->any_kinds, sizeof(struct any_key),
+				  sizeof(uint32_t), t->n ? t->n : 1, false);
 	if (err)
 		return err;
 	for (uint32_t i = 0; i < t->n; i++) {
@@ -118,6 +140,8 @@ static int any_collect(struct fold *f)
 		err = classes_add(&f->any, &ak, pc);
 		if (!err)
 			err = classes_add(&f->subj, &ak, pc);
+		if (!err)
+			err = classes_add(&f->any_kinds, &ak, 1u << k->kind);
 		if (err)
 			return err;
 	}
@@ -197,25 +221,39 @@ static int pairs_fold(struct fold *f)
 			  t->n ? t->n : 1, false);
 	if (err)
 		return err;
+	/* A subject's pairs follow one another: their classes are ORed
+	 * into f->subj once per run. */
+	struct any_key run = { 0 };
+	struct last any = { 0 };
+	uint32_t run_pc = 0;
+	bool in_run = false;
+
 	for (uint32_t i = 0; i < t->n; i++) {
 		const struct idg_pair_key *k = (const void *)idg_kv_key(t, i);
 		uint32_t *v = (void *)idg_kv_val(t, i);
 		uint32_t own = pair_own_classes(*v), pc;
 
 		*v &= ~(0xffu << IDG_PAIR_PC_SHIFT);
-		*v |= (own | any_classes(f, k->subject, k->dir))
+		*v |= (own | classes_of_last(&f->any, &any, k->subject, k->dir))
 		      << IDG_PAIR_PC_SHIFT;
 		pc = own << IDG_PEER_PC_SHIFT(k->dir);
 		err = classes_add(&f->peers, &k->peer, pc);
-		if (!err)
-			err = classes_add(&f->subj,
-					  &(struct any_key){ .subject = k->subject,
-							     .dir = k->dir },
-					  own);
+		if (!err && in_run &&
+		    (run.subject != k->subject || run.dir != k->dir)) {
+			err = classes_add(&f->subj, &run, run_pc);
+			in_run = false;
+		}
 		if (err)
 			return err;
+		if (!in_run) {
+			run = (struct any_key){ .subject = k->subject,
+						.dir = k->dir };
+			run_pc = 0;
+			in_run = true;
+		}
+		run_pc |= own;
 	}
-	return 0;
+	return in_run ? classes_add(&f->subj, &run, run_pc) : 0;
 }
 
 static uint32_t peer_classes(const struct fold *f, uint32_t identity)
@@ -249,7 +287,7 @@ static void peers_fold(struct fold *f)
  * else its trie, else the any-peer trie.
  */
 static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
-			 struct idg_policy_val *out)
+			 uint32_t any, struct idg_policy_val *out)
 {
 	const struct idg_gen *g = f->g;
 	struct idg_pair_key pk = { .subject = k->subject, .peer = k->peer,
@@ -257,11 +295,10 @@ static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
 	/* Lookups that cannot find anything are skipped (a whole config's
 	 * entries are folded at every reload): the pair's kinds matter only
 	 * with a per-peer trie, the any-peer trie only where the subject has
-	 * entries in it for this direction. */
+	 * entries of that kind in it for this direction (any: those kinds). */
 	const uint32_t *pf = f->pol_plens ?
 				     idg_kv_get(&g->m[IDG_GM_PAIR], &pk) :
 				     NULL;
-	bool any = f->any_plens && any_classes(f, k->subject, k->dir);
 	struct idg_policy_key q = *k;
 
 	for (uint8_t kind = IDG_RULE_DENY; kind <= IDG_RULE_ALLOW; kind++) {
@@ -273,7 +310,7 @@ static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
 			v = idg_kv_get(&g->polx_raw, &q);
 		if (!v && pf && (*pf & (1u << kind)))
 			v = lpm_find(&g->m[IDG_GM_POL], f->pol_plens, &q);
-		if (!v && any) {
+		if (!v && (any & (1u << kind))) {
 			q.peer = IDG_ID_UNKNOWN;
 			v = lpm_find(&g->m[IDG_GM_POLANY], f->any_plens, &q);
 		}
@@ -291,6 +328,7 @@ static int exact_fold(struct fold *f)
 	struct idg_gen *g = f->g;
 	const struct idg_kv *raw = &g->polx_raw;
 	int res = idg_kv_reserve(&g->m[IDG_GM_POLX], raw->n);
+	struct last last = { 0 };
 
 	if (res)
 		return res;
@@ -301,13 +339,17 @@ static int exact_fold(struct fold *f)
 	for (uint32_t i = 0; i < raw->n; i++) {
 		struct idg_policy_key k;
 		struct idg_policy_val v;
+		uint32_t any;
 		int err;
 
 		memcpy(&k, idg_kv_key(raw, i), sizeof(k));
 		k.kind = 0;
 		if (idg_kv_get(&g->m[IDG_GM_POLX], &k))
 			continue;
-		err = exact_verdict(f, &k, &v);
+		any = f->any_plens ? classes_of_last(&f->any_kinds, &last,
+						     k.subject, k.dir) :
+				     0;
+		err = exact_verdict(f, &k, any, &v);
 		if (!err)
 			err = idg_kv_put(&g->m[IDG_GM_POLX], &k, &v, false);
 		if (err < 0)
@@ -336,6 +378,7 @@ int idg_gen_fold(struct idg_gen *g)
 	err = exact_fold(&f);
 out:
 	idg_kv_free(&f.any);
+	idg_kv_free(&f.any_kinds);
 	idg_kv_free(&f.peers);
 	idg_kv_free(&f.subj);
 	return err;

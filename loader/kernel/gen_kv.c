@@ -82,13 +82,40 @@ static int kv_reindex(struct idg_kv *t, uint32_t size)
 	return 0;
 }
 
+/* Keys of a few dozen bytes: compared a word at a time, inline. */
+static bool kv_key_eq(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+	uint64_t x, y;
+	uint32_t u, v;
+
+	for (; n >= 8; n -= 8, a += 8, b += 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
+	}
+	if (n >= 4) {
+		memcpy(&u, a, 4);
+		memcpy(&v, b, 4);
+		if (u != v)
+			return false;
+		n -= 4;
+		a += 4;
+		b += 4;
+	}
+	for (; n; n--)
+		if (*a++ != *b++)
+			return false;
+	return true;
+}
+
 /* Index slot of key: the entry's, or the free one it would take. */
 static uint32_t kv_find(const struct idg_kv *t, const void *key)
 {
 	uint32_t s = (uint32_t)kv_hash(key, t->ksz) & t->idx_mask;
 
 	while (t->idx[s] &&
-	       memcmp(idg_kv_key(t, t->idx[s] - 1), key, t->ksz))
+	       !kv_key_eq(idg_kv_key(t, t->idx[s] - 1), key, t->ksz))
 		s = (s + 1) & t->idx_mask;
 	return s;
 }

@@ -33,8 +33,22 @@ static inline uint64_t idg_hash_bytes(uint64_t h, const void *p, size_t n)
 		h = idg_hash_mix(h, w);
 	}
 	if (n) {
+		unsigned char *t = (unsigned char *)&w;
+
+		/* Fixed-size copies: no call for a short tail. */
 		w = 0;
-		memcpy(&w, b, n);
+		if (n & 4) {
+			memcpy(t, b, 4);
+			t += 4;
+			b += 4;
+		}
+		if (n & 2) {
+			memcpy(t, b, 2);
+			t += 2;
+			b += 2;
+		}
+		if (n & 1)
+			*t = *b;
 		h = idg_hash_mix(h, w);
 	}
 	return h;
