@@ -14,6 +14,7 @@
 #include "gen.h"
 #include "instance.h"
 #include "portrange.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 /* ---- the maps of a slot ---- */
@@ -519,7 +520,7 @@ static int map_read(int fd, int m, uint32_t max, struct ent_list *l)
  * an interrupted commit leaves a record that no longer matches.
  */
 #define SHADOW_MAGIC "IDGSLOT\n"
-#define SHADOW_VERSION 2
+#define SHADOW_VERSION 3 /* 3: the sum is util/hash.h's */
 
 struct shadow_hdr {
 	char magic[8];
@@ -535,20 +536,10 @@ struct shadow_hdr {
 	uint64_t sum;
 };
 
-static uint64_t fnv64(uint64_t h, const uint8_t *p, size_t n)
+/* A torn or stale file, not an attack. */
+static uint64_t body_sum(const uint8_t *p, size_t n)
 {
-	/* FNV-1a over 8-byte words: a torn or stale file, not an attack. */
-	while (n >= 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0x100000001b3ull;
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		h = (h ^ *p++) * 0x100000001b3ull;
-	return h;
+	return idg_hash_final(idg_hash_bytes(IDG_HASH_SEED, p, n));
 }
 
 static int shadow_path(char *buf, size_t len, const char *dir, uint32_t slot)
@@ -591,12 +582,15 @@ static int shadow_save(const char *dir, uint32_t slot, uint32_t gen,
 			memcpy(buf + off, sets[m].ent, len);
 		off += len;
 	}
-	h.sum = fnv64(0xcbf29ce484222325ull, buf + sizeof(h), body);
+	h.sum = body_sum(buf + sizeof(h), body);
 	memcpy(buf, &h, sizeof(h));
 
 	err = idg_mkdir_p(dir, 0700);
 	if (!err)
-		err = idg_file_replace_buf(path, 0600, buf, off);
+		/* What the kernel holds, which a reboot ends as well: a
+		 * record that a crash left behind is stale by its map ids. */
+		err = idg_file_replace_buf_ex(path, 0600, buf, off,
+					      IDG_FILE_VOLATILE);
 	free(buf);
 	return err;
 }
@@ -642,7 +636,7 @@ static int shadow_load(const char *dir, uint32_t slot, uint32_t gen,
 		body += (size_t)h.count[m] * (h.ksz[m] + h.vsz[m]);
 	}
 	if (body != (size_t)sb.st_size - sizeof(h) ||
-	    fnv64(0xcbf29ce484222325ull, buf + sizeof(h), body) != h.sum)
+	    body_sum(buf + sizeof(h), body) != h.sum)
 		goto out;
 	off = sizeof(h);
 	for (int m = 0; m < IDG_GM_N_SET; m++) {

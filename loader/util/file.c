@@ -128,9 +128,10 @@ static int fsync_dir(const char *dir)
 	return err;
 }
 
-int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
-		     void *arg)
+static int file_replace(const char *path, mode_t mode, idg_fill_fn fill,
+			void *arg, unsigned int flags)
 {
+	bool sync = !(flags & IDG_FILE_VOLATILE);
 	char *dcopy = strdup(path), *bcopy = strdup(path), *tmp = NULL;
 	const char *dir, *base;
 	int fd = -1, err;
@@ -163,7 +164,7 @@ int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 		err = fill(fd, arg);
 	/* Data on disk before the name points at it: a crash leaves either
 	 * the old file or the complete new one. */
-	if (!err && fsync(fd))
+	if (!err && sync && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
@@ -175,7 +176,7 @@ int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 	free(tmp);
 	tmp = NULL;
 	/* The rename itself durable. */
-	err = fsync_dir(dir);
+	err = sync ? fsync_dir(dir) : 0;
 out:
 	if (fd >= 0)
 		close(fd);
@@ -200,12 +201,24 @@ static int fill_buf(int fd, void *arg)
 	return idg_write_all(fd, b->p, b->n);
 }
 
-int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
-			 size_t len)
+int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
+		     void *arg)
+{
+	return file_replace(path, mode, fill, arg, 0);
+}
+
+int idg_file_replace_buf_ex(const char *path, mode_t mode, const void *buf,
+			    size_t len, unsigned int flags)
 {
 	struct buf_arg b = { .p = buf, .n = len };
 
-	return idg_file_replace(path, mode, fill_buf, &b);
+	return file_replace(path, mode, fill_buf, &b, flags);
+}
+
+int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
+			 size_t len)
+{
+	return idg_file_replace_buf_ex(path, mode, buf, len, 0);
 }
 
 static bool is_tmp_of(const char *name, const char *base)

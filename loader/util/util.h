@@ -46,6 +46,15 @@ int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 /* idg_file_replace with buf as the content. */
 int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
 			 size_t len);
+/*
+ * IDG_FILE_VOLATILE: a record of kernel state that a reboot ends as well
+ * (the generation slots' records): replaced atomically for every reader,
+ * but not synced, since after a power loss it is stale whatever it says.
+ * Every other file is synced.
+ */
+#define IDG_FILE_VOLATILE 1u
+int idg_file_replace_buf_ex(const char *path, mode_t mode, const void *buf,
+			    size_t len, unsigned int flags);
 /* Removes dir and the files in it (not directories below it); a missing
  * one is nothing to remove. Negative errno. */
 int idg_dir_remove(const char *dir);
