@@ -601,8 +601,11 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 	err = state_text(st, &text);
 	if (err)
 		goto out;
-	/* A reload that hands out no new number leaves the file alone. */
-	if (!same_content(path, text.p, text.n))
+	/* A reload that hands out no new number leaves the file alone. A
+	 * file that is still the memo's holds the memo's text, another
+	 * state's: no need to read it to know. */
+	if ((m && memo_file_is(m, path)) ||
+	    !same_content(path, text.p, text.n))
 		err = idg_file_replace_buf(path, 0644, text.p, text.n);
 	if (err) {
 		if (m)
