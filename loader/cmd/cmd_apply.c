@@ -138,6 +138,9 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	if (!err)
 		err = idg_state_save_memo(state, &cc->st,
 					  a->reuse ? &a->reuse->state : NULL);
+	/* The compile's cookies are now what the saved state says. */
+	if (!err && a->reuse)
+		idg_compile_memo_saved(&a->reuse->compile, &a->reuse->state.st);
 	if (!err && path)
 		err = cmd_applied_save(&cc->cfg, in->state_dir,
 				       a->reuse ? &a->reuse->applied : NULL);

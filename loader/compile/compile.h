@@ -160,6 +160,10 @@ struct idg_state {
 	size_t cap_ids, cap_cookies; /* room the arrays have */
 	/* Lookups by name (idg_state_index_build); any change drops it. */
 	struct idg_state_index *ix;
+	/* Names the content: set from the text it was read from or saved
+	 * as (idg_state_memo), kept by a copy, cleared by any change; 0:
+	 * unknown. Compile memos key what they keep of a state by it. */
+	uint64_t content_id;
 };
 
 /* A missing file is an empty state. Returns 0 or -errno. */
@@ -235,15 +239,24 @@ struct idg_compile_memo {
 	bool reused;
 	size_t pols_reused;
 	/* The "identity moved" warnings of the layer against the earlier
-	 * state whose index had moves_serial (0: none kept). */
+	 * state of content_id moves_state (0: none kept). */
 	struct idg_diags moves;
-	uint64_t moves_serial;
+	uint64_t moves_state;
+	/* The last compile's cookies, kept per policy file, wait for the
+	 * state they went into to be saved (idg_compile_memo_saved). */
+	bool hits_unsaved;
+	/* Policy files of the last compile whose cookies came from here. */
+	size_t pols_hits;
 };
 int idg_compile_memo_with(const struct idg_config *cfg, const char *node_name,
 			  const struct idg_state *old, struct idg_state *new_st,
 			  struct idg_compiled *out, struct idg_diags *d,
 			  struct idg_compile_memo *memo);
 void idg_compile_memo_free(struct idg_compile_memo *m);
+/* The last compile's new state was saved as st (its content_id set):
+ * what the memo keeps of its cookies holds for a compile from st. */
+void idg_compile_memo_saved(struct idg_compile_memo *m,
+			    const struct idg_state *st);
 
 const struct idg_identity *idg_compiled_identity(const struct idg_compiled *c,
 						 uint32_t id);

@@ -134,12 +134,7 @@ void idg_idents_free(struct idg_idents *ids);
 struct idg_state_index {
 	struct idg_strmap ids;     /* canon -> id */
 	struct idg_strmap cookies; /* key -> cookie */
-	/* Unique to this index in the process: a state whose index has the
-	 * same serial has the same content (any change drops the index). */
-	uint64_t serial;
 };
-/* The serial of st's kept index; 0 when it has none. */
-uint64_t idg_state_ix_serial(const struct idg_state *st);
 enum idg_state_ix {
 	IDG_STATE_IX_IDS,     /* canon -> id */
 	IDG_STATE_IX_COOKIES, /* key -> cookie */
@@ -204,7 +199,7 @@ struct idg_rctx {
 	struct idg_compile_memo *memo;
 	struct idg_pol_file *files;
 	size_t n_files;
-	uint64_t old_serial; /* idg_state_ix_serial() of the earlier state */
+	uint64_t old_state; /* content_id of the earlier state */
 };
 
 /* A rule's peers as a memo keeps them. */
@@ -220,10 +215,12 @@ struct idg_pol_memo {
 	struct idg_diags warn;     /* its selector warnings */
 	struct idg_peer_set *peers; /* per rule of its policies, flat order */
 	size_t n_rules;
-	/* Per rule, its old_hit against the state whose index had this
-	 * serial (0: none kept): the keys are the file's own. */
+	/* Per rule, the cookie the last compile gave it, which is what the
+	 * state it saved says of the rule's key (the keys are the file's
+	 * own): valid against the state of content_id hits_state (0: not
+	 * saved yet, none). */
 	uint32_t *hits;
-	uint64_t hits_serial;
+	uint64_t hits_state;
 };
 
 /* One file's policies in this compile, and what the memo had of it. */

@@ -51,6 +51,7 @@ int idg_pol_files_find(struct idg_rctx *x, struct idg_compile_memo *memo)
 	size_t pol = 0, next = 0;
 
 	memo->pols_reused = 0;
+	memo->pols_hits = 0;
 	/* Entries were computed against memo->layer, for one cluster. */
 	if (memo->layer != x->ids->layer || !cfg->n_frags)
 		return 0;
@@ -172,14 +173,25 @@ int idg_pol_memo_update(struct idg_rctx *x)
 		}
 		peers_take(x, pf, e);
 		for (size_t j = 0; j < pf->n_rules; j++)
-			e->hits[j] = x->rules[pf->rule_first + j].old_hit;
-		e->hits_serial = x->old_serial;
+			e->hits[j] = x->rules[pf->rule_first + j].cookie;
+		e->hits_state = 0; /* until idg_compile_memo_saved() */
 	}
 	idg_pol_memos_clear(m);
 	m->pols = v;
 	m->n_pols = x->n_files;
 	m->pols_reused = reused;
+	m->hits_unsaved = true;
 	return 0;
+}
+
+void idg_compile_memo_saved(struct idg_compile_memo *m,
+			    const struct idg_state *st)
+{
+	if (!m->hits_unsaved || !st->content_id)
+		return;
+	for (size_t i = 0; i < m->n_pols; i++)
+		m->pols[i].hits_state = st->content_id;
+	m->hits_unsaved = false;
 }
 
 void idg_pol_files_free(struct idg_rctx *x)

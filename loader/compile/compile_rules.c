@@ -196,15 +196,16 @@ static int cookies_assign(struct idg_rctx *x, const struct idg_state *old,
 	used = calloc(IDG_RULES_MAX, 1);
 	if (!used)
 		return -ENOMEM;
-	x->old_serial = idg_state_ix_serial(old);
-	/* A file the memo kept, against the same earlier state: its keys
-	 * give what they gave then. */
-	for (size_t f = 0; n_old && x->old_serial && f < x->n_files; f++) {
+	x->old_state = old ? old->content_id : 0;
+	/* A file the memo kept, and the earlier state the one its cookies
+	 * were saved in: its keys give those cookies. */
+	for (size_t f = 0; n_old && x->old_state && f < x->n_files; f++) {
 		const struct idg_pol_file *pf = &x->files[f];
 
 		if (!pf->kept || !pf->kept->hits ||
-		    pf->kept->hits_serial != x->old_serial)
+		    pf->kept->hits_state != x->old_state)
 			continue;
+		x->memo->pols_hits++;
 		for (size_t j = 0; j < pf->n_rules; j++) {
 			x->rules[pf->rule_first + j].old_hit = pf->kept->hits[j];
 			x->rules[pf->rule_first + j].hit_known = true;

@@ -343,18 +343,18 @@ static void moves_report(const struct idg_idents *ids,
 			 const struct old_index *oi, struct idg_diags *d,
 			 struct idg_compile_memo *memo)
 {
-	uint64_t serial = idg_state_ix_serial(old);
+	uint64_t state = old ? old->content_id : 0;
 	struct idg_diags m = { 0 };
 
-	if (!memo || memo->layer != ids->layer || !serial) {
+	if (!memo || memo->layer != ids->layer || !state) {
 		groups_report_moves(ids, oi, d);
 		return;
 	}
-	if (memo->moves_serial != serial) {
+	if (memo->moves_state != state) {
 		groups_report_moves(ids, oi, &m);
 		idg_diags_free(&memo->moves);
 		memo->moves = m;
-		memo->moves_serial = serial;
+		memo->moves_state = state;
 	}
 	idg_diags_append(d, &memo->moves);
 }
@@ -681,7 +681,7 @@ static int layer_get(const struct idg_config *cfg,
 		idg_id_layer_put(memo->layer);
 		memo->layer = l;
 		l->refs++;
-		memo->moves_serial = 0;
+		memo->moves_state = 0;
 	}
 	*out = l;
 	return 0;

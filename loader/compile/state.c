@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "compile_int.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 #define STATE_MAGIC "idgate-state"
@@ -78,14 +79,8 @@ static int cookies_index(const struct idg_state *st, struct idg_strmap *m)
 	return err;
 }
 
-uint64_t idg_state_ix_serial(const struct idg_state *st)
-{
-	return st && st->ix ? st->ix->serial : 0;
-}
-
 int idg_state_index_build(struct idg_state *st)
 {
-	static uint64_t serials;
 	struct idg_state_index *ix;
 	int err;
 
@@ -94,7 +89,6 @@ int idg_state_index_build(struct idg_state *st)
 	ix = calloc(1, sizeof(*ix));
 	if (!ix)
 		return -ENOMEM;
-	ix->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	err = ids_index(st, &ix->ids);
 	if (!err)
 		err = cookies_index(st, &ix->cookies);
@@ -121,6 +115,7 @@ int idg_state_index_of(const struct idg_state *st, enum idg_state_ix which,
 int idg_state_take_id(struct idg_state *st, char *canon, uint32_t id)
 {
 	index_drop(st);
+	st->content_id = 0;
 	if (room((void **)&st->ids, st->n_ids, &st->cap_ids,
 		 sizeof(*st->ids)))
 		return -ENOMEM;
@@ -133,6 +128,7 @@ int idg_state_take_id(struct idg_state *st, char *canon, uint32_t id)
 int idg_state_take_cookie(struct idg_state *st, char *key, uint32_t cookie)
 {
 	index_drop(st);
+	st->content_id = 0;
 	if (room((void **)&st->cookies, st->n_cookies, &st->cap_cookies,
 		 sizeof(*st->cookies)))
 		return -ENOMEM;
@@ -337,7 +333,15 @@ int idg_state_dup(struct idg_state *dst, const struct idg_state *src)
 					   src->cookies[i].cookie);
 	if (err)
 		idg_state_free(dst);
+	else
+		dst->content_id = src->content_id;
 	return err;
+}
+
+/* The content_id of a state read from or saved as text. */
+static uint64_t text_id(const char *text, size_t len)
+{
+	return idg_hash_final(idg_hash_bytes(IDG_HASH_SEED, text, len)) | 1;
 }
 
 void idg_state_memo_free(struct idg_state_memo *m)
@@ -362,6 +366,7 @@ static int memo_set(struct idg_state_memo *m, char *text, size_t len,
 	m->text = text;
 	m->len = len;
 	m->st = copy;
+	m->st.content_id = text_id(text, len);
 	m->valid = true;
 	return 0;
 }
@@ -432,6 +437,7 @@ int idg_state_load_memo(const char *path, struct idg_state_memo *m)
 	if (err)
 		goto fail;
 	m->st = st;
+	m->st.content_id = text_id(m->text, len);
 	m->valid = true;
 	m->have_id = held;
 	m->id = before;
