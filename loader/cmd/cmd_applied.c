@@ -53,20 +53,6 @@ static bool memo_has(const struct cmd_applied *m, const char *name,
 	return false;
 }
 
-/* The file at path holds exactly text (a missing one does not). */
-static bool holds(const char *path, const char *text, size_t len)
-{
-	char *buf = NULL;
-	size_t n = 0;
-	bool same;
-
-	if (idg_read_file(path, &buf, &n))
-		return false;
-	same = n == len && !memcmp(buf, text, len);
-	free(buf);
-	return same;
-}
-
 static bool cfg_has_name(const struct idg_config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->n_texts; i++)
@@ -171,7 +157,8 @@ static int dir_save(const struct idg_config *cfg, const char *dir,
 		}
 		if (trust ? memo_has(m, name, idg_config_text_hash(cfg, i),
 				     cfg->text_lens[i]) :
-			    holds(path, cfg->texts[i], cfg->text_lens[i]))
+			    idg_file_holds(path, cfg->texts[i],
+					   cfg->text_lens[i]))
 			continue;
 		err = idg_file_replace_buf(path, 0600, cfg->texts[i],
 					   cfg->text_lens[i]);

@@ -25,13 +25,18 @@ static uint8_t set_kind(int s)
 		       IDG_RULE_DENY : IDG_RULE_ALLOW;
 }
 
-/* "namespace/name/set/index", "-" for the namespace of a clusterwide one:
- * the rule's name in the state file. Built by hand: a config may have
- * tens of thousands of rules. */
+/* A policy's namespace in its rules' state keys: "-" for a clusterwide
+ * one. */
+static const char *key_namespace(const struct idg_policy *pol)
+{
+	return pol->clusterwide || !pol->namespace ? "-" : pol->namespace;
+}
+
+/* "namespace/name/set/index": the rule's name in the state file. Built
+ * by hand: a config may have tens of thousands of rules. */
 static char *rule_key(const struct idg_policy *pol, int set, size_t index)
 {
-	const char *ns = pol->clusterwide || !pol->namespace ? "-" :
-							       pol->namespace;
+	const char *ns = key_namespace(pol);
 	size_t l_ns = strlen(ns), l_name = strlen(pol->name);
 	size_t l_set = strlen(set_names[set]);
 	char num[24], *s, *w;
@@ -140,9 +145,8 @@ static int dup_policies_check(struct idg_rctx *x)
 		const struct idg_policy *pol = &cfg->policies[p];
 		size_t at = x->pol_first[p];
 
-		err = idg_strmap_put2(&first, pol->clusterwide || !pol->namespace ?
-						      "-" : pol->namespace,
-				      pol->name, p, &f);
+		err = idg_strmap_put2(&first, key_namespace(pol), pol->name, p,
+				      &f);
 		if (err < 0)
 			break;
 		err = 0;

@@ -557,19 +557,6 @@ static int state_text(const struct idg_state *st, struct sbuf *b)
 }
 
 /* True when path holds exactly text (n bytes) already. */
-static bool same_content(const char *path, const char *text, size_t n)
-{
-	size_t len;
-	char *buf;
-	bool same;
-
-	if (idg_read_file(path, &buf, &len))
-		return false;
-	same = len == n && !memcmp(buf, text, len);
-	free(buf);
-	return same;
-}
-
 /* Same numbers, same names, same order: the same text. */
 static bool state_same(const struct idg_state *a, const struct idg_state *b)
 {
@@ -595,7 +582,7 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 	/* What the memo says already: its text, no need to print it. */
 	if (m && m->valid && state_same(st, &m->st)) {
 		if (memo_file_is(m, path) ||
-		    same_content(path, m->text, m->len))
+		    idg_file_holds(path, m->text, m->len))
 			return 0;
 		err = idg_file_replace_buf(path, 0644, m->text, m->len);
 		if (err)
@@ -611,7 +598,7 @@ int idg_state_save_memo(const char *path, const struct idg_state *st,
 	 * file that is still the memo's holds the memo's text, another
 	 * state's: no need to read it to know. */
 	if ((m && memo_file_is(m, path)) ||
-	    !same_content(path, text.p, text.n))
+	    !idg_file_holds(path, text.p, text.n))
 		err = idg_file_replace_buf(path, 0644, text.p, text.n);
 	if (err) {
 		if (m)

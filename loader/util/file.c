@@ -112,6 +112,19 @@ out:
 	return err;
 }
 
+bool idg_file_holds(const char *path, const void *text, size_t len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	bool same;
+
+	if (idg_read_file(path, &buf, &n))
+		return false;
+	same = n == len && !memcmp(buf, text, len);
+	free(buf);
+	return same;
+}
+
 /* The temporary name of idg_file_replace: ".<base>.XXXXXX" in dir. */
 #define TMP_FMT "%s/.%s.XXXXXX"
 #define TMP_SUFFIX_LEN 6

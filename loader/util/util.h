@@ -32,6 +32,9 @@ int idg_write_all(int fd, const void *buf, size_t len);
 /* The whole of a regular file, NUL-terminated, into *buf (the caller
  * frees it); negative errno. */
 int idg_read_file(const char *path, char **buf, size_t *len);
+/* Whether the file at path holds exactly len bytes of text (a missing or
+ * unreadable one does not). */
+bool idg_file_holds(const char *path, const void *text, size_t len);
 /* Writes the new content into an open temporary file; negative errno. */
 typedef int (*idg_fill_fn)(int fd, void *arg);
 /*

@@ -32,6 +32,7 @@
 #include "config_cache.h"
 #include "gen.h"
 #include "model.h"
+#include "proc_io.h"
 
 struct world {
 	char dir[64];
@@ -561,21 +562,6 @@ static void test_config_outlives_cache(void **state)
 	assert_int_equal(rmdir(w.dir), 0);
 }
 
-/* Bytes this process has read so far (read(2) and friends). */
-static unsigned long long rchar(void)
-{
-	unsigned long long v = 0;
-	char line[128];
-	FILE *f = fopen("/proc/self/io", "r");
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "rchar: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 static const char pol_a[] =
 	"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
 	"metadata: {name: p, namespace: prod}\n"
@@ -611,10 +597,10 @@ static void test_unchanged_by_stat(void **state)
 	idg_config_free(&cfg);
 	idg_diags_free(&d);
 
-	before = rchar();
+	before = proc_rchar();
 	assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
 	/* Neither file read: far fewer bytes than the two files hold. */
-	assert_true(rchar() - before < sizeof(nodes) / 2);
+	assert_true(proc_rchar() - before < sizeof(nodes) / 2);
 	assert_int_equal(r.parsed, 0);
 	assert_int_equal(cfg.policies[0].rules[IDG_RS_INGRESS][0].ports[0].port, 8080);
 	idg_config_free(&cfg);

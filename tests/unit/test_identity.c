@@ -19,6 +19,7 @@
 
 #include "compile_int.h"
 #include "compile_test.h"
+#include "proc_io.h"
 
 #define CANON(app, cluster, ns)                                           \
 	"app=" app ",io.cilium.k8s.policy.cluster=" cluster                \
@@ -833,20 +834,6 @@ static void test_state_missing_and_corrupt(void **state)
 	assert_true(idg_state_load(tmpdir, &st) < 0);
 }
 
-static unsigned long long rchar_now(void)
-{
-	unsigned long long v = 0;
-	char line[128];
-	FILE *f = fopen("/proc/self/io", "r");
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "rchar: %llu", &v) == 1)
-			break;
-	fclose(f);
-	return v;
-}
-
 /* The daemon's memo never hides what another writer put in the file. */
 static void test_state_memo(void **state)
 {
@@ -875,9 +862,9 @@ static void test_state_memo(void **state)
 			assert_int_equal(idg_state_add_id(&big, canon, 70001 + i), 0);
 		}
 		assert_int_equal(idg_state_save_memo(path, &big, &m), 0);
-		before = rchar_now();
+		before = proc_rchar();
 		assert_int_equal(idg_state_load_memo(path, &m), 0);
-		assert_true(rchar_now() - before < m.len / 2);
+		assert_true(proc_rchar() - before < m.len / 2);
 		assert_int_equal(m.st.n_ids, 300);
 		idg_state_free(&big);
 		assert_int_equal(idg_state_save_memo(path, &st, &m), 0);
