@@ -95,7 +95,7 @@ progcost() {
 	build/tests/datapath/test_datapath --perf --repeat "$perf_repeat" \
 		--rounds "$BENCH_REPEATS" --records "$BENCH_RESULTS" "${rules[@]}" >&2
 	echo "NOTE progcost: BPF_PROG_TEST_RUN of the XDP object idgate attaches, $perf_repeat packets per round, one round per repeat; maps filled from C with N rules over 5000 ipcache entries (tests/datapath/perf.c). One packet repeated: caches stay warm, so this is the floor; idgate-flood (BPF stats during the flood, 5000 sources) is the cost under real traffic."
-	echo "NOTE progcost: established = a packet of a flow conntrack allowed; denied = a new flow from an identity that has rules, to a port none allows."
+	echo "NOTE progcost: established = an ACK of a connection whose handshake went through the programs (its entry among established flows); denied = a new flow from an identity that has rules, to a port none allows."
 }
 
 for b in $only; do

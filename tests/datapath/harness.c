@@ -154,6 +154,29 @@ void fx_rule(struct fx *fx, const struct idg_rule_entry *r)
 	assert_int_equal(idg_gen_policy_add(&fx->gen, r), 0);
 }
 
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+struct pkt fx_seg(const char *src, const char *dst, uint16_t sport,
+		  uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct pkt p;
+
+	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = src,
+					 .dst = dst, .proto = IPPROTO_TCP,
+					 .sport = sport, .dport = dport,
+					 .tcp_flags = flags });
+	put_be32(&p.data[p.l4_off + 4], seq);
+	put_be32(&p.data[p.l4_off + 8], ack);
+	pkt_fix_csums(&p);
+	return p;
+}
+
 uint32_t fx_commit(struct fx *fx)
 {
 	struct idg_gen_commit_opts o = { .shadow_dir = fx->shadow_dir };

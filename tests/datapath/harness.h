@@ -65,6 +65,9 @@ extern int fx_ingress_tc;
 #define FX_REFUSED (-2000) /* tc mode: test_run refused the frame */
 int fx_run_xdp(struct fx *fx, const struct pkt *p);
 int fx_run_tc(struct fx *fx, const struct pkt *p);
+/* An IPv4 TCP segment with these flags and sequence numbers. */
+struct pkt fx_seg(const char *src, const char *dst, uint16_t sport,
+		  uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack);
 /* The same, repeated; returns ns per run as measured by the kernel. */
 int fx_run_prog_repeat(int prog_fd, const struct pkt *p, uint32_t repeat,
 		       uint32_t *retval, double *ns_per_pkt);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 
 #include "harness.h"
 #include "perf.h"
@@ -98,6 +99,33 @@ static struct pkt perf_pkt(const char *src, uint16_t dport)
 	return perf_pkt_proto(src, IPPROTO_TCP, dport);
 }
 
+/* SYN in, SYN-ACK out, ACK in: every one must pass. */
+static void handshake(struct fx *fx, const char *src, uint16_t dport)
+{
+	struct pkt p;
+	uint32_t ret;
+	double ns;
+
+	p = fx_seg(src, EP, 40000, dport, PKT_TCP_SYN, 1000, 0);
+	if (fx_run_prog_repeat(fx->dp.xdp_prog_fd, &p, 1, &ret, &ns) ||
+	    ret != XDP_PASS)
+		goto fail;
+	p = fx_seg(EP, src, dport, 40000, PKT_TCP_SYN | PKT_TCP_ACK, 5000,
+		   1001);
+	if (fx_run_tc(fx, &p) != TC_ACT_OK)
+		goto fail;
+	p = fx_seg(src, EP, 40000, dport, PKT_TCP_ACK, 1001, 5001);
+	if (fx_run_prog_repeat(fx->dp.xdp_prog_fd, &p, 1, &ret, &ns) ||
+	    ret != XDP_PASS)
+		goto fail;
+	if (fx_misc(fx, IDG_MISC_CT_PROMOTED) != 1)
+		goto fail;
+	return;
+fail:
+	fprintf(stderr, "perf: the handshake from %s did not pass\n", src);
+	exit(1);
+}
+
 static void ipcache_fill(struct fx *fx, uint32_t n, uint32_t n_ids)
 {
 	char addr[32];
@@ -147,8 +175,13 @@ static void idgate_case(const struct perf_opts *o, uint32_t n_rules,
 		(double)(t1.tv_sec - t0.tv_sec) +
 			(double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 
-	/* Source 100.0.0.5 has identity 256 + 5: rule 5, port 1029. */
-	p = perf_pkt("100.0.0.5", 1029);
+	/* Source 100.0.0.5 has identity 256 + 5: rule 5, port 1029. An
+	 * established flow: the handshake through the programs moves its
+	 * entry to the table of established flows, where a data segment
+	 * finds it in one lookup (a repeated SYN would be looked up in both
+	 * tables). */
+	handshake(fx, "100.0.0.5", 1029);
+	p = fx_seg("100.0.0.5", EP, 40000, 1029, PKT_TCP_ACK, 1001, 5001);
 	med = measure_rec(fx->dp.xdp_prog_fd, &p, XDP_PASS, o, &lo, &hi,
 			  "idgate-testrun-established", n_rules);
 	snprintf(what, sizeof(what), "idgate, %u rules, %u ipcache: established",

@@ -29,31 +29,6 @@
 
 /* ---- frames ---- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* A TCP segment with these flags and sequence numbers. */
-static struct pkt seg(const char *src, const char *dst, uint16_t sport,
-		      uint16_t dport, uint8_t flags, uint32_t seq,
-		      uint32_t ack)
-{
-	struct pkt p;
-
-	fx_build(&p, &(struct pkt_spec){ .family = AF_INET, .src = src,
-					 .dst = dst, .proto = IPPROTO_TCP,
-					 .sport = sport, .dport = dport,
-					 .tcp_flags = flags });
-	put32(&p.data[p.l4_off + 4], seq);
-	put32(&p.data[p.l4_off + 8], ack);
-	pkt_fix_csums(&p);
-	return p;
-}
-
 static struct pkt icmp(int family, const char *src, const char *dst,
 		       uint8_t type, uint16_t id)
 {
@@ -196,11 +171,11 @@ static void handshake(struct fx *fx, uint16_t sport)
 {
 	struct pkt p;
 
-	p = seg(A_V4, EP_V4, sport, 80, TCP_SYN, 1000, 0);
+	p = fx_seg(A_V4, EP_V4, sport, 80, TCP_SYN, 1000, 0);
 	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = seg(EP_V4, A_V4, 80, sport, TCP_SYNACK, 5000, 1001);
+	p = fx_seg(EP_V4, A_V4, 80, sport, TCP_SYNACK, 5000, 1001);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
-	p = seg(A_V4, EP_V4, sport, 80, TCP_ACK, 1001, 5001);
+	p = fx_seg(A_V4, EP_V4, sport, 80, TCP_ACK, 1001, 5001);
 	expect_pass(fx, &p, IDG_PASS_CT);
 }
 
@@ -223,18 +198,18 @@ static void test_tcp_entry_on_syn_only(void **state)
 
 	server_node(fx);
 	for (size_t i = 0; i < sizeof(opens_nothing); i++) {
-		p = seg(A_V4, EP_V4, 40000, 80, opens_nothing[i], 7, 9);
+		p = fx_seg(A_V4, EP_V4, 40000, 80, opens_nothing[i], 7, 9);
 		expect_pass(fx, &p, IDG_PASS_POLICY);
 		assert_false(ct_has(fx, false, &k));
 		assert_false(ct_has(fx, true, &k));
 	}
-	p = seg(EP_V4, A_V4, 80, 40000, PKT_TCP_RST, 9, 0);
+	p = fx_seg(EP_V4, A_V4, 80, 40000, PKT_TCP_RST, 9, 0);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
 
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_SYN, 7, 0);
+	p = fx_seg(A_V4, EP_V4, 40000, 80, TCP_SYN, 7, 0);
 	expect_pass(fx, &p, IDG_PASS_POLICY);
 	assert_true(ct_has(fx, false, &k));
-	p = seg(EP_V4, A_V4, 80, 40000, TCP_SYNACK, 100, 8);
+	p = fx_seg(EP_V4, A_V4, 80, 40000, TCP_SYNACK, 100, 8);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	assert_int_equal(fx_reason_pkts(fx, IDG_PASS_CT), 1);
 }
@@ -251,31 +226,31 @@ static void test_tcp_handshake_promotes(void **state)
 	struct pkt p;
 
 	server_node(fx);
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_SYN, 1000, 0);
+	p = fx_seg(A_V4, EP_V4, 40000, 80, TCP_SYN, 1000, 0);
 	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = seg(EP_V4, A_V4, 80, 40000, TCP_SYNACK, 5000, 1001);
+	p = fx_seg(EP_V4, A_V4, 80, 40000, TCP_SYNACK, 5000, 1001);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	assert_true(ct_has(fx, false, &k));
 
 	/* A blind guess at the ACK, or a data segment: still new. */
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 5002);
+	p = fx_seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 5002);
 	expect_pass(fx, &p, IDG_PASS_CT);
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 4999);
+	p = fx_seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 4999);
 	expect_pass(fx, &p, IDG_PASS_CT);
 	assert_true(ct_has(fx, false, &k));
 	assert_false(ct_has(fx, true, &k));
 	assert_int_equal(fx_misc(fx, IDG_MISC_CT_PROMOTED), 0);
 
 	/* The real one. */
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 5001);
+	p = fx_seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 5001);
 	expect_pass(fx, &p, IDG_PASS_CT);
 	assert_false(ct_has(fx, false, &k));
 	assert_true(ct_has(fx, true, &k));
 	assert_int_equal(fx_misc(fx, IDG_MISC_CT_PROMOTED), 1);
 	/* Both directions keep passing by the established entry. */
-	p = seg(EP_V4, A_V4, 80, 40000, TCP_ACK | PKT_TCP_PSH, 5001, 1001);
+	p = fx_seg(EP_V4, A_V4, 80, 40000, TCP_ACK | PKT_TCP_PSH, 5001, 1001);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
-	p = seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 5100);
+	p = fx_seg(A_V4, EP_V4, 40000, 80, TCP_ACK, 1001, 5100);
 	expect_pass(fx, &p, IDG_PASS_CT);
 }
 
@@ -302,16 +277,16 @@ static void test_flood_cannot_evict_established(void **state)
 	for (uint32_t i = 0; i < n; i++) {
 		snprintf(src, sizeof(src), "100.%u.%u.%u", (i >> 16) & 255,
 			 (i >> 8) & 255, i & 255);
-		p = seg(src, EP_V4, (uint16_t)(1024 + (i >> 24)), 80,
+		p = fx_seg(src, EP_V4, (uint16_t)(1024 + (i >> 24)), 80,
 			TCP_SYN, i, 0);
 		assert_int_equal(fx_run_xdp(fx, &p), XDP_PASS);
-		p = seg(src, EP_V4, (uint16_t)(1024 + (i >> 24)), 80,
+		p = fx_seg(src, EP_V4, (uint16_t)(1024 + (i >> 24)), 80,
 			TCP_ACK, i + 1, 1);
 		assert_int_equal(fx_run_xdp(fx, &p), XDP_PASS);
 	}
 	assert_true(ct_count(fx, false) <= IDG_CT_NEW_MAX);
 	assert_true(ct_has(fx, true, &k));
-	p = seg(EP_V4, A_V4, 80, 40000, TCP_ACK | PKT_TCP_PSH, 5001, 1001);
+	p = fx_seg(EP_V4, A_V4, 80, 40000, TCP_ACK | PKT_TCP_PSH, 5001, 1001);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 }
 
@@ -367,7 +342,7 @@ static void test_ct_hint_epochs(void **state)
 	server_node(fx);
 	handshake(fx, 40000);
 	/* E's egress has no rule: its segments leave by the entry alone. */
-	reply = seg(EP_V4, A_V4, 80, 40000, TCP_ACK | PKT_TCP_PSH, 5001, 1001);
+	reply = fx_seg(EP_V4, A_V4, 80, 40000, TCP_ACK | PKT_TCP_PSH, 5001, 1001);
 	assert_int_equal(fx_run_tc(fx, &reply), TC_ACT_OK);
 
 	for (int i = 0; i < 4; i++) {
@@ -397,10 +372,10 @@ static void test_tcp_timeouts(void **state)
 	server_node(fx);
 	/* Half-open, 31 s idle: gone; E's late SYN-ACK is judged. */
 	k = ct_key(EP_V4, A_V4, 80, 40001, IPPROTO_TCP);
-	p = seg(A_V4, EP_V4, 40001, 80, TCP_SYN, 1, 0);
+	p = fx_seg(A_V4, EP_V4, 40001, 80, TCP_SYN, 1, 0);
 	expect_pass(fx, &p, IDG_PASS_POLICY);
 	ct_age(fx, false, &k, 29);
-	p = seg(EP_V4, A_V4, 80, 40001, TCP_SYNACK, 50, 2);
+	p = fx_seg(EP_V4, A_V4, 80, 40001, TCP_SYNACK, 50, 2);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	ct_age(fx, false, &k, 31);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
@@ -409,36 +384,36 @@ static void test_tcp_timeouts(void **state)
 	k = ct_key(EP_V4, A_V4, 80, 40002, IPPROTO_TCP);
 	handshake(fx, 40002);
 	ct_age(fx, true, &k, 3600);
-	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5001, 1001);
+	p = fx_seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5001, 1001);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	/* A FIN from one side: half-closed, the long timeout stays. */
-	p = seg(A_V4, EP_V4, 40002, 80, PKT_TCP_FIN | TCP_ACK, 1001, 5001);
+	p = fx_seg(A_V4, EP_V4, 40002, 80, PKT_TCP_FIN | TCP_ACK, 1001, 5001);
 	expect_pass(fx, &p, IDG_PASS_CT);
 	ct_age(fx, true, &k, 60);
-	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5001, 1002);
+	p = fx_seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5001, 1002);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	/* And from the other: closing, 10 s. */
-	p = seg(EP_V4, A_V4, 80, 40002, PKT_TCP_FIN | TCP_ACK, 5001, 1002);
+	p = fx_seg(EP_V4, A_V4, 80, 40002, PKT_TCP_FIN | TCP_ACK, 5001, 1002);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	ct_age(fx, true, &k, 11);
-	p = seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5002, 1002);
+	p = fx_seg(EP_V4, A_V4, 80, 40002, TCP_ACK, 5002, 1002);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
 	assert_false(ct_has(fx, true, &k));
 
 	/* A reset: 10 s as well. */
 	k = ct_key(EP_V4, A_V4, 80, 40003, IPPROTO_TCP);
 	handshake(fx, 40003);
-	p = seg(A_V4, EP_V4, 40003, 80, PKT_TCP_RST, 1001, 0);
+	p = fx_seg(A_V4, EP_V4, 40003, 80, PKT_TCP_RST, 1001, 0);
 	expect_pass(fx, &p, IDG_PASS_CT);
 	ct_age(fx, true, &k, 9);
-	p = seg(EP_V4, A_V4, 80, 40003, TCP_ACK, 51, 2);
+	p = fx_seg(EP_V4, A_V4, 80, 40003, TCP_ACK, 51, 2);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 	ct_age(fx, true, &k, 11);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
 	/* A new SYN on the closed tuple opens the next connection. */
-	p = seg(A_V4, EP_V4, 40003, 80, TCP_SYN, 900, 0);
+	p = fx_seg(A_V4, EP_V4, 40003, 80, TCP_SYN, 900, 0);
 	expect_pass(fx, &p, IDG_PASS_POLICY);
-	p = seg(EP_V4, A_V4, 80, 40003, TCP_SYNACK, 70, 901);
+	p = fx_seg(EP_V4, A_V4, 80, 40003, TCP_SYNACK, 70, 901);
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_OK);
 }
 
