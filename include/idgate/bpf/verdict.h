@@ -599,20 +599,24 @@ idg_policy_find(void *policy, void *any, struct idg_policy_key *k,
  * only ranges and wildcards walk the tries (deny first). No lookup walks
  * the rules, so the cost does not grow with their number.
  * Returns IDG_RC(reason, rule).
+ *
+ * A global function on scalars (slot: the generation's): the verifier
+ * walks it once, not once for every state its callers reach it in (a
+ * static function is walked again for each): the XDP program's walk went
+ * from 377 000 to about 260 000 instructions on 6.18.
  */
-static __noinline __u64 idg_judge(const struct idg_gen_view *v,
-				  __u32 subject, __u32 ep_flags, __u32 peer,
-				  __u64 jq)
+__noinline __u64 idg_judge(__u32 slot, __u32 subject, __u32 ep_flags,
+			   __u32 peer, __u64 jq)
 {
 	__u8 dir = jq >> 40;
 	__u32 enforce = dir == IDG_DIR_INGRESS ? IDG_EP_F_ENFORCE_INGRESS :
 						 IDG_EP_F_ENFORCE_EGRESS;
 	__u32 has_deny = dir == IDG_DIR_INGRESS ? IDG_EP_F_DENY_INGRESS :
 						  IDG_EP_F_DENY_EGRESS;
-	void *pairs = idg_gmap(v, &idg_pair_gens);
-	void *policy = idg_gmap(v, &idg_pol_gens);
-	void *exact = idg_gmap(v, &idg_polx_gens);
-	void *any = idg_gmap(v, &idg_polany_gens);
+	void *pairs = bpf_map_lookup_elem(&idg_pair_gens, &slot);
+	void *policy = bpf_map_lookup_elem(&idg_pol_gens, &slot);
+	void *exact = bpf_map_lookup_elem(&idg_polx_gens, &slot);
+	void *any = bpf_map_lookup_elem(&idg_polany_gens, &slot);
 	__u32 pair_flags = 0, classes, pc, *pf;
 	struct idg_pair_key pk = {};
 	struct idg_policy_key k = {};
@@ -1335,7 +1339,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 		/* Allowed under an older generation: judge the flow again,
 		 * in the direction and on the port it was first seen. */
 		idg_misc_inc(IDG_MISC_CT_REJUDGED);
-		rc = idg_judge(v, subject, ep_flags, peer,
+		rc = idg_judge(v->slot, subject, ep_flags, peer,
 			       IDG_JQ(ct->dir, p->proto, ct->pol_port,
 				      IDG_POL_PREFIX_FULL));
 		reason = (__u32)rc;
@@ -1354,7 +1358,7 @@ static __always_inline __u32 idg_process_ext(const struct idg_gen_view *v,
 		goto drop;
 	}
 
-	rc = idg_judge(v, subject, ep_flags, peer,
+	rc = idg_judge(v->slot, subject, ep_flags, peer,
 		       IDG_JQ(dir, p->proto, p->pol_port, IDG_POL_PREFIX_FULL) |
 			       IDG_JQ_PEER(peer_pc, dir));
 	reason = (__u32)rc;
