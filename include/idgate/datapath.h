@@ -47,6 +47,10 @@
 #define IDG_MAP_EVENTS "idg_events"
 #define IDG_MAP_EVENT_RL "idg_event_rl"
 #define IDG_MAP_MON_CFG "idg_mon_cfg"
+/* tc's programs that pull a frame's headers into the linear area
+ * (tc/idgate_tc.bpf.c). Pinned: a program array that loses its last
+ * user reference is emptied by the kernel. */
+#define IDG_MAP_TC_PULL "idg_tc_pull"
 
 /* idg_mon_cfg[0]: what running monitors ask the datapath for. */
 #define IDG_MON_F_TRACE (1u << 0)

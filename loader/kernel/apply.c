@@ -367,16 +367,17 @@ static const char *const shadow_names[] = { IDG_GEN_SHADOW_0,
 
 static int remove_pins(const char *pin_dir)
 {
-	static const char *const progs[] = {
+	/* The programs, and the one map of the tc object alone. */
+	static const char *const others[] = {
 		IDG_PIN_XDP_PROG, IDG_PIN_TC_PROG, IDG_PIN_TC_IN_PROG,
 		IDG_PIN_WL_PROG, IDG_PIN_WL_EGRESS_PROG, IDG_PIN_TUNNEL_PROG,
-		IDG_PIN_GW_EXT_PROG,
+		IDG_PIN_GW_EXT_PROG, IDG_MAP_TC_PULL,
 	};
-	const char *names[IDG_DP_N_MAPS + sizeof(progs) / sizeof(progs[0])];
+	const char *names[IDG_DP_N_MAPS + sizeof(others) / sizeof(others[0])];
 	size_t n = idg_dp_map_names(names, IDG_DP_N_MAPS);
 
-	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
-		names[n++] = progs[i];
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		names[n++] = others[i];
 	return remove_known(pin_dir, names, n);
 }
 

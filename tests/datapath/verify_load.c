@@ -14,6 +14,7 @@
 
 #include "dp.h"
 #include "egw_progs.h"
+#include "idgate_tc.skel.h"
 
 /*
  * The kernel gives up at 1 000 000 verified instructions. Older verifiers
@@ -82,6 +83,12 @@ int main(int argc, char **argv)
 		err = report(out, "tc/idgate_tc_egress", dp.tc_prog_fd);
 	if (!err)
 		err = report(out, "tc/idgate_tc_ingress", dp.tc_in_prog_fd);
+	if (!err)
+		err = report(out, "tc/idgate_tc_egress_pull",
+			     bpf_program__fd(dp.tc->progs.idgate_tc_egress_pull));
+	if (!err)
+		err = report(out, "tc/idgate_tc_ingress_pull",
+			     bpf_program__fd(dp.tc->progs.idgate_tc_ingress_pull));
 	if (!err)
 		err = report(out, "tc/idgate_tc_wl_ingress", egw.wl_fd);
 	if (!err)

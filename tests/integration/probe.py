@@ -23,11 +23,12 @@
   probe.py tcp-idle SRC DST PORT FILE       to serve-whoami: read its line, print
                                             "held", stay idle until FILE exists,
                                             then exit 0 if a line is echoed
-  probe.py syn-flood IFACE DMAC SRCS DST DPORT COUNT
+  probe.py syn-flood IFACE DMAC SRCS DST DPORT COUNT [PAYLOAD]
                                             COUNT TCP SYNs out of IFACE (raw),
                                             each a new flow: source ports
                                             1024-65535 of each address of
-                                            SRCS (comma-separated) in turn
+                                            SRCS (comma-separated) in turn,
+                                            with PAYLOAD zero bytes each
   probe.py udp-forge SRC SPORT DST DPORT SECONDS HEX [HEX ...]
                                             from SRC:SPORT, every 100 ms: each
                                             HEX payload as is (a replay) and
@@ -241,7 +242,11 @@ def tcp_idle(src, dst, port, path):
         c.close()
 
 
-def syn_flood(iface, dmac, srcs, dst, dport, count):
+def syn_flood(iface, dmac, srcs, dst, dport, count, payload="0"):
+    # PAYLOAD bytes after the TCP header (their checksum is left out): a
+    # frame of a page or more leaves AF_PACKET with only the Ethernet
+    # header in the skb's linear area, the rest in paged data.
+    pad = b"\0" * int(payload)
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
     smac = s.getsockname()[4]
@@ -250,8 +255,8 @@ def syn_flood(iface, dmac, srcs, dst, dport, count):
     frames = []
     for src in srcs.split(","):
         saddr = socket.inet_aton(src)
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0,
-                         saddr, daddr)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(pad), 1, 0, 64,
+                         6, 0, saddr, daddr)
         ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
         # The TCP checksum without the source port, which is added per frame.
         tcp0 = struct.pack("!HHIIBBHHH", 0, int(dport), 1, 0, 5 << 4, 0x02,
@@ -267,7 +272,7 @@ def syn_flood(iface, dmac, srcs, dst, dport, count):
             c = (c & 0xFFFF) + (c >> 16)
             tcp = struct.pack("!H", sport) + tcp0[2:16] + \
                 struct.pack("!H", 0xFFFF - c) + tcp0[18:]
-            s.send(head + tcp)
+            s.send(head + tcp + pad)
             sent += 1
             if sent == n:
                 break

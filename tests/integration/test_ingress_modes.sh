@@ -44,6 +44,28 @@ for mode in native skb tc auto native; do
 	expect_denied "$NA" node-a policy-default-deny "$mode: frontend -> 8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
 done
 
+# Frames whose IP and TCP headers are in paged data, not in the skb's
+# linear area (a frame of a page or more from AF_PACKET): at tc ingress
+# the program pulls the headers in (idgate_tc_*_pull, reached by a tail
+# call) and judges them like any other.
+idg "$NA" node-a apply -c "$(with_mode tc)" >/dev/null 2>&1 || not_ok "apply with xdpMode tc for paged frames"
+ip -n "$NA" link set eth0 mtu 9000
+ip -n "$NB" link set eth0 mtu 9000
+MAC_A=$(ip -n "$NA" -j link show eth0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+paged() { # paged SRC PORT REASON: 50 paged SYNs counted with REASON
+	local before after
+	before=$(verdict_count "$NA" node-a "$3")
+	in_ns "$NB" "$PROBE" syn-flood eth0 "$MAC_A" "$1" 10.0.0.10 "$2" 50 5000 >/dev/null 2>&1 ||
+		{ not_ok "paged SYNs $1 -> $2: sending failed"; return; }
+	after=$(verdict_count "$NA" node-a "$3")
+	[ $((after - before)) -ge 50 ] && ok "paged SYNs $1 -> $2: $3 ($before -> $after)" ||
+		not_ok "paged SYNs $1 -> $2: wanted 50 more $3, counted $before -> $after"
+}
+paged 10.0.1.12 8080 policy-default-deny
+paged 10.0.1.10 8080 policy-allow
+ip -n "$NA" link set eth0 mtu 1500
+ip -n "$NB" link set eth0 mtu 1500
+
 # A denied flow never gets through while the hook changes under traffic.
 leak=0
 for i in $(seq 1 6); do

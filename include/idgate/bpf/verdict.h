@@ -37,8 +37,9 @@ const volatile __u32 idg_trace = 0;
  * deepest chain of calls of a program must keep within the verifier's
  * 512 bytes of stack, so a program whose own frame is deep says how much
  * it can afford before including this, in IDG_VERDICT_INLINE:
- *   3 (the uplink's XDP program): the whole verdict (idg_verdict());
- *   2 (the uplink's tc programs): IDG_HOT and IDG_HOT2 steps inlined;
+ *   3 (the uplink's XDP and tc programs): the whole verdict
+ *     (idg_verdict());
+ *   2: IDG_HOT and IDG_HOT2 steps inlined;
  *   1 (the workload interfaces'): IDG_HOT steps only (conntrack lookup
  *     and update, the subject, the protocol-class deny);
  *   0 (the egress gateway's): none.
@@ -1415,10 +1416,11 @@ static __noinline __u32 idg_no_view(int view, const struct idg_pkt *p,
  * known family, protocol, flag...). Its arguments must therefore hold no
  * pointers, and it gets the generation by number: a caller that reads
  * more tables (the egress gateway) passes the number it read them by.
- * The XDP program, whose parser leaves few states, inlines it instead
- * (IDG_VERDICT_INLINE 3): about 470 000 instructions verified on 6.1
- * for 5-10 ns less a packet; tc's ingress, which also parses GENEVE,
- * would need 945 000.
+ * The uplink's XDP and tc programs, whose parsers leave few states,
+ * inline it instead (IDG_VERDICT_INLINE 3): 363 000 instructions
+ * verified on 6.1 for the XDP program, for 5-10 ns less a packet; tc
+ * needed its second parse (after a pull) moved to a program of its own
+ * for that (tc/idgate_tc.bpf.c).
  */
 #if IDG_VERDICT_INLINE >= 3
 static __always_inline
