@@ -115,6 +115,18 @@ static __always_inline __u32 idg_tc_verdict(struct __sk_buff *skb, __u8 dir)
 	return IDG_DROP_GEN_INCOMPLETE;
 }
 
+/*
+ * The tc action for a verdict. A pass at ingress is TC_ACT_UNSPEC so that
+ * the next filter on the hook (the tunnel program on an egress-gateway
+ * uplink) still runs.
+ */
+static __always_inline int idg_tc_act(__u32 reason, __u8 dir)
+{
+	if (idg_reason_is_drop(reason))
+		return TC_ACT_SHOT;
+	return dir == IDG_DIR_INGRESS ? TC_ACT_UNSPEC : TC_ACT_OK;
+}
+
 SEC("tc")
 int idgate_tc_egress(struct __sk_buff *skb)
 {
@@ -124,39 +136,29 @@ int idgate_tc_egress(struct __sk_buff *skb)
 		skb->mark = 0;
 		return TC_ACT_OK;
 	}
-	return idg_reason_is_drop(idg_tc_verdict(skb, IDG_DIR_EGRESS)) ?
-		       TC_ACT_SHOT :
-		       TC_ACT_OK;
+	return idg_tc_act(idg_tc_verdict(skb, IDG_DIR_EGRESS), IDG_DIR_EGRESS);
 }
 
 SEC("tc")
 int idgate_tc_egress_pull(struct __sk_buff *skb)
 {
-	return idg_reason_is_drop(idg_tc_judge(skb, IDG_DIR_EGRESS, 1)) ?
-		       TC_ACT_SHOT :
-		       TC_ACT_OK;
+	return idg_tc_act(idg_tc_judge(skb, IDG_DIR_EGRESS, 1), IDG_DIR_EGRESS);
 }
 
-/*
- * The XDP filter's verdict at tc ingress, for interfaces where native XDP
- * costs more than it saves (veth: see docs/benchmarks.md). A pass is
- * TC_ACT_UNSPEC so that the next filter on the hook (the tunnel program
- * on an egress-gateway uplink) still runs.
- */
+/* The XDP filter's verdict at tc ingress, for interfaces where native
+ * XDP costs more than it saves (veth: see docs/benchmarks.md). */
 SEC("tc")
 int idgate_tc_ingress(struct __sk_buff *skb)
 {
-	return idg_reason_is_drop(idg_tc_verdict(skb, IDG_DIR_INGRESS)) ?
-		       TC_ACT_SHOT :
-		       TC_ACT_UNSPEC;
+	return idg_tc_act(idg_tc_verdict(skb, IDG_DIR_INGRESS),
+			  IDG_DIR_INGRESS);
 }
 
 SEC("tc")
 int idgate_tc_ingress_pull(struct __sk_buff *skb)
 {
-	return idg_reason_is_drop(idg_tc_judge(skb, IDG_DIR_INGRESS, 1)) ?
-		       TC_ACT_SHOT :
-		       TC_ACT_UNSPEC;
+	return idg_tc_act(idg_tc_judge(skb, IDG_DIR_INGRESS, 1),
+			  IDG_DIR_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "GPL";
