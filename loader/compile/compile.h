@@ -237,6 +237,8 @@ struct idg_compile_memo {
 	/* The last compile took the identities from here, and that many
 	 * policy files. */
 	bool reused;
+	/* ... or patched it: the files of endpoints that changed redone. */
+	bool patched;
 	size_t pols_reused;
 	/* The "identity moved" warnings of the layer against the earlier
 	 * state of content_id moves_state (0: none kept). */

@@ -49,6 +49,10 @@ static inline void *idg_vec_grow(void *v, size_t n, size_t *cap, size_t sz)
 struct idg_id_group {
 	char *canon;
 	struct idg_labels labels; /* canonical, sorted */
+	/* canon and labels are shared by the layers patched from the one
+	 * that made them (layer_patch): freed by the last. */
+	unsigned int *str_refs;
+	uint32_t hash;         /* idg_identity_hash_local(canon) */
 	uint32_t cluster_id;
 	const char *cluster;   /* name, from the node */
 	const char *namespace; /* from the endpoints */
@@ -95,8 +99,10 @@ struct idg_id_layer {
 	size_t *lbl_first;           /* label number -> its first in index[] */
 	size_t *lbl_count;           /* ... and how many groups carry it */
 	size_t n_clusters;           /* clusters that have endpoints */
-	/* What building it said, said again by every compile that uses it. */
+	/* What building it said, said again by every compile that uses it;
+	 * clean: the groups gave no message before they were numbered. */
 	struct idg_diags d;
+	bool clean;
 	/* The parsed files it was built from, held: a memo's key. */
 	struct idg_cfg_frag **frags;
 	size_t n_frags;
@@ -247,6 +253,14 @@ void idg_pol_memos_clear(struct idg_compile_memo *m);
 void idg_pol_memos_migrate(struct idg_compile_memo *m,
 			   const struct idg_id_layer *from,
 			   const struct idg_id_layer *to);
+/* The same, for a new layer whose groups are the memo's but for those
+ * in delta[0..n) (added or gone), each number kept, nodes the same. */
+void idg_pol_memos_migrate_delta(struct idg_compile_memo *m,
+				 const struct idg_id_group *const *delta,
+				 size_t n);
+/* Whether the files of a and b that hold nodes are the same, in order. */
+bool idg_frags_same_nodes(struct idg_cfg_frag *const *a, size_t na,
+			  struct idg_cfg_frag *const *b, size_t nb);
 
 /* The layer's label index, from its groups. */
 int idg_label_index_build(struct idg_id_layer *l);

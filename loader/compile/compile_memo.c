@@ -226,20 +226,19 @@ void idg_pol_memos_clear(struct idg_compile_memo *m)
 
 /* ---- a new identity layer ---- */
 
-/* The files with nodes, in order, are the same in both layers. */
-static bool same_nodes(const struct idg_id_layer *a,
-		       const struct idg_id_layer *b)
+bool idg_frags_same_nodes(struct idg_cfg_frag *const *a, size_t na,
+			  struct idg_cfg_frag *const *b, size_t nb)
 {
 	size_t i = 0, k = 0;
 
 	for (;;) {
-		while (i < a->n_frags && !idg_cfg_frag_nodes(a->frags[i]))
+		while (i < na && !idg_cfg_frag_nodes(a[i]))
 			i++;
-		while (k < b->n_frags && !idg_cfg_frag_nodes(b->frags[k]))
+		while (k < nb && !idg_cfg_frag_nodes(b[k]))
 			k++;
-		if (i == a->n_frags || k == b->n_frags)
-			return i == a->n_frags && k == b->n_frags;
-		if (a->frags[i++] != b->frags[k++])
+		if (i == na || k == nb)
+			return i == na && k == nb;
+		if (a[i++] != b[k++])
 			return false;
 	}
 }
@@ -324,15 +323,27 @@ void idg_pol_memos_migrate(struct idg_compile_memo *m,
 			   const struct idg_id_layer *to)
 {
 	const struct idg_id_group **delta = NULL;
-	size_t n = 0, w = 0;
+	size_t n = 0;
 
 	if (!m->n_pols)
 		return;
-	if (!same_nodes(from, to) || !groups_delta(from, to, &delta, &n)) {
+	if (!idg_frags_same_nodes(from->frags, from->n_frags, to->frags,
+				  to->n_frags) ||
+	    !groups_delta(from, to, &delta, &n)) {
 		free(delta);
 		idg_pol_memos_clear(m);
 		return;
 	}
+	idg_pol_memos_migrate_delta(m, delta, n);
+	free(delta);
+}
+
+void idg_pol_memos_migrate_delta(struct idg_compile_memo *m,
+				 const struct idg_id_group *const *delta,
+				 size_t n)
+{
+	size_t w = 0;
+
 	for (size_t i = 0; i < m->n_pols; i++) {
 		if (n && file_touched(m->pols[i].frag, delta, n)) {
 			entry_free(&m->pols[i]);
@@ -341,5 +352,4 @@ void idg_pol_memos_migrate(struct idg_compile_memo *m,
 		m->pols[w++] = m->pols[i];
 	}
 	m->n_pols = w;
-	free(delta);
 }

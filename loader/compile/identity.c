@@ -171,6 +171,7 @@ static int groups_build(const struct idg_config *cfg, struct idg_id_layer *L,
 			ec[i].canon = NULL;
 			ec[i].labels.v = NULL;
 			ec[i].labels.n = 0;
+			g->hash = idg_identity_hash_local(g->canon);
 			g->cluster_id = ec[i].cluster_id;
 			g->cluster = ep_node[ec[i].ep]->cluster;
 			g->namespace = ep->namespace ? ep->namespace : "default";
@@ -271,7 +272,7 @@ static int groups_number(struct idg_id_layer *ids, struct idg_diags *d)
 			err = -ENOMEM;
 			goto out;
 		}
-		h = idg_identity_hash_local(g->canon);
+		h = g->hash;
 		for (local = h; o[local]; tries++) {
 			if (tries == IDG_ID_LOCAL_RANGE)
 				break;
@@ -609,14 +610,22 @@ static int state_record(const struct idg_idents *ids, struct idg_state *st)
 	return 0;
 }
 
+/* A group's strings, let go by one layer. */
+static void group_strs_drop(struct idg_id_group *g)
+{
+	if (g->str_refs && --*g->str_refs)
+		return;
+	free(g->str_refs);
+	free(g->canon);
+	idg_labels_free(&g->labels);
+}
+
 void idg_id_layer_put(struct idg_id_layer *l)
 {
 	if (!l || --l->refs)
 		return;
-	for (size_t i = 0; i < l->n_groups; i++) {
-		free(l->groups[i].canon);
-		idg_labels_free(&l->groups[i].labels);
-	}
+	for (size_t i = 0; i < l->n_groups; i++)
+		group_strs_drop(&l->groups[i]);
 	free(l->groups);
 	free(l->ep_group);
 	free(l->ep_node);
@@ -637,6 +646,7 @@ static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
 		return -ENOMEM;
 	l->refs = 1;
 	err = groups_build(cfg, l, &l->d);
+	l->clean = !l->d.n;
 	if (!err)
 		err = groups_number(l, &l->d);
 	if (!err)
@@ -649,16 +659,444 @@ static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
 	return 0;
 }
 
+/* ---- a layer patched from the last one ---- */
+
+/* One file of the old layer and where its endpoints began. */
+struct frag_at {
+	const struct idg_cfg_frag *f;
+	size_t base, idx;
+};
+
+static int frag_at_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)((const struct frag_at *)a)->f;
+	uintptr_t y = (uintptr_t)((const struct frag_at *)b)->f;
+
+	return x < y ? -1 : x > y;
+}
+
+static const struct frag_at *frag_at_find(const struct frag_at *v, size_t n,
+					  const struct idg_cfg_frag *f)
+{
+	struct frag_at k = { .f = f };
+
+	return bsearch(&k, v, n, sizeof(*v), frag_at_cmp);
+}
+
+/* Order of groups: canon, then cluster. */
+static int group_key_cmp(const char *canon, uint32_t cluster_id,
+			 const struct idg_id_group *g)
+{
+	int c = strcmp(canon, g->canon);
+
+	if (c)
+		return c;
+	return cluster_id < g->cluster_id ? -1 : cluster_id > g->cluster_id;
+}
+
+static size_t group_find(const struct idg_id_layer *l, const char *canon,
+			 uint32_t cluster_id)
+{
+	size_t lo = 0, hi = l->n_groups;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = group_key_cmp(canon, cluster_id, &l->groups[mid]);
+
+		if (!c)
+			return mid;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return SIZE_MAX;
+}
+
+/* What a patch found: the groups it added or emptied, and whether every
+ * group both layers have kept its number. */
+struct patch_delta {
+	const struct idg_id_group **v;
+	size_t n, cap;
+	bool ids_kept;
+	bool patched; /* the layer came from layer_patch() */
+};
+
+static int delta_push(struct patch_delta *pd, const struct idg_id_group *g)
+{
+	const struct idg_id_group **e = IDG_VEC_PUSH(pd->v, pd->n, pd->cap);
+
+	if (!e)
+		return -ENOMEM;
+	*e = g;
+	return 0;
+}
+
+/* A patch under way: o the old layer, l the new one. */
+struct patch {
+	const struct idg_config *cfg;
+	struct idg_id_layer *o, *l;
+	struct idg_cfg_frag **nf; /* cfg's files of nodes and endpoints */
+	size_t n_nf;
+	size_t *ep_old;   /* per file of nf: its first endpoint in o, or
+			   * SIZE_MAX for a file o did not have */
+	bool *kept;       /* per file of o: cfg has it */
+	size_t *count;    /* per group of o: its endpoints in cfg */
+	size_t *remap;    /* per group of o: its place in l, or SIZE_MAX */
+	size_t *add_old;  /* per endpoint of a new file: its group in o */
+	struct ep_canon *ec; /* the new files' endpoints */
+	size_t n_ec;
+	struct ep_canon **nv; /* those of labels o has no group for */
+	size_t n_nv;
+	bool ok; /* false: build instead */
+};
+
+/* Which of o's files cfg still has, where their endpoints were in o. */
+static int patch_files(struct patch *p)
+{
+	const struct idg_id_layer *o = p->o;
+	struct frag_at *at = calloc(o->n_frags + 1, sizeof(*at));
+	size_t base = 0;
+
+	p->kept = calloc(o->n_frags + 1, sizeof(*p->kept));
+	p->ep_old = calloc(p->n_nf + 1, sizeof(*p->ep_old));
+	if (!at || !p->kept || !p->ep_old) {
+		free(at);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < o->n_frags; i++) {
+		at[i] = (struct frag_at){ .f = o->frags[i], .base = base, .idx = i };
+		base += idg_cfg_frag_endpoints(o->frags[i]);
+	}
+	p->ok = base == o->n_endpoints;
+	qsort(at, o->n_frags, sizeof(*at), frag_at_cmp);
+	base = 0;
+	for (size_t k = 0; k < p->n_nf; k++) {
+		const struct frag_at *a = frag_at_find(at, o->n_frags, p->nf[k]);
+
+		p->ep_old[k] = a ? a->base : SIZE_MAX;
+		if (a)
+			p->kept[a->idx] = true;
+		base += idg_cfg_frag_endpoints(p->nf[k]);
+	}
+	p->ok &= base == p->cfg->n_endpoints;
+	free(at);
+	return 0;
+}
+
+/* Members of each old group, less those of the files gone (which must
+ * not have held a pin). */
+static int patch_count(struct patch *p)
+{
+	const struct idg_id_layer *o = p->o;
+	size_t base = 0;
+
+	p->count = calloc(o->n_groups + 1, sizeof(*p->count));
+	if (!p->count)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_endpoints; i++)
+		p->count[o->ep_group[i]]++;
+	for (size_t i = 0; i < o->n_frags && p->ok; i++) {
+		const struct idg_cfg_frag *f = o->frags[i];
+		size_t n = idg_cfg_frag_endpoints(f);
+
+		for (size_t j = 0; !p->kept[i] && j < n && p->ok; j++) {
+			p->ok = !idg_cfg_frag_endpoint(f, j)->pinned_identity;
+			p->count[o->ep_group[base + j]]--;
+		}
+		base += n;
+	}
+	return 0;
+}
+
+/* The endpoints of one new file, made as groups_build() makes them;
+ * p->ok false where one would give a message or has a pin (where a
+ * patch could differ from a build). */
+static int patch_canon(struct patch *p, size_t first, size_t n)
+{
+	const struct idg_config *cfg = p->cfg;
+	struct idg_diags quiet = { 0 };
+	int err = 0;
+
+	for (size_t i = first; i < first + n && p->ok; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[i];
+		const struct idg_node *node = find_node(cfg, ep->node);
+
+		if (!node || ep->pinned_identity) {
+			p->ok = false;
+			break;
+		}
+		err = ep_canon_make(cfg, i, node, &p->ec[p->n_ec], &quiet);
+		if (err)
+			break;
+		p->n_ec++;
+		p->ok = !quiet.n;
+	}
+	idg_diags_free(&quiet);
+	return err;
+}
+
+static int ep_canon_ptr_cmp(const void *a, const void *b)
+{
+	return ep_canon_cmp(*(const struct ep_canon *const *)a,
+			    *(const struct ep_canon *const *)b);
+}
+
+/* The new files' endpoints: each joins an old group, or goes to p->nv
+ * (sorted as groups_build() sorts) to make a new one. */
+static int patch_added(struct patch *p)
+{
+	size_t base = 0, cap = 0;
+	int err = 0;
+
+	for (size_t k = 0; k < p->n_nf; k++)
+		if (p->ep_old[k] == SIZE_MAX)
+			cap += idg_cfg_frag_endpoints(p->nf[k]);
+	p->ec = calloc(cap + 1, sizeof(*p->ec));
+	p->nv = calloc(cap + 1, sizeof(*p->nv));
+	p->add_old = calloc(p->cfg->n_endpoints + 1, sizeof(*p->add_old));
+	if (!p->ec || !p->nv || !p->add_old)
+		return -ENOMEM;
+	for (size_t k = 0; k < p->n_nf && p->ok && !err; k++) {
+		size_t n = idg_cfg_frag_endpoints(p->nf[k]), from = p->n_ec;
+
+		if (p->ep_old[k] == SIZE_MAX)
+			err = patch_canon(p, base, n);
+		for (size_t e = from; e < p->n_ec && p->ok && !err; e++) {
+			struct ep_canon *ec = &p->ec[e];
+			size_t g = group_find(p->o, ec->canon, ec->cluster_id);
+
+			p->add_old[ec->ep] = g;
+			if (g != SIZE_MAX)
+				p->count[g]++;
+			else
+				p->nv[p->n_nv++] = ec;
+		}
+		base += n;
+	}
+	if (!err)
+		qsort(p->nv, p->n_nv, sizeof(*p->nv), ep_canon_ptr_cmp);
+	return err;
+}
+
+/* An old group with members, into l: its strings shared. */
+static int patch_keep(struct patch *p, size_t i)
+{
+	struct idg_id_group *og = &p->o->groups[i], *g;
+
+	if (!og->str_refs) {
+		og->str_refs = malloc(sizeof(*og->str_refs));
+		if (!og->str_refs)
+			return -ENOMEM;
+		*og->str_refs = 1;
+	}
+	g = &p->l->groups[p->l->n_groups];
+	*g = *og;
+	++*g->str_refs;
+	g->id = 0;
+	p->remap[i] = p->l->n_groups++;
+	return 0;
+}
+
+/* A new group from p->nv[*j] and the endpoints after it of the same
+ * labels: it takes the first one's strings. */
+static void patch_new(struct patch *p, size_t *j)
+{
+	struct idg_id_group *g = &p->l->groups[p->l->n_groups];
+	struct ep_canon *ec = p->nv[*j];
+
+	memset(g, 0, sizeof(*g));
+	g->canon = ec->canon;
+	g->labels = ec->labels;
+	g->hash = idg_identity_hash_local(g->canon);
+	g->cluster_id = ec->cluster_id;
+	p->l->ep_group[ec->ep] = p->l->n_groups;
+	ec->canon = NULL;
+	ec->labels.v = NULL;
+	ec->labels.n = 0;
+	for ((*j)++; *j < p->n_nv &&
+		     !group_key_cmp(p->nv[*j]->canon, p->nv[*j]->cluster_id, g);
+	     (*j)++)
+		p->l->ep_group[p->nv[*j]->ep] = p->l->n_groups;
+	p->l->n_groups++;
+}
+
+/* The old groups that keep members and the new ones, merged in group
+ * order; what was added or emptied goes to pd. */
+static int patch_merge(struct patch *p, struct patch_delta *pd)
+{
+	const struct idg_id_layer *o = p->o;
+	size_t i = 0, j = 0;
+	int err = 0;
+
+	p->remap = calloc(o->n_groups + 1, sizeof(*p->remap));
+	p->l->groups = calloc(o->n_groups + p->n_nv + 1, sizeof(*p->l->groups));
+	if (!p->remap || !p->l->groups)
+		return -ENOMEM;
+	while (!err && (i < o->n_groups || j < p->n_nv)) {
+		/* Never 0: p->nv has labels no old group has. */
+		int c = i == o->n_groups ? 1 :
+			j == p->n_nv ? -1 :
+				       -group_key_cmp(p->nv[j]->canon,
+						      p->nv[j]->cluster_id,
+						      &o->groups[i]);
+
+		if (c < 0 && !p->count[i]) {
+			p->remap[i] = SIZE_MAX;
+			err = delta_push(pd, &o->groups[i++]);
+		} else if (c < 0) {
+			err = patch_keep(p, i++);
+		} else {
+			patch_new(p, &j);
+			err = delta_push(pd, &p->l->groups[p->l->n_groups - 1]);
+		}
+	}
+	return err;
+}
+
+/* Every endpoint's group and node; a group's position, namespace and
+ * cluster name are its first endpoint's, as in groups_build(). */
+static int patch_endpoints(struct patch *p)
+{
+	const struct idg_config *cfg = p->cfg;
+	struct idg_id_layer *l = p->l;
+	bool *seen = calloc(l->n_groups + 1, sizeof(*seen));
+	size_t base = 0;
+
+	if (!seen)
+		return -ENOMEM;
+	for (size_t k = 0; k < p->n_nf; k++) {
+		size_t n = idg_cfg_frag_endpoints(p->nf[k]), from = p->ep_old[k];
+
+		for (size_t i = base; i < base + n; i++) {
+			if (from != SIZE_MAX) {
+				l->ep_group[i] =
+					p->remap[p->o->ep_group[from + i - base]];
+				l->ep_node[i] = p->o->ep_node[from + i - base];
+				continue;
+			}
+			if (p->add_old[i] != SIZE_MAX)
+				l->ep_group[i] = p->remap[p->add_old[i]];
+			l->ep_node[i] = (size_t)(find_node(cfg,
+							   cfg->endpoints[i].node) -
+						 cfg->nodes);
+		}
+		base += n;
+	}
+	for (size_t i = 0; i < cfg->n_endpoints; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[i];
+		struct idg_id_group *g = &l->groups[l->ep_group[i]];
+
+		if (seen[l->ep_group[i]])
+			continue;
+		seen[l->ep_group[i]] = true;
+		g->pos = ep->pos;
+		g->namespace = ep->namespace ? ep->namespace : "default";
+		g->cluster = cfg->nodes[l->ep_node[i]].cluster;
+	}
+	free(seen);
+	return 0;
+}
+
+static void patch_free(struct patch *p)
+{
+	idg_id_layer_put(p->l);
+	if (p->nf)
+		idg_cfg_frags_drop(p->nf, p->n_nf);
+	for (size_t i = 0; p->ec && i < p->n_ec; i++) {
+		free(p->ec[i].canon);
+		idg_labels_free(&p->ec[i].labels);
+	}
+	free(p->ec);
+	free(p->nv);
+	free(p->kept);
+	free(p->ep_old);
+	free(p->count);
+	free(p->remap);
+	free(p->add_old);
+}
+
+/*
+ * The layer of cfg made from o, the memo's layer of an earlier config
+ * whose files of nodes are the same, in order: only the files of
+ * endpoints differ. Their endpoints' groups are made (those with labels
+ * no endpoint had) or let go (the last endpoint gone); the other groups
+ * keep their strings, shared with o; numbers, positions and the label
+ * index are computed again over all groups, which costs no string work.
+ * The result is what layer_build(cfg) gives: groups, numbers, messages.
+ * *out stays NULL (build instead) where it could differ: o said
+ * something while grouping, or a changed file has a pin or an endpoint
+ * that would say something.
+ */
+static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
+		       struct idg_id_layer **out, struct patch_delta *pd)
+{
+	struct patch p = { .cfg = cfg, .o = o, .ok = o->clean };
+	int err;
+
+	*out = NULL;
+	err = idg_config_ident_files(cfg, &p.nf, &p.n_nf);
+	if (err || !p.ok || !p.n_nf || !o->n_frags ||
+	    !idg_frags_same_nodes(o->frags, o->n_frags, p.nf, p.n_nf))
+		goto out;
+	err = patch_files(&p);
+	if (!err && p.ok)
+		err = patch_count(&p);
+	if (!err && p.ok)
+		err = patch_added(&p);
+	if (err || !p.ok)
+		goto out;
+
+	p.l = calloc(1, sizeof(*p.l));
+	if (!p.l) {
+		err = -ENOMEM;
+		goto out;
+	}
+	p.l->refs = 1;
+	p.l->clean = true;
+	p.l->n_endpoints = cfg->n_endpoints;
+	p.l->ep_group = calloc(cfg->n_endpoints + 1, sizeof(*p.l->ep_group));
+	p.l->ep_node = calloc(cfg->n_endpoints + 1, sizeof(*p.l->ep_node));
+	if (!p.l->ep_group || !p.l->ep_node) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = patch_merge(&p, pd);
+	if (!err)
+		err = patch_endpoints(&p);
+	if (!err)
+		err = groups_number(p.l, &p.l->d);
+	if (!err)
+		err = idg_label_index_build(p.l);
+	if (err)
+		goto out;
+	pd->ids_kept = true;
+	for (size_t i = 0; i < o->n_groups; i++)
+		if (p.remap[i] != SIZE_MAX &&
+		    o->groups[i].id != p.l->groups[p.remap[i]].id)
+			pd->ids_kept = false;
+	p.l->frags = p.nf;
+	p.l->n_frags = p.n_nf;
+	p.nf = NULL;
+	pd->patched = true;
+	*out = p.l;
+	p.l = NULL;
+out:
+	patch_free(&p);
+	return err;
+}
+
 /* The memo's layer when cfg's nodes and endpoints are the ones it was
  * built from, else a new one (kept by the memo when it said no error). */
 static int layer_get(const struct idg_config *cfg,
 		     struct idg_compile_memo *memo, struct idg_id_layer **out)
 {
+	struct patch_delta pd = { 0 };
 	struct idg_id_layer *l;
 	int err;
 
 	if (memo)
-		memo->reused = false;
+		memo->reused = memo->patched = false;
 	if (memo && memo->layer &&
 	    idg_config_ident_files_are(cfg, memo->layer->frags,
 				       memo->layer->n_frags)) {
@@ -667,24 +1105,38 @@ static int layer_get(const struct idg_config *cfg,
 		*out = memo->layer;
 		return 0;
 	}
-	err = layer_build(cfg, &l);
-	if (err)
-		return err;
+	l = NULL;
+	if (memo && memo->layer) {
+		err = layer_patch(cfg, memo->layer, &l, &pd);
+		if (err)
+			goto out;
+	}
+	if (!l) {
+		err = layer_build(cfg, &l);
+		if (err)
+			goto out;
+	}
 	if (memo && !l->d.n_errors &&
-	    !idg_config_ident_files(cfg, &l->frags, &l->n_frags) &&
+	    (l->frags || !idg_config_ident_files(cfg, &l->frags, &l->n_frags)) &&
 	    l->n_frags) {
 		/* What the policy files gave was against the old one. */
-		if (memo->layer)
-			idg_pol_memos_migrate(memo, memo->layer, l);
-		else
+		if (!memo->layer)
 			idg_pol_memos_clear(memo);
+		else if (pd.patched && pd.ids_kept)
+			idg_pol_memos_migrate_delta(memo, pd.v, pd.n);
+		else
+			idg_pol_memos_migrate(memo, memo->layer, l);
 		idg_id_layer_put(memo->layer);
 		memo->layer = l;
 		l->refs++;
 		memo->moves_state = 0;
 	}
+	if (memo)
+		memo->patched = pd.patched;
 	*out = l;
-	return 0;
+out:
+	free(pd.v);
+	return err;
 }
 
 int idg_identities_build(const struct idg_config *cfg,

@@ -574,6 +574,17 @@ size_t idg_cfg_frag_nodes(const struct idg_cfg_frag *f)
 	return f->cfg.n_nodes;
 }
 
+size_t idg_cfg_frag_endpoints(const struct idg_cfg_frag *f)
+{
+	return f->cfg.n_endpoints;
+}
+
+const struct idg_endpoint *idg_cfg_frag_endpoint(const struct idg_cfg_frag *f,
+						 size_t i)
+{
+	return i < f->cfg.n_endpoints ? &f->cfg.endpoints[i] : NULL;
+}
+
 void idg_cfg_frag_hold(struct idg_cfg_frag *f)
 {
 	f->refs++;

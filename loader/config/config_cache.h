@@ -83,6 +83,11 @@ size_t idg_cfg_frag_policies(const struct idg_cfg_frag *f);
 const struct idg_policy *idg_cfg_frag_policy(const struct idg_cfg_frag *f,
 					     size_t i);
 size_t idg_cfg_frag_nodes(const struct idg_cfg_frag *f);
+/* Its endpoints: how many, and endpoint i (they follow the earlier
+ * files' in a config's endpoints). */
+size_t idg_cfg_frag_endpoints(const struct idg_cfg_frag *f);
+const struct idg_endpoint *idg_cfg_frag_endpoint(const struct idg_cfg_frag *f,
+						 size_t i);
 void idg_cfg_frag_hold(struct idg_cfg_frag *f);
 void idg_cfg_frag_drop(struct idg_cfg_frag *f);
 

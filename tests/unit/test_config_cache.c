@@ -29,6 +29,7 @@
 
 #include "apply.h"
 #include "compile.h"
+#include "compile_int.h"
 #include "config_cache.h"
 #include "gen.h"
 #include "model.h"
@@ -47,6 +48,14 @@ struct world {
 	int node_roles;     /* its labels: two bits, one a node */
 	int serial;
 	int broken; /* slot of the last broken file, -1: none */
+	/* Endpoint files that say nothing while grouped, more label sets,
+	 * pins on numbers others hashed to: loads that patch the memo's
+	 * identities, and collision chains that move. */
+	bool patchy;
+	uint32_t taken[8]; /* endpoint numbers of the last fresh compile */
+	/* App labels whose label sets (namespace ns0) hash to the same
+	 * number two by two: adding one moves the other. */
+	char coll[6][16];
 };
 
 static uint32_t rnd(struct world *w, uint32_t n)
@@ -104,21 +113,36 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 		/* Odd slots hold policies only: a change there keeps the
 		 * identities a memo holds. */
 		if (!(slot & 1) && rnd(w, 2)) {
-			uint32_t ns = rnd(w, 2), app = rnd(w, 4);
+			/* Policies select a0..a3: those stay common. */
+			uint32_t ns = rnd(w, 2),
+				 app = w->patchy && rnd(w, 2) ? 4 + rnd(w, 36) :
+								rnd(w, 4);
 			char pin[32] = "";
 
 			/* A pin moves a label set's number alone: one of
-			 * two numbers of its own. */
+			 * two numbers of its own; in a patchy world also
+			 * one another label set held, which then probes. */
 			if (!rnd(w, 16))
 				snprintf(pin, sizeof(pin), ", identity: %u",
-					 300 + (ns * 4 + app) * 2 + !rnd(w, 4));
+					 w->patchy && w->taken[app % 8] && rnd(w, 2) ?
+						 w->taken[app % 8] & 0xffff :
+						 300 + (ns * 40 + app) * 2 + !rnd(w, 4));
+			char appv[24];
+
+			snprintf(appv, sizeof(appv), "a%u", app);
+			if (w->patchy && !rnd(w, 3)) {
+				ns = 0;
+				snprintf(appv, sizeof(appv), "%s",
+					 w->coll[rnd(w, 6)]);
+			}
 			o += (size_t)snprintf(buf + o, len - o,
 				"---\napiVersion: idgate.io/v1\nkind: Endpoint\n"
-				"metadata: {name: e%d, namespace: ns%u, labels: {app: a%u%s}}\n"
+				"metadata: {name: e%d, namespace: ns%u, labels: {app: %s%s}}\n"
 				"spec: {node: n%u, ips: [10.1.%u.%u]%s}\n",
-				w->serial++, ns, app,
+				w->serial++, ns, appv,
 				/* a warning the identity step gives */
-				rnd(w, 8) ? "" : ", io.kubernetes.pod.namespace: nsx",
+				rnd(w, w->patchy ? 200 : 8) ? "" :
+				", io.kubernetes.pod.namespace: nsx",
 				1 + rnd(w, 2),
 				rnd(w, 256), 1 + rnd(w, 250), pin);
 		} else if (!rnd(w, 6)) {
@@ -140,6 +164,10 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 				snprintf(peer, sizeof(peer), rnd(w, 2) ?
 					 "10.50.0.0/16" : "10.50.%u.0/24",
 					 rnd(w, 4));
+			else if (w->patchy && rnd(w, 3))
+				snprintf(peer, sizeof(peer),
+					 "matchLabels: {app: %s}",
+					 w->coll[rnd(w, 6)]);
 			else
 				snprintf(peer, sizeof(peer), "%s",
 					 rnd(w, 3) ? "matchLabels: {app: a1}" : "{}");
@@ -149,8 +177,8 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 				"spec:\n  endpointSelector: {matchLabels: {app: a%u}}\n"
 				"  %s%s:\n  - %s:\n    - %s\n"
 				"    toPorts: [{ports: [{port: \"%u\", protocol: %s}]}]\n",
-				w->serial++, rnd(w, 2), rnd(w, 4),
-				in ? "ingress" : "egress",
+				w->serial++, w->patchy ? !rnd(w, 4) : rnd(w, 2),
+				rnd(w, 4), in ? "ingress" : "egress",
 				rnd(w, 4) ? "" : "Deny",
 				cidr ? (in ? "fromCIDR" : "toCIDR") :
 				       (in ? "fromEndpoints" : "toEndpoints"),
@@ -326,7 +354,7 @@ static int build(const struct idg_config *cfg, struct idg_diags *d,
 
 /* Loads whose maps were compared (the others failed alike), and of
  * them the ones whose identities came from the memo. */
-static int compared, memo_reused, files_reused;
+static int compared, memo_reused, memo_patched, files_reused, probed;
 
 static void states_equal(const struct idg_state *a, const struct idg_state *b)
 {
@@ -358,6 +386,84 @@ static void idents_equal(const struct idg_compiled *a,
 					    b->ids[i].labels.v[k].value);
 		}
 	}
+}
+
+/* The identity layers of two compiles: the same groups with the same
+ * numbers, positions and strings, endpoints in the same groups, the same
+ * label index. */
+static void layers_equal(const struct idg_id_layer *a,
+			 const struct idg_id_layer *b)
+{
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(a->n_groups, b->n_groups);
+	assert_int_equal(a->n_endpoints, b->n_endpoints);
+	assert_int_equal(a->n_clusters, b->n_clusters);
+	for (size_t i = 0; i < a->n_groups; i++) {
+		const struct idg_id_group *x = &a->groups[i], *y = &b->groups[i];
+
+		assert_string_equal(x->canon, y->canon);
+		assert_int_equal(x->id, y->id);
+		assert_int_equal(x->hash, y->hash);
+		assert_int_equal(x->cluster_id, y->cluster_id);
+		assert_string_equal(x->cluster ? x->cluster : "",
+				    y->cluster ? y->cluster : "");
+		assert_string_equal(x->namespace, y->namespace);
+		assert_int_equal(x->pinned, y->pinned);
+		assert_int_equal(x->pos.line, y->pos.line);
+		assert_int_equal(x->pos.col, y->pos.col);
+		assert_string_equal(x->pos.file ? x->pos.file : "",
+				    y->pos.file ? y->pos.file : "");
+		if (x->pinned) {
+			assert_int_equal(x->pin_pos.line, y->pin_pos.line);
+			assert_string_equal(x->pin_pos.file, y->pin_pos.file);
+		}
+	}
+	for (size_t i = 0; i < a->n_endpoints; i++) {
+		assert_int_equal(a->ep_group[i], b->ep_group[i]);
+		assert_int_equal(a->ep_node[i], b->ep_node[i]);
+	}
+	assert_int_equal(a->n_index, b->n_index);
+	for (size_t i = 0; i < a->n_index; i++) {
+		assert_string_equal(a->index[i].key, b->index[i].key);
+		assert_string_equal(a->index[i].value, b->index[i].value);
+		assert_int_equal(a->index[i].group, b->index[i].group);
+	}
+}
+
+/* Six app labels, three pairs whose label sets in namespace ns0 of
+ * cluster a hash to one number: found by trying names. */
+static void collisions_find(struct world *w)
+{
+	enum { TRY = 20000 };
+	uint32_t *h = calloc(TRY, sizeof(*h));
+	int found = 0;
+
+	assert_non_null(h);
+	for (int i = 0; i < TRY && found < 3; i++) {
+		struct idg_labels l = { 0 };
+		char app[16], *canon;
+
+		snprintf(app, sizeof(app), "q%d", i);
+		assert_int_equal(idg_labels_set(&l, "app", app), 0);
+		assert_int_equal(idg_labels_set(&l, IDG_LABEL_NAMESPACE, "ns0"), 0);
+		assert_int_equal(idg_labels_set(&l, IDG_LABEL_CLUSTER, "a"), 0);
+		canon = idg_labels_canon(&l);
+		assert_non_null(canon);
+		h[i] = idg_identity_hash_local(canon);
+		free(canon);
+		idg_labels_free(&l);
+		for (int j = 0; j < i; j++)
+			if (h[j] == h[i]) {
+				snprintf(w->coll[2 * found], 16, "q%d", j);
+				snprintf(w->coll[2 * found + 1], 16, "q%d", i);
+				h[i] = h[j] = 0; /* a pair, not a chain */
+				found++;
+				break;
+			}
+	}
+	free(h);
+	assert_int_equal(found, 3);
 }
 
 /* Compiles whose cookies for some files came from the compile memo. */
@@ -437,9 +543,23 @@ static void check_once(struct world *w, struct idg_config_cache *cache,
 			gens_equal(&ga, &gb);
 			gens_equal(&gb, &ga);
 			idents_equal(&xa, &xb);
+			layers_equal(xa.layer, xb.layer);
+			/* Loads where a label set's number is not its hash. */
+			for (size_t i = 0; i < xb.layer->n_groups; i++) {
+				const struct idg_id_group *g = &xb.layer->groups[i];
+
+				if (!g->pinned && (g->id & 0xffff) != g->hash) {
+					probed++;
+					break;
+				}
+			}
+			for (size_t i = 0, k = 0; i < xb.n_ids; i++)
+				if (xb.ids[i].kind == IDG_IDK_ENDPOINT)
+					w->taken[k++ % 8] = xb.ids[i].id;
 			states_equal(&sa, &sb);
 			compared++;
 			memo_reused += memo->reused;
+			memo_patched += memo->patched;
 			files_reused += (int)memo->pols_reused;
 			idg_gen_destroy(&ga);
 			idg_gen_destroy(&gb);
@@ -460,19 +580,24 @@ static void check_once(struct world *w, struct idg_config_cache *cache,
 	idg_diags_free(&db);
 }
 
-static void test_cache_equals_fresh(void **state)
+/* Random edits and loads in a world of the given kind; the defaults of
+ * seed and number of edits, unless the environment says otherwise. */
+static void world_run(bool patchy, uint64_t seed, int n_edits)
 {
 	const char *s = getenv("IDG_CACHE_SEED"), *e = getenv("IDG_CACHE_EDITS");
 	struct idg_config_cache cache = { 0 };
 	struct idg_compile_memo memo = { 0 };
 	struct idg_state_memo sm = { 0 };
 	char spath[96];
-	struct world w = { .rng = s ? strtoull(s, NULL, 0) : 20261205,
-			   .broken = -1 };
-	int edits = e ? atoi(e) : 300, ok_loads = 0;
+	struct world w = { .rng = s ? strtoull(s, NULL, 0) : seed,
+			   .broken = -1, .patchy = patchy };
+	int edits = e ? atoi(e) : n_edits, ok_loads = 0;
 	char path[128];
 
-	(void)state;
+	if (patchy)
+		collisions_find(&w);
+	compared = memo_reused = memo_patched = files_reused = probed = 0;
+	cookie_hits = other_writes = 0;
 	if (!w.rng)
 		w.rng = 1;
 	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
@@ -515,17 +640,38 @@ static void test_cache_equals_fresh(void **state)
 	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
 	unlink(path);
 	assert_int_equal(rmdir(w.dir), 0);
-	print_message("%d loads compared, %d of them map by map, %d with the memo's identities, %d policy files taken from it, %d with cookies from the memo, %d states written by another (seed %llu)\n",
-		      ok_loads, compared, memo_reused, files_reused, cookie_hits,
+	print_message("%d loads compared, %d of them map by map, %d with the memo's identities, %d with them patched, %d with a number probed past its hash, %d policy files taken from it, %d with cookies from the memo, %d states written by another (seed %llu)\n",
+		      ok_loads, compared, memo_reused, memo_patched, probed,
+		      files_reused,
+		      cookie_hits,
 		      other_writes,
-		      (unsigned long long)(s ? strtoull(s, NULL, 0) : 20261205));
+		      (unsigned long long)(s ? strtoull(s, NULL, 0) : seed));
 	/* Most edits leave a valid config: the maps are what is tested;
 	 * and a good share of them with identities kept. */
 	assert_true(compared > ok_loads / 3);
 	assert_true(memo_reused > compared / 10);
 	assert_true(files_reused > memo_reused);
+	/* Endpoint files changed without a message or a pin: the memo's
+	 * identities patched, not built again. */
+	if (patchy) {
+		assert_true(memo_patched > compared / 5);
+		assert_true(probed > compared / 10);
+	}
 	assert_true(cookie_hits > compared / 4);
 	assert_true(other_writes > 10);
+}
+
+static void test_cache_equals_fresh(void **state)
+{
+	(void)state;
+	world_run(false, 20261205, 300);
+}
+
+/* The same with identities mostly patched (identity.c, layer_patch). */
+static void test_patched_equals_fresh(void **state)
+{
+	(void)state;
+	world_run(true, 20261206, 800);
 }
 
 /* A config lent by the cache stays whole after the cache moves on. */
@@ -821,6 +967,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_equals_fresh),
+		cmocka_unit_test(test_patched_equals_fresh),
 		cmocka_unit_test(test_config_outlives_cache),
 		cmocka_unit_test(test_unchanged_by_stat),
 		cmocka_unit_test(test_unchanged_by_watch),
