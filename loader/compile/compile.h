@@ -244,6 +244,12 @@ struct idg_compile_memo {
 	 * state of content_id moves_state (0: none kept). */
 	struct idg_diags moves;
 	uint64_t moves_state;
+	/* The layer the last compile used (its serial), and the state saved
+	 * from that compile with the layer it used: such a state holds each
+	 * of the layer's label sets with its number, and nothing else of
+	 * them (idg_compile_memo_saved). */
+	uint64_t used_layer;
+	uint64_t saved_state, saved_layer;
 	/* The last compile's cookies, kept per policy file, wait for the
 	 * state they went into to be saved (idg_compile_memo_saved). */
 	bool hits_unsaved;

@@ -87,6 +87,7 @@ struct idg_cfg_frag;
  */
 struct idg_id_layer {
 	unsigned int refs;
+	uint64_t serial; /* names this layer within the process */
 	struct idg_id_group *groups; /* sorted by (canon, cluster_id) */
 	size_t n_groups;
 	size_t n_endpoints;

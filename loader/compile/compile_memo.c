@@ -187,6 +187,8 @@ int idg_pol_memo_update(struct idg_rctx *x)
 void idg_compile_memo_saved(struct idg_compile_memo *m,
 			    const struct idg_state *st)
 {
+	m->saved_state = st->content_id;
+	m->saved_layer = m->used_layer;
 	if (!m->hits_unsaved || !st->content_id)
 		return;
 	for (size_t i = 0; i < m->n_pols; i++)

@@ -315,12 +315,14 @@ out:
  * changed pin is the config's explicit word.
  */
 static void groups_report_moves(const struct idg_idents *ids,
-				const struct old_index *oi, struct idg_diags *d)
+				const struct old_index *oi, bool subset,
+				const size_t *only, size_t n_only,
+				struct idg_diags *d)
 {
-	size_t n_moved = 0;
+	size_t n_moved = 0, n = subset ? n_only : ids->n_groups;
 
-	for (size_t i = 0; i < ids->n_groups; i++) {
-		const struct idg_id_group *g = &ids->groups[i];
+	for (size_t k = 0; k < n; k++) {
+		const struct idg_id_group *g = &ids->groups[subset ? only[k] : k];
 		uint32_t old = old_lookup(oi, g->canon);
 
 		/* id 0: no number at all, an error already says why */
@@ -333,26 +335,47 @@ static void groups_report_moves(const struct idg_idents *ids,
 	}
 	if (n_moved > IDG_MOVES_SHOWN)
 		idg_warn(d, ids->groups[0].pos,
-			 "identity moved: %zu more label sets have another number than at the last apply (pin with spec.identity where a number must not move)",
+			 "identity moved: %zu more label sets have another number than at the last apply (pin it with spec.identity where a number must not move)",
 			 n_moved - IDG_MOVES_SHOWN);
 }
 
-/* groups_report_moves, or what it said last time: the same when the
- * memo's layer is compared with the same earlier state. */
+/* What a patch found: the groups it added or emptied, and whether every
+ * group both layers have kept its number. */
+struct patch_delta {
+	const struct idg_id_group **v;
+	size_t n, cap;
+	bool ids_kept;
+	bool patched; /* the layer came from layer_patch() */
+	uint64_t from; /* ... made from the layer of this serial */
+	/* The groups of both layers whose number moved, by index in the
+	 * new one, in group order. */
+	size_t *moved, n_moved, cap_moved;
+};
+
+/*
+ * groups_report_moves, or what it said last time: the same when the
+ * memo's layer is compared with the same earlier state. A layer patched
+ * from the one whose numbers that state was saved with (and nothing else
+ * of its label sets) can only differ from it where the patch moved a
+ * number: only those are looked at.
+ */
 static void moves_report(const struct idg_idents *ids,
 			 const struct idg_state *old,
 			 const struct old_index *oi, struct idg_diags *d,
-			 struct idg_compile_memo *memo)
+			 struct idg_compile_memo *memo,
+			 const struct patch_delta *pd)
 {
 	uint64_t state = old ? old->content_id : 0;
 	struct idg_diags m = { 0 };
+	bool few = memo && pd->patched && state &&
+		   state == memo->saved_state && pd->from == memo->saved_layer;
 
 	if (!memo || memo->layer != ids->layer || !state) {
-		groups_report_moves(ids, oi, d);
+		groups_report_moves(ids, oi, false, NULL, 0, d);
 		return;
 	}
 	if (memo->moves_state != state) {
-		groups_report_moves(ids, oi, &m);
+		groups_report_moves(ids, oi, few, pd->moved, pd->n_moved, &m);
 		idg_diags_free(&memo->moves);
 		memo->moves = m;
 		memo->moves_state = state;
@@ -635,6 +658,9 @@ void idg_id_layer_put(struct idg_id_layer *l)
 	free(l);
 }
 
+/* Layers made by this process so far: each one's serial. */
+static uint64_t layer_serial;
+
 /* The endpoint identities of cfg, what building them said in l->d. */
 static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
 {
@@ -645,6 +671,7 @@ static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
 	if (!l)
 		return -ENOMEM;
 	l->refs = 1;
+	l->serial = ++layer_serial;
 	err = groups_build(cfg, l, &l->d);
 	l->clean = !l->d.n;
 	if (!err)
@@ -713,14 +740,6 @@ static size_t group_find(const struct idg_id_layer *l, const char *canon,
 	return SIZE_MAX;
 }
 
-/* What a patch found: the groups it added or emptied, and whether every
- * group both layers have kept its number. */
-struct patch_delta {
-	const struct idg_id_group **v;
-	size_t n, cap;
-	bool ids_kept;
-	bool patched; /* the layer came from layer_patch() */
-};
 
 static int delta_push(struct patch_delta *pd, const struct idg_id_group *g)
 {
@@ -1053,6 +1072,7 @@ static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
 		goto out;
 	}
 	p.l->refs = 1;
+	p.l->serial = ++layer_serial;
 	p.l->clean = true;
 	p.l->n_endpoints = cfg->n_endpoints;
 	p.l->ep_group = calloc(cfg->n_endpoints + 1, sizeof(*p.l->ep_group));
@@ -1070,11 +1090,21 @@ static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
 		err = idg_label_index_build(p.l);
 	if (err)
 		goto out;
-	pd->ids_kept = true;
-	for (size_t i = 0; i < o->n_groups; i++)
-		if (p.remap[i] != SIZE_MAX &&
-		    o->groups[i].id != p.l->groups[p.remap[i]].id)
-			pd->ids_kept = false;
+	for (size_t i = 0; i < o->n_groups; i++) {
+		size_t *e;
+
+		if (p.remap[i] == SIZE_MAX ||
+		    o->groups[i].id == p.l->groups[p.remap[i]].id)
+			continue;
+		e = IDG_VEC_PUSH(pd->moved, pd->n_moved, pd->cap_moved);
+		if (!e) {
+			err = -ENOMEM;
+			goto out;
+		}
+		*e = p.remap[i];
+	}
+	pd->ids_kept = !pd->n_moved;
+	pd->from = o->serial;
 	p.l->frags = p.nf;
 	p.l->n_frags = p.n_nf;
 	p.nf = NULL;
@@ -1089,9 +1119,9 @@ out:
 /* The memo's layer when cfg's nodes and endpoints are the ones it was
  * built from, else a new one (kept by the memo when it said no error). */
 static int layer_get(const struct idg_config *cfg,
-		     struct idg_compile_memo *memo, struct idg_id_layer **out)
+		     struct idg_compile_memo *memo, struct idg_id_layer **out,
+		     struct patch_delta *pd)
 {
-	struct patch_delta pd = { 0 };
 	struct idg_id_layer *l;
 	int err;
 
@@ -1102,12 +1132,13 @@ static int layer_get(const struct idg_config *cfg,
 				       memo->layer->n_frags)) {
 		memo->layer->refs++;
 		memo->reused = true;
+		memo->used_layer = memo->layer->serial;
 		*out = memo->layer;
 		return 0;
 	}
 	l = NULL;
 	if (memo && memo->layer) {
-		err = layer_patch(cfg, memo->layer, &l, &pd);
+		err = layer_patch(cfg, memo->layer, &l, pd);
 		if (err)
 			goto out;
 	}
@@ -1122,8 +1153,8 @@ static int layer_get(const struct idg_config *cfg,
 		/* What the policy files gave was against the old one. */
 		if (!memo->layer)
 			idg_pol_memos_clear(memo);
-		else if (pd.patched && pd.ids_kept)
-			idg_pol_memos_migrate_delta(memo, pd.v, pd.n);
+		else if (pd->patched && pd->ids_kept)
+			idg_pol_memos_migrate_delta(memo, pd->v, pd->n);
 		else
 			idg_pol_memos_migrate(memo, memo->layer, l);
 		idg_id_layer_put(memo->layer);
@@ -1132,10 +1163,11 @@ static int layer_get(const struct idg_config *cfg,
 		memo->moves_state = 0;
 	}
 	if (memo)
-		memo->patched = pd.patched;
+		memo->patched = pd->patched;
 	*out = l;
 out:
-	free(pd.v);
+	if (memo && !err)
+		memo->used_layer = (*out)->serial;
 	return err;
 }
 
@@ -1147,12 +1179,13 @@ int idg_identities_build(const struct idg_config *cfg,
 	size_t errors = d->n_errors;
 	struct idg_id_layer *l;
 	struct old_index oi = { 0 };
+	struct patch_delta pd = { 0 };
 	int err;
 
 	memset(ids, 0, sizeof(*ids));
 	err = idg_state_index_of(old, IDG_STATE_IX_IDS, &oi.own, &oi.by_name);
 	if (!err)
-		err = layer_get(cfg, memo, &l);
+		err = layer_get(cfg, memo, &l, &pd);
 	if (err)
 		goto out;
 	ids->layer = l;
@@ -1168,7 +1201,7 @@ int idg_identities_build(const struct idg_config *cfg,
 		ids->ep_node[i] = l->ep_node[i] == SIZE_MAX ?
 					  NULL : &cfg->nodes[l->ep_node[i]];
 	idg_diags_append(d, &l->d);
-	moves_report(ids, old, &oi, d, memo);
+	moves_report(ids, old, &oi, d, memo, &pd);
 	err = cidrs_build(cfg, ids, &oi, d);
 	if (err)
 		goto out;
@@ -1181,6 +1214,8 @@ int idg_identities_build(const struct idg_config *cfg,
 		err = state_record(ids, new_st);
 out:
 	idg_strmap_free(&oi.own);
+	free(pd.v);
+	free(pd.moved);
 	return err;
 }
 
