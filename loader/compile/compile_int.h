@@ -259,9 +259,6 @@ void idg_pol_memos_migrate(struct idg_compile_memo *m,
 void idg_pol_memos_migrate_delta(struct idg_compile_memo *m,
 				 const struct idg_id_group *const *delta,
 				 size_t n);
-/* Whether the files of a and b that hold nodes are the same, in order. */
-bool idg_frags_same_nodes(struct idg_cfg_frag *const *a, size_t na,
-			  struct idg_cfg_frag *const *b, size_t nb);
 
 /* The layer's label index, from its groups. */
 int idg_label_index_build(struct idg_id_layer *l);

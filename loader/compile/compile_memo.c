@@ -228,23 +228,6 @@ void idg_pol_memos_clear(struct idg_compile_memo *m)
 
 /* ---- a new identity layer ---- */
 
-bool idg_frags_same_nodes(struct idg_cfg_frag *const *a, size_t na,
-			  struct idg_cfg_frag *const *b, size_t nb)
-{
-	size_t i = 0, k = 0;
-
-	for (;;) {
-		while (i < na && !idg_cfg_frag_nodes(a[i]))
-			i++;
-		while (k < nb && !idg_cfg_frag_nodes(b[k]))
-			k++;
-		if (i == na || k == nb)
-			return i == na && k == nb;
-		if (a[i++] != b[k++])
-			return false;
-	}
-}
-
 static int group_cmp(const struct idg_id_group *x, const struct idg_id_group *y)
 {
 	int c = strcmp(x->canon, y->canon);
@@ -329,7 +312,7 @@ void idg_pol_memos_migrate(struct idg_compile_memo *m,
 
 	if (!m->n_pols)
 		return;
-	if (!idg_frags_same_nodes(from->frags, from->n_frags, to->frags,
+	if (!idg_cfg_frags_same_nodes(from->frags, from->n_frags, to->frags,
 				  to->n_frags) ||
 	    !groups_delta(from, to, &delta, &n)) {
 		free(delta);

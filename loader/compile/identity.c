@@ -1056,7 +1056,7 @@ static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
 	*out = NULL;
 	err = idg_config_ident_files(cfg, &p.nf, &p.n_nf);
 	if (err || !p.ok || !p.n_nf || !o->n_frags ||
-	    !idg_frags_same_nodes(o->frags, o->n_frags, p.nf, p.n_nf))
+	    !idg_cfg_frags_same_nodes(o->frags, o->n_frags, p.nf, p.n_nf))
 		goto out;
 	err = patch_files(&p);
 	if (!err && p.ok)

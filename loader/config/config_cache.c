@@ -350,9 +350,10 @@ static void cache_set(struct idg_config_cache *c, struct idg_cfg_frag **frags,
 	c->n = n;
 }
 
-/* The nodes' and endpoints' files of cfg as checked and clean, or none. */
+/* The nodes' and endpoints' files of cfg as checked and clean, or none;
+ * with the keys of those checks (kept: already cfg's). */
 static void checked_set(struct idg_config_cache *c,
-			const struct idg_config *cfg, bool clean)
+			const struct idg_config *cfg, bool clean, bool kept)
 {
 	idg_cfg_frags_drop(c->checked, c->n_checked);
 	c->checked = NULL;
@@ -360,6 +361,10 @@ static void checked_set(struct idg_config_cache *c,
 	/* Out of memory: nothing is taken as checked. */
 	if (clean && idg_config_ident_files(cfg, &c->checked, &c->n_checked))
 		c->n_checked = 0;
+	if (kept && c->n_checked)
+		return;
+	idg_keycount_free(c->ident_keys);
+	c->ident_keys = c->n_checked ? idg_ident_keys_of(cfg) : NULL;
 }
 
 int idg_config_load_cached(struct idg_config_cache *c, const char *path,
@@ -454,11 +459,17 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		yaml_ok &= f->yaml_ok;
 	}
 	if (yaml_ok) {
+		bool patched = false;
+
 		p.idents_checked = idg_config_ident_files_are(cfg, c->checked,
 							      c->n_checked);
-		cfg_check(&p);
 		if (!p.idents_checked)
-			checked_set(c, cfg, !p.ident_diags);
+			p.idents_checked = patched = idg_ident_keys_patch(
+				c->ident_keys, c->checked, c->n_checked, cfg);
+		c->idents_patched += patched;
+		cfg_check(&p);
+		if (!p.idents_checked || patched)
+			checked_set(c, cfg, !p.ident_diags, patched);
 	}
 out:
 	cfg_parser_done(&p);
@@ -500,6 +511,25 @@ void idg_config_cache_free(struct idg_config_cache *c)
 	idg_cfg_frags_drop(c->checked, c->n_checked);
 	c->checked = NULL;
 	c->n_checked = 0;
+	idg_keycount_free(c->ident_keys);
+	c->ident_keys = NULL;
+}
+
+bool idg_cfg_frags_same_nodes(struct idg_cfg_frag *const *a, size_t na,
+			      struct idg_cfg_frag *const *b, size_t nb)
+{
+	size_t i = 0, k = 0;
+
+	for (;;) {
+		while (i < na && !a[i]->cfg.n_nodes)
+			i++;
+		while (k < nb && !b[k]->cfg.n_nodes)
+			k++;
+		if (i == na || k == nb)
+			return i == na && k == nb;
+		if (a[i++] != b[k++])
+			return false;
+	}
 }
 
 static bool holds_idents(const struct idg_cfg_frag *f)

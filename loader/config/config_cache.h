@@ -30,6 +30,12 @@ struct idg_config_cache {
 	 * checks across files last found nothing: not checked again. */
 	struct idg_cfg_frag **checked;
 	size_t n_checked;
+	/* Hashes of what those checks compare across files (endpoint names
+	 * per cluster and namespace, endpoint addresses per cluster), each
+	 * with its count: a change to files of endpoints is checked against
+	 * them (config_cache.c, idents_patch). */
+	struct idg_keycount *ident_keys;
+	unsigned long idents_patched; /* loads checked that way */
 	/* Of the last load that read every file (empty for one file). */
 	struct idg_config_changes last;
 	/* Loads of a directory that got through all its files. */
@@ -73,6 +79,20 @@ int idg_config_ident_files(const struct idg_config *cfg,
 bool idg_config_ident_files_are(const struct idg_config *cfg,
 				struct idg_cfg_frag *const *v, size_t n);
 void idg_cfg_frags_drop(struct idg_cfg_frag **v, size_t n);
+/* config_idents.c: the keys the checks of nodes and endpoints across
+ * files compare, for a config those checks found clean (NULL: none to
+ * keep); and whether cfg, whose files differ from the clean `checked`
+ * ones (keys k) in files of endpoints only, passes those checks: true
+ * makes k cfg's; false leaves k unusable (check in full, drop it). */
+struct idg_keycount;
+void idg_keycount_free(struct idg_keycount *k);
+struct idg_keycount *idg_ident_keys_of(const struct idg_config *cfg);
+bool idg_ident_keys_patch(struct idg_keycount *k,
+			  struct idg_cfg_frag *const *checked,
+			  size_t n_checked, const struct idg_config *cfg);
+/* Whether the files of a and b that hold nodes are the same, in order. */
+bool idg_cfg_frags_same_nodes(struct idg_cfg_frag *const *a, size_t na,
+			      struct idg_cfg_frag *const *b, size_t nb);
 /* File i of a config loaded through a cache (i < cfg->n_frags), and how
  * many of cfg->policies it holds (they follow the earlier files'). */
 struct idg_cfg_frag *idg_config_file(const struct idg_config *cfg, size_t i);

@@ -128,6 +128,10 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 						 w->taken[app % 8] & 0xffff :
 						 300 + (ns * 40 + app) * 2 + !rnd(w, 4));
 			char appv[24];
+			/* In a patchy world, now and then a name or an
+			 * address another endpoint may have. */
+			bool dup_name = w->patchy && !rnd(w, 16);
+			bool dup_ip = w->patchy && !rnd(w, 5);
 
 			snprintf(appv, sizeof(appv), "a%u", app);
 			if (w->patchy && !rnd(w, 3)) {
@@ -137,14 +141,17 @@ static void random_text(struct world *w, int slot, char *buf, size_t len)
 			}
 			o += (size_t)snprintf(buf + o, len - o,
 				"---\napiVersion: idgate.io/v1\nkind: Endpoint\n"
-				"metadata: {name: e%d, namespace: ns%u, labels: {app: %s%s}}\n"
-				"spec: {node: n%u, ips: [10.1.%u.%u]%s}\n",
-				w->serial++, ns, appv,
+				"metadata: {name: %c%d, namespace: ns%u, labels: {app: %s%s}}\n"
+				"spec: {node: n%u, ips: [10.%u.%u.%u]%s}\n",
+				dup_name ? 'd' : 'e',
+				dup_name ? (int)rnd(w, 6) : w->serial++,
+				ns, appv,
 				/* a warning the identity step gives */
 				rnd(w, w->patchy ? 200 : 8) ? "" :
 				", io.kubernetes.pod.namespace: nsx",
 				1 + rnd(w, 2),
-				rnd(w, 256), 1 + rnd(w, 250), pin);
+				dup_ip ? 7 : 1, dup_ip ? 0 : rnd(w, 256),
+				dup_ip ? 1 + rnd(w, 4) : 1 + rnd(w, 250), pin);
 		} else if (!rnd(w, 6)) {
 			/* A host policy: its subject is a node's labels. */
 			o += (size_t)snprintf(buf + o, len - o,
@@ -636,6 +643,10 @@ static void world_run(bool patchy, uint64_t seed, int n_edits)
 		if (!rnd(&w, 8))
 			other_writer(&sm, spath);
 	}
+	print_message("%lu loads checked nodes and endpoints by their kept keys\n",
+		      cache.idents_patched);
+	if (patchy)
+		assert_true(cache.idents_patched > (unsigned long)compared / 5);
 	/* The cache outlives nothing it lent: freed last, after configs;
 	 * the memo holds files of its own. */
 	idg_config_cache_free(&cache);
