@@ -97,6 +97,7 @@ struct idg_id_layer {
 	struct idg_lbl_ref *index;   /* groups of each label, in group order */
 	size_t n_index;
 	struct idg_strmap lbl;       /* (key, value) -> label number */
+	size_t n_lbl;                /* label numbers: 0 .. n_lbl - 1 */
 	size_t *lbl_first;           /* label number -> its first in index[] */
 	size_t *lbl_count;           /* ... and how many groups carry it */
 	size_t n_clusters;           /* clusters that have endpoints */
@@ -262,6 +263,13 @@ void idg_pol_memos_migrate_delta(struct idg_compile_memo *m,
 
 /* The layer's label index, from its groups. */
 int idg_label_index_build(struct idg_id_layer *l);
+/* The same for x, whose groups are the groups of o it keeps (remap: o's
+ * group -> x's, SIZE_MAX when gone) and the new ones newg[0..n_newg),
+ * made from o's index: the same groups for every label, other label
+ * numbers. */
+int idg_label_index_patch(struct idg_id_layer *x, const struct idg_id_layer *o,
+			  const size_t *remap, const size_t *newg,
+			  size_t n_newg);
 void idg_label_index_free(struct idg_id_layer *l);
 /* For every group with local[g] set, the policies whose endpointSelector
  * picks it. */

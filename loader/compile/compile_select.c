@@ -19,9 +19,24 @@
 
 /* ---- the label index ---- */
 
-int idg_label_index_build(struct idg_id_layer *x)
+static void clusters_count(struct idg_id_layer *x)
 {
 	uint8_t seen[IDG_ID_CLUSTER_MAX + 1];
+
+	memset(seen, 0, sizeof(seen));
+	x->n_clusters = 0;
+	for (size_t g = 0; g < x->n_groups; g++) {
+		uint32_t c = x->groups[g].cluster_id & IDG_ID_CLUSTER_MAX;
+
+		if (!seen[c]) {
+			seen[c] = 1;
+			x->n_clusters++;
+		}
+	}
+}
+
+int idg_label_index_build(struct idg_id_layer *x)
+{
 	size_t n = 0, n_lbl = 0, l, k = 0;
 	size_t *fill = NULL, *num = NULL;
 	int err;
@@ -75,18 +90,153 @@ int idg_label_index_build(struct idg_id_layer *x)
 		}
 	err = 0;
 	x->n_index = n;
-	memset(seen, 0, sizeof(seen));
-	for (size_t g = 0; g < x->n_groups; g++) {
-		uint32_t c = x->groups[g].cluster_id & IDG_ID_CLUSTER_MAX;
-
-		if (!seen[c]) {
-			seen[c] = 1;
-			x->n_clusters++;
-		}
-	}
+	x->n_lbl = n_lbl;
+	clusters_count(x);
 out:
 	free(fill);
 	free(num);
+	return err;
+}
+
+static int lbl_ref_cmp(const void *a, const void *b)
+{
+	size_t x = ((const struct idg_lbl_ref *)a)->group;
+	size_t y = ((const struct idg_lbl_ref *)b)->group;
+
+	return x < y ? -1 : x > y;
+}
+
+/* o's labels that x still has, renumbered in order (num[l], SIZE_MAX:
+ * gone, deleted from x->lbl); the keys of labels whose strings a gone
+ * group held now point at a kept group's. Returns how many. */
+static size_t labels_kept(struct idg_id_layer *x, const struct idg_id_layer *o,
+			  const size_t *remap, size_t *num, size_t *kept)
+{
+	size_t n = 0;
+
+	for (size_t l = 0; l < o->n_lbl; l++) {
+		const struct idg_lbl_ref *r = &o->index[o->lbl_first[l]];
+
+		kept[l] = 0;
+		for (size_t i = 0; i < o->lbl_count[l]; i++)
+			kept[l] += remap[r[i].group] != SIZE_MAX;
+		num[l] = kept[l] ? n++ : SIZE_MAX;
+		if (!kept[l] && o->lbl_count[l])
+			idg_strmap_del2(&x->lbl, r->key, r->value);
+	}
+	for (size_t g = 0; g < o->n_groups; g++) {
+		const struct idg_labels *ls = &o->groups[g].labels;
+
+		if (remap[g] != SIZE_MAX)
+			continue;
+		for (size_t i = 0; i < ls->n; i++) {
+			struct idg_strmap_slot *e = idg_strmap_slot2(
+				&x->lbl, ls->v[i].key, ls->v[i].value);
+			const struct idg_lbl_ref *r;
+			size_t k = 0;
+
+			if (!e || e->key != ls->v[i].key)
+				continue;
+			r = &o->index[o->lbl_first[e->val]];
+			while (remap[r[k].group] == SIZE_MAX)
+				k++;
+			e->key = r[k].key;
+			e->key2 = r[k].value;
+		}
+	}
+	for (size_t s = 0; s <= x->lbl.mask; s++)
+		if (x->lbl.slot[s].key)
+			x->lbl.slot[s].val = num[x->lbl.slot[s].val];
+	return n;
+}
+
+int idg_label_index_patch(struct idg_id_layer *x, const struct idg_id_layer *o,
+			  const size_t *remap, const size_t *newg,
+			  size_t n_newg)
+{
+	size_t n_add = 0, n_new = 0, cap = o->n_lbl + 1, n = 0, l;
+	size_t *num = NULL, *kept = NULL, *fill = NULL, *add_lbl = NULL;
+	struct idg_lbl_ref *add = NULL;
+	uint8_t *touched = NULL;
+	int err;
+
+	for (size_t j = 0; j < n_newg; j++)
+		n_add += x->groups[newg[j]].labels.n;
+	cap += n_add;
+	num = calloc(o->n_lbl + 1, sizeof(*num));
+	kept = calloc(o->n_lbl + 1, sizeof(*kept));
+	add = calloc(n_add + 1, sizeof(*add));
+	add_lbl = calloc(n_add + 1, sizeof(*add_lbl));
+	x->lbl_count = calloc(cap, sizeof(*x->lbl_count));
+	x->lbl_first = calloc(cap, sizeof(*x->lbl_first));
+	touched = calloc(cap, sizeof(*touched));
+	fill = calloc(cap, sizeof(*fill));
+	err = num && kept && add && add_lbl && x->lbl_count && x->lbl_first && touched &&
+			      fill ?
+		      idg_strmap_dup(&x->lbl, &o->lbl) :
+		      -ENOMEM;
+	if (err)
+		goto out;
+	x->n_lbl = labels_kept(x, o, remap, num, kept);
+	for (l = 0; l < o->n_lbl; l++)
+		if (num[l] != SIZE_MAX)
+			x->lbl_count[num[l]] = kept[l];
+	/* The new groups' labels: numbers for those no group had. */
+	for (size_t j = 0; j < n_newg; j++) {
+		const struct idg_labels *ls = &x->groups[newg[j]].labels;
+
+		for (size_t i = 0; i < ls->n; i++) {
+			err = idg_strmap_put2(&x->lbl, ls->v[i].key,
+					      ls->v[i].value, x->n_lbl, &l);
+			if (err < 0)
+				goto out;
+			x->n_lbl += (size_t)err;
+			x->lbl_count[l]++;
+			touched[l] = 1;
+			add_lbl[n_new] = l;
+			add[n_new++] = (struct idg_lbl_ref){
+				.key = ls->v[i].key, .value = ls->v[i].value,
+				.group = newg[j] };
+		}
+	}
+	for (l = 1; l < x->n_lbl; l++)
+		x->lbl_first[l] = x->lbl_first[l - 1] + x->lbl_count[l - 1];
+	n = x->n_lbl ? x->lbl_first[x->n_lbl - 1] + x->lbl_count[x->n_lbl - 1] : 0;
+	x->index = calloc(n + 1, sizeof(*x->index));
+	if (!x->index) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (l = 0; l < o->n_lbl; l++) {
+		const struct idg_lbl_ref *r = &o->index[o->lbl_first[l]];
+
+		for (size_t i = 0; num[l] != SIZE_MAX && i < o->lbl_count[l]; i++) {
+			struct idg_lbl_ref *w;
+
+			if (remap[r[i].group] == SIZE_MAX)
+				continue;
+			w = &x->index[x->lbl_first[num[l]] + fill[num[l]]++];
+			*w = r[i];
+			w->group = remap[r[i].group];
+		}
+	}
+	for (size_t i = 0; i < n_new; i++)
+		x->index[x->lbl_first[add_lbl[i]] + fill[add_lbl[i]]++] = add[i];
+	/* Groups in order within each label a new group joined. */
+	for (l = 0; l < x->n_lbl; l++)
+		if (touched[l])
+			qsort(&x->index[x->lbl_first[l]], x->lbl_count[l],
+			      sizeof(*x->index), lbl_ref_cmp);
+	x->n_index = n;
+	clusters_count(x);
+	err = 0;
+out:
+	free(num);
+	free(kept);
+	free(add);
+	free(add_lbl);
+	free(touched);
+	free(fill);
 	return err;
 }
 

@@ -767,6 +767,7 @@ struct patch {
 	size_t n_ec;
 	struct ep_canon **nv; /* those of labels o has no group for */
 	size_t n_nv;
+	size_t *newg, n_newg; /* the groups they made, in l (in order) */
 	bool ok; /* false: build instead */
 };
 
@@ -949,8 +950,9 @@ static int patch_merge(struct patch *p, struct patch_delta *pd)
 	int err = 0;
 
 	p->remap = calloc(o->n_groups + 1, sizeof(*p->remap));
+	p->newg = calloc(p->n_nv + 1, sizeof(*p->newg));
 	p->l->groups = calloc(o->n_groups + p->n_nv + 1, sizeof(*p->l->groups));
-	if (!p->remap || !p->l->groups)
+	if (!p->remap || !p->newg || !p->l->groups)
 		return -ENOMEM;
 	while (!err && (i < o->n_groups || j < p->n_nv)) {
 		/* Never 0: p->nv has labels no old group has. */
@@ -966,6 +968,7 @@ static int patch_merge(struct patch *p, struct patch_delta *pd)
 		} else if (c < 0) {
 			err = patch_keep(p, i++);
 		} else {
+			p->newg[p->n_newg++] = p->l->n_groups;
 			patch_new(p, &j);
 			err = delta_push(pd, &p->l->groups[p->l->n_groups - 1]);
 		}
@@ -1032,6 +1035,7 @@ static void patch_free(struct patch *p)
 	free(p->ep_old);
 	free(p->count);
 	free(p->remap);
+	free(p->newg);
 	free(p->add_old);
 }
 
@@ -1040,8 +1044,9 @@ static void patch_free(struct patch *p)
  * whose files of nodes are the same, in order: only the files of
  * endpoints differ. Their endpoints' groups are made (those with labels
  * no endpoint had) or let go (the last endpoint gone); the other groups
- * keep their strings, shared with o; numbers, positions and the label
- * index are computed again over all groups, which costs no string work.
+ * keep their strings, shared with o; numbers and positions are computed
+ * again over all groups, which costs no string work, and the label index
+ * is o's with the groups renumbered and the changed ones' labels.
  * The result is what layer_build(cfg) gives: groups, numbers, messages.
  * *out stays NULL (build instead) where it could differ: o said
  * something while grouping, or a changed file has a pin or an endpoint
@@ -1087,7 +1092,7 @@ static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
 	if (!err)
 		err = groups_number(p.l, &p.l->d);
 	if (!err)
-		err = idg_label_index_build(p.l);
+		err = idg_label_index_patch(p.l, o, p.remap, p.newg, p.n_newg);
 	if (err)
 		goto out;
 	for (size_t i = 0; i < o->n_groups; i++) {

@@ -125,3 +125,51 @@ size_t *idg_strmap_get2(const struct idg_strmap *m, const char *k,
 	e = &m->slot[find(m, k, k2, idg_str_hash(k, k2))];
 	return e->key ? &e->val : NULL;
 }
+
+struct idg_strmap_slot *idg_strmap_slot2(const struct idg_strmap *m,
+					 const char *k, const char *k2)
+{
+	struct idg_strmap_slot *e;
+
+	if (!m->slot)
+		return NULL;
+	e = &m->slot[find(m, k, k2, idg_str_hash(k, k2))];
+	return e->key ? e : NULL;
+}
+
+void idg_strmap_del2(struct idg_strmap *m, const char *k, const char *k2)
+{
+	size_t i, j;
+
+	if (!m->slot)
+		return;
+	i = find(m, k, k2, idg_str_hash(k, k2));
+	if (!m->slot[i].key)
+		return;
+	/* Linear probing: the keys after the hole move back into it when
+	 * their home slot is not between the hole and them. */
+	for (j = (i + 1) & m->mask; m->slot[j].key; j = (j + 1) & m->mask) {
+		size_t home = (size_t)m->slot[j].hash & m->mask;
+
+		if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
+			m->slot[i] = m->slot[j];
+			i = j;
+		}
+	}
+	memset(&m->slot[i], 0, sizeof(m->slot[i]));
+	m->n--;
+}
+
+int idg_strmap_dup(struct idg_strmap *dst, const struct idg_strmap *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (!src->slot)
+		return 0;
+	dst->slot = malloc((src->mask + 1) * sizeof(*dst->slot));
+	if (!dst->slot)
+		return -ENOMEM;
+	memcpy(dst->slot, src->slot, (src->mask + 1) * sizeof(*dst->slot));
+	dst->mask = src->mask;
+	dst->n = src->n;
+	return 0;
+}

@@ -45,6 +45,14 @@ int idg_strmap_put2(struct idg_strmap *m, const char *k, const char *k2,
 /* Pointer to the value of (k, k2), or NULL. */
 size_t *idg_strmap_get2(const struct idg_strmap *m, const char *k,
 			const char *k2);
+/* The slot of (k, k2), or NULL: its key pointers may be set to other
+ * strings of the same bytes (when the ones it has are about to go). */
+struct idg_strmap_slot *idg_strmap_slot2(const struct idg_strmap *m,
+					 const char *k, const char *k2);
+/* Removes (k, k2); absent is not an error. */
+void idg_strmap_del2(struct idg_strmap *m, const char *k, const char *k2);
+/* dst becomes a copy of src (the same key pointers). Negative errno. */
+int idg_strmap_dup(struct idg_strmap *dst, const struct idg_strmap *src);
 
 static inline int idg_strmap_put(struct idg_strmap *m, const char *k,
 				 size_t v, size_t *out)

@@ -430,12 +430,36 @@ static void layers_equal(const struct idg_id_layer *a,
 		assert_int_equal(a->ep_group[i], b->ep_group[i]);
 		assert_int_equal(a->ep_node[i], b->ep_node[i]);
 	}
+	/* The label index: the same labels, each carried by the same
+	 * groups in group order (label numbers may differ). */
 	assert_int_equal(a->n_index, b->n_index);
-	for (size_t i = 0; i < a->n_index; i++) {
-		assert_string_equal(a->index[i].key, b->index[i].key);
-		assert_string_equal(a->index[i].value, b->index[i].value);
-		assert_int_equal(a->index[i].group, b->index[i].group);
-	}
+	assert_int_equal(a->n_lbl, b->n_lbl);
+	assert_int_equal(a->lbl.n, b->lbl.n);
+	for (size_t g = 0; g < a->n_groups; g++)
+		for (size_t i = 0; i < a->groups[g].labels.n; i++) {
+			const struct idg_label *lb = &a->groups[g].labels.v[i];
+			const size_t *la = idg_strmap_get2(&a->lbl, lb->key, lb->value);
+			const size_t *lc = idg_strmap_get2(&b->lbl, lb->key, lb->value);
+
+			assert_non_null(la);
+			assert_non_null(lc);
+			assert_int_equal(a->lbl_count[*la], b->lbl_count[*lc]);
+			for (size_t k = 0; k < a->lbl_count[*la]; k++) {
+				const struct idg_lbl_ref *x = &a->index[a->lbl_first[*la] + k];
+				const struct idg_lbl_ref *y = &b->index[b->lbl_first[*lc] + k];
+
+				assert_int_equal(x->group, y->group);
+				assert_string_equal(x->key, lb->key);
+				assert_string_equal(x->value, lb->value);
+				assert_string_equal(y->key, lb->key);
+			}
+		}
+	/* Every label number in use: one key each. */
+	for (size_t s = 0; s <= a->lbl.mask; s++)
+		if (a->lbl.slot[s].key) {
+			assert_true(a->lbl.slot[s].val < a->n_lbl);
+			assert_true(a->lbl_count[a->lbl.slot[s].val] > 0);
+		}
 }
 
 /* Six app labels, three pairs whose label sets in namespace ns0 of

@@ -311,6 +311,58 @@ static void proto_parse_any_case(void **state)
 	}
 }
 
+/* Keys removed and put again at random, in a small table where probe
+ * runs wrap around: every key present is found, every removed one not,
+ * and a copy answers the same. */
+static void strmap_removes_keys(void **state)
+{
+	enum { N = 300, ROUNDS = 20000 };
+	static char keys[N][16];
+	bool in[N] = { false };
+	struct idg_strmap m, c;
+	uint64_t r = 88172645463325252ull;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(idg_strmap_init(&m, N), 0);
+	for (size_t i = 0; i < N; i++)
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+	for (int round = 0; round < ROUNDS; round++) {
+		size_t i;
+
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		i = r % N;
+		if (in[i]) {
+			idg_strmap_del2(&m, keys[i], NULL);
+			in[i] = false;
+			n--;
+		} else {
+			assert_int_equal(idg_strmap_put(&m, keys[i], i, NULL), 1);
+			in[i] = true;
+			n++;
+		}
+		assert_int_equal(m.n, n);
+		if (round % 997)
+			continue;
+		assert_int_equal(idg_strmap_dup(&c, &m), 0);
+		for (size_t k = 0; k < N; k++) {
+			size_t *v = idg_strmap_get(&m, keys[k]);
+
+			assert_true(!v == !in[k]);
+			if (v)
+				assert_int_equal(*v, k);
+			assert_true(!idg_strmap_get(&c, keys[k]) == !in[k]);
+			assert_true(!idg_strmap_slot2(&m, keys[k], NULL) == !in[k]);
+		}
+		idg_strmap_free(&c);
+	}
+	idg_strmap_del2(&m, "absent", NULL);
+	assert_int_equal(m.n, n);
+	idg_strmap_free(&m);
+}
+
 /* Every key found again after the table has grown many times; pair keys
  * split at different places are different keys. */
 static void strmap_finds_every_key(void **state)
@@ -354,6 +406,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(strmap_finds_every_key),
+		cmocka_unit_test(strmap_removes_keys),
 		cmocka_unit_test(clock_ns_reads_the_clock),
 		cmocka_unit_test(now_ms_is_monotonic_milliseconds),
 		cmocka_unit_test_setup_teardown(replace_buf_replaces_target, fx_setup, fx_teardown),
