@@ -208,19 +208,17 @@ static int pair_mark(struct idg_gen *g, const struct idg_policy_key *k,
 		.dir = k->dir,
 	};
 	__u32 flags = exact ? IDG_PAIR_F_EXACT(k->kind) : 1u << k->kind, *have;
-	int err;
+	int res;
 
 	flags |= (k->prefixlen > IDG_POL_PREFIX_EXACT ?
 			  idg_proto_class(k->proto) :
 			  IDG_PC_ALL)
 		 << IDG_PAIR_OWN_PC_SHIFT;
-	have = idg_kv_get(&g->m[IDG_GM_PAIR], &pk);
-	if (have) {
-		*have |= flags;
-		return 0;
-	}
-	err = set_put(g, IDG_GM_PAIR, &pk, &flags, false);
-	return err < 0 ? err : 0;
+	have = idg_kv_upsert(&g->m[IDG_GM_PAIR], &pk, &flags, &res);
+	if (!have)
+		return res;
+	*have |= flags;
+	return 0;
 }
 
 static int policy_put(struct idg_gen *g, struct idg_policy_key *k,

@@ -209,6 +209,11 @@ void *idg_kv_get(const struct idg_kv *t, const void *key);
  */
 int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
 	       bool keep_old);
+/* The value of key, added as v when absent, in one lookup: *res is 1
+ * when added, 0 when it was there, -errno (and NULL returned) as
+ * idg_kv_put says. */
+void *idg_kv_upsert(struct idg_kv *t, const void *key, const void *v,
+		    int *res);
 static inline uint8_t *idg_kv_key(const struct idg_kv *t, uint32_t i)
 {
 	return t->ent + (size_t)i * (t->ksz + t->vsz);

@@ -103,15 +103,13 @@ static uint32_t any_classes(const struct fold *f, uint32_t subject,
 /* OR pc into the set t keeps for key k. */
 static int classes_add(struct idg_kv *t, const void *k, uint32_t pc)
 {
-	uint32_t *have = idg_kv_get(t, k);
-	int err;
+	int res;
+	uint32_t *have = idg_kv_upsert(t, k, &pc, &res);
 
-	if (have) {
-		*have |= pc;
-		return 0;
-	}
-	err = idg_kv_put(t, k, &pc, false);
-	return err < 0 ? err : 0;
+	if (!have)
+		return res;
+	*have |= pc;
+	return 0;
 }
 
 static int any_collect(struct fold *f)
@@ -287,7 +285,9 @@ static void peers_fold(struct fold *f)
  * else its trie, else the any-peer trie.
  */
 static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
-			 uint32_t any, struct idg_policy_val *out)
+			 uint32_t any, uint8_t self_kind,
+			 const struct idg_policy_val *self,
+			 struct idg_policy_val *out)
 {
 	const struct idg_gen *g = f->g;
 	struct idg_pair_key pk = { .subject = k->subject, .peer = k->peer,
@@ -295,10 +295,10 @@ static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
 	/* Lookups that cannot find anything are skipped (a whole config's
 	 * entries are folded at every reload): the pair's kinds matter only
 	 * with a per-peer trie, the any-peer trie only where the subject has
-	 * entries of that kind in it for this direction (any: those kinds). */
-	const uint32_t *pf = f->pol_plens ?
-				     idg_kv_get(&g->m[IDG_GM_PAIR], &pk) :
-				     NULL;
+	 * entries of that kind in it for this direction (any: those kinds);
+	 * the raw entry being folded (self) needs no lookup. */
+	const uint32_t *pf = NULL;
+	bool pf_done = !f->pol_plens;
 	struct idg_policy_key q = *k;
 
 	for (uint8_t kind = IDG_RULE_DENY; kind <= IDG_RULE_ALLOW; kind++) {
@@ -306,8 +306,14 @@ static int exact_verdict(const struct fold *f, const struct idg_policy_key *k,
 
 		q.kind = kind;
 		q.peer = k->peer;
-		if (kind != IDG_RULE_DENY || f->raw_deny)
+		if (kind == self_kind)
+			v = self;
+		else if (kind != IDG_RULE_DENY || f->raw_deny)
 			v = idg_kv_get(&g->polx_raw, &q);
+		if (!v && !pf_done) {
+			pf = idg_kv_get(&g->m[IDG_GM_PAIR], &pk);
+			pf_done = true;
+		}
 		if (!v && pf && (*pf & (1u << kind)))
 			v = lpm_find(&g->m[IDG_GM_POL], f->pol_plens, &q);
 		if (!v && (any & (1u << kind))) {
@@ -337,23 +343,30 @@ static int exact_fold(struct fold *f)
 				      ->kind == IDG_RULE_DENY;
 
 	for (uint32_t i = 0; i < raw->n; i++) {
+		const struct idg_policy_val zero = { 0 };
+		struct idg_policy_val *v;
 		struct idg_policy_key k;
-		struct idg_policy_val v;
 		uint32_t any;
-		int err;
+		uint8_t kind;
+		int res;
 
 		memcpy(&k, idg_kv_key(raw, i), sizeof(k));
+		kind = k.kind;
 		k.kind = 0;
-		if (idg_kv_get(&g->m[IDG_GM_POLX], &k))
+		/* Each (subject, peer, direction, protocol, port) once: the
+		 * first of its raw entries folds them all. */
+		v = idg_kv_upsert(&g->m[IDG_GM_POLX], &k, &zero, &res);
+		if (!v)
+			return res;
+		if (!res)
 			continue;
 		any = f->any_plens ? classes_of_last(&f->any_kinds, &last,
 						     k.subject, k.dir) :
 				     0;
-		err = exact_verdict(f, &k, any, &v);
-		if (!err)
-			err = idg_kv_put(&g->m[IDG_GM_POLX], &k, &v, false);
-		if (err < 0)
-			return err;
+		res = exact_verdict(f, &k, any, kind,
+				    (const void *)idg_kv_val(raw, i), v);
+		if (res < 0)
+			return res;
 	}
 	return 0;
 }

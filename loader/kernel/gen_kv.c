@@ -159,13 +159,16 @@ int idg_kv_reserve(struct idg_kv *t, uint32_t n)
 	return kv_reindex(t, size);
 }
 
-int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
-	       bool keep_old)
+/* The entry of key: found, or added with value v (*added set). Its
+ * number, or -errno. */
+static int64_t kv_entry(struct idg_kv *t, const void *key, const void *v,
+			bool *added)
 {
 	uint8_t norm[64];
 	uint32_t s;
 	int err;
 
+	*added = false;
 	if (t->lpm) {
 		memcpy(norm, key, t->ksz);
 		err = idg_lpm_key_norm(norm, t->ksz);
@@ -180,11 +183,8 @@ int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
 			return err;
 	}
 	s = kv_find(t, key);
-	if (t->idx[s]) {
-		if (!keep_old)
-			memcpy(idg_kv_val(t, t->idx[s] - 1), v, t->vsz);
-		return 0;
-	}
+	if (t->idx[s])
+		return t->idx[s] - 1;
 	if (t->n >= t->max)
 		return t->full_err;
 	if (t->n == t->cap) {
@@ -199,5 +199,29 @@ int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
 	memcpy(idg_kv_key(t, t->n), key, t->ksz);
 	memcpy(idg_kv_val(t, t->n), v, t->vsz);
 	t->idx[s] = ++t->n;
-	return 1;
+	*added = true;
+	return t->n - 1;
+}
+
+int idg_kv_put(struct idg_kv *t, const void *key, const void *v,
+	       bool keep_old)
+{
+	bool added;
+	int64_t i = kv_entry(t, key, v, &added);
+
+	if (i < 0)
+		return (int)i;
+	if (!added && !keep_old)
+		memcpy(idg_kv_val(t, (uint32_t)i), v, t->vsz);
+	return added;
+}
+
+void *idg_kv_upsert(struct idg_kv *t, const void *key, const void *v,
+		    int *res)
+{
+	bool added;
+	int64_t i = kv_entry(t, key, v, &added);
+
+	*res = i < 0 ? (int)i : added;
+	return i < 0 ? NULL : idg_kv_val(t, (uint32_t)i);
 }
