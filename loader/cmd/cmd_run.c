@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -856,6 +857,13 @@ int do_run(struct idg_opts *o)
 	int rc = 1, err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Every reload allocates and frees a compile and a generation of
+	 * the same sizes: kept in the heap instead of mapped and unmapped
+	 * each time, their pages are not faulted in again at every change
+	 * (~1 ms of a reload among 10 000 rules). The daemon keeps the
+	 * memory of its largest reload. */
+	mallopt(M_MMAP_THRESHOLD, 256 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 	pthread_mutex_init(&r.sh.mu, NULL);
 	if (cmd_instance(o, &r.sh.in)) {
 		pthread_mutex_destroy(&r.sh.mu);

@@ -74,37 +74,50 @@ int idg_meta_load(const char *state_dir, struct idg_meta *m)
 	return err;
 }
 
-static int meta_fill(int fd, void *arg)
+/* The meta's text into buf (NUL-terminated); its length, or -ENOSPC. */
+static int meta_text(const struct idg_meta *m, char *buf, size_t size)
 {
-	const struct idg_meta *m = arg;
+	size_t o;
+	int n;
 
 	/* Always this idgate's ABI: a meta is written only for maps this
 	 * idgate pinned or checked. */
-	if (dprintf(fd, "abi %u\nuplink %s %d\nxdp_mode %s\n",
-		    IDG_ABI_VERSION, m->uplink, m->uplink_ifindex,
-		    m->xdp_mode[0] ? m->xdp_mode : "-") < 0)
-		return -errno;
-	for (size_t i = 0; i < m->n_tc; i++)
-		if (dprintf(fd, "tc %s %d %s %s %d\n", m->tc[i].ifname,
-			    m->tc[i].ifindex,
-			    m->tc[i].point == BPF_TC_INGRESS ? "ingress" :
-							       "egress",
-			    m->tc[i].prog, m->tc[i].clsact_created) < 0)
-			return -errno;
-	return 0;
+	n = snprintf(buf, size, "abi %u\nuplink %s %d\nxdp_mode %s\n",
+		     IDG_ABI_VERSION, m->uplink, m->uplink_ifindex,
+		     m->xdp_mode[0] ? m->xdp_mode : "-");
+	if (n < 0 || (size_t)n >= size)
+		return -ENOSPC;
+	o = (size_t)n;
+	for (size_t i = 0; i < m->n_tc; i++) {
+		n = snprintf(buf + o, size - o, "tc %s %d %s %s %d\n",
+			     m->tc[i].ifname, m->tc[i].ifindex,
+			     m->tc[i].point == BPF_TC_INGRESS ? "ingress" :
+								"egress",
+			     m->tc[i].prog, m->tc[i].clsact_created);
+		if (n < 0 || (size_t)n >= size - o)
+			return -ENOSPC;
+		o += (size_t)n;
+	}
+	return (int)o;
 }
 
 int idg_meta_save(const char *state_dir, const struct idg_meta *m)
 {
-	char path[PATH_MAX];
-	int err;
+	char path[PATH_MAX], text[256 + IDG_META_TC_MAX * 256];
+	int err, len;
 
+	len = meta_text(m, text, sizeof(text));
+	if (len < 0)
+		return len;
 	err = idg_mkdir_p(state_dir, 0700);
 	if (err)
 		return err;
 	if (idg_path_join(path, sizeof(path), state_dir, IDG_META_FILE))
 		return -ENAMETOOLONG;
-	return idg_file_replace(path, 0644, meta_fill, (void *)m);
+	/* Most applies change nothing in it: no new file, no sync. */
+	if (idg_file_holds(path, text, (size_t)len))
+		return 0;
+	return idg_file_replace_buf(path, 0644, text, (size_t)len);
 }
 
 /* Idle lifetimes of gateway NAT mappings: established TCP and answered
@@ -860,6 +873,16 @@ int idg_apply(struct idg_instance *in, const struct idg_compiled *c,
 		       meta.uplink, meta.uplink_ifindex, uplink->name,
 		       uplink->ifindex);
 		return -EBUSY;
+	}
+	/* What this apply hands out is recorded there after the switch:
+	 * a directory it cannot write fails it before, while the previous
+	 * generation still enforces (most applies write no file there, so
+	 * no write would fail to say it). */
+	if (access(in->state_dir, W_OK)) {
+		err = -errno;
+		seterr(errbuf, errlen, "cannot write %s: %s", in->state_dir,
+		       strerror(-err));
+		return err;
 	}
 	err = idg_dp_open_pinned(&dp, in->pin_dir);
 	if (err) {

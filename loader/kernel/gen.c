@@ -586,9 +586,10 @@ static int shadow_save(const char *dir, uint32_t slot, uint32_t gen,
 	err = idg_mkdir_p(dir, 0700);
 	if (!err)
 		/* What the kernel holds, which a reboot ends as well: a
-		 * record that a crash left behind is stale by its map ids. */
-		err = idg_file_replace_buf_ex(path, 0600, buf, off,
-					      IDG_FILE_VOLATILE);
+		 * record that a crash left behind is stale by its map ids,
+		 * one torn by a crash fails its length or sum; readers hold
+		 * the instance lock. */
+		err = idg_file_rewrite(path, 0600, buf, off);
 	free(buf);
 	return err;
 }

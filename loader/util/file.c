@@ -142,9 +142,8 @@ static int fsync_dir(const char *dir)
 }
 
 static int file_replace(const char *path, mode_t mode, idg_fill_fn fill,
-			void *arg, unsigned int flags)
+			void *arg)
 {
-	bool sync = !(flags & IDG_FILE_VOLATILE);
 	char *dcopy = strdup(path), *bcopy = strdup(path), *tmp = NULL;
 	const char *dir, *base;
 	int fd = -1, err;
@@ -177,7 +176,7 @@ static int file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 		err = fill(fd, arg);
 	/* Data on disk before the name points at it: a crash leaves either
 	 * the old file or the complete new one. */
-	if (!err && sync && fsync(fd))
+	if (!err && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
@@ -189,7 +188,7 @@ static int file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 	free(tmp);
 	tmp = NULL;
 	/* The rename itself durable. */
-	err = sync ? fsync_dir(dir) : 0;
+	err = fsync_dir(dir);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -217,21 +216,15 @@ static int fill_buf(int fd, void *arg)
 int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 		     void *arg)
 {
-	return file_replace(path, mode, fill, arg, 0);
-}
-
-int idg_file_replace_buf_ex(const char *path, mode_t mode, const void *buf,
-			    size_t len, unsigned int flags)
-{
-	struct buf_arg b = { .p = buf, .n = len };
-
-	return file_replace(path, mode, fill_buf, &b, flags);
+	return file_replace(path, mode, fill, arg);
 }
 
 int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
 			 size_t len)
 {
-	return idg_file_replace_buf_ex(path, mode, buf, len, 0);
+	struct buf_arg b = { .p = buf, .n = len };
+
+	return file_replace(path, mode, fill_buf, &b);
 }
 
 static bool is_tmp_of(const char *name, const char *base)
@@ -289,5 +282,32 @@ out:
 		closedir(d);
 	free(dcopy);
 	free(bcopy);
+	return err;
+}
+
+int idg_file_rewrite(const char *path, mode_t mode, const void *buf,
+		     size_t len)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t w = pwrite(fd, p + done, len - done, (off_t)done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err = w < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	if (!err && ftruncate(fd, (off_t)len))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
 	return err;
 }

@@ -50,14 +50,16 @@ int idg_file_replace(const char *path, mode_t mode, idg_fill_fn fill,
 int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
 			 size_t len);
 /*
- * IDG_FILE_VOLATILE: a record of kernel state that a reboot ends as well
- * (the generation slots' records): replaced atomically for every reader,
- * but not synced, since after a power loss it is stale whatever it says.
- * Every other file is synced.
+ * Writes buf over path's content in place (created when missing), not
+ * synced: for a record of kernel state that a reboot ends as well (the
+ * generation slots' records), whose readers check it whole (a length
+ * and a checksum of its own) and hold the writer's lock, so that a torn
+ * write is only a record they do not use. No new inode per write, which
+ * on ext4 costs a scan of recently freed ones. Every other file is
+ * replaced and synced (idg_file_replace). Negative errno.
  */
-#define IDG_FILE_VOLATILE 1u
-int idg_file_replace_buf_ex(const char *path, mode_t mode, const void *buf,
-			    size_t len, unsigned int flags);
+int idg_file_rewrite(const char *path, mode_t mode, const void *buf,
+		     size_t len);
 /* Removes dir and the files in it (not directories below it); a missing
  * one is nothing to remove. Negative errno. */
 int idg_dir_remove(const char *dir);

@@ -26,9 +26,10 @@ cp "$CONFIG" "$DIR/00-scenario.yaml"
 streams_policy </dev/null >"$DIR/10-streams.yaml"
 # The file the reloads rewrite: a policy that has nothing to do with the
 # streams, alternating between two ports.
-churn_file() { # churn_file N
+churn_file() { # churn_file N: bytes of its own for every N
 	{ echo "  ingress:"; app_port_rule batch-processor $((7000 + $1 % 2)) TCP; } |
 		billing_policy churn >"$DIR/.20-churn.tmp"
+	echo "# change $1" >>"$DIR/.20-churn.tmp"
 	mv "$DIR/.20-churn.tmp" "$DIR/20-churn.yaml"
 }
 churn_file 0
@@ -113,7 +114,8 @@ expect_denied "$NA" node-a policy-default-deny "state dir unwritable: reporting 
 expect pass "state dir unwritable: frontend still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 
 # A full disk under the state dir: a small tmpfs holding its files, then
-# filled up.
+# filled up. Nothing there stops the switch (the state dir is writable),
+# so the new policy enforces and the apply says what it could not save.
 ST=$TMP/state-node-a
 cp -a "$ST" "$TMP/state-copy"
 mount -t tmpfs -o size=512k tmpfs "$ST"
@@ -125,8 +127,9 @@ if idg "$NA" node-a apply -c "$DIR" >"$TMP/full.out" 2>&1; then
 	not_ok "apply on a full disk succeeded silently: $(cat "$TMP/full.out")"
 else
 	grep -q "No space left on device" "$TMP/full.out" &&
-		grep -q "the previous policy is still enforcing" "$TMP/full.out" &&
-		ok "disk full: a clear error, the previous policy kept" || not_ok "disk full: $(cat "$TMP/full.out")"
+		grep -q "applied, but cannot save state in $ST" "$TMP/full.out" &&
+		! grep -q "the previous policy is still enforcing" "$TMP/full.out" &&
+		ok "disk full: a clear error, saying what was applied" || not_ok "disk full: $(cat "$TMP/full.out")"
 fi
 expect_denied "$NA" node-a policy-default-deny "disk full: reporting still denied" \
 	in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080

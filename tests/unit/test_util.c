@@ -199,13 +199,18 @@ static void replace_syncs_file_then_dir(void **state)
 	assert_int_equal(synced.ino[1], dir.st_ino);
 }
 
-/* A record of kernel state: replaced the same way, synced never. */
-static void replace_volatile_does_not_sync(void **state)
+/* A record of kernel state: rewritten in place (the same inode, no
+ * temporary name), shorter or longer, synced never. */
+static void rewrite_in_place_does_not_sync(void **state)
 {
 	struct fx *f = *state;
+	struct stat a, b;
 
-	assert_int_equal(idg_file_replace_buf_ex(f->path, 0600, "yz", 2,
-						 IDG_FILE_VOLATILE), 0);
+	assert_int_equal(idg_file_rewrite(f->path, 0600, "longer", 6), 0);
+	assert_int_equal(stat(f->path, &a), 0);
+	assert_int_equal(idg_file_rewrite(f->path, 0600, "yz", 2), 0);
+	assert_int_equal(stat(f->path, &b), 0);
+	assert_int_equal(a.st_ino, b.st_ino);
 	assert_int_equal(synced.n, 0);
 	assert_content(f->path, "yz");
 	assert_listing(f->dir, "target");
@@ -412,7 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(replace_buf_replaces_target, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(replace_buf_creates_target, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(replace_syncs_file_then_dir, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(replace_volatile_does_not_sync, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(rewrite_in_place_does_not_sync, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(replace_missing_dir_is_enoent, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(replace_fill_error_keeps_target, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(replace_rename_error_removes_temp, fx_setup, fx_teardown),
