@@ -335,7 +335,7 @@ static void groups_report_moves(const struct idg_idents *ids,
 	}
 	if (n_moved > IDG_MOVES_SHOWN)
 		idg_warn(d, ids->groups[0].pos,
-			 "identity moved: %zu more label sets have another number than at the last apply (pin it with spec.identity where a number must not move)",
+			 "identity moved: %zu more label sets have another number than at the last apply (pin with spec.identity where a number must not move)",
 			 n_moved - IDG_MOVES_SHOWN);
 }
 
