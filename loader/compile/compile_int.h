@@ -92,6 +92,7 @@ struct idg_id_layer {
 	size_t n_groups;
 	size_t n_endpoints;
 	size_t *ep_group;            /* cfg->endpoints[i] -> groups[] */
+	size_t *by_id;               /* groups[] indices in number order */
 	size_t *ep_node;             /* ... -> cfg->nodes[], SIZE_MAX: none */
 	/* The label index. */
 	struct idg_lbl_ref *index;   /* groups of each label, in group order */

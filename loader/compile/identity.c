@@ -590,8 +590,12 @@ static int ids_list_build(struct idg_idents *ids, struct idg_compiled *out)
 				   "reserved:remote-node");
 	out->layer = ids->layer;
 	ids->layer->refs++;
+	/* In number order where the layer knows it: the list is then
+	 * sorted without a sort of its own (reserved numbers come first,
+	 * CIDR ones after endpoints'; checked below). */
 	for (size_t i = 0; !err && i < ids->n_groups; i++) {
-		const struct idg_id_group *g = &ids->groups[i];
+		const struct idg_id_group *g =
+			&ids->groups[ids->layer->by_id ? ids->layer->by_id[i] : i];
 		struct idg_identity *e = &out->ids[k++];
 
 		e->id = g->id;
@@ -609,7 +613,45 @@ static int ids_list_build(struct idg_idents *ids, struct idg_compiled *out)
 	out->n_ids = k;
 	if (err)
 		return err;
-	qsort(out->ids, out->n_ids, sizeof(*out->ids), id_cmp);
+	qsort(out->ids + 3 + ids->n_groups, ids->n_cidrs, sizeof(*out->ids),
+	      id_cmp);
+	for (size_t i = 1; i < out->n_ids; i++)
+		if (out->ids[i - 1].id > out->ids[i].id) {
+			qsort(out->ids, out->n_ids, sizeof(*out->ids), id_cmp);
+			break;
+		}
+	return 0;
+}
+
+struct id_at {
+	uint32_t id;
+	size_t g;
+};
+
+static int id_at_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct id_at *)a)->id;
+	uint32_t y = ((const struct id_at *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* l->by_id, once its groups are numbered. */
+static int layer_order(struct idg_id_layer *l)
+{
+	struct id_at *v = malloc((l->n_groups + 1) * sizeof(*v));
+
+	l->by_id = malloc((l->n_groups + 1) * sizeof(*l->by_id));
+	if (!v || !l->by_id) {
+		free(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n_groups; i++)
+		v[i] = (struct id_at){ .id = l->groups[i].id, .g = i };
+	qsort(v, l->n_groups, sizeof(*v), id_at_cmp);
+	for (size_t i = 0; i < l->n_groups; i++)
+		l->by_id[i] = v[i].g;
+	free(v);
 	return 0;
 }
 
@@ -652,6 +694,7 @@ void idg_id_layer_put(struct idg_id_layer *l)
 	free(l->groups);
 	free(l->ep_group);
 	free(l->ep_node);
+	free(l->by_id);
 	idg_label_index_free(l);
 	idg_diags_free(&l->d);
 	idg_cfg_frags_drop(l->frags, l->n_frags);
@@ -676,6 +719,8 @@ static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
 	l->clean = !l->d.n;
 	if (!err)
 		err = groups_number(l, &l->d);
+	if (!err)
+		err = layer_order(l);
 	if (!err)
 		err = idg_label_index_build(l);
 	if (err) {
@@ -1091,6 +1136,8 @@ static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
 		err = patch_endpoints(&p);
 	if (!err)
 		err = groups_number(p.l, &p.l->d);
+	if (!err)
+		err = layer_order(p.l);
 	if (!err)
 		err = idg_label_index_patch(p.l, o, p.remap, p.newg, p.n_newg);
 	if (err)

@@ -382,6 +382,9 @@ static void idents_equal(const struct idg_compiled *a,
 			 const struct idg_compiled *b)
 {
 	assert_int_equal(a->n_ids, b->n_ids);
+	/* The list is sorted by number (lookups bisect it). */
+	for (size_t i = 1; i < a->n_ids; i++)
+		assert_true(a->ids[i - 1].id < a->ids[i].id);
 	for (size_t i = 0; i < a->n_ids; i++) {
 		assert_int_equal(a->ids[i].id, b->ids[i].id);
 		assert_string_equal(a->ids[i].canon, b->ids[i].canon);
