@@ -627,6 +627,43 @@ static void check_once(struct world *w, struct idg_config_cache *cache,
 	check_load(w, cache, memo, sm, spath, -1);
 }
 
+/* A world's directory with the nodes file, and the state path beside
+ * it (as in a state dir), no state yet. */
+static void world_start(struct world *w, char *spath, size_t len)
+{
+	snprintf(w->dir, sizeof(w->dir), "/tmp/idgate-cache.XXXXXX");
+	assert_non_null(mkdtemp(w->dir));
+	snprintf(spath, len, "%s.state", w->dir);
+	unlink(spath);
+	put(w, "00-nodes.yaml", nodes);
+}
+
+/* Everything the world kept, and its files, gone. The cache outlives
+ * nothing it lent: freed after the configs; the memo holds files of
+ * its own. */
+static void world_end(struct world *w, struct idg_config_cache *cache,
+		      struct idg_compile_memo *memo,
+		      struct idg_state_memo *sm, const char *spath)
+{
+	char path[128];
+
+	idg_config_cache_free(cache);
+	idg_compile_memo_free(memo);
+	idg_state_memo_free(sm);
+	unlink(spath);
+	for (int i = 0; i < 24; i++) {
+		if (*w->names[i]) {
+			snprintf(path, sizeof(path), "%s/%s", w->dir, w->names[i]);
+			unlink(path);
+		}
+		free(w->seen_text[i]);
+	}
+	free(w->nodes_seen);
+	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w->dir);
+	unlink(path);
+	assert_int_equal(rmdir(w->dir), 0);
+}
+
 /* Random edits and loads in a world of the given kind; the defaults of
  * seed and number of edits, unless the environment says otherwise. */
 static void world_run(bool patchy, uint64_t seed, int n_edits)
@@ -639,7 +676,6 @@ static void world_run(bool patchy, uint64_t seed, int n_edits)
 	struct world w = { .rng = s ? strtoull(s, NULL, 0) : seed,
 			   .broken = -1, .patchy = patchy };
 	int edits = e ? atoi(e) : n_edits, ok_loads = 0;
-	char path[128];
 
 	if (patchy)
 		collisions_find(&w);
@@ -647,12 +683,7 @@ static void world_run(bool patchy, uint64_t seed, int n_edits)
 	cookie_hits = other_writes = 0;
 	if (!w.rng)
 		w.rng = 1;
-	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
-	assert_non_null(mkdtemp(w.dir));
-	/* The state beside the config directory, as in a state dir. */
-	snprintf(spath, sizeof(spath), "%s.state", w.dir);
-	unlink(spath);
-	put(&w, "00-nodes.yaml", nodes);
+	world_start(&w, spath, sizeof(spath));
 	for (int i = 0; i < 6; i++)
 		edit(&w);
 	check_once(&w, &cache, &memo, &sm, spath);
@@ -674,23 +705,7 @@ static void world_run(bool patchy, uint64_t seed, int n_edits)
 		      cache.idents_patched);
 	if (patchy)
 		assert_true(cache.idents_patched > (unsigned long)compared / 5);
-	/* The cache outlives nothing it lent: freed last, after configs;
-	 * the memo holds files of its own. */
-	idg_config_cache_free(&cache);
-	idg_compile_memo_free(&memo);
-	idg_state_memo_free(&sm);
-	unlink(spath);
-	for (int i = 0; i < 24; i++) {
-		if (*w.names[i]) {
-			snprintf(path, sizeof(path), "%s/%s", w.dir, w.names[i]);
-			unlink(path);
-		}
-		free(w.seen_text[i]);
-	}
-	free(w.nodes_seen);
-	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
-	unlink(path);
-	assert_int_equal(rmdir(w.dir), 0);
+	world_end(&w, &cache, &memo, &sm, spath);
 	print_message("%d loads compared, %d of them map by map, %d with the memo's identities, %d with them patched, %d with a number probed past its hash, %d policy files taken from it, %d with cookies from the memo, %d states written by another (seed %llu)\n",
 		      ok_loads, compared, memo_reused, memo_patched, probed,
 		      files_reused,
@@ -1026,7 +1041,7 @@ static void test_moved_unsaved(void **state)
 	struct idg_state_memo sm = { 0 };
 	struct world w = { .rng = 7, .broken = -1, .patchy = true };
 	const char *first, *second;
-	char spath[96], text[512], path[128];
+	char spath[96], text[512];
 
 	(void)state;
 	collisions_find(&w);
@@ -1034,11 +1049,7 @@ static void test_moved_unsaved(void **state)
 	 * the number, the other the next one. */
 	first = strcmp(w.coll[0], w.coll[1]) < 0 ? w.coll[0] : w.coll[1];
 	second = first == w.coll[0] ? w.coll[1] : w.coll[0];
-	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
-	assert_non_null(mkdtemp(w.dir));
-	snprintf(spath, sizeof(spath), "%s.state", w.dir);
-	unlink(spath);
-	put(&w, "00-nodes.yaml", nodes);
+	world_start(&w, spath, sizeof(spath));
 
 	snprintf(w.names[0], 32, "10-e1.yaml");
 	snprintf(text, sizeof(text),
@@ -1064,20 +1075,7 @@ static void test_moved_unsaved(void **state)
 	    "spec: {node: n1, ips: [10.1.0.3]}\n");
 	check_load(&w, &cache, &memo, &sm, spath, 1);
 	assert_true(memo.patched);
-
-	idg_config_cache_free(&cache);
-	idg_compile_memo_free(&memo);
-	idg_state_memo_free(&sm);
-	unlink(spath);
-	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", w.dir, w.names[i]);
-		unlink(path);
-		free(w.seen_text[i]);
-	}
-	free(w.nodes_seen);
-	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
-	unlink(path);
-	assert_int_equal(rmdir(w.dir), 0);
+	world_end(&w, &cache, &memo, &sm, spath);
 }
 
 int main(void)
