@@ -11,10 +11,6 @@
 #define IDG_VERDICT_INLINE 3
 #include <idgate/bpf/tunnel.h>
 
-/* Enough for Ethernet, two VLAN tags, IPv6 with its extension headers
- * walk limit and a TCP header in almost every real packet. */
-#define IDG_TC_PULL_LEN 256
-
 /*
  * GENEVE to a node of the mesh that idgate did not encapsulate (its own
  * frames never get here: see idgate_tc_egress): a local process, or a
@@ -40,38 +36,70 @@ static __always_inline int idg_geneve_forged(const struct idg_pkt *p)
 }
 
 /*
- * The headers a program parses must be in the skb's linear area. Pulling
- * them there unclones (copies) the skb, e.g. every TCP segment, so a
- * program parses first and pulls only when the parse failed on a frame
- * with paged data. The parse after the pull is a program of its own,
- * reached by a tail call: two parses in one program double the states
- * the verifier walks through the verdict after them (about 800 000
- * instructions at tc ingress with the verdict inlined), one keeps it
- * near the XDP program's.
+ * A program parses the skb's linear area first. When that failed on a
+ * frame with paged data, the headers are parsed from a copy of the first
+ * IDG_PARSE_COPY_MAX bytes instead (struct idg_win says why a copy, not a
+ * pull). That parse is a program of its own, reached by a tail call: two
+ * parses in one program double the states the verifier walks through the
+ * verdict after them (about 800 000 instructions at tc ingress with the
+ * verdict inlined), one keeps it near the XDP program's.
  */
-#define IDG_VERDICT_PULL 0xffffffffu
+#define IDG_VERDICT_COPY 0xffffffffu
+
+/* The copies, one per CPU and direction. A tc program runs with bottom
+ * halves off and to its end, so nothing else on the CPU writes its copy
+ * while it parses. */
+struct idg_tc_copy_buf {
+	__u8 b[IDG_PARSE_COPY_BUF];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct idg_tc_copy_buf);
+} idg_tc_copy SEC(".maps");
 
 static __always_inline __u32 idg_tc_judge(struct __sk_buff *skb, __u8 dir,
-					  int pulled)
+					  int copied)
 {
 	void *data, *data_end;
 	struct idg_pkt p = {};
 	__u32 reason;
 	int ret;
 
-	if (pulled) {
-		__u32 want = skb->len < IDG_TC_PULL_LEN ? skb->len :
-							  IDG_TC_PULL_LEN;
+	if (copied) {
+		struct idg_copy c = {};
+		struct idg_tc_copy_buf *buf;
+		__u32 key = dir, want;
 
-		/* On failure the parse below says what is missing. */
-		bpf_skb_pull_data(skb, want);
+		buf = bpf_map_lookup_elem(&idg_tc_copy, &key);
+		if (!buf) {
+			/* Never: the array has both directions. */
+			idg_count(&idg_reason_st, IDG_DROP_GEN_INCOMPLETE,
+				  skb->len);
+			return IDG_DROP_GEN_INCOMPLETE;
+		}
+		want = skb->len < IDG_PARSE_COPY_MAX ? skb->len :
+						       IDG_PARSE_COPY_MAX;
+		/* Nothing copied: the parse says the frame is cut short, as
+		 * it would of a frame shorter than an Ethernet header (a
+		 * bound, unlike want != 0, that 6.1's verifier carries on to
+		 * the helper's size). */
+		if (want >= sizeof(struct ethhdr) &&
+		    !bpf_skb_load_bytes(skb, 0, buf->b + IDG_PARSE_COPY_AT,
+					want))
+			c.len = want;
+		c.data = buf->b + IDG_PARSE_COPY_AT;
+		ret = idg_parse_copy(&c, skb->len, &p);
+	} else {
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		ret = idg_parse(data, data_end, skb->len, &p);
+		if (idg_reason_is_drop(ret) && ret != IDG_DROP_POLICY_DENY &&
+		    skb->len > (__u32)(data_end - data))
+			return IDG_VERDICT_COPY;
 	}
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	ret = idg_parse(data, data_end, skb->len, &p);
-	if (!pulled && idg_reason_is_drop(ret) &&
-	    ret != IDG_DROP_POLICY_DENY && skb->len > (__u32)(data_end - data))
-		return IDG_VERDICT_PULL;
 	if (dir == IDG_DIR_EGRESS && !ret && idg_geneve_forged(&p))
 		ret = IDG_DROP_TUNNEL_FORGED;
 	reason = idg_process(&p, ret, dir, skb->ifindex, skb->len);
@@ -79,12 +107,13 @@ static __always_inline __u32 idg_tc_judge(struct __sk_buff *skb, __u8 dir,
 	return reason;
 }
 
-int idgate_tc_egress_pull(struct __sk_buff *skb);
-int idgate_tc_ingress_pull(struct __sk_buff *skb);
+int idgate_tc_egress_copy(struct __sk_buff *skb);
+int idgate_tc_ingress_copy(struct __sk_buff *skb);
 
-/* The programs that pull, then parse and judge: index = direction.
- * Pinned (IDG_MAP_TC_PULL): the kernel empties a program array when its
- * last user reference goes, which would be the loader's exit. */
+/* The programs that parse a copy, then judge: index = direction.
+ * Pinned (IDG_MAP_TC_PULL, named after the pull these programs once
+ * made): the kernel empties a program array when its last user reference
+ * goes, which would be the loader's exit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 2);
@@ -93,18 +122,18 @@ struct {
 	__array(values, int(struct __sk_buff *));
 } idg_tc_pull SEC(".maps") = {
 	.values = {
-		[IDG_DIR_INGRESS] = (void *)&idgate_tc_ingress_pull,
-		[IDG_DIR_EGRESS] = (void *)&idgate_tc_egress_pull,
+		[IDG_DIR_INGRESS] = (void *)&idgate_tc_ingress_copy,
+		[IDG_DIR_EGRESS] = (void *)&idgate_tc_egress_copy,
 	},
 };
 
 /* The verdict on skb in dir: its reason. A frame whose headers are not
- * all in the linear area goes on in the program that pulls them. */
+ * all in the linear area goes on in the program that copies them. */
 static __always_inline __u32 idg_tc_verdict(struct __sk_buff *skb, __u8 dir)
 {
 	__u32 reason = idg_tc_judge(skb, dir, 0);
 
-	if (reason != IDG_VERDICT_PULL)
+	if (reason != IDG_VERDICT_COPY)
 		return reason;
 	bpf_tail_call(skb, &idg_tc_pull, dir);
 	/* Only a program array emptied by hand gets here: the datapath is
@@ -140,7 +169,7 @@ int idgate_tc_egress(struct __sk_buff *skb)
 }
 
 SEC("tc")
-int idgate_tc_egress_pull(struct __sk_buff *skb)
+int idgate_tc_egress_copy(struct __sk_buff *skb)
 {
 	return idg_tc_act(idg_tc_judge(skb, IDG_DIR_EGRESS, 1), IDG_DIR_EGRESS);
 }
@@ -155,7 +184,7 @@ int idgate_tc_ingress(struct __sk_buff *skb)
 }
 
 SEC("tc")
-int idgate_tc_ingress_pull(struct __sk_buff *skb)
+int idgate_tc_ingress_copy(struct __sk_buff *skb)
 {
 	return idg_tc_act(idg_tc_judge(skb, IDG_DIR_INGRESS, 1),
 			  IDG_DIR_INGRESS);

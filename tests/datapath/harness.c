@@ -13,6 +13,7 @@
 #include <linux/pkt_cls.h>
 
 #include "harness.h"
+#include "idgate_tc.skel.h"
 
 /* Tests build several thousand rules: small limits keep them quick to
  * create, large enough for the scale test. */
@@ -218,6 +219,38 @@ static int fx_run(int prog_fd, const struct pkt *p)
 }
 
 int fx_ingress_tc;
+int fx_tc_copy;
+
+int fx_hook_flag(const char *a)
+{
+	if (!strcmp(a, "--ingress-tc")) {
+		fx_ingress_tc = 1;
+		return 1;
+	}
+	if (!strcmp(a, "--tc-copy")) {
+		fx_ingress_tc = fx_tc_copy = 1;
+		return 1;
+	}
+	return 0;
+}
+
+const char *fx_hook_name(void)
+{
+	if (!fx_ingress_tc)
+		return "XDP";
+	return fx_tc_copy ? "tc-copy" : "tc";
+}
+
+static int fx_tc_fd(struct fx *fx, int ingress)
+{
+	struct bpf_program *prog;
+
+	if (!fx_tc_copy)
+		return ingress ? fx->dp.tc_in_prog_fd : fx->dp.tc_prog_fd;
+	prog = ingress ? fx->dp.tc->progs.idgate_tc_ingress_copy :
+			 fx->dp.tc->progs.idgate_tc_egress_copy;
+	return bpf_program__fd(prog);
+}
 
 int fx_run_xdp(struct fx *fx, const struct pkt *p)
 {
@@ -226,7 +259,7 @@ int fx_run_xdp(struct fx *fx, const struct pkt *p)
 
 	if (!fx_ingress_tc)
 		return fx_run(fx->dp.xdp_prog_fd, p);
-	err = fx_run_prog_repeat(fx->dp.tc_in_prog_fd, p, 1, &ret, NULL);
+	err = fx_run_prog_repeat(fx_tc_fd(fx, 1), p, 1, &ret, NULL);
 	/* The kernel's skb test run refuses a frame whose IP header is cut
 	 * short before the program sees it; the stack would drop it too. */
 	if (err == -EINVAL && p->len < p->l3_off + 40)
@@ -241,7 +274,7 @@ int fx_run_xdp(struct fx *fx, const struct pkt *p)
 
 int fx_run_tc(struct fx *fx, const struct pkt *p)
 {
-	return fx_run(fx->dp.tc_prog_fd, p);
+	return fx_run(fx_tc_fd(fx, 0), p);
 }
 
 int fx_poll_events(struct fx *fx)

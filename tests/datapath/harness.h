@@ -62,6 +62,15 @@ uint32_t fx_commit(struct fx *fx);
  * same tests judge both ingress hooks.
  */
 extern int fx_ingress_tc;
+/* With fx_tc_copy set too, both tc runs go to the programs that parse a
+ * copy of the headers (idgate_tc_*_copy, which a frame with paged headers
+ * reaches by a tail call): the same tests judge that parse. */
+extern int fx_tc_copy;
+/* Takes the hook flags the datapath tests share: --ingress-tc, and
+ * --tc-copy (which implies it). 1 when a is one of them. */
+int fx_hook_flag(const char *a);
+/* "XDP", "tc" or "tc-copy": which programs judge ingress. */
+const char *fx_hook_name(void);
 #define FX_REFUSED (-2000) /* tc mode: test_run refused the frame */
 int fx_run_xdp(struct fx *fx, const struct pkt *p);
 int fx_run_tc(struct fx *fx, const struct pkt *p);

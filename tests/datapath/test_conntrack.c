@@ -853,16 +853,16 @@ int main(int argc, char **argv)
 #undef T
 	};
 
-	/* --ingress-tc: the same tests against the tc ingress filter. */
-	if (argc > 1 && !strcmp(argv[1], "--ingress-tc")) {
-		fx_ingress_tc = 1;
+	/* --ingress-tc: the same tests against the tc ingress filter;
+	 * --tc-copy: against tc's parse of a copy. */
+	if (argc > 1 && fx_hook_flag(argv[1])) {
 		argc--;
 		argv++;
 	}
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
-	return cmocka_run_group_tests_name(fx_ingress_tc ?
-						   "conntrack-tc-ingress" :
-						   "conntrack",
+	return cmocka_run_group_tests_name(!fx_ingress_tc ? "conntrack" :
+					   fx_tc_copy     ? "conntrack-tc-copy" :
+							    "conntrack-tc-ingress",
 					   tests, NULL, NULL);
 }

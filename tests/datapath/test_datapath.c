@@ -1146,9 +1146,9 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--perf"))
 		return dp_perf_main(argc - 1, argv + 1);
-	/* --ingress-tc: the verdict tests against the tc ingress filter. */
-	if (argc > 1 && !strcmp(argv[1], "--ingress-tc")) {
-		fx_ingress_tc = 1;
+	/* --ingress-tc: the verdict tests against the tc ingress filter;
+	 * --tc-copy: against tc's parse of a copy. */
+	if (argc > 1 && fx_hook_flag(argv[1])) {
 		argc--;
 		argv++;
 	}
@@ -1163,7 +1163,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "test_datapath: no room for the malformed-frame rows\n");
 		return 1;
 	}
-	return _cmocka_run_group_tests(fx_ingress_tc ? "datapath-tc-ingress" :
-						       "datapath",
+	return _cmocka_run_group_tests(!fx_ingress_tc ? "datapath" :
+				       fx_tc_copy     ? "datapath-tc-copy" :
+							"datapath-tc-ingress",
 				       tests, n + rows, NULL, NULL);
 }

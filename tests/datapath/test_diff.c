@@ -8,7 +8,7 @@
  * agree on every packet.
  *
  *   test_diff [--seed N] [--packets N] [--configs N] [--only-config I]
- *             [--attribution idgate|cilium] [--ingress-tc]
+ *             [--attribution idgate|cilium] [--ingress-tc | --tc-copy]
  *             [--max-mismatches N] [--dump]
  *
  * Each config and its packets come from their own stream of the seed, so
@@ -640,7 +640,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: test_diff [--seed N] [--packets N] [--configs N] [--only-config I]\n"
-		"                 [--attribution idgate|cilium] [--ingress-tc]\n"
+		"                 [--attribution idgate|cilium] [--ingress-tc | --tc-copy]\n"
 		"                 [--max-mismatches N] [--dump]\n"
 		"Random configs and packets, judged by the BPF datapath and by the\n"
 		"reference evaluator; fails on the first disagreement.\n"
@@ -650,6 +650,8 @@ static void usage(FILE *f)
 		"  --only-config I     run config I of the seed only (a reproduction)\n"
 		"  --attribution cilium  credit rules as Cilium's datapath does\n"
 		"  --ingress-tc        ingress at the tc ingress filter instead of XDP\n"
+		"  --tc-copy           both directions at tc's parse of a copy of the\n"
+		"                      headers (frames whose headers are paged)\n"
 		"  --max-mismatches N  report up to N before failing (default 1)\n"
 		"  --dump              print each config's YAML\n");
 }
@@ -678,8 +680,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(a, "--ingress-tc")) {
-			fx_ingress_tc = 1;
+		} else if (fx_hook_flag(a)) {
 			continue;
 		} else if (!strcmp(a, "--dump")) {
 			opt.dump = true;
@@ -722,6 +723,6 @@ int main(int argc, char **argv)
 	printf("# test_diff: seed %" PRIu64 ", %" PRIu64 " frames over %" PRIu64
 	       " configs, ingress at %s\n",
 	       opt.seed, opt.packets, opt.configs,
-	       fx_ingress_tc ? "tc" : "XDP");
+	       fx_hook_name());
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

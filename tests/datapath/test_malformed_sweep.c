@@ -8,7 +8,8 @@
  * by a few values. For each, the reference of tests/lib/refparse.c says
  * which parse drop reason it gets, or none; the program must count exactly
  * that reason, or (none) no parse reason at all. No crash, no verifier
- * trouble, no mismatch. `--ingress-tc` runs the tc ingress program.
+ * trouble, no mismatch. `--ingress-tc` runs the tc ingress program,
+ * `--tc-copy` its parse of a copy of the headers.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,10 +208,13 @@ int main(int argc, char **argv)
 						fx_teardown),
 	};
 
-	if (argc > 1 && !strcmp(argv[1], "--ingress-tc"))
-		fx_ingress_tc = 1;
-	return cmocka_run_group_tests_name(fx_ingress_tc ?
-						   "malformed-sweep-tc" :
-						   "malformed-sweep",
+	if (argc > 1 && !fx_hook_flag(argv[1])) {
+		fprintf(stderr, "test_malformed_sweep: bad argument '%s'\n",
+			argv[1]);
+		return 2;
+	}
+	return cmocka_run_group_tests_name(!fx_ingress_tc ? "malformed-sweep" :
+					   fx_tc_copy ? "malformed-sweep-tc-copy" :
+							"malformed-sweep-tc",
 					   tests, NULL, NULL);
 }

@@ -84,11 +84,11 @@ int main(int argc, char **argv)
 	if (!err)
 		err = report(out, "tc/idgate_tc_ingress", dp.tc_in_prog_fd);
 	if (!err)
-		err = report(out, "tc/idgate_tc_egress_pull",
-			     bpf_program__fd(dp.tc->progs.idgate_tc_egress_pull));
+		err = report(out, "tc/idgate_tc_egress_copy",
+			     bpf_program__fd(dp.tc->progs.idgate_tc_egress_copy));
 	if (!err)
-		err = report(out, "tc/idgate_tc_ingress_pull",
-			     bpf_program__fd(dp.tc->progs.idgate_tc_ingress_pull));
+		err = report(out, "tc/idgate_tc_ingress_copy",
+			     bpf_program__fd(dp.tc->progs.idgate_tc_ingress_copy));
 	if (!err)
 		err = report(out, "tc/idgate_tc_wl_ingress", egw.wl_fd);
 	if (!err)

@@ -21,7 +21,13 @@
  *    same frame cut right after that length parses to the same bytes,
  *    and ASan guards the cut;
  *  - with the whole frame in the window, the reason is the one of
- *    tests/lib/refparse.c, the reference malformed-sweep trusts.
+ *    tests/lib/refparse.c, the reference malformed-sweep trusts;
+ *  - the parse of a copy of the window's first IDG_PARSE_COPY_MAX bytes
+ *    (idg_parse_copy, tc's for paged headers) gives the frame's answer
+ *    byte for byte when the window fits in the copy; past that, the same
+ *    answer, a truncation, or an ICMP error whose quote the copy cut off
+ *    (judged as plain ICMP: a related error past the copy's bytes is
+ *    not recognised as such).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -135,6 +141,69 @@ static uint8_t *frame_copy(const uint8_t *f, size_t n, uint8_t **alloc)
 	return *alloc + 2;
 }
 
+static int is_trunc(int r)
+{
+	switch (r) {
+	case IDG_DROP_TRUNC_ETH:
+	case IDG_DROP_TRUNC_VLAN:
+	case IDG_DROP_TRUNC_IPV4:
+	case IDG_DROP_TRUNC_IPV6:
+	case IDG_DROP_TRUNC_IPV6_EXT:
+	case IDG_DROP_TRUNC_TCP:
+	case IDG_DROP_TRUNC_UDP:
+	case IDG_DROP_TRUNC_SCTP:
+	case IDG_DROP_TRUNC_ICMP:
+	case IDG_DROP_TRUNC_ICMPV6:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void clear_quote(struct idg_pkt *p)
+{
+	p->flags &= (__u8)~(IDG_PKT_F_ICMP_ERR | IDG_PKT_F_Q_REQ);
+	memset(p->q_daddr, 0, sizeof(p->q_daddr));
+	p->q_sport = p->q_dport = 0;
+	p->q_proto = p->q_kind = 0;
+}
+
+/* The two parses differ in the quoted packet only, and the copy found no
+ * related quote: it could only have read less of it than the frame. */
+static int same_but_quote(const struct idg_pkt *frame,
+			  const struct idg_pkt *copy)
+{
+	struct idg_pkt f = *frame, c = *copy;
+
+	if (c.flags & IDG_PKT_F_ICMP_ERR)
+		return 0;
+	clear_quote(&f);
+	clear_quote(&c);
+	return !memcmp(&f, &c, sizeof(f));
+}
+
+/* tc's parse of a copy of f's first bytes, placed as tc places it, in a
+ * buffer that ends where the copy does, so that ASan flags any read past
+ * it. */
+static int parse_copy(const uint8_t *f, size_t n, __u32 pkt_len,
+		      struct idg_pkt *p)
+{
+	size_t len = n < IDG_PARSE_COPY_MAX ? n : IDG_PARSE_COPY_MAX;
+	uint8_t *buf = malloc(IDG_PARSE_COPY_AT + len);
+	struct idg_copy c;
+	int r;
+
+	if (!buf)
+		abort();
+	memcpy(buf + IDG_PARSE_COPY_AT, f, len);
+	c.data = buf + IDG_PARSE_COPY_AT;
+	c.len = (__u32)len;
+	memset(p, 0, sizeof(*p));
+	r = idg_parse_copy(&c, pkt_len, p);
+	free(buf);
+	return r;
+}
+
 static int parse(const uint8_t *f, size_t n, __u32 pkt_len,
 		 struct idg_pkt *p)
 {
@@ -147,12 +216,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t in_size)
 	const __u8 known = IDG_PKT_F_FRAG | IDG_PKT_F_LATER |
 			   IDG_PKT_F_ICMP_REQ | IDG_PKT_F_ICMP_ERR |
 			   IDG_PKT_F_Q_REQ;
-	struct idg_pkt pkt = { 0 }, cut_pkt;
+	struct idg_pkt pkt = { 0 }, cut_pkt, copy_pkt;
 	const uint8_t *data;
 	size_t size, l3;
 	__u32 beyond;
 	uint8_t *copy;
-	int ret = 0;
+	int ret = 0, copy_ret;
 
 	if (in_size < 1)
 		return 0;
@@ -236,6 +305,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t in_size)
 			CHECK(r2 == ret);
 			CHECK(!memcmp(&cut_pkt, &pkt, sizeof(pkt)));
 		}
+	}
+	copy_ret = parse_copy(data, size, (__u32)size + beyond, &copy_pkt);
+	if (size <= IDG_PARSE_COPY_MAX) {
+		CHECK(copy_ret == ret);
+		CHECK(!memcmp(&copy_pkt, &pkt, sizeof(pkt)));
+	} else if (copy_ret != ret || is_trunc(copy_ret)) {
+		/* Cut short where the frame went on (a truncation of both
+		 * may still have filled different fields on the way). */
+		CHECK(is_trunc(copy_ret));
+	} else if (memcmp(&copy_pkt, &pkt, sizeof(pkt))) {
+		CHECK(same_but_quote(&pkt, &copy_pkt));
 	}
 	if (!beyond) {
 		int ref = ref_parse_reason(data, size);

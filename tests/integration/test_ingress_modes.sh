@@ -46,8 +46,8 @@ done
 
 # Frames whose IP and TCP headers are in paged data, not in the skb's
 # linear area (a frame of a page or more from AF_PACKET): at tc ingress
-# the program pulls the headers in (idgate_tc_*_pull, reached by a tail
-# call) and judges them like any other.
+# the program parses a copy of the headers (idgate_tc_*_copy, reached by
+# a tail call) and judges them like any other.
 idg "$NA" node-a apply -c "$(with_mode tc)" >/dev/null 2>&1 || not_ok "apply with xdpMode tc for paged frames"
 ip -n "$NA" link set eth0 mtu 9000
 ip -n "$NB" link set eth0 mtu 9000
