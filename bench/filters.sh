@@ -165,14 +165,14 @@ done
 note flood "idg-pktgen (DPDK, net_af_packet on the GEN veth, CPU $GEN_CPU): 64-byte UDP to port 9 from $N_ENDPOINTS source addresses x 1000 source ports, as fast as it goes, ${FLOOD_S} s; every filter denies it. filter_pps = GEN veth tx packets/s; drop_pps from the filter's own counter; softirq_ns_per_pkt = softirq time of all CPUs (/proc/stat, tick-sampled) / packets that reached the filter; the receive work runs on the sender's CPU (veth)"
 note flood "iptables = iptables-nft (Debian's default) INPUT chain, policy DROP; nft = one verdict map keyed on saddr . l4proto . dport, then a counter drop; idgate = xdpMode auto, recorded under the hook it picked on this veth"
 note progcost "idgate-flood: BPF stats (BPF_ENABLE_STATS) run_time_ns / run_cnt of idgate's ingress program over a separate ${STATS_S} s flood of the same traffic"
-note pingpong "sockperf ping-pong --tcp -m 64 --full-rtt (round trip), ${PP_S} s (sockperf drops its 0.4 s warm-up); client in GEN and server in DUT both pinned to CPU $APP_CPU; none = no filter, measured once"
+note pingpong "sockperf ping-pong --tcp -m 64 --full-rtt (round trip), ${PP_S} s (sockperf drops its 0.4 s warm-up); client in GEN and server in DUT both pinned to CPU $APP_CPU; none = no filter, measured at each N right before the filters (the same minutes as the filters it is compared with)"
 note connrate "bench/tools/connrate: one blocking connect() after another for ${CR_S} s, each closed with a RST; setup latency = connect() call to return"
 note throughput "iperf3, one TCP stream for ${TP_S} s, client pinned to CPU $GEN_CPU, server to CPU $APP_CPU"
 
 # in_list WORD LIST...: WORD is one of LIST.
 in_list() { local w=$1; shift; for x in "$@"; do [ "$x" = "$w" ] && return 0; done; return 1; }
 
-run_variant() { # run_variant VARIANT N ("null" for the unfiltered baseline)
+run_variant() { # run_variant VARIANT N
 	local v=$1 n=$2 app=0
 	# shellcheck disable=SC2086
 	{ [ "$n" = null ] || in_list "$n" $BENCH_NS_APP; } && app=1
@@ -195,9 +195,15 @@ run_variant() { # run_variant VARIANT N ("null" for the unfiltered baseline)
 	filter_off "$v"
 }
 
-# No filter at all, once: N means nothing to it.
-if in_list none $BENCH_VARIANTS; then run_variant none null; fi
+# No filter at all at each N of the app benches, right before the
+# filters: N means nothing to it, but a baseline measured once per run
+# spread by more than the bars allow between the minutes of a run
+# (docs/benchmarks.md, 2026-12-06), and report.py compares a filter at N
+# with the baseline recorded at N.
 for n in $BENCH_NS; do
+	if in_list none $BENCH_VARIANTS && in_list "$n" $BENCH_NS_APP; then
+		run_variant none "$n"
+	fi
 	for v in $BENCH_VARIANTS; do
 		[ "$v" = none ] || run_variant "$v" "$n"
 	done
