@@ -15,18 +15,22 @@
 #   idgate-run       idgate run on a config directory (one policy file per
 #                    100 rules): the changed file, written beside it
 #                    before t0, renamed into it (one mv process)
+#   idgate-run-ep    the same daemon, but the change adds one endpoint:
+#                    the probe's own Endpoint file, renamed in (rule N//2
+#                    allows it in both sets; without its endpoint the
+#                    probe's address is the world's)
 # Per repeat: the probe must be denied (nothing for 300 ms), t0, the
 # update, t1 = kernel receive time of the first datagram; then the base
 # rule set goes back in and the probe must be denied again.
 #
 # Env: BENCH_RESULTS (required), BENCH_NS (default "10 100 1000 10000"),
-# BENCH_REPEATS (default 3), BENCH_VARIANTS (default all five).
+# BENCH_REPEATS (default 3), BENCH_VARIANTS (default all six).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 BENCH_NS=${BENCH_NS:-"10 100 1000 10000"}
-read -ra VARIANTS <<<"${BENCH_VARIANTS:-idgate idgate-run iptables-legacy iptables-nft nft}"
+read -ra VARIANTS <<<"${BENCH_VARIANTS:-idgate idgate-run idgate-run-ep iptables-legacy iptables-nft nft}"
 UDPPROBE=$BENCH_DIR/tools/udpprobe.py
 PORT=6000
 INTERVAL_US=100
@@ -82,7 +86,7 @@ esac
 
 note "probe: UDP $PROBE -> $SERVER:$PORT, one datagram every ${INTERVAL_US} us asked (sender at SCHED_FIFO), $rate/s measured with no filter; this bounds the resolution (t1 is up to one interval after the verdict changed)"
 note "t0 = bash \$EPOCHREALTIME just before the update command; t1 = the kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME, taken before the filter) of the first probe datagram the receiver gets; value = t1 - t0"
-note "each variant reloads its whole rule set with one rule changed (rule N//2 becomes probe -> UDP $PORT): idgate: idgate apply -c changed.yaml (xdpMode auto) | iptables-legacy: iptables-legacy-restore < changed | iptables-nft: iptables-restore < changed (nft backend) | nft: nft -f changed (delete table + recreate, one transaction, a verdict map) | idgate-run: idgate run on a config directory (one policy file per 100 rules), the one changed file written beside it under a hidden name before t0, then renamed in by one mv process (t0 just before that mv)"
+note "each variant reloads its whole rule set with one rule changed (rule N//2 becomes probe -> UDP $PORT): idgate: idgate apply -c changed.yaml (xdpMode auto) | iptables-legacy: iptables-legacy-restore < changed | iptables-nft: iptables-restore < changed (nft backend) | nft: nft -f changed (delete table + recreate, one transaction, a verdict map) | idgate-run: idgate run on a config directory (one policy file per 100 rules), the one changed file written beside it under a hidden name before t0, then renamed in by one mv process (t0 just before that mv) | idgate-run-ep: the same daemon and directory, but the change adds one endpoint (the probe's Endpoint, a file of its own, renamed in; rule N//2 allows it in both sets)"
 note "per repeat the probe is checked denied (nothing for ${QUIET_MS} ms) before the update; afterwards the base set is reloaded and checked denied again; no flip within $((FLIP_MS / 1000)) s = failed"
 note "machine load at start (other jobs skew every number): $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 note "cmd ms (human table only, not recorded) = wall time of the update command; idgate's verdict can switch before its command exits"
@@ -92,18 +96,25 @@ SUMMARY=$TMP/summary
 : >"$SUMMARY"
 
 for v in "${VARIANTS[@]}"; do
+	# The filter a variant loads: idgate-run-ep is the daemon of
+	# idgate-run with another change.
+	fv=$v
+	[ "$v" = idgate-run-ep ] && fv=idgate-run
 	for n in $BENCH_NS; do
 		base=$TMP/prop.$v.$n.base changed=$TMP/prop.$v.$n.changed
 		if [ "$v" = idgate-run ]; then
 			run_rules "$n" "$base"
 			run_rules "$n" "$changed" --change
+		elif [ "$v" = idgate-run-ep ]; then
+			run_rules "$n" "$base" --probe-file
+			run_rules "$n" "$changed" --probe-file --change
 		else
 			filter_rules "$v" "$n" >"$base"
 			filter_rules "$v" "$n" --change >"$changed"
 		fi
 		t=${EPOCHREALTIME/[.,]/}
-		filter_load "$v" "$base"
-		case $v in idgate-run) ;; idgate*) IDG_LOADED=("$DUT dut") ;; esac
+		filter_load "$fv" "$base"
+		case $fv in idgate-run) ;; idgate*) IDG_LOADED=("$DUT dut") ;; esac
 		log "$v N=$n: base rule set loaded in $(((${EPOCHREALTIME/[.,]/} - t) / 1000)) ms"
 		if ! denied; then
 			fail "$v" "$n" "the base rule set does not deny the probe"
@@ -115,12 +126,12 @@ for v in "${VARIANTS[@]}"; do
 				fail "$v" "$n" "run $run: probe not denied before the update ($ANSWER)"
 				break
 			fi
-			if [ "$v" = idgate-run ]; then
+			if [ "$fv" = idgate-run ]; then
 				loads=$(grep -c "generation .* enforcing:" "$RUN_LOG")
 				run_plan "$changed"
 			fi
 			t0=${EPOCHREALTIME/[.,]/}
-			filter_load "$v" "$changed"
+			filter_load "$fv" "$changed"
 			t_cmd=${EPOCHREALTIME/[.,]/}
 			read -t $((FLIP_MS / 1000 + 5)) -r ANSWER <&"$RECV_OUT" || die "receiver silent: $(cat "$TMP/recv.err")"
 			# shellcheck disable=SC2086
@@ -141,7 +152,7 @@ for v in "${VARIANTS[@]}"; do
 			# idgate's own account of where its apply went (filter_load
 			# leaves the output in $TMP/apply.out).
 			detail=
-			case $v in
+			case $fv in
 			idgate-run)
 				# The daemon logs its load after the switch.
 				for _ in $(seq 1 50); do
@@ -159,15 +170,15 @@ for v in "${VARIANTS[@]}"; do
 				fail "$v" "$n" "run $run: probe denied again after the update"
 				break
 			fi
-			filter_load "$v" "$base"
+			filter_load "$fv" "$base"
 			if ! denied; then
 				fail "$v" "$n" "run $run: the probe stays allowed after reloading the base rule set"
 				break
 			fi
 		done
-		[ "$v" = idgate-run ] && filter_off "$v"
+		[ "$fv" = idgate-run ] && filter_off "$fv"
 	done
-	[ "$v" = idgate-run ] || filter_off "$v"
+	[ "$fv" = idgate-run ] || filter_off "$fv"
 done
 
 echo
