@@ -38,8 +38,8 @@ static __always_inline int idg_geneve_forged(const struct idg_pkt *p)
 /*
  * A program parses the skb's linear area first. When that failed on a
  * frame with paged data, the headers are parsed from a copy of the first
- * IDG_PARSE_COPY_MAX bytes instead (struct idg_win says why a copy, not a
- * pull). That parse is a program of its own, reached by a tail call: two
+ * IDG_PARSE_COPY_MAX bytes instead (struct idg_copy in parse.h says why a
+ * copy, not a pull). That parse is a program of its own, reached by a tail call: two
  * parses in one program double the states the verifier walks through the
  * verdict after them (about 800 000 instructions at tc ingress with the
  * verdict inlined), one keeps it near the XDP program's.
@@ -82,10 +82,10 @@ static __always_inline __u32 idg_tc_judge(struct __sk_buff *skb, __u8 dir,
 		}
 		want = skb->len < IDG_PARSE_COPY_MAX ? skb->len :
 						       IDG_PARSE_COPY_MAX;
-		/* Nothing copied: the parse says the frame is cut short, as
-		 * it would of a frame shorter than an Ethernet header (a
-		 * bound, unlike want != 0, that 6.1's verifier carries on to
-		 * the helper's size). */
+		/* Shorter than an Ethernet header, nothing is copied and the
+		 * parse says the frame is cut short, as the frame's own parse
+		 * did. A lower bound, unlike want != 0, is what 6.1's
+		 * verifier carries on to the helper's size argument. */
 		if (want >= sizeof(struct ethhdr) &&
 		    !bpf_skb_load_bytes(skb, 0, buf->b + IDG_PARSE_COPY_AT,
 					want))
