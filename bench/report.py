@@ -646,6 +646,21 @@ def bar_rows(d):
     def status(ok):
         return "met" if ok else "**missed**"
 
+    def median_bar(bar, target, key, limit, unit, strict=False, pct=False):
+        """A bar on one median: at most limit (below it, if strict)."""
+        a = d.get(*key)
+        if not a:
+            nodata(bar, target, f"{key[0]} {key[1]} N={key[2]}")
+            return
+        ok = a.median < limit if strict else a.median <= limit
+        detail = f"min–max {num(a.min)}–{num(a.max)} {unit}"
+        if not ok:
+            detail += f"; {num(a.median - limit)} {unit}"
+            if pct:
+                detail += f" ({(a.median / limit - 1) * 100:.0f}%)"
+            detail += " over"
+        rows.append([bar, f"{num(a.median)} {unit}", target, status(ok), detail])
+
     # Flat in N.
     for v in ["idgate-flood", "idgate-testrun-established", "idgate-testrun-denied"]:
         bar = f"Cost flat in N ({v})"
@@ -687,17 +702,8 @@ def bar_rows(d):
         rows.append([bar, times(q), target, status(ok), detail])
 
     # The program's own time under the flood.
-    bar = "Program time under the flood, N=10000 (idgate-flood)"
-    target = "≤ 150 ns"
-    a = d.get("progcost", "idgate-flood", 10000, "ns_per_pkt")
-    if not a:
-        nodata(bar, target, "progcost idgate-flood N=10000")
-    else:
-        ok = a.median <= 150
-        detail = f"min–max {num(a.min)}–{num(a.max)} ns"
-        if not ok:
-            detail += f"; {num(a.median - 150)} ns over"
-        rows.append([bar, f"{num(a.median)} ns", target, status(ok), detail])
+    median_bar("Program time under the flood, N=10000 (idgate-flood)", "≤ 150 ns",
+               ("progcost", "idgate-flood", 10000, "ns_per_pkt"), 150, "ns")
 
     # veth flood: softirq per dropped packet against nftables' verdict map.
     for v in [x for x in d.variants("flood") if x.startswith("idgate")]:
@@ -809,17 +815,9 @@ def bar_rows(d):
         rows.append([bar, f"{q * 100:.1f}%", target, status(ok), detail])
 
     # Propagation.
-    bar = "Propagation of one change among 10000 (idgate)"
-    target = "< 10 ms"
-    a = d.get("propagation", "idgate", 10000, "ms")
-    if not a:
-        nodata(bar, target, "propagation idgate N=10000")
-    else:
-        ok = a.median < 10
-        detail = f"min–max {num(a.min)}–{num(a.max)} ms"
-        if not ok:
-            detail += f"; {num(a.median - 10)} ms ({(a.median / 10 - 1) * 100:.0f}%) over"
-        rows.append([bar, f"{num(a.median)} ms", target, status(ok), detail])
+    median_bar("Propagation of one change among 10000 (idgate)", "< 10 ms",
+               ("propagation", "idgate", 10000, "ms"), 10, "ms", strict=True,
+               pct=True)
 
     # The control plane (issue 12): one change with the daemon, and churn.
     bar = "Propagation of one rule among 10000, idgate run (idgate-run)"
@@ -834,17 +832,8 @@ def bar_rows(d):
         if not ok:
             detail += f"; needs ≤ {num(min(5, b.median / 5))} ms"
         rows.append([bar, f"{num(a.median)} ms", target, status(ok), detail])
-    bar = "Propagation of one endpoint added among 5000, idgate run (idgate-run-ep)"
-    target = "p50 ≤ 5 ms"
-    a = d.get("propagation", "idgate-run-ep", 10000, "ms")
-    if not a:
-        nodata(bar, target, "propagation idgate-run-ep at N=10000")
-    else:
-        ok = a.median <= 5
-        detail = f"min–max {num(a.min)}–{num(a.max)} ms"
-        if not ok:
-            detail += f"; {num(a.median - 5)} ms over"
-        rows.append([bar, f"{num(a.median)} ms", target, status(ok), detail])
+    median_bar("Propagation of one endpoint added among 5000, idgate run (idgate-run-ep)",
+               "p50 ≤ 5 ms", ("propagation", "idgate-run-ep", 10000, "ms"), 5, "ms")
     checks = [("p99_ms", "p99 ≤ 20 ms", lambda x: x <= 20, "ms"),
               ("cpu_pct", "daemon CPU ≤ 10% of a core", lambda x: x <= 10, "%"),
               ("end_state_ok", "end state = fresh apply", lambda x: x >= 1, "")]
