@@ -26,8 +26,6 @@
 #define IDG_VERDICT_INLINE 0
 #include <idgate/bpf/nat.h>
 
-#define IDG_TC_PULL_LEN 256
-
 /* reason and direction of a drop, in one argument */
 #define IDG_DROP_ARG(reason, dir) ((reason) | (__u32)(dir) << 16)
 

@@ -18,10 +18,6 @@
 #define IDG_VERDICT_INLINE 1
 #include <idgate/bpf/tunnel.h>
 
-/* As tc/idgate_tc.bpf.c: Ethernet, VLAN tags, IPv6 extension headers
- * and a TCP header with options fit in almost every real packet. */
-#define IDG_TC_PULL_LEN 256
-
 static __always_inline int idg_gw_up(__be32 gw)
 {
 	struct idg_gw_health *h = bpf_map_lookup_elem(&idg_gw_health, &gw);

@@ -221,6 +221,11 @@ static __always_inline __sum16 idg_ipv4_csum(const void *hdr)
 	return idg_csum_fold(sum);
 }
 
+/* What the programs that rewrite frames pull of paged headers: Ethernet,
+ * VLAN tags, IPv6 extension headers and a TCP header with options fit in
+ * almost every real packet. */
+#define IDG_TC_PULL_LEN 256
+
 /*
  * Make the first [want] bytes (at most the packet) linear. Only when they
  * are not already: pulling unclones, i.e. copies, the skb.
