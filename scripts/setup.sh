@@ -19,6 +19,7 @@ packages=(
 	libclang-rt-14-dev
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
 	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev libmicrohttpd-dev
+	libpcre2-dev
 	libcmocka-dev
 	iproute2 procps python3 curl postgresql tshark nftables ethtool
 	# bench/: DPDK traffic generator, baselines and measuring tools

@@ -182,6 +182,15 @@ int cfg_to_ports(struct cfg_parser *p, const yaml_node_t *n, bool deny,
 		 struct idg_rule *r);
 int cfg_icmps(struct cfg_parser *p, const yaml_node_t *n,
 	      struct idg_rule *r);
+/* config_http.c: a toPorts entry's rules section into r->l7; *idx is
+ * its index there, or -1 when it holds no L7 rule. */
+int cfg_l7_rules(struct cfg_parser *p, const yaml_node_t *n,
+		 struct idg_rule *r, int *idx);
+/* Cilium's checks of the ports an L7 section applies to (r->ports from
+ * index first on). */
+int cfg_l7_ports(struct cfg_parser *p, const struct idg_rule *r,
+		 size_t first);
+void cfg_l7_free(struct idg_l7_rules *l7);
 void cfg_policy_free(struct idg_policy *pol);
 
 /* ---- config_egw.c ---- */

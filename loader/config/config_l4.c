@@ -8,46 +8,6 @@
 #include "config_int.h"
 #include "util/util.h"
 
-/* Cilium's L7 sections, and how to name their rules in a message. */
-static const struct {
-	const char *key;
-	const char *what;
-} l7_kinds[] = {
-	{ "http", "HTTP" },
-	{ "kafka", "Kafka" },
-	{ "dns", "DNS" },
-	{ "l7proto", "L7" },
-	{ "l7", "L7" },
-};
-
-/*
- * idgate has no proxy: accepting L7 rules would silently widen the policy
- * to the whole port, so each one is an error that says so.
- */
-static int l7_rules(struct cfg_parser *p, const yaml_node_t *n)
-{
-	struct yc_kv kv[YC_ARRAY_SIZE(l7_kinds)] = { 0 };
-	struct yc_field f[YC_ARRAY_SIZE(l7_kinds)];
-	int err = 0;
-
-	for (size_t i = 0; i < YC_ARRAY_SIZE(l7_kinds); i++)
-		f[i] = (struct yc_field){ .name = l7_kinds[i].key,
-					  .out = &kv[i] };
-	if (yc_is_null(n))
-		return 0;
-	if (yc_fields(p, n, "toPorts.rules", f, YC_ARRAY_SIZE(f)))
-		return -EINVAL;
-	for (size_t i = 0; i < YC_ARRAY_SIZE(l7_kinds); i++) {
-		if (!kv[i].key)
-			continue;
-		idg_err(p->d, yc_pos(p, kv[i].key),
-			"L7 rules (rules.%s) are not supported yet: idgate enforces L3/L4 only, and would not enforce these %s rules. Remove the rules section to enforce only the ports",
-			l7_kinds[i].key, l7_kinds[i].what);
-		err = -EINVAL;
-	}
-	return err;
-}
-
 static int protocol(struct cfg_parser *p, const yaml_node_t *n,
 		    uint8_t *proto)
 {
@@ -125,6 +85,7 @@ static int port_proto(struct cfg_parser *p, const yaml_node_t *n,
 	if (!pr)
 		return cfg_oom(p, n);
 	pr->pos = yc_pos(p, n);
+	pr->l7 = -1;
 	if (proto.val && protocol(p, proto.val, &pr->proto))
 		err = -EINVAL;
 	if (!port.val) {
@@ -169,12 +130,16 @@ static int port_rule(struct cfg_parser *p, const yaml_node_t *n, bool deny,
 		YC_REJECT("terminatingTLS", rej),
 		YC_REJECT("listener", rej),
 	};
-	int err = 0;
+	size_t first = r->n_ports;
+	int err = 0, l7 = -1;
 
 	if (yc_fields(p, n, "toPorts", f, YC_ARRAY_SIZE(f)))
 		return -EINVAL;
-	if (rules.val && l7_rules(p, rules.val))
+	if (rules.val && cfg_l7_rules(p, rules.val, r, &l7))
 		err = -EINVAL;
+	if (l7 >= 0)
+		idg_err(p->d, yc_pos(p, rules.key),
+			"L7 HTTP rules are checked but not enforced yet: idgate has no L7 proxy in this version and would enforce only the ports. Remove the rules section to enforce the ports alone");
 	/* Cilium matches no port at all with an entry without ports. */
 	if (!ports.val || yc_is_null(ports.val) ||
 	    (ports.val->type == YAML_SEQUENCE_NODE && !yc_seq_len(ports.val))) {
@@ -194,6 +159,10 @@ static int port_rule(struct cfg_parser *p, const yaml_node_t *n, bool deny,
 	for (size_t i = 0; i < yc_seq_len(ports.val); i++)
 		if (port_proto(p, yc_seq_item(p, ports.val, i), r))
 			err = -EINVAL;
+	for (size_t i = first; i < r->n_ports; i++)
+		r->ports[i].l7 = l7;
+	if (cfg_l7_ports(p, r, first))
+		err = -EINVAL;
 	return err;
 }
 

@@ -23,6 +23,9 @@ static void rule_free(struct idg_rule *r)
 		free(r->cidrs[i].except);
 	free(r->cidrs);
 	free(r->ports);
+	for (size_t i = 0; i < r->n_l7; i++)
+		cfg_l7_free(&r->l7[i]);
+	free(r->l7);
 	free(r->icmps);
 }
 

@@ -92,6 +92,37 @@ struct idg_port_rule {
 	uint16_t port;     /* 0: every port (Cilium's meaning) */
 	uint16_t end_port; /* 0 or < port: just port (a warning was given) */
 	uint8_t proto;     /* IPPROTO_TCP/UDP/SCTP; 0 = ANY (TCP+UDP+SCTP) */
+	/* The toPorts entry's L7 rules: an index into the rule's l7, or -1
+	 * for none (L3/L4 only). */
+	int l7;
+	struct idg_pos pos;
+};
+
+/*
+ * One element of rules.http (Cilium's PortRuleHTTP). method, path and
+ * host are whole-value regexes (NULL: any); every header must be there,
+ * with exactly value when value is not NULL. The fields are ANDed.
+ */
+struct idg_http_header {
+	char *name;
+	char *value; /* NULL: present with any value */
+	struct idg_pos pos;
+};
+
+struct idg_http_rule {
+	char *method;
+	char *path; /* the request target, query included, as Envoy's :path */
+	char *host; /* the Host header (:authority) */
+	struct idg_http_header *headers; /* headers and headerMatches */
+	size_t n_headers;
+	struct idg_pos pos;
+};
+
+/* The L7 rules of one toPorts entry: alternatives, any one admits a
+ * request. Only HTTP for now. */
+struct idg_l7_rules {
+	struct idg_http_rule *http;
+	size_t n_http;
 	struct idg_pos pos;
 };
 
@@ -118,6 +149,8 @@ struct idg_rule {
 	/* toPorts[].ports[] flattened; none = every port and protocol */
 	struct idg_port_rule *ports;
 	size_t n_ports;
+	struct idg_l7_rules *l7; /* the toPorts entries' rules sections */
+	size_t n_l7;
 	struct idg_icmp_rule *icmps; /* icmps[].fields[] flattened */
 	size_t n_icmps;
 	struct idg_pos pos;

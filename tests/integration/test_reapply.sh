@@ -90,7 +90,7 @@ PY
 if idg "$NA" node-a apply -c "$TMP/bad.yaml" 2>"$TMP/bad.err"; then
 	not_ok "an L7 rule was accepted"
 else
-	grep -q "not supported" "$TMP/bad.err" && ok "L7 rule refused with a clear message" || not_ok "L7 message: $(cat "$TMP/bad.err")"
+	grep -q "not enforced yet" "$TMP/bad.err" && ok "L7 rule refused with a clear message" || not_ok "L7 message: $(cat "$TMP/bad.err")"
 fi
 expect pass "after a refused apply: allowed flow still allowed" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 9000
 expect_denied "$NA" node-a policy-default-deny "after a refused apply: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080

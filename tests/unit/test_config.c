@@ -731,26 +731,176 @@ static void test_billing_api_l4(void **state)
 	idg_config_free(&cfg);
 }
 
+/* A policy whose one toPorts entry has the ports given and HTTP rules. */
+#define CNP_L7_PORTS(ports) \
+	"apiVersion: cilium.io/v2\n"			/* 1 */ \
+	"kind: CiliumNetworkPolicy\n"			/* 2 */ \
+	"metadata:\n"					/* 3 */ \
+	"  name: p\n"					/* 4 */ \
+	"  namespace: production\n"			/* 5 */ \
+	"spec:\n"					/* 6 */ \
+	"  endpointSelector:\n"				/* 7 */ \
+	"    matchLabels: {app: billing-api}\n"		/* 8 */ \
+	"  ingress:\n"					/* 9 */ \
+	"  - toPorts:\n"				/* 10 */ \
+	"    - ports:\n"				/* 11 */ \
+	"      - " ports "\n"				/* 12 */ \
+	"      rules:\n"				/* 13 */ \
+	"        http: [{method: GET}]\n"		/* 14 */
+
+/* The article's L7 policy: its rules section after BILLING_L4. */
+#define BILLING_L7 \
+	BILLING_L4 \
+	"      rules:\n"					/* 20 */ \
+	"        http:\n"				/* 21 */ \
+	"        - method: \"GET\"\n"			/* 22 */ \
+	"          path: \"/api/v1/users/.*\"\n"		/* 23 */ \
+	"        - method: \"POST\"\n"			/* 24 */ \
+	"          path: \"/api/internal/process-batch\"\n" /* 25 */ \
+	"          host: \"billing\\\\.internal(:8080)?\"\n" /* 26 */ \
+	"          headers: [\"X-Batch: nightly run\", X-Trace]\n" /* 27 */ \
+	"          headerMatches:\n"			/* 28 */ \
+	"          - {name: X-Env, value: prod}\n"	/* 29 */ \
+	"          - {name: X-Req}\n"			/* 30 */ \
+	"        - {}\n"				/* 31 */
+
+#define L7_GATE "L7 HTTP rules are checked but not enforced yet"
+
+/*
+ * The rules read into the model with Cilium's meaning; until the proxy
+ * enforces them, the one error is that they are not enforced.
+ */
 static void test_billing_api_l7(void **state)
 {
+	struct idg_config cfg;
+	struct idg_diags d;
+	const struct idg_rule *r;
+	const struct idg_http_rule *h;
+
 	(void)state;
-	expect_err(BILLING_L4
-		   "      rules:\n"				/* 20 */
-		   "        http:\n"			/* 21 */
-		   "        - method: \"GET\"\n"		/* 22 */
-		   "          path: \"/api/v1/invoices.*\"\n" /* 23 */
-		   "        - method: \"POST\"\n"		/* 24 */
-		   "          path: \"/api/v1/invoices\"\n",	/* 25 */
-		   "L7 rules (rules.http) are not supported yet: idgate enforces L3/L4 only, and would not enforce these HTTP rules. Remove the rules section to enforce only the ports",
-		   21, 9);
+	assert_int_equal(load(BILLING_L7, &cfg, &d), -EINVAL);
+	if (d.n != 1 || !find(&d, IDG_DIAG_ERROR, L7_GATE)) {
+		idg_diags_print(&d, stderr);
+		fail();
+	}
+	assert_int_equal(d.v[0].pos.line, 20);
+	assert_int_equal(d.v[0].pos.col, 7);
+	r = &cfg.policies[0].rules[IDG_RS_INGRESS][0];
+	assert_int_equal(r->n_ports, 1);
+	assert_int_equal(r->ports[0].l7, 0);
+	assert_int_equal(r->n_l7, 1);
+	assert_int_equal(r->l7[0].n_http, 3);
+	h = &r->l7[0].http[0];
+	assert_string_equal(h->method, "GET");
+	assert_string_equal(h->path, "/api/v1/users/.*");
+	assert_null(h->host);
+	assert_int_equal(h->n_headers, 0);
+	assert_pos(h->pos, 22, 11);
+	h = &r->l7[0].http[1];
+	assert_string_equal(h->method, "POST");
+	assert_string_equal(h->path, "/api/internal/process-batch");
+	assert_string_equal(h->host, "billing\\.internal(:8080)?");
+	assert_int_equal(h->n_headers, 4);
+	/* Split at the first space, the name's colon dropped. */
+	assert_string_equal(h->headers[0].name, "X-Batch");
+	assert_string_equal(h->headers[0].value, "nightly run");
+	assert_string_equal(h->headers[1].name, "X-Trace");
+	assert_null(h->headers[1].value);
+	assert_string_equal(h->headers[2].name, "X-Env");
+	assert_string_equal(h->headers[2].value, "prod");
+	assert_string_equal(h->headers[3].name, "X-Req");
+	assert_null(h->headers[3].value);
+	/* An empty entry: every request. */
+	h = &r->l7[0].http[2];
+	assert_null(h->method);
+	assert_null(h->path);
+	assert_null(h->host);
+	assert_int_equal(h->n_headers, 0);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+}
+
+/* An empty rules section is no L7 rule, as in Cilium: the ports alone. */
+static void test_l7_empty_is_l4(void **state)
+{
+	static const char *const empty[] = { "      rules: {}\n",
+					     "      rules: {http: []}\n",
+					     "      rules:\n" };
+	struct idg_config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(empty) / sizeof(*empty); i++) {
+		char yaml[4096];
+
+		snprintf(yaml, sizeof(yaml), "%s%s", BILLING_L4, empty[i]);
+		load_clean(yaml, &cfg);
+		assert_int_equal(cfg.policies[0].rules[IDG_RS_INGRESS][0].n_l7,
+				 0);
+		assert_int_equal(cfg.policies[0].rules[IDG_RS_INGRESS][0].ports[0].l7,
+				 -1);
+		idg_config_free(&cfg);
+	}
+}
+
+/* Each is refused with its own message, beside the gate's (2 errors). */
+static const struct {
+	const char *rules; /* from line 20 on, after BILLING_L4 */
+	const char *needle;
+	int line, col;
+} l7_refuses[] = {
+	{ "      rules:\n        http: [{method: \"GET(\"}]\n",
+	  "rules.http.method: bad regex 'GET(': missing closing parenthesis (at offset 4)", 21, 25 },
+	{ "      rules:\n        http: [{path: \"/a/(?!admin).*\"}]\n",
+	  "rules.http.path: bad regex '/a/(?!admin).*': (?!a is not in RE2's syntax", 21, 23 },
+	{ "      rules:\n        http: [{host: \"(a)\\\\1\"}]\n",
+	  "backreference", 21, 23 },
+	{ "      rules:\n        http: [{headers: [\"Bad:Name x\"]}]\n",
+	  "rules.http.headers: 'Bad:Name' does not start with an HTTP field name", 21, 27 },
+	{ "      rules:\n        http: [{headerMatches: [{value: x}]}]\n",
+	  "missing field 'name'", 21, 33 },
+	{ "      rules:\n        http: [{headerMatches: [{name: X-A, secret: {name: s}}]}]\n",
+	  "secret is not supported: idgate has no Kubernetes secrets", 21, 45 },
+	{ "      rules:\n        http: [{headerMatches: [{name: X-A, value: b, mismatch: LOG}]}]\n",
+	  "mismatch is not supported", 21, 55 },
+	{ "      rules:\n        http: [{verb: GET}]\n",
+	  "unknown field 'verb' in rules.http", 21, 17 },
+};
+
+static void test_l7_refuses(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(l7_refuses) / sizeof(*l7_refuses); i++) {
+		char yaml[4096];
+
+		snprintf(yaml, sizeof(yaml), "%s%s", BILLING_L4,
+			 l7_refuses[i].rules);
+		expect(yaml, IDG_DIAG_ERROR, l7_refuses[i].needle,
+		       l7_refuses[i].line, l7_refuses[i].col, 2);
+	}
+	/* Other L7 kinds: refused, no gate (nothing HTTP to enforce). */
 	expect_err(BILLING_L4
 		   "      rules:\n"				/* 20 */
 		   "        kafka: [{topic: invoices}]\n",	/* 21 */
-		   "rules.kafka", 21, 9);
+		   "Kafka rules (rules.kafka) are not supported", 21, 9);
 	expect_err(BILLING_L4
 		   "      rules:\n"				/* 20 */
 		   "        dns: [{matchPattern: \"*\"}]\n",	/* 21 */
-		   "these DNS rules", 21, 9);
+		   "DNS rules (rules.dns)", 21, 9);
+}
+
+/* Cilium's PortRule checks: L7 on TCP ports other than 0 only. */
+static void test_l7_ports(void **state)
+{
+	(void)state;
+	expect(CNP_L7_PORTS("{port: \"80\"}"),
+	       IDG_DIAG_ERROR, "L7 rules can only apply to TCP (not ANY)", 12, 9, 2);
+	expect(CNP_L7_PORTS("{port: \"53\", protocol: UDP}"),
+	       IDG_DIAG_ERROR, "L7 rules can only apply to TCP (not UDP)", 12, 9, 2);
+	expect(CNP_L7_PORTS("{port: \"0\", protocol: TCP}"),
+	       IDG_DIAG_ERROR, "L7 rules can not be used when a port is 0", 12, 9, 2);
+	/* A range is Cilium's too. */
+	expect(CNP_L7_PORTS("{port: \"80\", endPort: 90, protocol: TCP}"),
+	       IDG_DIAG_ERROR, L7_GATE, 13, 7, 1);
 }
 
 /* ---- bad input: YAML and document structure ---- */
@@ -2123,6 +2273,9 @@ int main(void)
 		cmocka_unit_test(test_empty_documents),
 		cmocka_unit_test(test_billing_api_l4),
 		cmocka_unit_test(test_billing_api_l7),
+		cmocka_unit_test(test_l7_empty_is_l4),
+		cmocka_unit_test(test_l7_refuses),
+		cmocka_unit_test(test_l7_ports),
 		cmocka_unit_test(test_malformed_yaml),
 		cmocka_unit_test(test_cilium_refuses),
 		cmocka_unit_test(test_cilium_list_limits),

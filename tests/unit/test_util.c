@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "util/regex.h"
 #include "util/strmap.h"
 #include "util/util.h"
 
@@ -407,6 +408,107 @@ static void strmap_finds_every_key(void **state)
 	idg_strmap_free(&m);
 }
 
+static bool re_matches(const char *pat, const char *s)
+{
+	struct idg_regex *re;
+	char err[256];
+	bool m;
+
+	assert_int_equal(idg_regex_compile(pat, &re, err, sizeof(err)), 0);
+	m = idg_regex_match(re, s, strlen(s));
+	idg_regex_free(re);
+	return m;
+}
+
+/* Envoy matches Cilium's HTTP regexes against the whole value. */
+static void regex_matches_whole_value(void **state)
+{
+	(void)state;
+	assert_true(re_matches("GET", "GET"));
+	assert_false(re_matches("GET", "GETX"));
+	assert_false(re_matches("GET", "XGET"));
+	assert_false(re_matches("GET", "get"));
+	/* An alternation binds inside the whole-value group. */
+	assert_true(re_matches("GET|POST", "POST"));
+	assert_false(re_matches("GET|POST", "POSTX"));
+	assert_false(re_matches("GET|POST", "XGET"));
+	assert_true(re_matches("/api/v1/users/.*", "/api/v1/users/42"));
+	assert_true(re_matches("/api/v1/users/.*", "/api/v1/users/"));
+	assert_false(re_matches("/api/v1/users/.*", "/api/v1/users"));
+	assert_false(re_matches("/api/v1/users/.*", "/x/api/v1/users/1"));
+	/* . does not cross a newline, as in RE2; (?s) lets it. */
+	assert_false(re_matches("a.*", "a\nb"));
+	assert_true(re_matches("(?s)a.*", "a\nb"));
+	/* $ is the end, not "before a final newline". */
+	assert_false(re_matches("abc$", "abc\n"));
+	assert_true(re_matches("(?i)get", "GeT"));
+	assert_true(re_matches("\\d{2,3}", "123"));
+	assert_false(re_matches("\\d{2,3}", "1234"));
+	assert_true(re_matches("foo\\.bar\\.com", "foo.bar.com"));
+	assert_false(re_matches("foo\\.bar\\.com", "fooXbar.com"));
+	assert_true(re_matches("foo.bar.com", "fooXbar.com"));
+	assert_true(re_matches("[[:alpha:]]+", "abc"));
+	assert_true(re_matches("(?P<v>v[0-9])/.*", "v1/x"));
+	assert_true(re_matches("a+?", "aaa"));
+	assert_true(re_matches("", ""));
+	assert_false(re_matches("", "x"));
+	/* Bytes that are not UTF-8 do not make a match fail hard. */
+	assert_true(re_matches("/a/.*", "/a/\xff\xfe"));
+}
+
+static void regex_refuses(const char *pat, const char *why)
+{
+	struct idg_regex *re = (struct idg_regex *)1;
+	char err[256];
+
+	assert_int_equal(idg_regex_compile(pat, &re, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(re);
+	if (!strstr(err, why))
+		fail_msg("pattern '%s': '%s' lacks '%s'", pat, err, why);
+}
+
+/* What RE2 lacks or reads otherwise is refused, with a reason. */
+static void regex_refuses_what_re2_lacks(void **state)
+{
+	(void)state;
+	regex_refuses("(a)\\1", "backreference");
+	regex_refuses("a(?=b)", "lookaround");
+	regex_refuses("a(?!b)", "lookaround");
+	regex_refuses("(?<=a)b", "lookaround");
+	regex_refuses("(?<!a)b", "lookaround");
+	regex_refuses("(?>a+)b", "atomic");
+	regex_refuses("a++", "possessive");
+	regex_refuses("a*+", "possessive");
+	regex_refuses("a{2}+", "possessive");
+	regex_refuses("a?+", "possessive");
+	regex_refuses("(*UTF)a", "verb");
+	regex_refuses("\\Ka", "\\K");
+	regex_refuses("a\\Z", "\\Z");
+	regex_refuses("\\h+", "\\h");
+	regex_refuses("\\v", "\\v");
+	regex_refuses("a{1001}", "1000");
+	regex_refuses("(?x) a", "(?x");
+	/* Plain syntax errors, with PCRE2's reason and the offset. */
+	regex_refuses("a(b", "offset");
+	regex_refuses("[a", "offset");
+	regex_refuses("a\\", "offset");
+	regex_refuses("*a", "offset");
+}
+
+/* What reads as a refused construct but is not one. */
+static void regex_takes_look_alikes(void **state)
+{
+	(void)state;
+	assert_true(re_matches("[(?=]+", "(?="));
+	assert_true(re_matches("\\(\\?=", "(?="));
+	assert_true(re_matches("a+b+", "aabb"));
+	assert_true(re_matches("\\Q(?=a++\\E", "(?=a++"));
+	assert_true(re_matches("x{,2}", "x{,2}"));
+	assert_true(re_matches("[+]+", "++"));
+	assert_true(re_matches("\\x41\\t", "A\t"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +526,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(leftovers_only_of_that_file, fx_setup, fx_teardown),
 		cmocka_unit_test(proto_names_are_cilium_spelling),
 		cmocka_unit_test(proto_parse_any_case),
+		cmocka_unit_test(regex_matches_whole_value),
+		cmocka_unit_test(regex_refuses_what_re2_lacks),
+		cmocka_unit_test(regex_takes_look_alikes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
