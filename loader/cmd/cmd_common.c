@@ -76,6 +76,29 @@ void cmd_reuse_free(struct cmd_reuse *r)
 	idg_gen_quiesce_wait(&r->grace);
 }
 
+/*
+ * L7 rules parse and compile, but nothing enforces them yet: a config
+ * with any is refused, one error per rules section, rather than enforced
+ * on its ports alone (SPEC: never silently allow).
+ */
+static int l7_not_enforced(struct cmd_compiled *cc)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < cc->cfg.n_policies; i++) {
+		const struct idg_policy *pol = &cc->cfg.policies[i];
+
+		for (int k = 0; k < IDG_RS_MAX; k++)
+			for (size_t j = 0; j < pol->n_rules[k]; j++)
+				for (size_t l = 0; l < pol->rules[k][j].n_l7; l++) {
+					idg_err(&cc->d, pol->rules[k][j].l7[l].pos,
+						"L7 HTTP rules are checked but not enforced yet: idgate has no L7 proxy in this version and would enforce only the ports. Remove the rules section to enforce the ports alone");
+					err = -EINVAL;
+				}
+	}
+	return err;
+}
+
 int cmd_compile_cached(const struct idg_instance *in, const char *path,
 		       struct cmd_reuse *reuse, struct cmd_compiled *cc)
 {
@@ -128,6 +151,8 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 					    &cc->st, &cc->c, &cc->d,
 					    reuse ? &reuse->compile : NULL);
 	idg_state_free(&old);
+	if (!err)
+		err = l7_not_enforced(cc);
 	if (!err)
 		mark_kept_cookies(cc);
 	cc->compile_ms = idg_now_ms() - t0;

@@ -274,7 +274,6 @@ int cfg_l7_rules(struct cfg_parser *p, const yaml_node_t *n,
 	l7 = cfg_push(r->l7, r->n_l7);
 	if (!l7)
 		return cfg_oom(p, n);
-	l7->pos = yc_pos(p, n);
 	for (size_t i = 0; i < yc_seq_len(http.val); i++)
 		if (http_rule(p, yc_seq_item(p, http.val, i), l7))
 			err = -EINVAL;

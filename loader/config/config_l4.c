@@ -138,8 +138,7 @@ static int port_rule(struct cfg_parser *p, const yaml_node_t *n, bool deny,
 	if (rules.val && cfg_l7_rules(p, rules.val, r, &l7))
 		err = -EINVAL;
 	if (l7 >= 0)
-		idg_err(p->d, yc_pos(p, rules.key),
-			"L7 HTTP rules are checked but not enforced yet: idgate has no L7 proxy in this version and would enforce only the ports. Remove the rules section to enforce the ports alone");
+		r->l7[l7].pos = yc_pos(p, rules.key);
 	/* Cilium matches no port at all with an entry without ports. */
 	if (!ports.val || yc_is_null(ports.val) ||
 	    (ports.val->type == YAML_SEQUENCE_NODE && !yc_seq_len(ports.val))) {

@@ -123,7 +123,7 @@ struct idg_http_rule {
 struct idg_l7_rules {
 	struct idg_http_rule *http;
 	size_t n_http;
-	struct idg_pos pos;
+	struct idg_pos pos; /* of the rules key */
 };
 
 struct idg_icmp_rule {

@@ -764,31 +764,20 @@ static void test_billing_api_l4(void **state)
 	"          - {name: X-Req}\n"			/* 30 */ \
 	"        - {}\n"				/* 31 */
 
-#define L7_GATE "L7 HTTP rules are checked but not enforced yet"
-
-/*
- * The rules read into the model with Cilium's meaning; until the proxy
- * enforces them, the one error is that they are not enforced.
- */
+/* The rules read into the model with Cilium's meaning. */
 static void test_billing_api_l7(void **state)
 {
 	struct idg_config cfg;
-	struct idg_diags d;
 	const struct idg_rule *r;
 	const struct idg_http_rule *h;
 
 	(void)state;
-	assert_int_equal(load(BILLING_L7, &cfg, &d), -EINVAL);
-	if (d.n != 1 || !find(&d, IDG_DIAG_ERROR, L7_GATE)) {
-		idg_diags_print(&d, stderr);
-		fail();
-	}
-	assert_int_equal(d.v[0].pos.line, 20);
-	assert_int_equal(d.v[0].pos.col, 7);
+	load_clean(BILLING_L7, &cfg);
 	r = &cfg.policies[0].rules[IDG_RS_INGRESS][0];
 	assert_int_equal(r->n_ports, 1);
 	assert_int_equal(r->ports[0].l7, 0);
 	assert_int_equal(r->n_l7, 1);
+	assert_pos(r->l7[0].pos, 20, 7);
 	assert_int_equal(r->l7[0].n_http, 3);
 	h = &r->l7[0].http[0];
 	assert_string_equal(h->method, "GET");
@@ -817,7 +806,6 @@ static void test_billing_api_l7(void **state)
 	assert_null(h->host);
 	assert_int_equal(h->n_headers, 0);
 	idg_config_free(&cfg);
-	idg_diags_free(&d);
 }
 
 /* An empty rules section is no L7 rule, as in Cilium: the ports alone. */
@@ -842,7 +830,7 @@ static void test_l7_empty_is_l4(void **state)
 	}
 }
 
-/* Each is refused with its own message, beside the gate's (2 errors). */
+/* Each is refused with its own message. */
 static const struct {
 	const char *rules; /* from line 20 on, after BILLING_L4 */
 	const char *needle;
@@ -874,10 +862,10 @@ static void test_l7_refuses(void **state)
 
 		snprintf(yaml, sizeof(yaml), "%s%s", BILLING_L4,
 			 l7_refuses[i].rules);
-		expect(yaml, IDG_DIAG_ERROR, l7_refuses[i].needle,
-		       l7_refuses[i].line, l7_refuses[i].col, 2);
+		expect_err(yaml, l7_refuses[i].needle, l7_refuses[i].line,
+			   l7_refuses[i].col);
 	}
-	/* Other L7 kinds: refused, no gate (nothing HTTP to enforce). */
+	/* Other L7 kinds. */
 	expect_err(BILLING_L4
 		   "      rules:\n"				/* 20 */
 		   "        kafka: [{topic: invoices}]\n",	/* 21 */
@@ -891,16 +879,20 @@ static void test_l7_refuses(void **state)
 /* Cilium's PortRule checks: L7 on TCP ports other than 0 only. */
 static void test_l7_ports(void **state)
 {
+	struct idg_config cfg;
+
 	(void)state;
-	expect(CNP_L7_PORTS("{port: \"80\"}"),
-	       IDG_DIAG_ERROR, "L7 rules can only apply to TCP (not ANY)", 12, 9, 2);
-	expect(CNP_L7_PORTS("{port: \"53\", protocol: UDP}"),
-	       IDG_DIAG_ERROR, "L7 rules can only apply to TCP (not UDP)", 12, 9, 2);
-	expect(CNP_L7_PORTS("{port: \"0\", protocol: TCP}"),
-	       IDG_DIAG_ERROR, "L7 rules can not be used when a port is 0", 12, 9, 2);
+	expect_err(CNP_L7_PORTS("{port: \"80\"}"),
+		   "L7 rules can only apply to TCP (not ANY)", 12, 9);
+	expect_err(CNP_L7_PORTS("{port: \"53\", protocol: UDP}"),
+		   "L7 rules can only apply to TCP (not UDP)", 12, 9);
+	expect_err(CNP_L7_PORTS("{port: \"0\", protocol: TCP}"),
+		   "L7 rules can not be used when a port is 0", 12, 9);
 	/* A range is Cilium's too. */
-	expect(CNP_L7_PORTS("{port: \"80\", endPort: 90, protocol: TCP}"),
-	       IDG_DIAG_ERROR, L7_GATE, 13, 7, 1);
+	load_clean(CNP_L7_PORTS("{port: \"80\", endPort: 90, protocol: TCP}"),
+		   &cfg);
+	assert_int_equal(cfg.policies[0].rules[IDG_RS_INGRESS][0].ports[0].l7, 0);
+	idg_config_free(&cfg);
 }
 
 /* ---- bad input: YAML and document structure ---- */
