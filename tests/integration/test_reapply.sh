@@ -84,7 +84,7 @@ expect_denied "$NA" node-a policy-default-deny "before the refused apply: report
 python3 - "$TMP/v0.yaml" "$TMP/bad.yaml" <<'PY'
 import sys
 s = open(sys.argv[1]).read()
-s = s.replace('              protocol: UDP\n', '              protocol: UDP\n          rules:\n            http:\n              - method: GET\n', 1)
+s = s.replace('              protocol: TCP\n', '              protocol: TCP\n          rules:\n            http:\n              - method: GET\n', 1)
 open(sys.argv[2], "w").write(s)
 PY
 if idg "$NA" node-a apply -c "$TMP/bad.yaml" 2>"$TMP/bad.err"; then
