@@ -266,6 +266,66 @@ void idg_compile_memo_free(struct idg_compile_memo *m);
 void idg_compile_memo_saved(struct idg_compile_memo *m,
 			    const struct idg_state *st);
 
+/*
+ * L7 (l7.c): the TCP ports of local subjects that some allow rule gives
+ * HTTP rules. Such a port goes to the proxy as a whole, as in Cilium:
+ * every allow entry covering it becomes a grant, with its HTTP rules or,
+ * from a rule without any (L4 only, port 0, L3 only), admitting every
+ * request of its peers.
+ */
+struct idg_l7_grant {
+	uint32_t peer;                 /* identity; 0: any peer */
+	const struct idg_l7_rules *l7; /* NULL: every request */
+	uint32_t cookie;               /* the allow rule's */
+};
+
+struct idg_l7_port {
+	uint32_t subject;
+	uint8_t dir; /* IDG_DIR_* */
+	uint16_t port;
+	struct idg_l7_grant *grants;
+	size_t n_grants;
+};
+
+struct idg_l7_table {
+	struct idg_l7_port *ports; /* sorted by subject, dir, port */
+	size_t n;
+};
+
+int idg_l7_build(const struct idg_compiled *c, struct idg_l7_table *t);
+void idg_l7_free(struct idg_l7_table *t);
+const struct idg_l7_port *idg_l7_find(const struct idg_l7_table *t,
+				      uint32_t subject, uint8_t dir,
+				      uint16_t port);
+
+struct idg_http_kv {
+	const char *name;
+	const char *value;
+};
+
+/* One request as the rules see it; path is the request target with its
+ * query, host the Host header (NULL: none). */
+struct idg_http_req {
+	const char *method;
+	const char *path;
+	const char *host;
+	const struct idg_http_kv *headers;
+	size_t n_headers;
+};
+
+struct idg_l7_verdict {
+	bool allowed;
+	/* allowed: the grant that admitted it; denied: the first grant for
+	 * the sender (NULL: none, the sender has no L3/L4 allow here). */
+	const struct idg_l7_grant *by;
+	int alt; /* the http entry that matched; -1: none or every request */
+};
+
+/* The verdict on req from peer at lp; negative errno when a rule's regex
+ * does not compile (checked when the config was read). */
+int idg_l7_judge(const struct idg_l7_port *lp, uint32_t peer,
+		 const struct idg_http_req *req, struct idg_l7_verdict *v);
+
 const struct idg_identity *idg_compiled_identity(const struct idg_compiled *c,
 						 uint32_t id);
 const struct idg_cookie *idg_compiled_cookie(const struct idg_compiled *c,

@@ -1232,6 +1232,180 @@ static void test_unknown_node(void **state)
 	fx_free(&f);
 }
 
+/* ---- L7 (l7.c) ---- */
+
+/* method path [host] from peer to web's port: allowed? (-1: the sender
+ * has no grant there at all). */
+static int l7_req(const struct idg_l7_table *t, uint32_t web, uint16_t port,
+		  uint32_t peer, const char *method, const char *path,
+		  const struct idg_http_kv *hdrs, size_t n_hdrs)
+{
+	const struct idg_l7_port *lp = idg_l7_find(t, web, IN, port);
+	struct idg_http_req req = { .method = method, .path = path,
+				    .host = "web:8080", .headers = hdrs,
+				    .n_headers = n_hdrs };
+	struct idg_l7_verdict v;
+
+	assert_non_null(lp);
+	assert_int_equal(idg_l7_judge(lp, peer, &req, &v), 0);
+	if (!v.by)
+		return -1;
+	return v.allowed;
+}
+
+/* The article's policy: each sender its own requests; the port only
+ * through the proxy; other ports are not L7. */
+static void test_l7_article_policy(void **state)
+{
+	struct idg_l7_table t;
+	struct fx f;
+	uint32_t web, client, other;
+
+	(void)state;
+	fx_compile(&f, CAST CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints: [{matchLabels: {app: client}}]\n"
+		"    toPorts:\n"
+		"    - ports: [{port: \"8080\", protocol: TCP}]\n"
+		"      rules:\n"
+		"        http:\n"
+		"        - {method: GET, path: \"/api/v1/users/.*\"}\n"
+		"  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+		"    toPorts:\n"
+		"    - ports: [{port: \"8080\", protocol: TCP}]\n"
+		"      rules:\n"
+		"        http:\n"
+		"        - {method: POST, path: /api/internal/process-batch}\n"
+		"  - fromEndpoints: [{matchLabels: {app: client}}]\n"
+		"    toPorts: [{ports: [{port: \"8081\", protocol: TCP}]}]\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	client = fx_id(&f, "client");
+	other = fx_id(&f, "other");
+	assert_int_equal(idg_l7_build(&f.c, &t), 0);
+	assert_int_equal(t.n, 1);
+	assert_null(idg_l7_find(&t, web, IN, 8081));
+	assert_null(idg_l7_find(&t, web, OUT, 8080));
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/api/v1/users/42", NULL, 0), 1);
+	/* The query is part of what the path regex sees, as Envoy's :path. */
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/api/v1/users/42?full=1", NULL, 0), 1);
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/api/v1/admin/metrics", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "POST", "/api/v1/users/42", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "get", "/api/v1/users/42", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "POST", "/api/internal/process-batch", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, web, "POST", "/api/internal/process-batch", NULL, 0), 1);
+	assert_int_equal(l7_req(&t, web, 8080, web, "POST", "/api/internal/process-batch?x", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, web, "GET", "/api/v1/users/1", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, other, "GET", "/api/v1/users/1", NULL, 0), -1);
+	idg_l7_free(&t);
+	fx_free(&f);
+}
+
+/* Every allow rule covering an L7 port admits every request of its own
+ * peers when it has no HTTP rules: L4 only, port 0, L3 only, and the
+ * same port without rules in the same rule. */
+static void test_l7_port_is_redirected_whole(void **state)
+{
+	struct idg_l7_table t;
+	struct fx f;
+	uint32_t web, client, other;
+
+	(void)state;
+	fx_compile(&f, CAST
+		CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints: [{matchLabels: {app: client}}]\n"
+		"    toPorts:\n"
+		"    - ports: [{port: \"8080\", protocol: TCP}]\n"
+		"      rules: {http: [{method: GET}]}\n"
+		"  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+		"    toPorts: [{ports: [{port: \"8080\", protocol: TCP}]}]\n")
+		CNP("q", "dev", "  endpointSelector: {}\n"
+		"  ingress:\n"
+		"  - fromEndpoints: [{}]\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	client = fx_id(&f, "client");
+	other = fx_id(&f, "other");
+	assert_int_equal(idg_l7_build(&f.c, &t), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", NULL, 0), 1);
+	assert_int_equal(l7_req(&t, web, 8080, client, "PUT", "/", NULL, 0), 0);
+	/* L4 only on the same port. */
+	assert_int_equal(l7_req(&t, web, 8080, web, "PUT", "/", NULL, 0), 1);
+	idg_l7_free(&t);
+	fx_free(&f);
+
+	fx_compile(&f, CAST CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints: [{matchLabels: {app: client}}]\n"
+		"    toPorts:\n"
+		"    - ports: [{port: \"8080\", protocol: TCP}]\n"
+		"      rules: {http: [{method: GET}]}\n"
+		"    - ports: [{port: \"8080\", protocol: TCP}]\n"
+		"  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+		"  - fromEndpoints: [{matchLabels: {app: client}}]\n"
+		"    toPorts: [{ports: [{port: \"0\", protocol: TCP}]}]\n"
+		"  - toPorts:\n"
+		"    - ports: [{port: \"8000\", endPort: 8002, protocol: TCP}]\n"
+		"      rules: {http: [{path: /public/.*}]}\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	client = fx_id(&f, "client");
+	other = fx_id(&f, "other");
+	assert_int_equal(idg_l7_build(&f.c, &t), 0);
+	/* The same port without rules in the same rule. */
+	assert_int_equal(l7_req(&t, web, 8080, client, "PUT", "/", NULL, 0), 1);
+	/* L3 only. */
+	assert_int_equal(l7_req(&t, web, 8080, web, "DELETE", "/", NULL, 0), 1);
+	/* A range: every port of it; no fromEndpoints: any peer. */
+	assert_int_equal(t.n, 4);
+	assert_int_equal(l7_req(&t, web, 8001, other, "GET", "/public/a", NULL, 0), 1);
+	assert_int_equal(l7_req(&t, web, 8002, other, "GET", "/private", NULL, 0), 0);
+	/* Port 0 for client: every request on the range too. */
+	assert_int_equal(l7_req(&t, web, 8002, client, "GET", "/private", NULL, 0), 1);
+	idg_l7_free(&t);
+	fx_free(&f);
+}
+
+/* Alternatives, host and headers as Cilium documents them. */
+static void test_l7_http_fields(void **state)
+{
+	const struct idg_http_kv token[] = { { "x-token", "abc" } },
+				 wrong[] = { { "X-Token", "abcd" } },
+				 both[] = { { "X-Token", "zzz" },
+					    { "X-TOKEN", "abc" } };
+	struct idg_l7_table t;
+	struct fx f;
+	uint32_t web, client;
+
+	(void)state;
+	fx_compile(&f, CAST CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromEndpoints: [{matchLabels: {app: client}}]\n"
+		"    toPorts:\n"
+		"    - ports: [{port: \"8080\", protocol: TCP}]\n"
+		"      rules:\n"
+		"        http:\n"
+		"        - {method: GET, headers: [\"X-Token: abc\"]}\n"
+		"        - {method: POST, host: \"web:[0-9]+\"}\n"
+		"        - {method: PUT, host: \"other\"}\n"
+		"        - {method: HEAD, headerMatches: [{name: X-Token}]}\n"),
+		"n1");
+	web = fx_id(&f, "web");
+	client = fx_id(&f, "client");
+	assert_int_equal(idg_l7_build(&f.c, &t), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", token, 1), 1);
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", wrong, 1), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", both, 2), 1);
+	assert_int_equal(l7_req(&t, web, 8080, client, "POST", "/", NULL, 0), 1);
+	assert_int_equal(l7_req(&t, web, 8080, client, "PUT", "/", NULL, 0), 0);
+	assert_int_equal(l7_req(&t, web, 8080, client, "HEAD", "/", wrong, 1), 1);
+	assert_int_equal(l7_req(&t, web, 8080, client, "HEAD", "/", NULL, 0), 0);
+	idg_l7_free(&t);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1250,6 +1424,9 @@ int main(void)
 		cmocka_unit_test(test_l3_only_rule_every_protocol),
 		cmocka_unit_test(test_icmps),
 		cmocka_unit_test(test_port_zero_and_ranges),
+		cmocka_unit_test(test_l7_article_policy),
+		cmocka_unit_test(test_l7_port_is_redirected_whole),
+		cmocka_unit_test(test_l7_http_fields),
 		cmocka_unit_test(test_cidr_never_selects_endpoints),
 		cmocka_unit_test(test_cidr_inside_endpoint_prefix),
 		cmocka_unit_test(test_cidr_zero_is_world),
