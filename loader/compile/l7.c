@@ -192,7 +192,8 @@ const struct idg_l7_port *idg_l7_find(const struct idg_l7_table *t,
 }
 
 /* Whether the whole of s matches pattern (a rule's, checked when the
- * config was read); NULL pattern: anything. */
+ * config was read); NULL pattern: anything. An absent field (no Host)
+ * matches no pattern, as an absent header matches no Envoy matcher. */
 static int field_matches(const char *pattern, const char *s)
 {
 	struct idg_regex *re;
@@ -201,9 +202,11 @@ static int field_matches(const char *pattern, const char *s)
 
 	if (!pattern)
 		return 1;
+	if (!s)
+		return 0;
 	if (idg_regex_compile(pattern, &re, err, sizeof(err)))
 		return -EINVAL;
-	m = idg_regex_match(re, s ? s : "", s ? strlen(s) : 0);
+	m = idg_regex_match(re, s, strlen(s));
 	idg_regex_free(re);
 	return m;
 }

@@ -42,6 +42,14 @@ void cfg_l7_free(struct idg_l7_rules *l7)
 	free(l7->http);
 }
 
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 /* method, path or host: a whole-value regex RE2 and PCRE2 read alike;
  * empty means any (NULL). */
 static int http_regex(struct cfg_parser *p, const yaml_node_t *n,
@@ -58,6 +66,14 @@ static int http_regex(struct cfg_parser *p, const yaml_node_t *n,
 		free(s);
 		return 0;
 	}
+	/* The proxy reads each regex as one line of a pattern file. */
+	if (has_control(s)) {
+		idg_err(p->d, yc_pos(p, n),
+			"%s: regex '%.80s' holds a control character: write it as an escape (\\t, \\x0a)",
+			what, s);
+		free(s);
+		return -EINVAL;
+	}
 	if (idg_regex_compile(s, &re, err, sizeof(err))) {
 		idg_err(p->d, yc_pos(p, n), "%s: bad regex '%.80s': %s", what,
 			s, err);
@@ -69,18 +85,27 @@ static int http_regex(struct cfg_parser *p, const yaml_node_t *n,
 	return 0;
 }
 
-/* An HTTP field name (RFC 9110 token): what a request can carry. */
+/* An HTTP field name the proxy's config can name: letters, digits and
+ * "-_." (RFC 9110 allows a few more symbols, which no header in use
+ * has and which HAProxy's config reads as syntax). */
 static bool field_name_ok(const char *s)
 {
-	static const char tchar[] = "!#$%&'*+-.^_`|~";
-
 	if (!*s)
 		return false;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr(tchar, *s)))
+		      (*s >= '0' && *s <= '9') || strchr("-_.", *s)))
 			return false;
 	return true;
+}
+
+/* A value a request's header can have exactly: HTTP drops the
+ * whitespace around a value, and a field holds no control character. */
+static bool field_value_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return !has_control(s) && s[0] != ' ' && (!n || s[n - 1] != ' ');
 }
 
 static struct idg_http_header *header_push(struct cfg_parser *p,
@@ -119,8 +144,14 @@ static int http_header(struct cfg_parser *p, const yaml_node_t *n,
 		name[len - 1] = 0;
 	if (!field_name_ok(name)) {
 		idg_err(p->d, yc_pos(p, n),
-			"rules.http.headers: '%.60s' does not start with an HTTP field name (write \"Name\" or \"Name: value\"); no request could carry it",
+			"rules.http.headers: '%.60s' does not start with a header name idgate can match (letters, digits, '-', '_', '.'; write \"Name\" or \"Name: value\")",
 			s);
+		goto out;
+	}
+	if (sp && !field_value_ok(sp + 1)) {
+		idg_err(p->d, yc_pos(p, n),
+			"rules.http.headers: the value of '%.60s' has a control character or surrounding spaces, which no request's header can have",
+			name);
 		goto out;
 	}
 	hd = header_push(p, n, h);
@@ -167,13 +198,18 @@ static int http_header_match(struct cfg_parser *p, const yaml_node_t *n,
 		return -EINVAL;
 	if (!field_name_ok(s)) {
 		idg_err(p->d, yc_pos(p, name.val),
-			"rules.http.headerMatches.name: '%.60s' is not an HTTP field name",
+			"rules.http.headerMatches.name: '%.60s' is not a header name idgate can match (letters, digits, '-', '_', '.')",
 			s);
 		goto fail;
 	}
 	if (value.val &&
 	    yc_str_empty(p, value.val, "rules.http.headerMatches.value", &v))
 		goto fail;
+	if (v && !field_value_ok(v)) {
+		idg_err(p->d, yc_pos(p, value.val),
+			"rules.http.headerMatches.value: a control character or surrounding spaces, which no request's header can have");
+		goto fail;
+	}
 	hd = header_push(p, n, h);
 	if (!hd)
 		goto fail;
