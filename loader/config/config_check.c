@@ -361,7 +361,7 @@ static void check_endpoint_ips(struct cfg_parser *p)
 		}
 		idg_err(p->d, v[i].ip->pos,
 			"%s is already used by Endpoint '%s/%s' (%s) in cluster '%s'",
-			cfg_cidr_str(v[i].ip, buf, sizeof(buf)),
+			idg_cidr_str(v[i].ip, buf, sizeof(buf)),
 			first->namespace ? first->namespace : "",
 			first->name ? first->name : "?",
 			idg_pos_ref(v[i].ip->pos, first->pos, where,

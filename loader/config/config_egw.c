@@ -183,7 +183,7 @@ int cfg_egw_spec(struct cfg_parser *p, const yaml_node_t *spec,
 		if (!inside && egw->n_destinations)
 			idg_warn(p->d, egw->excluded[i].pos,
 				 "excludedCIDRs: %s is inside no destinationCIDRs entry: it excludes nothing",
-				 cfg_cidr_str(&egw->excluded[i], buf,
+				 idg_cidr_str(&egw->excluded[i], buf,
 					      sizeof(buf)));
 	}
 	if (gw.val && gws.val) {

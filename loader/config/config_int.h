@@ -163,7 +163,6 @@ int cfg_addr(struct cfg_parser *p, const yaml_node_t *n, const char *what,
 int cfg_cidr_list(struct cfg_parser *p, const yaml_node_t *n,
 		  const char *what, unsigned int flags, struct idg_cidr **out,
 		  size_t *n_out);
-const char *cfg_cidr_str(const struct idg_cidr *c, char *buf, size_t len);
 void cfg_selector_free(struct idg_selector *s);
 
 /* ---- config_node.c ---- */

@@ -123,8 +123,8 @@ static int cidr_set(struct cfg_parser *p, const yaml_node_t *n,
 			continue;
 		idg_err(p->d, cs->except[i].pos,
 			"except %s is not inside cidr %s",
-			cfg_cidr_str(&cs->except[i], a, sizeof(a)),
-			cfg_cidr_str(&cs->cidr, b, sizeof(b)));
+			idg_cidr_str(&cs->except[i], a, sizeof(a)),
+			idg_cidr_str(&cs->cidr, b, sizeof(b)));
 		err = -EINVAL;
 	}
 	return err;

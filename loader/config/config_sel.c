@@ -352,7 +352,7 @@ int cfg_selector(struct cfg_parser *p, const yaml_node_t *n,
 	return err;
 }
 
-const char *cfg_cidr_str(const struct idg_cidr *c, char *buf, size_t len)
+const char *idg_cidr_str(const struct idg_cidr *c, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
@@ -462,7 +462,7 @@ static int cidr_common(struct cfg_parser *p, const yaml_node_t *n,
 	if ((flags & CFG_CIDR_PREFIX) && !strchr(yc_scalar(n), '/')) {
 		idg_err(p->d, out->pos,
 			"%s: '%.80s' has no prefix length: Cilium takes a CIDR here (write %s)",
-			what, yc_scalar(n), cfg_cidr_str(out, buf, sizeof(buf)));
+			what, yc_scalar(n), idg_cidr_str(out, buf, sizeof(buf)));
 		return -EINVAL;
 	}
 	if (!cidr_mask(out))
@@ -472,11 +472,11 @@ static int cidr_common(struct cfg_parser *p, const yaml_node_t *n,
 	if (exact) {
 		idg_err(p->d, out->pos,
 			"%s: '%.80s' has host bits set: write the address alone for one address, or %s for the subnet",
-			what, yc_scalar(n), cfg_cidr_str(out, buf, sizeof(buf)));
+			what, yc_scalar(n), idg_cidr_str(out, buf, sizeof(buf)));
 		return -EINVAL;
 	}
 	idg_warn(p->d, out->pos, "%s: CIDR '%.80s' has host bits set: using %s",
-		 what, yc_scalar(n), cfg_cidr_str(out, buf, sizeof(buf)));
+		 what, yc_scalar(n), idg_cidr_str(out, buf, sizeof(buf)));
 	return 0;
 }
 

@@ -72,6 +72,9 @@ struct idg_cidr {
 	struct idg_pos pos;
 };
 
+/* "ADDR/LEN" into buf (INET6_ADDRSTRLEN + 4 bytes is enough). */
+const char *idg_cidr_str(const struct idg_cidr *c, char *buf, size_t len);
+
 /* fromCIDR entries become sets without exceptions. */
 struct idg_cidr_set {
 	struct idg_cidr cidr;

@@ -208,8 +208,7 @@ static int compile_err(int code, PCRE2_SIZE off, char *err, size_t len)
 int idg_regex_compile(const char *pattern, struct idg_regex **out, char *err,
 		      size_t err_len)
 {
-	const uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
-			      PCRE2_NEVER_BACKSLASH_C;
+	const uint32_t opts = PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C;
 	struct idg_regex *re = NULL;
 	pcre2_code *raw = NULL;
 	char *wrapped = NULL;
@@ -268,6 +267,8 @@ out:
 	return ret;
 }
 
+/* A subject that is not UTF-8 matches nothing (PCRE2 refuses it): the
+ * proxy, which matches in UTF-8 mode too, denies such a request. */
 bool idg_regex_match(const struct idg_regex *re, const char *s, size_t len)
 {
 	return pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, re->md,

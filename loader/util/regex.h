@@ -21,7 +21,7 @@ struct idg_regex;
 int idg_regex_compile(const char *pattern, struct idg_regex **out, char *err,
 		      size_t err_len);
 /* Whether the whole of s[0..len) matches. A subject that is not valid
- * UTF-8 is matched byte by byte where it is invalid. */
+ * UTF-8 matches nothing. */
 bool idg_regex_match(const struct idg_regex *re, const char *s, size_t len);
 void idg_regex_free(struct idg_regex *re);
 

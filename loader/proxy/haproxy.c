@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The L7 table as an HAProxy configuration.
+ *
+ * Every value a rule names (addresses, identities, regexes, header
+ * values) goes into a pattern file of its own, so no rule's text is ever
+ * parsed as HAProxy syntax. A request is judged by one line per grant
+ * and HTTP alternative, in the table's order: the first that matches
+ * records itself in txn.idg_by; none, and the request gets the 403 of a
+ * denial. The grants' order makes a denial name the grant
+ * idg_l7_judge() names (txn.idg_deny).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <idgate/identity.h>
+
+#include "haproxy.h"
+
+struct pats {
+	const char *dir;
+	unsigned int n;
+	int err;
+};
+
+/* A new pattern file holding text; its path in path. */
+static void pat_file(struct pats *w, const char *text, char *path,
+		     size_t len)
+{
+	FILE *f;
+
+	path[0] = 0;
+	if (w->err)
+		return;
+	if ((size_t)snprintf(path, len, "%s/p%u.pat", w->dir, w->n++) >= len) {
+		w->err = -ENAMETOOLONG;
+		return;
+	}
+	f = fopen(path, "w");
+	if (!f) {
+		w->err = -errno;
+		return;
+	}
+	fputs(text, f);
+	if (fclose(f))
+		w->err = -EIO;
+}
+
+/* A whole-value regex line: the rule's pattern anchored at both ends,
+ * in UTF-8 mode as idgate's own matcher reads it. */
+static void pat_regex(struct pats *w, const char *re, char *path, size_t len)
+{
+	size_t n = strlen(re) + 32;
+	char *line = malloc(n);
+
+	if (!line) {
+		w->err = -ENOMEM;
+		return;
+	}
+	snprintf(line, n, "(*UTF)\\A(?:%s)\\z\n", re);
+	pat_file(w, line, path, len);
+	free(line);
+}
+
+/* An exact value as a regex line: ASCII symbols escaped (PCRE reads a
+ * backslash before any of them as the symbol itself). */
+static void pat_exact(struct pats *w, const char *v, char *path, size_t len)
+{
+	size_t n = 2 * strlen(v) + 32, o;
+	char *line = malloc(n);
+
+	if (!line) {
+		w->err = -ENOMEM;
+		return;
+	}
+	o = (size_t)snprintf(line, n, "(*UTF)\\A");
+	for (; *v; v++) {
+		unsigned char ch = (unsigned char)*v;
+
+		if (ch < 0x80 && !((ch >= 'a' && ch <= 'z') ||
+				   (ch >= 'A' && ch <= 'Z') ||
+				   (ch >= '0' && ch <= '9')))
+			line[o++] = '\\';
+		line[o++] = (char)ch;
+	}
+	snprintf(line + o, n - o, "\\z\n");
+	pat_file(w, line, path, len);
+	free(line);
+}
+
+/* The addresses of the local endpoints of identity subject. */
+static void pat_subject(struct pats *w, const struct idg_compiled *c,
+			uint32_t subject, char *path, size_t len)
+{
+	char *text = NULL, a[64];
+	size_t tlen = 0;
+	FILE *f = open_memstream(&text, &tlen);
+
+	if (!f) {
+		w->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < c->n_eps; i++)
+		if (c->eps[i].identity == subject)
+			fprintf(f, "%s\n", idg_cidr_str(&c->eps[i].cidr, a,
+							sizeof(a)));
+	if (fclose(f)) {
+		free(text);
+		w->err = -ENOMEM;
+		return;
+	}
+	pat_file(w, text, path, len);
+	free(text);
+}
+
+/* Source address -> identity, for map_ip_int: this cluster's ipcache
+ * (an address outside it is the world, the map's default). */
+static void pat_ipcache(struct pats *w, const struct idg_compiled *c,
+			char *path, size_t len)
+{
+	char *text = NULL, a[64];
+	size_t tlen = 0;
+	FILE *f = open_memstream(&text, &tlen);
+
+	if (!f) {
+		w->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < c->n_ipcache; i++) {
+		const struct idg_ipcache_entry *e = &c->ipcache[i];
+
+		if (e->key_cluster && e->key_cluster != c->cluster_id)
+			continue;
+		fprintf(f, "%s %u\n", idg_cidr_str(&e->cidr, a, sizeof(a)),
+			e->identity);
+	}
+	if (fclose(f)) {
+		free(text);
+		w->err = -ENOMEM;
+		return;
+	}
+	pat_file(w, text, path, len);
+	free(text);
+}
+
+/* The conditions every line of one port starts with. */
+static void port_conds(FILE *cfg, const char *dst, const struct idg_l7_port *lp,
+		       const struct idg_l7_grant *g, const char *var)
+{
+	fprintf(cfg, " if !{ var(txn.%s) -m found } { dst -f %s } { dst_port %u }",
+		var, dst, lp->port);
+	if (g->peer)
+		fprintf(cfg, " { var(txn.idg_peer) -m int %u }", g->peer);
+}
+
+static void http_conds(FILE *cfg, struct pats *w, const struct idg_http_rule *h)
+{
+	static const char *const fetch[] = { "method", "pathq", "req.fhdr(host)" };
+	const char *const re[] = { h->method, h->path, h->host };
+	char path[4096];
+
+	for (size_t i = 0; i < 3; i++) {
+		if (!re[i])
+			continue;
+		pat_regex(w, re[i], path, sizeof(path));
+		fprintf(cfg, " { %s -m reg -f %s }", fetch[i], path);
+	}
+	for (size_t i = 0; i < h->n_headers; i++) {
+		const struct idg_http_header *hd = &h->headers[i];
+
+		if (!hd->value) {
+			fprintf(cfg, " { req.fhdr_cnt(%s) gt 0 }", hd->name);
+			continue;
+		}
+		pat_exact(w, hd->value, path, sizeof(path));
+		fprintf(cfg, " { req.fhdr(%s) -m reg -f %s }", hd->name, path);
+	}
+}
+
+static void port_lines(FILE *cfg, struct pats *w, const struct idg_compiled *c,
+		       const struct idg_l7_port *lp)
+{
+	char dst[4096];
+
+	pat_subject(w, c, lp->subject, dst, sizeof(dst));
+	for (size_t i = 0; i < lp->n_grants; i++) {
+		const struct idg_l7_grant *g = &lp->grants[i];
+
+		fprintf(cfg, "  http-request set-var(txn.idg_deny) str(%u)",
+			g->cookie);
+		port_conds(cfg, dst, lp, g, "idg_deny");
+		fputc('\n', cfg);
+	}
+	for (size_t i = 0; i < lp->n_grants; i++) {
+		const struct idg_l7_grant *g = &lp->grants[i];
+
+		if (!g->l7) {
+			fprintf(cfg, "  http-request set-var(txn.idg_by) str(%u.-)",
+				g->cookie);
+			port_conds(cfg, dst, lp, g, "idg_by");
+			fputc('\n', cfg);
+			continue;
+		}
+		for (size_t k = 0; k < g->l7->n_http; k++) {
+			fprintf(cfg, "  http-request set-var(txn.idg_by) str(%u.%zu)",
+				g->cookie, k);
+			port_conds(cfg, dst, lp, g, "idg_by");
+			http_conds(cfg, w, &g->l7->http[k]);
+			fputc('\n', cfg);
+		}
+	}
+}
+
+static bool plain_path(const char *s)
+{
+	for (; *s; s++)
+		if (*s <= ' ' || strchr("\"'\\#$", *s))
+			return false;
+	return true;
+}
+
+int idg_haproxy_write(const struct idg_compiled *c,
+		      const struct idg_l7_table *t,
+		      const struct idg_haproxy_opts *o, FILE *cfg)
+{
+	struct pats w = { .dir = o->dir };
+	char map[4096];
+
+	if (!plain_path(o->dir) ||
+	    (o->stats_socket && !plain_path(o->stats_socket)) ||
+	    (o->log && !plain_path(o->log)))
+		return -EINVAL;
+	if (mkdir(o->dir, 0700) && errno != EEXIST)
+		return -errno;
+	pat_ipcache(&w, c, map, sizeof(map));
+	fprintf(cfg, "# Written by idgate from the L7 rules it enforces: do not edit.\n"
+		     "global\n"
+		     "  maxconn 4096\n");
+	if (o->stats_socket)
+		fprintf(cfg, "  stats socket %s mode 600 level admin\n",
+			o->stats_socket);
+	if (o->log)
+		fprintf(cfg, "  log %s format rfc5424 local0\n", o->log);
+	fprintf(cfg, "defaults\n"
+		     "  mode http\n"
+		     "  timeout connect 5s\n"
+		     "  timeout client 30s\n"
+		     "  timeout server 30s\n"
+		     "  timeout http-request 10s\n"
+		     "  timeout http-keep-alive 30s\n"
+		     "frontend idgate-l7\n");
+	if (o->log)
+		fprintf(cfg, "  log global\n"
+			     "  option httplog\n");
+	for (size_t i = 0; i < o->n_binds; i++)
+		fprintf(cfg, "  bind %s%s\n", o->binds[i],
+			o->transparent ? " transparent" : "");
+	fprintf(cfg, "  http-request set-var(txn.idg_peer) src,map_ip_int(%s,%u)\n",
+		map, IDG_ID_WORLD);
+	for (size_t i = 0; i < t->n && !w.err; i++)
+		if (t->ports[i].dir == IDG_DIR_INGRESS)
+			port_lines(cfg, &w, c, &t->ports[i]);
+	fprintf(cfg, "  http-request return status %d content-type text/plain string \"%s\" unless { var(txn.idg_by) -m found }\n"
+		     "  default_backend idgate-upstream\n"
+		     "backend idgate-upstream\n",
+		IDG_L7_DENY_STATUS, IDG_L7_DENY_BODY);
+	if (o->transparent)
+		fprintf(cfg, "  source 0.0.0.0 usesrc clientip\n");
+	fprintf(cfg, "  server upstream %s\n",
+		o->server ? o->server : "0.0.0.0:0");
+	if (ferror(cfg))
+		return -EIO;
+	return w.err;
+}

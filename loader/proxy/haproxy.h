@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The L7 table (compile.h) as an HAProxy configuration: one frontend that
+ * judges every request with the verdict idg_l7_judge() gives, and a
+ * backend that sends what passes on to where the client was going.
+ */
+#ifndef IDGATE_LOADER_PROXY_HAPROXY_H
+#define IDGATE_LOADER_PROXY_HAPROXY_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "compile.h"
+
+struct idg_haproxy_opts {
+	/* Where the pattern and map files go (created if missing); it
+	 * must hold no space or quote, since the config names it. */
+	const char *dir;
+	/* The frontend's bind lines, e.g. "fd@3" or "10.0.0.10:8080". */
+	const char *const *binds;
+	size_t n_binds;
+	/* Connect to the server from the client's own address (TPROXY).
+	 * Needs IP_TRANSPARENT and the routes of docs/l7.md. */
+	bool transparent;
+	/* NULL: the connection's original destination; else "ADDR:PORT",
+	 * one server for every request (tests). */
+	const char *server;
+	/* The runtime API socket, or NULL. */
+	const char *stats_socket;
+	/* A log target ("/dev/log", "unix@/path", ...), or NULL. */
+	const char *log;
+};
+
+/*
+ * Writes the configuration to cfg and its pattern files into o->dir.
+ * Requests to a port the table does not list are denied (fail closed).
+ * Returns 0 or negative errno.
+ */
+int idg_haproxy_write(const struct idg_compiled *c,
+		      const struct idg_l7_table *t,
+		      const struct idg_haproxy_opts *o, FILE *cfg);
+
+/* The response to a denied request, as Cilium's proxy gives it. */
+#define IDG_L7_DENY_STATUS 403
+#define IDG_L7_DENY_BODY "Access denied"
+
+#endif /* IDGATE_LOADER_PROXY_HAPROXY_H */

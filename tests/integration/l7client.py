@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""The HTTP ends of the L7 tests.
+
+  l7client.py serve ADDR PORT      a backend answering 200 "ok" to any method
+  l7client.py check REQUESTS.TSV   sends each request (l7gen.c's format) from
+                                   its source address over keep-alive
+                                   connections; prints every answer that is
+                                   not the expected status, exits 1 if any
+"""
+import http.server
+import socket
+import sys
+
+
+class Backend(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        body = b"ok\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def __getattr__(self, name):
+        # do_GET, do_get, do_PATCH...: every method gets the same answer.
+        if name.startswith("do_"):
+            return self.answer
+        raise AttributeError(name)
+
+    def log_message(self, *args):
+        pass
+
+
+def read_response(f, method):
+    status_line = f.readline()
+    if not status_line:
+        raise ConnectionError("connection closed")
+    status = int(status_line.split()[1])
+    length = 0
+    close = False
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = line.decode("latin-1").partition(":")
+        if k.strip().lower() == "content-length":
+            length = int(v.strip())
+        if k.strip().lower() == "connection" and v.strip().lower() == "close":
+            close = True
+    body = f.read(length) if method != "HEAD" and length else b""
+    return status, body, close
+
+
+class Conn:
+    def __init__(self, src, dst, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(5)
+        self.sock.bind((src, 0))
+        self.sock.connect((dst, port))
+        self.f = self.sock.makefile("rb")
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+
+def check(path, dst="10.77.0.1"):
+    conns = {}
+    bad = total = reused = closed = 0
+    for line in open(path):
+        src, port, method, target, host, hdrs, want = line.rstrip("\n").split("\t")
+        port, want = int(port), int(want)
+        req = "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, target, host)
+        for h in filter(None, hdrs.split("|")):
+            req += h + "\r\n"
+        if method not in ("GET", "HEAD", "get"):
+            req += "Content-Length: 0\r\n"
+        req += "\r\n"
+        key = (src, port)
+        for attempt in (0, 1):
+            c = conns.get(key)
+            if c is None:
+                c = conns[key] = Conn(src, dst, port)
+            elif attempt == 0:
+                reused += 1
+            try:
+                c.sock.sendall(req.encode("latin-1"))
+                status, body, close = read_response(c.f, method)
+                break
+            except (ConnectionError, OSError, IndexError, ValueError):
+                c.close()
+                del conns[key]
+                closed += 1
+                if attempt:
+                    raise
+        if close:
+            closed += 1
+            c.close()
+            del conns[key]
+        total += 1
+        ok = status == want and (status != 403 or method == "HEAD" or body == b"Access denied")
+        if not ok:
+            bad += 1
+            print("MISMATCH %s:%d %s %s host=%s [%s]: want %d, got %d %r"
+                  % (src, port, method, target, host, hdrs, want, status, body[:40]))
+    for c in conns.values():
+        c.close()
+    # A denial answers and keeps the connection, as Envoy does for Cilium.
+    print("%d requests, %d on a reused connection, %d closed by the proxy, %d mismatches"
+          % (total, reused, closed, bad))
+    return 1 if bad or closed else 0
+
+
+def main():
+    if sys.argv[1] == "serve":
+        srv = http.server.ThreadingHTTPServer((sys.argv[2], int(sys.argv[3])), Backend)
+        srv.serve_forever()
+    elif sys.argv[1] == "check":
+        sys.exit(check(sys.argv[2]))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
