@@ -37,6 +37,14 @@ class Backend(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # The proxy resets its connections when a test stops it.
+        pass
+
+
 def read_response(f, method):
     status_line = f.readline()
     if not status_line:
@@ -119,7 +127,7 @@ def check(path, dst="10.77.0.1"):
 
 def main():
     if sys.argv[1] == "serve":
-        srv = http.server.ThreadingHTTPServer((sys.argv[2], int(sys.argv[3])), Backend)
+        srv = Server((sys.argv[2], int(sys.argv[3])), Backend)
         srv.serve_forever()
     elif sys.argv[1] == "check":
         sys.exit(check(sys.argv[2]))
