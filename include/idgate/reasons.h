@@ -28,7 +28,8 @@
 	X(PASS_SNAT, 11, "egress-snat")                                  \
 	X(PASS_REV_SNAT, 12, "egress-reverse-snat")                      \
 	X(PASS_CT_RELATED, 13, "conntrack-related-icmp-error")           \
-	X(PASS_FRAG, 14, "fragment-of-passed-datagram")
+	X(PASS_FRAG, 14, "fragment-of-passed-datagram")                  \
+	X(PASS_L7_PROXY, 15, "to-l7-proxy")
 
 #define IDG_DROP_REASONS(X)                                              \
 	X(DROP_POLICY_DENY, 128, "policy-deny")                          \
@@ -67,7 +68,8 @@
 	X(DROP_FRAG_NO_FIRST, 161, "fragment-without-first")             \
 	X(DROP_GEN_INCOMPLETE, 162, "generation-maps-missing")           \
 	X(DROP_UNKNOWN_ETHERTYPE, 163, "unknown-ethertype")              \
-	X(DROP_NAT_SOURCE_QUOTA, 164, "nat-source-quota-exceeded")
+	X(DROP_NAT_SOURCE_QUOTA, 164, "nat-source-quota-exceeded")       \
+	X(DROP_L7_NO_PROXY, 165, "l7-proxy-unavailable")
 
 enum idg_reason {
 	IDG_REASON_NONE = 0,

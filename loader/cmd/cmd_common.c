@@ -77,22 +77,24 @@ void cmd_reuse_free(struct cmd_reuse *r)
 }
 
 /*
- * L7 rules parse and compile, but nothing enforces them yet: a config
- * with any is refused, one error per rules section, rather than enforced
- * on its ports alone (SPEC: never silently allow).
+ * The proxy judges connections to local endpoints (ingress); nothing
+ * steers an endpoint's own connections to it yet, so egress L7 rules are
+ * refused rather than enforced on their ports alone (SPEC: never
+ * silently allow).
  */
-static int l7_not_enforced(struct cmd_compiled *cc)
+static int l7_egress_refused(struct cmd_compiled *cc)
 {
+	static const int sets[] = { IDG_RS_EGRESS };
 	int err = 0;
 
 	for (size_t i = 0; i < cc->cfg.n_policies; i++) {
 		const struct idg_policy *pol = &cc->cfg.policies[i];
 
-		for (int k = 0; k < IDG_RS_MAX; k++)
-			for (size_t j = 0; j < pol->n_rules[k]; j++)
-				for (size_t l = 0; l < pol->rules[k][j].n_l7; l++) {
-					idg_err(&cc->d, pol->rules[k][j].l7[l].pos,
-						"L7 HTTP rules are checked but not enforced yet: idgate has no L7 proxy in this version and would enforce only the ports. Remove the rules section to enforce the ports alone");
+		for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++)
+			for (size_t j = 0; j < pol->n_rules[sets[s]]; j++)
+				for (size_t l = 0; l < pol->rules[sets[s]][j].n_l7; l++) {
+					idg_err(&cc->d, pol->rules[sets[s]][j].l7[l].pos,
+						"L7 rules on egress are not enforced yet: idgate's proxy judges connections to local endpoints (ingress) only, and would enforce these on their ports alone. Remove the rules section to enforce the ports alone");
 					err = -EINVAL;
 				}
 	}
@@ -152,7 +154,7 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 					    reuse ? &reuse->compile : NULL);
 	idg_state_free(&old);
 	if (!err)
-		err = l7_not_enforced(cc);
+		err = l7_egress_refused(cc);
 	if (!err)
 		mark_kept_cookies(cc);
 	cc->compile_ms = idg_now_ms() - t0;

@@ -18,6 +18,7 @@
 #include "attach.h"
 #include "dp.h"
 #include "egw_progs.h"
+#include "l7.h"
 #include "idgate_xdp.skel.h"
 #include "util/util.h"
 
@@ -384,7 +385,8 @@ static int remove_pins(const char *pin_dir)
 	static const char *const others[] = {
 		IDG_PIN_XDP_PROG, IDG_PIN_TC_PROG, IDG_PIN_TC_IN_PROG,
 		IDG_PIN_WL_PROG, IDG_PIN_WL_EGRESS_PROG, IDG_PIN_TUNNEL_PROG,
-		IDG_PIN_GW_EXT_PROG, IDG_MAP_TC_PULL,
+		IDG_PIN_GW_EXT_PROG, IDG_MAP_TC_PULL, IDG_PIN_L7_PROG,
+		IDG_MAP_L7_PORTS, IDG_MAP_L7_PROXY,
 	};
 	const char *names[IDG_DP_N_MAPS + sizeof(others) / sizeof(others[0])];
 	size_t n = idg_dp_map_names(names, IDG_DP_N_MAPS);
@@ -447,6 +449,8 @@ static int prog_get(const struct idg_instance *in, const char *name)
 	if (fd >= 0 || errno != ENOENT)
 		return fd >= 0 ? fd : -errno;
 	err = idg_egw_progs_load(in->pin_dir, name);
+	if (err == -ENOENT)
+		err = idg_l7_progs_load(in->pin_dir, name);
 	if (err)
 		return err;
 	fd = bpf_obj_get(path);
@@ -455,8 +459,9 @@ static int prog_get(const struct idg_instance *in, const char *name)
 
 uint32_t idg_tc_att_prio(const struct idg_tc_att *t)
 {
-	return strcmp(t->prog, IDG_PIN_TC_IN_PROG) ? IDG_TC_PRIO :
-						     IDG_TC_PRIO_FILTER;
+	if (!strcmp(t->prog, IDG_PIN_TC_IN_PROG))
+		return IDG_TC_PRIO_FILTER;
+	return strcmp(t->prog, IDG_PIN_L7_PROG) ? IDG_TC_PRIO : IDG_TC_PRIO_L7;
 }
 
 static struct idg_tc_att *meta_find(struct idg_meta *m,
@@ -542,10 +547,26 @@ static int tc_wanted(const struct idg_compiled *c,
 		memcpy(want[k].ifname, o->uplink->name, sizeof(want[k].ifname));
 	err = idg_egw_wanted(c, o->uplink, o->external, want, n_want,
 			     IDG_META_TC_MAX);
-	if (err)
+	if (err) {
 		seterr(errbuf, errlen, "egress gateway interfaces: %s",
 		       strerror(-err));
-	return err;
+		return err;
+	}
+	err = idg_l7_tc_wanted(c, o->uplink, want, n_want, IDG_META_TC_MAX);
+	if (err) {
+		seterr(errbuf, errlen, "L7 steering: %s", strerror(-err));
+		return err;
+	}
+	for (size_t k = 0; k < *n_want; k++)
+		if (!strcmp(want[k].prog, IDG_PIN_TUNNEL_PROG) &&
+		    idg_l7_wanted(c)) {
+			/* The tunnel program delivers decapsulated packets
+			 * past the steering program. */
+			seterr(errbuf, errlen,
+			       "L7 rules on a node that sends or receives egress-gateway tunnel traffic are not supported yet");
+			return -EOPNOTSUPP;
+		}
+	return 0;
 }
 
 /*
@@ -566,6 +587,12 @@ static int tc_sync(const struct idg_instance *in, const struct idg_compiled *c,
 	err = tc_wanted(c, o, tc_filter, want, &n_want, errbuf, errlen);
 	if (err)
 		return err;
+	/* The steered ports before the program that reads them. */
+	err = idg_l7_sync(in->pin_dir, c);
+	if (err) {
+		seterr(errbuf, errlen, "L7 steering map: %s", strerror(-err));
+		return err;
+	}
 
 	for (size_t i = 0; i < m->n_tc;) {
 		bool keep = false;

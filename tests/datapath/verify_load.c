@@ -14,6 +14,7 @@
 
 #include "dp.h"
 #include "egw_progs.h"
+#include "idgate_l7.skel.h"
 #include "idgate_tc.skel.h"
 
 /*
@@ -50,6 +51,7 @@ static int report(FILE *out, const char *what, int fd)
 int main(int argc, char **argv)
 {
 	struct idg_egw_objs egw = { .wl_fd = -1, .wl_egress_fd = -1 };
+	struct idgate_l7 *l7 = NULL;
 	struct idg_dp dp;
 	FILE *out = stdout;
 	int err;
@@ -70,6 +72,15 @@ int main(int argc, char **argv)
 			strerror(-err));
 		idg_dp_close(&dp);
 		return 1;
+	}
+	l7 = idgate_l7__open();
+	err = l7 ? idg_dp_share_into(&dp, l7->obj) : -errno;
+	if (!err)
+		err = idgate_l7__load(l7);
+	if (err) {
+		fprintf(stderr, "idgate: L7 steering BPF program failed to load: %s\n",
+			strerror(-err));
+		goto out;
 	}
 	if (argc == 2) {
 		out = fopen(argv[1], "w");
@@ -97,9 +108,13 @@ int main(int argc, char **argv)
 		err = report(out, "egressgw/idgate_tunnel_in", egw.tunnel_fd);
 	if (!err)
 		err = report(out, "egressgw/idgate_gw_ext_in", egw.ext_fd);
+	if (!err)
+		err = report(out, "tc/idgate_l7_steer",
+			     bpf_program__fd(l7->progs.idgate_l7_steer));
 	if (out != stdout)
 		fclose(out);
 out:
+	idgate_l7__destroy(l7);
 	idg_egw_objs_close(&egw);
 	idg_dp_close(&dp);
 	/* Budget and empty-program failures were explained above. */

@@ -75,7 +75,7 @@ dgot=$(tail -1 "$TMP/denied.count")
 [ "$dgot" = 0 ] && ok "denied flow: 0 of $(tail -1 "$TMP/denied.sent") datagrams passed" \
 	|| not_ok "denied flow: $dgot datagrams passed"
 
-# A config idgate refuses (L7 rule) changes nothing that is enforcing.
+# A config idgate refuses (a Kafka rule) changes nothing that is enforcing.
 # Servers on both ports, so that "denied" cannot mean "nobody listens".
 bg "$NA" "$PROBE" serve-udp 10.0.0.10 9000
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080
@@ -84,13 +84,13 @@ expect_denied "$NA" node-a policy-default-deny "before the refused apply: report
 python3 - "$TMP/v0.yaml" "$TMP/bad.yaml" <<'PY'
 import sys
 s = open(sys.argv[1]).read()
-s = s.replace('              protocol: TCP\n', '              protocol: TCP\n          rules:\n            http:\n              - method: GET\n', 1)
+s = s.replace('              protocol: TCP\n', '              protocol: TCP\n          rules:\n            kafka:\n              - topic: invoices\n', 1)
 open(sys.argv[2], "w").write(s)
 PY
 if idg "$NA" node-a apply -c "$TMP/bad.yaml" 2>"$TMP/bad.err"; then
-	not_ok "an L7 rule was accepted"
+	not_ok "a Kafka rule was accepted"
 else
-	grep -q "not enforced yet" "$TMP/bad.err" && ok "L7 rule refused with a clear message" || not_ok "L7 message: $(cat "$TMP/bad.err")"
+	grep -q "Kafka rules (rules.kafka) are not supported" "$TMP/bad.err" && ok "Kafka rule refused with a clear message" || not_ok "Kafka message: $(cat "$TMP/bad.err")"
 fi
 expect pass "after a refused apply: allowed flow still allowed" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 9000
 expect_denied "$NA" node-a policy-default-deny "after a refused apply: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
