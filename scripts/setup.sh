@@ -22,6 +22,8 @@ packages=(
 	libpcre2-dev
 	libcmocka-dev
 	iproute2 procps python3 curl postgresql tshark nftables ethtool
+	# the L7 proxy idgate run supervises (docs/l7.md)
+	haproxy
 	# bench/: DPDK traffic generator, baselines and measuring tools
 	libdpdk-dev iptables iperf3 sockperf gnuplot-nox xdp-tools git
 	# scripts/kernel-test.sh: Debian 12's kernel booted in qemu

@@ -29,6 +29,7 @@
 #include <bpf/bpf.h>
 #include <json-c/json.h>
 
+#include "l7proxy.h"
 #include "apply.h"
 #include "attach.h"
 #include "cmd.h"
@@ -83,6 +84,7 @@ struct run {
 	int link_wd;
 	char link_dir[PATH_MAX];
 	char link_name[NAME_MAX + 1];
+	struct idg_l7proxy l7; /* the L7 proxy, when the config has L7 rules */
 };
 
 #define WATCH_MASK                                                          \
@@ -297,6 +299,9 @@ static int reload(struct run *r, const char *why)
 		return err;
 	}
 	log_reloaded(r, cc, why, dt);
+	/* Its failure leaves the L7 ports refusing: logged, not a failed
+	 * reload (the L3/L4 verdicts are enforcing). */
+	idg_l7proxy_sync(&r->l7, &r->sh.in, &cc->c);
 	health_start(r, &cc->c);
 	publish(r, cc);
 	r->repair_failing = false;
@@ -714,6 +719,7 @@ static int watch_open(struct run *r)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD); /* the L7 proxy exited */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* A writer opening the config during a reload breaks the read lease
@@ -764,7 +770,7 @@ static bool signals(struct run *r)
 	while (read(r->sfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
 			hup = true;
-		else
+		else if (si.ssi_signo != SIGCHLD) /* reaped in the loop */
 			stop = true;
 	}
 	if (stop)
@@ -795,6 +801,9 @@ static int event_loop(struct run *r)
 
 		if (due && due < until)
 			until = due;
+		due = idg_l7proxy_deadline(&r->l7);
+		if (due && due < until)
+			until = due;
 		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
 		if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
 			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
@@ -809,6 +818,7 @@ static int event_loop(struct run *r)
 		if (fds[3].revents & POLLIN)
 			idg_ctl_serve_one(r->cfd, control, r);
 		file_changed(r);
+		idg_l7proxy_check(&r->l7, &r->sh.in, mono_s());
 		now = mono_s();
 		if (now >= next_check) {
 			repair(r);
@@ -823,6 +833,7 @@ static int event_loop(struct run *r)
 
 static void run_close(struct run *r, struct MHD_Daemon *mhd)
 {
+	idg_l7proxy_stop(&r->l7, &r->sh.in);
 	idg_metrics_stop(mhd);
 	health_stop(r);
 	publish(r, NULL);
@@ -857,6 +868,7 @@ int do_run(struct idg_opts *o)
 	int rc = 1, err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	idg_l7proxy_init(&r.l7);
 	/* Every reload allocates and frees a compile and a generation of
 	 * the same sizes: kept in the heap instead of mapped and unmapped
 	 * each time, their pages are not faulted in again at every change

@@ -42,4 +42,11 @@ int idg_l7_sync(const char *pin_dir, const struct idg_compiled *c);
  * connections are refused. */
 int idg_l7_set_proxy(const char *pin_dir, uint16_t port);
 
+/*
+ * l7_route.c: the routing rules that bring a server's replies back to the
+ * proxy (include/idgate/l7.h) follow c's steered IPv4 (address, port)
+ * pairs; c NULL, or none: idgate's rules and table route go.
+ */
+int idg_l7_routes_sync(const struct idg_compiled *c);
+
 #endif /* IDGATE_LOADER_KERNEL_L7_H */

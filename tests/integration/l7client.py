@@ -2,11 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 """The HTTP ends of the L7 tests.
 
-  l7client.py serve ADDR PORT      a backend answering 200 "ok" to any method
-  l7client.py check REQUESTS.TSV   sends each request (l7gen.c's format) from
-                                   its source address over keep-alive
-                                   connections; prints every answer that is
-                                   not the expected status, exits 1 if any
+  l7client.py serve ADDR PORT      a backend answering 200 "ok CLIENT-ADDRESS"
+                                   to any method
+  l7client.py check REQUESTS.TSV [DST]
+                                   sends each request (l7gen.c's format) from
+                                   its source address to DST (10.77.0.1) over
+                                   keep-alive connections; prints every answer
+                                   that is not the expected status, or a 200
+                                   whose server saw another client address;
+                                   exits 1 if any
 """
 import http.server
 import socket
@@ -20,7 +24,7 @@ class Backend(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
-        body = b"ok\n"
+        body = ("ok %s\n" % self.client_address[0]).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -113,6 +117,10 @@ def check(path, dst="10.77.0.1"):
             del conns[key]
         total += 1
         ok = status == want and (status != 403 or method == "HEAD" or body == b"Access denied")
+        # The server sees the client's own address, through the proxy too.
+        if ok and status == 200 and method != "HEAD" and body.split()[1:2] != [src.encode()] \
+                and not body.startswith(b"ok 127."):
+            ok = False
         if not ok:
             bad += 1
             print("MISMATCH %s:%d %s %s host=%s [%s]: want %d, got %d %r"
@@ -130,7 +138,7 @@ def main():
         srv = Server((sys.argv[2], int(sys.argv[3])), Backend)
         srv.serve_forever()
     elif sys.argv[1] == "check":
-        sys.exit(check(sys.argv[2]))
+        sys.exit(check(sys.argv[2], *sys.argv[3:4]))
     else:
         sys.exit(__doc__)
 

@@ -3,7 +3,9 @@
 # Scenario A with the article's L7 rules on billing-api:8080, real HTTP
 # clients and a real server. With `idgate apply` alone no proxy runs: the
 # L7 port refuses new connections (fail closed) while the other ports keep
-# their L3/L4 verdicts.
+# their L3/L4 verdicts. Under `idgate run` HAProxy judges each request as
+# the article says, the server sees the clients' own addresses, a denial
+# keeps the connection, and a killed proxy is back within 2 s.
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
 CLIENT=$(dirname "$0")/l7client.py
@@ -84,5 +86,58 @@ if idg "$NA" node-a apply -c "$TMP/l7.yaml" 2>"$TMP/apply.err"; then ok "apply";
 expect_denied "$NA" node-a l7-proxy-unavailable "no proxy: frontend -> billing-api:8080 refused" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 expect_denied "$NA" node-a policy-default-deny "reporting -> billing-api:8080 dropped by L3/L4 policy" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
+
+# idgate run: the proxy.
+idg_bg "$NA" node-a run -c "$TMP/l7.yaml"
+RUN_PID=$BG_PID
+for _ in $(seq 100); do
+	in_ns "$NA" ss -Hltn "sport = :0" >/dev/null 2>&1
+	pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" >/dev/null && break
+	sleep 0.1
+done
+pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" >/dev/null && ok "idgate run started haproxy" || not_ok "no haproxy under idgate run"
+sleep 0.5
+
+# The article's requests, each on its sender's keep-alive connection:
+# SRC PORT METHOD PATH HOST HEADERS STATUS (l7client.py check).
+printf '%s\t8080\t%s\t%s\tbilling-api\t\t%s\n' \
+	10.0.1.10 GET /api/v1/users/42 200 \
+	10.0.1.10 GET /api/v1/admin/metrics 403 \
+	10.0.1.10 POST /api/v1/users/42 403 \
+	10.0.1.10 GET /api/v1/users/7?fields=name 200 \
+	10.0.1.11 POST /api/internal/process-batch 200 \
+	10.0.1.11 GET /api/v1/users/1 403 \
+	10.0.1.11 POST /api/internal/process-batch 200 >"$TMP/article.tsv"
+if in_ns "$NB" python3 "$CLIENT" check "$TMP/article.tsv" 10.0.0.10 >"$TMP/article.out" 2>&1; then
+	ok "the article's requests judged as the article says, client addresses kept: $(tail -1 "$TMP/article.out")"
+else
+	not_ok "the article's requests: $(cat "$TMP/article.out")"
+fi
+expect_denied "$NA" node-a policy-default-deny "with the proxy: reporting -> billing-api:8080 still dropped before it" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
+expect_denied "$NA" node-a policy-default-deny "with the proxy: frontend -> billing-api:8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
+
+# A crash: fail closed, then back within 2 s.
+old=$(pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" | head -1)
+kill -9 "$old"
+t0=$(date +%s.%N)
+back=
+for _ in $(seq 40); do
+	new=$(pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" | head -1 || true)
+	if [ -n "$new" ] && [ "$new" != "$old" ] &&
+		in_ns "$NB" python3 "$CLIENT" check "$TMP/article.tsv" 10.0.0.10 >"$TMP/again.out" 2>&1; then
+		back=$(python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)")
+		break
+	fi
+	sleep 0.05
+done
+[ -n "$back" ] && python3 -c "import sys; sys.exit(float(sys.argv[1]) > 2.0)" "$back" \
+	&& ok "proxy killed: serving the article's requests again after ${back} s" \
+	|| not_ok "proxy killed: not back within 2 s (${back:-never}; $(tail -2 "$TMP/again.out" 2>/dev/null))"
+
+kill "$RUN_PID"
+wait "$RUN_PID" 2>/dev/null || true
+pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" >/dev/null && not_ok "haproxy outlived idgate run" || ok "haproxy stopped with idgate run"
+in_ns "$NA" ip rule | grep -q "lookup 4767" && not_ok "L7 routing rules left behind" || ok "L7 routing rules removed"
+expect_denied "$NA" node-a l7-proxy-unavailable "after idgate run: billing-api:8080 refused again" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 
 finish

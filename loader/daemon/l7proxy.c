@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The L7 proxy `idgate run` supervises: see l7proxy.h. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <idgate/l7.h>
+
+#include "haproxy.h"
+#include "l7.h"
+#include "l7proxy.h"
+#include "util/util.h"
+
+#define LOG "idgate run: "
+/* HAProxy inherits the listening socket as this descriptor. */
+#define PROXY_FD 3
+#define BACKOFF_MIN 0.1
+#define BACKOFF_MAX 1.0
+
+void idg_l7proxy_init(struct idg_l7proxy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->lfd = -1;
+	p->backoff = BACKOFF_MIN;
+}
+
+/* 127.0.0.1 on a port the kernel picks. Its mark goes to every
+ * connection it accepts: their packets to clients take the main table
+ * (IDG_L7_PREF_MARK). */
+static int listen_open(struct idg_l7proxy *p)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int one = 1, mark = (int)IDG_L7_MARK;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(fd, 4096) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	p->lfd = fd;
+	p->port = ntohs(a.sin_port);
+	return 0;
+}
+
+/* The configuration for c, written beside the pattern files; *same when
+ * it says what the running HAProxy already serves. */
+static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
+		     const struct idg_l7_table *t, bool *same)
+{
+	static const char *const binds[] = { "fd@3" };
+	char pat[PATH_MAX + 8], *text = NULL, *old = NULL;
+	size_t len = 0, old_len = 0;
+	FILE *f;
+	int err;
+
+	if ((size_t)snprintf(pat, sizeof(pat), "%s/pat", p->dir) >= sizeof(pat))
+		return -ENAMETOOLONG;
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	err = idg_haproxy_write(c, t,
+				&(struct idg_haproxy_opts){
+					.dir = pat, .binds = binds, .n_binds = 1,
+					.transparent = true },
+				f);
+	if (fclose(f) && !err)
+		err = -ENOMEM;
+	if (!err) {
+		*same = p->pid && !idg_read_file(p->cfg, &old, &old_len) &&
+			old_len == len && !memcmp(old, text, len);
+		if (!*same)
+			err = idg_file_replace_buf(p->cfg, 0600, text, len);
+	}
+	free(old);
+	free(text);
+	return err;
+}
+
+/* HAProxy on the listening socket; old: the one it takes over from (its
+ * connections finish, it stops accepting). */
+static int spawn(struct idg_l7proxy *p, pid_t old)
+{
+	char oldpid[16];
+	pid_t pid;
+
+	snprintf(oldpid, sizeof(oldpid), "%d", (int)old);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		sigset_t none;
+
+		/* The daemon blocks the signals its signalfd reads. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(p->lfd, PROXY_FD) < 0)
+			_exit(127);
+		if (old)
+			execlp("haproxy", "haproxy", "-db", "-f", p->cfg, "-sf",
+			       oldpid, (char *)NULL);
+		else
+			execlp("haproxy", "haproxy", "-db", "-f", p->cfg,
+			       (char *)NULL);
+		fprintf(stderr, LOG "cannot run haproxy: %s\n", strerror(errno));
+		_exit(127);
+	}
+	p->pid = pid;
+	return 0;
+}
+
+int idg_l7proxy_sync(struct idg_l7proxy *p, const struct idg_instance *in,
+		     const struct idg_compiled *c)
+{
+	struct idg_l7_table t;
+	bool any = false, same = false;
+	int err;
+
+	err = idg_l7_build(c, &t);
+	if (err)
+		return err;
+	for (size_t i = 0; i < t.n; i++)
+		any |= t.ports[i].dir == IDG_DIR_INGRESS;
+	if (!any) {
+		idg_l7_free(&t);
+		if (p->lfd >= 0 || p->pid)
+			printf(LOG "no L7 rules any more: proxy stopped\n");
+		idg_l7proxy_stop(p, in);
+		return 0;
+	}
+	if ((size_t)snprintf(p->dir, sizeof(p->dir), "%s/l7", in->state_dir) >=
+		    sizeof(p->dir) ||
+	    (size_t)snprintf(p->cfg, sizeof(p->cfg), "%s/haproxy.cfg", p->dir) >=
+		    sizeof(p->cfg))
+		err = -ENAMETOOLONG;
+	if (!err && mkdir(p->dir, 0700) && errno != EEXIST)
+		err = -errno;
+	if (!err && p->lfd < 0)
+		err = listen_open(p);
+	if (!err)
+		err = cfg_write(p, c, &t, &same);
+	idg_l7_free(&t);
+	if (!err)
+		err = idg_l7_routes_sync(c);
+	if (!err && !same)
+		err = spawn(p, p->pid);
+	if (!err)
+		err = idg_l7_set_proxy(in->pin_dir, p->port);
+	if (err) {
+		fprintf(stderr, LOG "L7 proxy: %s; its ports refuse new connections\n",
+			strerror(-err));
+		return err;
+	}
+	if (!same)
+		printf(LOG "L7 proxy: haproxy %d serving %s on 127.0.0.1:%u\n",
+		       (int)p->pid, p->cfg, p->port);
+	return 0;
+}
+
+void idg_l7proxy_check(struct idg_l7proxy *p, const struct idg_instance *in,
+		       double now)
+{
+	int status;
+	pid_t pid;
+
+	(void)in;
+	/* Old HAProxies that finished their connections, and ours. */
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != p->pid)
+			continue;
+		fprintf(stderr, LOG "L7 proxy: haproxy %d %s %d; restarting in %.1f s (connections wait in the queue meanwhile)\n",
+			(int)pid, WIFSIGNALED(status) ? "killed by signal" : "exited with",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+			p->backoff);
+		p->pid = 0;
+		p->restart_at = now + p->backoff;
+	}
+	if (!p->restart_at || now < p->restart_at || p->lfd < 0)
+		return;
+	p->restart_at = 0;
+	if (spawn(p, 0)) {
+		p->restart_at = now + p->backoff;
+		return;
+	}
+	p->restarts++;
+	p->backoff = p->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : p->backoff * 2;
+	printf(LOG "L7 proxy: haproxy %d restarted\n", (int)p->pid);
+}
+
+double idg_l7proxy_deadline(const struct idg_l7proxy *p)
+{
+	return p->restart_at;
+}
+
+void idg_l7proxy_stop(struct idg_l7proxy *p, const struct idg_instance *in)
+{
+	if (!p->pid && p->lfd < 0)
+		return; /* never started: no reload without L7 pays for this */
+	if (p->pid) {
+		kill(p->pid, SIGTERM);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
+	p->restart_at = 0;
+	if (p->lfd >= 0) {
+		close(p->lfd);
+		p->lfd = -1;
+		idg_l7_set_proxy(in->pin_dir, 0);
+	}
+	idg_l7_routes_sync(NULL);
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The two routing rules and the table of L7 steering (include/idgate/l7.h,
+ * docs/l7.md), through rtnetlink: a server's reply to a client the proxy
+ * connected for is delivered to the proxy's socket, the proxy's own
+ * packets to clients leave as usual.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/fib_rules.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/route/route.h>
+#include <netlink/route/rule.h>
+
+#include <idgate/datapath.h>
+#include <idgate/l7.h>
+
+#include "l7.h"
+
+struct reply_rule {
+	uint32_t addr; /* network order */
+	uint16_t port;
+};
+
+/* The (address, port) pairs of c's ingress L7 ports, IPv4 (the proxy
+ * serves no IPv6 yet: the steering program refuses it). */
+static int wanted(const struct idg_compiled *c, struct reply_rule **out,
+		  size_t *n_out)
+{
+	struct reply_rule *v = NULL;
+	struct idg_l7_table t;
+	size_t n = 0, cap = 0;
+	int err = idg_l7_build(c, &t);
+
+	for (size_t i = 0; !err && i < t.n; i++) {
+		if (t.ports[i].dir != IDG_DIR_INGRESS)
+			continue;
+		for (size_t e = 0; e < c->n_eps; e++) {
+			const struct idg_local_ep *ep = &c->eps[e];
+
+			if (ep->identity != t.ports[i].subject ||
+			    ep->cidr.family != IDG_FAM_IPV4)
+				continue;
+			if (n == cap) {
+				struct reply_rule *g;
+
+				cap = cap ? 2 * cap : 16;
+				g = realloc(v, cap * sizeof(*v));
+				if (!g) {
+					err = -ENOMEM;
+					break;
+				}
+				v = g;
+			}
+			memcpy(&v[n].addr, ep->cidr.addr, 4);
+			v[n++].port = t.ports[i].port;
+		}
+	}
+	idg_l7_free(&t);
+	if (err) {
+		free(v);
+		return err;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+static int nl_err(int e)
+{
+	switch (-e) {
+	case NLE_EXIST: return -EEXIST;
+	case NLE_NOMEM: return -ENOMEM;
+	case NLE_PERM: return -EPERM;
+	case NLE_OBJ_NOTFOUND: return -ENOENT;
+	default: return -EIO;
+	}
+}
+
+static struct rtnl_rule *rule_new(uint32_t pref, uint32_t table)
+{
+	struct rtnl_rule *r = rtnl_rule_alloc();
+
+	if (!r)
+		return NULL;
+	rtnl_rule_set_family(r, AF_INET);
+	rtnl_rule_set_prio(r, pref);
+	rtnl_rule_set_table(r, table);
+	rtnl_rule_set_action(r, FR_ACT_TO_TBL);
+	return r;
+}
+
+static int rule_add(struct nl_sock *sk, struct rtnl_rule *r)
+{
+	/* EXCL: without it the kernel adds a duplicate of an existing
+	 * rule. */
+	int e = rtnl_rule_add(sk, r, NLM_F_CREATE | NLM_F_EXCL);
+
+	rtnl_rule_put(r);
+	return e < 0 && e != -NLE_EXIST ? nl_err(e) : 0;
+}
+
+static int reply_rule_add(struct nl_sock *sk, const struct reply_rule *w)
+{
+	struct rtnl_rule *r = rule_new(IDG_L7_PREF_REPLY, IDG_L7_TABLE);
+	struct nl_addr *src;
+	int err;
+
+	if (!r)
+		return -ENOMEM;
+	src = nl_addr_build(AF_INET, &w->addr, 4);
+	if (!src) {
+		rtnl_rule_put(r);
+		return -ENOMEM;
+	}
+	nl_addr_set_prefixlen(src, 32);
+	err = rtnl_rule_set_src(r, src);
+	nl_addr_put(src);
+	/* Only what this host sends: an arriving packet from that address
+	 * (a spoof, or the reverse-path check) must not match. */
+	if (!err)
+		err = rtnl_rule_set_iif(r, "lo");
+	if (!err)
+		err = rtnl_rule_set_ipproto(r, IPPROTO_TCP);
+	if (!err)
+		err = rtnl_rule_set_sport(r, w->port);
+	if (err) {
+		rtnl_rule_put(r);
+		return nl_err(err);
+	}
+	return rule_add(sk, r);
+}
+
+static bool is_wanted(struct rtnl_rule *r, const struct reply_rule *v,
+		      size_t n)
+{
+	struct nl_addr *src = rtnl_rule_get_src(r);
+	uint16_t lo, hi;
+
+	if (!src || nl_addr_get_len(src) != 4 || nl_addr_get_prefixlen(src) != 32 ||
+	    rtnl_rule_get_sport(r, &lo, &hi) || lo != hi)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!memcmp(nl_addr_get_binary_addr(src), &v[i].addr, 4) &&
+		    v[i].port == lo)
+			return true;
+	return false;
+}
+
+/* Removes idgate's rules that v does not hold (v NULL: all of them);
+ * sets have[i] for those it keeps. */
+static int prune(struct nl_sock *sk, const struct reply_rule *v, size_t n,
+		 bool *have)
+{
+	struct nl_cache *cache;
+	struct nl_object *o;
+	int err = rtnl_rule_alloc_cache(sk, AF_INET, &cache);
+
+	if (err)
+		return nl_err(err);
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_rule *r = (struct rtnl_rule *)o;
+		uint32_t pref = rtnl_rule_get_prio(r);
+		uint16_t lo, hi;
+		bool keep = false;
+
+		if (pref != IDG_L7_PREF_REPLY && pref != IDG_L7_PREF_MARK)
+			continue;
+		if (v && pref == IDG_L7_PREF_MARK)
+			keep = true;
+		else if (v && is_wanted(r, v, n)) {
+			keep = true;
+			rtnl_rule_get_sport(r, &lo, &hi);
+			for (size_t i = 0; i < n; i++)
+				if (!memcmp(nl_addr_get_binary_addr(rtnl_rule_get_src(r)),
+					    &v[i].addr, 4) && v[i].port == lo)
+					have[i] = true;
+		}
+		if (!keep) {
+			int e = rtnl_rule_delete(sk, r, 0);
+
+			if (e < 0 && e != -NLE_OBJ_NOTFOUND && !err)
+				err = nl_err(e);
+		}
+	}
+	nl_cache_free(cache);
+	return err;
+}
+
+/* local 0.0.0.0/0 dev lo in IDG_L7_TABLE: what the reply rule sends to
+ * is this host. */
+static int table_route(struct nl_sock *sk, bool add)
+{
+	struct rtnl_route *rt = rtnl_route_alloc();
+	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+	struct nl_addr *dst = NULL;
+	uint32_t any = 0;
+	int err = -ENOMEM;
+
+	if (!rt || !nh)
+		goto out;
+	dst = nl_addr_build(AF_INET, &any, 4);
+	if (!dst)
+		goto out;
+	nl_addr_set_prefixlen(dst, 0);
+	rtnl_route_set_family(rt, AF_INET);
+	rtnl_route_set_table(rt, IDG_L7_TABLE);
+	rtnl_route_set_type(rt, RTN_LOCAL);
+	rtnl_route_set_scope(rt, RT_SCOPE_HOST);
+	rtnl_route_set_protocol(rt, RTPROT_STATIC);
+	rtnl_route_set_dst(rt, dst);
+	rtnl_route_nh_set_ifindex(nh, 1); /* lo */
+	rtnl_route_add_nexthop(rt, nh);
+	nh = NULL;
+	err = add ? rtnl_route_add(sk, rt, NLM_F_CREATE | NLM_F_REPLACE) :
+		    rtnl_route_delete(sk, rt, 0);
+	if (!add && (err == -NLE_OBJ_NOTFOUND || err == -NLE_NOADDR))
+		err = 0;
+	err = err < 0 ? nl_err(err) : 0;
+out:
+	if (nh)
+		rtnl_route_nh_free(nh);
+	nl_addr_put(dst);
+	rtnl_route_put(rt);
+	return err;
+}
+
+int idg_l7_routes_sync(const struct idg_compiled *c)
+{
+	struct reply_rule *v = NULL;
+	struct nl_sock *sk = NULL;
+	bool *have = NULL;
+	size_t n = 0;
+	int err;
+
+	if (c) {
+		err = wanted(c, &v, &n);
+		if (err)
+			return err;
+	}
+	sk = nl_socket_alloc();
+	if (!sk || nl_connect(sk, NETLINK_ROUTE)) {
+		err = -EIO;
+		goto out;
+	}
+	have = calloc(n ? n : 1, sizeof(*have));
+	if (!have) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!n) { /* nothing steered: nothing of ours stays */
+		err = prune(sk, NULL, 0, have);
+		if (!err)
+			err = table_route(sk, false);
+		goto out;
+	}
+	err = table_route(sk, true);
+	if (!err) {
+		struct rtnl_rule *r = rule_new(IDG_L7_PREF_MARK, RT_TABLE_MAIN);
+
+		if (!r) {
+			err = -ENOMEM;
+			goto out;
+		}
+		rtnl_rule_set_mark(r, IDG_L7_MARK);
+		rtnl_rule_set_mask(r, IDG_L7_MARK_MASK);
+		err = prune(sk, v, n, have);
+		if (!err)
+			err = rule_add(sk, r);
+		else
+			rtnl_rule_put(r);
+	}
+	for (size_t i = 0; !err && i < n; i++)
+		if (!have[i])
+			err = reply_rule_add(sk, &v[i]);
+out:
+	free(have);
+	free(v);
+	if (sk)
+		nl_socket_free(sk);
+	return err;
+}
