@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <net/if.h>
 
+#include "l7.h"
 #include "apply.h"
 #include "cmd.h"
 #include "control.h"
@@ -269,6 +270,10 @@ int do_apply(struct idg_opts *o)
 			return err ? 1 : 0;
 	}
 	err = cmd_apply_config(&in, o->config, &a, &cc, &res);
+	/* No daemon took it: nothing runs the proxy. */
+	if (!err && !o->dry_run && idg_l7_wanted(&cc.c))
+		fprintf(stderr, "idgate: warning: the ports with L7 rules refuse new connections until `idgate run` runs the L7 proxy for node %s (docs/l7.md)\n",
+			in.node);
 	cmd_compiled_free(&cc);
 	return err ? 1 : 0;
 }
