@@ -29,6 +29,9 @@ enum idg_opt_id {
 	OPT_DIRECTION,
 	OPT_METRICS_ADDRESS,
 	OPT_ICMP_TYPE,
+	OPT_HTTP_METHOD,
+	OPT_HTTP_PATH,
+	OPT_HTTP_HOST,
 	OPT_MAX,
 };
 
@@ -48,6 +51,8 @@ struct idg_opts {
 	long dport;             /* -1: not given */
 	const char *direction;
 	const char *icmp_type;  /* policy trace: number or name */
+	/* policy trace: the HTTP request an L7 port's proxy judges */
+	const char *http_method, *http_path, *http_host;
 	const char *metrics_address; /* run: HOST:PORT or "off"; NULL: default */
 	const char *arg; /* the positional argument, when the command has one */
 };

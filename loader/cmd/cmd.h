@@ -139,6 +139,9 @@ void cmd_health_free(struct cmd_health *h);
 
 /* The identity the datapath gives an address: the longest ipcache prefix
  * of this node's cluster, world when none. */
+/* "namespace/policy set[index]" of a rule (clusterwide: no namespace);
+ * "-" for none. */
+void cmd_rule_origin(const struct idg_cookie *ck, char *buf, size_t len);
 uint32_t cmd_addr_identity(const struct idg_compiled *c, int family,
 			   const uint8_t *addr);
 

@@ -215,6 +215,18 @@ int cmd_check_ifaces(const struct idg_node *n, struct idg_iface *uplink,
 	return err;
 }
 
+void cmd_rule_origin(const struct idg_cookie *ck, char *buf, size_t len)
+{
+	if (!ck) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(buf, len, "%s%s%s %s[%zu]",
+		 ck->policy->namespace ? ck->policy->namespace : "",
+		 ck->policy->namespace ? "/" : "", ck->policy->name,
+		 idg_rule_set_name(ck->set), ck->rule_index);
+}
+
 uint32_t cmd_addr_identity(const struct idg_compiled *c, int family,
 			   const uint8_t *addr)
 {

@@ -46,14 +46,6 @@ static void on_signal(int sig)
 	mon_stop = 1;
 }
 
-static const char *set_name(enum idg_rule_set s)
-{
-	static const char *const n[] = { "ingress", "egress", "ingressDeny",
-					  "egressDeny" };
-
-	return s < IDG_RS_MAX ? n[s] : "?";
-}
-
 static bool has_ports(const struct idg_event *e)
 {
 	return !(e->flags & IDG_EV_F_FRAGMENT) &&
@@ -204,7 +196,7 @@ static void print_json(const struct mon *m, const struct idg_event *e,
 			 ck->policy->namespace ? ck->policy->namespace : "",
 			 ck->policy->namespace ? "/" : "", ck->policy->name);
 		json_object_object_add(o, "policy", json_object_new_string(pol));
-		json_object_object_add(o, "rule_set", json_object_new_string(set_name(ck->set)));
+		json_object_object_add(o, "rule_set", json_object_new_string(idg_rule_set_name(ck->set)));
 		json_object_object_add(o, "rule_index", json_object_new_int64((int64_t)ck->rule_index));
 	} else {
 		json_object_object_add(o, "policy", json_object_new_null());
@@ -265,7 +257,7 @@ static void print_text(const struct mon *m, const struct idg_event *e,
 		printf("; rule %s%s%s %s[%zu] (cookie %u)",
 		       ck->policy->namespace ? ck->policy->namespace : "",
 		       ck->policy->namespace ? "/" : "", ck->policy->name,
-		       set_name(ck->set), ck->rule_index, e->cookie);
+		       idg_rule_set_name(ck->set), ck->rule_index, e->cookie);
 	else if (e->cookie)
 		printf("; rule with cookie %u (not in the applied config: re-applied since?)",
 		       e->cookie);

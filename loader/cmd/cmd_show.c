@@ -309,29 +309,6 @@ static void fmt_l4(const struct idg_rule_entry *r, char *buf, size_t len)
 		snprintf(buf, len, "%u/%s", r->port, p);
 }
 
-static const char *set_name(enum idg_rule_set s)
-{
-	static const char *const n[] = { "ingress", "egress", "ingressDeny",
-					  "egressDeny" };
-
-	return s < IDG_RS_MAX ? n[s] : "?";
-}
-
-static void rule_origin(const struct idg_compiled *c, uint32_t cookie,
-			char *buf, size_t len)
-{
-	const struct idg_cookie *ck = idg_compiled_cookie(c, cookie);
-
-	if (!ck) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	snprintf(buf, len, "%s%s%s %s[%zu]",
-		 ck->policy->namespace ? ck->policy->namespace : "",
-		 ck->policy->namespace ? "/" : "", ck->policy->name,
-		 set_name(ck->set), ck->rule_index);
-}
-
 static const char *peer_labels(const struct idg_compiled *c, uint32_t peer)
 {
 	const struct idg_identity *id;
@@ -342,9 +319,93 @@ static const char *peer_labels(const struct idg_compiled *c, uint32_t peer)
 	return id ? id->canon : "(unknown identity)";
 }
 
+/* The grant entry r makes on an L7 port of its subject (the first such
+ * port it covers), or NULL: r's traffic never meets the proxy. */
+static const struct idg_l7_grant *entry_grant(const struct idg_l7_table *t,
+					      const struct idg_rule_entry *r)
+{
+	for (size_t i = 0; r->kind == IDG_RULE_ALLOW && i < t->n; i++) {
+		const struct idg_l7_port *lp = &t->ports[i];
+
+		if (lp->subject != r->subject || lp->dir != r->dir)
+			continue;
+		for (size_t k = 0; k < lp->n_grants; k++)
+			if (lp->grants[k].cookie == r->cookie &&
+			    lp->grants[k].peer == r->peer)
+				return &lp->grants[k];
+	}
+	return NULL;
+}
+
+static void http_header_text(const struct idg_http_header *h, char *buf,
+			     size_t len)
+{
+	if (h->value)
+		snprintf(buf, len, "%s: %s", h->name, h->value);
+	else
+		snprintf(buf, len, "%s", h->name);
+}
+
+/* Cilium's l7-rules: {"http": [{method, path, host, headers}]}. */
+static struct json_object *l7_json(const struct idg_l7_grant *g)
+{
+	struct json_object *j = json_object_new_object(),
+			   *http = json_object_new_array();
+	char hb[512];
+
+	for (size_t i = 0; g->l7 && i < g->l7->n_http; i++) {
+		const struct idg_http_rule *h = &g->l7->http[i];
+		struct json_object *jh = json_object_new_object();
+
+		if (h->method)
+			json_object_object_add(jh, "method", json_object_new_string(h->method));
+		if (h->path)
+			json_object_object_add(jh, "path", json_object_new_string(h->path));
+		if (h->host)
+			json_object_object_add(jh, "host", json_object_new_string(h->host));
+		if (h->n_headers) {
+			struct json_object *ja = json_object_new_array();
+
+			for (size_t k = 0; k < h->n_headers; k++) {
+				http_header_text(&h->headers[k], hb, sizeof(hb));
+				json_object_array_add(ja, json_object_new_string(hb));
+			}
+			json_object_object_add(jh, "headers", ja);
+		}
+		json_object_array_add(http, jh);
+	}
+	json_object_object_add(j, "http", http);
+	return j;
+}
+
+/* Under the rule's line: what the proxy admits from its peer there. */
+static void l7_text(const struct idg_l7_grant *g)
+{
+	char hb[512];
+
+	if (!g->l7) {
+		printf("  %-8s l7: every request (the port goes to the L7 proxy)\n", "");
+		return;
+	}
+	for (size_t i = 0; i < g->l7->n_http; i++) {
+		const struct idg_http_rule *h = &g->l7->http[i];
+
+		printf("  %-8s l7: %s %s", "", h->method ? h->method : "*",
+		       h->path ? h->path : "*");
+		if (h->host)
+			printf(" host %s", h->host);
+		for (size_t k = 0; k < h->n_headers; k++) {
+			http_header_text(&h->headers[k], hb, sizeof(hb));
+			printf(" [%s]", hb);
+		}
+		printf("\n");
+	}
+}
+
 /* One subject identity: its flags and rules. */
 static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
-			 uint32_t subject, uint32_t flags, const char *name,
+			 const struct idg_l7_table *l7, uint32_t subject,
+			 uint32_t flags, const char *name,
 			 struct json_object *jarr)
 {
 	const struct idg_identity *sid = idg_compiled_identity(c, subject);
@@ -373,14 +434,17 @@ static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
 	}
 	for (size_t i = 0; i < c->n_rules; i++) {
 		const struct idg_rule_entry *r = &c->rules[i];
+		const struct idg_l7_grant *g;
 		struct idg_counter cnt = { 0 };
 
 		if (r->subject != subject)
 			continue;
+		g = entry_grant(l7, r);
 		if (dp && r->cookie)
 			idg_dp_rule_stats(dp, r->cookie, &cnt);
 		fmt_l4(r, l4, sizeof(l4));
-		rule_origin(c, r->cookie, origin, sizeof(origin));
+		cmd_rule_origin(idg_compiled_cookie(c, r->cookie), origin,
+				sizeof(origin));
 		if (jrules) {
 			struct json_object *jr = json_object_new_object();
 
@@ -393,6 +457,10 @@ static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
 			json_object_object_add(jr, "cookie", json_object_new_int64(r->cookie));
 			json_object_object_add(jr, "packets", json_object_new_int64((int64_t)cnt.packets));
 			json_object_object_add(jr, "bytes", json_object_new_int64((int64_t)cnt.bytes));
+			if (g) {
+				json_object_object_add(jr, "proxy", json_object_new_boolean(true));
+				json_object_object_add(jr, "l7-rules", l7_json(g));
+			}
 			json_object_array_add(jrules, jr);
 		} else {
 			printf("  %-8s %-7s %-14s %10llu %12llu  %-36s %u %s\n",
@@ -401,6 +469,8 @@ static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
 			       (unsigned long long)cnt.packets,
 			       (unsigned long long)cnt.bytes, origin, r->peer,
 			       peer_labels(c, r->peer));
+			if (g)
+				l7_text(g);
 		}
 	}
 	if (!jarr)
@@ -410,6 +480,7 @@ static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
 int do_policy_get(struct idg_opts *o)
 {
 	struct json_object *j = NULL;
+	struct idg_l7_table l7 = { 0 };
 	struct idg_instance in;
 	struct cmd_compiled cc;
 	struct idg_dp dp;
@@ -419,6 +490,8 @@ int do_policy_get(struct idg_opts *o)
 	if (cmd_instance(o, &in))
 		return 2;
 	err = cmd_compile(&in, NULL, &cc);
+	if (!err)
+		err = idg_l7_build(&cc.c, &l7);
 	if (err)
 		goto out;
 	/* Counters need the pinned maps; the rules alone do not. */
@@ -437,11 +510,11 @@ int do_policy_get(struct idg_opts *o)
 		if (dup)
 			continue;
 		found = true;
-		show_subject(&cc.c, have_dp ? &dp : NULL, e->identity, e->flags,
-			     e->ep->name, j);
+		show_subject(&cc.c, have_dp ? &dp : NULL, &l7, e->identity,
+			     e->flags, e->ep->name, j);
 	}
 	if (!o->arg && cc.c.host_flags)
-		show_subject(&cc.c, have_dp ? &dp : NULL, IDG_ID_HOST,
+		show_subject(&cc.c, have_dp ? &dp : NULL, &l7, IDG_ID_HOST,
 			     cc.c.host_flags, "(host)", j);
 	if (o->arg && !found) {
 		fprintf(stderr, "idgate: no endpoint '%s' on node %s\n", o->arg,
@@ -456,6 +529,7 @@ int do_policy_get(struct idg_opts *o)
 	if (have_dp)
 		idg_dp_close(&dp);
 out:
+	idg_l7_free(&l7);
 	cmd_compiled_free(&cc);
 	return err ? 1 : 0;
 }

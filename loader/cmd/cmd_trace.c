@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
+#include "haproxy.h"
 #include "cmd.h"
 #include "idgate_tc.skel.h"
 #include "idgate_xdp.skel.h"
@@ -281,7 +282,11 @@ static int trace(const struct idg_opts *o, const char *src_s,
 	const struct idg_cookie *ck;
 	uint8_t pkt[128], proto;
 	int nr;
-	char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], rule[160] = "";
+	char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], rule[160] = "",
+	     l7rule[160] = "";
+	struct idg_l7_table l7 = { 0 };
+	const struct idg_l7_port *lp = NULL;
+	struct idg_l7_verdict l7v = { 0 };
 	bool egress, allow;
 	uint32_t sid, did;
 	size_t len;
@@ -345,16 +350,40 @@ static int trace(const struct idg_opts *o, const char *src_s,
 	did = cmd_addr_identity(&cc.c, d.family, d.addr);
 	ck = res.cookie ? idg_compiled_cookie(&cc.c, res.cookie) : NULL;
 	if (ck)
-		snprintf(rule, sizeof(rule), "%s%s%s %s[%zu]",
-			 ck->policy->namespace ? ck->policy->namespace : "",
-			 ck->policy->namespace ? "/" : "", ck->policy->name,
-			 ck->set == IDG_RS_INGRESS ? "ingress" :
-			 ck->set == IDG_RS_EGRESS ? "egress" :
-			 ck->set == IDG_RS_INGRESS_DENY ? "ingressDeny" :
-							   "egressDeny",
-			 ck->rule_index);
+		cmd_rule_origin(ck, rule, sizeof(rule));
 	inet_ntop(s.family == IDG_FAM_IPV4 ? AF_INET : AF_INET6, s.addr, sa, sizeof(sa));
 	inet_ntop(d.family == IDG_FAM_IPV4 ? AF_INET : AF_INET6, d.addr, da, sizeof(da));
+	/* Past the L3/L4 verdict, a port with L7 rules: the proxy's. */
+	if (allow && !egress && proto == IPPROTO_TCP) {
+		err = idg_l7_build(&cc.c, &l7);
+		if (err) {
+			fprintf(stderr, "idgate policy trace: L7 rules: %s\n",
+				strerror(-err));
+			goto fail;
+		}
+		lp = idg_l7_find(&l7, did, IDG_DIR_INGRESS, dport);
+	}
+	if (lp) {
+		struct idg_http_req req = {
+			.method = o->http_method ? o->http_method : "GET",
+			.path = o->http_path ? o->http_path : "/",
+			.host = o->http_host,
+		};
+
+		err = idg_l7_judge(lp, sid, &req, &l7v);
+		if (err) {
+			fprintf(stderr, "idgate policy trace: L7 rules: %s\n",
+				strerror(-err));
+			goto fail;
+		}
+		if (l7v.by)
+			cmd_rule_origin(idg_compiled_cookie(&cc.c, l7v.by->cookie),
+					l7rule, sizeof(l7rule));
+		allow = l7v.allowed;
+	} else if (o->http_method || o->http_path || o->http_host) {
+		fprintf(stderr, "idgate policy trace: note: no L7 rule covers %s port %u: no proxy judges the request\n",
+			da, dport);
+	}
 	if (o->json) {
 		struct json_object *j = json_object_new_object();
 
@@ -375,6 +404,18 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		json_object_object_add(j, "cookie", json_object_new_int64(res.cookie));
 		json_object_object_add(j, "rule", ck ? json_object_new_string(rule) : NULL);
 		json_object_object_add(j, "default_deny", json_object_new_boolean(res.reason == IDG_DROP_POLICY_DEFAULT));
+		if (lp) {
+			struct json_object *jl = json_object_new_object();
+
+			json_object_object_add(jl, "verdict", json_object_new_string(l7v.allowed ? "allow" : "deny"));
+			json_object_object_add(jl, "method", json_object_new_string(o->http_method ? o->http_method : "GET"));
+			json_object_object_add(jl, "path", json_object_new_string(o->http_path ? o->http_path : "/"));
+			json_object_object_add(jl, "host", o->http_host ? json_object_new_string(o->http_host) : NULL);
+			json_object_object_add(jl, "rule", l7v.by ? json_object_new_string(l7rule) : NULL);
+			json_object_object_add(jl, "http_index", l7v.alt >= 0 ? json_object_new_int(l7v.alt) : NULL);
+			json_object_object_add(j, "l7", jl);
+			json_object_object_add(j, "verdict", json_object_new_string(allow ? "allow" : "deny"));
+		}
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY));
 		json_object_put(j);
 	} else {
@@ -390,10 +431,26 @@ static int trace(const struct idg_opts *o, const char *src_s,
 		       idg_reason_name(res.reason), ck ? " by " : "", rule);
 		if (res.reason == IDG_DROP_POLICY_DEFAULT)
 			printf("  no rule matched: default deny\n");
+		if (lp && l7v.allowed && l7v.alt >= 0)
+			printf("l7: %s %s -> ALLOWED by %s http[%d]\n",
+			       o->http_method ? o->http_method : "GET",
+			       o->http_path ? o->http_path : "/", l7rule, l7v.alt);
+		else if (lp && l7v.allowed)
+			printf("l7: %s %s -> ALLOWED by %s (every request: no http rules for this peer)\n",
+			       o->http_method ? o->http_method : "GET",
+			       o->http_path ? o->http_path : "/", l7rule);
+		else if (lp)
+			printf("l7: %s %s -> DENIED (%d %s): no http rule of %s matches\n",
+			       o->http_method ? o->http_method : "GET",
+			       o->http_path ? o->http_path : "/",
+			       IDG_L7_DENY_STATUS, IDG_L7_DENY_BODY,
+			       l7v.by ? l7rule : "a rule for this peer");
 	}
+	idg_l7_free(&l7);
 	cmd_compiled_free(&cc);
 	return allow ? 0 : 1;
 fail:
+	idg_l7_free(&l7);
 	cmd_compiled_free(&cc);
 	return 2;
 }

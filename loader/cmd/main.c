@@ -57,11 +57,13 @@ static const struct idg_cmd cmds[] = {
 	  "idgate policy get billing-api --node node-a" },
 	{ "policy trace", do_policy_trace,
 	  INSTANCE | O(OPT_OUTPUT) | O(OPT_SRC) | O(OPT_DST) | O(OPT_PROTO) |
-		  O(OPT_DPORT) | O(OPT_DIRECTION) | O(OPT_ICMP_TYPE),
+		  O(OPT_DPORT) | O(OPT_DIRECTION) | O(OPT_ICMP_TYPE) |
+		  O(OPT_HTTP_METHOD) | O(OPT_HTTP_PATH) | O(OPT_HTTP_HOST),
 	  NULL, false,
 	  "would this packet pass, and why? runs the live program on it, no side effects (exit 0 allow, 1 deny, 2 error)",
 	  "idgate policy trace --src frontend --dst billing-api --proto tcp --dport 8080 --node node-a\n"
-	  "  idgate policy trace --src world --dst billing-api --icmp-type EchoRequest --node node-a" },
+	  "  idgate policy trace --src world --dst billing-api --icmp-type EchoRequest --node node-a\n"
+	  "  idgate policy trace --src frontend --dst billing-api --dport 8080 --http-method GET --http-path /api/v1/admin/metrics --node node-a" },
 	{ "egress list", do_egress_list, INSTANCE | O(OPT_OUTPUT), NULL, false,
 	  "egress gateway routes, chosen gateways and their health",
 	  "idgate egress list --node node-a -o json" },

@@ -14,6 +14,11 @@ static const char *const rs_names[IDG_RS_MAX] = {
 	[IDG_RS_EGRESS_DENY] = "egressDeny",
 };
 
+const char *idg_rule_set_name(enum idg_rule_set s)
+{
+	return s < IDG_RS_MAX ? rs_names[s] : "?";
+}
+
 static void rule_free(struct idg_rule *r)
 {
 	for (size_t i = 0; i < r->n_endpoints; i++)

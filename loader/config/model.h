@@ -167,6 +167,9 @@ enum idg_rule_set {
 	IDG_RS_MAX,
 };
 
+/* Its key in a policy spec: "ingress", ..., "egressDeny". */
+const char *idg_rule_set_name(enum idg_rule_set s);
+
 struct idg_policy {
 	char *name;
 	char *namespace; /* NULL for CiliumClusterwideNetworkPolicy */

@@ -87,6 +87,33 @@ expect_denied "$NA" node-a l7-proxy-unavailable "no proxy: frontend -> billing-a
 expect_denied "$NA" node-a policy-default-deny "reporting -> billing-api:8080 dropped by L3/L4 policy" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
 
+# What the CLI shows of the L7 rules.
+pol=$(idg "$NA" node-a policy get billing-api -o json)
+python3 - "$pol" <<'PY' && ok "policy get -o json: l7-rules per rule, the port marked as the proxy's" || not_ok "policy get -o json: $pol"
+import json, sys
+rules = json.loads(sys.argv[1])[0]["rules"]
+l7 = {r["rule"]: r["l7-rules"]["http"] for r in rules if r.get("proxy")}
+assert l7["production/billing-api ingress[0]"] == [{"method": "GET", "path": "/api/v1/users/.*"}], l7
+assert l7["production/billing-api ingress[1]"] == [{"method": "POST", "path": "/api/internal/process-batch"}], l7
+PY
+idg "$NA" node-a policy get billing-api | grep -q "l7: GET /api/v1/users/\.\*" \
+	&& ok "policy get: l7 rules in the text" || not_ok "policy get text: $(idg "$NA" node-a policy get billing-api)"
+trace_l7() { # trace_l7 WANT_EXIT GREP SRC METHOD PATH
+	local out rc=0
+	out=$(idg "$NA" node-a policy trace --src "$3" --dst billing-api --dport 8080 \
+		--http-method "$4" --http-path "$5" 2>&1) || rc=$?
+	if [ "$rc" = "$1" ] && grep -q -- "$2" <<<"$out"; then
+		ok "policy trace $3 $4 $5: $(grep '^l7:' <<<"$out" || tail -1 <<<"$out")"
+	else
+		not_ok "policy trace $3 $4 $5 (exit $rc): $out"
+	fi
+}
+trace_l7 0 "ALLOWED by production/billing-api ingress\[0\] http\[0\]" frontend GET /api/v1/users/42
+trace_l7 1 "DENIED (403 Access denied): no http rule of production/billing-api ingress\[0\]" frontend GET /api/v1/admin/metrics
+trace_l7 1 "DENIED (403" frontend POST /api/v1/users/42
+trace_l7 0 "ALLOWED by production/billing-api ingress\[1\] http\[0\]" batch-processor POST /api/internal/process-batch
+trace_l7 1 "policy-default-deny" reporting GET /api/v1/users/1
+
 # idgate run: the proxy.
 idg_bg "$NA" node-a run -c "$TMP/l7.yaml"
 RUN_PID=$BG_PID
