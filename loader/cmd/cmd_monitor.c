@@ -6,6 +6,7 @@
  * they are reported here once a second when they grew, never hidden.
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 
+#include "l7proxy.h"
 #include "cmd.h"
 #include "dp.h"
 #include "util/util.h"
@@ -36,7 +38,15 @@ struct mon {
 	bool rel_is_id;
 	int64_t mono_to_real_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	__u64 lost, suppressed; /* last reported totals */
+	/* The L7 proxy's requests (l7proxy.h), followed from the end. */
+	char l7_path[PATH_MAX];
+	FILE *l7;
+	ino_t l7_ino;
 };
+
+/* In types beside the IDG_EV_* bits: the L7 proxy's verdicts. */
+#define MON_L7_DENIED (1u << 30)
+#define MON_L7_ALLOWED (1u << 31)
 
 static volatile sig_atomic_t mon_stop;
 
@@ -307,6 +317,135 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* One L7 request (an IDG_L7_EVENTS line) as the datapath's events
+ * print: identities and labels, endpoint, rule, and the request. */
+static void l7_event(const struct mon *m, struct json_object *j)
+{
+	struct json_object *v;
+	struct idg_event e = { .dir = IDG_DIR_INGRESS, .proto = IPPROTO_TCP };
+	const struct idg_cookie *ck;
+	const char *ep, *verdict, *method, *path, *ts;
+	bool allowed;
+	int alt, status;
+	char rule[200] = "", src[64], dst[64];
+
+#define JSTR(k) (json_object_object_get_ex(j, k, &v) ? json_object_get_string(v) : "")
+#define JINT(k) (json_object_object_get_ex(j, k, &v) ? json_object_get_int64(v) : 0)
+	verdict = JSTR("verdict");
+	allowed = !strcmp(verdict, "allowed");
+	if (!(m->types & (allowed ? MON_L7_ALLOWED : MON_L7_DENIED)))
+		return;
+	if (inet_pton(AF_INET, JSTR("client"), e.saddr) == 1 &&
+	    inet_pton(AF_INET, JSTR("server"), e.daddr) == 1)
+		e.family = IDG_FAM_IPV4;
+	else if (inet_pton(AF_INET6, JSTR("client"), e.saddr) == 1 &&
+		 inet_pton(AF_INET6, JSTR("server"), e.daddr) == 1)
+		e.family = IDG_FAM_IPV6;
+	else
+		return;
+	e.sport = htons((uint16_t)JINT("client_port"));
+	e.dport = htons((uint16_t)JINT("server_port"));
+	e.src_id = (uint32_t)JINT("peer");
+	e.dst_id = cmd_addr_identity(m->c, e.family, e.daddr);
+	e.cookie = (uint32_t)JINT("cookie");
+	alt = (int)JINT("http_index");
+	status = (int)JINT("status");
+	method = JSTR("method");
+	path = JSTR("path");
+	ts = JSTR("timestamp");
+	ep = local_ep(m->c, &e);
+	if (!related(m, &e, ep))
+		return;
+	ck = e.cookie ? idg_compiled_cookie(m->c, e.cookie) : NULL;
+	if (ck)
+		cmd_rule_origin(ck, rule, sizeof(rule));
+	if (m->json) {
+		struct json_object *o = json_object_new_object(),
+				   *r = json_object_new_object();
+
+		json_object_object_add(o, "type", json_object_new_string("l7"));
+		json_object_object_add(o, "reason", json_object_new_string(allowed ? "l7-policy-allowed" : "l7-policy-denied"));
+		json_object_object_add(o, "verdict", json_object_new_string(verdict));
+		json_object_object_add(o, "direction", json_object_new_string("ingress"));
+		json_object_object_add(o, "source", peer_json(m, &e, e.saddr, e.sport, e.src_id, NULL));
+		json_object_object_add(o, "destination", peer_json(m, &e, e.daddr, e.dport, e.dst_id, ep));
+		json_object_object_add(o, "endpoint", ep ? json_object_new_string(ep) : json_object_new_null());
+		json_object_object_add(o, "cookie", e.cookie ? json_object_new_int64(e.cookie) : json_object_new_null());
+		json_object_object_add(o, "rule", ck ? json_object_new_string(rule) : json_object_new_null());
+		json_object_object_add(o, "http_index", allowed && alt >= 0 ? json_object_new_int(alt) : json_object_new_null());
+		json_object_object_add(r, "method", json_object_new_string(method));
+		json_object_object_add(r, "path", json_object_new_string(path));
+		json_object_object_add(o, "request", r);
+		json_object_object_add(o, "status", json_object_new_int(status));
+		json_object_object_add(o, "timestamp", json_object_new_string(ts));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+	} else {
+		endpoint_str(&e, e.saddr, e.sport, src, sizeof(src));
+		endpoint_str(&e, e.daddr, e.dport, dst, sizeof(dst));
+		printf("xx l7 (L7 policy %s) flow %s -> %s TCP ingress: identity %u [%s] -> %u [%s]",
+		       allowed ? "allowed" : "denied", src, dst, e.src_id,
+		       id_labels(m, e.src_id), e.dst_id, id_labels(m, e.dst_id));
+		if (ep)
+			printf(" endpoint %s", ep);
+		if (ck && allowed && alt >= 0)
+			printf("; rule %s http[%d]", rule, alt);
+		else if (ck && allowed)
+			printf("; rule %s (every request)", rule);
+		else if (ck)
+			printf("; no http rule of %s matches", rule);
+		else
+			printf("; no rule for this peer");
+		printf(": -> %s %s (%d)\n", method, path, status);
+	}
+	fflush(stdout);
+#undef JSTR
+#undef JINT
+}
+
+/* New lines of the L7 proxy's request log; it is opened when it
+ * appears and again when the daemon starts a new one. */
+static void l7_follow(struct mon *m)
+{
+	char line[8192];
+	struct stat st;
+
+	if (!m->l7_path[0])
+		return;
+	for (;;) {
+		if (m->l7) {
+			while (fgets(line, sizeof(line), m->l7)) {
+				size_t n = strlen(line);
+				struct json_object *j;
+
+				/* The writer's line is not all there yet. */
+				if (n && line[n - 1] != '\n' &&
+				    n < sizeof(line) - 1) {
+					fseek(m->l7, -(long)n, SEEK_CUR);
+					break;
+				}
+				j = json_tokener_parse(line);
+
+				if (j) {
+					l7_event(m, j);
+					json_object_put(j);
+				}
+			}
+			clearerr(m->l7);
+		}
+		/* A new file under the name: finish the old, read the new
+		 * from its start. */
+		if (stat(m->l7_path, &st) || (m->l7 && st.st_ino == m->l7_ino))
+			return;
+		if (m->l7)
+			fclose(m->l7);
+		m->l7 = fopen(m->l7_path, "re");
+		if (!m->l7)
+			return;
+		m->l7_ino = st.st_ino;
+	}
+}
+
 /* Report losses and rate-limited events since the last report. */
 static void report_losses(struct mon *m, const struct idg_dp *dp)
 {
@@ -378,16 +517,18 @@ int do_monitor(struct idg_opts *o)
 	int err, rc = 1;
 
 	if (!o->type || !strcmp(o->type, "drop")) {
-		m.types = 1u << IDG_EV_DROP;
+		m.types = 1u << IDG_EV_DROP | MON_L7_DENIED;
 	} else if (!strcmp(o->type, "policy-verdict")) {
 		m.types = 1u << IDG_EV_POLICY_VERDICT;
 	} else if (!strcmp(o->type, "trace")) {
 		m.types = 1u << IDG_EV_TRACE;
+	} else if (!strcmp(o->type, "l7")) {
+		m.types = MON_L7_DENIED | MON_L7_ALLOWED;
 	} else if (!strcmp(o->type, "all")) {
 		m.types = 1u << IDG_EV_DROP | 1u << IDG_EV_POLICY_VERDICT |
-			  1u << IDG_EV_TRACE;
+			  1u << IDG_EV_TRACE | MON_L7_DENIED | MON_L7_ALLOWED;
 	} else {
-		fprintf(stderr, "idgate monitor: unknown --type '%s' (drop, policy-verdict, trace or all)\n",
+		fprintf(stderr, "idgate monitor: unknown --type '%s' (drop, policy-verdict, trace, l7 or all)\n",
 			o->type);
 		return 2;
 	}
@@ -439,9 +580,23 @@ int do_monitor(struct idg_opts *o)
 			o->related_to ? o->related_to : "");
 	}
 	next_report = idg_clock_ns(CLOCK_MONOTONIC) + MON_LOSS_REPORT_MS * 1000000ull;
+	/* The proxy's requests from now on: what is in the file is past. */
+	if ((size_t)snprintf(m.l7_path, sizeof(m.l7_path), "%s/l7/%s",
+			     in.state_dir, IDG_L7_EVENTS) >= sizeof(m.l7_path))
+		m.l7_path[0] = 0;
+	if (m.l7_path[0]) {
+		struct stat st;
+
+		m.l7 = fopen(m.l7_path, "re");
+		if (m.l7 && !fstat(fileno(m.l7), &st)) {
+			m.l7_ino = st.st_ino;
+			fseek(m.l7, 0, SEEK_END);
+		}
+	}
 	while (!mon_stop) {
 		int n = ring_buffer__poll(rb, MON_POLL_MS);
 
+		l7_follow(&m);
 		if (n < 0 && n != -EINTR) {
 			fprintf(stderr, "idgate monitor: reading events: %s\n",
 				strerror(-n));
@@ -455,9 +610,12 @@ int do_monitor(struct idg_opts *o)
 	}
 	/* Drain what is already there, and a last loss report. */
 	ring_buffer__consume(rb);
+	l7_follow(&m);
 	report_losses(&m, &dp);
 	err = 0;
 out:
+	if (m.l7)
+		fclose(m.l7);
 	ring_buffer__free(rb);
 	if (trace_asked && !trace_was_on)
 		trace_request(&dp, false, NULL);

@@ -789,11 +789,12 @@ static int event_loop(struct run *r)
 	double next_check = 0, next_ct_gc = 0;
 
 	for (;;) {
-		struct pollfd fds[4] = {
+		struct pollfd fds[5] = {
 			{ .fd = r->sfd, .events = POLLIN },
 			{ .fd = r->ifd, .events = POLLIN },
 			{ .fd = r->nfd, .events = POLLIN },
 			{ .fd = r->cfd, .events = POLLIN },
+			{ .fd = idg_l7proxy_log_fd(&r->l7), .events = POLLIN },
 		};
 		double now = mono_s(), until = next_check;
 		double due = idg_reload_gate_deadline(&r->gate);
@@ -805,7 +806,7 @@ static int event_loop(struct run *r)
 		if (due && due < until)
 			until = due;
 		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
-		if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
+		if (poll(fds, 5, timeout) < 0 && errno != EINTR) {
 			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
 			return -1;
 		}
@@ -817,6 +818,8 @@ static int event_loop(struct run *r)
 			next_check = 0; /* check now */
 		if (fds[3].revents & POLLIN)
 			idg_ctl_serve_one(r->cfd, control, r);
+		if (fds[4].revents & POLLIN)
+			idg_l7proxy_read_log(&r->l7, &r->sh);
 		file_changed(r);
 		idg_l7proxy_check(&r->l7, &r->sh.in, mono_s());
 		now = mono_s();
@@ -854,6 +857,7 @@ static void run_close(struct run *r, struct MHD_Daemon *mhd)
 		close(r->ifd);
 	if (r->sfd >= 0)
 		close(r->sfd);
+	free(r->sh.l7_requests);
 	pthread_mutex_destroy(&r->sh.mu);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "haproxy.h"
 #include "l7.h"
 #include "l7proxy.h"
+#include "run.h"
 #include "util/util.h"
 
 #define LOG "idgate run: "
@@ -31,8 +33,157 @@
 void idg_l7proxy_init(struct idg_l7proxy *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->lfd = -1;
+	p->lfd = p->log_rfd = p->log_wfd = p->ev_fd = -1;
 	p->backoff = BACKOFF_MIN;
+}
+
+/* One pipe for every HAProxy: a restart or takeover keeps the log. */
+static int log_open(struct idg_l7proxy *p)
+{
+	int fds[2];
+
+	if (p->log_rfd >= 0)
+		return 0;
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK))
+		return -errno;
+	p->log_rfd = fds[0];
+	p->log_wfd = fds[1];
+	return 0;
+}
+
+int idg_l7proxy_log_fd(const struct idg_l7proxy *p)
+{
+	return p->log_rfd;
+}
+
+static int events_open(struct idg_l7proxy *p)
+{
+	char path[PATH_MAX + 16];
+
+	if (p->ev_fd >= 0)
+		return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", p->dir,
+			     IDG_L7_EVENTS) >= sizeof(path))
+		return -ENAMETOOLONG;
+	p->ev_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	return p->ev_fd < 0 ? -errno : 0;
+}
+
+/* Past IDG_L7_EVENTS_MAX the file becomes ".1" and a new one starts
+ * (a monitor following it reopens by name). */
+static void events_rotate(struct idg_l7proxy *p)
+{
+	char path[PATH_MAX + 16], old[PATH_MAX + 24];
+	struct stat st;
+
+	if (p->ev_fd < 0 || fstat(p->ev_fd, &st) ||
+	    (uint64_t)st.st_size < IDG_L7_EVENTS_MAX)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", p->dir, IDG_L7_EVENTS);
+	snprintf(old, sizeof(old), "%s.1", path);
+	rename(path, old);
+	close(p->ev_fd);
+	p->ev_fd = -1;
+	events_open(p);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void event_write(struct idg_l7proxy *p, const struct idg_l7_logline *l)
+{
+	char *text = NULL, ts[40];
+	size_t len = 0;
+	struct timespec now;
+	struct tm tm;
+	FILE *f;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	f = open_memstream(&text, &len);
+	if (!f)
+		return;
+	fprintf(f, "{\"timestamp\":\"%s.%09ldZ\",\"verdict\":\"%s\",\"client\":",
+		ts, now.tv_nsec, l->allowed ? "allowed" : "denied");
+	json_str(f, l->client);
+	fprintf(f, ",\"client_port\":%u,\"server\":", l->client_port);
+	json_str(f, l->server);
+	fprintf(f, ",\"server_port\":%u,\"peer\":%u,\"cookie\":%u,\"http_index\":%d,\"status\":%d,\"method\":",
+		l->server_port, l->peer, l->cookie, l->alt, l->status);
+	json_str(f, l->method);
+	fprintf(f, ",\"path\":");
+	json_str(f, l->path);
+	fprintf(f, "}\n");
+	if (!fclose(f) && p->ev_fd >= 0 &&
+	    write(p->ev_fd, text, len) != (ssize_t)len)
+		fprintf(stderr, LOG "L7 proxy: cannot write %s: %s\n",
+			IDG_L7_EVENTS, strerror(errno));
+	free(text);
+}
+
+static void log_line(struct idg_l7proxy *p, struct idg_run_shared *sh,
+		     const char *line)
+{
+	struct idg_l7_logline l;
+
+	if (idg_haproxy_log_parse(line, &l)) {
+		/* HAProxy's own notices, not a request. */
+		fprintf(stderr, LOG "haproxy: %s\n", line);
+		return;
+	}
+	if (sh && l.cookie < IDG_RULES_MAX) {
+		pthread_mutex_lock(&sh->mu);
+		if (!sh->l7_requests)
+			sh->l7_requests = calloc(IDG_RULES_MAX,
+						 sizeof(*sh->l7_requests));
+		if (sh->l7_requests)
+			sh->l7_requests[l.cookie][l.allowed]++;
+		pthread_mutex_unlock(&sh->mu);
+	}
+	events_rotate(p);
+	event_write(p, &l);
+}
+
+void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
+{
+	ssize_t n;
+
+	if (p->log_rfd < 0)
+		return;
+	while ((n = read(p->log_rfd, p->line + p->line_len,
+			 sizeof(p->line) - 1 - p->line_len)) > 0) {
+		char *start = p->line, *nl;
+
+		p->line_len += (size_t)n;
+		p->line[p->line_len] = 0;
+		while ((nl = memchr(start, '\n', p->line_len - (size_t)(start - p->line)))) {
+			*nl = 0;
+			log_line(p, sh, start);
+			start = nl + 1;
+		}
+		p->line_len -= (size_t)(start - p->line);
+		memmove(p->line, start, p->line_len);
+		/* A line longer than the buffer: cut, not stuck. */
+		if (p->line_len == sizeof(p->line) - 1) {
+			p->line[p->line_len] = 0;
+			log_line(p, sh, p->line);
+			p->line_len = 0;
+		}
+	}
 }
 
 /* 127.0.0.1 on a port the kernel picks. Its mark goes to every
@@ -82,7 +233,7 @@ static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
 	err = idg_haproxy_write(c, t,
 				&(struct idg_haproxy_opts){
 					.dir = pat, .binds = binds, .n_binds = 1,
-					.transparent = true },
+					.transparent = true, .log_stdout = true },
 				f);
 	if (fclose(f) && !err)
 		err = -ENOMEM;
@@ -114,7 +265,8 @@ static int spawn(struct idg_l7proxy *p, pid_t old)
 		/* The daemon blocks the signals its signalfd reads. */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(p->lfd, PROXY_FD) < 0)
+		if (dup2(p->lfd, PROXY_FD) < 0 ||
+		    (p->log_wfd >= 0 && dup2(p->log_wfd, STDOUT_FILENO) < 0))
 			_exit(127);
 		if (old)
 			execlp("haproxy", "haproxy", "-db", "-f", p->cfg, "-sf",
@@ -157,6 +309,10 @@ int idg_l7proxy_sync(struct idg_l7proxy *p, const struct idg_instance *in,
 		err = -errno;
 	if (!err && p->lfd < 0)
 		err = listen_open(p);
+	if (!err)
+		err = log_open(p);
+	if (!err)
+		err = events_open(p);
 	if (!err)
 		err = cfg_write(p, c, &t, &same);
 	idg_l7_free(&t);
@@ -228,4 +384,12 @@ void idg_l7proxy_stop(struct idg_l7proxy *p, const struct idg_instance *in)
 		idg_l7_set_proxy(in->pin_dir, 0);
 	}
 	idg_l7_routes_sync(NULL);
+	idg_l7proxy_read_log(p, NULL); /* the last requests */
+	if (p->log_rfd >= 0)
+		close(p->log_rfd);
+	if (p->log_wfd >= 0)
+		close(p->log_wfd);
+	if (p->ev_fd >= 0)
+		close(p->ev_fd);
+	p->log_rfd = p->log_wfd = p->ev_fd = -1;
 }

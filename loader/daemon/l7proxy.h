@@ -25,7 +25,18 @@ struct idg_l7proxy {
 	unsigned int restarts;
 	char dir[PATH_MAX]; /* STATE_DIR/l7: its configuration */
 	char cfg[PATH_MAX];
+	/* HAProxy's standard output (its request log): the read end, and
+	 * the write end each HAProxy gets; -1: none. */
+	int log_rfd, log_wfd;
+	char line[4096]; /* a line not complete yet */
+	size_t line_len;
+	int ev_fd; /* IDG_L7_EVENTS, appended, -1: closed */
 };
+
+/* The proxy's requests, one JSON object a line, for `idgate monitor`
+ * (STATE_DIR/l7/IDG_L7_EVENTS; the previous one as ".1"). */
+#define IDG_L7_EVENTS "events.jsonl"
+#define IDG_L7_EVENTS_MAX (4u << 20)
 
 void idg_l7proxy_init(struct idg_l7proxy *p);
 /* After a reload: the proxy serves c's L7 table, or stops when c has
@@ -37,6 +48,12 @@ void idg_l7proxy_check(struct idg_l7proxy *p, const struct idg_instance *in,
 		       double now);
 /* When check must run next (0: no restart pending). */
 double idg_l7proxy_deadline(const struct idg_l7proxy *p);
+/* HAProxy's log, to poll for input (-1: none). */
+int idg_l7proxy_log_fd(const struct idg_l7proxy *p);
+/* Reads what HAProxy logged: each request into IDG_L7_EVENTS and the
+ * counters of sh (under its lock). */
+struct idg_run_shared;
+void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh);
 /* Stops HAProxy, closes the socket: steered connections are refused. */
 void idg_l7proxy_stop(struct idg_l7proxy *p, const struct idg_instance *in);
 

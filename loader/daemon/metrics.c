@@ -98,6 +98,40 @@ static void render_rules(FILE *f, const struct idg_compiled *c,
 	}
 }
 
+/* L7 requests by verdict and by the rule that decided (admitted, or
+ * the first grant for the sender when none did). */
+static void render_l7(FILE *f, const struct idg_run_shared *sh)
+{
+	const struct idg_compiled *c = sh->compiled;
+
+	head(f, "idgate_l7_requests_total", "counter",
+	     "HTTP requests the L7 proxy judged, by verdict and policy rule (rule \"-\": the sender had no grant).");
+	for (uint32_t k = 0; sh->l7_requests && k < IDG_RULES_MAX; k++)
+		for (int v = 0; v < 2; v++) {
+			const struct idg_cookie *ck;
+
+			if (!sh->l7_requests[k][v])
+				continue;
+			ck = c && k ? idg_compiled_cookie(c, k) : NULL;
+			fprintf(f, "idgate_l7_requests_total{verdict=\"%s\",policy=\"",
+				v ? "allowed" : "denied");
+			if (ck && ck->policy->namespace) {
+				put_label(f, ck->policy->namespace);
+				fputc('/', f);
+			}
+			if (ck)
+				put_label(f, ck->policy->name);
+			fprintf(f, "\",rule=\"");
+			if (ck)
+				fprintf(f, "%s[%zu]", idg_rule_set_name(ck->set),
+					ck->rule_index);
+			else
+				fputc('-', f);
+			fprintf(f, "\"} %llu\n",
+				(unsigned long long)sh->l7_requests[k][v]);
+		}
+}
+
 /* Entries and capacity of the maps that fill up, in generation gen. */
 static void render_occupancy(FILE *f, struct idg_dp *dp, uint32_t gen)
 {
@@ -224,6 +258,7 @@ char *idg_metrics_render(struct idg_run_shared *sh, size_t *len)
 	head(f, "idgate_reattach_total", "counter",
 	     "Programs put back by the link watcher (removed or interface re-created).");
 	fprintf(f, "idgate_reattach_total %llu\n", (unsigned long long)sh->reattaches);
+	render_l7(f, sh);
 	if (up) {
 		render_dp(f, sh, &dp);
 		idg_dp_close(&dp);

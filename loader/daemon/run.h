@@ -55,6 +55,10 @@ struct idg_run_shared {
 	double last_reload_s;      /* wall time of the last load */
 	int last_reload_ok;        /* 1 / 0 */
 	double last_reload_time;   /* unix time of the last load */
+	/* L7 requests the proxy judged, by verdict and by the rule that
+	 * admitted them or that a denial names (cookie; 0: none); NULL
+	 * until the first. */
+	uint64_t (*l7_requests)[2]; /* [cookie][0 denied, 1 allowed] */
 };
 
 struct MHD_Daemon;

@@ -214,6 +214,13 @@ static void port_lines(FILE *cfg, struct pats *w, const struct idg_compiled *c,
 	}
 }
 
+/* What idg_haproxy_log_parse() reads: client, server (the original
+ * destination), the sender's identity, the grant that admitted the
+ * request or the one a denial names, status, method, target. */
+#define LOG_FORMAT                                                         \
+	"idgate-l7 %ci %cp %fi %fp %[var(txn.idg_peer)] "                  \
+	"%[var(txn.idg_by)] %[var(txn.idg_deny)] %ST %HM %HU"
+
 static bool plain_path(const char *s)
 {
 	for (; *s; s++)
@@ -230,8 +237,7 @@ int idg_haproxy_write(const struct idg_compiled *c,
 	char map[4096];
 
 	if (!plain_path(o->dir) ||
-	    (o->stats_socket && !plain_path(o->stats_socket)) ||
-	    (o->log && !plain_path(o->log)))
+	    (o->stats_socket && !plain_path(o->stats_socket)))
 		return -EINVAL;
 	if (mkdir(o->dir, 0700) && errno != EEXIST)
 		return -errno;
@@ -242,8 +248,8 @@ int idg_haproxy_write(const struct idg_compiled *c,
 	if (o->stats_socket)
 		fprintf(cfg, "  stats socket %s mode 600 level admin\n",
 			o->stats_socket);
-	if (o->log)
-		fprintf(cfg, "  log %s format rfc5424 local0\n", o->log);
+	if (o->log_stdout)
+		fprintf(cfg, "  log stdout format raw local0\n");
 	fprintf(cfg, "defaults\n"
 		     "  mode http\n"
 		     "  timeout connect 5s\n"
@@ -252,9 +258,9 @@ int idg_haproxy_write(const struct idg_compiled *c,
 		     "  timeout http-request 10s\n"
 		     "  timeout http-keep-alive 30s\n"
 		     "frontend idgate-l7\n");
-	if (o->log)
+	if (o->log_stdout)
 		fprintf(cfg, "  log global\n"
-			     "  option httplog\n");
+			     "  log-format \"%s\"\n", LOG_FORMAT);
 	for (size_t i = 0; i < o->n_binds; i++)
 		fprintf(cfg, "  bind %s%s\n", o->binds[i],
 			o->transparent ? " transparent" : "");
@@ -274,4 +280,55 @@ int idg_haproxy_write(const struct idg_compiled *c,
 	if (ferror(cfg))
 		return -EIO;
 	return w.err;
+}
+
+/* "COOKIE.ALT" / "COOKIE.-" (admitted) or "-" */
+static int by_parse(const char *s, uint32_t *cookie, int *alt)
+{
+	char *end;
+	unsigned long v;
+
+	v = strtoul(s, &end, 10);
+	if (end == s || *end != '.' || v > UINT32_MAX)
+		return -EINVAL;
+	*cookie = (uint32_t)v;
+	if (!strcmp(end + 1, "-")) {
+		*alt = -1;
+		return 0;
+	}
+	v = strtoul(end + 1, &end, 10);
+	if (*end || v > 1u << 20)
+		return -EINVAL;
+	*alt = (int)v;
+	return 0;
+}
+
+int idg_haproxy_log_parse(const char *line, struct idg_l7_logline *l)
+{
+	char by[40], deny[24], peer[16];
+	unsigned int cp, sp;
+	int n = 0;
+
+	memset(l, 0, sizeof(*l));
+	l->alt = -1;
+	/* A request HAProxy refused before the rules ran (a malformed one)
+	 * has no peer: "-", identity 0. */
+	if (sscanf(line, "idgate-l7 %63s %u %63s %u %15s %39s %23s %d %31s %n",
+		   l->client, &cp, l->server, &sp, peer, by, deny,
+		   &l->status, l->method, &n) != 9 || !n || cp > 65535 ||
+	    sp > 65535)
+		return -EINVAL;
+	l->peer = (uint32_t)strtoul(peer, NULL, 10);
+	l->client_port = (uint16_t)cp;
+	l->server_port = (uint16_t)sp;
+	snprintf(l->path, sizeof(l->path), "%s", line + n);
+	l->path[strcspn(l->path, "\r\n")] = 0;
+	if (strcmp(by, "-")) {
+		if (by_parse(by, &l->cookie, &l->alt))
+			return -EINVAL;
+		l->allowed = true;
+	} else if (strcmp(deny, "-")) {
+		l->cookie = (uint32_t)strtoul(deny, NULL, 10);
+	}
+	return 0;
 }

@@ -8,6 +8,7 @@
 #define IDGATE_LOADER_PROXY_HAPROXY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "compile.h"
@@ -27,9 +28,26 @@ struct idg_haproxy_opts {
 	const char *server;
 	/* The runtime API socket, or NULL. */
 	const char *stats_socket;
-	/* A log target ("/dev/log", "unix@/path", ...), or NULL. */
-	const char *log;
+	/* One line per request on HAProxy's standard output, in the format
+	 * idg_haproxy_log_parse() reads. */
+	bool log_stdout;
 };
+
+/* One request as HAProxy logged it (log_stdout). */
+struct idg_l7_logline {
+	char client[64], server[64]; /* addresses */
+	uint16_t client_port, server_port;
+	uint32_t peer;     /* the sender's identity */
+	bool allowed;
+	uint32_t cookie;   /* the grant that admitted it or, denied, named */
+	int alt;           /* its http entry; -1: every request / none */
+	int status;        /* HTTP status sent */
+	char method[32];
+	char path[1024];
+};
+
+/* 0, or -EINVAL for a line that is not one of idgate's. */
+int idg_haproxy_log_parse(const char *line, struct idg_l7_logline *l);
 
 /*
  * Writes the configuration to cfg and its pattern files into o->dir.

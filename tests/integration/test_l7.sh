@@ -125,6 +125,18 @@ done
 pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" >/dev/null && ok "idgate run started haproxy" || not_ok "no haproxy under idgate run"
 sleep 0.5
 
+# Monitors: L7 verdicts in JSON, drops (L7 denials among them) in text.
+mon() { # mon OUT ARGS...: idgate monitor in NA until the test ends
+	local out=$1
+	shift
+	nsenter --net="/run/netns/$NA" "$IDGATE" monitor --node node-a \
+		--pin-dir "$PIN_ROOT/node-a" --state-dir "$TMP/state-node-a" "$@" >"$out" 2>&1 &
+	PIDS+=($!)
+}
+mon "$TMP/mon.json" --type l7 -o json
+mon "$TMP/mon.txt"
+sleep 0.5
+
 # The article's requests, each on its sender's keep-alive connection:
 # SRC PORT METHOD PATH HOST HEADERS STATUS (l7client.py check).
 printf '%s\t8080\t%s\t%s\tbilling-api\t\t%s\n' \
@@ -140,6 +152,27 @@ if in_ns "$NB" python3 "$CLIENT" check "$TMP/article.tsv" 10.0.0.10 >"$TMP/artic
 else
 	not_ok "the article's requests: $(cat "$TMP/article.out")"
 fi
+sleep 0.5
+python3 - "$TMP/mon.json" <<'PY' && ok "monitor --type l7 -o json: the denial and the allowed request, with identities, endpoint and rule" || not_ok "monitor --type l7: $(cat "$TMP/mon.json")"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+d = [e for e in ev if e["request"]["path"] == "/api/v1/admin/metrics"][0]
+assert d["reason"] == "l7-policy-denied" and d["status"] == 403, d
+assert d["endpoint"] == "billing-api" and d["rule"] == "production/billing-api ingress[0]", d
+assert "app=frontend" in d["source"]["labels"] and d["source"]["address"] == "10.0.1.10", d
+assert any(l.startswith("app=billing-api") for l in d["destination"]["labels"]), d
+a = [e for e in ev if e["request"]["path"] == "/api/v1/users/42"][0]
+assert a["reason"] == "l7-policy-allowed" and a["http_index"] == 0 and a["status"] == 200, a
+assert len(ev) == 7, len(ev)
+PY
+grep -q "xx l7 (L7 policy denied) flow 10.0.1.10:[0-9]* -> 10.0.0.10:8080 TCP ingress: identity [0-9]* \[app=frontend.*endpoint billing-api; no http rule of production/billing-api ingress\[0\] matches: -> GET /api/v1/admin/metrics (403)" "$TMP/mon.txt" \
+	&& ok "monitor: the L7 denial with its request line" || not_ok "monitor text: $(cat "$TMP/mon.txt")"
+grep -q -- "-> GET /api/v1/users/42" "$TMP/mon.txt" && not_ok "monitor (drops) shows an allowed request" || ok "monitor (drops) shows no allowed request"
+in_ns "$NA" curl -s http://127.0.0.1:9464/metrics >"$TMP/metrics.txt" || true
+grep -q 'idgate_l7_requests_total{verdict="denied",policy="production/billing-api",rule="ingress\[0\]"} 2' "$TMP/metrics.txt" \
+	&& grep -q 'idgate_l7_requests_total{verdict="allowed",policy="production/billing-api",rule="ingress\[1\]"} 2' "$TMP/metrics.txt" \
+	&& ok "metrics: L7 requests by verdict and rule" || not_ok "metrics: $(grep l7 "$TMP/metrics.txt")"
+
 expect_denied "$NA" node-a policy-default-deny "with the proxy: reporting -> billing-api:8080 still dropped before it" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect_denied "$NA" node-a policy-default-deny "with the proxy: frontend -> billing-api:8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
 
