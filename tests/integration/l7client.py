@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """The HTTP ends of the L7 tests.
 
-  l7client.py serve ADDR PORT      a backend answering 200 "ok CLIENT-ADDRESS"
-                                   to any method
+  l7client.py serve ADDR PORT [LOG]
+                                   a backend answering 200 "ok CLIENT-ADDRESS"
+                                   to any method; LOG: "METHOD PATH" a line
+                                   for each request it served
   l7client.py check REQUESTS.TSV [DST]
                                    sends each request (l7gen.c's format) from
                                    its source address to DST (10.77.0.1) over
@@ -19,8 +21,12 @@ import sys
 
 class Backend(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    log = None
 
     def answer(self):
+        if Backend.log:
+            with open(Backend.log, "a") as f:
+                f.write("%s %s\n" % (self.command, self.path))
         n = int(self.headers.get("Content-Length") or 0)
         if n:
             self.rfile.read(n)
@@ -135,6 +141,7 @@ def check(path, dst="10.77.0.1"):
 
 def main():
     if sys.argv[1] == "serve":
+        Backend.log = sys.argv[4] if len(sys.argv) > 4 else None
         srv = Server((sys.argv[2], int(sys.argv[3])), Backend)
         srv.serve_forever()
     elif sys.argv[1] == "check":

@@ -54,7 +54,7 @@ assert old in s, "the billing-api rule changed shape"
 open(sys.argv[2], "w").write(s.replace(old, new, 1))
 PY
 
-nsenter --net="/run/netns/$NA" python3 "$CLIENT" serve 10.0.0.10 8080 &
+nsenter --net="/run/netns/$NA" python3 "$CLIENT" serve 10.0.0.10 8080 "$TMP/backend.log" &
 PIDS+=($!)
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8081
 
@@ -172,6 +172,19 @@ in_ns "$NA" curl -s http://127.0.0.1:9464/metrics >"$TMP/metrics.txt" || true
 grep -q 'idgate_l7_requests_total{verdict="denied",policy="production/billing-api",rule="ingress\[0\]"} 2' "$TMP/metrics.txt" \
 	&& grep -q 'idgate_l7_requests_total{verdict="allowed",policy="production/billing-api",rule="ingress\[1\]"} 2' "$TMP/metrics.txt" \
 	&& ok "metrics: L7 requests by verdict and rule" || not_ok "metrics: $(grep l7 "$TMP/metrics.txt")"
+
+# A hostile client: refused or judged, the proxy stays up, others are
+# served, and the server never serves what the policy denies.
+hp=$(pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" | head -1)
+if in_ns "$NB" python3 "$(dirname "$0")/l7abuse.py" 10.0.1.10 10.0.0.10 8080 >"$TMP/abuse.out" 2>&1; then
+	ok "malformed, oversized, smuggled and slow requests: $(tr '\n' ';' <"$TMP/abuse.out")"
+else
+	not_ok "hostile requests: $(cat "$TMP/abuse.out")"
+fi
+[ "$(pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" | head -1)" = "$hp" ] \
+	&& ok "the proxy survived them" || not_ok "the proxy restarted or died"
+grep -q "admin" "$TMP/backend.log" && not_ok "the server served a denied request: $(grep admin "$TMP/backend.log")" \
+	|| ok "the server never saw a denied request"
 
 expect_denied "$NA" node-a policy-default-deny "with the proxy: reporting -> billing-api:8080 still dropped before it" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 expect_denied "$NA" node-a policy-default-deny "with the proxy: frontend -> billing-api:8081 denied" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8081
