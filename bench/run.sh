@@ -6,7 +6,7 @@
 #   bench/run.sh            full run (about 45 min; churn alone takes 10): docs/benchmarks.md, docs/bench/*.png
 #   bench/run.sh --quick    smoke run (under 5 min): build/bench-report/benchmarks.md
 #   bench/run.sh --out DIR/report.md   the report elsewhere (plots in DIR/bench/)
-#   bench/run.sh --only "filters attach"   a subset (progcost filters attach propagation egw earlydrop churn)
+#   bench/run.sh --only "filters attach"   a subset (progcost filters attach propagation egw earlydrop churn l7)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,7 +15,7 @@ usage() { sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
 quick=0
 out=""
-only="progcost filters attach propagation egw earlydrop churn"
+only="progcost filters attach propagation egw earlydrop churn l7"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -27,11 +27,11 @@ while [ $# -gt 0 ]; do
 	shift
 done
 for b in $only; do
-	case "$b" in progcost | filters | attach | propagation | egw | earlydrop | churn) ;;
+	case "$b" in progcost | filters | attach | propagation | egw | earlydrop | churn | l7) ;;
 	*) echo "bench/run.sh: unknown bench '$b'" >&2; exit 2 ;; esac
 done
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (namespaces, BPF)" >&2; exit 1; }
-for tool in iperf3 sockperf iptables iptables-legacy nft gnuplot bpftool ethtool xdp-filter; do
+for tool in iperf3 sockperf iptables iptables-legacy nft gnuplot bpftool ethtool xdp-filter wrk haproxy; do
 	command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool missing: run scripts/setup.sh" >&2; exit 1; }
 done
 
@@ -106,6 +106,7 @@ for b in $only; do
 	propagation) run_bench propagation bench/propagation.sh ;;
 	egw) run_bench egw bench/egw.sh ;;
 	earlydrop) run_bench earlydrop bench/earlydrop.sh ;;
+	l7) run_bench l7 bench/l7.sh ;;
 	churn) run_bench churn bench/churn.sh ;;
 	esac
 done

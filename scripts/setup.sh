@@ -25,7 +25,7 @@ packages=(
 	# the L7 proxy idgate run supervises (docs/l7.md)
 	haproxy
 	# bench/: DPDK traffic generator, baselines and measuring tools
-	libdpdk-dev iptables iperf3 sockperf gnuplot-nox xdp-tools git
+	libdpdk-dev iptables iperf3 sockperf gnuplot-nox xdp-tools git wrk
 	# scripts/kernel-test.sh: Debian 12's kernel booted in qemu
 	qemu-system-x86 busybox-static cpio
 )

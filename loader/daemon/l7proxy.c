@@ -103,22 +103,17 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void event_write(struct idg_l7proxy *p, const struct idg_l7_logline *l)
+/* One request as a line of IDG_L7_EVENTS, into the batch f. */
+static void event_write(FILE *f, const struct timespec *now,
+			const struct idg_l7_logline *l)
 {
-	char *text = NULL, ts[40];
-	size_t len = 0;
-	struct timespec now;
+	char ts[40];
 	struct tm tm;
-	FILE *f;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
+	gmtime_r(&now->tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	f = open_memstream(&text, &len);
-	if (!f)
-		return;
 	fprintf(f, "{\"timestamp\":\"%s.%09ldZ\",\"verdict\":\"%s\",\"client\":",
-		ts, now.tv_nsec, l->allowed ? "allowed" : "denied");
+		ts, now->tv_nsec, l->allowed ? "allowed" : "denied");
 	json_str(f, l->client);
 	fprintf(f, ",\"client_port\":%u,\"server\":", l->client_port);
 	json_str(f, l->server);
@@ -128,15 +123,10 @@ static void event_write(struct idg_l7proxy *p, const struct idg_l7_logline *l)
 	fprintf(f, ",\"path\":");
 	json_str(f, l->path);
 	fprintf(f, "}\n");
-	if (!fclose(f) && p->ev_fd >= 0 &&
-	    write(p->ev_fd, text, len) != (ssize_t)len)
-		fprintf(stderr, LOG "L7 proxy: cannot write %s: %s\n",
-			IDG_L7_EVENTS, strerror(errno));
-	free(text);
 }
 
-static void log_line(struct idg_l7proxy *p, struct idg_run_shared *sh,
-		     const char *line)
+static void log_line(struct idg_run_shared *sh, FILE *batch,
+		     const struct timespec *now, const char *line)
 {
 	struct idg_l7_logline l;
 
@@ -154,25 +144,33 @@ static void log_line(struct idg_l7proxy *p, struct idg_run_shared *sh,
 			sh->l7_requests[l.cookie][l.allowed]++;
 		pthread_mutex_unlock(&sh->mu);
 	}
-	events_rotate(p);
-	event_write(p, &l);
+	event_write(batch, now, &l);
 }
 
+/* What one read brought, written to IDG_L7_EVENTS in one write: at
+ * tens of thousands of requests a second, a write each would cost the
+ * daemon more than the parsing. */
 void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
 {
+	struct timespec now;
 	ssize_t n;
 
 	if (p->log_rfd < 0)
 		return;
+	clock_gettime(CLOCK_REALTIME, &now);
 	while ((n = read(p->log_rfd, p->line + p->line_len,
 			 sizeof(p->line) - 1 - p->line_len)) > 0) {
-		char *start = p->line, *nl;
+		char *start = p->line, *nl, *text = NULL;
+		size_t len = 0;
+		FILE *batch = open_memstream(&text, &len);
 
+		if (!batch)
+			return;
 		p->line_len += (size_t)n;
 		p->line[p->line_len] = 0;
 		while ((nl = memchr(start, '\n', p->line_len - (size_t)(start - p->line)))) {
 			*nl = 0;
-			log_line(p, sh, start);
+			log_line(sh, batch, &now, start);
 			start = nl + 1;
 		}
 		p->line_len -= (size_t)(start - p->line);
@@ -180,9 +178,17 @@ void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
 		/* A line longer than the buffer: cut, not stuck. */
 		if (p->line_len == sizeof(p->line) - 1) {
 			p->line[p->line_len] = 0;
-			log_line(p, sh, p->line);
+			log_line(sh, batch, &now, p->line);
 			p->line_len = 0;
 		}
+		if (!fclose(batch) && len) {
+			events_rotate(p);
+			if (p->ev_fd >= 0 &&
+			    write(p->ev_fd, text, len) != (ssize_t)len)
+				fprintf(stderr, LOG "L7 proxy: cannot write %s: %s\n",
+					IDG_L7_EVENTS, strerror(errno));
+		}
+		free(text);
 	}
 }
 

@@ -28,7 +28,7 @@ struct idg_l7proxy {
 	/* HAProxy's standard output (its request log): the read end, and
 	 * the write end each HAProxy gets; -1: none. */
 	int log_rfd, log_wfd;
-	char line[4096]; /* a line not complete yet */
+	char line[65536]; /* what was read, up to a line not complete yet */
 	size_t line_len;
 	int ev_fd; /* IDG_L7_EVENTS, appended, -1: closed */
 };
