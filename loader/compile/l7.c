@@ -72,6 +72,18 @@ static int port_cmp(const void *a, const void *b)
 static int l7_ports(const struct idg_compiled *c, struct idg_l7_table *t)
 {
 	size_t cap = 0, n = 0;
+	bool any = false;
+
+	/* Most configs have no L7 rule: one look at each rule, not at
+	 * every entry. */
+	for (size_t i = 0; i < c->n_cookies && !any; i++) {
+		const struct idg_cookie *ck = &c->cookies[i];
+
+		any = ck->set < IDG_RS_MAX &&
+		      ck->policy->rules[ck->set][ck->rule_index].n_l7;
+	}
+	if (!any)
+		return 0;
 
 	for (size_t i = 0; i < c->n_rules; i++) {
 		const struct idg_rule_entry *e = &c->rules[i];

@@ -280,7 +280,13 @@ static int spawn(struct idg_l7proxy *p, pid_t old)
 		else
 			execlp("haproxy", "haproxy", "-db", "-f", p->cfg,
 			       (char *)NULL);
-		fprintf(stderr, LOG "cannot run haproxy: %s\n", strerror(errno));
+		{
+			/* After fork in a threaded process: no stdio. */
+			static const char msg[] = LOG "cannot run haproxy (is it installed? scripts/setup.sh)\n";
+
+			if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+				_exit(127);
+		}
 		_exit(127);
 	}
 	p->pid = pid;
