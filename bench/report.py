@@ -97,6 +97,11 @@ BENCHES = {
         # The run's rule counts among these (the sweep).
         "ns": [10, 1000, 10000],
     },
+    "l7": {
+        "has_n": False,
+        "variants": ["none", "l4", "l7"],
+        "metrics": ["rps", "p50_us", "p99_us"],
+    },
 }
 
 # Metrics that are differences between two samples of a noisy machine:
@@ -174,6 +179,11 @@ METHOD = {
         "encapsulation with SNAT against the kernel's VXLAN device with "
         "iptables MASQUERADE, and plain routing without a tunnel for "
         "reference; throughput (gbps) and latency percentiles."),
+    "l7": (
+        "HTTP through the L7 proxy (bench/l7.sh): wrk, one thread, 64 "
+        "keep-alive connections, to a server answering 64 bytes; none: no "
+        "idgate; l4: the port allowed at L3/L4; l7: an HTTP rule every "
+        "request matches, through idgate run's HAProxy."),
     "earlydrop": (
         "CPU per frame of a denied UDP flood written into a tap by one pinned "
         "core (bench/tools/tapflood): the kernel's whole receive path runs "
@@ -225,6 +235,9 @@ PLOTS = [
     {"name": "churn_p99", "bench": "churn", "metrics": ["p99_ms"], "kind": "bars",
      "title": "Propagation p99 under policy churn (10, 100, 1000 changes/s)",
      "ylabel": "p99"},
+    {"name": "l7_rps", "bench": "l7", "metrics": ["rps"], "kind": "bars",
+     "title": "HTTP requests per second: no idgate, an L3/L4 rule, an L7 rule",
+     "ylabel": "requests per second"},
     {"name": "egw_gbps", "bench": "egw", "metrics": ["gbps"], "kind": "bars",
      "title": "Egress-gateway path throughput", "ylabel": "throughput"},
     {"name": "egw_p99", "bench": "egw", "metrics": ["p99_us"], "kind": "bars",
