@@ -58,7 +58,12 @@ nsenter --net="/run/netns/$NA" python3 "$CLIENT" serve 10.0.0.10 8080 "$TMP/back
 PIDS+=($!)
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8081
 
-expect pass "check accepts the article's L7 policy" idg "$NA" node-a check -c "$TMP/l7.yaml"
+if idg "$NA" node-a check -c "$TMP/l7.yaml" >"$TMP/check.out" 2>&1; then
+	grep -q "1 TCP port(s) with L7 rules go to the L7 proxy, which idgate run supervises.*: billing-api:8080" "$TMP/check.out" \
+		&& ok "check accepts the article's L7 policy and says what enforces it" || not_ok "check: $(cat "$TMP/check.out")"
+else
+	not_ok "check refused the article's L7 policy: $(cat "$TMP/check.out")"
+fi
 # Egress L7 rules: refused, never enforced on their ports alone.
 cp "$TMP/l7.yaml" "$TMP/egress.yaml"
 cat >>"$TMP/egress.yaml" <<'YAML'
