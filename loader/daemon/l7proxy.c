@@ -330,8 +330,11 @@ int idg_l7proxy_sync(struct idg_l7proxy *p, const struct idg_instance *in,
 	idg_l7_free(&t);
 	if (!err)
 		err = idg_l7_routes_sync(c);
-	if (!err && !same)
+	if (!err && !same) {
+		/* This one replaces any restart a crash had scheduled. */
+		p->restart_at = 0;
 		err = spawn(p, p->pid);
+	}
 	if (!err)
 		err = idg_l7_set_proxy(in->pin_dir, p->port);
 	if (err) {
