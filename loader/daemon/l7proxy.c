@@ -227,6 +227,7 @@ static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
 {
 	static const char *const binds[] = { "fd@3" };
 	char pat[PATH_MAX + 8], *text = NULL, *old = NULL;
+	uint64_t digest = 0xcbf29ce484222325ull;
 	size_t len = 0, old_len = 0;
 	FILE *f;
 	int err;
@@ -239,13 +240,18 @@ static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
 	err = idg_haproxy_write(c, t,
 				&(struct idg_haproxy_opts){
 					.dir = pat, .binds = binds, .n_binds = 1,
-					.transparent = true, .log_stdout = true },
+					.transparent = true, .log_stdout = true,
+					.pat_digest = &digest },
 				f);
 	if (fclose(f) && !err)
 		err = -ENOMEM;
 	if (!err) {
-		*same = p->pid && !idg_read_file(p->cfg, &old, &old_len) &&
+		/* The rules are in the pattern files as much as in the
+		 * configuration that names them. */
+		*same = p->pid && digest == p->pat_digest &&
+			!idg_read_file(p->cfg, &old, &old_len) &&
 			old_len == len && !memcmp(old, text, len);
+		p->pat_digest = digest;
 		if (!*same)
 			err = idg_file_replace_buf(p->cfg, 0600, text, len);
 	}

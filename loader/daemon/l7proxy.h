@@ -25,6 +25,7 @@ struct idg_l7proxy {
 	unsigned int restarts;
 	char dir[PATH_MAX]; /* STATE_DIR/l7: its configuration */
 	char cfg[PATH_MAX];
+	uint64_t pat_digest; /* of the pattern files the running one read */
 	/* HAProxy's standard output (its request log): the read end, and
 	 * the write end each HAProxy gets; -1: none. */
 	int log_rfd, log_wfd;

@@ -24,6 +24,7 @@ struct pats {
 	const char *dir;
 	unsigned int n;
 	int err;
+	uint64_t *digest; /* FNV-1a over every file's text, or NULL */
 };
 
 /* A new pattern file holding text; its path in path. */
@@ -35,6 +36,10 @@ static void pat_file(struct pats *w, const char *text, char *path,
 	path[0] = 0;
 	if (w->err)
 		return;
+	for (const char *c = text; w->digest && *c; c++)
+		*w->digest = (*w->digest ^ (unsigned char)*c) * 0x100000001b3ull;
+	if (w->digest) /* files end apart */
+		*w->digest = (*w->digest ^ 0xff) * 0x100000001b3ull;
 	if ((size_t)snprintf(path, len, "%s/p%u.pat", w->dir, w->n++) >= len) {
 		w->err = -ENAMETOOLONG;
 		return;
@@ -233,7 +238,7 @@ int idg_haproxy_write(const struct idg_compiled *c,
 		      const struct idg_l7_table *t,
 		      const struct idg_haproxy_opts *o, FILE *cfg)
 {
-	struct pats w = { .dir = o->dir };
+	struct pats w = { .dir = o->dir, .digest = o->pat_digest };
 	char map[4096];
 
 	if (!plain_path(o->dir) ||

@@ -31,6 +31,9 @@ struct idg_haproxy_opts {
 	/* One line per request on HAProxy's standard output, in the format
 	 * idg_haproxy_log_parse() reads. */
 	bool log_stdout;
+	/* When not NULL: a digest of every pattern file written (the
+	 * configuration names them; their content is the rules). */
+	uint64_t *pat_digest;
 };
 
 /* One request as HAProxy logged it (log_stdout). */

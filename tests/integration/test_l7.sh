@@ -212,6 +212,26 @@ done
 	&& ok "proxy killed: serving the article's requests again after ${back} s" \
 	|| not_ok "proxy killed: not back within 2 s (${back:-never}; $(tail -2 "$TMP/again.out" 2>/dev/null))"
 
+# A reload that changes the L7 rules: a new HAProxy takes over.
+old=$(pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" | head -1)
+sed 's|path: "/api/v1/users/.\*"|path: "/api/v1/(users\|admin)/.*"|' "$TMP/l7.yaml" >"$TMP/l7.new"
+grep -q 'users|admin' "$TMP/l7.new" || not_ok "the test's edit of the policy did not apply"
+mv "$TMP/l7.new" "$TMP/l7.yaml"
+printf '10.0.1.10\t8080\tGET\t/api/v1/admin/metrics\tbilling-api\t\t200\n10.0.1.10\t8080\tPOST\t/api/v1/users/42\t\t\t403\n' >"$TMP/after.tsv"
+for _ in $(seq 50); do
+	in_ns "$NB" python3 "$CLIENT" check "$TMP/after.tsv" 10.0.0.10 >"$TMP/after.out" 2>&1 && break
+	sleep 0.1
+done
+if in_ns "$NB" python3 "$CLIENT" check "$TMP/after.tsv" 10.0.0.10 >"$TMP/after.out" 2>&1; then
+	ok "reload with new L7 rules: admin now allowed, POST still denied"
+else
+	not_ok "reload with new L7 rules: $(cat "$TMP/after.out")"
+fi
+sleep 0.3
+[ "$(pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" | wc -l)" = 1 ] \
+	&& ! kill -0 "$old" 2>/dev/null && ok "the old HAProxy handed over and left" \
+	|| not_ok "HAProxies after the reload: $(pgrep -af "haproxy -db")"
+
 kill "$RUN_PID"
 wait "$RUN_PID" 2>/dev/null || true
 pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" >/dev/null && not_ok "haproxy outlived idgate run" || ok "haproxy stopped with idgate run"
