@@ -118,7 +118,7 @@ static int port_rule(struct cfg_parser *p, const yaml_node_t *n, bool deny,
 		     struct idg_rule *r)
 {
 	static const char l7_only[] =
-		"is not supported: idgate enforces L3/L4 only (this needs an L7 proxy)";
+		"is not supported: idgate's L7 proxy judges plain HTTP only (no TLS, no SNI, no custom listener)";
 	static const char not_deny[] = "is not allowed in a deny rule";
 	struct yc_kv ports = { 0 }, rules = { 0 };
 	const char *rej = deny ? not_deny : l7_only;

@@ -82,10 +82,8 @@ static int map_open(const char *pin_dir, const char *name)
 	return fd >= 0 ? fd : -errno;
 }
 
-/* The keys c wants, sorted: each address of a subject of an ingress L7
- * port, with that port. */
-static int wanted_keys(const struct idg_compiled *c, struct idg_l7_key **out,
-		       size_t *n_out)
+int idg_l7_steered(const struct idg_compiled *c, struct idg_l7_key **out,
+		   size_t *n_out)
 {
 	struct idg_l7_key *keys = NULL;
 	struct idg_l7_table t;
@@ -149,7 +147,7 @@ int idg_l7_sync(const char *pin_dir, const struct idg_compiled *c)
 	size_t n = 0, n_stale = 0, cap_stale = 0;
 	int fd, err;
 
-	err = wanted_keys(c, &keys, &n);
+	err = idg_l7_steered(c, &keys, &n);
 	if (err)
 		return err;
 	fd = map_open(pin_dir, IDG_MAP_L7_PORTS);

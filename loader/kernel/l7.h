@@ -31,6 +31,13 @@ int idg_l7_tc_wanted(const struct idg_compiled *c,
  * (with its own maps). -ENOENT for another name. */
 int idg_l7_progs_load(const char *pin_dir, const char *name);
 
+/* Every address of a subject of c's ingress L7 ports, with that port
+ * (port in network order): the pairs the steering program hands to the
+ * proxy. *out is malloc'd. */
+struct idg_l7_key;
+int idg_l7_steered(const struct idg_compiled *c, struct idg_l7_key **out,
+		   size_t *n);
+
 /*
  * The steered (address, port) set becomes c's: the addresses of the
  * subjects of its ingress L7 ports. Loads the program first when its

@@ -25,47 +25,32 @@ struct reply_rule {
 	uint16_t port;
 };
 
-/* The (address, port) pairs of c's ingress L7 ports, IPv4 (the proxy
- * serves no IPv6 yet: the steering program refuses it). */
+/* The steered pairs the proxy serves: IPv4 (the steering program
+ * refuses IPv6). */
 static int wanted(const struct idg_compiled *c, struct reply_rule **out,
 		  size_t *n_out)
 {
-	struct reply_rule *v = NULL;
-	struct idg_l7_table t;
-	size_t n = 0, cap = 0;
-	int err = idg_l7_build(c, &t);
+	struct idg_l7_key *keys = NULL;
+	struct reply_rule *v;
+	size_t n = 0, k = 0;
+	int err = idg_l7_steered(c, &keys, &n);
 
-	for (size_t i = 0; !err && i < t.n; i++) {
-		if (t.ports[i].dir != IDG_DIR_INGRESS)
-			continue;
-		for (size_t e = 0; e < c->n_eps; e++) {
-			const struct idg_local_ep *ep = &c->eps[e];
-
-			if (ep->identity != t.ports[i].subject ||
-			    ep->cidr.family != IDG_FAM_IPV4)
-				continue;
-			if (n == cap) {
-				struct reply_rule *g;
-
-				cap = cap ? 2 * cap : 16;
-				g = realloc(v, cap * sizeof(*v));
-				if (!g) {
-					err = -ENOMEM;
-					break;
-				}
-				v = g;
-			}
-			memcpy(&v[n].addr, ep->cidr.addr, 4);
-			v[n++].port = t.ports[i].port;
-		}
-	}
-	idg_l7_free(&t);
-	if (err) {
-		free(v);
+	if (err)
 		return err;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		free(keys);
+		return -ENOMEM;
 	}
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i].family != IDG_FAM_IPV4)
+			continue;
+		memcpy(&v[k].addr, keys[i].addr, 4);
+		v[k++].port = ntohs(keys[i].port);
+	}
+	free(keys);
 	*out = v;
-	*n_out = n;
+	*n_out = k;
 	return 0;
 }
 
