@@ -20,30 +20,28 @@
 static void print_summary(const struct cmd_compiled *cc, const char *path)
 {
 	const struct idg_compiled *c = &cc->c;
-
-	struct idg_l7_table t;
+	const struct idg_l7_table *t = &c->l7;
 
 	printf("%s: node %s (cluster %s, id %u): %zu identities, %zu ipcache entries, %zu local endpoint addresses, %zu rule entries (compiled in %.1f ms)\n",
 	       path, c->node->name, c->node->cluster, c->cluster_id, c->n_ids,
 	       c->n_ipcache, c->n_eps, c->n_rules, cc->compile_ms);
-	if (idg_l7_build(c, &t) || !t.n)
+	if (!t->n)
 		return;
 	/* SPEC: say plainly what enforces L7 rules. */
 	printf("%s: %zu TCP port(s) with L7 rules go to the L7 proxy, which idgate run supervises; without it they refuse new connections (docs/l7.md):",
-	       path, t.n);
-	for (size_t i = 0; i < t.n; i++) {
+	       path, t->n);
+	for (size_t i = 0; i < t->n; i++) {
 		const char *name = "?";
 
 		/* Endpoints of one label set share the port: name the first. */
 		for (size_t e = 0; e < c->n_eps; e++)
-			if (c->eps[e].identity == t.ports[i].subject) {
+			if (c->eps[e].identity == t->ports[i].subject) {
 				name = c->eps[e].ep->name;
 				break;
 			}
-		printf("%s %s:%u", i ? "," : "", name, t.ports[i].port);
+		printf("%s %s:%u", i ? "," : "", name, t->ports[i].port);
 	}
 	printf("\n");
-	idg_l7_free(&t);
 }
 
 int do_check(struct idg_opts *o)

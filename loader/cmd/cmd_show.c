@@ -404,8 +404,7 @@ static void l7_text(const struct idg_l7_grant *g)
 
 /* One subject identity: its flags and rules. */
 static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
-			 const struct idg_l7_table *l7, uint32_t subject,
-			 uint32_t flags, const char *name,
+			 uint32_t subject, uint32_t flags, const char *name,
 			 struct json_object *jarr)
 {
 	const struct idg_identity *sid = idg_compiled_identity(c, subject);
@@ -439,7 +438,7 @@ static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
 
 		if (r->subject != subject)
 			continue;
-		g = entry_grant(l7, r);
+		g = entry_grant(&c->l7, r);
 		if (dp && r->cookie)
 			idg_dp_rule_stats(dp, r->cookie, &cnt);
 		fmt_l4(r, l4, sizeof(l4));
@@ -480,7 +479,6 @@ static void show_subject(const struct idg_compiled *c, const struct idg_dp *dp,
 int do_policy_get(struct idg_opts *o)
 {
 	struct json_object *j = NULL;
-	struct idg_l7_table l7 = { 0 };
 	struct idg_instance in;
 	struct cmd_compiled cc;
 	struct idg_dp dp;
@@ -490,8 +488,6 @@ int do_policy_get(struct idg_opts *o)
 	if (cmd_instance(o, &in))
 		return 2;
 	err = cmd_compile(&in, NULL, &cc);
-	if (!err)
-		err = idg_l7_build(&cc.c, &l7);
 	if (err)
 		goto out;
 	/* Counters need the pinned maps; the rules alone do not. */
@@ -510,11 +506,11 @@ int do_policy_get(struct idg_opts *o)
 		if (dup)
 			continue;
 		found = true;
-		show_subject(&cc.c, have_dp ? &dp : NULL, &l7, e->identity,
+		show_subject(&cc.c, have_dp ? &dp : NULL, e->identity,
 			     e->flags, e->ep->name, j);
 	}
 	if (!o->arg && cc.c.host_flags)
-		show_subject(&cc.c, have_dp ? &dp : NULL, &l7, IDG_ID_HOST,
+		show_subject(&cc.c, have_dp ? &dp : NULL, IDG_ID_HOST,
 			     cc.c.host_flags, "(host)", j);
 	if (o->arg && !found) {
 		fprintf(stderr, "idgate: no endpoint '%s' on node %s\n", o->arg,
@@ -529,7 +525,6 @@ int do_policy_get(struct idg_opts *o)
 	if (have_dp)
 		idg_dp_close(&dp);
 out:
-	idg_l7_free(&l7);
 	cmd_compiled_free(&cc);
 	return err ? 1 : 0;
 }

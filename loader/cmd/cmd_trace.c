@@ -284,7 +284,6 @@ static int trace(const struct idg_opts *o, const char *src_s,
 	int nr;
 	char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN], rule[160] = "",
 	     l7rule[160] = "";
-	struct idg_l7_table l7 = { 0 };
 	const struct idg_l7_port *lp = NULL;
 	struct idg_l7_verdict l7v = { 0 };
 	bool egress, allow;
@@ -354,15 +353,8 @@ static int trace(const struct idg_opts *o, const char *src_s,
 	inet_ntop(s.family == IDG_FAM_IPV4 ? AF_INET : AF_INET6, s.addr, sa, sizeof(sa));
 	inet_ntop(d.family == IDG_FAM_IPV4 ? AF_INET : AF_INET6, d.addr, da, sizeof(da));
 	/* Past the L3/L4 verdict, a port with L7 rules: the proxy's. */
-	if (allow && !egress && proto == IPPROTO_TCP) {
-		err = idg_l7_build(&cc.c, &l7);
-		if (err) {
-			fprintf(stderr, "idgate policy trace: L7 rules: %s\n",
-				strerror(-err));
-			goto fail;
-		}
-		lp = idg_l7_find(&l7, did, IDG_DIR_INGRESS, dport);
-	}
+	if (allow && !egress && proto == IPPROTO_TCP)
+		lp = idg_l7_find(&cc.c.l7, did, IDG_DIR_INGRESS, dport);
 	if (lp) {
 		struct idg_http_req req = {
 			.method = o->http_method ? o->http_method : "GET",
@@ -446,11 +438,9 @@ static int trace(const struct idg_opts *o, const char *src_s,
 			       IDG_L7_DENY_STATUS, IDG_L7_DENY_BODY,
 			       l7v.by ? l7rule : "a rule for this peer");
 	}
-	idg_l7_free(&l7);
 	cmd_compiled_free(&cc);
 	return allow ? 0 : 1;
 fail:
-	idg_l7_free(&l7);
 	cmd_compiled_free(&cc);
 	return 2;
 }

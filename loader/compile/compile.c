@@ -457,6 +457,8 @@ int idg_compile_memo_with(const struct idg_config *cfg, const char *node_name,
 		unbound_report(out, d);
 	if (!err)
 		err = idg_egw_build(cfg, &ids, self, out, d);
+	if (!err)
+		err = idg_l7_build(out, &out->l7);
 	if (!err && d->n_errors > errors)
 		err = -EINVAL;
 	idg_idents_free(&ids);
@@ -486,6 +488,7 @@ void idg_compiled_free(struct idg_compiled *c)
 	free(c->egw);
 	free(c->gwsets);
 	free(c->tnodes);
+	idg_l7_free(&c->l7);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -109,6 +109,40 @@ struct idg_rule_entry {
 	uint32_t cookie;   /* < IDG_RULES_MAX; 0 means "no counter" */
 };
 
+/*
+ * L7 (l7.c): the TCP ports of local subjects that some allow rule gives
+ * HTTP rules. Such a port goes to the proxy as a whole, as in Cilium:
+ * every allow entry covering it becomes a grant, with its HTTP rules or,
+ * from a rule without any (L4 only, port 0, L3 only), admitting every
+ * request of its peers.
+ */
+struct idg_l7_grant {
+	uint32_t peer;                 /* identity; 0: any peer */
+	const struct idg_l7_rules *l7; /* NULL: every request */
+	uint32_t cookie;               /* the allow rule's */
+};
+
+struct idg_l7_port {
+	uint32_t subject;
+	uint8_t dir; /* IDG_DIR_* */
+	uint16_t port;
+	struct idg_l7_grant *grants;
+	size_t n_grants;
+};
+
+struct idg_l7_table {
+	struct idg_l7_port *ports; /* sorted by subject, dir, port */
+	size_t n;
+};
+
+struct idg_compiled;
+/* From c's rules; idg_compile does it into c->l7. */
+int idg_l7_build(const struct idg_compiled *c, struct idg_l7_table *t);
+void idg_l7_free(struct idg_l7_table *t);
+const struct idg_l7_port *idg_l7_find(const struct idg_l7_table *t,
+				      uint32_t subject, uint8_t dir,
+				      uint16_t port);
+
 struct idg_compiled {
 	const struct idg_node *node;
 	uint32_t cluster_id;
@@ -134,6 +168,9 @@ struct idg_compiled {
 	bool is_gateway; /* this node serves some gateway name */
 	/* Holds the endpoint identities' labels (compile_int.h). */
 	struct idg_id_layer *layer;
+	/* The ports the L7 proxy judges, from the rules above: built once
+	 * per compile for the steering, the routes, the proxy and the CLI. */
+	struct idg_l7_table l7;
 };
 
 /*
@@ -265,38 +302,6 @@ void idg_compile_memo_free(struct idg_compile_memo *m);
  * what the memo keeps of its cookies holds for a compile from st. */
 void idg_compile_memo_saved(struct idg_compile_memo *m,
 			    const struct idg_state *st);
-
-/*
- * L7 (l7.c): the TCP ports of local subjects that some allow rule gives
- * HTTP rules. Such a port goes to the proxy as a whole, as in Cilium:
- * every allow entry covering it becomes a grant, with its HTTP rules or,
- * from a rule without any (L4 only, port 0, L3 only), admitting every
- * request of its peers.
- */
-struct idg_l7_grant {
-	uint32_t peer;                 /* identity; 0: any peer */
-	const struct idg_l7_rules *l7; /* NULL: every request */
-	uint32_t cookie;               /* the allow rule's */
-};
-
-struct idg_l7_port {
-	uint32_t subject;
-	uint8_t dir; /* IDG_DIR_* */
-	uint16_t port;
-	struct idg_l7_grant *grants;
-	size_t n_grants;
-};
-
-struct idg_l7_table {
-	struct idg_l7_port *ports; /* sorted by subject, dir, port */
-	size_t n;
-};
-
-int idg_l7_build(const struct idg_compiled *c, struct idg_l7_table *t);
-void idg_l7_free(struct idg_l7_table *t);
-const struct idg_l7_port *idg_l7_find(const struct idg_l7_table *t,
-				      uint32_t subject, uint8_t dir,
-				      uint16_t port);
 
 struct idg_http_kv {
 	const char *name;

@@ -223,7 +223,7 @@ static int listen_open(struct idg_l7proxy *p)
 /* The configuration for c, written beside the pattern files; *same when
  * it says what the running HAProxy already serves. */
 static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
-		     const struct idg_l7_table *t, bool *same)
+		     bool *same)
 {
 	static const char *const binds[] = { "fd@3" };
 	char pat[PATH_MAX + 8], *text = NULL, *old = NULL;
@@ -237,7 +237,7 @@ static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
 	f = open_memstream(&text, &len);
 	if (!f)
 		return -ENOMEM;
-	err = idg_haproxy_write(c, t,
+	err = idg_haproxy_write(c,
 				&(struct idg_haproxy_opts){
 					.dir = pat, .binds = binds, .n_binds = 1,
 					.transparent = true, .log_stdout = true,
@@ -302,17 +302,10 @@ static int spawn(struct idg_l7proxy *p, pid_t old)
 int idg_l7proxy_sync(struct idg_l7proxy *p, const struct idg_instance *in,
 		     const struct idg_compiled *c)
 {
-	struct idg_l7_table t;
-	bool any = false, same = false;
-	int err;
+	bool same = false;
+	int err = 0;
 
-	err = idg_l7_build(c, &t);
-	if (err)
-		return err;
-	for (size_t i = 0; i < t.n; i++)
-		any |= t.ports[i].dir == IDG_DIR_INGRESS;
-	if (!any) {
-		idg_l7_free(&t);
+	if (!idg_l7_wanted(c)) {
 		if (p->lfd >= 0 || p->pid)
 			printf(LOG "no L7 rules any more: proxy stopped\n");
 		idg_l7proxy_stop(p, in);
@@ -332,8 +325,7 @@ int idg_l7proxy_sync(struct idg_l7proxy *p, const struct idg_instance *in,
 	if (!err)
 		err = events_open(p);
 	if (!err)
-		err = cfg_write(p, c, &t, &same);
-	idg_l7_free(&t);
+		err = cfg_write(p, c, &same);
 	if (!err)
 		err = idg_l7_routes_sync(c);
 	if (!err && !same) {

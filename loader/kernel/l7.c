@@ -17,15 +17,10 @@
 
 bool idg_l7_wanted(const struct idg_compiled *c)
 {
-	struct idg_l7_table t;
-	bool any = false;
-
-	if (idg_l7_build(c, &t))
-		return true; /* out of memory: fail towards steering */
-	for (size_t i = 0; i < t.n && !any; i++)
-		any = t.ports[i].dir == IDG_DIR_INGRESS;
-	idg_l7_free(&t);
-	return any;
+	for (size_t i = 0; i < c->l7.n; i++)
+		if (c->l7.ports[i].dir == IDG_DIR_INGRESS)
+			return true;
+	return false;
 }
 
 int idg_l7_tc_wanted(const struct idg_compiled *c,
@@ -85,14 +80,13 @@ static int map_open(const char *pin_dir, const char *name)
 int idg_l7_steered(const struct idg_compiled *c, struct idg_l7_key **out,
 		   size_t *n_out)
 {
+	const struct idg_l7_table *t = &c->l7;
 	struct idg_l7_key *keys = NULL;
-	struct idg_l7_table t;
 	size_t n = 0, cap = 0;
-	int err;
+	int err = 0;
 
-	err = idg_l7_build(c, &t);
-	for (size_t i = 0; !err && i < t.n; i++) {
-		const struct idg_l7_port *lp = &t.ports[i];
+	for (size_t i = 0; !err && i < t->n; i++) {
+		const struct idg_l7_port *lp = &t->ports[i];
 
 		if (lp->dir != IDG_DIR_INGRESS)
 			continue;
@@ -118,7 +112,6 @@ int idg_l7_steered(const struct idg_compiled *c, struct idg_l7_key **out,
 			memcpy(k->addr, ep->cidr.addr, 16);
 		}
 	}
-	idg_l7_free(&t);
 	if (err) {
 		free(keys);
 		return err;

@@ -54,71 +54,85 @@ static void pat_file(struct pats *w, const char *text, char *path,
 		w->err = -EIO;
 }
 
+/* A pattern file's text is built in memory (pat_begin), then written
+ * (pat_end): NULL from pat_begin when out of memory (w->err says so). */
+struct pat_text {
+	char *text;
+	size_t len;
+	FILE *f;
+};
+
+static FILE *pat_begin(struct pats *w, struct pat_text *t, char *path)
+{
+	path[0] = 0; /* named nowhere until written */
+	memset(t, 0, sizeof(*t));
+	t->f = w->err ? NULL : open_memstream(&t->text, &t->len);
+	if (!t->f && !w->err)
+		w->err = -ENOMEM;
+	return t->f;
+}
+
+static void pat_end(struct pats *w, struct pat_text *t, char *path,
+		    size_t len)
+{
+	if (fclose(t->f))
+		w->err = -ENOMEM;
+	else
+		pat_file(w, t->text, path, len);
+	free(t->text);
+}
+
 /* A whole-value regex line: the rule's pattern anchored at both ends,
  * in UTF-8 mode as idgate's own matcher reads it. */
 static void pat_regex(struct pats *w, const char *re, char *path, size_t len)
 {
-	size_t n = strlen(re) + 32;
-	char *line = malloc(n);
+	struct pat_text t;
+	FILE *f = pat_begin(w, &t, path);
 
-	if (!line) {
-		w->err = -ENOMEM;
+	if (!f)
 		return;
-	}
-	snprintf(line, n, "(*UTF)\\A(?:%s)\\z\n", re);
-	pat_file(w, line, path, len);
-	free(line);
+	fprintf(f, "(*UTF)\\A(?:%s)\\z\n", re);
+	pat_end(w, &t, path, len);
 }
 
 /* An exact value as a regex line: ASCII symbols escaped (PCRE reads a
  * backslash before any of them as the symbol itself). */
 static void pat_exact(struct pats *w, const char *v, char *path, size_t len)
 {
-	size_t n = 2 * strlen(v) + 32, o;
-	char *line = malloc(n);
+	struct pat_text t;
+	FILE *f = pat_begin(w, &t, path);
 
-	if (!line) {
-		w->err = -ENOMEM;
+	if (!f)
 		return;
-	}
-	o = (size_t)snprintf(line, n, "(*UTF)\\A");
+	fputs("(*UTF)\\A", f);
 	for (; *v; v++) {
 		unsigned char ch = (unsigned char)*v;
 
 		if (ch < 0x80 && !((ch >= 'a' && ch <= 'z') ||
 				   (ch >= 'A' && ch <= 'Z') ||
 				   (ch >= '0' && ch <= '9')))
-			line[o++] = '\\';
-		line[o++] = (char)ch;
+			fputc('\\', f);
+		fputc(ch, f);
 	}
-	snprintf(line + o, n - o, "\\z\n");
-	pat_file(w, line, path, len);
-	free(line);
+	fputs("\\z\n", f);
+	pat_end(w, &t, path, len);
 }
 
 /* The addresses of the local endpoints of identity subject. */
 static void pat_subject(struct pats *w, const struct idg_compiled *c,
 			uint32_t subject, char *path, size_t len)
 {
-	char *text = NULL, a[64];
-	size_t tlen = 0;
-	FILE *f = open_memstream(&text, &tlen);
+	struct pat_text t;
+	FILE *f = pat_begin(w, &t, path);
+	char a[64];
 
-	if (!f) {
-		w->err = -ENOMEM;
+	if (!f)
 		return;
-	}
 	for (size_t i = 0; i < c->n_eps; i++)
 		if (c->eps[i].identity == subject)
 			fprintf(f, "%s\n", idg_cidr_str(&c->eps[i].cidr, a,
 							sizeof(a)));
-	if (fclose(f)) {
-		free(text);
-		w->err = -ENOMEM;
-		return;
-	}
-	pat_file(w, text, path, len);
-	free(text);
+	pat_end(w, &t, path, len);
 }
 
 /* Source address -> identity, for map_ip_int: this cluster's ipcache
@@ -126,14 +140,12 @@ static void pat_subject(struct pats *w, const struct idg_compiled *c,
 static void pat_ipcache(struct pats *w, const struct idg_compiled *c,
 			char *path, size_t len)
 {
-	char *text = NULL, a[64];
-	size_t tlen = 0;
-	FILE *f = open_memstream(&text, &tlen);
+	struct pat_text t;
+	FILE *f = pat_begin(w, &t, path);
+	char a[64];
 
-	if (!f) {
-		w->err = -ENOMEM;
+	if (!f)
 		return;
-	}
 	for (size_t i = 0; i < c->n_ipcache; i++) {
 		const struct idg_ipcache_entry *e = &c->ipcache[i];
 
@@ -142,13 +154,7 @@ static void pat_ipcache(struct pats *w, const struct idg_compiled *c,
 		fprintf(f, "%s %u\n", idg_cidr_str(&e->cidr, a, sizeof(a)),
 			e->identity);
 	}
-	if (fclose(f)) {
-		free(text);
-		w->err = -ENOMEM;
-		return;
-	}
-	pat_file(w, text, path, len);
-	free(text);
+	pat_end(w, &t, path, len);
 }
 
 /* The conditions every line of one port starts with. */
@@ -235,9 +241,9 @@ static bool plain_path(const char *s)
 }
 
 int idg_haproxy_write(const struct idg_compiled *c,
-		      const struct idg_l7_table *t,
 		      const struct idg_haproxy_opts *o, FILE *cfg)
 {
+	const struct idg_l7_table *t = &c->l7;
 	struct pats w = { .dir = o->dir, .digest = o->pat_digest };
 	char map[4096];
 

@@ -53,12 +53,11 @@ struct idg_l7_logline {
 int idg_haproxy_log_parse(const char *line, struct idg_l7_logline *l);
 
 /*
- * Writes the configuration to cfg and its pattern files into o->dir.
- * Requests to a port the table does not list are denied (fail closed).
- * Returns 0 or negative errno.
+ * Writes the configuration for c's L7 table (c->l7) to cfg and its
+ * pattern files into o->dir. Requests to a port the table does not list
+ * are denied (fail closed). Returns 0 or negative errno.
  */
 int idg_haproxy_write(const struct idg_compiled *c,
-		      const struct idg_l7_table *t,
 		      const struct idg_haproxy_opts *o, FILE *cfg);
 
 /* The response to a denied request, as Cilium's proxy gives it. */

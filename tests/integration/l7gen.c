@@ -157,8 +157,7 @@ static uint32_t src_identity(const struct idg_compiled *c, const char *src)
 	return best;
 }
 
-static int requests(const struct idg_compiled *c, const struct idg_l7_table *t,
-		    uint32_t web, FILE *f)
+static int requests(const struct idg_compiled *c, uint32_t web, FILE *f)
 {
 	static const struct idg_http_kv hdrs[] = {
 		{ "X-Token", "abc" }, { "X-Token", "abd" }, { "X-Env", "prod" },
@@ -166,7 +165,7 @@ static int requests(const struct idg_compiled *c, const struct idg_l7_table *t,
 
 	for (int i = 0; i < N_REQS; i++) {
 		uint16_t port = rnd(3) ? 8080 : 8081;
-		const struct idg_l7_port *lp = idg_l7_find(t, web, IDG_DIR_INGRESS, port);
+		const struct idg_l7_port *lp = idg_l7_find(&c->l7, web, IDG_DIR_INGRESS, port);
 		const char *src = PICK(srcs);
 		struct idg_http_kv h[3];
 		size_t nh = 0;
@@ -207,7 +206,6 @@ int main(int argc, char **argv)
 	char path[4096], pat[4096], *yaml = NULL;
 	struct idg_config cfg = { 0 };
 	struct idg_compiled c = { 0 };
-	struct idg_l7_table t = { 0 };
 	struct idg_diags d = { 0 };
 	size_t len = 0;
 	uint32_t web = 0;
@@ -230,7 +228,7 @@ int main(int argc, char **argv)
 	fputs(yaml, f);
 	fclose(f);
 	if (idg_config_load_string("config.yaml", yaml, &cfg, &d) ||
-	    idg_compile(&cfg, "n1", NULL, &c, &d) || idg_l7_build(&c, &t)) {
+	    idg_compile(&cfg, "n1", NULL, &c, &d)) {
 		idg_diags_print(&d, stderr);
 		goto out;
 	}
@@ -241,7 +239,7 @@ int main(int argc, char **argv)
 	    out_file(path, sizeof(path), argv[2], "haproxy.cfg") ||
 	    !(f = fopen(path, "w")))
 		goto out;
-	err = idg_haproxy_write(&c, &t,
+	err = idg_haproxy_write(&c,
 				&(struct idg_haproxy_opts){
 					.dir = pat, .binds = binds, .n_binds = 2,
 					.server = "127.0.0.1:18080" },
@@ -255,11 +253,10 @@ int main(int argc, char **argv)
 	if (out_file(path, sizeof(path), argv[2], "requests.tsv") ||
 	    !(f = fopen(path, "w")))
 		goto out;
-	err = requests(&c, &t, web, f) ? 1 : 0;
+	err = requests(&c, web, f) ? 1 : 0;
 	if (fclose(f))
 		err = 1;
 out:
-	idg_l7_free(&t);
 	idg_compiled_free(&c);
 	idg_config_free(&cfg);
 	idg_diags_free(&d);

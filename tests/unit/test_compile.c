@@ -1257,7 +1257,7 @@ static int l7_req(const struct idg_l7_table *t, uint32_t web, uint16_t port,
  * through the proxy; other ports are not L7. */
 static void test_l7_article_policy(void **state)
 {
-	struct idg_l7_table t;
+	const struct idg_l7_table *t;
 	struct fx f;
 	uint32_t web, client, other;
 
@@ -1282,22 +1282,21 @@ static void test_l7_article_policy(void **state)
 	web = fx_id(&f, "web");
 	client = fx_id(&f, "client");
 	other = fx_id(&f, "other");
-	assert_int_equal(idg_l7_build(&f.c, &t), 0);
-	assert_int_equal(t.n, 1);
-	assert_null(idg_l7_find(&t, web, IN, 8081));
-	assert_null(idg_l7_find(&t, web, OUT, 8080));
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/api/v1/users/42", NULL, 0), 1);
+	t = &f.c.l7;
+	assert_int_equal(t->n, 1);
+	assert_null(idg_l7_find(t, web, IN, 8081));
+	assert_null(idg_l7_find(t, web, OUT, 8080));
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/api/v1/users/42", NULL, 0), 1);
 	/* The query is part of what the path regex sees, as Envoy's :path. */
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/api/v1/users/42?full=1", NULL, 0), 1);
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/api/v1/admin/metrics", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "POST", "/api/v1/users/42", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "get", "/api/v1/users/42", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "POST", "/api/internal/process-batch", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, web, "POST", "/api/internal/process-batch", NULL, 0), 1);
-	assert_int_equal(l7_req(&t, web, 8080, web, "POST", "/api/internal/process-batch?x", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, web, "GET", "/api/v1/users/1", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, other, "GET", "/api/v1/users/1", NULL, 0), -1);
-	idg_l7_free(&t);
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/api/v1/users/42?full=1", NULL, 0), 1);
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/api/v1/admin/metrics", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, client, "POST", "/api/v1/users/42", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, client, "get", "/api/v1/users/42", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, client, "POST", "/api/internal/process-batch", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, web, "POST", "/api/internal/process-batch", NULL, 0), 1);
+	assert_int_equal(l7_req(t, web, 8080, web, "POST", "/api/internal/process-batch?x", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, web, "GET", "/api/v1/users/1", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, other, "GET", "/api/v1/users/1", NULL, 0), -1);
 	fx_free(&f);
 }
 
@@ -1306,7 +1305,7 @@ static void test_l7_article_policy(void **state)
  * same port without rules in the same rule. */
 static void test_l7_port_is_redirected_whole(void **state)
 {
-	struct idg_l7_table t;
+	const struct idg_l7_table *t;
 	struct fx f;
 	uint32_t web, client, other;
 
@@ -1327,12 +1326,11 @@ static void test_l7_port_is_redirected_whole(void **state)
 	web = fx_id(&f, "web");
 	client = fx_id(&f, "client");
 	other = fx_id(&f, "other");
-	assert_int_equal(idg_l7_build(&f.c, &t), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", NULL, 0), 1);
-	assert_int_equal(l7_req(&t, web, 8080, client, "PUT", "/", NULL, 0), 0);
+	t = &f.c.l7;
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/", NULL, 0), 1);
+	assert_int_equal(l7_req(t, web, 8080, client, "PUT", "/", NULL, 0), 0);
 	/* L4 only on the same port. */
-	assert_int_equal(l7_req(&t, web, 8080, web, "PUT", "/", NULL, 0), 1);
-	idg_l7_free(&t);
+	assert_int_equal(l7_req(t, web, 8080, web, "PUT", "/", NULL, 0), 1);
 	fx_free(&f);
 
 	fx_compile(&f, CAST CNP("p", "prod", WEB_SEL
@@ -1352,18 +1350,17 @@ static void test_l7_port_is_redirected_whole(void **state)
 	web = fx_id(&f, "web");
 	client = fx_id(&f, "client");
 	other = fx_id(&f, "other");
-	assert_int_equal(idg_l7_build(&f.c, &t), 0);
+	t = &f.c.l7;
 	/* The same port without rules in the same rule. */
-	assert_int_equal(l7_req(&t, web, 8080, client, "PUT", "/", NULL, 0), 1);
+	assert_int_equal(l7_req(t, web, 8080, client, "PUT", "/", NULL, 0), 1);
 	/* L3 only. */
-	assert_int_equal(l7_req(&t, web, 8080, web, "DELETE", "/", NULL, 0), 1);
+	assert_int_equal(l7_req(t, web, 8080, web, "DELETE", "/", NULL, 0), 1);
 	/* A range: every port of it; no fromEndpoints: any peer. */
-	assert_int_equal(t.n, 4);
-	assert_int_equal(l7_req(&t, web, 8001, other, "GET", "/public/a", NULL, 0), 1);
-	assert_int_equal(l7_req(&t, web, 8002, other, "GET", "/private", NULL, 0), 0);
+	assert_int_equal(t->n, 4);
+	assert_int_equal(l7_req(t, web, 8001, other, "GET", "/public/a", NULL, 0), 1);
+	assert_int_equal(l7_req(t, web, 8002, other, "GET", "/private", NULL, 0), 0);
 	/* Port 0 for client: every request on the range too. */
-	assert_int_equal(l7_req(&t, web, 8002, client, "GET", "/private", NULL, 0), 1);
-	idg_l7_free(&t);
+	assert_int_equal(l7_req(t, web, 8002, client, "GET", "/private", NULL, 0), 1);
 	fx_free(&f);
 }
 
@@ -1374,7 +1371,7 @@ static void test_l7_http_fields(void **state)
 				 wrong[] = { { "X-Token", "abcd" } },
 				 both[] = { { "X-Token", "zzz" },
 					    { "X-TOKEN", "abc" } };
-	struct idg_l7_table t;
+	const struct idg_l7_table *t;
 	struct fx f;
 	uint32_t web, client;
 
@@ -1393,16 +1390,15 @@ static void test_l7_http_fields(void **state)
 		"n1");
 	web = fx_id(&f, "web");
 	client = fx_id(&f, "client");
-	assert_int_equal(idg_l7_build(&f.c, &t), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", token, 1), 1);
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", wrong, 1), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "GET", "/", both, 2), 1);
-	assert_int_equal(l7_req(&t, web, 8080, client, "POST", "/", NULL, 0), 1);
-	assert_int_equal(l7_req(&t, web, 8080, client, "PUT", "/", NULL, 0), 0);
-	assert_int_equal(l7_req(&t, web, 8080, client, "HEAD", "/", wrong, 1), 1);
-	assert_int_equal(l7_req(&t, web, 8080, client, "HEAD", "/", NULL, 0), 0);
-	idg_l7_free(&t);
+	t = &f.c.l7;
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/", token, 1), 1);
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/", wrong, 1), 0);
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, client, "GET", "/", both, 2), 1);
+	assert_int_equal(l7_req(t, web, 8080, client, "POST", "/", NULL, 0), 1);
+	assert_int_equal(l7_req(t, web, 8080, client, "PUT", "/", NULL, 0), 0);
+	assert_int_equal(l7_req(t, web, 8080, client, "HEAD", "/", wrong, 1), 1);
+	assert_int_equal(l7_req(t, web, 8080, client, "HEAD", "/", NULL, 0), 0);
 	fx_free(&f);
 }
 
