@@ -56,7 +56,7 @@ static const struct opt_def {
 				 "MS", "at most one drop event per flow per MS milliseconds (default 1000; 0: every drop)",
 		.kind = OK_U64, .off = offsetof(struct idg_opts, event_interval_ms), .max = 3600000, .range = "milliseconds 0..3600000" },
 	[OPT_TYPE] = { { "type", required_argument, NULL, 't' }, "TYPE",
-		       "events to show: drop (default) or all",
+		       "events to show: drop (default; L7 denials too), policy-verdict, trace, l7 (the L7 proxy's verdicts) or all",
 		STR(type) },
 	[OPT_RELATED_TO] = { { "related-to", required_argument, NULL, 'r' }, "EP",
 			     "only events of endpoint EP (name: local endpoint or address) or identity EP (number)",

@@ -79,7 +79,8 @@ static const struct idg_cmd cmds[] = {
 	{ "monitor", do_monitor,
 	  INSTANCE | O(OPT_OUTPUT) | O(OPT_TYPE) | O(OPT_RELATED_TO), NULL, false,
 	  "stream drop events: reason, identities with labels, deciding rule",
-	  "idgate monitor --node node-a --related-to billing-api -o json" },
+	  "idgate monitor --node node-a --related-to billing-api -o json\n"
+	  "  idgate monitor --node node-a --type l7" },
 	{ "demo", do_demo, 0, NULL, false,
 	  "the embedded default: both reference scenarios in network namespaces, narrated, then removed",
 	  "idgate demo" },
