@@ -117,7 +117,7 @@ int idgate_tc_ingress_copy(struct __sk_buff *skb);
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 2);
-	__type(key, __u32);
+	__uint(key_size, sizeof(__u32));
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, int(struct __sk_buff *));
 } idg_tc_pull SEC(".maps") = {

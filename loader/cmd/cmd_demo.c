@@ -148,12 +148,46 @@ static int idgate_run(size_t inst, const char *const *args, int out_fd)
 }
 
 /*
- * A TCP server in role's namespace: answers every connection with the
- * address it sees the client as, which is what the legacy database's
- * firewall sees too.
+ * What the demo's server answers on connection c from peer: the address
+ * it sees the client as, which is what the legacy database's firewall
+ * sees too. With http, after reading the request's head, as the body of
+ * an HTTP/1.1 200 (what billing-api would send back).
  */
+static void answer(int c, const struct sockaddr_in *peer, bool http)
+{
+	char addr[INET_ADDRSTRLEN], out[256], req[4096];
+	struct pollfd p = { .fd = c, .events = POLLIN };
+	size_t got = 0;
+	int n;
+
+	inet_ntop(AF_INET, &peer->sin_addr, addr, sizeof(addr));
+	if (!http) {
+		n = snprintf(out, sizeof(out), "%s\n", addr);
+		goto send;
+	}
+	/* The proxy forwards whole heads; requests here have no body. */
+	while (got < sizeof(req) - 1 && poll(&p, 1, 1500) == 1) {
+		ssize_t r = read(c, req + got, sizeof(req) - 1 - got);
+
+		if (r <= 0)
+			return;
+		got += (size_t)r;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n"))
+			break;
+	}
+	n = snprintf(out, sizeof(out),
+		     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+		     strlen(addr) + 1, addr);
+send:
+	if (write(c, out, (size_t)n) < 0)
+		(void)0;
+}
+
+/* A TCP server (HTTP with http) on addr:ports in role's namespace. */
 static pid_t serve(const char *role, const char *addr, const int *ports,
-		   int n_ports)
+		   int n_ports, bool http)
 {
 	struct pollfd fds[4];
 	int ready[2];
@@ -195,7 +229,6 @@ static pid_t serve(const char *role, const char *addr, const int *ports,
 		for (int i = 0; i < n_ports; i++) {
 			struct sockaddr_in peer;
 			socklen_t len = sizeof(peer);
-			char line[64];
 			int c;
 
 			if (!(fds[i].revents & POLLIN))
@@ -203,21 +236,22 @@ static pid_t serve(const char *role, const char *addr, const int *ports,
 			c = accept(fds[i].fd, (struct sockaddr *)&peer, &len);
 			if (c < 0)
 				continue;
-			inet_ntop(AF_INET, &peer.sin_addr, line, sizeof(line));
-			strcat(line, "\n");
-			if (write(c, line, strlen(line)) < 0)
-				(void)0;
+			answer(c, &peer, http);
 			close(c);
 		}
 	}
 }
 
-/* Connect from src (in role's namespace) to dst:port within 1.5 s; on
- * success *seen holds the address the server saw. */
+/*
+ * Connect from src (in role's namespace) to dst:port within 1.5 s, send
+ * req if any, and read what comes back until the server closes (1.5 s
+ * at most between reads); on success out holds it.
+ */
 static bool connect_from(const char *role, const char *src, const char *dst,
-			 int port, char *seen, size_t seen_len)
+			 int port, const char *req, char *out, size_t out_len)
 {
 	int pfd[2], st;
+	size_t got = 0;
 	pid_t pid;
 	ssize_t n;
 
@@ -229,7 +263,7 @@ static bool connect_from(const char *role, const char *src, const char *dst,
 		struct sockaddr_in d = { .sin_family = AF_INET,
 					 .sin_port = htons((uint16_t)port) };
 		struct pollfd p;
-		char buf[64];
+		char buf[1024];
 		int fd, err = 0;
 		socklen_t el = sizeof(err);
 
@@ -248,21 +282,26 @@ static bool connect_from(const char *role, const char *src, const char *dst,
 		if (poll(&p, 1, 1500) != 1 ||
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err)
 			_exit(1);
+		if (req && write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+			_exit(1);
 		p.events = POLLIN;
-		if (poll(&p, 1, 1500) != 1)
-			_exit(1);
-		n = read(fd, buf, sizeof(buf) - 1);
-		if (n <= 0)
-			_exit(1);
-		if (write(pfd[1], buf, (size_t)n) < 0)
-			_exit(1);
-		_exit(0);
+		while (poll(&p, 1, 1500) == 1) {
+			n = read(fd, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			if (write(pfd[1], buf, (size_t)n) < 0)
+				_exit(1);
+			got += (size_t)n;
+		}
+		_exit(got ? 0 : 1);
 	}
 	close(pfd[1]);
-	n = read(pfd[0], seen, seen_len - 1);
-	seen[n > 0 ? n : 0] = '\0';
-	if (n > 0 && seen[n - 1] == '\n')
-		seen[n - 1] = '\0';
+	while (got < out_len - 1 &&
+	       (n = read(pfd[0], out + got, out_len - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	if (got && out[got - 1] == '\n')
+		out[got - 1] = '\0';
 	close(pfd[0]);
 	if (pid < 0 || waitpid(pid, &st, 0) < 0)
 		return false;
@@ -363,11 +402,6 @@ static int topo_b(void)
 	return 0;
 }
 
-static const char *allow_deny(bool ok)
-{
-	return ok ? "connected" : "refused by idgate";
-}
-
 /* Where node-a's ingress filter ended up (xdpMode auto), in words. */
 static char hook_a[96] = "at the uplink's ingress hook";
 
@@ -389,41 +423,125 @@ static void say_hook(void)
 	say("node-a's ingress filter runs in XDP (%s).\n", m.xdp_mode);
 }
 
+/*
+ * idgate run for node-a, its output in tmpdir/run-a.log; waits until its
+ * L7 proxy serves (10 s at most). The pid, or -1 having said why not.
+ */
+static pid_t run_a(const char *config)
+{
+	const char *args[] = { "run", "-c", config, "--drop-event-interval",
+			       "0", "--metrics-address", "off", NULL };
+	char log[160], line[256];
+	pid_t pid;
+	int fd;
+
+	snprintf(log, sizeof(log), "%s/run-a.log", tmpdir);
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	pid = idgate_spawn(0, args, fd);
+	close(fd);
+	for (int i = 0; pid > 0 && i < 100; i++) {
+		FILE *f = fopen(log, "r");
+		bool up = false;
+
+		while (f && fgets(line, sizeof(line), f))
+			up |= strstr(line, "L7 proxy: haproxy") != NULL;
+		if (f)
+			fclose(f);
+		if (up)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			break;
+		usleep(100000);
+	}
+	fprintf(stderr, "demo: idgate run did not start its L7 proxy (HAProxy: apt-get install haproxy); its output:\n");
+	sh("sed 's/^/  /' %s >&2", log);
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+	return -1;
+}
+
+/* One HTTP request of scenario A and how it went, in words; true if it
+ * went as the policy says (want: the status, 0 for no connection). */
+static bool http_try(const char *who, const char *ip, int port,
+		     const char *method, const char *path, int want)
+{
+	char req[256], resp[1024], what[128];
+	const char *body;
+	int status = 0;
+	bool ok, good;
+
+	snprintf(req, sizeof(req),
+		 "%s %s HTTP/1.1\r\nHost: billing-api\r\nUser-Agent: idgate-demo\r\n"
+		 "Content-Length: 0\r\nConnection: close\r\n\r\n",
+		 method, path);
+	ok = connect_from("a-peer", ip, "10.0.0.10", port, req, resp,
+			  sizeof(resp));
+	body = strstr(resp, "\r\n\r\n");
+	if (ok && sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+		status = -1;
+	if (!ok)
+		snprintf(what, sizeof(what), "no connection: dropped %s", hook_a);
+	else if (status == 200 && body)
+		snprintf(what, sizeof(what), "200 OK; the server saw %s", body + 4);
+	else if (status == 403 && body)
+		snprintf(what, sizeof(what), "403 %s, from the L7 proxy", body + 4);
+	else
+		snprintf(what, sizeof(what), "status %d", status);
+	/* Allowed requests reach billing-api from the client's own address. */
+	good = ok ? status == want && (want != 200 || (body && !strcmp(body + 4, ip))) :
+		    want == 0;
+	say("  %-16s %-5s %-29s :%d  %s%s\n", who, method, path, port, what,
+	    good ? "" : "   (UNEXPECTED)");
+	return good;
+}
+
 static int scenario_a(const char *config)
 {
 	static const int ports[] = { 8080, 8081 };
 	static const struct {
-		const char *who, *ip;
-		int port;
-		bool want;
+		const char *who, *ip, *method, *path;
+		int port, want;
 	} tries[] = {
-		{ "frontend", "10.0.1.10", 8080, true },
-		{ "batch-processor", "10.0.1.11", 8080, true },
-		{ "reporting", "10.0.1.12", 8080, false },
-		{ "frontend", "10.0.1.10", 8081, false },
+		{ "frontend", "10.0.1.10", "GET", "/api/v1/users/42", 8080, 200 },
+		{ "frontend", "10.0.1.10", "GET", "/api/v1/admin/metrics", 8080, 403 },
+		{ "frontend", "10.0.1.10", "POST", "/api/v1/users/42", 8080, 403 },
+		{ "batch-processor", "10.0.1.11", "POST", "/api/internal/process-batch", 8080, 200 },
+		{ "batch-processor", "10.0.1.11", "GET", "/api/v1/users/1", 8080, 403 },
+		{ "reporting", "10.0.1.12", "GET", "/api/v1/users/42", 8080, 0 },
+		{ "frontend", "10.0.1.10", "GET", "/api/v1/users/42", 8081, 0 },
 	};
-	const char *apply[] = { "apply", "-c", config, "--drop-event-interval",
-				"0", NULL };
 	const char *mon[] = { "monitor", NULL };
 	const char *pol[] = { "policy", "get", "billing-api", NULL };
 	const char *trace[] = { "policy", "trace", "--src", "reporting",
 				"--dst", "billing-api", "--dport", "8080",
 				NULL };
-	char seen[64], monlog[160];
+	const char *trace_l7[] = { "policy", "trace", "--src", "frontend",
+				   "--dst", "billing-api", "--dport", "8080",
+				   "--http-method", "GET", "--http-path",
+				   "/api/v1/admin/metrics", NULL };
+	char monlog[160];
 	int bad = 0, fd;
-	pid_t mpid;
+	pid_t mpid, rpid;
 
-	say("\n== Scenario A: identity policy at the NIC ==\n"
-	    "billing-api (namespace production, node-a) accepts TCP 8080 from\n"
-	    "frontend and batch-processor only. The policy is a plain\n"
-	    "CiliumNetworkPolicy; idgate compiles it into BPF maps and drops the\n"
-	    "rest at the uplink's ingress hook.\n\n");
+	say("\n== Scenario A: identity policy at the NIC, HTTP rules in a proxy ==\n"
+	    "billing-api (namespace production, node-a) admits, on TCP 8080,\n"
+	    "frontend for GET /api/v1/users/.* and batch-processor for\n"
+	    "POST /api/internal/process-batch. The policy is the article's\n"
+	    "CiliumNetworkPolicy: idgate drops every other peer and port at the\n"
+	    "uplink's ingress hook by security identity and steers the allowed\n"
+	    "connections to 8080 into an HAProxy that `idgate run` supervises,\n"
+	    "which judges each request.\n\n");
 	if (topo_a())
 		return -1;
-	if (serve("a-node", "10.0.0.10", ports, 2) < 0)
+	if (serve("a-node", "10.0.0.10", ports, 2, true) < 0)
 		return -1;
-	say("$ idgate apply -c billing-api.yaml --node node-a\n");
-	if (idgate_run(0, apply, -1))
+	say("$ idgate run -c billing-api.yaml --node node-a\n");
+	rpid = run_a(config);
+	if (rpid < 0)
 		return -1;
 	say_hook();
 	snprintf(monlog, sizeof(monlog), "%s/monitor-a.log", tmpdir);
@@ -432,25 +550,26 @@ static int scenario_a(const char *config)
 	close(fd);
 	usleep(500000);
 
-	say("\nConnections from node-b:\n");
-	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-		bool ok = connect_from("a-peer", tries[i].ip, "10.0.0.10",
-				       tries[i].port, seen, sizeof(seen));
-
-		say("  %-16s -> billing-api:%d  %s%s\n", tries[i].who,
-		    tries[i].port, allow_deny(ok),
-		    ok == tries[i].want ? "" : "   (UNEXPECTED)");
-		bad += ok != tries[i].want;
-	}
+	say("\nHTTP requests from node-b:\n");
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++)
+		bad += !http_try(tries[i].who, tries[i].ip, tries[i].port,
+				 tries[i].method, tries[i].path, tries[i].want);
 	usleep(300000);
 	kill(mpid, SIGINT);
 	waitpid(mpid, NULL, 0);
-	say("\nWhat `idgate monitor` saw (every drop, with identities and the rule):\n");
+	say("\nWhat `idgate monitor` saw (every drop and every L7 denial, with\n"
+	    "identities, the rule and the request):\n");
 	sh("sed 's/^/  /' %s", monlog);
 	say("\n$ idgate policy trace --src reporting --dst billing-api --dport 8080\n");
 	idgate_run(0, trace, -1);
-	say("\n$ idgate policy get billing-api   (per-rule counters)\n");
+	say("\n$ idgate policy trace --src frontend --dst billing-api --dport 8080 \\\n"
+	    "    --http-method GET --http-path /api/v1/admin/metrics\n");
+	idgate_run(0, trace_l7, -1);
+	say("\n$ idgate policy get billing-api   (rules, HTTP rules, counters)\n");
 	idgate_run(0, pol, -1);
+	/* Stopping run stops its HAProxy; enforcement stays until unload. */
+	kill(rpid, SIGTERM);
+	waitpid(rpid, NULL, 0);
 	return bad ? -1 : 0;
 }
 
@@ -471,7 +590,7 @@ static int scenario_b(const char *config)
 	    "egress IP; replies come back the same way.\n\n");
 	if (topo_b())
 		return -1;
-	if (serve("b-db", "172.18.200.10", port, 1) < 0)
+	if (serve("b-db", "172.18.200.10", port, 1, false) < 0)
 		return -1;
 	for (size_t i = 1; i < N_INST; i++) {
 		say("$ idgate apply -c egress-gateway.yaml --node %s\n",
@@ -479,12 +598,12 @@ static int scenario_b(const char *config)
 		if (idgate_run(i, apply, -1))
 			return -1;
 	}
-	ok = connect_from("b-wl", "10.1.0.5", "172.18.200.10", 5432, seen,
+	ok = connect_from("b-wl", "10.1.0.5", "172.18.200.10", 5432, NULL, seen,
 			  sizeof(seen));
 	say("\n  data-processor -> database:5432  %s; the database saw the client as %s\n",
 	    ok ? "connected" : "FAILED", ok ? seen : "-");
 	bad += !ok || strncmp(seen, "172.18.0.1", 10);
-	web = connect_from("b-wl", "10.1.0.6", "172.18.200.10", 5432, seen,
+	web = connect_from("b-wl", "10.1.0.6", "172.18.200.10", 5432, NULL, seen,
 			   sizeof(seen));
 	say("  web (not selected)  -> database:5432  %s\n",
 	    web ? "connected (UNEXPECTED)" : "no route: only selected workloads use the gateway");
@@ -514,10 +633,12 @@ static int worker(void)
 		say("A: FAILED: a connection did not go as the policy says, or a step\n"
 		    "   failed (see above).\n");
 	else
-		say("A: as the policy says. Denied packets were dropped %s by\n"
-		    "   security identity; each drop named its reason and deciding\n"
-		    "   rule, and `policy trace` gave the same answer from the live\n"
-		    "   program without touching counters.\n", hook_a);
+		say("A: as the policy says. Peers and ports the policy does not\n"
+		    "   admit were dropped %s by security identity; the\n"
+		    "   proxy answered requests no HTTP rule allows with 403 and\n"
+		    "   billing-api saw each allowed client's own address. Every drop\n"
+		    "   and denial named its reason and deciding rule, and `policy\n"
+		    "   trace` gave the same answers without touching counters.\n", hook_a);
 	if (rb)
 		say("B: FAILED: the database was not reached through the gateway as\n"
 		    "   expected, or a step failed (see above).\n");
@@ -530,6 +651,13 @@ static void cleanup(void)
 {
 	char pin[160], state[160], n[64];
 
+	/* Servers, idgate run and its HAProxy first: a daemon still running
+	 * would put back what unload removes. */
+	for (size_t i = 0; i < N_ROLES; i++) {
+		ns_name(n, sizeof(n), roles[i]);
+		sh("p=$(ip netns pids %s 2>/dev/null); [ -z \"$p\" ] || kill -9 $p; true",
+		   n);
+	}
 	for (size_t i = 0; i < N_INST; i++) {
 		const char *un[] = { "unload", NULL };
 
@@ -539,9 +667,7 @@ static void cleanup(void)
 	}
 	for (size_t i = 0; i < N_ROLES; i++) {
 		ns_name(n, sizeof(n), roles[i]);
-		/* Servers still running there keep it alive otherwise. */
-		sh("p=$(ip netns pids %s 2>/dev/null); [ -z \"$p\" ] || kill -9 $p; "
-		   "ip netns del %s 2>/dev/null; true", n, n);
+		sh("ip netns del %s 2>/dev/null; true", n);
 	}
 	sh("rm -rf %s %s", pinroot, tmpdir);
 }

@@ -419,8 +419,13 @@ static int trace(const struct idg_opts *o, const char *src_s,
 			       idg_proto_name(proto), dport, dir_s);
 		printf("  source:      identity %u [%s]\n", sid, labels_of(&cc.c, sid));
 		printf("  destination: identity %u [%s]\n", did, labels_of(&cc.c, did));
-		printf("verdict: %s (%s)%s%s\n", allow ? "ALLOWED" : "DENIED",
-		       idg_reason_name(res.reason), ck ? " by " : "", rule);
+		if (lp && !allow)
+			/* The packets pass; the proxy refuses the request. */
+			printf("verdict: DENIED by the L7 proxy (L3/L4: %s%s%s)\n",
+			       idg_reason_name(res.reason), ck ? " by " : "", rule);
+		else
+			printf("verdict: %s (%s)%s%s\n", allow ? "ALLOWED" : "DENIED",
+			       idg_reason_name(res.reason), ck ? " by " : "", rule);
 		if (res.reason == IDG_DROP_POLICY_DEFAULT)
 			printf("  no rule matched: default deny\n");
 		if (lp && l7v.allowed && l7v.alt >= 0)

@@ -149,6 +149,54 @@ app_port_rule() {
 	printf '    - fromEndpoints:\n        - matchLabels:\n            app: %s\n      toPorts:\n        - ports:\n            - port: "%s"\n              protocol: %s\n' "$1" "$2" "$3"
 }
 
+# billing_l4 CONFIG: the path of a copy of scenario A's config whose
+# billing-api policy is the article's without its HTTP rules (frontend and
+# batch-processor to TCP 8080, one rule): what the L3/L4 tests probe with
+# plain TCP and UDP, which an L7 port would refuse.
+billing_l4() {
+	python3 - "$1" "$TMP/billing-api-l4.yaml" <<'PY' || return 1
+import sys
+s = open(sys.argv[1]).read()
+l7 = """    - fromEndpoints:
+        - matchLabels:
+            app: frontend
+      toPorts:
+        - ports:
+            - port: "8080"
+              protocol: TCP
+          rules:
+            http:
+              - method: "GET"
+                path: "/api/v1/users/.*"
+    - fromEndpoints:
+        - matchLabels:
+            app: batch-processor
+      toPorts:
+        - ports:
+            - port: "8080"
+              protocol: TCP
+          rules:
+            http:
+              - method: "POST"
+                path: "/api/internal/process-batch"
+"""
+l4 = """    - fromEndpoints:
+        - matchLabels:
+            app: frontend
+        - matchLabels:
+            app: batch-processor
+      toPorts:
+        - ports:
+            - port: "8080"
+              protocol: TCP
+"""
+if l7 not in s:
+    sys.exit("billing_l4: %s no longer has the article's L7 rules" % sys.argv[1])
+open(sys.argv[2], "w").write(s.replace(l7, l4, 1))
+PY
+	echo "$TMP/billing-api-l4.yaml"
+}
+
 # The billing-api config's change most tests make: a policy letting
 # reporting reach billing-api:8080 (a document to append to the config).
 reporting_reads_policy() {

@@ -10,6 +10,8 @@
 . "$(dirname "$0")/lib.sh"
 EGW_CONFIG=${EGW_CONFIG:-$(dirname "$0")/../../configs/egress-gateway.yaml}
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+# Its L3/L4 form: these tests probe with plain TCP and UDP.
+CONFIG=$(billing_l4 "$CONFIG") || exit 1
 . "$(dirname "$0")/topo_b.sh"
 
 cfg="$TMP/egw-xdp.yaml"

@@ -6,6 +6,8 @@
 # io.cilium.k8s.policy.cluster, as in Cilium.
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+# Its L3/L4 form: these tests probe with plain TCP and UDP.
+CONFIG=$(billing_l4 "$CONFIG") || exit 1
 . "$(dirname "$0")/topo_a.sh"
 ip -n "$NB" addr add 10.0.2.20/16 dev eth0
 

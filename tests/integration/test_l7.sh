@@ -12,47 +12,11 @@ CLIENT=$(dirname "$0")/l7client.py
 
 . "$(dirname "$0")/topo_a.sh"
 
-# The article's policy: frontend GET /api/v1/users/.*, batch-processor
-# POST /api/internal/process-batch, both on TCP 8080.
-python3 - "$CONFIG" "$TMP/l7.yaml" <<'PY'
-import sys
-s = open(sys.argv[1]).read()
-old = """    - fromEndpoints:
-        - matchLabels:
-            app: frontend
-        - matchLabels:
-            app: batch-processor
-      toPorts:
-        - ports:
-            - port: "8080"
-              protocol: TCP
-"""
-new = """    - fromEndpoints:
-        - matchLabels:
-            app: frontend
-      toPorts:
-        - ports:
-            - port: "8080"
-              protocol: TCP
-          rules:
-            http:
-              - method: "GET"
-                path: "/api/v1/users/.*"
-    - fromEndpoints:
-        - matchLabels:
-            app: batch-processor
-      toPorts:
-        - ports:
-            - port: "8080"
-              protocol: TCP
-          rules:
-            http:
-              - method: "POST"
-                path: "/api/internal/process-batch"
-"""
-assert old in s, "the billing-api rule changed shape"
-open(sys.argv[2], "w").write(s.replace(old, new, 1))
-PY
+# The article's policy, as configs/billing-api.yaml carries it: frontend
+# GET /api/v1/users/.*, batch-processor POST /api/internal/process-batch,
+# both on TCP 8080.
+grep -q 'path: "/api/internal/process-batch"' "$CONFIG" || not_ok "$CONFIG lacks the article's HTTP rules"
+cp "$CONFIG" "$TMP/l7.yaml"
 
 nsenter --net="/run/netns/$NA" python3 "$CLIENT" serve 10.0.0.10 8080 "$TMP/backend.log" &
 PIDS+=($!)
@@ -116,6 +80,7 @@ trace_l7() { # trace_l7 WANT_EXIT GREP SRC METHOD PATH
 trace_l7 0 "ALLOWED by production/billing-api ingress\[0\] http\[0\]" frontend GET /api/v1/users/42
 trace_l7 1 "DENIED (403 Access denied): no http rule of production/billing-api ingress\[0\]" frontend GET /api/v1/admin/metrics
 trace_l7 1 "DENIED (403" frontend POST /api/v1/users/42
+trace_l7 1 "^verdict: DENIED by the L7 proxy (L3/L4: policy-allow by production/billing-api ingress\[0\])" frontend GET /api/v1/admin/metrics
 trace_l7 0 "ALLOWED by production/billing-api ingress\[1\] http\[0\]" batch-processor POST /api/internal/process-batch
 trace_l7 1 "policy-default-deny" reporting GET /api/v1/users/1
 

@@ -6,6 +6,8 @@
 # Human format, --related-to filtering, unknown endpoint name exits 2.
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+# Its L3/L4 form: these tests probe with plain TCP and UDP.
+CONFIG=$(billing_l4 "$CONFIG") || exit 1
 
 . "$(dirname "$0")/topo_a.sh"
 

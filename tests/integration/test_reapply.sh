@@ -7,6 +7,8 @@
 # leaves the previous generation enforcing.
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+# Its L3/L4 form: these tests probe with plain TCP and UDP.
+CONFIG=$(billing_l4 "$CONFIG") || exit 1
 . "$(dirname "$0")/topo_a.sh"
 
 # Variant N allows UDP 9000 from frontend, plus an unrelated port 7000+N.

@@ -8,6 +8,8 @@
 # leaves enforcement in place.
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+# Its L3/L4 form: these tests probe with plain TCP and UDP.
+CONFIG=$(billing_l4 "$CONFIG") || exit 1
 . "$(dirname "$0")/topo_a.sh"
 # Native XDP first (auto would pick tc ingress on this veth); the tc hook's
 # repair is checked at the end.

@@ -8,6 +8,8 @@
 # config. Only files whose bytes changed are parsed again.
 . "$(dirname "$0")/lib.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+# Its L3/L4 form: these tests probe with plain TCP and UDP.
+CONFIG=$(billing_l4 "$CONFIG") || exit 1
 . "$(dirname "$0")/topo_a.sh"
 
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
