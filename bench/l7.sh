@@ -8,6 +8,9 @@
 #   l4    idgate apply, the port allowed by an L3/L4 rule (XDP/tc only)
 #   l7    idgate run, the port with an HTTP rule the requests match: every
 #         request through the steering and idgate's HAProxy
+#   proxy no idgate: a plain HAProxy on the same core forwarding to the
+#         server (no rules, no log, not transparent), what any proxy hop
+#         costs on this rig: the ceiling of the l7 variant
 # Appends "l7" records (rps, p50_us, p99_us) to $BENCH_RESULTS, prints a
 # table and NOTE lines with the bars of issue 14: l7 requests/s >= 60% of
 # none, added p99 <= 300 us.
@@ -19,6 +22,7 @@
 
 if [ "$BENCH_QUICK" = 1 ]; then L7_S=${L7_S:-3}; else L7_S=${L7_S:-10}; fi
 PORT=8080
+PROXY_PORT=8081
 URL=http://$SERVER:$PORT/api/v1/users/1
 VALS=$TMP/l7.vals
 
@@ -44,6 +48,25 @@ EOF
 nsenter --net="/run/netns/$DUT" taskset -c "$APP_CPU" haproxy -db -f "$TMP/origin.cfg" >"$TMP/origin.log" 2>&1 &
 PIDS+=($!)
 wait_listen "$DUT" "$PORT"
+# The plain proxy of the proxy variant, idle in the others.
+cat >"$TMP/proxy.cfg" <<EOF
+global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+frontend plain
+  bind $SERVER:$PROXY_PORT
+  default_backend origin
+backend origin
+  server origin $SERVER:$PORT
+EOF
+nsenter --net="/run/netns/$DUT" taskset -c "$APP_CPU" haproxy -db -f "$TMP/proxy.cfg" >"$TMP/proxy.log" 2>&1 &
+PIDS+=($!)
+wait_listen "$DUT" "$PROXY_PORT"
 
 config() { # config l4|l7 > file
 	cat <<EOF
@@ -85,8 +108,8 @@ config l4 >"$TMP/l4.yaml"
 config l7 >"$TMP/l7.yaml"
 
 # wrk's summary: requests/s, p50 and p99 in microseconds.
-wrk_run() { # wrk_run OUT
-	in_ns "$GEN" taskset -c "$GEN_CPU" wrk -t1 -c64 -d"${L7_S}s" --latency "$URL" >"$1" 2>&1
+wrk_run() { # wrk_run OUT URL
+	in_ns "$GEN" taskset -c "$GEN_CPU" wrk -t1 -c64 -d"${L7_S}s" --latency "$2" >"$1" 2>&1
 	python3 - "$1" <<'EOF'
 import re, sys
 t = open(sys.argv[1]).read()
@@ -102,9 +125,10 @@ EOF
 }
 
 run_variant() { # run_variant VARIANT RUN
-	local v=$1 run=$2 pid=
+	local v=$1 run=$2 pid= url=$URL
 	case $v in
 	none) ;;
+	proxy) url=http://$SERVER:$PROXY_PORT/api/v1/users/1 ;;
 	l4)
 		idg dut apply -c "$TMP/l4.yaml" >/dev/null
 		IDG_LOADED+=("$DUT dut") ;;
@@ -122,7 +146,7 @@ run_variant() { # run_variant VARIANT RUN
 		grep -q "L7 proxy: haproxy" "$TMP/run.log" || die "idgate run started no proxy: $(cat "$TMP/run.log")"
 		sleep 0.5 ;;
 	esac
-	read -r rps p50 p99 < <(wrk_run "$TMP/wrk.$v.$run") || die "$v: $(cat "$TMP/wrk.$v.$run")"
+	read -r rps p50 p99 < <(wrk_run "$TMP/wrk.$v.$run" "$url") || die "$v: $(cat "$TMP/wrk.$v.$run")"
 	record l7 "$v" null "$run" rps "$rps" req/s
 	record l7 "$v" null "$run" p50_us "$p50" us
 	record l7 "$v" null "$run" p99_us "$p99" us
@@ -132,12 +156,12 @@ run_variant() { # run_variant VARIANT RUN
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
 	fi
-	[ "$v" = none ] || idg dut unload >/dev/null
+	case $v in l4 | l7) idg dut unload >/dev/null ;; esac
 }
 
-note "wrk -t1 -c64 -d${L7_S}s --latency $URL from GEN (core $GEN_CPU); the origin is an HAProxy answering 64 bytes on core $APP_CPU; idgate run and its HAProxy on core $APP_CPU too; variants interleaved per repeat"
+note "wrk -t1 -c64 -d${L7_S}s --latency $URL from GEN (core $GEN_CPU); the origin is an HAProxy answering 64 bytes on core $APP_CPU; idgate run and its HAProxy on core $APP_CPU too, as the plain HAProxy of the proxy variant; variants interleaved per repeat"
 for run in $(seq "$BENCH_REPEATS"); do
-	for v in none l4 l7; do
+	for v in none l4 l7 proxy; do
 		run_variant "$v" "$run"
 	done
 done
@@ -151,7 +175,7 @@ for line in open(sys.argv[1]):
 med = {v: [statistics.median(x[i] for x in r) for i in range(3)] for v, r in vals.items()}
 print("| variant | requests/s | p50 (us) | p99 (us) | runs |")
 print("|---|---|---|---|---|")
-for v in ("none", "l4", "l7"):
+for v in ("none", "l4", "l7", "proxy"):
     if v in med:
         print("| %s | %.0f | %.0f | %.0f | %d |" % (v, med[v][0], med[v][1], med[v][2], len(vals[v])))
 if "none" in med and "l7" in med:
@@ -160,6 +184,9 @@ if "none" in med and "l7" in med:
     print("NOTE l7: bar requests/s through the L7 path >= 60%% of the server alone: %.0f%% (%s)"
           % (100 * ratio, "met" if ratio >= 0.6 else "NOT met"))
     print("NOTE l7: bar added p99 <= 300 us: %+.0f us (%s)" % (added, "met" if added <= 300 else "NOT met"))
+if "proxy" in med and "l7" in med and "none" in med:
+    print("NOTE l7: a plain HAProxy hop on the same core (no rules, no log): %.0f%% of the server alone's requests/s, p99 %+.0f us; idgate's L7 path reaches %.0f%% of that"
+          % (100 * med["proxy"][0] / med["none"][0], med["proxy"][2] - med["none"][2], 100 * med["l7"][0] / med["proxy"][0]))
 if "none" in med and "l4" in med:
     print("NOTE l7: L3/L4 only on the same port: %.0f%% of the server alone's requests/s, p99 %+.0f us"
           % (100 * med["l4"][0] / med["none"][0], med["l4"][2] - med["none"][2]))

@@ -99,7 +99,7 @@ BENCHES = {
     },
     "l7": {
         "has_n": False,
-        "variants": ["none", "l4", "l7"],
+        "variants": ["none", "l4", "l7", "proxy"],
         "metrics": ["rps", "p50_us", "p99_us"],
     },
 }
@@ -183,7 +183,9 @@ METHOD = {
         "HTTP through the L7 proxy (bench/l7.sh): wrk, one thread, 64 "
         "keep-alive connections, to a server answering 64 bytes; none: no "
         "idgate; l4: the port allowed at L3/L4; l7: an HTTP rule every "
-        "request matches, through idgate run's HAProxy."),
+        "request matches, through idgate run's HAProxy; proxy: no idgate, a "
+        "plain HAProxy forwarding on the same core (no rules, no log), the "
+        "cost of any proxy hop on this rig."),
     "earlydrop": (
         "CPU per frame of a denied UDP flood written into a tap by one pinned "
         "core (bench/tools/tapflood): the kernel's whole receive path runs "

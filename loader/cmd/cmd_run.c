@@ -43,6 +43,7 @@
 #define IDG_RUN_CHECK_MS 500    /* attachment check period */
 #define IDG_RUN_CT_GC_MS 10000  /* conntrack garbage collection period */
 #define IDG_RUN_SETTLE_MS 200   /* a closed file stays unchanged before a reload */
+#define IDG_RUN_LOG_MS 20       /* L7 proxy log batches */
 
 static double mono_s(void)
 {
@@ -786,7 +787,7 @@ static bool signals(struct run *r)
 /* Until SIGTERM/SIGINT (0) or a poll failure (-1). */
 static int event_loop(struct run *r)
 {
-	double next_check = 0, next_ct_gc = 0;
+	double next_check = 0, next_ct_gc = 0, next_log = 0;
 
 	for (;;) {
 		struct pollfd fds[5] = {
@@ -799,6 +800,15 @@ static int event_loop(struct run *r)
 		double now = mono_s(), until = next_check;
 		double due = idg_reload_gate_deadline(&r->gate);
 		int timeout;
+
+		/* The proxy's log is read in batches, IDG_RUN_LOG_MS apart:
+		 * a wake-up per request would cost the proxy's core more
+		 * than the requests' own parsing (the pipe holds a batch). */
+		if (now < next_log) {
+			fds[4].fd = -1;
+			if (next_log < until)
+				until = next_log;
+		}
 
 		if (due && due < until)
 			until = due;
@@ -818,8 +828,9 @@ static int event_loop(struct run *r)
 			next_check = 0; /* check now */
 		if (fds[3].revents & POLLIN)
 			idg_ctl_serve_one(r->cfd, control, r);
-		if (fds[4].revents & POLLIN)
-			idg_l7proxy_read_log(&r->l7, &r->sh);
+		if ((fds[4].revents & POLLIN) &&
+		    !idg_l7proxy_read_log(&r->l7, &r->sh))
+			next_log = mono_s() + IDG_RUN_LOG_MS / 1e3;
 		file_changed(r);
 		idg_l7proxy_check(&r->l7, &r->sh.in, mono_s());
 		now = mono_s();

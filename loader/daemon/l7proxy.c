@@ -22,6 +22,8 @@
 #include "l7.h"
 #include "l7proxy.h"
 #include "run.h"
+
+#define IDG_L7_LOG_PIPE (1 << 20) /* bytes: pipe-max-size's default */
 #include "util/util.h"
 
 #define LOG "idgate run: "
@@ -48,6 +50,17 @@ static int log_open(struct idg_l7proxy *p)
 		return -errno;
 	p->log_rfd = fds[0];
 	p->log_wfd = fds[1];
+	/* Room for the requests of a batch (IDG_RUN_LOG_MS): HAProxy drops
+	 * a log line the pipe cannot take. */
+	p->log_pipe = fcntl(fds[1], F_SETPIPE_SZ, IDG_L7_LOG_PIPE);
+	if (p->log_pipe < 0) {
+		int e = errno;
+
+		p->log_pipe = fcntl(fds[1], F_GETPIPE_SZ);
+		errno = e;
+		fprintf(stderr, LOG "L7 proxy: the log pipe stays at %d bytes (%s): HAProxy may drop log lines of requests above a few thousand a second\n",
+			p->log_pipe, strerror(errno));
+	}
 	return 0;
 }
 
@@ -150,13 +163,14 @@ static void log_line(struct idg_run_shared *sh, FILE *batch,
 /* What one read brought, written to IDG_L7_EVENTS in one write: at
  * tens of thousands of requests a second, a write each would cost the
  * daemon more than the parsing. */
-void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
+bool idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
 {
 	struct timespec now;
+	size_t total = 0;
 	ssize_t n;
 
 	if (p->log_rfd < 0)
-		return;
+		return false;
 	clock_gettime(CLOCK_REALTIME, &now);
 	while ((n = read(p->log_rfd, p->line + p->line_len,
 			 sizeof(p->line) - 1 - p->line_len)) > 0) {
@@ -165,7 +179,8 @@ void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
 		FILE *batch = open_memstream(&text, &len);
 
 		if (!batch)
-			return;
+			return false;
+		total += (size_t)n;
 		p->line_len += (size_t)n;
 		p->line[p->line_len] = 0;
 		while ((nl = memchr(start, '\n', p->line_len - (size_t)(start - p->line)))) {
@@ -190,6 +205,7 @@ void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
 		}
 		free(text);
 	}
+	return total >= (size_t)p->log_pipe / 4;
 }
 
 /* 127.0.0.1 on a port the kernel picks. Its mark goes to every

@@ -29,6 +29,7 @@ struct idg_l7proxy {
 	/* HAProxy's standard output (its request log): the read end, and
 	 * the write end each HAProxy gets; -1: none. */
 	int log_rfd, log_wfd;
+	int log_pipe; /* its capacity, bytes */
 	char line[65536]; /* what was read, up to a line not complete yet */
 	size_t line_len;
 	int ev_fd; /* IDG_L7_EVENTS, appended, -1: closed */
@@ -52,9 +53,10 @@ double idg_l7proxy_deadline(const struct idg_l7proxy *p);
 /* HAProxy's log, to poll for input (-1: none). */
 int idg_l7proxy_log_fd(const struct idg_l7proxy *p);
 /* Reads what HAProxy logged: each request into IDG_L7_EVENTS and the
- * counters of sh (under its lock). */
+ * counters of sh (under its lock). True when the pipe was filling up
+ * (read again soon rather than after a batch's wait). */
 struct idg_run_shared;
-void idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh);
+bool idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh);
 /* Stops HAProxy, closes the socket: steered connections are refused. */
 void idg_l7proxy_stop(struct idg_l7proxy *p, const struct idg_instance *in);
 

@@ -143,6 +143,24 @@ grep -q 'idgate_l7_requests_total{verdict="denied",policy="production/billing-ap
 	&& grep -q 'idgate_l7_requests_total{verdict="allowed",policy="production/billing-api",rule="ingress\[1\]"} 2' "$TMP/metrics.txt" \
 	&& ok "metrics: L7 requests by verdict and rule" || not_ok "metrics: $(grep l7 "$TMP/metrics.txt")"
 
+# Under load every request is still accounted for: the proxy's log is read
+# in batches and must not overflow (HAProxy drops what the pipe cannot
+# take). wrk counts the responses it got; requests cut off when it stops
+# may be logged too (one per connection at most).
+l7_allowed() { in_ns "$NA" curl -s http://127.0.0.1:9464/metrics |
+	sed -n 's/^idgate_l7_requests_total{verdict="allowed",policy="production\/billing-api",rule="ingress\[0\]"} //p'; }
+before=$(l7_allowed)
+in_ns "$NB" wrk -t1 -c16 -d3s http://10.0.0.10:8080/api/v1/users/7 >"$TMP/wrk.out" 2>&1
+sent=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' "$TMP/wrk.out")
+sleep 0.3
+after=$(l7_allowed)
+if [ -n "$sent" ] && [ "$sent" -gt 1000 ] && ! grep -q "Non-2xx" "$TMP/wrk.out" &&
+	[ $((after - before)) -ge "$sent" ] && [ $((after - before)) -le $((sent + 16)) ]; then
+	ok "load: $sent requests answered, $((after - before)) logged and counted"
+else
+	not_ok "load: wrk got ${sent:-?} responses, the metric moved $before -> $after: $(cat "$TMP/wrk.out")"
+fi
+
 # A hostile client: refused or judged, the proxy stays up, others are
 # served, and the server never serves what the policy denies.
 hp=$(pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" | head -1)
