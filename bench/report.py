@@ -861,7 +861,32 @@ def bar_rows(d):
         shown = ("yes" if a.min >= 1 else "no") if m == "end_state_ok" else f"{num(a.median)} {unit}".strip()
         ok = good(a.median) and (m != "end_state_ok" or a.min >= 1)
         rows.append([bar, shown, target, status(ok), ""])
+
+    # The L7 path against the same server without idgate (issue 14).
+    none_r, l7_r = d.get("l7", "none", None, "rps"), d.get("l7", "l7", None, "rps")
+    bar, target = "HTTP through the L7 proxy: requests/s vs the server alone", "≥ 60%"
+    if not none_r or not l7_r:
+        nodata(bar, target, "l7 none/l7 rps")
+    else:
+        ratio = l7_r.median / none_r.median
+        detail = f"{num(l7_r.median)} vs {num(none_r.median)} req/s"
+        px = d.get("l7", "proxy", None, "rps")
+        if px:
+            detail += f"; a plain HAProxy hop on the same core: {num(px.median)} ({ratio_pct(px.median / none_r.median)})"
+        rows.append([bar, ratio_pct(ratio), target, status(ratio >= 0.6), detail])
+    none_p, l7_p = d.get("l7", "none", None, "p99_us"), d.get("l7", "l7", None, "p99_us")
+    bar, target = "HTTP through the L7 proxy: added p99", "≤ +300 µs"
+    if not none_p or not l7_p:
+        nodata(bar, target, "l7 none/l7 p99_us")
+    else:
+        added = l7_p.median - none_p.median
+        rows.append([bar, f"+{num(added)} µs", target, status(added <= 300),
+                     f"{num(l7_p.median)} vs {num(none_p.median)} µs"])
     return rows
+
+
+def ratio_pct(x):
+    return f"{x * 100:.0f}%"
 
 
 def gaps(d, problems):
