@@ -81,14 +81,27 @@ int idgate_l7_steer(struct __sk_buff *skb)
 	if (!v)
 		return TC_ACT_UNSPEC;
 	cfg = bpf_map_lookup_elem(&idg_l7_proxy, &zero);
-	if ((v->flags & IDG_L7_F_REFUSE) || p.family != IDG_FAM_IPV4 || !cfg ||
-	    !cfg->port || cfg->port > 0xffff)
+	if (!(v->flags & IDG_L7_F_PROXY) || !cfg)
 		return refuse(&p, skb->len, skb->ifindex);
-	__builtin_memcpy(&t.ipv4.saddr, p.saddr, 4);
-	t.ipv4.sport = p.sport;
-	t.ipv4.daddr = bpf_htonl(0x7f000001);
-	t.ipv4.dport = bpf_htons((__u16)cfg->port);
-	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (p.family == IDG_FAM_IPV4) {
+		if (!cfg->port || cfg->port > 0xffff)
+			return refuse(&p, skb->len, skb->ifindex);
+		__builtin_memcpy(&t.ipv4.saddr, p.saddr, 4);
+		t.ipv4.sport = p.sport;
+		t.ipv4.daddr = bpf_htonl(0x7f000001);
+		t.ipv4.dport = bpf_htons((__u16)cfg->port);
+		sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4),
+					BPF_F_CURRENT_NETNS, 0);
+	} else {
+		if (!cfg->port6 || cfg->port6 > 0xffff)
+			return refuse(&p, skb->len, skb->ifindex);
+		__builtin_memcpy(t.ipv6.saddr, p.saddr, 16);
+		t.ipv6.sport = p.sport;
+		t.ipv6.daddr[3] = bpf_htonl(1); /* ::1 */
+		t.ipv6.dport = bpf_htons((__u16)cfg->port6);
+		sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv6),
+					BPF_F_CURRENT_NETNS, 0);
+	}
 	if (!sk)
 		return refuse(&p, skb->len, skb->ifindex);
 	if (sk->state != BPF_TCP_LISTEN) {

@@ -34,18 +34,18 @@ struct idg_l7_key {
 	__u8 addr[16];
 };
 
-#define IDG_L7_F_PROXY (1u << 0)  /* to the proxy */
-#define IDG_L7_F_REFUSE (1u << 1) /* no proxy for it (IPv6): refused */
+#define IDG_L7_F_PROXY (1u << 0) /* to the proxy */
 
 struct idg_l7_val {
 	__u32 flags; /* IDG_L7_F_* */
 };
 
-/* Where the proxy listens: 127.0.0.1:port (host order); 0: no proxy,
- * every steered connection is refused (fail closed). */
+/* Where the proxy listens, ports in host order: 127.0.0.1:port for
+ * IPv4 clients, [::1]:port6 for IPv6 ones; 0: no proxy for that family,
+ * its steered connections are refused (fail closed). */
 struct idg_l7_cfg {
 	__u32 port;
-	__u32 pad;
+	__u32 port6;
 };
 
 #define IDG_L7_PORTS_MAX 4096

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "l7.h"
 #include "netlink.h"
 #include "util/util.h"
 
@@ -101,6 +102,21 @@ static int l7_egress_refused(struct cmd_compiled *cc)
 	return err;
 }
 
+/*
+ * The tunnel program hands decapsulated packets past the steering, so a
+ * node that sends or receives egress-gateway tunnel traffic cannot steer
+ * its L7 ports: refused, not enforced on the ports alone.
+ */
+static int l7_tunnel_refused(struct cmd_compiled *cc)
+{
+	if (!idg_l7_wanted(&cc->c) || !idg_node_tunnels(&cc->c))
+		return 0;
+	idg_err(&cc->d, cc->c.node->pos,
+		"node %s: L7 rules on a node that sends or receives egress-gateway tunnel traffic are not supported yet (docs/l7.md): move the endpoints with HTTP rules to another node",
+		cc->c.node->name);
+	return -EINVAL;
+}
+
 int cmd_compile_cached(const struct idg_instance *in, const char *path,
 		       struct cmd_reuse *reuse, struct cmd_compiled *cc)
 {
@@ -155,6 +171,8 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 	idg_state_free(&old);
 	if (!err)
 		err = l7_egress_refused(cc);
+	if (!err)
+		err = l7_tunnel_refused(cc);
 	if (!err)
 		mark_kept_cookies(cc);
 	cc->compile_ms = idg_now_ms() - t0;

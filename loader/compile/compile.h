@@ -136,6 +136,10 @@ struct idg_l7_table {
 };
 
 struct idg_compiled;
+/* Whether c's node sends (a source of some egress gateway policy) or
+ * receives (a gateway) egress-gateway tunnel traffic. */
+bool idg_node_tunnels(const struct idg_compiled *c);
+
 /* From c's rules; idg_compile does it into c->l7. */
 int idg_l7_build(const struct idg_compiled *c, struct idg_l7_table *t);
 void idg_l7_free(struct idg_l7_table *t);

@@ -235,3 +235,13 @@ int idg_egw_build(const struct idg_config *cfg, const struct idg_idents *ids,
 	}
 	return 0;
 }
+
+bool idg_node_tunnels(const struct idg_compiled *c)
+{
+	if (c->is_gateway)
+		return true;
+	for (size_t i = 0; i < c->n_egw; i++)
+		if (!strcmp(c->egw[i].source->node, c->node->name))
+			return true;
+	return false;
+}

@@ -29,13 +29,14 @@
 #define LOG "idgate run: "
 /* HAProxy inherits the listening socket as this descriptor. */
 #define PROXY_FD 3
+#define PROXY_FD6 4
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 1.0
 
 void idg_l7proxy_init(struct idg_l7proxy *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->lfd = p->log_rfd = p->log_wfd = p->ev_fd = -1;
+	p->lfd = p->lfd6 = p->log_rfd = p->log_wfd = p->ev_fd = -1;
 	p->backoff = BACKOFF_MIN;
 }
 
@@ -208,31 +209,53 @@ bool idg_l7proxy_read_log(struct idg_l7proxy *p, struct idg_run_shared *sh)
 	return total >= (size_t)p->log_pipe / 4;
 }
 
-/* 127.0.0.1 on a port the kernel picks. Its mark goes to every
- * connection it accepts: their packets to clients take the main table
- * (IDG_L7_PREF_MARK). */
-static int listen_open(struct idg_l7proxy *p)
+/* A loopback listener (127.0.0.1 or ::1) on a port the kernel picks.
+ * Its mark goes to every connection it accepts: their packets to clients
+ * take the main table (IDG_L7_PREF_MARK). */
+static int listen_on(int family, int *lfd, uint16_t *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
+	struct sockaddr_in a4 = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr *a = family == AF_INET ? (struct sockaddr *)&a4 :
+						 (struct sockaddr *)&a6;
+	socklen_t len = family == AF_INET ? sizeof(a4) : sizeof(a6);
 	int one = 1, mark = (int)IDG_L7_MARK;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(fd, 4096) ||
-	    getsockname(fd, (struct sockaddr *)&a, &len)) {
+	    (family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, a, len) || listen(fd, 4096) || getsockname(fd, a, &len)) {
 		int err = -errno;
 
 		close(fd);
 		return err;
 	}
-	p->lfd = fd;
-	p->port = ntohs(a.sin_port);
+	*lfd = fd;
+	*port = ntohs(family == AF_INET ? a4.sin_port : a6.sin6_port);
+	return 0;
+}
+
+/* Both listeners; a host without IPv6 on lo gets the IPv4 one alone,
+ * and its IPv6 clients of L7 ports are refused (said once). */
+static int listen_open(struct idg_l7proxy *p)
+{
+	int err = listen_on(AF_INET, &p->lfd, &p->port);
+
+	if (err)
+		return err;
+	err = listen_on(AF_INET6, &p->lfd6, &p->port6);
+	if (err) {
+		fprintf(stderr, LOG "L7 proxy: no IPv6 listener on ::1 (%s): IPv6 connections to L7 ports are refused\n",
+			strerror(-err));
+		p->lfd6 = -1;
+		p->port6 = 0;
+	}
 	return 0;
 }
 
@@ -241,7 +264,7 @@ static int listen_open(struct idg_l7proxy *p)
 static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
 		     bool *same)
 {
-	static const char *const binds[] = { "fd@3" };
+	static const char *const binds[] = { "fd@3" }, *const binds6[] = { "fd@4" };
 	char pat[PATH_MAX + 8], *text = NULL, *old = NULL;
 	uint64_t digest = 0xcbf29ce484222325ull;
 	size_t len = 0, old_len = 0;
@@ -256,6 +279,8 @@ static int cfg_write(struct idg_l7proxy *p, const struct idg_compiled *c,
 	err = idg_haproxy_write(c,
 				&(struct idg_haproxy_opts){
 					.dir = pat, .binds = binds, .n_binds = 1,
+					.binds6 = binds6,
+					.n_binds6 = p->lfd6 >= 0 ? 1 : 0,
 					.transparent = true, .log_stdout = true,
 					.pat_digest = &digest },
 				f);
@@ -293,7 +318,11 @@ static int spawn(struct idg_l7proxy *p, pid_t old)
 		/* The daemon blocks the signals its signalfd reads. */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* lfd6 out of the way first: lfd's dup2 may land on it. */
+		int fd6 = p->lfd6 >= 0 ? fcntl(p->lfd6, F_DUPFD, 16) : -1;
+
 		if (dup2(p->lfd, PROXY_FD) < 0 ||
+		    (p->lfd6 >= 0 && (fd6 < 0 || dup2(fd6, PROXY_FD6) < 0)) ||
 		    (p->log_wfd >= 0 && dup2(p->log_wfd, STDOUT_FILENO) < 0))
 			_exit(127);
 		if (old)
@@ -350,13 +379,16 @@ int idg_l7proxy_sync(struct idg_l7proxy *p, const struct idg_instance *in,
 		err = spawn(p, p->pid);
 	}
 	if (!err)
-		err = idg_l7_set_proxy(in->pin_dir, p->port);
+		err = idg_l7_set_proxy(in->pin_dir, p->port, p->port6);
 	if (err) {
 		fprintf(stderr, LOG "L7 proxy: %s; its ports refuse new connections\n",
 			strerror(-err));
 		return err;
 	}
-	if (!same)
+	if (!same && p->lfd6 >= 0)
+		printf(LOG "L7 proxy: haproxy %d serving %s on 127.0.0.1:%u and [::1]:%u\n",
+		       (int)p->pid, p->cfg, p->port, p->port6);
+	else if (!same)
 		printf(LOG "L7 proxy: haproxy %d serving %s on 127.0.0.1:%u\n",
 		       (int)p->pid, p->cfg, p->port);
 	return 0;
@@ -410,7 +442,12 @@ void idg_l7proxy_stop(struct idg_l7proxy *p, const struct idg_instance *in)
 	if (p->lfd >= 0) {
 		close(p->lfd);
 		p->lfd = -1;
-		idg_l7_set_proxy(in->pin_dir, 0);
+		idg_l7_set_proxy(in->pin_dir, 0, 0);
+	}
+	if (p->lfd6 >= 0) {
+		close(p->lfd6);
+		p->lfd6 = -1;
+		p->port6 = 0;
 	}
 	idg_l7_routes_sync(NULL);
 	idg_l7proxy_read_log(p, NULL); /* the last requests */

@@ -19,6 +19,8 @@
 struct idg_l7proxy {
 	int lfd;           /* the listening socket (127.0.0.1), -1: none */
 	uint16_t port;
+	int lfd6;          /* [::1], -1: none (no IPv6 here) */
+	uint16_t port6;
 	pid_t pid;         /* the HAProxy serving, 0: none */
 	double restart_at; /* monotonic seconds; 0: no restart pending */
 	double backoff;    /* seconds before the next restart */

@@ -557,15 +557,6 @@ static int tc_wanted(const struct idg_compiled *c,
 		seterr(errbuf, errlen, "L7 steering: %s", strerror(-err));
 		return err;
 	}
-	for (size_t k = 0; k < *n_want; k++)
-		if (!strcmp(want[k].prog, IDG_PIN_TUNNEL_PROG) &&
-		    idg_l7_wanted(c)) {
-			/* The tunnel program delivers decapsulated packets
-			 * past the steering program. */
-			seterr(errbuf, errlen,
-			       "L7 rules on a node that sends or receives egress-gateway tunnel traffic are not supported yet");
-			return -EOPNOTSUPP;
-		}
 	return 0;
 }
 

@@ -32,7 +32,6 @@ int idg_egw_wanted(const struct idg_compiled *c, const struct idg_iface *uplink,
 		   struct idg_tc_att *want, size_t *n, size_t max)
 {
 	const struct idg_node *self = c->node;
-	bool sources = false;
 	int err = 0;
 
 	for (size_t i = 0; !err && i < self->n_endpoint_ifaces; i++) {
@@ -46,9 +45,7 @@ int idg_egw_wanted(const struct idg_compiled *c, const struct idg_iface *uplink,
 			err = add(want, n, max, wl.name, wl.ifindex,
 				  BPF_TC_EGRESS, IDG_PIN_WL_EGRESS_PROG);
 	}
-	for (size_t i = 0; i < c->n_egw && !sources; i++)
-		sources = !strcmp(c->egw[i].source->node, self->name);
-	if (err || (!sources && !c->is_gateway))
+	if (err || !idg_node_tunnels(c))
 		return err;
 
 	err = add(want, n, max, uplink->name, uplink->ifindex,

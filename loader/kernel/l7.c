@@ -155,11 +155,7 @@ int idg_l7_sync(const char *pin_dir, const struct idg_compiled *c)
 	/* New keys first, then the stale ones go: a port that stays L7
 	 * never has a moment unsteered. */
 	for (size_t i = 0; !err && i < n; i++) {
-		struct idg_l7_val v = {
-			.flags = keys[i].family == IDG_FAM_IPV4 ?
-					 IDG_L7_F_PROXY :
-					 IDG_L7_F_REFUSE,
-		};
+		struct idg_l7_val v = { .flags = IDG_L7_F_PROXY };
 
 		err = bpf_map_update_elem(fd, &keys[i], &v, BPF_ANY) ? -errno : 0;
 	}
@@ -192,9 +188,9 @@ int idg_l7_sync(const char *pin_dir, const struct idg_compiled *c)
 	return err;
 }
 
-int idg_l7_set_proxy(const char *pin_dir, uint16_t port)
+int idg_l7_set_proxy(const char *pin_dir, uint16_t port, uint16_t port6)
 {
-	struct idg_l7_cfg cfg = { .port = port };
+	struct idg_l7_cfg cfg = { .port = port, .port6 = port6 };
 	uint32_t zero = 0;
 	int fd = map_open(pin_dir, IDG_MAP_L7_PROXY), err;
 

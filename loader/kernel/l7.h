@@ -45,9 +45,9 @@ int idg_l7_steered(const struct idg_compiled *c, struct idg_l7_key **out,
  */
 int idg_l7_sync(const char *pin_dir, const struct idg_compiled *c);
 
-/* Where the proxy listens (127.0.0.1:port); 0: nowhere, steered
- * connections are refused. */
-int idg_l7_set_proxy(const char *pin_dir, uint16_t port);
+/* Where the proxy listens: 127.0.0.1:port, [::1]:port6; 0: not for
+ * that family, its steered connections are refused. */
+int idg_l7_set_proxy(const char *pin_dir, uint16_t port, uint16_t port6);
 
 /*
  * l7_route.c: the routing rules that bring a server's replies back to the

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
@@ -21,18 +22,23 @@
 #include "l7.h"
 
 struct reply_rule {
-	uint32_t addr; /* network order */
+	int family; /* AF_INET, AF_INET6 */
+	uint8_t addr[16];
 	uint16_t port;
 };
 
-/* The steered pairs the proxy serves: IPv4 (the steering program
- * refuses IPv6). */
+static size_t alen(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+/* The steered pairs the proxy serves. */
 static int wanted(const struct idg_compiled *c, struct reply_rule **out,
 		  size_t *n_out)
 {
 	struct idg_l7_key *keys = NULL;
 	struct reply_rule *v;
-	size_t n = 0, k = 0;
+	size_t n = 0;
 	int err = idg_l7_steered(c, &keys, &n);
 
 	if (err)
@@ -43,14 +49,13 @@ static int wanted(const struct idg_compiled *c, struct reply_rule **out,
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (keys[i].family != IDG_FAM_IPV4)
-			continue;
-		memcpy(&v[k].addr, keys[i].addr, 4);
-		v[k++].port = ntohs(keys[i].port);
+		v[i].family = keys[i].family == IDG_FAM_IPV4 ? AF_INET : AF_INET6;
+		memcpy(v[i].addr, keys[i].addr, alen(v[i].family));
+		v[i].port = ntohs(keys[i].port);
 	}
 	free(keys);
 	*out = v;
-	*n_out = k;
+	*n_out = n;
 	return 0;
 }
 
@@ -61,17 +66,18 @@ static int nl_err(int e)
 	case NLE_NOMEM: return -ENOMEM;
 	case NLE_PERM: return -EPERM;
 	case NLE_OBJ_NOTFOUND: return -ENOENT;
+	case NLE_AF_NOSUPPORT: return -EAFNOSUPPORT;
 	default: return -EIO;
 	}
 }
 
-static struct rtnl_rule *rule_new(uint32_t pref, uint32_t table)
+static struct rtnl_rule *rule_new(int family, uint32_t pref, uint32_t table)
 {
 	struct rtnl_rule *r = rtnl_rule_alloc();
 
 	if (!r)
 		return NULL;
-	rtnl_rule_set_family(r, AF_INET);
+	rtnl_rule_set_family(r, family);
 	rtnl_rule_set_prio(r, pref);
 	rtnl_rule_set_table(r, table);
 	rtnl_rule_set_action(r, FR_ACT_TO_TBL);
@@ -90,18 +96,18 @@ static int rule_add(struct nl_sock *sk, struct rtnl_rule *r)
 
 static int reply_rule_add(struct nl_sock *sk, const struct reply_rule *w)
 {
-	struct rtnl_rule *r = rule_new(IDG_L7_PREF_REPLY, IDG_L7_TABLE);
+	struct rtnl_rule *r = rule_new(w->family, IDG_L7_PREF_REPLY, IDG_L7_TABLE);
 	struct nl_addr *src;
 	int err;
 
 	if (!r)
 		return -ENOMEM;
-	src = nl_addr_build(AF_INET, &w->addr, 4);
+	src = nl_addr_build(w->family, w->addr, alen(w->family));
 	if (!src) {
 		rtnl_rule_put(r);
 		return -ENOMEM;
 	}
-	nl_addr_set_prefixlen(src, 32);
+	nl_addr_set_prefixlen(src, 8 * (int)alen(w->family));
 	err = rtnl_rule_set_src(r, src);
 	nl_addr_put(src);
 	/* Only what this host sends: an arriving packet from that address
@@ -119,50 +125,50 @@ static int reply_rule_add(struct nl_sock *sk, const struct reply_rule *w)
 	return rule_add(sk, r);
 }
 
-static bool is_wanted(struct rtnl_rule *r, const struct reply_rule *v,
-		      size_t n)
+/* The entry of v that rule r (of family) serves, or -1. */
+static ssize_t wanted_at(struct rtnl_rule *r, int family,
+			 const struct reply_rule *v, size_t n)
 {
 	struct nl_addr *src = rtnl_rule_get_src(r);
 	uint16_t lo, hi;
 
-	if (!src || nl_addr_get_len(src) != 4 || nl_addr_get_prefixlen(src) != 32 ||
+	if (!src || nl_addr_get_len(src) != alen(family) ||
+	    nl_addr_get_prefixlen(src) != 8 * alen(family) ||
 	    rtnl_rule_get_sport(r, &lo, &hi) || lo != hi)
-		return false;
+		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (!memcmp(nl_addr_get_binary_addr(src), &v[i].addr, 4) &&
-		    v[i].port == lo)
-			return true;
-	return false;
+		if (v[i].family == family && v[i].port == lo &&
+		    !memcmp(nl_addr_get_binary_addr(src), v[i].addr, alen(family)))
+			return (ssize_t)i;
+	return -1;
 }
 
-/* Removes idgate's rules that v does not hold (v NULL: all of them);
- * sets have[i] for those it keeps. */
-static int prune(struct nl_sock *sk, const struct reply_rule *v, size_t n,
-		 bool *have)
+/* Removes idgate's rules of family that v does not hold (v NULL: all of
+ * them); sets have[i] for those it keeps. */
+static int prune(struct nl_sock *sk, int family, const struct reply_rule *v,
+		 size_t n, bool *have)
 {
 	struct nl_cache *cache;
 	struct nl_object *o;
-	int err = rtnl_rule_alloc_cache(sk, AF_INET, &cache);
+	int err = rtnl_rule_alloc_cache(sk, family, &cache);
 
 	if (err)
 		return nl_err(err);
 	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
 		struct rtnl_rule *r = (struct rtnl_rule *)o;
 		uint32_t pref = rtnl_rule_get_prio(r);
-		uint16_t lo, hi;
 		bool keep = false;
+		ssize_t at;
 
-		if (pref != IDG_L7_PREF_REPLY && pref != IDG_L7_PREF_MARK)
+		/* The dump may hold every family's rules. */
+		if ((pref != IDG_L7_PREF_REPLY && pref != IDG_L7_PREF_MARK) ||
+		    rtnl_rule_get_family(r) != family)
 			continue;
 		if (v && pref == IDG_L7_PREF_MARK)
 			keep = true;
-		else if (v && is_wanted(r, v, n)) {
+		else if (v && (at = wanted_at(r, family, v, n)) >= 0) {
 			keep = true;
-			rtnl_rule_get_sport(r, &lo, &hi);
-			for (size_t i = 0; i < n; i++)
-				if (!memcmp(nl_addr_get_binary_addr(rtnl_rule_get_src(r)),
-					    &v[i].addr, 4) && v[i].port == lo)
-					have[i] = true;
+			have[at] = true;
 		}
 		if (!keep) {
 			int e = rtnl_rule_delete(sk, r, 0);
@@ -175,23 +181,23 @@ static int prune(struct nl_sock *sk, const struct reply_rule *v, size_t n,
 	return err;
 }
 
-/* local 0.0.0.0/0 dev lo in IDG_L7_TABLE: what the reply rule sends to
- * is this host. */
-static int table_route(struct nl_sock *sk, bool add)
+/* local 0.0.0.0/0 (::/0) dev lo in IDG_L7_TABLE: what the reply rule
+ * sends to is this host. */
+static int table_route(struct nl_sock *sk, int family, bool add)
 {
 	struct rtnl_route *rt = rtnl_route_alloc();
 	struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
 	struct nl_addr *dst = NULL;
-	uint32_t any = 0;
+	uint8_t any[16] = { 0 };
 	int err = -ENOMEM;
 
 	if (!rt || !nh)
 		goto out;
-	dst = nl_addr_build(AF_INET, &any, 4);
+	dst = nl_addr_build(family, any, alen(family));
 	if (!dst)
 		goto out;
 	nl_addr_set_prefixlen(dst, 0);
-	rtnl_route_set_family(rt, AF_INET);
+	rtnl_route_set_family(rt, family);
 	rtnl_route_set_table(rt, IDG_L7_TABLE);
 	rtnl_route_set_type(rt, RTN_LOCAL);
 	rtnl_route_set_scope(rt, RT_SCOPE_HOST);
@@ -210,6 +216,43 @@ out:
 		rtnl_route_nh_free(nh);
 	nl_addr_put(dst);
 	rtnl_route_put(rt);
+	return err;
+}
+
+/* Family's rules and route for the pairs of v that are of it. */
+static int family_sync(struct nl_sock *sk, int family,
+		       const struct reply_rule *v, size_t n, bool *have)
+{
+	struct rtnl_rule *r;
+	size_t mine = 0;
+	int err;
+
+	for (size_t i = 0; i < n; i++)
+		mine += v[i].family == family;
+	if (!mine) { /* nothing steered: nothing of ours stays */
+		err = prune(sk, family, NULL, 0, have);
+		if (!err)
+			err = table_route(sk, family, false);
+		/* A kernel without IPv6 has none of ours either. */
+		return err == -EAFNOSUPPORT ? 0 : err;
+	}
+	err = table_route(sk, family, true);
+	if (err)
+		return err;
+	r = rule_new(family, IDG_L7_PREF_MARK, RT_TABLE_MAIN);
+	if (!r)
+		return -ENOMEM;
+	rtnl_rule_set_mark(r, IDG_L7_MARK);
+	rtnl_rule_set_mask(r, IDG_L7_MARK_MASK);
+	err = prune(sk, family, v, n, have);
+	if (err) {
+		rtnl_rule_put(r);
+		return err;
+	}
+	err = rule_add(sk, r);
+	for (size_t i = 0; !err && i < n; i++)
+		if (v[i].family == family && !have[i])
+			err = reply_rule_add(sk, &v[i]);
 	return err;
 }
 
@@ -236,31 +279,9 @@ int idg_l7_routes_sync(const struct idg_compiled *c)
 		err = -ENOMEM;
 		goto out;
 	}
-	if (!n) { /* nothing steered: nothing of ours stays */
-		err = prune(sk, NULL, 0, have);
-		if (!err)
-			err = table_route(sk, false);
-		goto out;
-	}
-	err = table_route(sk, true);
-	if (!err) {
-		struct rtnl_rule *r = rule_new(IDG_L7_PREF_MARK, RT_TABLE_MAIN);
-
-		if (!r) {
-			err = -ENOMEM;
-			goto out;
-		}
-		rtnl_rule_set_mark(r, IDG_L7_MARK);
-		rtnl_rule_set_mask(r, IDG_L7_MARK_MASK);
-		err = prune(sk, v, n, have);
-		if (!err)
-			err = rule_add(sk, r);
-		else
-			rtnl_rule_put(r);
-	}
-	for (size_t i = 0; !err && i < n; i++)
-		if (!have[i])
-			err = reply_rule_add(sk, &v[i]);
+	err = family_sync(sk, AF_INET, v, n, have);
+	if (!err)
+		err = family_sync(sk, AF_INET6, v, n, have);
 out:
 	free(have);
 	free(v);

@@ -232,6 +232,21 @@ static void port_lines(FILE *cfg, struct pats *w, const struct idg_compiled *c,
 	"idgate-l7 %ci %cp %fi %fp %[var(txn.idg_peer)] "                  \
 	"%[var(txn.idg_by)] %[var(txn.idg_deny)] %ST %HM %HU"
 
+/* The first listener id of binds6. */
+#define BIND6_ID 1000
+
+/* Where a request that passes goes: the server, from the client's own
+ * address with transparent (any, of the family of src). */
+static void upstream(FILE *cfg, const struct idg_haproxy_opts *o,
+		     const char *name, const char *src)
+{
+	fprintf(cfg, "backend %s\n", name);
+	if (o->transparent)
+		fprintf(cfg, "  source %s usesrc clientip\n", src);
+	fprintf(cfg, "  server upstream %s\n",
+		o->server ? o->server : "0.0.0.0:0");
+}
+
 static bool plain_path(const char *s)
 {
 	for (; *s; s++)
@@ -272,22 +287,29 @@ int idg_haproxy_write(const struct idg_compiled *c,
 	if (o->log_stdout)
 		fprintf(cfg, "  log global\n"
 			     "  log-format \"%s\"\n", LOG_FORMAT);
+	/* Listener ids tell the families apart (so_id): an address match
+	 * would also take an IPv6 client whose address embeds an IPv4 one
+	 * for an IPv4 client. */
 	for (size_t i = 0; i < o->n_binds; i++)
-		fprintf(cfg, "  bind %s%s\n", o->binds[i],
+		fprintf(cfg, "  bind %s id %zu%s\n", o->binds[i], 1 + i,
 			o->transparent ? " transparent" : "");
+	for (size_t i = 0; i < o->n_binds6; i++)
+		fprintf(cfg, "  bind %s id %zu%s\n", o->binds6[i],
+			BIND6_ID + i, o->transparent ? " transparent" : "");
 	fprintf(cfg, "  http-request set-var(txn.idg_peer) src,map_ip_int(%s,%u)\n",
 		map, IDG_ID_WORLD);
 	for (size_t i = 0; i < t->n && !w.err; i++)
 		if (t->ports[i].dir == IDG_DIR_INGRESS)
 			port_lines(cfg, &w, c, &t->ports[i]);
-	fprintf(cfg, "  http-request return status %d content-type text/plain string \"%s\" unless { var(txn.idg_by) -m found }\n"
-		     "  default_backend idgate-upstream\n"
-		     "backend idgate-upstream\n",
+	fprintf(cfg, "  http-request return status %d content-type text/plain string \"%s\" unless { var(txn.idg_by) -m found }\n",
 		IDG_L7_DENY_STATUS, IDG_L7_DENY_BODY);
-	if (o->transparent)
-		fprintf(cfg, "  source 0.0.0.0 usesrc clientip\n");
-	fprintf(cfg, "  server upstream %s\n",
-		o->server ? o->server : "0.0.0.0:0");
+	if (o->n_binds6)
+		fprintf(cfg, "  use_backend idgate-upstream6 if { so_id ge %d }\n",
+			BIND6_ID);
+	fprintf(cfg, "  default_backend idgate-upstream\n");
+	upstream(cfg, o, "idgate-upstream", "0.0.0.0");
+	if (o->n_binds6)
+		upstream(cfg, o, "idgate-upstream6", ":::0"); /* ::, any port */
 	if (ferror(cfg))
 		return -EIO;
 	return w.err;

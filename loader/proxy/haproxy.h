@@ -17,9 +17,13 @@ struct idg_haproxy_opts {
 	/* Where the pattern and map files go (created if missing); it
 	 * must hold no space or quote, since the config names it. */
 	const char *dir;
-	/* The frontend's bind lines, e.g. "fd@3" or "10.0.0.10:8080". */
+	/* The frontend's bind lines, e.g. "fd@3" or "10.0.0.10:8080", and
+	 * those of IPv6 clients (with transparent, their connections to
+	 * the server leave from an IPv6 source). */
 	const char *const *binds;
 	size_t n_binds;
+	const char *const *binds6;
+	size_t n_binds6;
 	/* Connect to the server from the client's own address (TPROXY).
 	 * Needs IP_TRANSPARENT and the routes of docs/l7.md. */
 	bool transparent;

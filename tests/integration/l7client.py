@@ -77,7 +77,8 @@ def read_response(f, method):
 
 class Conn:
     def __init__(self, src, dst, port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(5)
         self.sock.bind((src, 0))
         self.sock.connect((dst, port))
@@ -142,6 +143,8 @@ def check(path, dst="10.77.0.1"):
 def main():
     if sys.argv[1] == "serve":
         Backend.log = sys.argv[4] if len(sys.argv) > 4 else None
+        if ":" in sys.argv[2]:
+            Server.address_family = socket.AF_INET6
         srv = Server((sys.argv[2], int(sys.argv[3])), Backend)
         srv.serve_forever()
     elif sys.argv[1] == "check":

@@ -28,26 +28,28 @@ if idg "$NA" node-a check -c "$TMP/l7.yaml" >"$TMP/check.out" 2>&1; then
 else
 	not_ok "check refused the article's L7 policy: $(cat "$TMP/check.out")"
 fi
+# check_refuses WHAT BASE NAMESPACE SELECTOR DIRECTION GREP: BASE plus a
+# policy with one HTTP rule for SELECTOR in DIRECTION; check must refuse
+# it with a message matching GREP.
+check_refuses() {
+	local f=$TMP/refused.yaml
+	cp "$2" "$f"
+	printf -- '---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: http-rule, namespace: %s}\nspec:\n  endpointSelector: {matchLabels: {app: %s}}\n  %s:\n  - toPorts:\n    - ports: [{port: "8080", protocol: TCP}]\n      rules: {http: [{method: GET}]}\n' \
+		"$3" "$4" "$5" >>"$f"
+	if idg "$NA" node-a check -c "$f" 2>"$TMP/refused.err"; then
+		not_ok "$1: accepted"
+	else
+		grep -q "$6" "$TMP/refused.err" && ok "$1: refused" || not_ok "$1: $(cat "$TMP/refused.err")"
+	fi
+}
 # Egress L7 rules: refused, never enforced on their ports alone.
-cp "$TMP/l7.yaml" "$TMP/egress.yaml"
-cat >>"$TMP/egress.yaml" <<'YAML'
----
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: out, namespace: production}
-spec:
-  endpointSelector: {matchLabels: {app: billing-api}}
-  egress:
-  - toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules: {http: [{method: GET}]}
-YAML
-if idg "$NA" node-a check -c "$TMP/egress.yaml" 2>"$TMP/egress.err"; then
-	not_ok "an egress L7 rule was accepted"
-else
-	grep -q "egress.yaml:.*L7 rules on egress are not enforced yet" "$TMP/egress.err" \
-		&& ok "egress L7 rule refused, with its position" || not_ok "egress L7: $(cat "$TMP/egress.err")"
-fi
+check_refuses "egress L7 rule, with its position" "$TMP/l7.yaml" production billing-api egress \
+	"refused.yaml:[0-9]*:[0-9]*: .*L7 rules on egress are not enforced yet"
+# A node that sends egress-gateway tunnel traffic cannot steer L7 ports:
+# refused at the node, before any interface is looked at.
+check_refuses "L7 rules on an egress-gateway source node, at the node" \
+	"${EGW_CONFIG:-$(dirname "$0")/../../configs/egress-gateway.yaml}" analytics data-processor ingress \
+	"refused.yaml:[0-9]*:[0-9]*: .*node node-a: L7 rules on a node that sends or receives egress-gateway tunnel traffic are not supported yet"
 register_instance "$NA" node-a
 if idg "$NA" node-a apply -c "$TMP/l7.yaml" 2>"$TMP/apply.err"; then ok "apply"; else not_ok "apply: $(cat "$TMP/apply.err")"; fi
 
@@ -215,10 +217,44 @@ sleep 0.3
 	&& ! kill -0 "$old" 2>/dev/null && ok "the old HAProxy handed over and left" \
 	|| not_ok "HAProxies after the reload: $(pgrep -af "haproxy -db")"
 
+# IPv6 clients: the same steering and proxy, the server sees the client's
+# own IPv6 address. Endpoints gain IPv6 addresses through a reload.
+ip -n "$NA" addr add fd00::10/64 dev eth0 nodad
+ip -n "$NB" addr add fd00::1:10/64 dev eth0 nodad
+ip -n "$NB" addr add fd00::1:12/64 dev eth0 nodad
+nsenter --net="/run/netns/$NA" python3 "$CLIENT" serve fd00::10 8080 "$TMP/backend6.log" &
+PIDS+=($!)
+python3 - "$TMP/l7.yaml" "$TMP/l7.new" <<'PY'
+import sys
+s = open(sys.argv[1]).read()
+for old, new in (("[10.0.0.10]", '[10.0.0.10, "fd00::10"]'), ("[10.0.1.10]", '[10.0.1.10, "fd00::1:10"]'),
+                 ("[10.0.1.12]", '[10.0.1.12, "fd00::1:12"]')):
+    assert s.count("ips: " + old) == 1, old
+    s = s.replace("ips: " + old, "ips: " + new)
+open(sys.argv[2], "w").write(s)
+PY
+mv "$TMP/l7.new" "$TMP/l7.yaml"
+printf 'fd00::1:10\t8080\tGET\t/api/v1/users/42\tbilling-api\t\t200\nfd00::1:10\t8080\tPOST\t/api/v1/users/42\t\t\t403\nfd00::1:10\t8080\tGET\t/api/v1/admin/metrics\tbilling-api\t\t200\n' >"$TMP/v6.tsv"
+for _ in $(seq 50); do
+	in_ns "$NB" python3 "$CLIENT" check "$TMP/v6.tsv" fd00::10 >"$TMP/v6.out" 2>&1 && break
+	sleep 0.1
+done
+if in_ns "$NB" python3 "$CLIENT" check "$TMP/v6.tsv" fd00::10 >"$TMP/v6.out" 2>&1; then
+	ok "IPv6: judged by the proxy, the server saw fd00::1:10: $(tail -1 "$TMP/v6.out")"
+else
+	not_ok "IPv6 requests: $(cat "$TMP/v6.out")"
+fi
+grep -q "POST /api/v1/users/42" "$TMP/backend6.log" && not_ok "IPv6: the server served a denied request" \
+	|| ok "IPv6: the server never saw the denied request"
+rules6=$(in_ns "$NA" ip -6 rule)
+grep -q "from fd00::10 iif lo ipproto tcp sport 8080 lookup 4767" <<<"$rules6" \
+	&& ok "IPv6: reply rule for billing-api's IPv6 address" || not_ok "IPv6 rules: $rules6"
+expect_denied "$NA" node-a policy-default-deny "IPv6: reporting -> billing-api:8080 dropped before the proxy" in_ns "$NB" "$PROBE" tcp fd00::1:12 fd00::10 8080
+
 kill "$RUN_PID"
 wait "$RUN_PID" 2>/dev/null || true
 pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" >/dev/null && not_ok "haproxy outlived idgate run" || ok "haproxy stopped with idgate run"
-in_ns "$NA" ip rule | grep -q "lookup 4767" && not_ok "L7 routing rules left behind" || ok "L7 routing rules removed"
+{ in_ns "$NA" ip rule; in_ns "$NA" ip -6 rule; } | grep -q "lookup 4767" && not_ok "L7 routing rules left behind" || ok "L7 routing rules removed"
 expect_denied "$NA" node-a l7-proxy-unavailable "after idgate run: billing-api:8080 refused again" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 
 finish
