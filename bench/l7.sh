@@ -31,42 +31,33 @@ command -v wrk >/dev/null || die "no wrk (apt-get install wrk)"
 command -v haproxy >/dev/null || die "no haproxy (apt-get install haproxy)"
 
 rig_up
-# The origin: 64-byte answers on the DUT's address, on APP_CPU.
-cat >"$TMP/origin.cfg" <<EOF
-global
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
+# haproxy_on NAME PORT < SECTIONS: an HAProxy of the bench in the DUT on
+# APP_CPU, its sections after the common ones, listening on PORT.
+haproxy_on() {
+	{
+		printf 'global\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n'
+		cat
+	} >"$TMP/$1.cfg"
+	# nsenter execs: $! is the process itself, which the cleanup must reach.
+	nsenter --net="/run/netns/$DUT" taskset -c "$APP_CPU" haproxy -db -f "$TMP/$1.cfg" >"$TMP/$1.log" 2>&1 &
+	PIDS+=($!)
+	wait_listen "$DUT" "$2"
+}
+# The origin: 64-byte answers on the DUT's address.
+haproxy_on origin "$PORT" <<EOF
 frontend origin
   bind $SERVER:$PORT
   http-request return status 200 content-type text/plain string "0123456789012345678901234567890123456789012345678901234567890123"
 EOF
-# nsenter execs: $! is the process itself, which the cleanup must reach.
-nsenter --net="/run/netns/$DUT" taskset -c "$APP_CPU" haproxy -db -f "$TMP/origin.cfg" >"$TMP/origin.log" 2>&1 &
-PIDS+=($!)
-wait_listen "$DUT" "$PORT"
 # The plain proxy of the proxy variant, idle in the others.
-cat >"$TMP/proxy.cfg" <<EOF
-global
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
+haproxy_on proxy "$PROXY_PORT" <<EOF
 frontend plain
   bind $SERVER:$PROXY_PORT
+  timeout http-keep-alive 30s
   default_backend origin
 backend origin
   server origin $SERVER:$PORT
 EOF
-nsenter --net="/run/netns/$DUT" taskset -c "$APP_CPU" haproxy -db -f "$TMP/proxy.cfg" >"$TMP/proxy.log" 2>&1 &
-PIDS+=($!)
-wait_listen "$DUT" "$PROXY_PORT"
 
 config() { # config l4|l7 > file
 	cat <<EOF
