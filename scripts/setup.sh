@@ -20,10 +20,14 @@ packages=(
 	libbpf-dev libxdp-dev libelf-dev zlib1g-dev
 	libyaml-dev libnl-3-dev libnl-route-3-dev libjson-c-dev libmicrohttpd-dev
 	libpcre2-dev
+	# loader/kvstore: the cluster mesh's etcd client (docs/mesh.md)
+	libcurl4-openssl-dev libssl-dev openssl
 	libcmocka-dev
 	iproute2 procps python3 curl postgresql tshark nftables ethtool
 	# the L7 proxy idgate run supervises (docs/l7.md)
 	haproxy
+	# tests/integration/test_etcd_client.sh: a three-member etcd with TLS
+	etcd-server etcd-client
 	# bench/: DPDK traffic generator, baselines and measuring tools
 	libdpdk-dev iptables iperf3 sockperf gnuplot-nox xdp-tools git wrk
 	# scripts/kernel-test.sh: Debian 12's kernel booted in qemu

@@ -32,6 +32,14 @@ enum idg_opt_id {
 	OPT_HTTP_METHOD,
 	OPT_HTTP_PATH,
 	OPT_HTTP_HOST,
+	OPT_KV_ENDPOINTS,
+	OPT_KV_CA,
+	OPT_KV_CERT,
+	OPT_KV_KEY,
+	OPT_KV_SERVER_ID,
+	OPT_KV_USER,
+	OPT_KV_PASSWORD_FILE,
+	OPT_KV_PREFIX,
 	OPT_MAX,
 };
 
@@ -54,6 +62,9 @@ struct idg_opts {
 	/* policy trace: the HTTP request an L7 port's proxy judges */
 	const char *http_method, *http_path, *http_host;
 	const char *metrics_address; /* run: HOST:PORT or "off"; NULL: default */
+	/* The cluster mesh's store (docs/mesh.md); NULL: not given. */
+	const char *kv_endpoints, *kv_ca, *kv_cert, *kv_key, *kv_server_id;
+	const char *kv_user, *kv_password_file, *kv_prefix;
 	const char *arg; /* the positional argument, when the command has one */
 };
 

@@ -27,6 +27,7 @@ int do_policy_trace(struct idg_opts *o);
 int do_demo(struct idg_opts *o);
 int do_monitor(struct idg_opts *o);
 int do_run(struct idg_opts *o);
+int do_kvstore_check(struct idg_opts *o);
 
 /* Shared by the commands (cmd_common.c). */
 

@@ -81,6 +81,15 @@ static const struct idg_cmd cmds[] = {
 	  "stream drop events: reason, identities with labels, deciding rule",
 	  "idgate monitor --node node-a --related-to billing-api -o json\n"
 	  "  idgate monitor --node node-a --type l7" },
+	{ "kvstore check", do_kvstore_check,
+	  O(OPT_CONFIG) | O(OPT_NODE) | O(OPT_KV_ENDPOINTS) | O(OPT_KV_CA) |
+		  O(OPT_KV_CERT) | O(OPT_KV_KEY) | O(OPT_KV_SERVER_ID) |
+		  O(OPT_KV_USER) | O(OPT_KV_PASSWORD_FILE) | O(OPT_KV_PREFIX),
+	  NULL, false,
+	  "can this node join the cluster mesh? its certificate, the store's members, its login, reading the mesh, writing its own keys and not another node's (docs/mesh.md)",
+	  "idgate kvstore check -c /etc/idgate/ --node node-a --kvstore-endpoints https://10.0.0.5:2379 \\\n"
+	  "      --kvstore-ca ca.pem --kvstore-cert node-a.pem --kvstore-key node-a-key.pem \\\n"
+	  "      --kvstore-server-id spiffe://mesh.example/etcd/server --kvstore-user idgate-a-node-a --kvstore-password-file /etc/idgate/etcd-password" },
 	{ "demo", do_demo, 0, NULL, false,
 	  "the embedded default: both reference scenarios in network namespaces, narrated, then removed",
 	  "idgate demo" },

@@ -67,6 +67,14 @@ int idg_dir_remove(const char *dir);
  * behind; a missing directory is nothing to remove. Negative errno. */
 int idg_file_replace_leftovers(const char *path);
 
+/* ---- base64.c ---- */
+/* data as standard base64 with padding, NUL-terminated; NULL when out of
+ * memory. */
+char *idg_b64_encode(const void *data, size_t len);
+/* s decoded into *out (NUL-terminated past *len; the caller frees it);
+ * -EINVAL for a malformed one. */
+int idg_b64_decode(const char *s, uint8_t **out, size_t *len);
+
 /* ---- proto.c ---- */
 /* One spelling of IP protocol names everywhere idgate prints them:
  * Cilium's ("TCP", "UDP", "SCTP", "ICMP", "ICMPv6"). */

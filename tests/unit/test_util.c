@@ -510,6 +510,66 @@ static void regex_takes_look_alikes(void **state)
 	assert_true(re_matches("\\x41\\t", "A\t"));
 }
 
+/* RFC 4648's test vectors, both ways. */
+static void base64_rfc4648_vectors(void **state)
+{
+	static const char *const plain[] = { "", "f", "fo", "foo", "foob",
+					     "fooba", "foobar" };
+	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v",
+					   "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		char *e = idg_b64_encode(plain[i], strlen(plain[i]));
+		uint8_t *d;
+		size_t len;
+
+		assert_non_null(e);
+		assert_string_equal(e, enc[i]);
+		assert_int_equal(idg_b64_decode(enc[i], &d, &len), 0);
+		assert_int_equal(len, strlen(plain[i]));
+		assert_memory_equal(d, plain[i], len);
+		assert_int_equal(d[len], 0);
+		free(e);
+		free(d);
+	}
+}
+
+static void base64_round_trips_every_byte(void **state)
+{
+	uint8_t buf[259], *d;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	for (size_t n = 0; n <= sizeof(buf); n++) {
+		char *e = idg_b64_encode(buf, n);
+
+		assert_non_null(e);
+		assert_int_equal(strlen(e), (n + 2) / 3 * 4);
+		assert_int_equal(idg_b64_decode(e, &d, &len), 0);
+		assert_int_equal(len, n);
+		assert_memory_equal(d, buf, n);
+		free(d);
+		free(e);
+	}
+}
+
+static void base64_refuses_malformed(void **state)
+{
+	static const char *const bad[] = { "Zg=", "Zg", "Z===", "Zm9v!A==",
+					   "=m9v", "Zm=v", "Zg==Zg==", "Zm9\n" };
+	uint8_t *d;
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(idg_b64_decode(bad[i], &d, &len), -EINVAL);
+		assert_null(d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -530,6 +590,9 @@ int main(void)
 		cmocka_unit_test(regex_matches_whole_value),
 		cmocka_unit_test(regex_refuses_what_re2_lacks),
 		cmocka_unit_test(regex_takes_look_alikes),
+		cmocka_unit_test(base64_rfc4648_vectors),
+		cmocka_unit_test(base64_round_trips_every_byte),
+		cmocka_unit_test(base64_refuses_malformed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

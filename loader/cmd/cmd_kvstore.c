@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * idgate kvstore check: can this node take part in the cluster mesh
+ * (docs/mesh.md)? It checks, in the order a failure is easiest to act
+ * on: the node's certificate names the node, the store's members are
+ * the server it was told of, the node's user logs in, it can read the
+ * mesh, it can write its own keys and none of another node's.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "etcd.h"
+#include "util/util.h"
+
+#define KV_PREFIX_DEFAULT "/idgate/v1"
+
+struct check {
+	int failed;
+};
+
+static void line(struct check *ck, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void line(struct check *ck, bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s  ", ok ? "ok  " : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	ck->failed += !ok;
+}
+
+/* The trust domain of a spiffe:// ID into td: -EINVAL for another. */
+static int trust_domain(const char *id, char *td, size_t len)
+{
+	const char *p = id, *slash;
+
+	if (strncmp(p, "spiffe://", 9))
+		return -EINVAL;
+	p += 9;
+	slash = strchr(p, '/');
+	if (slash == p || !*p || (size_t)(slash ? slash - p : (long)strlen(p)) >= len)
+		return -EINVAL;
+	snprintf(td, len, "%.*s", (int)(slash ? slash - p : (long)strlen(p)), p);
+	return 0;
+}
+
+/* The password file's first line. */
+static int read_password(const char *path, char **pw)
+{
+	size_t len = 0;
+	int err = idg_read_file(path, pw, &len);
+
+	if (err)
+		return err;
+	(*pw)[strcspn(*pw, "\r\n")] = '\0';
+	return 0;
+}
+
+/* The options every kvstore user needs; a usage error says which. */
+static int need(const struct idg_opts *o)
+{
+	static const struct { const char *name; size_t off; } req[] = {
+		{ "--kvstore-endpoints", offsetof(struct idg_opts, kv_endpoints) },
+		{ "--kvstore-ca", offsetof(struct idg_opts, kv_ca) },
+		{ "--kvstore-cert", offsetof(struct idg_opts, kv_cert) },
+		{ "--kvstore-key", offsetof(struct idg_opts, kv_key) },
+		{ "--kvstore-server-id", offsetof(struct idg_opts, kv_server_id) },
+	};
+
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
+		if (!*(const char *const *)((const char *)o + req[i].off)) {
+			fprintf(stderr, "idgate kvstore check: missing %s\n", req[i].name);
+			return -EINVAL;
+		}
+	if (!o->kv_user != !o->kv_password_file) {
+		fprintf(stderr, "idgate kvstore check: --kvstore-user and --kvstore-password-file go together\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The node's own keys: a key with a lease, written and removed. */
+static void own_write(struct check *ck, struct idg_etcd *e, const char *own)
+{
+	char key[1100];
+	int64_t lease = 0;
+	int err;
+
+	snprintf(key, sizeof(key), "%s.kvstore-check", own);
+	err = idg_etcd_lease_grant(e, 10, &lease);
+	if (!err)
+		err = idg_etcd_put(e, key, "check", 5, lease, NULL);
+	line(ck, !err, "write under its own prefix %s%s%s", own, err ? ": " : "",
+	     err ? idg_etcd_error(e) : "");
+	if (lease)
+		idg_etcd_lease_revoke(e, lease); /* takes the key along */
+}
+
+/* Another node's keys, which RBAC must keep this one from. */
+static void foreign_write(struct check *ck, struct idg_etcd *e,
+			  const char *prefix, const char *cluster)
+{
+	char key[1024];
+	int err;
+
+	/* No node name has a '~' (idg_node_name_ok). */
+	snprintf(key, sizeof(key), "%s/clusters/%s/~kvstore-check/x", prefix,
+		 cluster);
+	err = idg_etcd_put(e, key, "x", 1, 0, NULL);
+	if (!err)
+		idg_etcd_delete(e, key, false, NULL, NULL);
+	line(ck, err == -EPERM,
+	     err == -EPERM ? "another node's keys are refused to this node (%s)" :
+	     !err ? "this node could write %s: the store's roles do not confine it to its own prefix (docs/mesh.md, RBAC)" :
+		    "writing outside its prefix failed, but not as refused: %s",
+	     err && err != -EPERM ? idg_etcd_error(e) : key);
+}
+
+/* What the mesh holds: keys and publishing nodes. */
+static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix)
+{
+	char pfx[1024], last[512] = "";
+	struct idg_etcd_kv *kvs = NULL;
+	size_t n = 0, nodes = 0;
+	int64_t rev = 0;
+	int err;
+
+	snprintf(pfx, sizeof(pfx), "%s/clusters/", prefix);
+	err = idg_etcd_get_prefix(e, pfx, &kvs, &n, &rev);
+	if (err) {
+		line(ck, false, "read %s: %s", pfx, idg_etcd_error(e));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* CLUSTER/NODE/ of each key, counted once. */
+		const char *rest = kvs[i].key + strlen(pfx), *sl = strchr(rest, '/');
+
+		sl = sl ? strchr(sl + 1, '/') : NULL;
+		if (!sl || (size_t)(sl - rest) >= sizeof(last) ||
+		    (!strncmp(last, rest, (size_t)(sl - rest)) &&
+		     !last[sl - rest]))
+			continue;
+		snprintf(last, sizeof(last), "%.*s", (int)(sl - rest), rest);
+		nodes++;
+	}
+	line(ck, true, "read %s at revision %lld: %zu key%s of %zu node%s", pfx,
+	     (long long)rev, n, n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s");
+	idg_etcd_kvs_free(kvs, n);
+}
+
+int do_kvstore_check(struct idg_opts *o)
+{
+	const char *prefix = o->kv_prefix ? o->kv_prefix : KV_PREFIX_DEFAULT;
+	struct idg_etcd_opts eo = { 0 };
+	struct idg_config cfg = { 0 };
+	struct idg_diags d = { 0 };
+	const struct idg_node *node;
+	struct idg_instance in;
+	struct idg_etcd *e = NULL;
+	struct check ck = { 0 };
+	char td[256], want[1024], have[1024], own[1024];
+	char *pw = NULL;
+	int err, rc = 1;
+
+	if (need(o) || cmd_instance(o, &in))
+		return 2;
+	if (trust_domain(o->kv_server_id, td, sizeof(td))) {
+		fprintf(stderr, "idgate kvstore check: --kvstore-server-id %s is not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH)\n",
+			o->kv_server_id);
+		return 2;
+	}
+	err = idg_config_load(o->config, &cfg, &d);
+	idg_diags_print(&d, stderr);
+	if (err)
+		goto out;
+	node = idg_config_node(&cfg, in.node);
+	if (!node) {
+		fprintf(stderr, "idgate kvstore check: node %s is not in %s\n",
+			in.node, o->config);
+		goto out;
+	}
+	if (o->kv_password_file) {
+		err = read_password(o->kv_password_file, &pw);
+		if (err) {
+			fprintf(stderr, "idgate kvstore check: %s: %s\n",
+				o->kv_password_file, strerror(-err));
+			goto out;
+		}
+	}
+	/* The node's certificate must name this node of this cluster. */
+	snprintf(want, sizeof(want), "spiffe://%s/idgate/%s/%s", td,
+		 node->cluster, node->name);
+	err = idg_spiffe_id_of_cert(o->kv_cert, have, sizeof(have));
+	line(&ck, !err && !strcmp(have, want),
+	     "the certificate %s names %s%s%s", o->kv_cert,
+	     err ? (err == -ENOENT ? "no SPIFFE ID" : strerror(-err)) : have,
+	     !err && !strcmp(have, want) ? "" : ", expected ",
+	     !err && !strcmp(have, want) ? "" : want);
+	eo = (struct idg_etcd_opts){ .endpoints = o->kv_endpoints,
+				     .cacert = o->kv_ca, .cert = o->kv_cert,
+				     .key = o->kv_key,
+				     .server_id = o->kv_server_id,
+				     .user = o->kv_user, .password = pw };
+	err = idg_etcd_open(&e, &eo);
+	line(&ck, !err, "%s%s%s%s", err ? "" : "connected to ",
+	     err ? idg_etcd_error(e) : idg_etcd_endpoint(e),
+	     err || !o->kv_user ? "" : " as ", err || !o->kv_user ? "" : o->kv_user);
+	if (err)
+		goto done;
+	line(&ck, true, "the member's certificate names %s (checked at every TLS handshake)",
+	     o->kv_server_id);
+	mesh_read(&ck, e, prefix);
+	snprintf(own, sizeof(own), "%s/clusters/%s/%s/", prefix, node->cluster,
+		 node->name);
+	own_write(&ck, e, own);
+	foreign_write(&ck, e, prefix, node->cluster);
+done:
+	printf("%s\n", ck.failed ? "kvstore check: FAILED" : "kvstore check: ok");
+	rc = ck.failed ? 1 : 0;
+out:
+	idg_etcd_close(e);
+	if (pw)
+		memset(pw, 0, strlen(pw));
+	free(pw);
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	return rc;
+}
