@@ -93,6 +93,11 @@ bg() {
 	return 1
 }
 
+# grepq ARGS...: grep -q for the end of a pipeline. grep -q exits at the
+# first match, and a writer still writing then dies of SIGPIPE, which
+# pipefail turns into a failed test; this one reads everything.
+grepq() { grep "$@" >/dev/null; }
+
 ok() { PASSES=$((PASSES + 1)); echo "ok - $*"; }
 not_ok() { FAILS=$((FAILS + 1)); echo "not ok - $*"; }
 

@@ -18,12 +18,12 @@ cfg="$TMP/egw-xdp.yaml"
 sed -e '/^    ip: 172\.18\.0\.1[12]$/a\  xdpMode: skb' "$EGW_CONFIG" >"$cfg"
 [ "$(grep -c '^  xdpMode: skb$' "$cfg")" = 2 ] || { echo "cannot set the gateways' xdpMode" >&2; exit 1; }
 
-has_xdp() { ip -n "$1" -d link show "$2" | grep -q "prog/xdp"; }
+has_xdp() { ip -n "$1" -d link show "$2" | grepq "prog/xdp"; }
 filters() { # filters NS IFACE: idgate's tc filters on both hooks
 	tc -n "$1" filter show dev "$2" ingress 2>/dev/null | grep "idgate" || true
 	tc -n "$1" filter show dev "$2" egress 2>/dev/null | grep "idgate" || true
 }
-has_clsact() { tc -n "$1" qdisc show dev "$2" | grep -q clsact; }
+has_clsact() { tc -n "$1" qdisc show dev "$2" | grepq clsact; }
 
 killed_apply() { # killed_apply NS NODE STEP
 	local rc=0

@@ -94,7 +94,7 @@ PY
 expect pass "cluster-b auditor -> billing-api:8080 allowed (cluster label)" in_ns "$NB" "$PROBE" tcp 10.0.2.20 10.0.0.10 8080
 expect pass "10.0.1.10 is cluster-a's frontend here: allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 expect_denied "$NA" node-a policy-default-deny "reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
-idg "$NA" node-a policy get billing-api | grep -q "io.cilium.k8s.policy.cluster=cluster-b" \
+idg "$NA" node-a policy get billing-api | grepq "io.cilium.k8s.policy.cluster=cluster-b" \
 	&& ok "policy get names the cluster-b peer" || not_ok "policy get: no cluster-b peer"
 
 # Without the cluster label the selector stays in the local cluster.

@@ -12,10 +12,10 @@ out=$(mktemp /tmp/idgate-demo-test.XXXXXX)
 trap 'rm -f "$out"' EXIT
 
 leftovers() { # leftovers PID: what a demo run with that pid left
-	ip netns list | grep -q "idgdemo-$1-" && echo "netns"
+	ip netns list | grep "idgdemo-$1-" >/dev/null && echo "netns"
 	[ -e "/sys/fs/bpf/idgate-demo-$1" ] && echo "pins"
 	[ -e "/tmp/idgate-demo-$1" ] && echo "files"
-	ps -eo args | grep -v grep | grep -q "idgate-demo-$1" && echo "processes"
+	ps -eo args | grep -v grep | grep "idgate-demo-$1" >/dev/null && echo "processes"
 	true
 }
 

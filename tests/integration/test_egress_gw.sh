@@ -106,9 +106,9 @@ fi
 
 expect fail "web (not selected by the policy) cannot reach the database" \
 	in_ns "$WL" "$PROBE" tcp 10.1.0.6 172.18.200.10 7000
-idg "$GW1" gw-b1 nat list | grep -q "10.1.0.5" || idg "$GW2" gw-b2 nat list | grep -q "10.1.0.5" \
+idg "$GW1" gw-b1 nat list | grepq "10.1.0.5" || idg "$GW2" gw-b2 nat list | grepq "10.1.0.5" \
 	&& ok "nat list shows the translation" || not_ok "nat list"
-idg "$NA" node-a egress list | grep -q "gw-b1" && ok "egress list shows the gateways" || not_ok "egress list"
+idg "$NA" node-a egress list | grepq "gw-b1" && ok "egress list shows the gateways" || not_ok "egress list"
 
 # Failover: keep a connection that goes through gw-b2, stop gw-b1's
 # health responder, then every new connection must use gw-b2, although
@@ -150,7 +150,7 @@ grep -q "gateway 192.168.100.11: [0-9]* reply(ies) without a recent probe's nonc
 moved=0
 for i in $(seq 8); do [ "$(psql_q)" = 172.18.0.12 ] && moved=$((moved + 1)); done
 [ "$moved" = 8 ] && ok "new connections all leave through gw-b2" || not_ok "only $moved of 8 new connections used gw-b2"
-sed -n '/gateway 192.168.100.11 is DOWN/,$p' "$TMP/health.node-a" | grep -q "gateway 192.168.100.11 is up" \
+sed -n '/gateway 192.168.100.11 is DOWN/,$p' "$TMP/health.node-a" | grepq "gateway 192.168.100.11 is up" \
 	&& not_ok "a spoofed reply brought gw-b1 back up" || ok "gw-b1 stayed down while spoofed replies kept coming"
 kill "$forger"
 wait $hold && ok "the connection through gw-b2 survived the failover" || not_ok "held connection: $(cat "$TMP/hold.out")"
@@ -162,7 +162,7 @@ wait $hold && ok "the connection through gw-b2 survived the failover" || not_ok 
 # 500 ms: a try that needed its SYN sent again, 1 s later, was caught
 # by the outage).
 idg_bg "$GW1" gw-b1 health >"$TMP/health.gw-b1.again" 2>&1
-gw1_up_again() { sed -n '/gateway 192.168.100.11 is DOWN/,$p' "$TMP/health.node-a" | grep -q "gateway 192.168.100.11 is up"; }
+gw1_up_again() { sed -n '/gateway 192.168.100.11 is DOWN/,$p' "$TMP/health.node-a" | grepq "gateway 192.168.100.11 is up"; }
 waitfor 15 gw1_up_again && ok "gw-b1 is up again once it answers" || not_ok "gw-b1 not back up: $(tail -3 "$TMP/health.node-a")"
 nsenter --net="/run/netns/$WL" "$PROBE" whoami-series 10.1.0.5 172.18.200.10 7000 0.1 9 >"$TMP/series.out" 2>&1 &
 series=$!

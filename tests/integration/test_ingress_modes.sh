@@ -20,8 +20,8 @@ with_mode() { # with_mode MODE: the config with node-a's xdpMode set
 mode_now() {
 	idg "$NA" node-a status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["xdp_mode"])'
 }
-has_xdp() { ip -n "$NA" -d link show eth0 | grep -q "prog/xdp"; }
-has_tc_in() { tc -n "$NA" filter show dev eth0 ingress | grep -q "prog_tc_ingress\|idgate_tc_ingr"; }
+has_xdp() { ip -n "$NA" -d link show eth0 | grepq "prog/xdp"; }
+has_tc_in() { tc -n "$NA" filter show dev eth0 ingress | grepq "prog_tc_ingress\|idgate_tc_ingr"; }
 
 register_instance "$NA" node-a
 for mode in native skb tc auto native; do

@@ -67,7 +67,7 @@ l7 = {r["rule"]: r["l7-rules"]["http"] for r in rules if r.get("proxy")}
 assert l7["production/billing-api ingress[0]"] == [{"method": "GET", "path": "/api/v1/users/.*"}], l7
 assert l7["production/billing-api ingress[1]"] == [{"method": "POST", "path": "/api/internal/process-batch"}], l7
 PY
-idg "$NA" node-a policy get billing-api | grep -q "l7: GET /api/v1/users/\.\*" \
+idg "$NA" node-a policy get billing-api | grepq "l7: GET /api/v1/users/\.\*" \
 	&& ok "policy get: l7 rules in the text" || not_ok "policy get text: $(idg "$NA" node-a policy get billing-api)"
 trace_l7() { # trace_l7 WANT_EXIT GREP SRC METHOD PATH
 	local out rc=0
@@ -254,7 +254,7 @@ expect_denied "$NA" node-a policy-default-deny "IPv6: reporting -> billing-api:8
 kill "$RUN_PID"
 wait "$RUN_PID" 2>/dev/null || true
 pgrep -f "haproxy -db -f $TMP/state-node-a/l7/haproxy.cfg" >/dev/null && not_ok "haproxy outlived idgate run" || ok "haproxy stopped with idgate run"
-{ in_ns "$NA" ip rule; in_ns "$NA" ip -6 rule; } | grep -q "lookup 4767" && not_ok "L7 routing rules left behind" || ok "L7 routing rules removed"
+{ in_ns "$NA" ip rule; in_ns "$NA" ip -6 rule; } | grepq "lookup 4767" && not_ok "L7 routing rules left behind" || ok "L7 routing rules removed"
 expect_denied "$NA" node-a l7-proxy-unavailable "after idgate run: billing-api:8080 refused again" in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080
 
 finish

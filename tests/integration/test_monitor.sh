@@ -75,7 +75,7 @@ fi
 mon "$TMP/mon.txt"
 denied
 stop_mon text "$TMP/mon.txt"
-if grep 'policy-default-deny' "$TMP/mon.txt" | grep 'app=reporting' | grep 'endpoint billing-api' | grep -q 'no rule matched: default deny'; then
+if grep 'policy-default-deny' "$TMP/mon.txt" | grep 'app=reporting' | grep 'endpoint billing-api' | grepq 'no rule matched: default deny'; then
 	ok "human: line with reason, labels, endpoint and default deny"
 	grep -m1 'policy-default-deny' "$TMP/mon.txt" | sed 's/^/# /'
 else
@@ -160,6 +160,6 @@ idg "$NA" node-a monitor --type bogus >/dev/null 2>&1
 rc=$?
 set -e
 [ "$rc" = 2 ] && ok "--type bogus: exit 2" || not_ok "--type bogus: exit $rc"
-"$IDGATE" monitor --help | grep -q 'idgate monitor' && ok "monitor --help has an example" || not_ok "monitor --help"
+"$IDGATE" monitor --help | grepq 'idgate monitor' && ok "monitor --help has an example" || not_ok "monitor --help"
 
 finish

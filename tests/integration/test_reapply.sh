@@ -96,6 +96,6 @@ else
 fi
 expect pass "after a refused apply: allowed flow still allowed" in_ns "$NB" "$PROBE" udp 10.0.1.10 10.0.0.10 9000
 expect_denied "$NA" node-a policy-default-deny "after a refused apply: reporting still denied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
-idg "$NA" node-a status | grep -q "generation:  11" && ok "generation unchanged by the refused apply" || not_ok "generation changed"
+idg "$NA" node-a status | grepq "generation:  11" && ok "generation unchanged by the refused apply" || not_ok "generation changed"
 
 finish

@@ -162,7 +162,7 @@ sys.exit(0 if d["xdp_mode"]=="tc" and any(t["point"]=="ingress" and t["prog_id"]
          for t in d["tc_programs"]) else 1)'; }
 sed -i 's/^  xdpMode: native$/  xdpMode: tc/' "$CFG"
 if waitfor 20 in_ingress_tc; then ok "config change: ingress filter moved to tc"; else not_ok "xdpMode tc not applied: $(tail -3 "$LOG")"; fi
-ip -n "$NA" link show eth0 | grep -q "prog/xdp" && not_ok "XDP left after the move to tc" || ok "no XDP after the move to tc"
+ip -n "$NA" link show eth0 | grepq "prog/xdp" && not_ok "XDP left after the move to tc" || ok "no XDP after the move to tc"
 in_ns "$NA" tc filter del dev eth0 ingress pref 1
 t0=$(date +%s.%N)
 if waitfor 20 in_ingress_tc; then

@@ -71,7 +71,7 @@ n=$(reloads)
 more_reloads() { [ "$(reloads)" -gt "$n" ]; }
 rm "$DIR/20-broken.yaml"
 waitfor 10 more_reloads && ok "broken file removed: reloaded" || not_ok "broken file removed: no reload: $(tail -3 "$LOG")"
-grep "reloaded:" "$LOG" | tail -1 | grep -q ", 0 of 2 files parsed" \
+grep "reloaded:" "$LOG" | tail -1 | grepq ", 0 of 2 files parsed" \
 	&& ok "broken file removed: nothing parsed again" || not_ok "broken file removed: $(grep reloaded: "$LOG" | tail -1)"
 enforcing NEW "broken file removed"
 g=$(gen)
@@ -135,7 +135,7 @@ else
 	grep -q "node node-a already has a daemon (pid $RUN_PID" "$TMP/run2.out" && ok "second daemon: refused" \
 		|| not_ok "second daemon: $(cat "$TMP/run2.out")"
 fi
-idg "$NA" node-a status | grep -q "^daemon: .*pid $RUN_PID" && ok "second daemon: the first still answers" \
+idg "$NA" node-a status | grepq "^daemon: .*pid $RUN_PID" && ok "second daemon: the first still answers" \
 	|| not_ok "second daemon: the first does not answer"
 
 

@@ -45,9 +45,9 @@ rules=json.load(sys.stdin)[0]["rules"]
 print(sum(r["packets"] for r in rules if r["verdict"]=="allow" and r["ports"]=="8080/TCP"))' <<<"$pol")
 [ "$allow_pkts" -gt 0 ] && ok "policy get: allow rule counters moved ($allow_pkts packets)" || not_ok "policy get: counters did not move ($pol)"
 grep -q 'app=frontend' <<<"$pol" && ok "policy get: peers shown as labels" || not_ok "policy get: no labels"
-idg "$NA" node-a policy get billing-api | grep -q "production/billing-api ingress\[0\]" \
+idg "$NA" node-a policy get billing-api | grepq "production/billing-api ingress\[0\]" \
 	&& ok "policy get: rule attributed to policy and index" || not_ok "policy get: attribution"
-idg "$NA" node-a identity list | grep -q "app=billing-api" && ok "identity list" || not_ok "identity list"
+idg "$NA" node-a identity list | grepq "app=billing-api" && ok "identity list" || not_ok "identity list"
 
 # policy trace agrees with the real traffic above, and touches nothing.
 snap() { idg "$NA" node-a status -o json | python3 -c 'import json,sys

@@ -13,8 +13,8 @@ idg "$NA" node-a apply -c "$CONFIG" >/dev/null && ok "apply" || not_ok "apply"
 expect_denied "$NA" node-a policy-default-deny "reporting denied while applied" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 ifindex=$(ip -n "$NA" -o link show eth0 | cut -d: -f1)
 # auto on a veth: the ingress filter runs at tc ingress, not XDP.
-tc -n "$NA" filter show dev eth0 ingress | grep -q "idgate_tc_ingr" && ok "tc ingress filter attached" || not_ok "tc ingress filter not attached"
-tc -n "$NA" filter show dev eth0 egress | grep -q "idgate_tc_egre" && ok "tc egress attached" || not_ok "tc egress not attached"
+tc -n "$NA" filter show dev eth0 ingress | grepq "idgate_tc_ingr" && ok "tc ingress filter attached" || not_ok "tc ingress filter not attached"
+tc -n "$NA" filter show dev eth0 egress | grepq "idgate_tc_egre" && ok "tc egress attached" || not_ok "tc egress not attached"
 
 # Maps pinned by an idgate of another datapath layout: refused with a
 # clear word, never reused; unload still clears them.
@@ -29,14 +29,14 @@ fi
 expect_denied "$NA" node-a policy-default-deny "reporting still denied after the refused apply" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
 
 idg "$NA" node-a unload >/dev/null && ok "unload" || not_ok "unload"
-ip -n "$NA" link show eth0 | grep -q "xdp" && not_ok "XDP still attached" || ok "no XDP left on the uplink"
+ip -n "$NA" link show eth0 | grepq "xdp" && not_ok "XDP still attached" || ok "no XDP left on the uplink"
 [ -z "$(tc -n "$NA" filter show dev eth0 egress)$(tc -n "$NA" filter show dev eth0 ingress)" ] && ok "no tc filter left" || not_ok "tc filter left"
-tc -n "$NA" qdisc show dev eth0 | grep -q clsact && not_ok "clsact qdisc left" || ok "no clsact qdisc left"
+tc -n "$NA" qdisc show dev eth0 | grepq clsact && not_ok "clsact qdisc left" || ok "no clsact qdisc left"
 [ ! -e "$PIN_ROOT/node-a" ] && ok "pin dir removed" || not_ok "pins left: $(ls "$PIN_ROOT/node-a")"
 [ ! -e "$TMP/state-node-a" ] && ok "state dir removed" || not_ok "state left"
-ls /sys/fs/bpf/xdp/ 2>/dev/null | grep -q "dispatch-$ifindex-" && not_ok "libxdp dispatcher pin left" || ok "no dispatcher pin left"
+ls /sys/fs/bpf/xdp/ 2>/dev/null | grepq "dispatch-$ifindex-" && not_ok "libxdp dispatcher pin left" || ok "no dispatcher pin left"
 expect pass "reporting reaches 8080 again" in_ns "$NB" "$PROBE" tcp 10.0.1.12 10.0.0.10 8080
-idg "$NA" node-a unload | grep -q "nothing loaded" && ok "second unload is a no-op" || not_ok "second unload"
+idg "$NA" node-a unload | grepq "nothing loaded" && ok "second unload is a no-op" || not_ok "second unload"
 
 # The uplink deleted under an applied instance: its attachments went with
 # it; unload removes the rest, quietly (no libbpf or netlink chatter).
