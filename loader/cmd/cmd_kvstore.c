@@ -4,7 +4,9 @@
  * (docs/mesh.md)? It checks, in the order a failure is easiest to act
  * on: the node's certificate names the node, the store's members are
  * the server it was told of, the node's user logs in, it can read the
- * mesh, it can write its own keys and none of another node's.
+ * mesh and would take the other nodes' endpoints, what it would publish
+ * passes the same check, it can write its own keys and none of another
+ * node's.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -125,10 +127,26 @@ static void foreign_write(struct check *ck, struct idg_etcd *e,
 	     err && err != -EPERM ? idg_etcd_error(e) : key);
 }
 
-/* What the mesh holds: keys and publishing nodes. */
-static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix)
+/* CLUSTER and NODE of a key PFX/CLUSTER/NODE/endpoints, or false. */
+static bool endpoints_key(const char *key, const char *pfx, char *cluster,
+			  char *node, size_t len)
 {
-	char pfx[1024], last[512] = "";
+	const char *rest = key + strlen(pfx), *a = strchr(rest, '/'), *b;
+
+	if (!a || !(b = strchr(a + 1, '/')) || strcmp(b, "/endpoints") ||
+	    (size_t)(a - rest) >= len || (size_t)(b - a - 1) >= len)
+		return false;
+	snprintf(cluster, len, "%.*s", (int)(a - rest), rest);
+	snprintf(node, len, "%.*s", (int)(b - a - 1), a + 1);
+	return true;
+}
+
+/* What the mesh holds, and whether this node would take each other
+ * node's endpoints into its config (idg_mesh_doc_check). */
+static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix,
+		      const struct idg_config *cfg, const char *self)
+{
+	char pfx[1024], cluster[256], node[256], name[600];
 	struct idg_etcd_kv *kvs = NULL;
 	size_t n = 0, nodes = 0;
 	int64_t rev = 0;
@@ -140,21 +158,47 @@ static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix)
 		line(ck, false, "read %s: %s", pfx, idg_etcd_error(e));
 		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		nodes += endpoints_key(kvs[i].key, pfx, cluster, node, sizeof(node));
+	line(ck, true, "read %s at revision %lld: %zu key%s, %zu node%s publishing endpoints",
+	     pfx, (long long)rev, n, n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s");
 	for (size_t i = 0; i < n; i++) {
-		/* CLUSTER/NODE/ of each key, counted once. */
-		const char *rest = kvs[i].key + strlen(pfx), *sl = strchr(rest, '/');
+		struct idg_diags d = { 0 };
 
-		sl = sl ? strchr(sl + 1, '/') : NULL;
-		if (!sl || (size_t)(sl - rest) >= sizeof(last) ||
-		    (!strncmp(last, rest, (size_t)(sl - rest)) &&
-		     !last[sl - rest]))
+		if (!endpoints_key(kvs[i].key, pfx, cluster, node, sizeof(node)) ||
+		    !strcmp(node, self))
 			continue;
-		snprintf(last, sizeof(last), "%.*s", (int)(sl - rest), rest);
-		nodes++;
+		snprintf(name, sizeof(name), "kvstore:%s/%s", cluster, node);
+		err = idg_mesh_doc_check(name, (const char *)kvs[i].val, kvs[i].len,
+					 cluster, node, cfg, &d);
+		line(ck, !err, "%s/%s's endpoints %s", cluster, node,
+		     err ? "would be refused by this node:" : "would be taken");
+		if (err)
+			idg_diags_print(&d, stdout);
+		idg_diags_free(&d);
 	}
-	line(ck, true, "read %s at revision %lld: %zu key%s of %zu node%s", pfx,
-	     (long long)rev, n, n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s");
 	idg_etcd_kvs_free(kvs, n);
+}
+
+/* What this node would publish, checked as its receivers check it. */
+static void own_doc(struct check *ck, const struct idg_config *cfg,
+		    const struct idg_node *node, const char *own)
+{
+	struct idg_diags d = { 0 };
+	char *text = NULL, name[600];
+	size_t len = 0;
+	int err = idg_mesh_endpoints_doc(cfg, node->name, &text, &len);
+
+	snprintf(name, sizeof(name), "kvstore:%s/%s", node->cluster, node->name);
+	if (!err)
+		err = idg_mesh_doc_check(name, text, len, node->cluster,
+					 node->name, cfg, &d);
+	line(ck, !err, "would publish %zu bytes of endpoints at %sendpoints%s",
+	     len, own, err ? ", which the other nodes would refuse:" : "");
+	if (err)
+		idg_diags_print(&d, stdout);
+	idg_diags_free(&d);
+	free(text);
 }
 
 int do_kvstore_check(struct idg_opts *o)
@@ -218,9 +262,10 @@ int do_kvstore_check(struct idg_opts *o)
 		goto done;
 	line(&ck, true, "the member's certificate names %s (checked at every TLS handshake)",
 	     o->kv_server_id);
-	mesh_read(&ck, e, prefix);
 	snprintf(own, sizeof(own), "%s/clusters/%s/%s/", prefix, node->cluster,
 		 node->name);
+	mesh_read(&ck, e, prefix, &cfg, node->name);
+	own_doc(&ck, &cfg, node, own);
 	own_write(&ck, e, own);
 	foreign_write(&ck, e, prefix, node->cluster);
 done:

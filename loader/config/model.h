@@ -322,6 +322,24 @@ int idg_icmp_type_parse(const char *s, int family);
  * object names are: never "", ".", ".." or anything with a '/'. */
 bool idg_node_name_ok(const char *name);
 
+/*
+ * config_mesh.c, the documents nodes share through the mesh's store
+ * (docs/mesh.md). idg_mesh_endpoints_doc: the Endpoint documents of node
+ * in cfg in one canonical form (sorted, spec.interface and spec.identity
+ * left out), into *text (malloc'ed; "" when it has none).
+ * idg_mesh_doc_check: whether text, published under the keys of node of
+ * cluster, may join local: node is local's and in that cluster, the
+ * documents are Endpoints of that node only, without spec.interface or
+ * spec.identity, and none takes the name or an address of another
+ * node's endpoint in that cluster or of another in the text. -EINVAL
+ * with diagnostics at name:LINE:COL.
+ */
+int idg_mesh_endpoints_doc(const struct idg_config *cfg, const char *node,
+			   char **text, size_t *len);
+int idg_mesh_doc_check(const char *name, const char *text, size_t len,
+		       const char *cluster, const char *node,
+		       const struct idg_config *local, struct idg_diags *d);
+
 const struct idg_node *idg_config_node(const struct idg_config *cfg,
 				       const char *name);
 

@@ -101,22 +101,6 @@ static void events_rotate(struct idg_l7proxy *p)
 	events_open(p);
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 /* One request as a line of IDG_L7_EVENTS, into the batch f. */
 static void event_write(FILE *f, const struct timespec *now,
 			const struct idg_l7_logline *l)
@@ -128,14 +112,14 @@ static void event_write(FILE *f, const struct timespec *now,
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(f, "{\"timestamp\":\"%s.%09ldZ\",\"verdict\":\"%s\",\"client\":",
 		ts, now->tv_nsec, l->allowed ? "allowed" : "denied");
-	json_str(f, l->client);
+	idg_fput_quoted(f, l->client);
 	fprintf(f, ",\"client_port\":%u,\"server\":", l->client_port);
-	json_str(f, l->server);
+	idg_fput_quoted(f, l->server);
 	fprintf(f, ",\"server_port\":%u,\"peer\":%u,\"cookie\":%u,\"http_index\":%d,\"status\":%d,\"method\":",
 		l->server_port, l->peer, l->cookie, l->alt, l->status);
-	json_str(f, l->method);
+	idg_fput_quoted(f, l->method);
 	fprintf(f, ",\"path\":");
-	json_str(f, l->path);
+	idg_fput_quoted(f, l->path);
 	fprintf(f, "}\n");
 }
 

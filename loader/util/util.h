@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -74,6 +75,11 @@ char *idg_b64_encode(const void *data, size_t len);
 /* s decoded into *out (NUL-terminated past *len; the caller frees it);
  * -EINVAL for a malformed one. */
 int idg_b64_decode(const char *s, uint8_t **out, size_t *len);
+
+/* ---- quote.c ---- */
+/* s as a JSON string, which is also a YAML double-quoted scalar:
+ * quotes, backslashes and control characters escaped. */
+void idg_fput_quoted(FILE *f, const char *s);
 
 /* ---- proto.c ---- */
 /* One spelling of IP protocol names everywhere idgate prints them:

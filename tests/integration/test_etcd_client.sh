@@ -76,6 +76,8 @@ kvcheck node-a node-a
 has "ok    the certificate $WORK/node-cluster-a-node-a.pem names spiffe://$TD/idgate/cluster-a/node-a"
 has "ok    write under its own prefix /idgate/v1/clusters/cluster-a/node-a/"
 has "ok    another node's keys are refused to this node"
+has "ok    would publish "
+has " bytes of endpoints at /idgate/v1/clusters/cluster-a/node-a/endpoints"
 has "kvstore check: ok"
 
 # Another node's certificate.
@@ -92,6 +94,20 @@ has "FAIL  this node could write /idgate/v1/clusters/cluster-a/~kvstore-check/x"
 kvcheck node-a node-a --kvstore-server-id "spiffe://$TD/etcd/other"
 [ "$RC" = 1 ] || fail "kvstore check against the wrong server ID: exit $RC"
 has "the server's certificate is not spiffe://$TD/etcd/other (it names spiffe://$TD/etcd/server)"
+
+# What other nodes publish, as this node would judge it: node-b's own
+# endpoint, and a node the local config does not know.
+ep_doc() { # ep_doc NAME NODE IP
+	printf 'apiVersion: idgate.io/v1\nkind: Endpoint\nmetadata: {name: "%s", namespace: "production", labels: {"app": "%s"}}\nspec: {node: "%s", ips: ["%s"]}\n' "$1" "$1" "$2" "$3"
+}
+etcd_ctl put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend node-b 10.0.1.10)" >/dev/null
+etcd_ctl put "$PREFIX/cluster-a/node-x/endpoints" "$(ep_doc intruder node-x 10.0.1.99)" >/dev/null
+kvcheck node-a node-a
+[ "$RC" = 1 ] || fail "kvstore check with a bad remote document: exit $RC"
+has "2 nodes publishing endpoints"
+has "ok    cluster-a/node-b's endpoints would be taken"
+has "FAIL  cluster-a/node-x's endpoints would be refused by this node:"
+has "kvstore:cluster-a/node-x:1:1: node node-x is not a node of the local config"
 
 # Usage errors.
 RC=0

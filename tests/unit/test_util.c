@@ -570,6 +570,20 @@ static void base64_refuses_malformed(void **state)
 	}
 }
 
+static void quoted_escapes_what_json_and_yaml_need(void **state)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	(void)state;
+	assert_non_null(f);
+	idg_fput_quoted(f, "a\"b\\c\n\x01\x7f/\xc3\xa9");
+	fclose(f);
+	assert_string_equal(out, "\"a\\\"b\\\\c\\u000a\\u0001\\u007f/\xc3\xa9\"");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +607,7 @@ int main(void)
 		cmocka_unit_test(base64_rfc4648_vectors),
 		cmocka_unit_test(base64_round_trips_every_byte),
 		cmocka_unit_test(base64_refuses_malformed),
+		cmocka_unit_test(quoted_escapes_what_json_and_yaml_need),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
