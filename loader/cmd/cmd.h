@@ -10,6 +10,7 @@
 #include "config_cache.h"
 #include "gen.h"
 #include "instance.h"
+#include "mesh.h"
 #include "model.h"
 #include "util/util.h"
 
@@ -28,6 +29,7 @@ int do_demo(struct idg_opts *o);
 int do_monitor(struct idg_opts *o);
 int do_run(struct idg_opts *o);
 int do_kvstore_check(struct idg_opts *o);
+
 
 /* Shared by the commands (cmd_common.c). */
 
@@ -145,5 +147,34 @@ void cmd_health_free(struct cmd_health *h);
 void cmd_rule_origin(const struct idg_cookie *ck, char *buf, size_t len);
 uint32_t cmd_addr_identity(const struct idg_compiled *c, int family,
 			   const uint8_t *addr);
+
+/* cmd_mesh.c: the store's options and idgate run's part of the mesh. */
+#define IDG_KV_PREFIX_DEFAULT "/idgate/v1" /* --kvstore-prefix */
+/* The --kvstore-* options into *eo (strings borrowed from o; *pw the
+ * password file's first line, the caller's); a usage message and
+ * -errno when one is missing. */
+int cmd_store_opts(const struct idg_opts *o, const char *cmd,
+		   struct idg_etcd_opts *eo, char **pw);
+struct cmd_mesh {
+	bool on;
+	struct idg_mesh m;
+	struct idg_etcd_opts eo;
+	char *pw;
+	char prefix[512];
+	char dir[PATH_MAX]; /* STATE_DIR/mesh: the other nodes' documents */
+	char cluster[256], node[256];
+};
+/* Off (0) without --kvstore-endpoints; else the options checked and the
+ * mesh directory emptied (config must be a directory). */
+int cmd_mesh_init(struct cmd_mesh *cm, const struct idg_opts *o,
+		  const struct idg_instance *in, const char *config);
+/* After a load: the thread started (the first time) and this node's
+ * endpoints handed to it. */
+void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc);
+/* The other nodes' documents, when the thread has new ones, checked
+ * against cfg and written to or removed from the mesh directory: true
+ * when a file changed (a reload is due). */
+bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg);
+void cmd_mesh_free(struct cmd_mesh *cm);
 
 #endif

@@ -20,8 +20,6 @@
 #include "etcd.h"
 #include "util/util.h"
 
-#define KV_PREFIX_DEFAULT "/idgate/v1"
-
 struct check {
 	int failed;
 };
@@ -52,41 +50,6 @@ static int trust_domain(const char *id, char *td, size_t len)
 	if (slash == p || !*p || (size_t)(slash ? slash - p : (long)strlen(p)) >= len)
 		return -EINVAL;
 	snprintf(td, len, "%.*s", (int)(slash ? slash - p : (long)strlen(p)), p);
-	return 0;
-}
-
-/* The password file's first line. */
-static int read_password(const char *path, char **pw)
-{
-	size_t len = 0;
-	int err = idg_read_file(path, pw, &len);
-
-	if (err)
-		return err;
-	(*pw)[strcspn(*pw, "\r\n")] = '\0';
-	return 0;
-}
-
-/* The options every kvstore user needs; a usage error says which. */
-static int need(const struct idg_opts *o)
-{
-	static const struct { const char *name; size_t off; } req[] = {
-		{ "--kvstore-endpoints", offsetof(struct idg_opts, kv_endpoints) },
-		{ "--kvstore-ca", offsetof(struct idg_opts, kv_ca) },
-		{ "--kvstore-cert", offsetof(struct idg_opts, kv_cert) },
-		{ "--kvstore-key", offsetof(struct idg_opts, kv_key) },
-		{ "--kvstore-server-id", offsetof(struct idg_opts, kv_server_id) },
-	};
-
-	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++)
-		if (!*(const char *const *)((const char *)o + req[i].off)) {
-			fprintf(stderr, "idgate kvstore check: missing %s\n", req[i].name);
-			return -EINVAL;
-		}
-	if (!o->kv_user != !o->kv_password_file) {
-		fprintf(stderr, "idgate kvstore check: --kvstore-user and --kvstore-password-file go together\n");
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -203,7 +166,7 @@ static void own_doc(struct check *ck, const struct idg_config *cfg,
 
 int do_kvstore_check(struct idg_opts *o)
 {
-	const char *prefix = o->kv_prefix ? o->kv_prefix : KV_PREFIX_DEFAULT;
+	const char *prefix = o->kv_prefix ? o->kv_prefix : IDG_KV_PREFIX_DEFAULT;
 	struct idg_etcd_opts eo = { 0 };
 	struct idg_config cfg = { 0 };
 	struct idg_diags d = { 0 };
@@ -215,11 +178,12 @@ int do_kvstore_check(struct idg_opts *o)
 	char *pw = NULL;
 	int err, rc = 1;
 
-	if (need(o) || cmd_instance(o, &in))
+	if (cmd_instance(o, &in) || cmd_store_opts(o, "kvstore check", &eo, &pw))
 		return 2;
 	if (trust_domain(o->kv_server_id, td, sizeof(td))) {
 		fprintf(stderr, "idgate kvstore check: --kvstore-server-id %s is not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH)\n",
 			o->kv_server_id);
+		free(pw);
 		return 2;
 	}
 	err = idg_config_load(o->config, &cfg, &d);
@@ -232,14 +196,6 @@ int do_kvstore_check(struct idg_opts *o)
 			in.node, o->config);
 		goto out;
 	}
-	if (o->kv_password_file) {
-		err = read_password(o->kv_password_file, &pw);
-		if (err) {
-			fprintf(stderr, "idgate kvstore check: %s: %s\n",
-				o->kv_password_file, strerror(-err));
-			goto out;
-		}
-	}
 	/* The node's certificate must name this node of this cluster. */
 	snprintf(want, sizeof(want), "spiffe://%s/idgate/%s/%s", td,
 		 node->cluster, node->name);
@@ -249,11 +205,6 @@ int do_kvstore_check(struct idg_opts *o)
 	     err ? (err == -ENOENT ? "no SPIFFE ID" : strerror(-err)) : have,
 	     !err && !strcmp(have, want) ? "" : ", expected ",
 	     !err && !strcmp(have, want) ? "" : want);
-	eo = (struct idg_etcd_opts){ .endpoints = o->kv_endpoints,
-				     .cacert = o->kv_ca, .cert = o->kv_cert,
-				     .key = o->kv_key,
-				     .server_id = o->kv_server_id,
-				     .user = o->kv_user, .password = pw };
 	err = idg_etcd_open(&e, &eo);
 	line(&ck, !err, "%s%s%s%s", err ? "" : "connected to ",
 	     err ? idg_etcd_error(e) : idg_etcd_endpoint(e),

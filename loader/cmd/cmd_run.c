@@ -86,6 +86,7 @@ struct run {
 	char link_dir[PATH_MAX];
 	char link_name[NAME_MAX + 1];
 	struct idg_l7proxy l7; /* the L7 proxy, when the config has L7 rules */
+	struct cmd_mesh mesh;  /* the cluster mesh, with --kvstore-endpoints */
 };
 
 #define WATCH_MASK                                                          \
@@ -304,6 +305,7 @@ static int reload(struct run *r, const char *why)
 	 * reload (the L3/L4 verdicts are enforcing). */
 	idg_l7proxy_sync(&r->l7, &r->sh.in, &cc->c);
 	health_start(r, &cc->c);
+	cmd_mesh_loaded(&r->mesh, cc);
 	publish(r, cc);
 	r->repair_failing = false;
 	return 0;
@@ -790,12 +792,13 @@ static int event_loop(struct run *r)
 	double next_check = 0, next_ct_gc = 0, next_log = 0;
 
 	for (;;) {
-		struct pollfd fds[5] = {
+		struct pollfd fds[6] = {
 			{ .fd = r->sfd, .events = POLLIN },
 			{ .fd = r->ifd, .events = POLLIN },
 			{ .fd = r->nfd, .events = POLLIN },
 			{ .fd = r->cfd, .events = POLLIN },
 			{ .fd = idg_l7proxy_log_fd(&r->l7), .events = POLLIN },
+			{ .fd = idg_mesh_fd(&r->mesh.m), .events = POLLIN },
 		};
 		double now = mono_s(), until = next_check;
 		double due = idg_reload_gate_deadline(&r->gate);
@@ -816,7 +819,7 @@ static int event_loop(struct run *r)
 		if (due && due < until)
 			until = due;
 		timeout = until > now ? (int)((until - now) * 1e3) + 1 : 0;
-		if (poll(fds, 5, timeout) < 0 && errno != EINTR) {
+		if (poll(fds, 6, timeout) < 0 && errno != EINTR) {
 			fprintf(stderr, "idgate run: poll: %s\n", strerror(errno));
 			return -1;
 		}
@@ -831,6 +834,9 @@ static int event_loop(struct run *r)
 		if ((fds[4].revents & POLLIN) &&
 		    !idg_l7proxy_read_log(&r->l7, &r->sh))
 			next_log = mono_s() + IDG_RUN_LOG_MS / 1e3;
+		if ((fds[5].revents & POLLIN) && r->sh.cc &&
+		    cmd_mesh_apply(&r->mesh, &r->sh.cc->cfg))
+			reload(r, "mesh changed");
 		file_changed(r);
 		idg_l7proxy_check(&r->l7, &r->sh.in, mono_s());
 		now = mono_s();
@@ -847,6 +853,7 @@ static int event_loop(struct run *r)
 
 static void run_close(struct run *r, struct MHD_Daemon *mhd)
 {
+	cmd_mesh_free(&r->mesh);
 	idg_l7proxy_stop(&r->l7, &r->sh.in);
 	idg_metrics_stop(mhd);
 	health_stop(r);
@@ -896,6 +903,13 @@ int do_run(struct idg_opts *o)
 		pthread_mutex_destroy(&r.sh.mu);
 		return 2;
 	}
+	if (cmd_mesh_init(&r.mesh, o, &r.sh.in, o->config)) {
+		rc = 2;
+		goto out;
+	}
+	/* The store's documents are read beside the config directory's. */
+	if (r.mesh.on)
+		r.reuse.cfg.extra_dir = r.mesh.dir;
 	watch_target(&r);
 	if (watch_open(&r))
 		goto out;

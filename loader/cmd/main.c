@@ -30,6 +30,10 @@ static int libxdp_print(enum libxdp_print_level level, const char *fmt,
 
 #define O(x) (1u << (x))
 #define INSTANCE (O(OPT_NODE) | O(OPT_PIN_DIR) | O(OPT_STATE_DIR))
+#define KVSTORE                                                            \
+	(O(OPT_KV_ENDPOINTS) | O(OPT_KV_CA) | O(OPT_KV_CERT) | O(OPT_KV_KEY) | \
+	 O(OPT_KV_SERVER_ID) | O(OPT_KV_USER) | O(OPT_KV_PASSWORD_FILE) |      \
+	 O(OPT_KV_PREFIX))
 
 static const struct idg_cmd cmds[] = {
 	{ "check", do_check, O(OPT_CONFIG) | INSTANCE, NULL, false,
@@ -41,7 +45,8 @@ static const struct idg_cmd cmds[] = {
 	  "validate, compile, load and attach, or switch atomically to the new policy (through idgate run when one runs for the node)",
 	  "idgate apply -c configs/billing-api.yaml --node node-a" },
 	{ "run", do_run,
-	  O(OPT_CONFIG) | INSTANCE | O(OPT_EVENT_INTERVAL) | O(OPT_METRICS_ADDRESS),
+	  O(OPT_CONFIG) | INSTANCE | O(OPT_EVENT_INTERVAL) | O(OPT_METRICS_ADDRESS) |
+		  KVSTORE,
 	  NULL, false,
 	  "foreground daemon: apply, reload complete file changes (a file or a directory of *.yaml) and on SIGHUP, re-attach lost programs, gateway health and NAT GC, metrics, control socket for apply and status",
 	  "idgate run -c /etc/idgate/ --metrics-address 127.0.0.1:9464   (systemd: configs/idgate.service)" },
@@ -82,9 +87,7 @@ static const struct idg_cmd cmds[] = {
 	  "idgate monitor --node node-a --related-to billing-api -o json\n"
 	  "  idgate monitor --node node-a --type l7" },
 	{ "kvstore check", do_kvstore_check,
-	  O(OPT_CONFIG) | O(OPT_NODE) | O(OPT_KV_ENDPOINTS) | O(OPT_KV_CA) |
-		  O(OPT_KV_CERT) | O(OPT_KV_KEY) | O(OPT_KV_SERVER_ID) |
-		  O(OPT_KV_USER) | O(OPT_KV_PASSWORD_FILE) | O(OPT_KV_PREFIX),
+	  O(OPT_CONFIG) | O(OPT_NODE) | KVSTORE,
 	  NULL, false,
 	  "can this node join the cluster mesh? its certificate, the store's members, its login, reading the mesh, writing its own keys and not another node's (docs/mesh.md)",
 	  "idgate kvstore check -c /etc/idgate/ --node node-a --kvstore-endpoints https://10.0.0.5:2379 \\\n"

@@ -715,6 +715,49 @@ int cfg_dir_sources(struct idg_config *cfg, struct idg_diags *d)
 	return err;
 }
 
+int cfg_dir_sources_extra(struct idg_config *cfg, struct idg_diags *d,
+			  const char *dir)
+{
+	struct idg_pos pos = { .file = dir };
+	char **more = NULL, **v;
+	size_t n = 0;
+	struct stat st;
+	int err;
+
+	/* Nothing there yet is nothing to add. */
+	if (stat(dir, &st) && errno == ENOENT)
+		return 0;
+	err = dir_list(dir, pos, d, &more, &n);
+	if (err || !n) {
+		free(more);
+		return err;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < cfg->n_srcs; k++)
+			if (!strcmp(strrchr(more[i], '/'), strrchr(cfg->srcs[k], '/'))) {
+				idg_err(d, pos, "%s: the config directory has a file of that name",
+					strrchr(more[i], '/') + 1);
+				err = -EINVAL;
+			}
+	v = err ? NULL : realloc(cfg->srcs, (cfg->n_srcs + n + 1) * sizeof(*v));
+	if (!v) {
+		if (!err)
+			idg_err(d, pos, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			free(more[i]);
+		free(more);
+		return err ? err : -ENOMEM;
+	}
+	memcpy(v + cfg->n_srcs, more, n * sizeof(*v));
+	free(more);
+	cfg->srcs = v;
+	cfg->n_srcs += n;
+	/* One order for the whole list: the cache walks it against the
+	 * last load's (config_cache.c, changes_find). */
+	qsort(cfg->srcs, cfg->n_srcs, sizeof(*cfg->srcs), name_cmp);
+	return 0;
+}
+
 int idg_config_load(const char *path, struct idg_config *cfg,
 		    struct idg_diags *d)
 {

@@ -130,6 +130,8 @@ static struct idg_cfg_frag *cache_find_stat(const struct idg_config_cache *c,
 		if (!f->have_id || strcmp(f->path, path))
 			continue;
 		if (f->plain && c->unchanged &&
+		    !(c->extra_dir &&
+		      !strncmp(path, c->extra_dir, strlen(c->extra_dir))) &&
 		    c->unchanged(base, c->unchanged_arg))
 			return f;
 		/* Changed close to its read: only the bytes can tell. */
@@ -389,6 +391,8 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 	err = cfg_start(cfg, d, path);
 	if (!err)
 		err = cfg_dir_sources(cfg, d);
+	if (!err && c->extra_dir)
+		err = cfg_dir_sources_extra(cfg, d, c->extra_dir);
 	if (err)
 		return err;
 	pos = (struct idg_pos){ .file = cfg->file };

@@ -49,6 +49,13 @@ struct idg_config_cache {
 	 */
 	bool (*unchanged)(const char *name, void *arg);
 	void *unchanged_arg;
+	/*
+	 * A second directory of *.yaml files read with a config directory
+	 * (the cluster mesh's documents, written by idgate run: docs/mesh.md),
+	 * or NULL. Its files are always stat'ed: unchanged speaks for the
+	 * config directory only.
+	 */
+	const char *extra_dir;
 };
 
 /* What the last load did. */

@@ -118,6 +118,10 @@ int cfg_read_file(const char *path, struct idg_pos pos, struct idg_diags *d,
 /* cfg->file is a directory: its *.yaml files, in name order, into
  * cfg->srcs (none is an error). */
 int cfg_dir_sources(struct idg_config *cfg, struct idg_diags *d);
+/* The *.yaml files of dir (none when it does not exist) added to cfg's
+ * sources, whose base names they must not share; all in name order. */
+int cfg_dir_sources_extra(struct idg_config *cfg, struct idg_diags *d,
+			  const char *dir);
 /* Parses text (positions name file) into p->cfg; *yaml_ok turns false
  * when the YAML itself is broken. */
 void cfg_parse_text(struct cfg_parser *p, const char *file, const char *text,

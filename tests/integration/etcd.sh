@@ -8,6 +8,8 @@
 #   ETCD_URLS      client URLs, one per member
 #   ETCD_PEER_URLS peer URLs, one per member
 #   ETCD_ENDPOINTS ETCD_URLS joined with commas, for --endpoints
+#   ETCD_NETNS     set by the caller: the network namespace the members
+#                  and etcdctl run in (its loopback must be up); unset: here
 #   ETCD_PORTS     the six ports of the last pick (client, peer per member)
 # Each run makes its own CAs and cluster token, so clusters of tests running
 # in parallel cannot join, or even talk to, one another.
@@ -102,10 +104,21 @@ etcd_wrong_id_cert() {
 
 # ---- cluster ------------------------------------------------------------
 
+# _etcd_in CMD...: CMD in network namespace ETCD_NETNS when set (the
+# cluster then lives on that namespace's loopback, for daemons in it),
+# else here.
+_etcd_in() {
+	if [ -n "${ETCD_NETNS:-}" ]; then
+		nsenter --net="/run/netns/$ETCD_NETNS" "$@"
+	else
+		"$@"
+	fi
+}
+
 # _etcd_port_used PORT: true if any TCP socket (listening or connected) has
 # PORT as its local port; a connected one would make our bind fail too.
 _etcd_port_used() {
-	[ -n "$(ss -tanH "sport = :$1" 2>/dev/null)" ]
+	[ -n "$(_etcd_in ss -tanH "sport = :$1" 2>/dev/null)" ]
 }
 
 # _etcd_pick_ports N: N distinct free ports in ETCD_PORTS. Random, so that
@@ -125,8 +138,11 @@ _etcd_pick_ports() {
 # lowest bcrypt cost: test passwords are random, and every user add and
 # password login pays for the hashing (~0.1 s each at etcd's default 10).
 _etcd_member() {
-	local i=$1 c=$ETCD_CERTS
-	etcd --name "m$i" --data-dir "$ETCD_DIR/m$i" \
+	local i=$1 c=$ETCD_CERTS cmd=(etcd)
+	# Not through _etcd_in: a backgrounded function is a subshell, and
+	# its $! would not be etcd's pid.
+	[ -z "${ETCD_NETNS:-}" ] || cmd=(nsenter --net="/run/netns/$ETCD_NETNS" etcd)
+	"${cmd[@]}" --name "m$i" --data-dir "$ETCD_DIR/m$i" \
 		--logger zap --log-outputs stderr \
 		--heartbeat-interval "$ETCD_HEARTBEAT_MS" \
 		--election-timeout "$ETCD_ELECTION_MS" \
@@ -180,7 +196,7 @@ _etcd_launch() {
 _etcd_listening() {
 	local u
 	for u in "${ETCD_URLS[@]}"; do
-		[ -n "$(ss -ltnH "sport = :${u##*:}" 2>/dev/null)" ] || return 1
+		[ -n "$(_etcd_in ss -ltnH "sport = :${u##*:}" 2>/dev/null)" ] || return 1
 	done
 }
 
@@ -243,7 +259,7 @@ etcd_cluster_start() {
 etcd_ctl_as() {
 	local name=$1
 	shift
-	ETCDCTL_API=3 etcdctl --endpoints="$ETCD_ENDPOINTS" \
+	ETCDCTL_API=3 _etcd_in etcdctl --endpoints="$ETCD_ENDPOINTS" \
 		--cacert "$ETCD_CERTS/ca.pem" --cert "$ETCD_CERTS/$name.pem" \
 		--key "$ETCD_CERTS/$name-key.pem" "$@"
 }

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The mesh thread (mesh.h). One loop: connect, take a lease, publish what
+ * the main loop handed over, read every node's documents once, then
+ * follow them with a watch; keep the lease alive every ttl/3. Any
+ * trouble with the store closes everything and starts over from the
+ * connect: the documents already handed to the main loop stay as they
+ * are meanwhile (docs/mesh.md says what a partition does, and does not
+ * yet do).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "mesh.h"
+#include "util/util.h"
+
+#define MESH_RETRY_MS 1000
+#define MESH_POLL_MS 200
+
+/* What the thread holds between hand-overs. */
+struct work {
+	struct idg_mesh *m;
+	struct idg_etcd *e;
+	struct idg_etcd_watch *w;
+	int64_t lease;
+	double next_keepalive;
+	char *published; /* the text in the store under the lease */
+	size_t published_len;
+	char pfx[512];   /* PREFIX/clusters/ */
+	char own[1100];  /* PREFIX/clusters/CLUSTER/NODE/endpoints */
+	struct idg_mesh_doc *docs;
+	size_t n_docs;
+	bool dirty;
+};
+
+void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n)
+{
+	for (size_t i = 0; docs && i < n; i++) {
+		free(docs[i].cluster);
+		free(docs[i].node);
+		free(docs[i].text);
+	}
+	free(docs);
+}
+
+static void status(struct idg_mesh *m, bool connected, const char *err)
+{
+	bool was;
+
+	pthread_mutex_lock(&m->mu);
+	was = m->connected;
+	m->connected = connected;
+	snprintf(m->err, sizeof(m->err), "%s", err ? err : "");
+	pthread_mutex_unlock(&m->mu);
+	if (was && !connected)
+		printf("idgate run: mesh: lost the store (%s); the other nodes' endpoints stay as last read, retrying\n",
+		       err ? err : "?");
+}
+
+/* CLUSTER and NODE of PFX/CLUSTER/NODE/endpoints, malloc'ed; false for
+ * any other key. */
+static bool doc_key(const struct work *k, const char *key, char **cluster,
+		    char **node)
+{
+	const char *rest = key + strlen(k->pfx), *a, *b;
+
+	if (strncmp(key, k->pfx, strlen(k->pfx)) || !(a = strchr(rest, '/')) ||
+	    !(b = strchr(a + 1, '/')) || strcmp(b, "/endpoints") || a == rest ||
+	    b == a + 1)
+		return false;
+	*cluster = strndup(rest, (size_t)(a - rest));
+	*node = strndup(a + 1, (size_t)(b - a - 1));
+	if (!*cluster || !*node) {
+		free(*cluster);
+		free(*node);
+		return false;
+	}
+	return true;
+}
+
+/* A document put (text) or deleted (NULL) in the working set. */
+static int work_set(struct work *k, const char *key, const uint8_t *text,
+		    size_t len)
+{
+	char *cluster, *node;
+	size_t i;
+
+	if (!doc_key(k, key, &cluster, &node))
+		return 0;
+	if (!strcmp(cluster, k->m->cfg.cluster) && !strcmp(node, k->m->cfg.node)) {
+		free(cluster);
+		free(node);
+		return 0; /* our own */
+	}
+	for (i = 0; i < k->n_docs; i++)
+		if (!strcmp(k->docs[i].cluster, cluster) &&
+		    !strcmp(k->docs[i].node, node))
+			break;
+	if (i < k->n_docs) {
+		free(cluster);
+		free(node);
+		free(k->docs[i].text);
+		k->docs[i].text = NULL;
+		if (!text) {
+			free(k->docs[i].cluster);
+			free(k->docs[i].node);
+			k->docs[i] = k->docs[--k->n_docs];
+			k->dirty = true;
+			return 0;
+		}
+	} else {
+		struct idg_mesh_doc *v;
+
+		if (!text) {
+			free(cluster);
+			free(node);
+			return 0;
+		}
+		v = realloc(k->docs, (k->n_docs + 1) * sizeof(*v));
+		if (!v) {
+			free(cluster);
+			free(node);
+			return -ENOMEM;
+		}
+		k->docs = v;
+		k->docs[i = k->n_docs++] = (struct idg_mesh_doc){
+			.cluster = cluster, .node = node };
+	}
+	k->docs[i].text = malloc(len + 1);
+	if (!k->docs[i].text)
+		return -ENOMEM;
+	memcpy(k->docs[i].text, text, len);
+	k->docs[i].text[len] = '\0';
+	k->docs[i].len = len;
+	k->dirty = true;
+	return 0;
+}
+
+/* The working set to the main loop, as a copy. */
+static int hand_over(struct work *k)
+{
+	struct idg_mesh *m = k->m;
+	struct idg_mesh_doc *v = calloc(k->n_docs + 1, sizeof(*v));
+	uint64_t one = 1;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < k->n_docs; i++) {
+		v[i].cluster = strdup(k->docs[i].cluster);
+		v[i].node = strdup(k->docs[i].node);
+		v[i].text = malloc(k->docs[i].len + 1);
+		if (!v[i].cluster || !v[i].node || !v[i].text) {
+			idg_mesh_docs_free(v, i + 1);
+			return -ENOMEM;
+		}
+		memcpy(v[i].text, k->docs[i].text, k->docs[i].len + 1);
+		v[i].len = k->docs[i].len;
+	}
+	pthread_mutex_lock(&m->mu);
+	idg_mesh_docs_free(m->docs, m->n_docs);
+	m->docs = v;
+	m->n_docs = k->n_docs;
+	m->docs_new = true;
+	pthread_mutex_unlock(&m->mu);
+	k->dirty = false;
+	if (write(m->efd, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int on_event(const struct idg_etcd_event *ev, void *arg)
+{
+	struct work *k = arg;
+
+	return work_set(k, ev->kv.key,
+			ev->type == IDG_ETCD_PUT ? ev->kv.val : NULL, ev->kv.len);
+}
+
+static void disconnect(struct work *k, const char *why)
+{
+	status(k->m, false, why);
+	idg_etcd_watch_close(k->w);
+	k->w = NULL;
+	/* Not revoked: after trouble the call would wait out its timeout,
+	 * and at a stop the node's endpoints leave the mesh when the lease
+	 * runs out, as they would if the node died. */
+	k->lease = 0;
+	idg_etcd_close(k->e);
+	k->e = NULL;
+	free(k->published);
+	k->published = NULL;
+}
+
+/* Every node's documents as of one revision, and a watch from there. */
+static int resync(struct work *k)
+{
+	struct idg_etcd_kv *kvs = NULL;
+	size_t n = 0;
+	int64_t rev = 0;
+	int err;
+
+	idg_etcd_watch_close(k->w);
+	k->w = NULL;
+	err = idg_etcd_get_prefix(k->e, k->pfx, &kvs, &n, &rev);
+	if (err)
+		return err;
+	idg_mesh_docs_free(k->docs, k->n_docs);
+	k->docs = NULL;
+	k->n_docs = 0;
+	for (size_t i = 0; !err && i < n; i++)
+		err = work_set(k, kvs[i].key, kvs[i].val, kvs[i].len);
+	idg_etcd_kvs_free(kvs, n);
+	k->dirty = true;
+	if (!err)
+		err = idg_etcd_watch_open(k->e, k->pfx, rev + 1, &k->w);
+	if (!err) {
+		pthread_mutex_lock(&k->m->mu);
+		k->m->rev = rev;
+		pthread_mutex_unlock(&k->m->mu);
+	}
+	return err;
+}
+
+static int connect_store(struct work *k)
+{
+	struct idg_mesh *m = k->m;
+	int err = idg_etcd_open(&k->e, &m->cfg.store);
+
+	if (!err)
+		err = idg_etcd_lease_grant(k->e, m->cfg.ttl_s, &k->lease);
+	if (!err)
+		err = resync(k);
+	if (err)
+		return err;
+	k->next_keepalive = idg_now_ms() + m->cfg.ttl_s * 1000.0 / 3;
+	pthread_mutex_lock(&m->mu);
+	snprintf(m->endpoint, sizeof(m->endpoint), "%s", idg_etcd_endpoint(k->e));
+	pthread_mutex_unlock(&m->mu);
+	status(m, true, NULL);
+	printf("idgate run: mesh: connected to %s, revision %lld, %zu other node%s publishing endpoints\n",
+	       idg_etcd_endpoint(k->e), (long long)m->rev, k->n_docs,
+	       k->n_docs == 1 ? "" : "s");
+	return 0;
+}
+
+/* What the main loop handed over, if it differs from what is there. */
+static int publish_pending(struct work *k)
+{
+	struct idg_mesh *m = k->m;
+	char *text;
+	size_t len;
+	int err;
+
+	pthread_mutex_lock(&m->mu);
+	text = m->pub ? strndup(m->pub, m->pub_len) : NULL;
+	len = m->pub_len;
+	pthread_mutex_unlock(&m->mu);
+	if (!text || (k->published && k->published_len == len &&
+		      !memcmp(k->published, text, len))) {
+		free(text);
+		return 0;
+	}
+	err = idg_etcd_put(k->e, k->own, text, len, k->lease, NULL);
+	if (err) {
+		free(text);
+		return err;
+	}
+	printf("idgate run: mesh: published %zu bytes of endpoints at %s\n", len,
+	       k->own);
+	free(k->published);
+	k->published = text;
+	k->published_len = len;
+	return 0;
+}
+
+static int step(struct work *k)
+{
+	struct idg_mesh *m = k->m;
+	int err;
+
+	err = publish_pending(k);
+	if (!err && idg_now_ms() >= k->next_keepalive) {
+		err = idg_etcd_lease_keepalive(k->e, k->lease, NULL);
+		k->next_keepalive = idg_now_ms() + m->cfg.ttl_s * 1000.0 / 3;
+	}
+	if (!err)
+		err = idg_etcd_watch_poll(k->w, MESH_POLL_MS, on_event, k);
+	/* History compacted past the watch: read everything again. */
+	if (err == -ESTALE)
+		err = resync(k);
+	if (!err && k->dirty)
+		err = hand_over(k);
+	return err;
+}
+
+static void *mesh_main(void *arg)
+{
+	struct work k = { .m = arg };
+	struct idg_mesh *m = k.m;
+
+	snprintf(k.pfx, sizeof(k.pfx), "%s/clusters/", m->cfg.prefix);
+	snprintf(k.own, sizeof(k.own), "%s%s/%s/endpoints", k.pfx,
+		 m->cfg.cluster, m->cfg.node);
+	while (!m->stop) {
+		int err;
+
+		if (!k.e) {
+			err = connect_store(&k);
+			if (err) {
+				char why[512];
+
+				snprintf(why, sizeof(why), "%s",
+					 k.e ? idg_etcd_error(k.e) : strerror(-err));
+				disconnect(&k, why);
+				for (int t = 0; t < MESH_RETRY_MS / 100 && !m->stop; t++)
+					usleep(100000);
+				continue;
+			}
+		}
+		err = step(&k);
+		if (err)
+			disconnect(&k, k.e && idg_etcd_error(k.e)[0] ?
+					       idg_etcd_error(k.e) : strerror(-err));
+	}
+	disconnect(&k, "stopping");
+	idg_mesh_docs_free(k.docs, k.n_docs);
+	return NULL;
+}
+
+int idg_mesh_start(struct idg_mesh *m, const struct idg_mesh_cfg *c)
+{
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	m->cfg = *c;
+	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (m->efd < 0)
+		return -errno;
+	pthread_mutex_init(&m->mu, NULL);
+	err = -pthread_create(&m->th, NULL, mesh_main, m);
+	if (err) {
+		close(m->efd);
+		m->efd = -1;
+		pthread_mutex_destroy(&m->mu);
+		return err;
+	}
+	m->started = true;
+	return 0;
+}
+
+int idg_mesh_fd(const struct idg_mesh *m)
+{
+	return m->started ? m->efd : -1;
+}
+
+bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n)
+{
+	uint64_t v;
+	bool got;
+
+	if (read(m->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return false;
+	pthread_mutex_lock(&m->mu);
+	got = m->docs_new;
+	*docs = got ? m->docs : NULL;
+	*n = got ? m->n_docs : 0;
+	if (got) {
+		m->docs = NULL;
+		m->n_docs = 0;
+		m->docs_new = false;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return got;
+}
+
+void idg_mesh_publish(struct idg_mesh *m, const char *text, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (!copy)
+		return; /* published at the next reload */
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	pthread_mutex_lock(&m->mu);
+	free(m->pub);
+	m->pub = copy;
+	m->pub_len = len;
+	pthread_mutex_unlock(&m->mu);
+}
+
+void idg_mesh_stop(struct idg_mesh *m)
+{
+	if (!m->started)
+		return;
+	m->stop = 1;
+	pthread_join(m->th, NULL);
+	m->started = false;
+	close(m->efd);
+	m->efd = -1;
+	idg_mesh_docs_free(m->docs, m->n_docs);
+	free(m->pub);
+	pthread_mutex_destroy(&m->mu);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * idgate run's side of the cluster mesh (docs/mesh.md): a thread that
+ * keeps this node's endpoints published in the store under a lease and
+ * follows the other nodes' with a watch. It does I/O only; what to make
+ * of the documents (the check, the files, the reload) is the daemon's
+ * main loop's, woken through idg_mesh_fd().
+ */
+#ifndef IDGATE_DAEMON_MESH_H
+#define IDGATE_DAEMON_MESH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etcd.h"
+
+struct idg_mesh_cfg {
+	struct idg_etcd_opts store; /* strings must outlive the mesh */
+	const char *prefix;         /* e.g. /idgate/v1 */
+	const char *cluster, *node; /* this node */
+	int ttl_s;                  /* its lease */
+};
+
+/* Another node's published endpoints, as the store holds them. */
+struct idg_mesh_doc {
+	char *cluster, *node;
+	char *text;
+	size_t len;
+};
+
+struct idg_mesh {
+	struct idg_mesh_cfg cfg;
+	pthread_t th;
+	bool started;
+	volatile int stop;
+	int efd; /* eventfd: the other nodes' documents changed */
+	pthread_mutex_t mu;
+	/* Under mu: */
+	struct idg_mesh_doc *docs; /* the store's view, when changed */
+	size_t n_docs;
+	bool docs_new;
+	char *pub;                 /* to publish; NULL: nothing new */
+	size_t pub_len;
+	bool connected;
+	int64_t rev;               /* the store's revision last seen */
+	char endpoint[256];
+	char err[512];
+};
+
+int idg_mesh_start(struct idg_mesh *m, const struct idg_mesh_cfg *c);
+int idg_mesh_fd(const struct idg_mesh *m);
+/* The other nodes' documents if they changed since the last take (true;
+ * the caller frees them), after draining the eventfd. */
+bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n);
+void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n);
+/* This node's endpoints (idg_mesh_endpoints_doc), to be in the store;
+ * the same text again is no write. */
+void idg_mesh_publish(struct idg_mesh *m, const char *text, size_t len);
+void idg_mesh_stop(struct idg_mesh *m);
+
+#endif /* IDGATE_DAEMON_MESH_H */

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# idgate run in the cluster mesh (docs/mesh.md), scenario A with real
+# traffic: node-a's config directory lacks frontend (an endpoint of
+# node-b), so frontend's traffic is the world's and denied; node-b
+# publishing frontend in the store (a three-member etcd with TLS and
+# RBAC) lets it through, withdrawing it denies it again, and a document
+# node-b may not publish (another node's address) is refused and changes
+# nothing. node-a's own endpoints appear in the store under its lease.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/etcd.sh"
+CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
+CONFIG=$(billing_l4 "$CONFIG") || exit 1
+. "$(dirname "$0")/topo_a.sh"
+trap 'rc=$?; etcd_cluster_stop; (exit $rc); cleanup' EXIT
+
+TD=idgate.test
+PREFIX=/idgate/v1/clusters
+# The store on node-a's loopback: its daemon runs in that namespace.
+ETCD_NETNS=$NA
+etcd_certs "$TMP/etcd" "$TD"
+etcd_node_cert "$TMP/etcd" "$TD" cluster-a node-a
+etcd_node_cert "$TMP/etcd" "$TD" cluster-a node-b
+etcd_cluster_start "$TMP/etcd"
+PW_A=$(openssl rand -hex 16) PW_B=$(openssl rand -hex 16)
+etcd_rbac_node cluster-a node-a "$PREFIX" "$PW_A"
+etcd_rbac_node cluster-a node-b "$PREFIX" "$PW_B"
+etcd_auth_enable "$(openssl rand -hex 16)"
+echo "$PW_A" >"$TMP/pw-a"
+
+# node-b's writes, as node-b (its certificate, its user).
+as_b() {
+	ETCDCTL_API=3 _etcd_in etcdctl --endpoints="$ETCD_ENDPOINTS" \
+		--cacert "$TMP/etcd/ca.pem" --cert "$TMP/etcd/node-cluster-a-node-b.pem" \
+		--key "$TMP/etcd/node-cluster-a-node-b-key.pem" \
+		--user "idgate-cluster-a-node-b:$PW_B" "$@" >/dev/null
+}
+ep_doc() { # ep_doc NAME APP IP
+	printf 'apiVersion: idgate.io/v1\nkind: Endpoint\nmetadata: {name: "%s", namespace: "production", labels: {"app": "%s"}}\nspec: {node: "node-b", ips: ["%s"]}\n' "$1" "$2" "$3"
+}
+
+DIR=$TMP/idgate.d
+mkdir "$DIR"
+python3 - "$CONFIG" "$DIR/00-scenario.yaml" <<'PY'
+import sys
+docs = open(sys.argv[1]).read().split("\n---\n")
+keep = [d for d in docs if not ("kind: Endpoint" in d and "name: frontend" in d)]
+assert len(keep) == len(docs) - 1, "frontend's Endpoint not found"
+open(sys.argv[2], "w").write("\n---\n".join(keep))
+PY
+
+bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
+LOG=$TMP/run.log
+register_instance "$NA" node-a
+idg_bg "$NA" node-a run -c "$DIR" --metrics-address off \
+	--kvstore-endpoints "$ETCD_ENDPOINTS" --kvstore-ca "$TMP/etcd/ca.pem" \
+	--kvstore-cert "$TMP/etcd/node-cluster-a-node-a.pem" \
+	--kvstore-key "$TMP/etcd/node-cluster-a-node-a-key.pem" \
+	--kvstore-server-id "spiffe://$TD/etcd/server" \
+	--kvstore-user idgate-cluster-a-node-a --kvstore-password-file "$TMP/pw-a" >"$LOG" 2>&1
+RUN_PID=$BG_PID
+
+frontend() { in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080; }
+reloads() { grep -c "reloaded: .*(mesh changed)" "$LOG" || true; }
+
+if waitfor 10 grep -q "idgate run: ready" "$LOG"; then ok "daemon started"; else not_ok "daemon did not start: $(cat "$LOG")"; fi
+if waitfor 10 grep -q "idgate run: mesh: connected to https://127.0.0.1" "$LOG"; then ok "mesh: connected to the store"; else not_ok "mesh: not connected: $(tail -5 "$LOG")"; fi
+own() { etcd_ctl get --print-value-only "$PREFIX/cluster-a/node-a/endpoints"; }
+if waitfor 10 eval 'own | grepq "\"billing-api\""'; then ok "node-a's endpoints published"; else not_ok "node-a's endpoints not in the store: $(own)"; fi
+etcd_ctl get -w json "$PREFIX/cluster-a/node-a/endpoints" | grepq '"lease":[1-9]' \
+	&& ok "published under a lease" || not_ok "no lease on node-a's key"
+expect fail "frontend unknown: frontend -> billing-api:8080 denied" frontend
+
+# node-b publishes frontend: node-a takes it and lets it through.
+n=$(reloads)
+t0=${EPOCHREALTIME/[.,]/}
+as_b put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend frontend 10.0.1.10)"
+allowed_after() { frontend >/dev/null 2>&1; }
+if waitfor 10 allowed_after; then
+	ok "frontend published: allowed after $(((${EPOCHREALTIME/[.,]/} - t0) / 1000)) ms"
+else
+	not_ok "frontend published: still denied: $(tail -5 "$LOG")"
+fi
+[ "$(reloads)" -gt "$n" ] && ok "reloaded for the mesh's change" || not_ok "no mesh reload: $(tail -3 "$LOG")"
+ls "$TMP/state-node-a/mesh/" | grepq "^kvstore:cluster-a:node-b.yaml$" \
+	&& ok "node-b's document kept in the state dir" || not_ok "mesh dir: $(ls "$TMP/state-node-a/mesh/")"
+idg "$NA" node-a identity list | grepq "app=frontend" && ok "identity list has frontend" || not_ok "identity list lacks frontend"
+expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8081 still denied" frontend_8081
+
+# Withdrawn: denied again.
+as_b del "$PREFIX/cluster-a/node-b/endpoints"
+denied_after() { ! frontend >/dev/null 2>&1; }
+waitfor 10 denied_after && ok "frontend withdrawn: denied again" || not_ok "frontend withdrawn: still allowed"
+
+# A document node-b may not publish: billing-api's address. Refused,
+# nothing changes; then a good one is taken again.
+as_b put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend frontend 10.0.0.10)"
+if waitfor 10 grep -q "mesh: cluster-a/node-b's endpoints refused" "$LOG"; then ok "bad document refused"; else not_ok "bad document: $(tail -5 "$LOG")"; fi
+grep -q "kvstore:cluster-a/node-b:[0-9]*:[0-9]*: .*address 10.0.0.10/32 is endpoint production/billing-api's of node node-a" "$LOG" \
+	&& ok "refusal says why, with its position" || not_ok "refusal: $(grep -A2 refused "$LOG" | tail -3)"
+expect fail "bad document: frontend still denied" frontend
+expect pass "bad document: node-a's own traffic unaffected" in_ns "$NB" "$PROBE" tcp 10.0.1.11 10.0.0.10 8080
+as_b put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend frontend 10.0.1.10)"
+waitfor 10 allowed_after && ok "good document again: allowed" || not_ok "good document again: denied"
+
+# node-b's writes stay node-b's: it cannot publish for node-a.
+if as_b put "$PREFIX/cluster-a/node-a/endpoints" "$(ep_doc x x 10.0.1.99)" 2>/dev/null; then
+	not_ok "node-b wrote node-a's key"
+else
+	ok "node-b cannot write node-a's key"
+fi
+
+# A clean stop, with the mesh thread joined (under ASan: nothing leaked).
+kill -TERM "$RUN_PID"
+rc=0
+wait "$RUN_PID" || rc=$?
+[ "$rc" = 0 ] && ok "daemon stopped cleanly" || not_ok "daemon exit status $rc"
+grep -E "Sanitizer|runtime error" "$LOG" >&2 && not_ok "sanitizer reports in the daemon's log" || ok "no sanitizer reports"
+[ -z "${MESH_SHOW_LOG:-}" ] || cat "$LOG" >&2
+finish
