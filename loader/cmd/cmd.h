@@ -155,8 +155,16 @@ uint32_t cmd_addr_identity(const struct idg_compiled *c, int family,
  * -errno when one is missing. */
 int cmd_store_opts(const struct idg_opts *o, const char *cmd,
 		   struct idg_etcd_opts *eo, char **pw);
+/* What the main loop made of another node's document, last time. */
+struct cmd_mesh_node {
+	char *cluster, *node;
+	size_t endpoints;
+	bool refused;
+};
 struct cmd_mesh {
 	bool on;
+	struct cmd_mesh_node *nodes;
+	size_t n_nodes;
 	struct idg_mesh m;
 	struct idg_etcd_opts eo;
 	char *pw;
@@ -176,5 +184,8 @@ void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc);
  * when a file changed (a reload is due). */
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg);
 void cmd_mesh_free(struct cmd_mesh *cm);
+/* The store's health and the other nodes' documents, for idgate status
+ * (NULL when the mesh is off). */
+struct json_object *cmd_mesh_json(struct cmd_mesh *cm);
 
 #endif

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "cmd.h"
 
 #define MESH_TTL_S 10
@@ -183,8 +185,18 @@ static bool remove_others(const struct cmd_mesh *cm, char *const *keep,
 	return changed;
 }
 
+static void nodes_free(struct cmd_mesh_node *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].cluster);
+		free(v[i].node);
+	}
+	free(v);
+}
+
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 {
+	struct cmd_mesh_node *seen;
 	struct idg_mesh_doc *docs = NULL;
 	char **keep = NULL;
 	size_t n = 0, n_keep = 0;
@@ -193,7 +205,10 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 	if (!cm->on || !idg_mesh_take(&cm->m, &docs, &n))
 		return false;
 	keep = calloc(n + 1, sizeof(*keep));
-	if (!keep) {
+	seen = calloc(n + 1, sizeof(*seen));
+	if (!keep || !seen) {
+		free(keep);
+		free(seen);
 		idg_mesh_docs_free(docs, n);
 		return false;
 	}
@@ -205,12 +220,21 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 		snprintf(name, sizeof(name), MESH_FILE_PREFIX "%s/%s",
 			 docs[i].cluster, docs[i].node);
 		err = idg_mesh_doc_check(name, docs[i].text, docs[i].len,
-					 docs[i].cluster, docs[i].node, cfg, &d);
+					 docs[i].cluster, docs[i].node, cfg, &d,
+					 &seen[i].endpoints);
+		/* Taken over: the document goes, its names stay. */
+		seen[i].cluster = docs[i].cluster;
+		seen[i].node = docs[i].node;
+		docs[i].cluster = docs[i].node = NULL;
+		seen[i].refused = err != 0;
 		if (!err)
-			err = doc_path(cm, &docs[i], path, sizeof(path));
+			err = doc_path(cm, &(struct idg_mesh_doc){
+				.cluster = seen[i].cluster, .node = seen[i].node },
+				path, sizeof(path));
 		if (err) {
+			seen[i].refused = true;
 			printf("idgate run: mesh: %s/%s's endpoints refused:\n",
-			       docs[i].cluster, docs[i].node);
+			       seen[i].cluster, seen[i].node);
 			idg_diags_print(&d, stdout);
 			idg_diags_free(&d);
 			continue;
@@ -233,12 +257,71 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 		free(keep[i]);
 	free(keep);
 	idg_mesh_docs_free(docs, n);
+	nodes_free(cm->nodes, cm->n_nodes);
+	cm->nodes = seen;
+	cm->n_nodes = n;
 	return changed;
+}
+
+static struct json_object *cluster_json(struct json_object *clusters,
+					const char *name)
+{
+	struct json_object *c;
+
+	if (json_object_object_get_ex(clusters, name, &c))
+		return c;
+	c = json_object_new_object();
+	json_object_object_add(c, "nodes", json_object_new_int(0));
+	json_object_object_add(c, "endpoints", json_object_new_int(0));
+	json_object_object_add(c, "refused_nodes", json_object_new_int(0));
+	json_object_object_add(clusters, name, c);
+	return c;
+}
+
+static void add_int(struct json_object *o, const char *k, int64_t d)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, k, &v))
+		json_object_set_int64(v, json_object_get_int64(v) + d);
+}
+
+struct json_object *cmd_mesh_json(struct cmd_mesh *cm)
+{
+	struct json_object *j, *clusters;
+	struct idg_mesh_health h;
+
+	if (!cm->on)
+		return NULL;
+	idg_mesh_health(&cm->m, &h);
+	j = json_object_new_object();
+	clusters = json_object_new_object();
+	json_object_object_add(j, "connected", json_object_new_boolean(h.connected));
+	json_object_object_add(j, "endpoint", json_object_new_string(h.endpoint));
+	json_object_object_add(j, "revision", json_object_new_int64(h.rev));
+	json_object_object_add(j, "data_age_s", json_object_new_double(h.age_s));
+	json_object_object_add(j, "down_s", json_object_new_double(h.down_s));
+	json_object_object_add(j, "connects", json_object_new_int64(h.connects));
+	json_object_object_add(j, "error", json_object_new_string(h.err));
+	for (size_t i = 0; i < cm->n_nodes; i++) {
+		struct json_object *c = cluster_json(clusters, cm->nodes[i].cluster);
+
+		add_int(c, "nodes", 1);
+		if (cm->nodes[i].refused)
+			add_int(c, "refused_nodes", 1);
+		else
+			add_int(c, "endpoints", (int64_t)cm->nodes[i].endpoints);
+	}
+	json_object_object_add(j, "clusters", clusters);
+	return j;
 }
 
 void cmd_mesh_free(struct cmd_mesh *cm)
 {
 	idg_mesh_stop(&cm->m);
+	nodes_free(cm->nodes, cm->n_nodes);
+	cm->nodes = NULL;
+	cm->n_nodes = 0;
 	if (cm->pw) {
 		memset(cm->pw, 0, strlen(cm->pw));
 		free(cm->pw);

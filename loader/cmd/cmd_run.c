@@ -368,6 +368,8 @@ static struct json_object *control(struct json_object *req, void *arg)
 	}
 	json_object_object_add(reply, "last_change",
 			       idg_run_change_json(&r->last));
+	if (r->mesh.on)
+		json_object_object_add(reply, "mesh", cmd_mesh_json(&r->mesh));
 	return reply;
 }
 
@@ -908,8 +910,10 @@ int do_run(struct idg_opts *o)
 		goto out;
 	}
 	/* The store's documents are read beside the config directory's. */
-	if (r.mesh.on)
+	if (r.mesh.on) {
 		r.reuse.cfg.extra_dir = r.mesh.dir;
+		r.sh.mesh = &r.mesh.m;
+	}
 	watch_target(&r);
 	if (watch_open(&r))
 		goto out;

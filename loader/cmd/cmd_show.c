@@ -25,6 +25,49 @@ static void json_print(struct json_object *j)
 	json_object_put(j);
 }
 
+static double jnum(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
+}
+
+/* The daemon's cluster mesh (docs/mesh.md): the store, the other nodes. */
+static void mesh_text(struct json_object *rep)
+{
+	struct json_object *m, *v, *clusters = NULL;
+	const char *ep = "?", *err = "";
+	double age;
+
+	if (!json_object_object_get_ex(rep, "mesh", &m))
+		return;
+	if (json_object_object_get_ex(m, "endpoint", &v))
+		ep = json_object_get_string(v);
+	if (json_object_object_get_ex(m, "error", &v))
+		err = json_object_get_string(v);
+	age = jnum(m, "data_age_s");
+	if (json_object_object_get_ex(m, "connected", &v) && json_object_get_boolean(v))
+		printf("mesh:        store %s answers, revision %.0f, %.0f connect%s\n",
+		       ep, jnum(m, "revision"), jnum(m, "connects"),
+		       jnum(m, "connects") == 1 ? "" : "s");
+	else if (age < 0)
+		printf("mesh:        store not reached yet (%s)\n", err);
+	else
+		printf("mesh:        store unreachable for %.1f s (%s): the other nodes' endpoints are %.1f s old, kept as last read\n",
+		       jnum(m, "down_s"), err, age);
+	json_object_object_get_ex(m, "clusters", &clusters);
+	json_object_object_foreach(clusters, name, c) {
+		int nodes = (int)jnum(c, "nodes"), refused = (int)jnum(c, "refused_nodes");
+		int eps = (int)jnum(c, "endpoints");
+		char tail[48] = "";
+
+		if (refused)
+			snprintf(tail, sizeof(tail), ", %d refused", refused);
+		printf("             %s: %d node%s, %d endpoint%s%s\n", name, nodes,
+		       nodes == 1 ? "" : "s", eps, eps == 1 ? "" : "s", tail);
+	}
+}
+
 /* The running daemon's word on its last change, in text. */
 static void daemon_text(struct json_object *rep)
 {
@@ -52,6 +95,7 @@ static void daemon_text(struct json_object *rep)
 		why = json_object_get_string(v);
 	idg_run_change_summary(ch, line, sizeof(line));
 	printf("last change: %s (%s): %s\n", when, why, line);
+	mesh_text(rep);
 }
 
 /* What status reports, read once from the pins, the meta and the

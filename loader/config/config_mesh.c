@@ -151,7 +151,8 @@ static void collisions(const struct idg_endpoint *ep, const char *cluster,
 
 int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		       const char *cluster, const char *node,
-		       const struct idg_config *local, struct idg_diags *d)
+		       const struct idg_config *local, struct idg_diags *d,
+		       size_t *n_endpoints)
 {
 	const struct idg_node *nd = idg_config_node(local, node);
 	struct idg_config cfg = { 0 };
@@ -197,6 +198,8 @@ int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		collisions(ep, cluster, node, local, d);
 	}
 	cfg_parser_done(&p);
+	if (n_endpoints)
+		*n_endpoints = cfg.n_endpoints;
 	idg_config_free(&cfg);
 	return d->n_errors > errors ? -EINVAL : 0;
 }

@@ -332,13 +332,15 @@ bool idg_node_name_ok(const char *name);
  * documents are Endpoints of that node only, without spec.interface or
  * spec.identity, and none takes the name or an address of another
  * node's endpoint in that cluster or of another in the text. -EINVAL
- * with diagnostics at name:LINE:COL.
+ * with diagnostics at name:LINE:COL; *n_endpoints (may be NULL): how many
+ * endpoints the text has.
  */
 int idg_mesh_endpoints_doc(const struct idg_config *cfg, const char *node,
 			   char **text, size_t *len);
 int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		       const char *cluster, const char *node,
-		       const struct idg_config *local, struct idg_diags *d);
+		       const struct idg_config *local, struct idg_diags *d,
+		       size_t *n_endpoints);
 
 const struct idg_node *idg_config_node(const struct idg_config *cfg,
 				       const char *name);

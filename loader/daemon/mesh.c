@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mesh.h"
@@ -48,13 +49,27 @@ void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n)
 	free(docs);
 }
 
+static double wall_now(void)
+{
+	return (double)idg_clock_ns(CLOCK_REALTIME) / 1e9;
+}
+
+/* The store answered (connected) or failed (err). */
 static void status(struct idg_mesh *m, bool connected, const char *err)
 {
+	double now = wall_now();
 	bool was;
 
 	pthread_mutex_lock(&m->mu);
 	was = m->connected;
 	m->connected = connected;
+	if (connected) {
+		m->last_contact = now;
+		m->down_since = 0;
+		m->connects += !was;
+	} else if (was || !m->down_since) {
+		m->down_since = now;
+	}
 	snprintf(m->err, sizeof(m->err), "%s", err ? err : "");
 	pthread_mutex_unlock(&m->mu);
 	if (was && !connected)
@@ -295,6 +310,17 @@ static int step(struct work *k)
 		err = resync(k);
 	if (!err && k->dirty)
 		err = hand_over(k);
+	/* A watch that polled without trouble is the store answering: its
+	 * stream would have broken, or the keepalive failed, otherwise. */
+	if (!err) {
+		int64_t seen = idg_etcd_watch_next_rev(k->w) - 1;
+
+		pthread_mutex_lock(&m->mu);
+		if (seen > m->rev)
+			m->rev = seen;
+		pthread_mutex_unlock(&m->mu);
+		status(m, true, NULL);
+	}
 	return err;
 }
 
@@ -376,6 +402,24 @@ bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n)
 	}
 	pthread_mutex_unlock(&m->mu);
 	return got;
+}
+
+void idg_mesh_health(struct idg_mesh *m, struct idg_mesh_health *h)
+{
+	double now = wall_now();
+
+	memset(h, 0, sizeof(*h));
+	if (!m->started)
+		return;
+	pthread_mutex_lock(&m->mu);
+	h->connected = m->connected;
+	h->rev = m->rev;
+	h->age_s = m->last_contact ? now - m->last_contact : -1;
+	h->down_s = m->down_since ? now - m->down_since : 0;
+	h->connects = m->connects;
+	snprintf(h->endpoint, sizeof(h->endpoint), "%s", m->endpoint);
+	snprintf(h->err, sizeof(h->err), "%s", m->err);
+	pthread_mutex_unlock(&m->mu);
 }
 
 void idg_mesh_publish(struct idg_mesh *m, const char *text, size_t len)

@@ -45,9 +45,24 @@ struct idg_mesh {
 	size_t pub_len;
 	bool connected;
 	int64_t rev;               /* the store's revision last seen */
+	double last_contact;       /* unix time the store last answered */
+	double down_since;         /* unix time it stopped (0: connected) */
+	unsigned connects;         /* connections made (1 + reconnects) */
 	char endpoint[256];
 	char err[512];
 };
+
+/* What idgate status and the metrics show of the store, under mu. */
+struct idg_mesh_health {
+	bool connected;
+	int64_t rev;
+	double age_s;      /* since the store last answered */
+	double down_s;     /* since it stopped answering (0: it answers) */
+	unsigned connects;
+	char endpoint[256];
+	char err[512];
+};
+void idg_mesh_health(struct idg_mesh *m, struct idg_mesh_health *h);
 
 int idg_mesh_start(struct idg_mesh *m, const struct idg_mesh_cfg *c);
 int idg_mesh_fd(const struct idg_mesh *m);

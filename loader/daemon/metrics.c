@@ -16,6 +16,7 @@
 
 #include "dp.h"
 #include "gen.h"
+#include "mesh.h"
 #include "run.h"
 
 /* Prometheus label value: backslash, double quote and newline escaped. */
@@ -228,6 +229,28 @@ static void render_dp(FILE *f, struct idg_run_shared *sh, struct idg_dp *dp)
 	render_misc(f, dp);
 }
 
+/* The cluster mesh's store, when the daemon is in one (docs/mesh.md). */
+static void render_mesh(FILE *f, struct idg_run_shared *sh)
+{
+	struct idg_mesh_health h;
+
+	if (!sh->mesh)
+		return;
+	idg_mesh_health(sh->mesh, &h);
+	head(f, "idgate_kvstore_connected", "gauge",
+	     "1 while the cluster mesh's store answers.");
+	fprintf(f, "idgate_kvstore_connected %d\n", h.connected);
+	head(f, "idgate_kvstore_revision", "gauge",
+	     "The store's revision the other nodes' documents are read at.");
+	fprintf(f, "idgate_kvstore_revision %lld\n", (long long)h.rev);
+	head(f, "idgate_kvstore_data_age_seconds", "gauge",
+	     "Seconds since the store last answered: how old the other nodes' endpoints may be (-1: never).");
+	fprintf(f, "idgate_kvstore_data_age_seconds %.3f\n", h.age_s);
+	head(f, "idgate_kvstore_connects_total", "counter",
+	     "Connections to the store made (the first and every reconnect).");
+	fprintf(f, "idgate_kvstore_connects_total %u\n", h.connects);
+}
+
 char *idg_metrics_render(struct idg_run_shared *sh, size_t *len)
 {
 	struct idg_dp dp;
@@ -259,6 +282,7 @@ char *idg_metrics_render(struct idg_run_shared *sh, size_t *len)
 	     "Programs put back by the link watcher (removed or interface re-created).");
 	fprintf(f, "idgate_reattach_total %llu\n", (unsigned long long)sh->reattaches);
 	render_l7(f, sh);
+	render_mesh(f, sh);
 	if (up) {
 		render_dp(f, sh, &dp);
 		idg_dp_close(&dp);

@@ -59,6 +59,9 @@ struct idg_run_shared {
 	 * admitted them or that a denial names (cookie; 0: none); NULL
 	 * until the first. */
 	uint64_t (*l7_requests)[2]; /* [cookie][0 denied, 1 allowed] */
+	/* The cluster mesh's thread, set once before the metrics start;
+	 * NULL when the mesh is off (it has a lock of its own). */
+	struct idg_mesh *mesh;
 };
 
 struct MHD_Daemon;

@@ -52,7 +52,8 @@ PY
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
 LOG=$TMP/run.log
 register_instance "$NA" node-a
-idg_bg "$NA" node-a run -c "$DIR" --metrics-address off \
+# Metrics on node-a's own loopback.
+idg_bg "$NA" node-a run -c "$DIR" --metrics-address 127.0.0.1:9464 \
 	--kvstore-endpoints "$ETCD_ENDPOINTS" --kvstore-ca "$TMP/etcd/ca.pem" \
 	--kvstore-cert "$TMP/etcd/node-cluster-a-node-a.pem" \
 	--kvstore-key "$TMP/etcd/node-cluster-a-node-a-key.pem" \
@@ -86,6 +87,13 @@ ls "$TMP/state-node-a/mesh/" | grepq "^kvstore:cluster-a:node-b.yaml$" \
 	&& ok "node-b's document kept in the state dir" || not_ok "mesh dir: $(ls "$TMP/state-node-a/mesh/")"
 idg "$NA" node-a identity list | grepq "app=frontend" && ok "identity list has frontend" || not_ok "identity list lacks frontend"
 expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8081 still denied" frontend_8081
+idg "$NA" node-a status >"$TMP/status" 2>&1
+grep -q "^mesh:        store https://127.0.0.1:[0-9]* answers, revision [1-9]" "$TMP/status" \
+	&& ok "status: the store answers" || not_ok "status: $(grep -A2 mesh: "$TMP/status")"
+grep -q "^             cluster-a: 1 node, 1 endpoint$" "$TMP/status" \
+	&& ok "status: node-b's endpoint counted" || not_ok "status: $(grep -A2 mesh: "$TMP/status")"
+metric() { in_ns "$NA" curl -s http://127.0.0.1:9464/metrics | grep "^$1 "; }
+metric idgate_kvstore_connected | grepq " 1$" && ok "metrics: connected" || not_ok "metrics: $(metric idgate_kvstore_connected)"
 
 # Withdrawn: denied again.
 as_b del "$PREFIX/cluster-a/node-b/endpoints"
@@ -103,12 +111,23 @@ expect pass "bad document: node-a's own traffic unaffected" in_ns "$NB" "$PROBE"
 as_b put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend frontend 10.0.1.10)"
 waitfor 10 allowed_after && ok "good document again: allowed" || not_ok "good document again: denied"
 
+idg "$NA" node-a status 2>&1 | grepq "^             cluster-a: 1 node, 1 endpoint$" \
+	&& ok "status: refusal cleared" || not_ok "status after the good document"
+
 # node-b's writes stay node-b's: it cannot publish for node-a.
 if as_b put "$PREFIX/cluster-a/node-a/endpoints" "$(ep_doc x x 10.0.1.99)" 2>/dev/null; then
 	not_ok "node-b wrote node-a's key"
 else
 	ok "node-b cannot write node-a's key"
 fi
+
+# The store gone: the daemon says so, and keeps the last read (no
+# fail-closed expiry yet: docs/mesh.md).
+etcd_cluster_stop
+down() { idg "$NA" node-a status 2>&1 | grepq "^mesh:        store unreachable for "; }
+waitfor 15 down && ok "status: the store unreachable" || not_ok "status: $(idg "$NA" node-a status 2>&1 | grep -A1 mesh:)"
+metric idgate_kvstore_connected | grepq " 0$" && ok "metrics: not connected" || not_ok "metrics: $(metric idgate_kvstore_connected)"
+expect pass "store gone: frontend still allowed from the last read" frontend
 
 # A clean stop, with the mesh thread joined (under ASan: nothing leaked).
 kill -TERM "$RUN_PID"

@@ -96,7 +96,7 @@ static void published_endpoints_read_back(void **state)
 	struct idg_config local, back;
 	struct idg_diags d = { 0 };
 	char *text, *again, *full;
-	size_t len, len2;
+	size_t len, len2, n_eps = 0;
 
 	(void)state;
 	load_clean(local_yaml, &local);
@@ -110,7 +110,8 @@ static void published_endpoints_read_back(void **state)
 	assert_int_equal(len, len2);
 	assert_memory_equal(text, again, len);
 	assert_int_equal(idg_mesh_doc_check("kvstore:cluster-a/node-b", text, len,
-					    "cluster-a", "node-b", &local, &d), 0);
+					    "cluster-a", "node-b", &local, &d, &n_eps), 0);
+	assert_int_equal(n_eps, 2);
 	assert_int_equal(d.n, 0);
 	full = malloc(sizeof(NODES_REMOTE) + len + 8);
 	assert_non_null(full);
@@ -160,7 +161,7 @@ static void refused(const char *text, const char *cluster, const char *node,
 
 	load_clean(local_yaml, &local);
 	rc = idg_mesh_doc_check("kvstore:x", text, strlen(text), cluster, node,
-				&local, &d);
+				&local, &d, NULL);
 	for (size_t i = 0; i < d.n; i++)
 		if (strstr(d.v[i].msg, needle) && (!line || d.v[i].pos.line == line) &&
 		    !strcmp(d.v[i].pos.file, "kvstore:x"))
@@ -181,7 +182,7 @@ static void accepted(const char *text, const char *cluster, const char *node)
 
 	load_clean(local_yaml, &local);
 	if (idg_mesh_doc_check("kvstore:x", text, strlen(text), cluster, node,
-			       &local, &d)) {
+			       &local, &d, NULL)) {
 		idg_diags_print(&d, stderr);
 		fail();
 	}
