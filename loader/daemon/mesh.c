@@ -72,7 +72,7 @@ static void status(struct idg_mesh *m, bool connected, const char *err)
 	}
 	snprintf(m->err, sizeof(m->err), "%s", err ? err : "");
 	pthread_mutex_unlock(&m->mu);
-	if (was && !connected)
+	if (was && !connected && !m->stop)
 		printf("idgate run: mesh: lost the store (%s); the other nodes' endpoints stay as last read, retrying\n",
 		       err ? err : "?");
 }
