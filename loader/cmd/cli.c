@@ -115,6 +115,9 @@ static const struct opt_def {
 	[OPT_KV_PREFIX] = { { "kvstore-prefix", required_argument, NULL, 'F' }, "KEY",
 			    "where the mesh lives in the store (default /idgate/v1)",
 		STR(kv_prefix) },
+	[OPT_KV_REMOTE_TTL] = { { "kvstore-remote-ttl", required_argument, NULL, 'L' }, "SECONDS",
+				"run: how long the other nodes' endpoints outlive the store's silence before they expire and their traffic is denied (default 60)",
+		.kind = OK_U64, .off = offsetof(struct idg_opts, kv_remote_ttl_s), .max = 86400, .range = "seconds 1..86400" },
 };
 
 static void cmd_usage(const struct idg_cmd *c, FILE *out)
@@ -236,7 +239,8 @@ int idg_cli_run(const struct idg_cmd *cmds, int argc, char **argv)
 	struct option lopts[OPT_MAX + 2];
 	char sopts[3 * OPT_MAX + 2];
 	const struct idg_cmd *c;
-	struct idg_opts o = { .event_interval_ms = 1000, .dport = -1 };
+	struct idg_opts o = { .event_interval_ms = 1000, .dport = -1,
+			      .kv_remote_ttl_s = UINT64_MAX };
 	int used = 0, n = 0, ch, s = 0;
 
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

@@ -40,6 +40,7 @@ enum idg_opt_id {
 	OPT_KV_USER,
 	OPT_KV_PASSWORD_FILE,
 	OPT_KV_PREFIX,
+	OPT_KV_REMOTE_TTL,
 	OPT_MAX,
 };
 
@@ -65,6 +66,7 @@ struct idg_opts {
 	/* The cluster mesh's store (docs/mesh.md); NULL: not given. */
 	const char *kv_endpoints, *kv_ca, *kv_cert, *kv_key, *kv_server_id;
 	const char *kv_user, *kv_password_file, *kv_prefix;
+	uint64_t kv_remote_ttl_s; /* UINT64_MAX: not given */
 	const char *arg; /* the positional argument, when the command has one */
 };
 

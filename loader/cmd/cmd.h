@@ -163,6 +163,9 @@ struct cmd_mesh_node {
 };
 struct cmd_mesh {
 	bool on;
+	double remote_ttl_s;  /* the other nodes' endpoints outlive the store by */
+	bool expired;         /* ... and have: removed until it answers again */
+	bool resync_asked;    /* after the expiry, of the thread */
 	struct cmd_mesh_node *nodes;
 	size_t n_nodes;
 	struct idg_mesh m;
@@ -184,6 +187,10 @@ void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc);
  * when a file changed (a reload is due). */
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg);
 void cmd_mesh_free(struct cmd_mesh *cm);
+/* The store silent for longer than remote_ttl_s: the other nodes'
+ * documents removed (true: a reload is due, which denies their traffic,
+ * established flows too, as the datapath re-judges them). */
+bool cmd_mesh_expire(struct cmd_mesh *cm);
 /* The store's health and the other nodes' documents, for idgate status
  * (NULL when the mesh is off). */
 struct json_object *cmd_mesh_json(struct cmd_mesh *cm);

@@ -22,6 +22,7 @@
 #include "cmd.h"
 
 #define MESH_TTL_S 10
+#define MESH_REMOTE_TTL_S 60
 #define MESH_FILE_PREFIX "kvstore:"
 
 int cmd_store_opts(const struct idg_opts *o, const char *cmd,
@@ -97,6 +98,12 @@ int cmd_mesh_init(struct cmd_mesh *cm, const struct idg_opts *o,
 	}
 	snprintf(cm->prefix, sizeof(cm->prefix), "%s",
 		 o->kv_prefix ? o->kv_prefix : IDG_KV_PREFIX_DEFAULT);
+	if (o->kv_remote_ttl_s == 0) {
+		fprintf(stderr, "idgate run: --kvstore-remote-ttl must be at least 1 second\n");
+		return -EINVAL;
+	}
+	cm->remote_ttl_s = o->kv_remote_ttl_s == UINT64_MAX ? MESH_REMOTE_TTL_S :
+							      (double)o->kv_remote_ttl_s;
 	if (mkdir(in->state_dir, 0700) && errno != EEXIST) {
 		err = -errno;
 		fprintf(stderr, "idgate run: %s: %s\n", in->state_dir, strerror(-err));
@@ -125,7 +132,8 @@ void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc)
 	if (!cm->m.started) {
 		struct idg_mesh_cfg mc = { .store = cm->eo, .prefix = cm->prefix,
 					   .cluster = cm->cluster,
-					   .node = cm->node, .ttl_s = MESH_TTL_S };
+					   .node = cm->node, .ttl_s = MESH_TTL_S,
+					   .contact_s = cm->remote_ttl_s / 4 };
 
 		snprintf(cm->cluster, sizeof(cm->cluster), "%s", nd->cluster);
 		snprintf(cm->node, sizeof(cm->node), "%s", nd->name);
@@ -204,6 +212,10 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 
 	if (!cm->on || !idg_mesh_take(&cm->m, &docs, &n))
 		return false;
+	if (cm->expired)
+		printf("idgate run: mesh: the store answers again: the other nodes' endpoints are read anew\n");
+	cm->expired = false;
+	cm->resync_asked = false;
 	keep = calloc(n + 1, sizeof(*keep));
 	seen = calloc(n + 1, sizeof(*seen));
 	if (!keep || !seen) {
@@ -263,6 +275,36 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 	return changed;
 }
 
+bool cmd_mesh_expire(struct cmd_mesh *cm)
+{
+	struct idg_mesh_health h;
+
+	if (!cm->on)
+		return false;
+	idg_mesh_health(&cm->m, &h);
+	/* The store answers again on the same connection: the thread has
+	 * nothing new to say unless asked to read everything again. */
+	if (cm->expired) {
+		if (h.age_s >= 0 && h.age_s <= cm->remote_ttl_s && !cm->resync_asked) {
+			idg_mesh_resync(&cm->m);
+			cm->resync_asked = true;
+		}
+		return false;
+	}
+	/* Measured from the last answer, not from when the thread gave up
+	 * on the store: a store that hangs is found out only when a request
+	 * times out. */
+	if (h.age_s < 0 || h.age_s <= cm->remote_ttl_s)
+		return false;
+	cm->expired = true;
+	printf("idgate run: mesh: the store has not answered for %.1f s (more than %.0f s): the other nodes' endpoints expire; their traffic is denied until it answers again\n",
+	       h.age_s, cm->remote_ttl_s);
+	nodes_free(cm->nodes, cm->n_nodes);
+	cm->nodes = NULL;
+	cm->n_nodes = 0;
+	return remove_others(cm, NULL, 0);
+}
+
 static struct json_object *cluster_json(struct json_object *clusters,
 					const char *name)
 {
@@ -303,6 +345,8 @@ struct json_object *cmd_mesh_json(struct cmd_mesh *cm)
 	json_object_object_add(j, "down_s", json_object_new_double(h.down_s));
 	json_object_object_add(j, "connects", json_object_new_int64(h.connects));
 	json_object_object_add(j, "error", json_object_new_string(h.err));
+	json_object_object_add(j, "remote_ttl_s", json_object_new_double(cm->remote_ttl_s));
+	json_object_object_add(j, "expired", json_object_new_boolean(cm->expired));
 	for (size_t i = 0; i < cm->n_nodes; i++) {
 		struct json_object *c = cluster_json(clusters, cm->nodes[i].cluster);
 

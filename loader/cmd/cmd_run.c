@@ -843,6 +843,8 @@ static int event_loop(struct run *r)
 		idg_l7proxy_check(&r->l7, &r->sh.in, mono_s());
 		now = mono_s();
 		if (now >= next_check) {
+			if (cmd_mesh_expire(&r->mesh))
+				reload(r, "mesh expired");
 			repair(r);
 			next_check = mono_s() + IDG_RUN_CHECK_MS / 1e3;
 		}

@@ -46,15 +46,20 @@ static void mesh_text(struct json_object *rep)
 	if (json_object_object_get_ex(m, "error", &v))
 		err = json_object_get_string(v);
 	age = jnum(m, "data_age_s");
-	if (json_object_object_get_ex(m, "connected", &v) && json_object_get_boolean(v))
-		printf("mesh:        store %s answers, revision %.0f, %.0f connect%s\n",
-		       ep, jnum(m, "revision"), jnum(m, "connects"),
+	/* Expired first: a store that hangs still looks connected until a
+	 * request times out. */
+	if (json_object_object_get_ex(m, "expired", &v) && json_object_get_boolean(v))
+		printf("mesh:        store silent for %.1f s (%s): the other nodes' endpoints expired after %.0f s, their traffic is denied\n",
+		       age, err[0] ? err : "no answer", jnum(m, "remote_ttl_s"));
+	else if (json_object_object_get_ex(m, "connected", &v) && json_object_get_boolean(v))
+		printf("mesh:        store %s answers (%.1f s ago), revision %.0f, %.0f connect%s\n",
+		       ep, age, jnum(m, "revision"), jnum(m, "connects"),
 		       jnum(m, "connects") == 1 ? "" : "s");
 	else if (age < 0)
 		printf("mesh:        store not reached yet (%s)\n", err);
 	else
-		printf("mesh:        store unreachable for %.1f s (%s): the other nodes' endpoints are %.1f s old, kept as last read\n",
-		       jnum(m, "down_s"), err, age);
+		printf("mesh:        store unreachable for %.1f s (%s): the other nodes' endpoints are %.1f s old, kept for %.0f s\n",
+		       jnum(m, "down_s"), err, age, jnum(m, "remote_ttl_s"));
 	json_object_object_get_ex(m, "clusters", &clusters);
 	json_object_object_foreach(clusters, name, c) {
 		int nodes = (int)jnum(c, "nodes"), refused = (int)jnum(c, "refused_nodes");

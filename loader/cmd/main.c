@@ -46,7 +46,7 @@ static const struct idg_cmd cmds[] = {
 	  "idgate apply -c configs/billing-api.yaml --node node-a" },
 	{ "run", do_run,
 	  O(OPT_CONFIG) | INSTANCE | O(OPT_EVENT_INTERVAL) | O(OPT_METRICS_ADDRESS) |
-		  KVSTORE,
+		  KVSTORE | O(OPT_KV_REMOTE_TTL),
 	  NULL, false,
 	  "foreground daemon: apply, reload complete file changes (a file or a directory of *.yaml) and on SIGHUP, re-attach lost programs, gateway health and NAT GC, metrics, control socket for apply and status",
 	  "idgate run -c /etc/idgate/ --metrics-address 127.0.0.1:9464   (systemd: configs/idgate.service)" },

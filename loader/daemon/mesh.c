@@ -241,6 +241,17 @@ static int resync(struct work *k)
 	return err;
 }
 
+/* Milliseconds between keepalives: the lease's third, or sooner when
+ * the data's age must be known more finely. */
+static double contact_ms(const struct idg_mesh *m)
+{
+	double s = m->cfg.ttl_s / 3.0;
+
+	if (m->cfg.contact_s > 0 && m->cfg.contact_s < s)
+		s = m->cfg.contact_s;
+	return s * 1000.0;
+}
+
 static int connect_store(struct work *k)
 {
 	struct idg_mesh *m = k->m;
@@ -252,7 +263,7 @@ static int connect_store(struct work *k)
 		err = resync(k);
 	if (err)
 		return err;
-	k->next_keepalive = idg_now_ms() + m->cfg.ttl_s * 1000.0 / 3;
+	k->next_keepalive = idg_now_ms() + contact_ms(m);
 	pthread_mutex_lock(&m->mu);
 	snprintf(m->endpoint, sizeof(m->endpoint), "%s", idg_etcd_endpoint(k->e));
 	pthread_mutex_unlock(&m->mu);
@@ -296,12 +307,21 @@ static int publish_pending(struct work *k)
 static int step(struct work *k)
 {
 	struct idg_mesh *m = k->m;
+	bool again;
 	int err;
 
-	err = publish_pending(k);
+	pthread_mutex_lock(&m->mu);
+	again = m->resync;
+	m->resync = false;
+	pthread_mutex_unlock(&m->mu);
+	err = again ? resync(k) : 0;
+	if (!err)
+		err = publish_pending(k);
 	if (!err && idg_now_ms() >= k->next_keepalive) {
 		err = idg_etcd_lease_keepalive(k->e, k->lease, NULL);
-		k->next_keepalive = idg_now_ms() + m->cfg.ttl_s * 1000.0 / 3;
+		k->next_keepalive = idg_now_ms() + contact_ms(m);
+		if (!err)
+			status(m, true, NULL);
 	}
 	if (!err)
 		err = idg_etcd_watch_poll(k->w, MESH_POLL_MS, on_event, k);
@@ -310,8 +330,6 @@ static int step(struct work *k)
 		err = resync(k);
 	if (!err && k->dirty)
 		err = hand_over(k);
-	/* A watch that polled without trouble is the store answering: its
-	 * stream would have broken, or the keepalive failed, otherwise. */
 	if (!err) {
 		int64_t seen = idg_etcd_watch_next_rev(k->w) - 1;
 
@@ -319,7 +337,6 @@ static int step(struct work *k)
 		if (seen > m->rev)
 			m->rev = seen;
 		pthread_mutex_unlock(&m->mu);
-		status(m, true, NULL);
 	}
 	return err;
 }
@@ -419,6 +436,13 @@ void idg_mesh_health(struct idg_mesh *m, struct idg_mesh_health *h)
 	h->connects = m->connects;
 	snprintf(h->endpoint, sizeof(h->endpoint), "%s", m->endpoint);
 	snprintf(h->err, sizeof(h->err), "%s", m->err);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void idg_mesh_resync(struct idg_mesh *m)
+{
+	pthread_mutex_lock(&m->mu);
+	m->resync = true;
 	pthread_mutex_unlock(&m->mu);
 }
 

@@ -21,6 +21,10 @@ struct idg_mesh_cfg {
 	const char *prefix;         /* e.g. /idgate/v1 */
 	const char *cluster, *node; /* this node */
 	int ttl_s;                  /* its lease */
+	/* How often the store must answer (a lease keepalive): often
+	 * enough for the age of the other nodes' data to be told within
+	 * it; at most ttl_s / 3. */
+	double contact_s;
 };
 
 /* Another node's published endpoints, as the store holds them. */
@@ -41,11 +45,13 @@ struct idg_mesh {
 	struct idg_mesh_doc *docs; /* the store's view, when changed */
 	size_t n_docs;
 	bool docs_new;
+	bool resync;               /* hand every document over again */
 	char *pub;                 /* to publish; NULL: nothing new */
 	size_t pub_len;
 	bool connected;
 	int64_t rev;               /* the store's revision last seen */
-	double last_contact;       /* unix time the store last answered */
+	double last_contact;       /* unix time the store last answered a
+				    * request (a quiet watch proves nothing) */
 	double down_since;         /* unix time it stopped (0: connected) */
 	unsigned connects;         /* connections made (1 + reconnects) */
 	char endpoint[256];
@@ -73,6 +79,9 @@ void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n);
 /* This node's endpoints (idg_mesh_endpoints_doc), to be in the store;
  * the same text again is no write. */
 void idg_mesh_publish(struct idg_mesh *m, const char *text, size_t len);
+/* Read every document again and hand them over, changed or not (after
+ * the main loop dropped them). */
+void idg_mesh_resync(struct idg_mesh *m);
 void idg_mesh_stop(struct idg_mesh *m);
 
 #endif /* IDGATE_DAEMON_MESH_H */

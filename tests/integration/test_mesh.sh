@@ -7,6 +7,8 @@
 # RBAC) lets it through, withdrawing it denies it again, and a document
 # node-b may not publish (another node's address) is refused and changes
 # nothing. node-a's own endpoints appear in the store under its lease.
+# Frozen, the store stops answering: after the remote TTL node-b's
+# endpoint expires and frontend is denied again; healed, it comes back.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/etcd.sh"
 CONFIG=${CONFIG:-$(dirname "$0")/../../configs/billing-api.yaml}
@@ -51,6 +53,7 @@ PY
 
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
 LOG=$TMP/run.log
+REMOTE_TTL=3
 register_instance "$NA" node-a
 # Metrics on node-a's own loopback.
 idg_bg "$NA" node-a run -c "$DIR" --metrics-address 127.0.0.1:9464 \
@@ -58,7 +61,8 @@ idg_bg "$NA" node-a run -c "$DIR" --metrics-address 127.0.0.1:9464 \
 	--kvstore-cert "$TMP/etcd/node-cluster-a-node-a.pem" \
 	--kvstore-key "$TMP/etcd/node-cluster-a-node-a-key.pem" \
 	--kvstore-server-id "spiffe://$TD/etcd/server" \
-	--kvstore-user idgate-cluster-a-node-a --kvstore-password-file "$TMP/pw-a" >"$LOG" 2>&1
+	--kvstore-user idgate-cluster-a-node-a --kvstore-password-file "$TMP/pw-a" \
+	--kvstore-remote-ttl "$REMOTE_TTL" >"$LOG" 2>&1
 RUN_PID=$BG_PID
 
 frontend() { in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080; }
@@ -88,7 +92,7 @@ ls "$TMP/state-node-a/mesh/" | grepq "^kvstore:cluster-a:node-b.yaml$" \
 idg "$NA" node-a identity list | grepq "app=frontend" && ok "identity list has frontend" || not_ok "identity list lacks frontend"
 expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8081 still denied" frontend_8081
 idg "$NA" node-a status >"$TMP/status" 2>&1
-grep -q "^mesh:        store https://127.0.0.1:[0-9]* answers, revision [1-9]" "$TMP/status" \
+grep -q "^mesh:        store https://127.0.0.1:[0-9]* answers ([0-9.]* s ago), revision [1-9]" "$TMP/status" \
 	&& ok "status: the store answers" || not_ok "status: $(grep -A2 mesh: "$TMP/status")"
 grep -q "^             cluster-a: 1 node, 1 endpoint$" "$TMP/status" \
 	&& ok "status: node-b's endpoint counted" || not_ok "status: $(grep -A2 mesh: "$TMP/status")"
@@ -121,13 +125,34 @@ else
 	ok "node-b cannot write node-a's key"
 fi
 
-# The store gone: the daemon says so, and keeps the last read (no
-# fail-closed expiry yet: docs/mesh.md).
-etcd_cluster_stop
-down() { idg "$NA" node-a status 2>&1 | grepq "^mesh:        store unreachable for "; }
-waitfor 15 down && ok "status: the store unreachable" || not_ok "status: $(idg "$NA" node-a status 2>&1 | grep -A1 mesh:)"
-metric idgate_kvstore_connected | grepq " 0$" && ok "metrics: not connected" || not_ok "metrics: $(metric idgate_kvstore_connected)"
-expect pass "store gone: frontend still allowed from the last read" frontend
+# Partition: every member frozen (SIGSTOP: connections hang, as when the
+# store is cut off). Within the remote TTL + 2 s node-b's endpoint
+# expires: frontend is denied, node-a's local flows go on; then healed.
+ms_since() { echo $(((${EPOCHREALTIME/[.,]/} - $1) / 1000)); }
+for p in "${ETCD_PIDS[@]}"; do kill -STOP "$p"; done
+t0=${EPOCHREALTIME/[.,]/}
+# The time to the reload that drops node-b's endpoint, from the log (a
+# probe of a denied flow waits out its own timeout).
+expired() { grep -q "reloaded: generation [0-9]* enforcing (mesh expired)" "$LOG"; }
+if waitfor 15 expired; then
+	d=$(ms_since "$t0")
+	[ "$d" -le $(((REMOTE_TTL + 2) * 1000)) ] && ok "partition: node-b's endpoint expired after $d ms (remote TTL ${REMOTE_TTL} s)" \
+		|| not_ok "partition: expired only after $d ms (remote TTL ${REMOTE_TTL} s + 2 s)"
+else
+	not_ok "partition: no expiry: $(tail -3 "$LOG")"
+fi
+grep -q "mesh: the store has not answered for [0-9.]* s (more than $REMOTE_TTL s): the other nodes' endpoints expire" "$LOG" \
+	&& ok "partition: expiry logged" || not_ok "partition: $(grep mesh: "$LOG" | tail -2)"
+expect fail "partition: frontend -> billing-api:8080 denied" frontend
+expect pass "partition: batch-processor (local config) -> billing-api:8080 still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.11 10.0.0.10 8080
+idg "$NA" node-a status 2>&1 | grepq "^mesh:        store silent for .*: the other nodes' endpoints expired after $REMOTE_TTL s, their traffic is denied" \
+	&& ok "status: expired" || not_ok "status: $(idg "$NA" node-a status 2>&1 | grep -A1 mesh:)"
+awk '$1 == "idgate_kvstore_data_age_seconds" { exit !($2 > '"$REMOTE_TTL"') }' <(in_ns "$NA" curl -s http://127.0.0.1:9464/metrics) \
+	&& ok "metrics: the data's age past the TTL" || not_ok "metrics: $(metric idgate_kvstore_data_age_seconds)"
+for p in "${ETCD_PIDS[@]}"; do kill -CONT "$p"; done
+t0=${EPOCHREALTIME/[.,]/}
+if waitfor 30 allowed_after; then ok "healed: frontend allowed again after $(ms_since "$t0") ms"; else not_ok "healed: frontend still denied: $(tail -3 "$LOG")"; fi
+grep -q "mesh: the store answers again" "$LOG" && ok "healed: logged" || not_ok "healed: $(grep mesh: "$LOG" | tail -2)"
 
 # A clean stop, with the mesh thread joined (under ASan: nothing leaked).
 kill -TERM "$RUN_PID"
