@@ -133,7 +133,7 @@ static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix,
 			continue;
 		snprintf(name, sizeof(name), "kvstore:%s/%s", cluster, node);
 		err = idg_mesh_doc_check(name, (const char *)kvs[i].val, kvs[i].len,
-					 cluster, node, cfg, &d, NULL);
+					 cluster, node, cfg, &d, NULL, NULL);
 		line(ck, !err, "%s/%s's endpoints %s", cluster, node,
 		     err ? "would be refused by this node:" : "would be taken");
 		if (err)
@@ -155,7 +155,7 @@ static void own_doc(struct check *ck, const struct idg_config *cfg,
 	snprintf(name, sizeof(name), "kvstore:%s/%s", node->cluster, node->name);
 	if (!err)
 		err = idg_mesh_doc_check(name, text, len, node->cluster,
-					 node->name, cfg, &d, NULL);
+					 node->name, cfg, &d, NULL, NULL);
 	line(ck, !err, "would publish %zu bytes of endpoints at %sendpoints%s",
 	     len, own, err ? ", which the other nodes would refuse:" : "");
 	if (err)

@@ -204,6 +204,7 @@ static void nodes_free(struct cmd_mesh_node *v, size_t n)
 
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 {
+	struct idg_mesh_claims claims = { 0 };
 	struct cmd_mesh_node *seen;
 	struct idg_mesh_doc *docs = NULL;
 	char **keep = NULL;
@@ -233,7 +234,7 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 			 docs[i].cluster, docs[i].node);
 		err = idg_mesh_doc_check(name, docs[i].text, docs[i].len,
 					 docs[i].cluster, docs[i].node, cfg, &d,
-					 &seen[i].endpoints);
+					 &seen[i].endpoints, &claims);
 		/* Taken over: the document goes, its names stay. */
 		seen[i].cluster = docs[i].cluster;
 		seen[i].node = docs[i].node;
@@ -265,6 +266,7 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 			changed = true;
 	}
 	changed |= remove_others(cm, keep, n_keep);
+	idg_mesh_claims_free(&claims);
 	for (size_t i = 0; i < n_keep; i++)
 		free(keep[i]);
 	free(keep);

@@ -9,6 +9,7 @@
  * another node's endpoint), or one node could stop every other node's
  * reloads.
  */
+#define _GNU_SOURCE /* asprintf */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "util/strmap.h"
 #include "util/util.h"
 
 static int ep_cmp(const void *a, const void *b)
@@ -149,10 +151,91 @@ static void collisions(const struct idg_endpoint *ep, const char *cluster,
 	}
 }
 
+void idg_mesh_claims_free(struct idg_mesh_claims *c)
+{
+	idg_strmap_free(&c->map);
+	for (size_t i = 0; i < c->n_keys; i++)
+		free(c->keys[i]);
+	free(c->keys);
+	for (size_t i = 0; i < c->n_nodes; i++)
+		free(c->nodes[i]);
+	free(c->nodes);
+	memset(c, 0, sizeof(*c));
+}
+
+/* "CLUSTER NAMESPACE/NAME" or "CLUSTER ADDRESS" (k 0 is the name). */
+static char *claim_key(const char *cluster, const struct idg_endpoint *ep,
+		       size_t k)
+{
+	char ip[INET6_ADDRSTRLEN + 8], *s = NULL;
+	int n = k ? asprintf(&s, "%s %s", cluster,
+			     idg_cidr_str(&ep->ips[k - 1], ip, sizeof(ip))) :
+		    asprintf(&s, "%s %s/%s", cluster, ep->namespace, ep->name);
+
+	return n < 0 ? NULL : s;
+}
+
+/* Another document of the same hand-over took a name or address of
+ * cfg's endpoints: said in d. */
+static void claims_check(const struct idg_mesh_claims *c, const char *cluster,
+			 const struct idg_config *cfg, struct idg_diags *d)
+{
+	for (size_t i = 0; i < cfg->n_endpoints; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[i];
+
+		for (size_t k = 0; k <= ep->n_ips; k++) {
+			char *key = claim_key(cluster, ep, k);
+			const size_t *owner = key ? idg_strmap_get(&c->map, key) : NULL;
+
+			if (owner)
+				idg_err(d, k ? ep->ips[k - 1].pos : ep->pos,
+					"endpoint %s/%s: %s is node %s's too, published at the same time",
+					ep->namespace, ep->name,
+					k ? strchr(key, ' ') + 1 : "its name",
+					c->nodes[*owner]);
+			free(key);
+		}
+	}
+}
+
+/* cfg's names and addresses, claimed for node. -ENOMEM. */
+static int claims_add(struct idg_mesh_claims *c, const char *cluster,
+		      const char *node, const struct idg_config *cfg)
+{
+	char **nodes = realloc(c->nodes, (c->n_nodes + 1) * sizeof(*nodes));
+	int err = 0;
+
+	if (!nodes)
+		return -ENOMEM;
+	c->nodes = nodes;
+	if (!(c->nodes[c->n_nodes] = strdup(node)))
+		return -ENOMEM;
+	c->n_nodes++;
+	if (!c->map.slot && idg_strmap_init(&c->map, 64))
+		return -ENOMEM;
+	for (size_t i = 0; !err && i < cfg->n_endpoints; i++)
+		for (size_t k = 0; !err && k <= cfg->endpoints[i].n_ips; k++) {
+			char *key = claim_key(cluster, &cfg->endpoints[i], k);
+			char **keys = key ? realloc(c->keys, (c->n_keys + 1) *
+							     sizeof(*keys)) : NULL;
+			size_t had;
+
+			if (!keys) {
+				free(key);
+				return -ENOMEM;
+			}
+			c->keys = keys;
+			c->keys[c->n_keys++] = key; /* the map borrows it */
+			if (idg_strmap_put(&c->map, key, c->n_nodes - 1, &had) < 0)
+				err = -ENOMEM;
+		}
+	return err;
+}
+
 int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		       const char *cluster, const char *node,
 		       const struct idg_config *local, struct idg_diags *d,
-		       size_t *n_endpoints)
+		       size_t *n_endpoints, struct idg_mesh_claims *claims)
 {
 	const struct idg_node *nd = idg_config_node(local, node);
 	struct idg_config cfg = { 0 };
@@ -197,6 +280,10 @@ int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		self_collisions(&cfg, i, d);
 		collisions(ep, cluster, node, local, d);
 	}
+	if (claims && yaml_ok)
+		claims_check(claims, cluster, &cfg, d);
+	if (claims && d->n_errors == errors && claims_add(claims, cluster, node, &cfg))
+		idg_err(d, pos, "out of memory");
 	cfg_parser_done(&p);
 	if (n_endpoints)
 		*n_endpoints = cfg.n_endpoints;

@@ -16,6 +16,7 @@
 #include <idgate/datapath.h>
 
 #include "diag.h"
+#include "util/strmap.h"
 
 /* Labels Cilium derives from the namespace and the cluster. */
 #define IDG_LABEL_NAMESPACE "io.kubernetes.pod.namespace"
@@ -333,14 +334,27 @@ bool idg_node_name_ok(const char *name);
  * spec.identity, and none takes the name or an address of another
  * node's endpoint in that cluster or of another in the text. -EINVAL
  * with diagnostics at name:LINE:COL; *n_endpoints (may be NULL): how many
- * endpoints the text has.
+ * endpoints the text has. With claims (may be NULL), the names and
+ * addresses of the other documents checked with the same claims are
+ * taken too, and an accepted text's are added.
  */
 int idg_mesh_endpoints_doc(const struct idg_config *cfg, const char *node,
 			   char **text, size_t *len);
+/* The names and addresses the documents of one hand-over took so far
+ * (idg_mesh_doc_check's claims, zeroed at first): a second node's claim
+ * of one is refused, as one of local's would be. */
+struct idg_mesh_claims {
+	struct idg_strmap map; /* "CLUSTER ns/name" | "CLUSTER addr" -> node */
+	char **keys;
+	size_t n_keys;
+	char **nodes;
+	size_t n_nodes;
+};
+void idg_mesh_claims_free(struct idg_mesh_claims *c);
 int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		       const char *cluster, const char *node,
 		       const struct idg_config *local, struct idg_diags *d,
-		       size_t *n_endpoints);
+		       size_t *n_endpoints, struct idg_mesh_claims *claims);
 
 const struct idg_node *idg_config_node(const struct idg_config *cfg,
 				       const char *name);

@@ -24,7 +24,10 @@
 	"spec: {cluster: cluster-a, clusterID: 1, interfaces: {" b_ifaces "}}\n" \
 	"---\n"                                                            \
 	"apiVersion: idgate.io/v1\nkind: Node\nmetadata: {name: node-c}\n"  \
-	"spec: {cluster: cluster-b, clusterID: 2, interfaces: {uplink: eth0}}\n"
+	"spec: {cluster: cluster-b, clusterID: 2, interfaces: {uplink: eth0}}\n" \
+	"---\n"                                                            \
+	"apiVersion: idgate.io/v1\nkind: Node\nmetadata: {name: node-d}\n"  \
+	"spec: {cluster: cluster-a, clusterID: 1, interfaces: {uplink: eth0}}\n"
 #define NODES NODES_WITH("uplink: eth0, endpoints: [wl0]")
 /* As another node sees node-b: no workload interface of its own. */
 #define NODES_REMOTE NODES_WITH("uplink: eth0")
@@ -110,7 +113,7 @@ static void published_endpoints_read_back(void **state)
 	assert_int_equal(len, len2);
 	assert_memory_equal(text, again, len);
 	assert_int_equal(idg_mesh_doc_check("kvstore:cluster-a/node-b", text, len,
-					    "cluster-a", "node-b", &local, &d, &n_eps), 0);
+					    "cluster-a", "node-b", &local, &d, &n_eps, NULL), 0);
 	assert_int_equal(n_eps, 2);
 	assert_int_equal(d.n, 0);
 	full = malloc(sizeof(NODES_REMOTE) + len + 8);
@@ -161,7 +164,7 @@ static void refused(const char *text, const char *cluster, const char *node,
 
 	load_clean(local_yaml, &local);
 	rc = idg_mesh_doc_check("kvstore:x", text, strlen(text), cluster, node,
-				&local, &d, NULL);
+				&local, &d, NULL, NULL);
 	for (size_t i = 0; i < d.n; i++)
 		if (strstr(d.v[i].msg, needle) && (!line || d.v[i].pos.line == line) &&
 		    !strcmp(d.v[i].pos.file, "kvstore:x"))
@@ -182,7 +185,7 @@ static void accepted(const char *text, const char *cluster, const char *node)
 
 	load_clean(local_yaml, &local);
 	if (idg_mesh_doc_check("kvstore:x", text, strlen(text), cluster, node,
-			       &local, &d, NULL)) {
+			       &local, &d, NULL, NULL)) {
 		idg_diags_print(&d, stderr);
 		fail();
 	}
@@ -226,6 +229,44 @@ static void receiver_refuses_what_would_break_its_config(void **state)
 	accepted("", "cluster-a", "node-b");
 }
 
+/* Two nodes of one hand-over claiming one address or name: the second
+ * is refused, as a claim of the local config's would be. */
+static void one_hand_over_claims_once(void **state)
+{
+	struct idg_mesh_claims claims = { 0 };
+	struct idg_config local;
+	struct idg_diags d = { 0 };
+	const char *b = EP("n1", "node-b", "10.0.1.50", "");
+	const char *d_ip = EP("n2", "node-d", "10.0.1.50", "");
+	const char *d_name = EP("n1", "node-d", "10.0.1.60", "");
+	const char *c_ip = EP("n1", "node-c", "10.0.1.50", "");
+
+	(void)state;
+	load_clean(local_yaml, &local);
+	assert_int_equal(idg_mesh_doc_check("kvstore:b", b, strlen(b), "cluster-a",
+					    "node-b", &local, &d, NULL, &claims), 0);
+	assert_int_equal(idg_mesh_doc_check("kvstore:d", d_ip, strlen(d_ip), "cluster-a",
+					    "node-d", &local, &d, NULL, &claims), -EINVAL);
+	assert_int_equal(d.n_errors, 1);
+	assert_non_null(strstr(d.v[0].msg, "10.0.1.50/32 is node node-b's too, published at the same time"));
+	assert_int_equal(d.v[0].pos.line, 4);
+	assert_int_equal(idg_mesh_doc_check("kvstore:d", d_name, strlen(d_name), "cluster-a",
+					    "node-d", &local, &d, NULL, &claims), -EINVAL);
+	assert_int_equal(d.n_errors, 2);
+	assert_non_null(strstr(d.v[1].msg, "its name is node node-b's too"));
+	/* Another cluster's address space, and the refused documents took
+	 * nothing. */
+	assert_int_equal(idg_mesh_doc_check("kvstore:c", c_ip, strlen(c_ip), "cluster-b",
+					    "node-c", &local, &d, NULL, &claims), 0);
+	idg_mesh_claims_free(&claims);
+	/* Without claims, each alone is fine. */
+	assert_int_equal(idg_mesh_doc_check("kvstore:d", d_ip, strlen(d_ip), "cluster-a",
+					    "node-d", &local, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_errors, 2);
+	idg_diags_free(&d);
+	idg_config_free(&local);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +274,7 @@ int main(void)
 		cmocka_unit_test(no_endpoints_is_empty_text),
 		cmocka_unit_test(receiver_refuses_what_is_not_the_nodes_own),
 		cmocka_unit_test(receiver_refuses_what_would_break_its_config),
+		cmocka_unit_test(one_hand_over_claims_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
