@@ -160,6 +160,8 @@ struct cmd_mesh_node {
 	char *cluster, *node;
 	size_t endpoints;
 	bool refused;
+	bool file;  /* its document is in the mesh directory */
+	bool seen;  /* in the hand-over being applied */
 };
 struct cmd_mesh {
 	bool on;

@@ -8,7 +8,6 @@
  * written (and one written before is removed): nothing of a node is
  * trusted beyond what it may publish.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -167,32 +166,6 @@ static int doc_path(const struct cmd_mesh *cm, const struct idg_mesh_doc *doc,
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* Files of dir that no accepted document has: removed. */
-static bool remove_others(const struct cmd_mesh *cm, char *const *keep,
-			  size_t n_keep)
-{
-	struct dirent *e;
-	bool changed = false;
-	DIR *dh = opendir(cm->dir);
-
-	while (dh && (e = readdir(dh))) {
-		char path[PATH_MAX];
-		bool kept = false;
-
-		if (strncmp(e->d_name, MESH_FILE_PREFIX, strlen(MESH_FILE_PREFIX)))
-			continue;
-		if (idg_path_join(path, sizeof(path), cm->dir, e->d_name))
-			continue;
-		for (size_t i = 0; i < n_keep && !kept; i++)
-			kept = !strcmp(keep[i], path);
-		if (!kept && !unlink(path))
-			changed = true;
-	}
-	if (dh)
-		closedir(dh);
-	return changed;
-}
-
 static void nodes_free(struct cmd_mesh_node *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++) {
@@ -202,84 +175,137 @@ static void nodes_free(struct cmd_mesh_node *v, size_t n)
 	free(v);
 }
 
+static struct cmd_mesh_node *node_find(struct cmd_mesh *cm, const char *cluster,
+				       const char *node)
+{
+	for (size_t i = 0; i < cm->n_nodes; i++)
+		if (!strcmp(cm->nodes[i].cluster, cluster) &&
+		    !strcmp(cm->nodes[i].node, node))
+			return &cm->nodes[i];
+	return NULL;
+}
+
+/* The entry of a document's node, made when new (names taken over). */
+static struct cmd_mesh_node *node_get(struct cmd_mesh *cm, struct idg_mesh_doc *doc)
+{
+	struct cmd_mesh_node *e = node_find(cm, doc->cluster, doc->node), *v;
+
+	if (e)
+		return e;
+	v = realloc(cm->nodes, (cm->n_nodes + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	cm->nodes = v;
+	e = &cm->nodes[cm->n_nodes++];
+	*e = (struct cmd_mesh_node){ .cluster = doc->cluster, .node = doc->node };
+	doc->cluster = doc->node = NULL;
+	return e;
+}
+
+/* Its file gone, if it had one: true when one was removed. */
+static bool file_drop(const struct cmd_mesh *cm, struct cmd_mesh_node *e)
+{
+	char path[PATH_MAX];
+	struct idg_mesh_doc name = { .cluster = e->cluster, .node = e->node };
+	bool had = e->file;
+
+	e->file = false;
+	return had && !doc_path(cm, &name, path, sizeof(path)) && !unlink(path);
+}
+
+/* Removes entry e (its file first). */
+static bool node_remove(struct cmd_mesh *cm, struct cmd_mesh_node *e)
+{
+	bool changed = file_drop(cm, e);
+
+	free(e->cluster);
+	free(e->node);
+	*e = cm->nodes[--cm->n_nodes];
+	return changed;
+}
+
+/* One node's document: checked, then written, or refused (and a file
+ * of an earlier version removed). True when the directory changed. */
+static bool doc_apply(struct cmd_mesh *cm, struct cmd_mesh_node *e,
+		      const struct idg_mesh_doc *doc, const struct idg_config *cfg,
+		      struct idg_mesh_claims *claims)
+{
+	struct idg_diags d = { 0 };
+	char name[600], path[PATH_MAX];
+	int err;
+
+	snprintf(name, sizeof(name), MESH_FILE_PREFIX "%s/%s", e->cluster, e->node);
+	err = idg_mesh_doc_check(name, doc->text, doc->len, e->cluster, e->node,
+				 cfg, &d, &e->endpoints, claims);
+	if (!err)
+		err = doc_path(cm, &(struct idg_mesh_doc){ .cluster = e->cluster,
+							    .node = e->node },
+			       path, sizeof(path));
+	e->refused = err != 0;
+	if (err) {
+		printf("idgate run: mesh: %s/%s's endpoints refused:\n", e->cluster,
+		       e->node);
+		idg_diags_print(&d, stdout);
+		idg_diags_free(&d);
+		return file_drop(cm, e);
+	}
+	idg_diags_free(&d);
+	if (e->file && idg_file_holds(path, doc->text, doc->len))
+		return false;
+	err = idg_file_replace_buf(path, 0600, doc->text, doc->len);
+	if (err) {
+		fprintf(stderr, "idgate run: mesh: %s: %s\n", path, strerror(-err));
+		return file_drop(cm, e);
+	}
+	e->file = true;
+	return true;
+}
+
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 {
 	struct idg_mesh_claims claims = { 0 };
-	struct cmd_mesh_node *seen;
 	struct idg_mesh_doc *docs = NULL;
-	char **keep = NULL;
-	size_t n = 0, n_keep = 0;
-	bool changed = false;
+	bool changed = false, full = false;
+	size_t n = 0;
 
-	if (!cm->on || !idg_mesh_take(&cm->m, &docs, &n))
+	if (!cm->on || !idg_mesh_take(&cm->m, &docs, &n, &full))
 		return false;
 	if (cm->expired)
 		printf("idgate run: mesh: the store answers again: the other nodes' endpoints are read anew\n");
 	cm->expired = false;
 	cm->resync_asked = false;
-	keep = calloc(n + 1, sizeof(*keep));
-	seen = calloc(n + 1, sizeof(*seen));
-	if (!keep || !seen) {
-		free(keep);
-		free(seen);
-		idg_mesh_docs_free(docs, n);
-		return false;
-	}
+	for (size_t i = 0; i < cm->n_nodes; i++)
+		cm->nodes[i].seen = false;
 	for (size_t i = 0; i < n; i++) {
-		struct idg_diags d = { 0 };
-		char name[600], path[PATH_MAX];
-		int err;
+		struct cmd_mesh_node *e;
 
-		snprintf(name, sizeof(name), MESH_FILE_PREFIX "%s/%s",
-			 docs[i].cluster, docs[i].node);
-		err = idg_mesh_doc_check(name, docs[i].text, docs[i].len,
-					 docs[i].cluster, docs[i].node, cfg, &d,
-					 &seen[i].endpoints, &claims);
-		/* Taken over: the document goes, its names stay. */
-		seen[i].cluster = docs[i].cluster;
-		seen[i].node = docs[i].node;
-		docs[i].cluster = docs[i].node = NULL;
-		seen[i].refused = err != 0;
-		if (!err)
-			err = doc_path(cm, &(struct idg_mesh_doc){
-				.cluster = seen[i].cluster, .node = seen[i].node },
-				path, sizeof(path));
-		if (err) {
-			seen[i].refused = true;
-			printf("idgate run: mesh: %s/%s's endpoints refused:\n",
-			       seen[i].cluster, seen[i].node);
-			idg_diags_print(&d, stdout);
-			idg_diags_free(&d);
+		if (!docs[i].text) {
+			e = node_find(cm, docs[i].cluster, docs[i].node);
+			if (e)
+				changed |= node_remove(cm, e);
 			continue;
 		}
-		idg_diags_free(&d);
-		keep[n_keep] = strdup(path);
-		if (!keep[n_keep])
-			continue;
-		n_keep++;
-		if (idg_file_holds(path, docs[i].text, docs[i].len))
-			continue;
-		err = idg_file_replace_buf(path, 0600, docs[i].text, docs[i].len);
-		if (err)
-			fprintf(stderr, "idgate run: mesh: %s: %s\n", path, strerror(-err));
-		else
-			changed = true;
+		e = node_get(cm, &docs[i]);
+		if (!e)
+			continue; /* out of memory: the next hand-over */
+		e->seen = true;
+		changed |= doc_apply(cm, e, &docs[i], cfg, &claims);
 	}
-	changed |= remove_others(cm, keep, n_keep);
+	/* The whole set: nodes it lacks are gone. */
+	for (size_t i = 0; full && i < cm->n_nodes;)
+		if (!cm->nodes[i].seen)
+			changed |= node_remove(cm, &cm->nodes[i]);
+		else
+			i++;
 	idg_mesh_claims_free(&claims);
-	for (size_t i = 0; i < n_keep; i++)
-		free(keep[i]);
-	free(keep);
 	idg_mesh_docs_free(docs, n);
-	nodes_free(cm->nodes, cm->n_nodes);
-	cm->nodes = seen;
-	cm->n_nodes = n;
 	return changed;
 }
 
 bool cmd_mesh_expire(struct cmd_mesh *cm)
 {
 	struct idg_mesh_health h;
+	bool changed = false;
 
 	if (!cm->on)
 		return false;
@@ -301,10 +327,12 @@ bool cmd_mesh_expire(struct cmd_mesh *cm)
 	cm->expired = true;
 	printf("idgate run: mesh: the store has not answered for %.1f s (more than %.0f s): the other nodes' endpoints expire; their traffic is denied until it answers again\n",
 	       h.age_s, cm->remote_ttl_s);
+	for (size_t i = 0; i < cm->n_nodes; i++)
+		changed |= file_drop(cm, &cm->nodes[i]);
 	nodes_free(cm->nodes, cm->n_nodes);
 	cm->nodes = NULL;
 	cm->n_nodes = 0;
-	return remove_others(cm, NULL, 0);
+	return changed;
 }
 
 static struct json_object *cluster_json(struct json_object *clusters,

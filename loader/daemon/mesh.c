@@ -34,9 +34,6 @@ struct work {
 	size_t published_len;
 	char pfx[512];   /* PREFIX/clusters/ */
 	char own[1100];  /* PREFIX/clusters/CLUSTER/NODE/endpoints */
-	struct idg_mesh_doc *docs;
-	size_t n_docs;
-	bool dirty;
 };
 
 void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n)
@@ -98,102 +95,88 @@ static bool doc_key(const struct work *k, const char *key, char **cluster,
 	return true;
 }
 
-/* A document put (text) or deleted (NULL) in the working set. */
-static int work_set(struct work *k, const char *key, const uint8_t *text,
-		    size_t len)
+static void wake(struct idg_mesh *m)
 {
+	uint64_t one = 1;
+
+	/* Full only when the main loop is ~2^64 wake-ups behind. */
+	if (write(m->efd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* text (len bytes, NULL: gone) as the pending document of (cluster,
+ * node), both taken over; under m->mu. */
+static int pending_put(struct idg_mesh *m, char *cluster, char *node,
+		       const uint8_t *text, size_t len)
+{
+	struct idg_mesh_doc *d = NULL;
+	char *copy = NULL;
+
+	if (text) {
+		copy = malloc(len + 1);
+		if (!copy)
+			goto nomem;
+		memcpy(copy, text, len);
+		copy[len] = '\0';
+	}
+	for (size_t i = 0; i < m->n_docs && !d; i++)
+		if (!strcmp(m->docs[i].cluster, cluster) &&
+		    !strcmp(m->docs[i].node, node))
+			d = &m->docs[i];
+	if (d) {
+		free(cluster);
+		free(node);
+	} else {
+		struct idg_mesh_doc *v = realloc(m->docs, (m->n_docs + 1) * sizeof(*v));
+
+		if (!v)
+			goto nomem;
+		m->docs = v;
+		d = &m->docs[m->n_docs++];
+		*d = (struct idg_mesh_doc){ .cluster = cluster, .node = node };
+	}
+	free(d->text);
+	d->text = copy;
+	d->len = copy ? len : 0;
+	m->docs_new = true;
+	return 0;
+nomem:
+	free(copy);
+	free(cluster);
+	free(node);
+	return -ENOMEM;
+}
+
+/* One key of the store, put (text) or deleted (NULL), into what the main
+ * loop takes next. Other keys and this node's own are not documents. */
+static int doc_event(struct work *k, const char *key, const uint8_t *text,
+		     size_t len)
+{
+	struct idg_mesh *m = k->m;
 	char *cluster, *node;
-	size_t i;
+	int err;
 
 	if (!doc_key(k, key, &cluster, &node))
 		return 0;
-	if (!strcmp(cluster, k->m->cfg.cluster) && !strcmp(node, k->m->cfg.node)) {
+	if (!strcmp(cluster, m->cfg.cluster) && !strcmp(node, m->cfg.node)) {
 		free(cluster);
 		free(node);
-		return 0; /* our own */
-	}
-	for (i = 0; i < k->n_docs; i++)
-		if (!strcmp(k->docs[i].cluster, cluster) &&
-		    !strcmp(k->docs[i].node, node))
-			break;
-	if (i < k->n_docs) {
-		free(cluster);
-		free(node);
-		free(k->docs[i].text);
-		k->docs[i].text = NULL;
-		if (!text) {
-			free(k->docs[i].cluster);
-			free(k->docs[i].node);
-			k->docs[i] = k->docs[--k->n_docs];
-			k->dirty = true;
-			return 0;
-		}
-	} else {
-		struct idg_mesh_doc *v;
-
-		if (!text) {
-			free(cluster);
-			free(node);
-			return 0;
-		}
-		v = realloc(k->docs, (k->n_docs + 1) * sizeof(*v));
-		if (!v) {
-			free(cluster);
-			free(node);
-			return -ENOMEM;
-		}
-		k->docs = v;
-		k->docs[i = k->n_docs++] = (struct idg_mesh_doc){
-			.cluster = cluster, .node = node };
-	}
-	k->docs[i].text = malloc(len + 1);
-	if (!k->docs[i].text)
-		return -ENOMEM;
-	memcpy(k->docs[i].text, text, len);
-	k->docs[i].text[len] = '\0';
-	k->docs[i].len = len;
-	k->dirty = true;
-	return 0;
-}
-
-/* The working set to the main loop, as a copy. */
-static int hand_over(struct work *k)
-{
-	struct idg_mesh *m = k->m;
-	struct idg_mesh_doc *v = calloc(k->n_docs + 1, sizeof(*v));
-	uint64_t one = 1;
-
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < k->n_docs; i++) {
-		v[i].cluster = strdup(k->docs[i].cluster);
-		v[i].node = strdup(k->docs[i].node);
-		v[i].text = malloc(k->docs[i].len + 1);
-		if (!v[i].cluster || !v[i].node || !v[i].text) {
-			idg_mesh_docs_free(v, i + 1);
-			return -ENOMEM;
-		}
-		memcpy(v[i].text, k->docs[i].text, k->docs[i].len + 1);
-		v[i].len = k->docs[i].len;
+		return 0;
 	}
 	pthread_mutex_lock(&m->mu);
-	idg_mesh_docs_free(m->docs, m->n_docs);
-	m->docs = v;
-	m->n_docs = k->n_docs;
-	m->docs_new = true;
+	err = pending_put(m, cluster, node, text, len);
 	pthread_mutex_unlock(&m->mu);
-	k->dirty = false;
-	if (write(m->efd, &one, sizeof(one)) < 0)
-		return -errno;
-	return 0;
+	if (!err)
+		wake(m);
+	return err;
 }
 
 static int on_event(const struct idg_etcd_event *ev, void *arg)
 {
 	struct work *k = arg;
 
-	return work_set(k, ev->kv.key,
-			ev->type == IDG_ETCD_PUT ? ev->kv.val : NULL, ev->kv.len);
+	return doc_event(k, ev->kv.key,
+			 ev->type == IDG_ETCD_PUT ? ev->kv.val : NULL, ev->kv.len);
 }
 
 static void disconnect(struct work *k, const char *why)
@@ -211,9 +194,12 @@ static void disconnect(struct work *k, const char *why)
 	k->published = NULL;
 }
 
-/* Every node's documents as of one revision, and a watch from there. */
+/* Every node's documents as of one revision, handed over as the whole
+ * set (the main loop drops what it has that the set lacks), and a watch
+ * from there. */
 static int resync(struct work *k)
 {
+	struct idg_mesh *m = k->m;
 	struct idg_etcd_kv *kvs = NULL;
 	size_t n = 0;
 	int64_t rev = 0;
@@ -224,20 +210,20 @@ static int resync(struct work *k)
 	err = idg_etcd_get_prefix(k->e, k->pfx, &kvs, &n, &rev);
 	if (err)
 		return err;
-	idg_mesh_docs_free(k->docs, k->n_docs);
-	k->docs = NULL;
-	k->n_docs = 0;
+	pthread_mutex_lock(&m->mu);
+	idg_mesh_docs_free(m->docs, m->n_docs);
+	m->docs = NULL;
+	m->n_docs = 0;
+	m->full = true;
+	m->docs_new = true;
+	m->rev = rev;
+	pthread_mutex_unlock(&m->mu);
 	for (size_t i = 0; !err && i < n; i++)
-		err = work_set(k, kvs[i].key, kvs[i].val, kvs[i].len);
+		err = doc_event(k, kvs[i].key, kvs[i].val, kvs[i].len);
 	idg_etcd_kvs_free(kvs, n);
-	k->dirty = true;
+	wake(m);
 	if (!err)
 		err = idg_etcd_watch_open(k->e, k->pfx, rev + 1, &k->w);
-	if (!err) {
-		pthread_mutex_lock(&k->m->mu);
-		k->m->rev = rev;
-		pthread_mutex_unlock(&k->m->mu);
-	}
 	return err;
 }
 
@@ -268,9 +254,8 @@ static int connect_store(struct work *k)
 	snprintf(m->endpoint, sizeof(m->endpoint), "%s", idg_etcd_endpoint(k->e));
 	pthread_mutex_unlock(&m->mu);
 	status(m, true, NULL);
-	printf("idgate run: mesh: connected to %s, revision %lld, %zu other node%s publishing endpoints\n",
-	       idg_etcd_endpoint(k->e), (long long)m->rev, k->n_docs,
-	       k->n_docs == 1 ? "" : "s");
+	printf("idgate run: mesh: connected to %s, revision %lld\n",
+	       idg_etcd_endpoint(k->e), (long long)m->rev);
 	return 0;
 }
 
@@ -328,8 +313,6 @@ static int step(struct work *k)
 	/* History compacted past the watch: read everything again. */
 	if (err == -ESTALE)
 		err = resync(k);
-	if (!err && k->dirty)
-		err = hand_over(k);
 	if (!err) {
 		int64_t seen = idg_etcd_watch_next_rev(k->w) - 1;
 
@@ -371,7 +354,6 @@ static void *mesh_main(void *arg)
 					       idg_etcd_error(k.e) : strerror(-err));
 	}
 	disconnect(&k, "stopping");
-	idg_mesh_docs_free(k.docs, k.n_docs);
 	return NULL;
 }
 
@@ -401,7 +383,8 @@ int idg_mesh_fd(const struct idg_mesh *m)
 	return m->started ? m->efd : -1;
 }
 
-bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n)
+bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n,
+		   bool *full)
 {
 	uint64_t v;
 	bool got;
@@ -412,10 +395,12 @@ bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n)
 	got = m->docs_new;
 	*docs = got ? m->docs : NULL;
 	*n = got ? m->n_docs : 0;
+	*full = got && m->full;
 	if (got) {
 		m->docs = NULL;
 		m->n_docs = 0;
 		m->docs_new = false;
+		m->full = false;
 	}
 	pthread_mutex_unlock(&m->mu);
 	return got;

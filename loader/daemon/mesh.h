@@ -27,7 +27,8 @@ struct idg_mesh_cfg {
 	double contact_s;
 };
 
-/* Another node's published endpoints, as the store holds them. */
+/* Another node's published endpoints, as the store holds them; text
+ * NULL: withdrawn (its key deleted or its lease run out). */
 struct idg_mesh_doc {
 	char *cluster, *node;
 	char *text;
@@ -41,9 +42,12 @@ struct idg_mesh {
 	volatile int stop;
 	int efd; /* eventfd: the other nodes' documents changed */
 	pthread_mutex_t mu;
-	/* Under mu: */
-	struct idg_mesh_doc *docs; /* the store's view, when changed */
+	/* Under mu: the documents changed since the main loop last took
+	 * them, one per node (the latest); full: they are the whole set
+	 * (a resync), the ones missing from it are gone. */
+	struct idg_mesh_doc *docs;
 	size_t n_docs;
+	bool full;
 	bool docs_new;
 	bool resync;               /* hand every document over again */
 	char *pub;                 /* to publish; NULL: nothing new */
@@ -72,9 +76,11 @@ void idg_mesh_health(struct idg_mesh *m, struct idg_mesh_health *h);
 
 int idg_mesh_start(struct idg_mesh *m, const struct idg_mesh_cfg *c);
 int idg_mesh_fd(const struct idg_mesh *m);
-/* The other nodes' documents if they changed since the last take (true;
- * the caller frees them), after draining the eventfd. */
-bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n);
+/* The other nodes' documents changed since the last take (true; the
+ * caller frees them), after draining the eventfd. *full: they are every
+ * document there is. */
+bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n,
+		   bool *full);
 void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n);
 /* This node's endpoints (idg_mesh_endpoints_doc), to be in the store;
  * the same text again is no write. */
