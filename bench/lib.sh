@@ -102,6 +102,44 @@ print(json.dumps({"bench": b, "variant": v, "n": None if n == "null" else int(n)
 EOF
 }
 
+# The propagation probe (bench/tools/udpprobe.py), for benches that time
+# a verdict's change: after rig_up, probe_start sends one UDP datagram
+# from PROBE to SERVER:$PORT every $INTERVAL_US (the caller's variables,
+# as UDPPROBE, QUIET_MS and FLIP_MS) and starts the receiver in the DUT,
+# which answers ask's commands ("arm MS", "quiet MS", ...).
+probe_start() {
+	# Real-time priority: other jobs on this 2-core VM would otherwise
+	# stretch the probe interval (and the resolution) by whole
+	# scheduler slices.
+	bg "$GEN" chrt -f 10 python3 "$UDPPROBE" send --src "$PROBE" --dst "$SERVER" --port "$PORT" --interval-us "$INTERVAL_US"
+	SENDER_OUT=$BG_OUT SENDER_PID=$BG_PID
+	coproc RECV { exec nsenter --net="/run/netns/$DUT" python3 "$UDPPROBE" recv --bind "$SERVER" --port "$PORT" 2>"$TMP/recv.err"; }
+	PIDS+=("$RECV_PID")
+	RECV_IN=${RECV[1]} RECV_OUT=${RECV[0]}
+	read -t 5 -r ANSWER <&"$RECV_OUT" || ANSWER=
+	[ "$ANSWER" = ready ] || die "receiver did not start: $(cat "$TMP/recv.err")"
+	grep -q ready "$SENDER_OUT" 2>/dev/null || sleep 0.5
+	grep -q ready "$SENDER_OUT" || die "sender did not start: $(cat "$SENDER_OUT")"
+}
+
+# ask LINE TIMEOUT_S: one command to the receiver, its answer in ANSWER.
+# (Not a $(...) function: the coprocess's descriptors stay in this shell.)
+ask() {
+	echo "$1" >&"$RECV_IN"
+	read -t "$2" -r ANSWER <&"$RECV_OUT" || die "no answer from the receiver to '$1': $(cat "$TMP/recv.err")"
+}
+
+# denied: until the receiver has heard nothing for QUIET_MS, at most
+# FLIP_MS.
+denied() {
+	local t_end=$((SECONDS + FLIP_MS / 1000))
+	while :; do
+		ask "quiet $QUIET_MS" 5
+		[ "$ANSWER" = quiet ] && return 0
+		[ "$SECONDS" -lt "$t_end" ] || return 1
+	done
+}
+
 # The rig. Offloads stay at the veth defaults (TSO/GSO/GRO on), as a
 # real deployment would have them.
 rig_up() {

@@ -46,36 +46,9 @@ for t in iptables-restore iptables-legacy-restore nft python3 chrt; do
 	command -v "$t" >/dev/null || die "$t not installed"
 done
 
-# ask LINE TIMEOUT_S: one command to the receiver, its answer in ANSWER.
-# (Not a $(...) function: the coprocess's descriptors stay in this shell.)
-ask() {
-	echo "$1" >&"$RECV_IN"
-	read -t "$2" -r ANSWER <&"$RECV_OUT" || die "no answer from the receiver to '$1': $(cat "$TMP/recv.err")"
-}
-
-# denied: until the receiver has heard nothing for QUIET_MS, at most ~10 s.
-denied() {
-	local t_end=$((SECONDS + FLIP_MS / 1000))
-	while :; do
-		ask "quiet $QUIET_MS" 5
-		[ "$ANSWER" = quiet ] && return 0
-		[ "$SECONDS" -lt "$t_end" ] || return 1
-	done
-}
-
 rig_up
 
-# Real-time priority: other jobs on this 2-core VM would otherwise stretch
-# the probe interval (and the resolution) by whole scheduler slices.
-bg "$GEN" chrt -f 10 python3 "$UDPPROBE" send --src "$PROBE" --dst "$SERVER" --port $PORT --interval-us $INTERVAL_US
-SENDER_OUT=$BG_OUT SENDER_PID=$BG_PID
-coproc RECV { exec nsenter --net="/run/netns/$DUT" python3 "$UDPPROBE" recv --bind "$SERVER" --port $PORT 2>"$TMP/recv.err"; }
-PIDS+=("$RECV_PID")
-RECV_IN=${RECV[1]} RECV_OUT=${RECV[0]}
-read -t 5 -r ANSWER <&"$RECV_OUT" || ANSWER=
-[ "$ANSWER" = ready ] || die "receiver did not start: $(cat "$TMP/recv.err")"
-grep -q ready "$SENDER_OUT" 2>/dev/null || sleep 0.5
-grep -q ready "$SENDER_OUT" || die "sender did not start: $(cat "$SENDER_OUT")"
+probe_start
 
 # With no filter yet every datagram arrives: the probe's real rate.
 ask "quiet 1000" 5

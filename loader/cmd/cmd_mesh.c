@@ -252,7 +252,9 @@ static bool doc_apply(struct cmd_mesh *cm, struct cmd_mesh_node *e,
 	idg_diags_free(&d);
 	if (e->file && idg_file_holds(path, doc->text, doc->len))
 		return false;
-	err = idg_file_replace_buf(path, 0600, doc->text, doc->len);
+	/* Not synced: the directory is emptied at every start, and only this
+	 * thread reads it, after the write. */
+	err = idg_file_rewrite(path, 0600, doc->text, doc->len);
 	if (err) {
 		fprintf(stderr, "idgate run: mesh: %s: %s\n", path, strerror(-err));
 		return file_drop(cm, e);
@@ -263,13 +265,21 @@ static bool doc_apply(struct cmd_mesh *cm, struct cmd_mesh_node *e,
 
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 {
-	struct idg_mesh_claims claims = { 0 };
+	struct idg_mesh_claims claims;
 	struct idg_mesh_doc *docs = NULL;
 	bool changed = false, full = false;
 	size_t n = 0;
 
 	if (!cm->on || !idg_mesh_take(&cm->m, &docs, &n, &full))
 		return false;
+	/* Once per hand-over: the running config's names and addresses,
+	 * which each document taken replaces its node's of. */
+	if (idg_mesh_claims_init(&claims, cfg)) {
+		fprintf(stderr, "idgate run: mesh: out of memory; every document is read again\n");
+		idg_mesh_docs_free(docs, n);
+		idg_mesh_resync(&cm->m);
+		return false;
+	}
 	if (cm->expired)
 		printf("idgate run: mesh: the store answers again: the other nodes' endpoints are read anew\n");
 	cm->expired = false;

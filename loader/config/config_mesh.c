@@ -91,15 +91,6 @@ int idg_mesh_endpoints_doc(const struct idg_config *cfg, const char *node,
 	return 0;
 }
 
-/* The cluster of an endpoint of cfg: its node's. */
-static const char *ep_cluster(const struct idg_config *cfg,
-			      const struct idg_endpoint *ep)
-{
-	const struct idg_node *nd = idg_config_node(cfg, ep->node);
-
-	return nd && nd->cluster ? nd->cluster : "";
-}
-
 /* Two endpoints of one document with one name or address. */
 static void self_collisions(const struct idg_config *cfg, size_t i,
 			    struct idg_diags *d)
@@ -120,34 +111,6 @@ static void self_collisions(const struct idg_config *cfg, size_t i,
 						"address %s of endpoint %s/%s is endpoint %s/%s's too",
 						idg_cidr_str(&ep->ips[a], ip, sizeof(ip)),
 						ep->namespace, ep->name, o->namespace, o->name);
-	}
-}
-
-/* Does ep (of node, in cluster) take a name or an address of an endpoint
- * of local's that another node has? */
-static void collisions(const struct idg_endpoint *ep, const char *cluster,
-		       const char *node, const struct idg_config *local,
-		       struct idg_diags *d)
-{
-	char ip[INET6_ADDRSTRLEN + 8];
-
-	for (size_t i = 0; i < local->n_endpoints; i++) {
-		const struct idg_endpoint *o = &local->endpoints[i];
-
-		if (!strcmp(o->node, node) || strcmp(ep_cluster(local, o), cluster))
-			continue;
-		if (!strcmp(o->namespace, ep->namespace) && !strcmp(o->name, ep->name))
-			idg_err(d, ep->pos,
-				"endpoint %s/%s of node %s: cluster %s has an endpoint of that name on node %s",
-				ep->namespace, ep->name, node, cluster, o->node);
-		for (size_t a = 0; a < ep->n_ips; a++)
-			for (size_t b = 0; b < o->n_ips; b++)
-				if (idg_cidr_equal(&ep->ips[a], &o->ips[b]))
-					idg_err(d, ep->ips[a].pos,
-						"endpoint %s/%s of node %s: address %s is endpoint %s/%s's of node %s",
-						ep->namespace, ep->name, node,
-						idg_cidr_str(&ep->ips[a], ip, sizeof(ip)),
-						o->namespace, o->name, o->node);
 	}
 }
 
@@ -175,10 +138,89 @@ static char *claim_key(const char *cluster, const struct idg_endpoint *ep,
 	return n < 0 ? NULL : s;
 }
 
-/* Another document of the same hand-over took a name or address of
- * cfg's endpoints: said in d. */
+/* The index of node in c->nodes, added when new; -ENOMEM. */
+static long claims_node(struct idg_mesh_claims *c, const char *node)
+{
+	char **v;
+
+	for (size_t i = c->n_nodes; i-- > 0;)
+		if (!strcmp(c->nodes[i], node))
+			return (long)i;
+	v = realloc(c->nodes, (c->n_nodes + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	c->nodes = v;
+	if (!(c->nodes[c->n_nodes] = strdup(node)))
+		return -ENOMEM;
+	return (long)c->n_nodes++;
+}
+
+/* Endpoint ep's name and addresses in cluster, claimed by node owner
+ * (an index of c->nodes); one a claim already has keeps its owner. */
+static int claims_put(struct idg_mesh_claims *c, const char *cluster,
+		      const struct idg_endpoint *ep, size_t owner)
+{
+	for (size_t k = 0; k <= ep->n_ips; k++) {
+		char *key = claim_key(cluster, ep, k);
+		char **keys = key ? realloc(c->keys, (c->n_keys + 1) * sizeof(*keys)) : NULL;
+		size_t had;
+		int res;
+
+		if (!keys) {
+			free(key);
+			return -ENOMEM;
+		}
+		c->keys = keys;
+		res = idg_strmap_put(&c->map, key, owner, &had);
+		if (res < 0) {
+			free(key);
+			return -ENOMEM;
+		}
+		if (res)
+			c->keys[c->n_keys++] = key; /* the map borrows it */
+		else
+			free(key);
+	}
+	return 0;
+}
+
+int idg_mesh_claims_init(struct idg_mesh_claims *c, const struct idg_config *cfg)
+{
+	struct idg_strmap clusters = { 0 }; /* node name -> index of cfg->nodes */
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	err = idg_strmap_init(&c->map, 2 * cfg->n_endpoints + 64) ?:
+	      idg_strmap_init(&clusters, cfg->n_nodes + 1);
+	for (size_t i = 0; !err && i < cfg->n_nodes; i++) {
+		size_t had;
+
+		if (cfg->nodes[i].name &&
+		    idg_strmap_put(&clusters, cfg->nodes[i].name, i, &had) < 0)
+			err = -ENOMEM;
+	}
+	for (size_t i = 0; !err && i < cfg->n_endpoints; i++) {
+		const struct idg_endpoint *ep = &cfg->endpoints[i];
+		const size_t *ni = ep->node ? idg_strmap_get(&clusters, ep->node) : NULL;
+		const char *cluster = ni ? cfg->nodes[*ni].cluster : NULL;
+		long owner;
+
+		if (!cluster)
+			continue;
+		owner = claims_node(c, ep->node);
+		err = owner < 0 ? (int)owner : claims_put(c, cluster, ep, (size_t)owner);
+	}
+	idg_strmap_free(&clusters);
+	if (err)
+		idg_mesh_claims_free(c);
+	return err;
+}
+
+/* Names and addresses of cfg (node's, in cluster) that another node has
+ * claimed: said in d. */
 static void claims_check(const struct idg_mesh_claims *c, const char *cluster,
-			 const struct idg_config *cfg, struct idg_diags *d)
+			 const char *node, const struct idg_config *cfg,
+			 struct idg_diags *d)
 {
 	for (size_t i = 0; i < cfg->n_endpoints; i++) {
 		const struct idg_endpoint *ep = &cfg->endpoints[i];
@@ -187,48 +229,42 @@ static void claims_check(const struct idg_mesh_claims *c, const char *cluster,
 			char *key = claim_key(cluster, ep, k);
 			const size_t *owner = key ? idg_strmap_get(&c->map, key) : NULL;
 
-			if (owner)
+			if (owner && strcmp(c->nodes[*owner], node))
 				idg_err(d, k ? ep->ips[k - 1].pos : ep->pos,
-					"endpoint %s/%s: %s is node %s's too, published at the same time",
-					ep->namespace, ep->name,
-					k ? strchr(key, ' ') + 1 : "its name",
+					"endpoint %s/%s of node %s: %s%s is node %s's",
+					ep->namespace, ep->name, node,
+					k ? "address " : "its name",
+					k ? strchr(key, ' ') + 1 : "",
 					c->nodes[*owner]);
 			free(key);
 		}
 	}
 }
 
-/* cfg's names and addresses, claimed for node. -ENOMEM. */
-static int claims_add(struct idg_mesh_claims *c, const char *cluster,
-		      const char *node, const struct idg_config *cfg)
+/* node's claims replaced by cfg's names and addresses. -ENOMEM. */
+static int claims_take(struct idg_mesh_claims *c, const char *cluster,
+		       const char *node, const struct idg_config *cfg)
 {
-	char **nodes = realloc(c->nodes, (c->n_nodes + 1) * sizeof(*nodes));
-	int err = 0;
+	long owner = claims_node(c, node);
+	size_t w = 0;
+	int err = owner < 0 ? (int)owner : 0;
 
-	if (!nodes)
-		return -ENOMEM;
-	c->nodes = nodes;
-	if (!(c->nodes[c->n_nodes] = strdup(node)))
-		return -ENOMEM;
-	c->n_nodes++;
-	if (!c->map.slot && idg_strmap_init(&c->map, 64))
-		return -ENOMEM;
-	for (size_t i = 0; !err && i < cfg->n_endpoints; i++)
-		for (size_t k = 0; !err && k <= cfg->endpoints[i].n_ips; k++) {
-			char *key = claim_key(cluster, &cfg->endpoints[i], k);
-			char **keys = key ? realloc(c->keys, (c->n_keys + 1) *
-							     sizeof(*keys)) : NULL;
-			size_t had;
+	/* What node claimed before (its earlier document, as the local
+	 * config has it) is released first. */
+	for (size_t i = 0; !err && i < c->n_keys; i++) {
+		const size_t *o = idg_strmap_get(&c->map, c->keys[i]);
 
-			if (!keys) {
-				free(key);
-				return -ENOMEM;
-			}
-			c->keys = keys;
-			c->keys[c->n_keys++] = key; /* the map borrows it */
-			if (idg_strmap_put(&c->map, key, c->n_nodes - 1, &had) < 0)
-				err = -ENOMEM;
+		if (o && *o == (size_t)owner) {
+			idg_strmap_del2(&c->map, c->keys[i], NULL);
+			free(c->keys[i]);
+			continue;
 		}
+		c->keys[w++] = c->keys[i];
+	}
+	if (!err)
+		c->n_keys = w;
+	for (size_t i = 0; !err && i < cfg->n_endpoints; i++)
+		err = claims_put(c, cluster, &cfg->endpoints[i], (size_t)owner);
 	return err;
 }
 
@@ -241,6 +277,7 @@ int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 	struct idg_config cfg = { 0 };
 	struct idg_pos pos = { .file = name, .line = 1, .col = 1 };
 	struct cfg_parser p = { .cfg = &cfg, .d = d };
+	struct idg_mesh_claims own = { 0 };
 	size_t errors = d->n_errors;
 	bool yaml_ok = true;
 	int err;
@@ -278,12 +315,22 @@ int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 				ep->namespace, ep->name,
 				ep->interface ? "interface" : "identity");
 		self_collisions(&cfg, i, d);
-		collisions(ep, cluster, node, local, d);
 	}
-	if (claims && yaml_ok)
-		claims_check(claims, cluster, &cfg, d);
-	if (claims && d->n_errors == errors && claims_add(claims, cluster, node, &cfg))
+	/* Without the caller's claims, the local config's alone. */
+	if (!claims) {
+		if (idg_mesh_claims_init(&own, local)) {
+			idg_err(d, pos, "out of memory");
+			goto out;
+		}
+		claims = &own;
+	}
+	if (yaml_ok)
+		claims_check(claims, cluster, node, &cfg, d);
+	if (d->n_errors == errors && claims != &own &&
+	    claims_take(claims, cluster, node, &cfg))
 		idg_err(d, pos, "out of memory");
+out:
+	idg_mesh_claims_free(&own);
 	cfg_parser_done(&p);
 	if (n_endpoints)
 		*n_endpoints = cfg.n_endpoints;

@@ -334,15 +334,15 @@ bool idg_node_name_ok(const char *name);
  * spec.identity, and none takes the name or an address of another
  * node's endpoint in that cluster or of another in the text. -EINVAL
  * with diagnostics at name:LINE:COL; *n_endpoints (may be NULL): how many
- * endpoints the text has. With claims (may be NULL), the names and
- * addresses of the other documents checked with the same claims are
- * taken too, and an accepted text's are added.
+ * endpoints the text has. claims (may be NULL: built from local for this
+ * call) say which node has each name and address.
  */
 int idg_mesh_endpoints_doc(const struct idg_config *cfg, const char *node,
 			   char **text, size_t *len);
-/* The names and addresses the documents of one hand-over took so far
- * (idg_mesh_doc_check's claims, zeroed at first): a second node's claim
- * of one is refused, as one of local's would be. */
+/* The names and addresses of a cluster's endpoints, each with the node
+ * that has it: idg_mesh_claims_init from the local config, once per
+ * hand-over; each document idg_mesh_doc_check accepts with them replaces
+ * its node's, so the next document of the hand-over sees it. */
 struct idg_mesh_claims {
 	struct idg_strmap map; /* "CLUSTER ns/name" | "CLUSTER addr" -> node */
 	char **keys;
@@ -350,6 +350,7 @@ struct idg_mesh_claims {
 	char **nodes;
 	size_t n_nodes;
 };
+int idg_mesh_claims_init(struct idg_mesh_claims *c, const struct idg_config *cfg);
 void idg_mesh_claims_free(struct idg_mesh_claims *c);
 int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		       const char *cluster, const char *node,

@@ -108,7 +108,7 @@ waitfor 10 denied_after && ok "frontend withdrawn: denied again" || not_ok "fron
 # nothing changes; then a good one is taken again.
 as_b put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend frontend 10.0.0.10)"
 if waitfor 10 grep -q "mesh: cluster-a/node-b's endpoints refused" "$LOG"; then ok "bad document refused"; else not_ok "bad document: $(tail -5 "$LOG")"; fi
-grep -q "kvstore:cluster-a/node-b:[0-9]*:[0-9]*: .*address 10.0.0.10/32 is endpoint production/billing-api's of node node-a" "$LOG" \
+grep -q "kvstore:cluster-a/node-b:[0-9]*:[0-9]*: .*address 10.0.0.10/32 is node node-a's" "$LOG" \
 	&& ok "refusal says why, with its position" || not_ok "refusal: $(grep -A2 refused "$LOG" | tail -3)"
 expect fail "bad document: frontend still denied" frontend
 expect pass "bad document: node-a's own traffic unaffected" in_ns "$NB" "$PROBE" tcp 10.0.1.11 10.0.0.10 8080

@@ -215,9 +215,9 @@ static void receiver_refuses_what_would_break_its_config(void **state)
 	(void)state;
 	/* node-a's web in cluster-a, by name and by address. */
 	refused(EP("web", "node-b", "10.0.1.50", ""), "cluster-a", "node-b",
-		"cluster cluster-a has an endpoint of that name on node node-a", 1);
+		"endpoint prod/web of node node-b: its name is node node-a's", 1);
 	refused(EP("n1", "node-b", "10.0.0.10", ""), "cluster-a", "node-b",
-		"address 10.0.0.10/32 is endpoint prod/web's of node node-a", 4);
+		"address 10.0.0.10/32 is node node-a's", 4);
 	refused(EP("n1", "node-b", "10.0.1.50", "") "---\n" EP("n2", "node-b", "10.0.1.50", ""),
 		"cluster-a", "node-b", "is endpoint prod/n1's too", 9);
 	refused(EP("n1", "node-b", "10.0.1.50", "") "---\n" EP("n1", "node-b", "10.0.1.51", ""),
@@ -233,7 +233,7 @@ static void receiver_refuses_what_would_break_its_config(void **state)
  * is refused, as a claim of the local config's would be. */
 static void one_hand_over_claims_once(void **state)
 {
-	struct idg_mesh_claims claims = { 0 };
+	struct idg_mesh_claims claims;
 	struct idg_config local;
 	struct idg_diags d = { 0 };
 	const char *b = EP("n1", "node-b", "10.0.1.50", "");
@@ -243,21 +243,31 @@ static void one_hand_over_claims_once(void **state)
 
 	(void)state;
 	load_clean(local_yaml, &local);
+	assert_int_equal(idg_mesh_claims_init(&claims, &local), 0);
 	assert_int_equal(idg_mesh_doc_check("kvstore:b", b, strlen(b), "cluster-a",
 					    "node-b", &local, &d, NULL, &claims), 0);
 	assert_int_equal(idg_mesh_doc_check("kvstore:d", d_ip, strlen(d_ip), "cluster-a",
 					    "node-d", &local, &d, NULL, &claims), -EINVAL);
 	assert_int_equal(d.n_errors, 1);
-	assert_non_null(strstr(d.v[0].msg, "10.0.1.50/32 is node node-b's too, published at the same time"));
+	assert_non_null(strstr(d.v[0].msg, "address 10.0.1.50/32 is node node-b's"));
 	assert_int_equal(d.v[0].pos.line, 4);
 	assert_int_equal(idg_mesh_doc_check("kvstore:d", d_name, strlen(d_name), "cluster-a",
 					    "node-d", &local, &d, NULL, &claims), -EINVAL);
 	assert_int_equal(d.n_errors, 2);
-	assert_non_null(strstr(d.v[1].msg, "its name is node node-b's too"));
+	assert_non_null(strstr(d.v[1].msg, "its name is node node-b's"));
 	/* Another cluster's address space, and the refused documents took
 	 * nothing. */
 	assert_int_equal(idg_mesh_doc_check("kvstore:c", c_ip, strlen(c_ip), "cluster-b",
 					    "node-c", &local, &d, NULL, &claims), 0);
+	/* node-b's document no longer has db (10.0.1.11, the local
+	 * config's): released, another node may take it in this hand-over. */
+	{
+		const char *d_db = EP("db2", "node-d", "10.0.1.11", "");
+
+		assert_int_equal(idg_mesh_doc_check("kvstore:d", d_db, strlen(d_db),
+						    "cluster-a", "node-d", &local, &d,
+						    NULL, &claims), 0);
+	}
 	idg_mesh_claims_free(&claims);
 	/* Without claims, each alone is fine. */
 	assert_int_equal(idg_mesh_doc_check("kvstore:d", d_ip, strlen(d_ip), "cluster-a",
