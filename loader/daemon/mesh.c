@@ -104,10 +104,10 @@ static void wake(struct idg_mesh *m)
 		return;
 }
 
-/* text (len bytes, NULL: gone) as the pending document of (cluster,
- * node), both taken over; under m->mu. */
-static int pending_put(struct idg_mesh *m, char *cluster, char *node,
-		       const uint8_t *text, size_t len)
+/* text (len bytes, NULL: gone) as the document of (cluster, node) in
+ * the list *docs (n of them), both names taken over. */
+static int docs_put(struct idg_mesh_doc **docs, size_t *n, char *cluster,
+		    char *node, const uint8_t *text, size_t len)
 {
 	struct idg_mesh_doc *d = NULL;
 	char *copy = NULL;
@@ -119,26 +119,25 @@ static int pending_put(struct idg_mesh *m, char *cluster, char *node,
 		memcpy(copy, text, len);
 		copy[len] = '\0';
 	}
-	for (size_t i = 0; i < m->n_docs && !d; i++)
-		if (!strcmp(m->docs[i].cluster, cluster) &&
-		    !strcmp(m->docs[i].node, node))
-			d = &m->docs[i];
+	for (size_t i = 0; i < *n && !d; i++)
+		if (!strcmp((*docs)[i].cluster, cluster) &&
+		    !strcmp((*docs)[i].node, node))
+			d = &(*docs)[i];
 	if (d) {
 		free(cluster);
 		free(node);
 	} else {
-		struct idg_mesh_doc *v = realloc(m->docs, (m->n_docs + 1) * sizeof(*v));
+		struct idg_mesh_doc *v = realloc(*docs, (*n + 1) * sizeof(*v));
 
 		if (!v)
 			goto nomem;
-		m->docs = v;
-		d = &m->docs[m->n_docs++];
+		*docs = v;
+		d = &v[(*n)++];
 		*d = (struct idg_mesh_doc){ .cluster = cluster, .node = node };
 	}
 	free(d->text);
 	d->text = copy;
 	d->len = copy ? len : 0;
-	m->docs_new = true;
 	return 0;
 nomem:
 	free(copy);
@@ -147,8 +146,22 @@ nomem:
 	return -ENOMEM;
 }
 
+/* CLUSTER and NODE of one of the other nodes' document keys; false for
+ * any other key, this node's own included. */
+static bool other_doc(const struct work *k, const char *key, char **cluster,
+		      char **node)
+{
+	if (!doc_key(k, key, cluster, node))
+		return false;
+	if (strcmp(*cluster, k->m->cfg.cluster) || strcmp(*node, k->m->cfg.node))
+		return true;
+	free(*cluster);
+	free(*node);
+	return false;
+}
+
 /* One key of the store, put (text) or deleted (NULL), into what the main
- * loop takes next. Other keys and this node's own are not documents. */
+ * loop takes next. */
 static int doc_event(struct work *k, const char *key, const uint8_t *text,
 		     size_t len)
 {
@@ -156,15 +169,11 @@ static int doc_event(struct work *k, const char *key, const uint8_t *text,
 	char *cluster, *node;
 	int err;
 
-	if (!doc_key(k, key, &cluster, &node))
+	if (!other_doc(k, key, &cluster, &node))
 		return 0;
-	if (!strcmp(cluster, m->cfg.cluster) && !strcmp(node, m->cfg.node)) {
-		free(cluster);
-		free(node);
-		return 0;
-	}
 	pthread_mutex_lock(&m->mu);
-	err = pending_put(m, cluster, node, text, len);
+	err = docs_put(&m->docs, &m->n_docs, cluster, node, text, len);
+	m->docs_new |= !err;
 	pthread_mutex_unlock(&m->mu);
 	if (!err)
 		wake(m);
@@ -201,7 +210,8 @@ static int resync(struct work *k)
 {
 	struct idg_mesh *m = k->m;
 	struct idg_etcd_kv *kvs = NULL;
-	size_t n = 0;
+	struct idg_mesh_doc *set = NULL;
+	size_t n = 0, n_set = 0;
 	int64_t rev = 0;
 	int err;
 
@@ -210,17 +220,28 @@ static int resync(struct work *k)
 	err = idg_etcd_get_prefix(k->e, k->pfx, &kvs, &n, &rev);
 	if (err)
 		return err;
+	for (size_t i = 0; !err && i < n; i++) {
+		char *cluster, *node;
+
+		if (other_doc(k, kvs[i].key, &cluster, &node))
+			err = docs_put(&set, &n_set, cluster, node, kvs[i].val,
+				       kvs[i].len);
+	}
+	idg_etcd_kvs_free(kvs, n);
+	if (err) {
+		idg_mesh_docs_free(set, n_set);
+		return err;
+	}
+	/* The whole set at once: a main loop taking it halfway would drop
+	 * the nodes not read yet. */
 	pthread_mutex_lock(&m->mu);
 	idg_mesh_docs_free(m->docs, m->n_docs);
-	m->docs = NULL;
-	m->n_docs = 0;
+	m->docs = set;
+	m->n_docs = n_set;
 	m->full = true;
 	m->docs_new = true;
 	m->rev = rev;
 	pthread_mutex_unlock(&m->mu);
-	for (size_t i = 0; !err && i < n; i++)
-		err = doc_event(k, kvs[i].key, kvs[i].val, kvs[i].len);
-	idg_etcd_kvs_free(kvs, n);
 	wake(m);
 	if (!err)
 		err = idg_etcd_watch_open(k->e, k->pfx, rev + 1, &k->w);
@@ -241,6 +262,7 @@ static double contact_ms(const struct idg_mesh *m)
 static int connect_store(struct work *k)
 {
 	struct idg_mesh *m = k->m;
+	int64_t rev;
 	int err = idg_etcd_open(&k->e, &m->cfg.store);
 
 	if (!err)
@@ -254,8 +276,11 @@ static int connect_store(struct work *k)
 	snprintf(m->endpoint, sizeof(m->endpoint), "%s", idg_etcd_endpoint(k->e));
 	pthread_mutex_unlock(&m->mu);
 	status(m, true, NULL);
+	pthread_mutex_lock(&m->mu);
+	rev = m->rev;
+	pthread_mutex_unlock(&m->mu);
 	printf("idgate run: mesh: connected to %s, revision %lld\n",
-	       idg_etcd_endpoint(k->e), (long long)m->rev);
+	       idg_etcd_endpoint(k->e), (long long)rev);
 	return 0;
 }
 
