@@ -163,6 +163,11 @@ struct cmd_mesh_node {
 	bool file;  /* its document is in the mesh directory */
 	bool seen;  /* in the hand-over being applied */
 };
+/* spiffe://TRUST-DOMAIN/idgate/CLUSTER/NODE, the trust domain server_id's:
+ * what a node's certificate must name. -EINVAL for a server_id that is
+ * not a SPIFFE ID. */
+int cmd_spiffe_node_id(const char *server_id, const char *cluster,
+		       const char *node, char *out, size_t len);
 struct cmd_mesh {
 	bool on;
 	double remote_ttl_s;  /* the other nodes' endpoints outlive the store by */

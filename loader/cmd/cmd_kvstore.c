@@ -38,21 +38,6 @@ static void line(struct check *ck, bool ok, const char *fmt, ...)
 	ck->failed += !ok;
 }
 
-/* The trust domain of a spiffe:// ID into td: -EINVAL for another. */
-static int trust_domain(const char *id, char *td, size_t len)
-{
-	const char *p = id, *slash;
-
-	if (strncmp(p, "spiffe://", 9))
-		return -EINVAL;
-	p += 9;
-	slash = strchr(p, '/');
-	if (slash == p || !*p || (size_t)(slash ? slash - p : (long)strlen(p)) >= len)
-		return -EINVAL;
-	snprintf(td, len, "%.*s", (int)(slash ? slash - p : (long)strlen(p)), p);
-	return 0;
-}
-
 /* The node's own keys: a key with a lease, written and removed. */
 static void own_write(struct check *ck, struct idg_etcd *e, const char *own)
 {
@@ -174,13 +159,13 @@ int do_kvstore_check(struct idg_opts *o)
 	struct idg_instance in;
 	struct idg_etcd *e = NULL;
 	struct check ck = { 0 };
-	char td[256], want[1024], have[1024], own[1024];
+	char want[1024], have[1024], own[1024];
 	char *pw = NULL;
 	int err, rc = 1;
 
 	if (cmd_instance(o, &in) || cmd_store_opts(o, "kvstore check", &eo, &pw))
 		return 2;
-	if (trust_domain(o->kv_server_id, td, sizeof(td))) {
+	if (cmd_spiffe_node_id(o->kv_server_id, "c", "n", want, sizeof(want))) {
 		fprintf(stderr, "idgate kvstore check: --kvstore-server-id %s is not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH)\n",
 			o->kv_server_id);
 		free(pw);
@@ -197,8 +182,8 @@ int do_kvstore_check(struct idg_opts *o)
 		goto out;
 	}
 	/* The node's certificate must name this node of this cluster. */
-	snprintf(want, sizeof(want), "spiffe://%s/idgate/%s/%s", td,
-		 node->cluster, node->name);
+	cmd_spiffe_node_id(o->kv_server_id, node->cluster, node->name, want,
+			   sizeof(want));
 	err = idg_spiffe_id_of_cert(o->kv_cert, have, sizeof(have));
 	line(&ck, !err && !strcmp(have, want),
 	     "the certificate %s names %s%s%s", o->kv_cert,

@@ -68,6 +68,62 @@ int cmd_store_opts(const struct idg_opts *o, const char *cmd,
 	return 0;
 }
 
+int cmd_spiffe_node_id(const char *server_id, const char *cluster,
+		       const char *node, char *out, size_t len)
+{
+	const char *td = server_id, *slash;
+	int n;
+
+	if (strncmp(td, "spiffe://", 9))
+		return -EINVAL;
+	td += 9;
+	slash = strchr(td, '/');
+	if (slash == td || !*td)
+		return -EINVAL;
+	n = snprintf(out, len, "spiffe://%.*s/idgate/%s/%s",
+		     (int)(slash ? slash - td : (long)strlen(td)), td, cluster, node);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The node's certificate names it (its cluster from the config): else
+ * the mesh is not joined, as etcd would not tell one node from another
+ * of the same CA by the certificate. */
+static int own_id_check(const struct cmd_mesh *cm, const char *config,
+			const char *node_name)
+{
+	struct idg_config cfg = { 0 };
+	struct idg_diags d = { 0 };
+	const struct idg_node *nd;
+	char want[1024], have[1024];
+	int err = idg_config_load(config, &cfg, &d);
+
+	nd = err ? NULL : idg_config_node(&cfg, node_name);
+	if (!nd || !nd->cluster) {
+		fprintf(stderr, "idgate run: the cluster mesh needs node %s's Node in %s (its cluster names its certificate)%s\n",
+			node_name, config, err ? "; the config does not load:" : "");
+		idg_diags_print(&d, stderr);
+		err = -EINVAL;
+		goto out;
+	}
+	err = cmd_spiffe_node_id(cm->eo.server_id, nd->cluster, nd->name, want,
+				 sizeof(want));
+	if (err) {
+		fprintf(stderr, "idgate run: --kvstore-server-id %s is not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH)\n",
+			cm->eo.server_id);
+		goto out;
+	}
+	err = idg_spiffe_id_of_cert(cm->eo.cert, have, sizeof(have));
+	if (err || strcmp(have, want)) {
+		fprintf(stderr, "idgate run: the certificate %s names %s, not %s: not joining the mesh as another node\n",
+			cm->eo.cert, err ? "no single SPIFFE ID" : have, want);
+		err = -EPERM;
+	}
+out:
+	idg_config_free(&cfg);
+	idg_diags_free(&d);
+	return err;
+}
+
 /* Every file of dir removed: what an earlier run read from the store is
  * not trusted before the store says it again. */
 static int dir_empty(const char *dir)
@@ -95,6 +151,9 @@ int cmd_mesh_init(struct cmd_mesh *cm, const struct idg_opts *o,
 		fprintf(stderr, "idgate run: the cluster mesh needs -c DIR (a config directory; the store's documents are read beside its files)\n");
 		return -EINVAL;
 	}
+	err = own_id_check(cm, config, in->node);
+	if (err)
+		return err;
 	snprintf(cm->prefix, sizeof(cm->prefix), "%s",
 		 o->kv_prefix ? o->kv_prefix : IDG_KV_PREFIX_DEFAULT);
 	if (o->kv_remote_ttl_s == 0) {

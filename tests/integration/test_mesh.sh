@@ -51,6 +51,17 @@ assert len(keep) == len(docs) - 1, "frontend's Endpoint not found"
 open(sys.argv[2], "w").write("\n---\n".join(keep))
 PY
 
+# node-b's certificate does not make a node-a: refused before anything.
+rc=0
+idg "$NA" node-a run -c "$DIR" --metrics-address off \
+	--kvstore-endpoints "$ETCD_ENDPOINTS" --kvstore-ca "$TMP/etcd/ca.pem" \
+	--kvstore-cert "$TMP/etcd/node-cluster-a-node-b.pem" \
+	--kvstore-key "$TMP/etcd/node-cluster-a-node-b-key.pem" \
+	--kvstore-server-id "spiffe://$TD/etcd/server" \
+	--kvstore-user idgate-cluster-a-node-a --kvstore-password-file "$TMP/pw-a" >"$TMP/wrong.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q "names spiffe://$TD/idgate/cluster-a/node-b, not spiffe://$TD/idgate/cluster-a/node-a: not joining the mesh" "$TMP/wrong.log" \
+	&& ok "another node's certificate: refused" || not_ok "another node's certificate: exit $rc: $(cat "$TMP/wrong.log")"
+
 bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
 LOG=$TMP/run.log
 REMOTE_TTL=3
