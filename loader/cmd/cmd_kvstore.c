@@ -75,26 +75,12 @@ static void foreign_write(struct check *ck, struct idg_etcd *e,
 	     err && err != -EPERM ? idg_etcd_error(e) : key);
 }
 
-/* CLUSTER and NODE of a key PFX/CLUSTER/NODE/endpoints, or false. */
-static bool endpoints_key(const char *key, const char *pfx, char *cluster,
-			  char *node, size_t len)
-{
-	const char *rest = key + strlen(pfx), *a = strchr(rest, '/'), *b;
-
-	if (!a || !(b = strchr(a + 1, '/')) || strcmp(b, "/endpoints") ||
-	    (size_t)(a - rest) >= len || (size_t)(b - a - 1) >= len)
-		return false;
-	snprintf(cluster, len, "%.*s", (int)(a - rest), rest);
-	snprintf(node, len, "%.*s", (int)(b - a - 1), a + 1);
-	return true;
-}
-
 /* What the mesh holds, and whether this node would take each other
  * node's endpoints into its config (idg_mesh_doc_check). */
 static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix,
 		      const struct idg_config *cfg, const char *self)
 {
-	char pfx[1024], cluster[256], node[256], name[600];
+	char pfx[1024], name[600];
 	struct idg_etcd_kv *kvs = NULL;
 	size_t n = 0, nodes = 0;
 	int64_t rev = 0;
@@ -106,24 +92,36 @@ static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix,
 		line(ck, false, "read %s: %s", pfx, idg_etcd_error(e));
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		nodes += endpoints_key(kvs[i].key, pfx, cluster, node, sizeof(node));
+	for (size_t i = 0; i < n; i++) {
+		char *cluster, *node;
+
+		if (!idg_mesh_doc_key(kvs[i].key, pfx, &cluster, &node))
+			continue;
+		nodes++;
+		free(cluster);
+		free(node);
+	}
 	line(ck, true, "read %s at revision %lld: %zu key%s, %zu node%s publishing endpoints",
 	     pfx, (long long)rev, n, n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s");
 	for (size_t i = 0; i < n; i++) {
 		struct idg_diags d = { 0 };
+		char *cluster, *node;
 
-		if (!endpoints_key(kvs[i].key, pfx, cluster, node, sizeof(node)) ||
-		    !strcmp(node, self))
+		if (!idg_mesh_doc_key(kvs[i].key, pfx, &cluster, &node))
 			continue;
-		snprintf(name, sizeof(name), "kvstore:%s/%s", cluster, node);
-		err = idg_mesh_doc_check(name, (const char *)kvs[i].val, kvs[i].len,
-					 cluster, node, cfg, &d, NULL, NULL);
-		line(ck, !err, "%s/%s's endpoints %s", cluster, node,
-		     err ? "would be refused by this node:" : "would be taken");
-		if (err)
-			idg_diags_print(&d, stdout);
-		idg_diags_free(&d);
+		if (strcmp(node, self)) {
+			snprintf(name, sizeof(name), "kvstore:%s/%s", cluster, node);
+			err = idg_mesh_doc_check(name, (const char *)kvs[i].val,
+						 kvs[i].len, cluster, node, cfg, &d,
+						 NULL, NULL);
+			line(ck, !err, "%s/%s's endpoints %s", cluster, node,
+			     err ? "would be refused by this node:" : "would be taken");
+			if (err)
+				idg_diags_print(&d, stdout);
+			idg_diags_free(&d);
+		}
+		free(cluster);
+		free(node);
 	}
 	idg_etcd_kvs_free(kvs, n);
 }

@@ -216,11 +216,11 @@ void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc)
 }
 
 /* The file of a checked document (cluster and node are the config's). */
-static int doc_path(const struct cmd_mesh *cm, const struct idg_mesh_doc *doc,
+static int doc_path(const struct cmd_mesh *cm, const struct cmd_mesh_node *e,
 		    char *path, size_t len)
 {
 	int n = snprintf(path, len, "%s/" MESH_FILE_PREFIX "%s:%s.yaml", cm->dir,
-			 doc->cluster, doc->node);
+			 e->cluster, e->node);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -265,11 +265,10 @@ static struct cmd_mesh_node *node_get(struct cmd_mesh *cm, struct idg_mesh_doc *
 static bool file_drop(const struct cmd_mesh *cm, struct cmd_mesh_node *e)
 {
 	char path[PATH_MAX];
-	struct idg_mesh_doc name = { .cluster = e->cluster, .node = e->node };
 	bool had = e->file;
 
 	e->file = false;
-	return had && !doc_path(cm, &name, path, sizeof(path)) && !unlink(path);
+	return had && !doc_path(cm, e, path, sizeof(path)) && !unlink(path);
 }
 
 /* Removes entry e (its file first). */
@@ -297,9 +296,7 @@ static bool doc_apply(struct cmd_mesh *cm, struct cmd_mesh_node *e,
 	err = idg_mesh_doc_check(name, doc->text, doc->len, e->cluster, e->node,
 				 cfg, &d, &e->endpoints, claims);
 	if (!err)
-		err = doc_path(cm, &(struct idg_mesh_doc){ .cluster = e->cluster,
-							    .node = e->node },
-			       path, sizeof(path));
+		err = doc_path(cm, e, path, sizeof(path));
 	e->refused = err != 0;
 	if (err) {
 		printf("idgate run: mesh: %s/%s's endpoints refused:\n", e->cluster,

@@ -74,14 +74,12 @@ static void status(struct idg_mesh *m, bool connected, const char *err)
 		       err ? err : "?");
 }
 
-/* CLUSTER and NODE of PFX/CLUSTER/NODE/endpoints, malloc'ed; false for
- * any other key. */
-static bool doc_key(const struct work *k, const char *key, char **cluster,
-		    char **node)
+bool idg_mesh_doc_key(const char *key, const char *pfx, char **cluster,
+		      char **node)
 {
-	const char *rest = key + strlen(k->pfx), *a, *b;
+	const char *rest = key + strlen(pfx), *a, *b;
 
-	if (strncmp(key, k->pfx, strlen(k->pfx)) || !(a = strchr(rest, '/')) ||
+	if (strncmp(key, pfx, strlen(pfx)) || !(a = strchr(rest, '/')) ||
 	    !(b = strchr(a + 1, '/')) || strcmp(b, "/endpoints") || a == rest ||
 	    b == a + 1)
 		return false;
@@ -151,7 +149,7 @@ nomem:
 static bool other_doc(const struct work *k, const char *key, char **cluster,
 		      char **node)
 {
-	if (!doc_key(k, key, cluster, node))
+	if (!idg_mesh_doc_key(key, k->pfx, cluster, node))
 		return false;
 	if (strcmp(*cluster, k->m->cfg.cluster) || strcmp(*node, k->m->cfg.node))
 		return true;

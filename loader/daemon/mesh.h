@@ -74,6 +74,12 @@ struct idg_mesh_health {
 };
 void idg_mesh_health(struct idg_mesh *m, struct idg_mesh_health *h);
 
+/* PREFIX/clusters/CLUSTER/NODE/endpoints is node NODE's document: its
+ * CLUSTER and NODE (malloc'ed) for pfx "PREFIX/clusters/"; false for any
+ * other key. */
+bool idg_mesh_doc_key(const char *key, const char *pfx, char **cluster,
+		      char **node);
+
 int idg_mesh_start(struct idg_mesh *m, const struct idg_mesh_cfg *c);
 int idg_mesh_fd(const struct idg_mesh *m);
 /* The other nodes' documents changed since the last take (true; the
