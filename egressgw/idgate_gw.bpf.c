@@ -24,6 +24,7 @@
  */
 /* Its tunnel programs' frames are deep: see IDG_HOT. */
 #define IDG_VERDICT_INLINE 0
+#define IDG_VERDICT_TUNNEL 1
 #include <idgate/bpf/nat.h>
 
 /* reason and direction of a drop, in one argument */
@@ -95,8 +96,11 @@ static __noinline __u32 idg_gw_entitled(struct idg_egw_view *v,
 	__u32 i, reason;
 
 	reason = idg_tun_verify(&v->gv, p, c);
-	if (reason)
-		return reason;
+	if (IDG_TUN_REASON(reason))
+		return IDG_TUN_REASON(reason);
+	/* A source whose data expired is entitled to nothing. */
+	if (reason & IDG_PEER_PC_EXPIRED)
+		return IDG_DROP_REMOTE_EXPIRED;
 	if (!egw || !gwsets)
 		return IDG_DROP_GEN_INCOMPLETE;
 	gk.prefixlen = IDG_EGW_KEY_FIXED_BITS + 32;

@@ -98,9 +98,13 @@ struct idg_cfg {
 #define IDG_CFG_F_EP_PFX4 (1u << 3)
 #define IDG_CFG_F_EP_PFX6 (1u << 4)
 #define IDG_CFG_F_WORKLOADS (1u << 5)
+/* Some ipcache entry is IDG_IPC_F_EXPIRED: the protocol-class shortcut,
+ * which denies without looking the peer up, is off, so that every packet
+ * judged against expired data says so. */
+#define IDG_CFG_F_IPC_EXPIRED (1u << 6)
 #define IDG_CFG_F_GEN_MASK                                                \
 	(IDG_CFG_F_IPC_PFX4 | IDG_CFG_F_IPC_PFX6 | IDG_CFG_F_EP_PFX4 |     \
-	 IDG_CFG_F_EP_PFX6 | IDG_CFG_F_WORKLOADS)
+	 IDG_CFG_F_EP_PFX6 | IDG_CFG_F_WORKLOADS | IDG_CFG_F_IPC_EXPIRED)
 
 /* The budget is spent in windows of this length: a flood of new flows
  * costs one per-CPU lookup per packet once a window's share is used. */
@@ -131,9 +135,14 @@ struct idg_ip_key {
 struct idg_ipcache_val {
 	__u32 identity;
 	__u32 tunnel_ip; /* IPv4 (network order) of the node hosting it; 0 = none */
-	__u32 flags;
+	__u32 flags; /* IDG_IPC_F_* */
 	__u32 peer_pc; /* IDG_PEER_PC_*, set by the map writer */
 };
+
+/* The entry comes from a cluster mesh's store that has not answered for
+ * longer than its TTL (docs/mesh.md): a packet judged with it as its peer
+ * is dropped as remote-identity-expired, its flow's entry forgotten. */
+#define IDG_IPC_F_EXPIRED (1u << 0)
 
 /*
  * What the rules of every subject say of an identity as their peer: the
@@ -144,6 +153,11 @@ struct idg_ipcache_val {
  */
 #define IDG_PEER_PC_SHIFT(dir) ((dir) ? 8 : 0)
 #define IDG_PEER_PC_KNOWN (1u << 31)
+/* Never in the map: the datapath's mark on a peer whose ipcache entry is
+ * IDG_IPC_F_EXPIRED, put in by arithmetic (no branch for the verifier to
+ * walk twice). */
+#define IDG_PEER_PC_EXPIRED_SHIFT 30
+#define IDG_PEER_PC_EXPIRED (1u << IDG_PEER_PC_EXPIRED_SHIFT)
 
 #define IDG_EP_F_ENFORCE_INGRESS (1u << 0)
 #define IDG_EP_F_ENFORCE_EGRESS (1u << 1)

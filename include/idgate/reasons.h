@@ -69,7 +69,8 @@
 	X(DROP_GEN_INCOMPLETE, 162, "generation-maps-missing")           \
 	X(DROP_UNKNOWN_ETHERTYPE, 163, "unknown-ethertype")              \
 	X(DROP_NAT_SOURCE_QUOTA, 164, "nat-source-quota-exceeded")       \
-	X(DROP_L7_NO_PROXY, 165, "l7-proxy-unavailable")
+	X(DROP_L7_NO_PROXY, 165, "l7-proxy-unavailable")                 \
+	X(DROP_REMOTE_EXPIRED, 166, "remote-identity-expired")
 
 enum idg_reason {
 	IDG_REASON_NONE = 0,

@@ -69,6 +69,14 @@ void cmd_applied_free(struct cmd_applied *m);
  * written, the others left alone). m may be NULL. Negative errno. */
 int cmd_applied_save(const struct idg_config *cfg, const char *state_dir,
 		     struct cmd_applied *m);
+/* The mesh's identity numbers the applied copy was compiled with, kept
+ * beside it (cmd_applied_ids.c): a NULL or empty table removes the file.
+ * *saved (may be NULL): the table's serial last written, not written
+ * again. Negative errno. */
+int cmd_applied_ids_save(const char *state_dir, const struct idg_id_allocs *a,
+			 uint64_t *saved);
+/* ... read back into a; -ENOENT: none. */
+int cmd_applied_ids_load(const char *state_dir, struct idg_id_allocs *a);
 /* The path of the applied copy, with a shared lock on it in *lock_fd
  * (close it after reading; -1: nothing to close). -ENOENT: none. */
 int cmd_applied_open(const char *state_dir, char *path, size_t len,
@@ -82,6 +90,10 @@ struct cmd_reuse {
 	/* Started after each switch: by the next change the grace period
 	 * the commit needs has passed while the daemon was idle. */
 	struct idg_gen_quiesce grace;
+	/* Identity numbers from the mesh's store (cmd_mesh), given to every
+	 * compile; NULL without the mesh. */
+	const struct idg_id_allocs *allocs;
+	uint64_t allocs_saved; /* their serial in the state dir */
 };
 void cmd_reuse_free(struct cmd_reuse *r);
 
@@ -171,7 +183,7 @@ int cmd_spiffe_node_id(const char *server_id, const char *cluster,
 struct cmd_mesh {
 	bool on;
 	double remote_ttl_s;  /* the other nodes' endpoints outlive the store by */
-	bool expired;         /* ... and have: removed until it answers again */
+	bool expired;         /* ... and have: marked until it answers again */
 	bool resync_asked;    /* after the expiry, of the thread */
 	struct cmd_mesh_node *nodes;
 	size_t n_nodes;
@@ -181,22 +193,30 @@ struct cmd_mesh {
 	char prefix[512];
 	char dir[PATH_MAX]; /* STATE_DIR/mesh: the other nodes' documents */
 	char cluster[256], node[256];
+	/* The daemon's config cache, which reads the mesh directory (its
+	 * extra_dir) and marks its endpoints while they are expired. */
+	struct idg_config_cache *cache;
+	/* The store's identity numbers, as last taken from the thread. */
+	struct idg_id_allocs allocs;
 };
 /* Off (0) without --kvstore-endpoints; else the options checked and the
  * mesh directory emptied (config must be a directory). */
 int cmd_mesh_init(struct cmd_mesh *cm, const struct idg_opts *o,
 		  const struct idg_instance *in, const char *config);
-/* After a load: the thread started (the first time) and this node's
- * endpoints handed to it. */
+/* After a load: the thread started (the first time), this node's
+ * endpoints handed to it, and the label sets of its endpoints that have
+ * no number in the store yet. */
 void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc);
-/* The other nodes' documents, when the thread has new ones, checked
- * against cfg and written to or removed from the mesh directory: true
- * when a file changed (a reload is due). */
+/* The store's identity numbers and the other nodes' documents, when the
+ * thread has new ones: the numbers taken, the documents checked against
+ * cfg and written to or removed from the mesh directory. True when either
+ * changed (a reload is due). */
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg);
 void cmd_mesh_free(struct cmd_mesh *cm);
 /* The store silent for longer than remote_ttl_s: the other nodes'
- * documents removed (true: a reload is due, which denies their traffic,
- * established flows too, as the datapath re-judges them). */
+ * documents marked expired (true: a reload is due, after which the
+ * datapath drops their traffic as remote-identity-expired, established
+ * flows too, as it re-judges them). */
 bool cmd_mesh_expire(struct cmd_mesh *cm);
 /* The store's health and the other nodes' documents, for idgate status
  * (NULL when the mesh is off). */

@@ -163,6 +163,10 @@ int cmd_apply_config(struct idg_instance *in, const char *path,
 	if (!err && path)
 		err = cmd_applied_save(&cc->cfg, in->state_dir,
 				       a->reuse ? &a->reuse->applied : NULL);
+	if (!err && path)
+		err = cmd_applied_ids_save(in->state_dir, cc->cfg.allocs,
+					   a->reuse ? &a->reuse->allocs_saved :
+						      NULL);
 	if (err)
 		fprintf(stderr, "%sidgate: applied, but cannot save state in %s: %s\n",
 			pfx, in->state_dir, strerror(-err));

@@ -121,7 +121,9 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 		       struct cmd_reuse *reuse, struct cmd_compiled *cc)
 {
 	char saved[PATH_MAX] = "", state[PATH_MAX];
+	struct idg_id_allocs ids = { 0 };
 	struct idg_state old = { 0 };
+	bool applied = !path;
 	int lock_fd = -1;
 	double t0;
 	int err;
@@ -163,12 +165,28 @@ int cmd_compile_cached(const struct idg_instance *in, const char *path,
 			fprintf(stderr, "idgate: cannot read %s: %s\n", state,
 				strerror(-err));
 	}
+	if (!err && reuse)
+		cc->cfg.allocs = reuse->allocs;
+	/* The applied copy again: with the store's numbers it had. */
+	if (!err && !reuse && applied) {
+		err = cmd_applied_ids_load(in->state_dir, &ids);
+		if (!err)
+			cc->cfg.allocs = &ids;
+		else if (err == -ENOENT)
+			err = 0;
+		else
+			fprintf(stderr, "idgate: cannot read the mesh's identity numbers in %s: %s\n",
+				in->state_dir, strerror(-err));
+	}
 	if (!err)
 		err = idg_compile_memo_with(&cc->cfg, in->node,
 					    reuse ? &reuse->state.st : &old,
 					    &cc->st, &cc->c, &cc->d,
 					    reuse ? &reuse->compile : NULL);
 	idg_state_free(&old);
+	/* Only the compile reads them. */
+	cc->cfg.allocs = reuse ? reuse->allocs : NULL;
+	idg_id_allocs_free(&ids);
 	if (!err)
 		err = l7_egress_refused(cc);
 	if (!err)

@@ -55,6 +55,23 @@ static void own_write(struct check *ck, struct idg_etcd *e, const char *own)
 		idg_etcd_lease_revoke(e, lease); /* takes the key along */
 }
 
+/* Its cluster's identity numbers, which it creates for its label sets
+ * (a key no number has, created and removed). */
+static void ids_write(struct check *ck, struct idg_etcd *e, const char *prefix,
+		      const char *cluster)
+{
+	char key[1024];
+	int err;
+
+	snprintf(key, sizeof(key), "%s/identities/%s/~kvstore-check", prefix,
+		 cluster);
+	err = idg_etcd_put(e, key, "x", 1, 0, NULL);
+	if (!err)
+		idg_etcd_delete(e, key, false, NULL, NULL);
+	line(ck, !err, "write its cluster's identity numbers %s/identities/%s/%s%s",
+	     prefix, cluster, err ? ": " : "", err ? idg_etcd_error(e) : "");
+}
+
 /* Another node's keys, which RBAC must keep this one from. */
 static void foreign_write(struct check *ck, struct idg_etcd *e,
 			  const char *prefix, const char *cluster)
@@ -80,29 +97,38 @@ static void foreign_write(struct check *ck, struct idg_etcd *e,
 static void mesh_read(struct check *ck, struct idg_etcd *e, const char *prefix,
 		      const struct idg_config *cfg, const char *self)
 {
-	char pfx[1024], name[600];
+	char root[1024], pfx[1024], ids[1024], name[600];
 	struct idg_etcd_kv *kvs = NULL;
-	size_t n = 0, nodes = 0;
+	size_t n = 0, nodes = 0, numbers = 0;
 	int64_t rev = 0;
 	int err;
 
+	/* All of it, as idgate run reads it. */
+	snprintf(root, sizeof(root), "%s/", prefix);
 	snprintf(pfx, sizeof(pfx), "%s/clusters/", prefix);
-	err = idg_etcd_get_prefix(e, pfx, &kvs, &n, &rev);
+	snprintf(ids, sizeof(ids), "%s/identities/", prefix);
+	err = idg_etcd_get_prefix(e, root, &kvs, &n, &rev);
 	if (err) {
-		line(ck, false, "read %s: %s", pfx, idg_etcd_error(e));
+		line(ck, false, "read %s: %s", root, idg_etcd_error(e));
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char *cluster, *node;
+		uint32_t local;
 
+		if (idg_mesh_id_key(kvs[i].key, ids, &cluster, &local)) {
+			numbers++;
+			free(cluster);
+		}
 		if (!idg_mesh_doc_key(kvs[i].key, pfx, &cluster, &node))
 			continue;
 		nodes++;
 		free(cluster);
 		free(node);
 	}
-	line(ck, true, "read %s at revision %lld: %zu key%s, %zu node%s publishing endpoints",
-	     pfx, (long long)rev, n, n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s");
+	line(ck, true, "read %s at revision %lld: %zu key%s, %zu node%s publishing endpoints, %zu identity number%s",
+	     root, (long long)rev, n, n == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s",
+	     numbers, numbers == 1 ? "" : "s");
 	for (size_t i = 0; i < n; i++) {
 		struct idg_diags d = { 0 };
 		char *cluster, *node;
@@ -201,6 +227,7 @@ int do_kvstore_check(struct idg_opts *o)
 	mesh_read(&ck, e, prefix, &cfg, node->name);
 	own_doc(&ck, &cfg, node, own);
 	own_write(&ck, e, own);
+	ids_write(&ck, e, prefix, node->cluster);
 	foreign_write(&ck, e, prefix, node->cluster);
 done:
 	printf("%s\n", ck.failed ? "kvstore check: FAILED" : "kvstore check: ok");

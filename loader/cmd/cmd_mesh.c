@@ -178,6 +178,33 @@ int cmd_mesh_init(struct cmd_mesh *cm, const struct idg_opts *o,
 	return 0;
 }
 
+/* Numbers asked of the store for the label sets of this node's
+ * endpoints that have none there, each from the number it has now. */
+static void ids_request(struct cmd_mesh *cm, const struct idg_compiled *c)
+{
+	struct idg_mesh_id_req *v = calloc(c->n_eps + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return; /* asked again after the next load */
+	for (size_t i = 0; i < c->n_eps; i++) {
+		const struct idg_identity *id =
+			idg_compiled_identity(c, c->eps[i].identity);
+		bool dup = false;
+
+		if (!id || !id->canon ||
+		    idg_id_allocs_get(&cm->allocs, cm->cluster, id->canon))
+			continue;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = v[k].local == (id->id & 0xffff);
+		if (!dup)
+			v[n++] = (struct idg_mesh_id_req){
+				.canon = id->canon, .local = id->id & 0xffff };
+	}
+	idg_mesh_request_ids(&cm->m, v, n);
+	free(v);
+}
+
 void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc)
 {
 	const struct idg_node *nd = cc->c.node;
@@ -213,6 +240,7 @@ void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc)
 	}
 	idg_mesh_publish(&cm->m, text, len);
 	free(text);
+	ids_request(cm, &cc->c);
 }
 
 /* The file of a checked document (cluster and node are the config's). */
@@ -319,6 +347,24 @@ static bool doc_apply(struct cmd_mesh *cm, struct cmd_mesh_node *e,
 	return true;
 }
 
+/* The store's numbers, when they changed: true. */
+static bool ids_take(struct cmd_mesh *cm)
+{
+	struct idg_id_alloc *v;
+	size_t n;
+	int err;
+
+	if (!idg_mesh_take_ids(&cm->m, &v, &n))
+		return false;
+	err = idg_id_allocs_set(&cm->allocs, v, n);
+	if (err) {
+		fprintf(stderr, "idgate run: mesh: identity numbers: %s; every document is read again\n",
+			strerror(-err));
+		idg_mesh_resync(&cm->m);
+	}
+	return true;
+}
+
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 {
 	struct idg_mesh_claims claims;
@@ -326,8 +372,11 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 	bool changed = false, full = false;
 	size_t n = 0;
 
-	if (!cm->on || !idg_mesh_take(&cm->m, &docs, &n, &full))
+	if (!cm->on)
 		return false;
+	changed = ids_take(cm);
+	if (!idg_mesh_take(&cm->m, &docs, &n, &full))
+		return changed;
 	/* Once per hand-over: the running config's names and addresses,
 	 * which each document taken replaces its node's of. */
 	if (idg_mesh_claims_init(&claims, cfg)) {
@@ -336,9 +385,14 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 		idg_mesh_resync(&cm->m);
 		return false;
 	}
-	if (cm->expired)
+	if (cm->expired) {
 		printf("idgate run: mesh: the store answers again: the other nodes' endpoints are read anew\n");
+		/* Their entries lose the mark even where no file changes. */
+		changed = true;
+	}
 	cm->expired = false;
+	if (cm->cache)
+		cm->cache->extra_expired = false;
 	cm->resync_asked = false;
 	for (size_t i = 0; i < cm->n_nodes; i++)
 		cm->nodes[i].seen = false;
@@ -391,13 +445,14 @@ bool cmd_mesh_expire(struct cmd_mesh *cm)
 	if (h.age_s < 0 || h.age_s <= cm->remote_ttl_s)
 		return false;
 	cm->expired = true;
-	printf("idgate run: mesh: the store has not answered for %.1f s (more than %.0f s): the other nodes' endpoints expire; their traffic is denied until it answers again\n",
+	printf("idgate run: mesh: the store has not answered for %.1f s (more than %.0f s): the other nodes' endpoints expire; their traffic is denied (remote-identity-expired) until it answers again\n",
 	       h.age_s, cm->remote_ttl_s);
+	/* Their documents stay, marked: an address of theirs is then judged
+	 * expired, not taken for the world's (which a policy may allow). */
+	if (cm->cache)
+		cm->cache->extra_expired = true;
 	for (size_t i = 0; i < cm->n_nodes; i++)
-		changed |= file_drop(cm, &cm->nodes[i]);
-	nodes_free(cm->nodes, cm->n_nodes);
-	cm->nodes = NULL;
-	cm->n_nodes = 0;
+		changed |= cm->nodes[i].file;
 	return changed;
 }
 
@@ -459,6 +514,7 @@ struct json_object *cmd_mesh_json(struct cmd_mesh *cm)
 void cmd_mesh_free(struct cmd_mesh *cm)
 {
 	idg_mesh_stop(&cm->m);
+	idg_id_allocs_free(&cm->allocs);
 	nodes_free(cm->nodes, cm->n_nodes);
 	cm->nodes = NULL;
 	cm->n_nodes = 0;

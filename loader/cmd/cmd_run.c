@@ -914,6 +914,8 @@ int do_run(struct idg_opts *o)
 	/* The store's documents are read beside the config directory's. */
 	if (r.mesh.on) {
 		r.reuse.cfg.extra_dir = r.mesh.dir;
+		r.mesh.cache = &r.reuse.cfg;
+		r.reuse.allocs = &r.mesh.allocs;
 		r.sh.mesh = &r.mesh.m;
 	}
 	watch_target(&r);

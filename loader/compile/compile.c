@@ -244,6 +244,7 @@ static int ipcache_build(const struct idg_config *cfg,
 			c->e.tunnel_ip = node_tunnel_v4(n);
 			c->e.endpoint = ep->name;
 			c->e.node = n->name;
+			c->e.expired = ep->expired && n != self;
 		}
 	}
 	/* A flat routed mesh: other clusters' pods are reached by their own
@@ -264,6 +265,7 @@ static int ipcache_build(const struct idg_config *cfg,
 			c->e.tunnel_ip = node_tunnel_v4(n);
 			c->e.endpoint = ep->name;
 			c->e.node = n->name;
+			c->e.expired = ep->expired && n != self;
 		}
 	}
 	for (size_t i = 0; i < cfg->n_nodes; i++) {

@@ -14,6 +14,7 @@
 #include <idgate/egw.h>
 
 #include "model.h"
+#include "util/strmap.h"
 #include "util/util.h"
 
 enum idg_id_kind {
@@ -49,6 +50,7 @@ struct idg_ipcache_entry {
 	uint32_t tunnel_ip; /* IPv4 of the hosting node, network order; 0 */
 	const char *endpoint; /* name, or NULL (node, CIDR) */
 	const char *node;     /* hosting node, or NULL */
+	bool expired; /* an expired endpoint of another node (IDG_IPC_F_EXPIRED) */
 };
 
 struct idg_local_ep {
@@ -176,6 +178,39 @@ struct idg_compiled {
 	 * per compile for the steering, the routes, the proxy and the CLI. */
 	struct idg_l7_table l7;
 };
+
+/*
+ * Endpoint identity numbers a cluster mesh's store allocated
+ * (docs/mesh.md): the local number of a label set of a cluster, by
+ * (cluster name, canonical label string). A compile gives them after
+ * pins and before hashing, and holds each number for its label set even
+ * where the config has none of it, so that no label set hashes onto it.
+ */
+struct idg_id_alloc {
+	char *cluster;
+	char *canon;
+	uint32_t local; /* IDG_ID_LOCAL_MIN..0xffff */
+};
+
+struct idg_id_allocs {
+	struct idg_id_alloc *v; /* owned */
+	size_t n;
+	struct idg_strmap by_canon; /* (cluster, canon) -> local */
+	/* Names the content within the process: a compile memo keeps the
+	 * identity layer only while it is the same. */
+	uint64_t serial;
+};
+
+/* a takes over v (n entries) and indexes it; a label set given two
+ * numbers keeps the lower (the one a probe from its hash reaches first
+ * is the store's; the other is a race's leftover). Negative errno (a
+ * empty then). */
+int idg_id_allocs_set(struct idg_id_allocs *a, struct idg_id_alloc *v,
+		      size_t n);
+void idg_id_allocs_free(struct idg_id_allocs *a);
+/* The store's number of (cluster, canon), or 0. */
+uint32_t idg_id_allocs_get(const struct idg_id_allocs *a, const char *cluster,
+			   const char *canon);
 
 /*
  * Numbers handed out before, so that they stay stable across reloads

@@ -106,9 +106,11 @@ struct idg_id_layer {
 	 * clean: the groups gave no message before they were numbered. */
 	struct idg_diags d;
 	bool clean;
-	/* The parsed files it was built from, held: a memo's key. */
+	/* The parsed files it was built from, held: a memo's key; with the
+	 * serial of the store's numbers it was numbered with (0: none). */
 	struct idg_cfg_frag **frags;
 	size_t n_frags;
+	uint64_t allocs_serial;
 };
 
 void idg_id_layer_put(struct idg_id_layer *l);

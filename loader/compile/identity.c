@@ -228,10 +228,73 @@ static void owners_free(struct id_owners *o)
 		free(o->by_cluster[i]);
 }
 
+/* An owner that is no group of the config: a number the mesh's store
+ * holds for a label set the config does not have. */
+#define OWNER_STORE UINT32_MAX
+
+/* The store's numbers (after the pins): each group's own, then every
+ * other one held. */
+static int groups_number_allocs(struct idg_id_layer *ids,
+				const struct idg_config *cfg,
+				struct id_owners *own, struct idg_diags *d)
+{
+	const struct idg_id_allocs *a = cfg->allocs;
+	struct idg_strmap cid = { 0 };
+	int err;
+
+	for (size_t i = 0; i < ids->n_groups; i++) {
+		struct idg_id_group *g = &ids->groups[i];
+		uint32_t local, *o;
+
+		if (g->id || g->pinned)
+			continue;
+		local = idg_id_allocs_get(a, g->cluster, g->canon);
+		if (!local)
+			continue;
+		o = owners_of(own, g->cluster_id);
+		if (!o)
+			return -ENOMEM;
+		if (o[local]) {
+			idg_warn(d, g->pos,
+				 "identity %u, which the mesh's store allocated to {%s}, is pinned to {%s} here: {%s} gets another number, which other nodes do not agree on",
+				 IDG_ID_MAKE(g->cluster_id, local), g->canon,
+				 ids->groups[o[local] - 1].canon, g->canon);
+			continue;
+		}
+		o[local] = (uint32_t)i + 1;
+		g->id = IDG_ID_MAKE(g->cluster_id, local);
+	}
+	/* Cluster names of the config, for the numbers of label sets it
+	 * does not have. */
+	err = idg_strmap_init(&cid, cfg->n_nodes);
+	for (size_t i = 0; !err && i < cfg->n_nodes; i++) {
+		size_t have;
+
+		err = idg_strmap_put(&cid, cfg->nodes[i].cluster,
+				     cfg->nodes[i].cluster_id, &have);
+		err = err < 0 ? err : 0;
+	}
+	for (size_t i = 0; !err && i < a->n; i++) {
+		const size_t *c = idg_strmap_get(&cid, a->v[i].cluster);
+		uint32_t *o;
+
+		if (!c)
+			continue;
+		o = owners_of(own, (uint32_t)*c);
+		if (!o)
+			err = -ENOMEM;
+		else if (!o[a->v[i].local])
+			o[a->v[i].local] = OWNER_STORE;
+	}
+	idg_strmap_free(&cid);
+	return err;
+}
+
 /* Hash collisions reported one by one; the rest as one count. */
 #define IDG_COLLISIONS_SHOWN 3
 
-static int groups_number(struct idg_id_layer *ids, struct idg_diags *d)
+static int groups_number(struct idg_id_layer *ids, const struct idg_config *cfg,
+			 struct idg_diags *d)
 {
 	struct id_owners own = { 0 };
 	size_t n_coll = 0;
@@ -258,6 +321,11 @@ static int groups_number(struct idg_id_layer *ids, struct idg_diags *d)
 		}
 		o[g->pinned] = (uint32_t)i + 1;
 		g->id = IDG_ID_MAKE(g->cluster_id, g->pinned);
+	}
+	if (cfg->allocs) {
+		err = groups_number_allocs(ids, cfg, &own, d);
+		if (err)
+			goto out;
 	}
 
 	/* The rest from the hash, in sorted order, probing on a clash. */
@@ -291,7 +359,9 @@ static int groups_number(struct idg_id_layer *ids, struct idg_diags *d)
 			idg_warn(d, g->pos,
 				 "identity collision: {%s} hashes to %u, held by {%s}; it gets %u",
 				 g->canon, IDG_ID_MAKE(g->cluster_id, h),
-				 ids->groups[o[h] - 1].canon,
+				 o[h] == OWNER_STORE ?
+					 "another label set, in the mesh's store" :
+					 ids->groups[o[h] - 1].canon,
 				 IDG_ID_MAKE(g->cluster_id, local));
 		o[local] = (uint32_t)i + 1;
 		g->id = IDG_ID_MAKE(g->cluster_id, local);
@@ -704,6 +774,11 @@ void idg_id_layer_put(struct idg_id_layer *l)
 /* Layers made by this process so far: each one's serial. */
 static uint64_t layer_serial;
 
+static uint64_t allocs_serial(const struct idg_config *cfg)
+{
+	return cfg->allocs ? cfg->allocs->serial : 0;
+}
+
 /* The endpoint identities of cfg, what building them said in l->d. */
 static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
 {
@@ -715,10 +790,11 @@ static int layer_build(const struct idg_config *cfg, struct idg_id_layer **out)
 		return -ENOMEM;
 	l->refs = 1;
 	l->serial = ++layer_serial;
+	l->allocs_serial = allocs_serial(cfg);
 	err = groups_build(cfg, l, &l->d);
 	l->clean = !l->d.n;
 	if (!err)
-		err = groups_number(l, &l->d);
+		err = groups_number(l, cfg, &l->d);
 	if (!err)
 		err = layer_order(l);
 	if (!err)
@@ -1123,6 +1199,7 @@ static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
 	}
 	p.l->refs = 1;
 	p.l->serial = ++layer_serial;
+	p.l->allocs_serial = allocs_serial(cfg);
 	p.l->clean = true;
 	p.l->n_endpoints = cfg->n_endpoints;
 	p.l->ep_group = calloc(cfg->n_endpoints + 1, sizeof(*p.l->ep_group));
@@ -1135,7 +1212,7 @@ static int layer_patch(const struct idg_config *cfg, struct idg_id_layer *o,
 	if (!err)
 		err = patch_endpoints(&p);
 	if (!err)
-		err = groups_number(p.l, &p.l->d);
+		err = groups_number(p.l, cfg, &p.l->d);
 	if (!err)
 		err = layer_order(p.l);
 	if (!err)
@@ -1179,6 +1256,12 @@ static int layer_get(const struct idg_config *cfg,
 
 	if (memo)
 		memo->reused = memo->patched = false;
+	/* Other numbers from the store: a layer of its own. */
+	if (memo && memo->layer &&
+	    memo->layer->allocs_serial != allocs_serial(cfg)) {
+		idg_id_layer_put(memo->layer);
+		memo->layer = NULL;
+	}
 	if (memo && memo->layer &&
 	    idg_config_ident_files_are(cfg, memo->layer->frags,
 				       memo->layer->n_frags)) {

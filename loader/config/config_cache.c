@@ -369,6 +369,20 @@ static void checked_set(struct idg_config_cache *c,
 	c->ident_keys = c->n_checked ? idg_ident_keys_of(cfg) : NULL;
 }
 
+/* The endpoints of the files of dir marked expired (the objects are the
+ * config's own copies: the files' stay as parsed). */
+static void extra_expire(struct idg_config *cfg, const char *dir)
+{
+	size_t len = dir ? strlen(dir) : 0;
+
+	for (size_t i = 0; len && i < cfg->n_endpoints; i++) {
+		const char *f = cfg->endpoints[i].pos.file;
+
+		cfg->endpoints[i].expired = f && !strncmp(f, dir, len) &&
+					    f[len] == '/';
+	}
+}
+
 int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 			   struct idg_config *cfg, struct idg_diags *d,
 			   struct idg_config_reuse *r)
@@ -462,6 +476,8 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		idg_diags_append(d, &f->d);
 		yaml_ok &= f->yaml_ok;
 	}
+	if (c->extra_expired)
+		extra_expire(cfg, c->extra_dir);
 	if (yaml_ok) {
 		bool patched = false;
 

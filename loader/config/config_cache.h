@@ -56,6 +56,10 @@ struct idg_config_cache {
 	 * config directory only.
 	 */
 	const char *extra_dir;
+	/* What extra_dir holds is out of date (the mesh's store has not
+	 * answered for longer than its TTL): its endpoints are loaded with
+	 * idg_endpoint.expired set. */
+	bool extra_expired;
 };
 
 /* What the last load did. */

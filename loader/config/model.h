@@ -241,6 +241,10 @@ struct idg_endpoint {
 	char *interface;
 	struct idg_pos interface_pos;
 	struct idg_pos pos;
+	/* Taken from a cluster mesh's store that has not answered for longer
+	 * than its TTL (set after the load, idg_config_cache.extra_expired):
+	 * its addresses are judged remote-identity-expired. */
+	bool expired;
 };
 
 struct idg_egw_selector {
@@ -274,6 +278,7 @@ struct idg_egw_policy {
 	struct idg_pos pos;
 };
 
+struct idg_id_allocs;
 struct idg_config {
 	char *file; /* the path given: a file, or a directory of *.yaml */
 	bool dir; /* file is a config directory */
@@ -297,6 +302,9 @@ struct idg_config {
 	size_t n_policies;
 	struct idg_egw_policy *egw_policies;
 	size_t n_egw_policies;
+	/* Identity numbers from a cluster mesh's store (compile.h), set after
+	 * the load by idgate run; NULL: none. Not owned. */
+	const struct idg_id_allocs *allocs;
 };
 
 /*

@@ -17,24 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mesh.h"
+#include "mesh_int.h"
 #include "util/util.h"
 
 #define MESH_RETRY_MS 1000
 #define MESH_POLL_MS 200
-
-/* What the thread holds between hand-overs. */
-struct work {
-	struct idg_mesh *m;
-	struct idg_etcd *e;
-	struct idg_etcd_watch *w;
-	int64_t lease;
-	double next_keepalive;
-	char *published; /* the text in the store under the lease */
-	size_t published_len;
-	char pfx[512];   /* PREFIX/clusters/ */
-	char own[1100];  /* PREFIX/clusters/CLUSTER/NODE/endpoints */
-};
 
 void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n)
 {
@@ -93,7 +80,7 @@ bool idg_mesh_doc_key(const char *key, const char *pfx, char **cluster,
 	return true;
 }
 
-static void wake(struct idg_mesh *m)
+void mesh_wake(struct idg_mesh *m)
 {
 	uint64_t one = 1;
 
@@ -174,16 +161,17 @@ static int doc_event(struct work *k, const char *key, const uint8_t *text,
 	m->docs_new |= !err;
 	pthread_mutex_unlock(&m->mu);
 	if (!err)
-		wake(m);
+		mesh_wake(m);
 	return err;
 }
 
 static int on_event(const struct idg_etcd_event *ev, void *arg)
 {
 	struct work *k = arg;
+	const uint8_t *val = ev->type == IDG_ETCD_PUT ? ev->kv.val : NULL;
+	int r = mesh_ids_event(k, ev->kv.key, val, ev->kv.len);
 
-	return doc_event(k, ev->kv.key,
-			 ev->type == IDG_ETCD_PUT ? ev->kv.val : NULL, ev->kv.len);
+	return r ? (r < 0 ? r : 0) : doc_event(k, ev->kv.key, val, ev->kv.len);
 }
 
 static void disconnect(struct work *k, const char *why)
@@ -201,9 +189,9 @@ static void disconnect(struct work *k, const char *why)
 	k->published = NULL;
 }
 
-/* Every node's documents as of one revision, handed over as the whole
- * set (the main loop drops what it has that the set lacks), and a watch
- * from there. */
+/* Every node's documents and every identity number as of one revision,
+ * the documents handed over as the whole set (the main loop drops what it
+ * has that the set lacks), and a watch from there. */
 static int resync(struct work *k)
 {
 	struct idg_mesh *m = k->m;
@@ -215,9 +203,10 @@ static int resync(struct work *k)
 
 	idg_etcd_watch_close(k->w);
 	k->w = NULL;
-	err = idg_etcd_get_prefix(k->e, k->pfx, &kvs, &n, &rev);
+	err = idg_etcd_get_prefix(k->e, k->root, &kvs, &n, &rev);
 	if (err)
 		return err;
+	err = mesh_ids_from(k, kvs, n);
 	for (size_t i = 0; !err && i < n; i++) {
 		char *cluster, *node;
 
@@ -240,9 +229,9 @@ static int resync(struct work *k)
 	m->docs_new = true;
 	m->rev = rev;
 	pthread_mutex_unlock(&m->mu);
-	wake(m);
+	mesh_wake(m);
 	if (!err)
-		err = idg_etcd_watch_open(k->e, k->pfx, rev + 1, &k->w);
+		err = idg_etcd_watch_open(k->e, k->root, rev + 1, &k->w);
 	return err;
 }
 
@@ -325,6 +314,8 @@ static int step(struct work *k)
 	err = again ? resync(k) : 0;
 	if (!err)
 		err = publish_pending(k);
+	if (!err)
+		err = mesh_ids_allocate(k);
 	if (!err && idg_now_ms() >= k->next_keepalive) {
 		err = idg_etcd_lease_keepalive(k->e, k->lease, NULL);
 		k->next_keepalive = idg_now_ms() + contact_ms(m);
@@ -352,7 +343,9 @@ static void *mesh_main(void *arg)
 	struct work k = { .m = arg };
 	struct idg_mesh *m = k.m;
 
+	snprintf(k.root, sizeof(k.root), "%s/", m->cfg.prefix);
 	snprintf(k.pfx, sizeof(k.pfx), "%s/clusters/", m->cfg.prefix);
+	snprintf(k.ids_pfx, sizeof(k.ids_pfx), "%s/identities/", m->cfg.prefix);
 	snprintf(k.own, sizeof(k.own), "%s%s/%s/endpoints", k.pfx,
 		 m->cfg.cluster, m->cfg.node);
 	while (!m->stop) {
@@ -480,5 +473,9 @@ void idg_mesh_stop(struct idg_mesh *m)
 	m->efd = -1;
 	idg_mesh_docs_free(m->docs, m->n_docs);
 	free(m->pub);
+	mesh_ids_free(m->ids, m->n_ids);
+	for (size_t i = 0; i < m->n_reqs; i++)
+		free(m->reqs[i].canon);
+	free(m->reqs);
 	pthread_mutex_destroy(&m->mu);
 }

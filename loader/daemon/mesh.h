@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compile.h"
 #include "etcd.h"
 
 struct idg_mesh_cfg {
@@ -35,6 +36,13 @@ struct idg_mesh_doc {
 	size_t len;
 };
 
+/* A label set of this node's cluster that needs a number in the store:
+ * the probe starts at local, the number the node gives it now. */
+struct idg_mesh_id_req {
+	char *canon;
+	uint32_t local;
+};
+
 struct idg_mesh {
 	struct idg_mesh_cfg cfg;
 	pthread_t th;
@@ -52,6 +60,15 @@ struct idg_mesh {
 	bool resync;               /* hand every document over again */
 	char *pub;                 /* to publish; NULL: nothing new */
 	size_t pub_len;
+	/* Under mu: every identity number in the store, of every cluster
+	 * (PREFIX/identities/CLUSTER/LOCAL holds the label set's canonical
+	 * string); ids_new: changed since the main loop took a copy. */
+	struct idg_id_alloc *ids;
+	size_t n_ids;
+	bool ids_new;
+	/* Label sets to allocate numbers for (the latest request). */
+	struct idg_mesh_id_req *reqs;
+	size_t n_reqs;
 	bool connected;
 	int64_t rev;               /* the store's revision last seen */
 	double last_contact;       /* unix time the store last answered a
@@ -80,6 +97,17 @@ void idg_mesh_health(struct idg_mesh *m, struct idg_mesh_health *h);
 bool idg_mesh_doc_key(const char *key, const char *pfx, char **cluster,
 		      char **node);
 
+/* PREFIX/identities/CLUSTER/LOCAL is an identity number: its CLUSTER
+ * (malloc'ed) and LOCAL (IDG_ID_LOCAL_MIN..65535, decimal, no leading
+ * zero) for pfx "PREFIX/identities/"; false for any other key. */
+bool idg_mesh_id_key(const char *key, const char *pfx, char **cluster,
+		     uint32_t *local);
+/* Is text (len bytes) a canonical label string of cluster, as a number's
+ * value must be (io.cilium.k8s.policy.cluster=CLUSTER among its labels,
+ * printable, at most IDG_MESH_CANON_MAX bytes)? */
+#define IDG_MESH_CANON_MAX 4096
+bool idg_mesh_canon_ok(const char *cluster, const uint8_t *text, size_t len);
+
 int idg_mesh_start(struct idg_mesh *m, const struct idg_mesh_cfg *c);
 int idg_mesh_fd(const struct idg_mesh *m);
 /* The other nodes' documents changed since the last take (true; the
@@ -88,6 +116,15 @@ int idg_mesh_fd(const struct idg_mesh *m);
 bool idg_mesh_take(struct idg_mesh *m, struct idg_mesh_doc **docs, size_t *n,
 		   bool *full);
 void idg_mesh_docs_free(struct idg_mesh_doc *docs, size_t n);
+/* A copy of the store's identity numbers when they changed since the
+ * last take (true; the caller owns *v, idg_id_allocs_set takes it). */
+bool idg_mesh_take_ids(struct idg_mesh *m, struct idg_id_alloc **v,
+		       size_t *n);
+/* Numbers wanted for these label sets of this node's cluster (copied);
+ * replaces the requests not served yet. The store's answer comes back
+ * as a change of the identity numbers. */
+void idg_mesh_request_ids(struct idg_mesh *m, const struct idg_mesh_id_req *v,
+			  size_t n);
 /* This node's endpoints (idg_mesh_endpoints_doc), to be in the store;
  * the same text again is no write. */
 void idg_mesh_publish(struct idg_mesh *m, const char *text, size_t len);

@@ -216,7 +216,10 @@ int idg_gen_fill(struct idg_gen *g, const struct idg_compiled *c,
 	for (size_t i = 0; i < c->n_ipcache; i++) {
 		const struct idg_ipcache_entry *e = &c->ipcache[i];
 		struct idg_ipcache_val v = { .identity = e->identity,
-					     .tunnel_ip = e->tunnel_ip };
+					     .tunnel_ip = e->tunnel_ip,
+					     .flags = e->expired ?
+							      IDG_IPC_F_EXPIRED :
+							      0 };
 		struct idg_ip_key k;
 
 		err = idg_ip_key_make(&k, e->cidr.family, e->cidr.addr,
@@ -399,6 +402,7 @@ static int remove_pins(const char *pin_dir)
 static int remove_state(const char *state_dir)
 {
 	static const char *const names[] = { IDG_STATE_FILE, IDG_APPLIED_CONFIG,
+					     IDG_APPLIED_IDS,
 					     IDG_META_FILE, IDG_GEN_SHADOW_0,
 					     IDG_GEN_SHADOW_1 };
 

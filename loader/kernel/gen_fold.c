@@ -261,7 +261,8 @@ static uint32_t peer_classes(const struct fold *f, uint32_t identity)
 	return IDG_PEER_PC_KNOWN | (v ? *v : 0);
 }
 
-/* The ipcache's identities (and the world's) with their peer classes. */
+/* The ipcache's identities (and the world's) with their peer classes;
+ * whether any entry has expired. */
 static void peers_fold(struct fold *f)
 {
 	static const int maps[] = { IDG_GM_IPC, IDG_GM_IPCH };
@@ -274,6 +275,8 @@ static void peers_fold(struct fold *f)
 			struct idg_ipcache_val *v = (void *)idg_kv_val(t, i);
 
 			v->peer_pc = peer_classes(f, v->identity);
+			if (v->flags & IDG_IPC_F_EXPIRED)
+				g->cfg.flags |= IDG_CFG_F_IPC_EXPIRED;
 		}
 	}
 	g->cfg.world_pc = peer_classes(f, IDG_ID_WORLD);

@@ -27,6 +27,8 @@
 /* Files in the state dir; nothing else there is ours. */
 #define IDG_STATE_FILE "state"
 #define IDG_APPLIED_CONFIG "applied.yaml" /* of a config file */
+/* The mesh's identity numbers the applied config was compiled with. */
+#define IDG_APPLIED_IDS "applied.identities"
 #define IDG_APPLIED_DIR "applied.d"      /* of a config directory */
 #define IDG_META_FILE "instance.meta"
 

@@ -119,7 +119,13 @@ void fx_ipcache_cluster(struct fx *fx, const char *cidr, uint16_t cluster,
 void fx_ipcache_tun(struct fx *fx, const char *cidr, uint16_t cluster,
 		    uint32_t identity, const char *node)
 {
-	struct idg_ipcache_val v = { .identity = identity };
+	fx_ipcache_flags(fx, cidr, cluster, identity, node, 0);
+}
+
+void fx_ipcache_flags(struct fx *fx, const char *cidr, uint16_t cluster,
+		      uint32_t identity, const char *node, uint32_t flags)
+{
+	struct idg_ipcache_val v = { .identity = identity, .flags = flags };
 	struct idg_ip_key k;
 
 	if (node)

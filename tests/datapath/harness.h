@@ -47,6 +47,9 @@ void fx_ipcache_cluster(struct fx *fx, const char *cidr, uint16_t cluster,
 /* An endpoint hosted by node (tunnel IPv4 address; NULL: none). */
 void fx_ipcache_tun(struct fx *fx, const char *cidr, uint16_t cluster,
 		    uint32_t identity, const char *node);
+/* ... with IDG_IPC_F_* flags (expired mesh data). */
+void fx_ipcache_flags(struct fx *fx, const char *cidr, uint16_t cluster,
+		      uint32_t identity, const char *node, uint32_t flags);
 void fx_endpoint(struct fx *fx, const char *cidr, uint32_t identity,
 		 uint32_t flags);
 /* ... bound to a workload interface (the source check of tc_wl). */

@@ -747,6 +747,68 @@ static void test_gen_revokes_and_keeps_flows(void **state)
 	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
 }
 
+/*
+ * A mesh partition (docs/mesh.md): A's entry comes from a store that went
+ * silent. Its established flow and new ones are dropped with their own
+ * reason, also a class no rule covers (the shortcut that skips the peer
+ * lookup is off); B, whose data is current, is judged as before; the
+ * store back, A's flows are allowed again.
+ */
+static void test_expired_peer_fails_closed(void **state)
+{
+	struct fx *fx = *state;
+	struct pkt p;
+
+	base_node(fx, ENF_BOTH);
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_TCP, .port = 80,
+			      .cookie = 1));
+	fx_commit(fx);
+	p = tcp4(A_V4, EP_V4, 40000, 80);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+	p = udp4(A_V4, EP_V4, 5000, 53);
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
+
+	fx_gen_new(fx);
+	fx_endpoint(fx, EP_V4, ID_E, ENF_BOTH);
+	fx_ipcache_flags(fx, A_V4, fx->cluster_id, ID_A, NULL,
+			 IDG_IPC_F_EXPIRED);
+	fx_ipcache(fx, B_V4, ID_B);
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_TCP, .port = 80,
+			      .cookie = 1));
+	fx_rule(fx, &ALLOW_IN(.peer = ID_B, .proto = IPPROTO_TCP, .port = 80,
+			      .cookie = 2));
+	fx_commit(fx);
+	/* The established flow: re-judged, dropped and forgotten, so its
+	 * reply (tc egress, also enforced) is judged anew and dropped too. */
+	p = tcp4(A_V4, EP_V4, 40000, 80);
+	expect_drop(fx, &p, IDG_DROP_REMOTE_EXPIRED);
+	assert_int_equal(fx_misc(fx, IDG_MISC_CT_REVOKED), 1);
+	p = tcp4(EP_V4, A_V4, 80, 40000);
+	assert_int_equal(fx_run_tc(fx, &p), TC_ACT_SHOT);
+	assert_int_equal(fx_reason_pkts(fx, IDG_DROP_REMOTE_EXPIRED), 2);
+	p = tcp4(A_V4, EP_V4, 40001, 80);
+	expect_drop(fx, &p, IDG_DROP_REMOTE_EXPIRED);
+	p = udp4(A_V4, EP_V4, 5000, 53);
+	expect_drop(fx, &p, IDG_DROP_REMOTE_EXPIRED);
+	fx_poll_events(fx);
+	assert_true(fx->n_events > 0);
+	assert_int_equal(fx->events[fx->n_events - 1].reason,
+			 IDG_DROP_REMOTE_EXPIRED);
+	assert_int_equal(fx->events[fx->n_events - 1].src_id, ID_A);
+	p = tcp4(B_V4, EP_V4, 40000, 80);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+	p = udp4(B_V4, EP_V4, 5000, 53);
+	expect_drop(fx, &p, IDG_DROP_POLICY_DEFAULT);
+
+	fx_gen_new(fx);
+	base_node(fx, ENF_BOTH);
+	fx_rule(fx, &ALLOW_IN(.peer = ID_A, .proto = IPPROTO_TCP, .port = 80,
+			      .cookie = 1));
+	fx_commit(fx);
+	p = tcp4(A_V4, EP_V4, 40002, 80);
+	expect_pass(fx, &p, IDG_PASS_POLICY);
+}
+
 /* A temporary directory for slot records, removed with its files. */
 static char *shadow_dir_new(void)
 {
@@ -1137,6 +1199,7 @@ int main(int argc, char **argv)
 		T(test_event_budget),
 		T(test_events_lost_counted),
 		T(test_gen_revokes_and_keeps_flows),
+		T(test_expired_peer_fails_closed),
 		T(test_gen_flip_never_mixes),
 		T(test_gen_commit_writes_only_changes),
 		T(test_gen_commit_never_writes_a_live_map),

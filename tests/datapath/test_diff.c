@@ -357,6 +357,22 @@ static void verdict_print(const char *who, uint32_t reason, uint32_t cookie,
 		printf("not reported\n");
 }
 
+/* The endpoints marked expired, which the YAML does not say. */
+static void expired_print(const struct idg_config *cfg)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < cfg->n_endpoints; i++) {
+		if (!cfg->endpoints[i].expired)
+			continue;
+		printf("%s %s/%s", any ? "" : "# expired (mesh data):",
+		       cfg->endpoints[i].namespace, cfg->endpoints[i].name);
+		any = true;
+	}
+	if (any)
+		printf("\n");
+}
+
 static void mismatch_report(const struct cfg_run *x, uint64_t n,
 			    const struct pkt_spec *s, const struct ref_pkt *r,
 			    const struct pkt *p, const struct ref_verdict *want,
@@ -373,6 +389,7 @@ static void mismatch_report(const struct cfg_run *x, uint64_t n,
 						    "");
 	printf("# ---- config (node %s) ----\n%s# ----\n", DG_LOCAL_NODE,
 	       x->g.yaml);
+	expired_print(&x->cfg);
 	if (x->m.n_host) {
 		char t[INET6_ADDRSTRLEN];
 
@@ -510,6 +527,13 @@ static void cfg_load(struct cfg_run *x, struct dg_rng *r)
 		printf("# ---- config %" PRIu64 " ----\n%s", x->index,
 		       x->g.yaml);
 	err = idg_config_load_string("diff.yaml", x->g.yaml, &x->cfg, &x->d);
+	/* A partitioned mesh (docs/mesh.md): some endpoints' data expired,
+	 * the local node's too, which the compiler must leave alone. */
+	if (!err && dg_pct(r, 25))
+		for (size_t i = 0; i < x->cfg.n_endpoints; i++)
+			x->cfg.endpoints[i].expired = dg_pct(r, 50);
+	if (!err && opt.dump)
+		expired_print(&x->cfg);
 	if (!err)
 		err = idg_compile(&x->cfg, DG_LOCAL_NODE, NULL, &x->c, &x->d);
 	if (err) {

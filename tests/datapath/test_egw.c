@@ -96,6 +96,7 @@ struct efx {
 	int wl_fd;  /* idgate_tc_wl_ingress */
 	int wl_egress_fd; /* idgate_tc_wl_egress */
 	uint32_t quota;   /* the gateway's mappings per source; 0: none */
+	uint32_t wl_ipc_flags; /* the gateway's IDG_IPC_F_* of WL (cluster A) */
 	int tin_fd; /* idgate_tunnel_in */
 	int ext_fd; /* idgate_gw_ext_in */
 };
@@ -185,8 +186,10 @@ static void add_node(struct fx *fx, const char *ip, uint32_t cluster)
 /* The policy as every node compiles it: WL (of clusters A and C) to
  * DB_NET except EXCL, through the first n of {GW1, GW2, GW3}; and the
  * endpoints every node knows with the node hosting each (the tunnel's
- * identity check). */
-static void egw_tables(struct fx *fx, int n_gw, const char *egress_ip)
+ * identity check); the IDG_IPC_F_* of WL's entry (cluster A) and of
+ * PEER_IP's. */
+static void egw_tables_ext(struct fx *fx, int n_gw, const char *egress_ip,
+			   uint32_t wl_flags, uint32_t peer_flags)
 {
 	const char *gws[] = { GW1, GW2, GW3 };
 	struct idg_gwset set = { .n = (uint32_t)n_gw };
@@ -203,15 +206,21 @@ static void egw_tables(struct fx *fx, int n_gw, const char *egress_ip)
 	add_node(fx, GW1, CL_B);
 	add_node(fx, GW2, CL_B);
 	add_node(fx, GW3, CL_B);
-	fx_ipcache_tun(fx, WL, CL_A, ID_WL, NODE_A);
+	fx_ipcache_flags(fx, WL, CL_A, ID_WL, NODE_A, wl_flags);
 	fx_ipcache_tun(fx, WL2, CL_A, ID_WL2, NODE_A);
 	fx_ipcache_tun(fx, WL, CL_C, ID_WL_C, NODE_C);
-	fx_ipcache_tun(fx, PEER_IP, CL_B, ID_PEER, GW1);
+	fx_ipcache_flags(fx, PEER_IP, CL_B, ID_PEER, GW1, peer_flags);
+}
+
+static void egw_tables(struct fx *fx, int n_gw, const char *egress_ip)
+{
+	egw_tables_ext(fx, n_gw, egress_ip, 0, 0);
 }
 
 /* Node A, the source node. ep_flags: WL's enforcement flags. */
-static void gen_node_a(struct efx *e, int n_gw, uint32_t ep_flags,
-		       const struct idg_rule_entry *rules, int n_rules)
+static void gen_node_a_ext(struct efx *e, int n_gw, uint32_t ep_flags,
+			   const struct idg_rule_entry *rules, int n_rules,
+			   uint32_t peer_flags)
 {
 	struct fx *fx = e->fx;
 
@@ -231,8 +240,14 @@ static void gen_node_a(struct efx *e, int n_gw, uint32_t ep_flags,
 	fx_ipcache(fx, PEER_IP, ID_OTHER);
 	for (int i = 0; i < n_rules; i++)
 		fx_rule(fx, &rules[i]);
-	egw_tables(fx, n_gw, NULL);
+	egw_tables_ext(fx, n_gw, NULL, 0, peer_flags);
 	fx_commit(fx);
+}
+
+static void gen_node_a(struct efx *e, int n_gw, uint32_t ep_flags,
+		       const struct idg_rule_entry *rules, int n_rules)
+{
+	gen_node_a_ext(e, n_gw, ep_flags, rules, n_rules, 0);
 }
 
 /* A gateway node of cluster B, self being its tunnel address. */
@@ -259,7 +274,7 @@ static void gen_gateway(struct efx *e, const char *self, uint16_t pmin,
 	};
 	fx_ipcache(fx, DB2, ID_DB2);
 	fx_ipcache(fx, DB3, IDG_ID_SCOPE_LOCAL | 5);
-	egw_tables(fx, 2, policy_ip);
+	egw_tables_ext(fx, 2, policy_ip, e->wl_ipc_flags, 0);
 	fx_commit(fx);
 }
 
@@ -1136,6 +1151,24 @@ static void test_decap_vni_verified(void **state)
 	assert_int_equal(cnt(e, IDG_PASS_TUNNEL_DECAP), 1);
 }
 
+/* The source's data expired (a mesh partition): its genuine tunnelled
+ * packets drop with the reason that says so, even to a port open to all. */
+static void test_decap_expired_source(void **state)
+{
+	struct efx *e = *state;
+	const struct idg_rule_entry allow = RULE(
+		.subject = ID_WL, .peer = IDG_ID_UNKNOWN,
+		.dir = IDG_DIR_INGRESS, .kind = IDG_RULE_ALLOW, .cookie = 9);
+	struct pkt in, g;
+
+	gen_node_a_ext(e, 2, IDG_EP_F_ENFORCE_INGRESS, &allow, 1,
+		       IDG_IPC_F_EXPIRED);
+	in = tcp_pkt(PEER_IP, WL, 2000, 8080, PKT_TCP_SYN, 0);
+	g = wrap(&in, GW1, NODE_A, ID_PEER);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, IDG_DROP_REMOTE_EXPIRED);
+	assert_int_equal(cnt(e, IDG_PASS_TUNNEL_DECAP), 0);
+}
+
 /*
  * An entry made from tunnelled packets is the tunnel's: the same flow
  * sent outside it (an attacker on the underlay with the peer's address),
@@ -1930,6 +1963,24 @@ static void test_nat_fast_expiry(void **state)
 	idg_nat_gc_free(&gc);
 }
 
+/* The gateway's data on a selected source expired (a mesh partition):
+ * its flows are not translated, with the reason that says so. */
+static void test_gateway_expired_source(void **state)
+{
+	struct efx *e = *state;
+	struct pkt in = tcp_pkt(WL, DB, 40000, 5432, PKT_TCP_SYN, 0), g;
+
+	e->wl_ipc_flags = IDG_IPC_F_EXPIRED;
+	gen_gw1(e);
+	e->wl_ipc_flags = 0;
+	g = wrap(&in, NODE_A, GW1, ID_WL);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_SHOT, IDG_DROP_REMOTE_EXPIRED);
+	assert_int_equal(cnt(e, IDG_PASS_SNAT), 0);
+	/* Current data again: translated. */
+	gen_gw1(e);
+	expect_verdict(e, e->tin_fd, &g, TC_ACT_REDIRECT, IDG_PASS_SNAT);
+}
+
 static void test_not_entitled(void **state)
 {
 	struct efx *e = *state;
@@ -2270,6 +2321,8 @@ int main(int argc, char **argv)
 		T(test_decap_known_node),
 		T(test_decap_policy_by_vni),
 		T(test_decap_vni_verified),
+		T(test_decap_expired_source),
+		T(test_gateway_expired_source),
 		T(test_decap_ct_bound_to_node),
 		T(test_replies_only_from_the_flows_gateway),
 		T(test_decap_unknown_node),

@@ -277,19 +277,23 @@ _etcd_add() {
 	return 1
 }
 
-# etcd_rbac_node CLUSTER NODE PREFIX PASSWORD: user and role
-# idgate-CLUSTER-NODE, which may write PREFIX/CLUSTER/NODE/ and read all of
-# PREFIX/. A password, because the JSON gateway does not take a cert's CN
-# as the user (etcd's docs). Safe to repeat (a test may re-register a
-# node); granting again is no error to etcd.
+# etcd_rbac_node CLUSTER NODE PREFIX/clusters PASSWORD: user and role
+# idgate-CLUSTER-NODE, which may write PREFIX/clusters/CLUSTER/NODE/ and
+# its cluster's identity numbers, PREFIX/identities/CLUSTER/, and read all
+# of PREFIX/ (docs/mesh.md). A password, because the JSON gateway does not
+# take a cert's CN as the user (etcd's docs). Safe to repeat (a test may
+# re-register a node); granting again is no error to etcd.
 etcd_rbac_node() {
 	local who="idgate-$1-$2" prefix=${3%/}
+	local root=${prefix%/clusters}
 	_etcd_add user add "$who" --new-user-password="$4" &&
 		_etcd_add role add "$who" &&
 		etcd_ctl role grant-permission "$who" --prefix=true readwrite \
 			"$prefix/$1/$2/" >/dev/null &&
+		etcd_ctl role grant-permission "$who" --prefix=true readwrite \
+			"$root/identities/$1/" >/dev/null &&
 		etcd_ctl role grant-permission "$who" --prefix=true read \
-			"$prefix/" >/dev/null &&
+			"$root/" >/dev/null &&
 		etcd_ctl user grant-role "$who" "$who" >/dev/null
 }
 

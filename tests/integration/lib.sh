@@ -110,6 +110,19 @@ expect() { # expect pass|fail DESCRIPTION CMD...
 
 # Packets a node's instance counted with a verdict reason (its name, as
 # `idgate status` shows it).
+# idle_conn NS SRC DST PORT WHAT: a TCP connection from SRC to DST:PORT
+# (serve-whoami there) established, then idle until $GO exists
+# ($TMP/go); $IDLE is its probe, which exits 0 when the connection still
+# works then. WHAT names it in the result.
+idle_conn() {
+	GO=$TMP/go
+	nsenter --net="/run/netns/$1" "$PROBE" tcp-idle "$2" "$3" "$4" "$GO" >"$TMP/idle.out" 2>&1 &
+	IDLE=$!
+	PIDS+=($IDLE)
+	waitfor 5 grep -q held "$TMP/idle.out" && ok "$5 is established" ||
+		not_ok "$5: $(cat "$TMP/idle.out")"
+}
+
 verdict_count() { # verdict_count NS NODE REASON
 	idg "$1" "$2" status -o json | python3 -c 'import json, sys
 print(json.load(sys.stdin)["verdicts"].get(sys.argv[1], {}).get("packets", 0))' "$3"

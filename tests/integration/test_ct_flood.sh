@@ -29,12 +29,7 @@ register_instance "$NA" node-a
 idg "$NA" node-a apply -c "$TMP/flood.yaml" >"$TMP/apply.out" 2>&1 && ok "apply" || not_ok "apply: $(cat "$TMP/apply.out")"
 
 # The connection that must outlive the flood, established and then idle.
-GO=$TMP/go
-nsenter --net="/run/netns/$NB" "$PROBE" tcp-idle 10.0.1.10 10.0.0.10 8080 "$GO" >"$TMP/idle.out" 2>&1 &
-IDLE=$!
-PIDS+=($IDLE)
-waitfor 5 grep -q held "$TMP/idle.out" && ok "an idle connection from frontend is established" ||
-	not_ok "idle connection: $(cat "$TMP/idle.out")"
+idle_conn "$NB" 10.0.1.10 10.0.0.10 8080 "an idle connection from frontend"
 
 allow0=$(verdict_count "$NA" node-a policy-allow)
 STREAMS_SINK_EXTRA=15

@@ -51,6 +51,24 @@ assert len(keep) == len(docs) - 1, "frontend's Endpoint not found"
 open(sys.argv[2], "w").write("\n---\n".join(keep))
 PY
 
+# Identity numbers through the store: billing-api's hash number is
+# already another label set's (node-b may write its cluster's numbers).
+IDS=/idgate/v1/identities/cluster-a
+BILLING='app=billing-api,io.cilium.k8s.policy.cluster=cluster-a,io.kubernetes.pod.namespace=production,tier=backend'
+FRONTEND='app=frontend,io.cilium.k8s.policy.cluster=cluster-a,io.kubernetes.pod.namespace=production'
+H=$(python3 -c 'import sys
+h = 2166136261
+for b in sys.argv[1].encode():
+    h = ((h ^ b) * 16777619) & 0xffffffff
+print(256 + h % 65280)' "$BILLING")
+NEXT=$((H == 65535 ? 256 : H + 1))
+as_b put "$IDS/$H" 'app=squatter,io.cilium.k8s.policy.cluster=cluster-a,io.kubernetes.pod.namespace=production'
+id_of() { # id_of APP: node-a's identity of that app label (empty: none)
+	idg "$NA" node-a identity list -o json | python3 -c 'import json, sys
+print(next((i["id"] for i in json.load(sys.stdin) if i["labels"].get("app") == sys.argv[1]), ""))' "$1"
+}
+store_id() { etcd_ctl get --print-value-only "$IDS/$1"; }
+
 # node-b's certificate does not make a node-a: refused before anything.
 rc=0
 idg "$NA" node-a run -c "$DIR" --metrics-address off \
@@ -62,7 +80,10 @@ idg "$NA" node-a run -c "$DIR" --metrics-address off \
 [ "$rc" = 2 ] && grep -q "names spiffe://$TD/idgate/cluster-a/node-b, not spiffe://$TD/idgate/cluster-a/node-a: not joining the mesh" "$TMP/wrong.log" \
 	&& ok "another node's certificate: refused" || not_ok "another node's certificate: exit $rc: $(cat "$TMP/wrong.log")"
 
-bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8080 8081
+# 8080 keeps a connection open (serve-whoami), for a flow established
+# across the partition.
+bg "$NA" "$PROBE" serve-whoami 10.0.0.10 8080
+bg "$NA" "$PROBE" serve-tcp 10.0.0.10 8081
 LOG=$TMP/run.log
 REMOTE_TTL=3
 register_instance "$NA" node-a
@@ -76,7 +97,7 @@ idg_bg "$NA" node-a run -c "$DIR" --metrics-address 127.0.0.1:9464 \
 	--kvstore-remote-ttl "$REMOTE_TTL" >"$LOG" 2>&1
 RUN_PID=$BG_PID
 
-frontend() { in_ns "$NB" "$PROBE" tcp 10.0.1.10 10.0.0.10 8080; }
+frontend() { in_ns "$NB" "$PROBE" whoami 10.0.1.10 10.0.0.10 8080; }
 reloads() { grep -c "reloaded: .*(mesh changed)" "$LOG" || true; }
 
 if waitfor 10 grep -q "idgate run: ready" "$LOG"; then ok "daemon started"; else not_ok "daemon did not start: $(cat "$LOG")"; fi
@@ -86,6 +107,19 @@ if waitfor 10 eval 'own | grepq "\"billing-api\""'; then ok "node-a's endpoints 
 etcd_ctl get -w json "$PREFIX/cluster-a/node-a/endpoints" | grepq '"lease":[1-9]' \
 	&& ok "published under a lease" || not_ok "no lease on node-a's key"
 expect fail "frontend unknown: frontend -> billing-api:8080 denied" frontend
+if waitfor 10 eval '[ "$(store_id "$NEXT")" = "$BILLING" ]'; then
+	ok "billing-api's number allocated in the store, past the one another label set holds ($NEXT, not $H)"
+else
+	not_ok "billing-api's number: $(etcd_ctl get --prefix "$IDS/" | paste -sd' ')"
+fi
+[ "$(store_id "$H")" = "app=squatter,io.cilium.k8s.policy.cluster=cluster-a,io.kubernetes.pod.namespace=production" ] &&
+	ok "the number held before keeps its label set" || not_ok "number $H: $(store_id "$H")"
+grepq "mesh: number $NEXT of cluster cluster-a allocated to {$BILLING}" "$LOG" &&
+	ok "allocation logged" || not_ok "allocation: $(grep 'mesh: number' "$LOG")"
+waitfor 10 eval '[ "$(id_of billing-api)" = $(((1 << 16) | NEXT)) ]' &&
+	ok "node-a enforces billing-api as the store's number $(((1 << 16) | NEXT))" ||
+	not_ok "billing-api is $(id_of billing-api) on node-a, not $(((1 << 16) | NEXT))"
+expect pass "batch-processor (local config) -> billing-api:8080 allowed under the store's numbers" in_ns "$NB" "$PROBE" whoami 10.0.1.11 10.0.0.10 8080
 
 # node-b publishes frontend: node-a takes it and lets it through.
 n=$(reloads)
@@ -102,6 +136,13 @@ ls "$TMP/state-node-a/mesh/" | grepq "^kvstore:cluster-a:node-b.yaml$" \
 	&& ok "node-b's document kept in the state dir" || not_ok "mesh dir: $(ls "$TMP/state-node-a/mesh/")"
 idg "$NA" node-a identity list | grepq "app=frontend" && ok "identity list has frontend" || not_ok "identity list lacks frontend"
 expect_denied "$NA" node-a policy-default-deny "frontend -> billing-api:8081 still denied" frontend_8081
+# frontend's number from the store (node-b's, were it running idgate):
+# node-a takes it, and still lets frontend through by its labels.
+as_b put "$IDS/40000" "$FRONTEND"
+waitfor 10 eval '[ "$(id_of frontend)" = $(((1 << 16) | 40000)) ]' &&
+	ok "frontend's number from the store taken ($(((1 << 16) | 40000)))" ||
+	not_ok "frontend is $(id_of frontend) on node-a"
+expect pass "frontend -> billing-api:8080 allowed under its store number" frontend
 idg "$NA" node-a status >"$TMP/status" 2>&1
 grep -q "^mesh:        store https://127.0.0.1:[0-9]* answers ([0-9.]* s ago), revision [1-9]" "$TMP/status" \
 	&& ok "status: the store answers" || not_ok "status: $(grep -A2 mesh: "$TMP/status")"
@@ -122,7 +163,7 @@ if waitfor 10 grep -q "mesh: cluster-a/node-b's endpoints refused" "$LOG"; then 
 grep -q "kvstore:cluster-a/node-b:[0-9]*:[0-9]*: .*address 10.0.0.10/32 is node node-a's" "$LOG" \
 	&& ok "refusal says why, with its position" || not_ok "refusal: $(grep -A2 refused "$LOG" | tail -3)"
 expect fail "bad document: frontend still denied" frontend
-expect pass "bad document: node-a's own traffic unaffected" in_ns "$NB" "$PROBE" tcp 10.0.1.11 10.0.0.10 8080
+expect pass "bad document: node-a's own traffic unaffected" in_ns "$NB" "$PROBE" whoami 10.0.1.11 10.0.0.10 8080
 as_b put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend frontend 10.0.1.10)"
 waitfor 10 allowed_after && ok "good document again: allowed" || not_ok "good document again: denied"
 
@@ -140,6 +181,10 @@ fi
 # store is cut off). Within the remote TTL + 2 s node-b's endpoint
 # expires: frontend is denied, node-a's local flows go on; then healed.
 ms_since() { echo $(((${EPOCHREALTIME/[.,]/} - $1) / 1000)); }
+# A connection from frontend established before the partition, idle
+# through it: its next packets come after the expiry.
+idle_conn "$NB" 10.0.1.10 10.0.0.10 8080 "partition: a connection from frontend"
+exp0=$(verdict_count "$NA" node-a remote-identity-expired)
 for p in "${ETCD_PIDS[@]}"; do kill -STOP "$p"; done
 t0=${EPOCHREALTIME/[.,]/}
 # The time to the reload that drops node-b's endpoint, from the log (a
@@ -154,8 +199,14 @@ else
 fi
 grep -q "mesh: the store has not answered for [0-9.]* s (more than $REMOTE_TTL s): the other nodes' endpoints expire" "$LOG" \
 	&& ok "partition: expiry logged" || not_ok "partition: $(grep mesh: "$LOG" | tail -2)"
-expect fail "partition: frontend -> billing-api:8080 denied" frontend
-expect pass "partition: batch-processor (local config) -> billing-api:8080 still allowed" in_ns "$NB" "$PROBE" tcp 10.0.1.11 10.0.0.10 8080
+touch "$GO"
+wait $IDLE && not_ok "partition: the established connection still works" ||
+	ok "partition: the established connection is cut"
+exp1=$(verdict_count "$NA" node-a remote-identity-expired)
+[ "$exp1" -gt "$exp0" ] && ok "partition: its packets dropped as remote-identity-expired ($((exp1 - exp0)))" ||
+	not_ok "partition: no remote-identity-expired drop for the established connection ($exp0 -> $exp1)"
+expect_denied "$NA" node-a remote-identity-expired "partition: frontend -> billing-api:8080 denied" frontend
+expect pass "partition: batch-processor (local config) -> billing-api:8080 still allowed" in_ns "$NB" "$PROBE" whoami 10.0.1.11 10.0.0.10 8080
 idg "$NA" node-a status 2>&1 | grepq "^mesh:        store silent for .*: the other nodes' endpoints expired after $REMOTE_TTL s, their traffic is denied" \
 	&& ok "status: expired" || not_ok "status: $(idg "$NA" node-a status 2>&1 | grep -A1 mesh:)"
 awk '$1 == "idgate_kvstore_data_age_seconds" { exit !($2 > '"$REMOTE_TTL"') }' <(in_ns "$NA" curl -s http://127.0.0.1:9464/metrics) \

@@ -20,7 +20,9 @@
  *
  * The peer is the other side's identity: the ipcache entry keyed by the
  * node's cluster with the longest prefix containing the address, world
- * (2) when there is none.
+ * (2) when there is none. When that entry is marked expired (another
+ * node's endpoint, from a mesh store that went silent), the packet is
+ * dropped as remote-identity-expired before any rule is looked at.
  *
  * The verdict, over the rule entries of (subject, direction): deny when a
  * deny entry matches, else allow when an allow entry matches, else
@@ -212,11 +214,12 @@ static int subject_of(const struct ref_model *m, int family,
 }
 
 static uint32_t peer_of(const struct idg_compiled *c, int family,
-			const uint8_t *addr)
+			const uint8_t *addr, bool *expired)
 {
 	uint32_t id = IDG_ID_WORLD;
 	int best = -1;
 
+	*expired = false;
 	for (size_t i = 0; i < c->n_ipcache; i++) {
 		const struct idg_ipcache_entry *e = &c->ipcache[i];
 
@@ -227,6 +230,7 @@ static uint32_t peer_of(const struct idg_compiled *c, int family,
 				 family, addr)) {
 			best = (int)e->cidr.plen;
 			id = e->identity;
+			*expired = e->expired;
 		}
 	}
 	return id;
@@ -288,6 +292,7 @@ void ref_judge(const struct ref_model *m, const struct ref_pkt *p,
 	uint16_t pol_port = pol_port_of(p);
 	uint32_t flags = 0;
 	struct ref_best b;
+	bool expired;
 
 	memset(out, 0, sizeof(*out));
 	out->rule = -1;
@@ -317,7 +322,7 @@ void ref_judge(const struct ref_model *m, const struct ref_pkt *p,
 		return;
 	}
 	out->judged = true;
-	out->peer = peer_of(m->c, p->family, remote);
+	out->peer = peer_of(m->c, p->family, remote, &expired);
 
 	if (p->frag == REF_FRAG_LATER) {
 		if (first && first->judged && !idg_reason_is_drop(first->reason)) {
@@ -326,6 +331,10 @@ void ref_judge(const struct ref_model *m, const struct ref_pkt *p,
 		} else {
 			out->reason = IDG_DROP_FRAG_NO_FIRST;
 		}
+		return;
+	}
+	if (expired) {
+		out->reason = IDG_DROP_REMOTE_EXPIRED;
 		return;
 	}
 

@@ -1402,6 +1402,35 @@ static void test_l7_http_fields(void **state)
 	fx_free(&f);
 }
 
+/* Endpoints marked expired (a silent mesh store) mark their ipcache
+ * entries, under every cluster key; the node's own never are, nor are
+ * node and CIDR entries. */
+static void test_expired_endpoints_marked(void **state)
+{
+	struct fx f;
+	size_t far = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(idg_config_load_string("test.yaml", CAST
+		CNP("p", "prod", WEB_SEL
+		"  ingress:\n"
+		"  - fromCIDR: [192.0.2.0/24]\n"), &f.cfg, &f.d), 0);
+	for (size_t i = 0; i < f.cfg.n_endpoints; i++)
+		f.cfg.endpoints[i].expired = true;
+	assert_int_equal(idg_compile(&f.cfg, "n1", NULL, &f.c, &f.d), 0);
+	for (size_t i = 0; i < f.c.n_ipcache; i++) {
+		const struct idg_ipcache_entry *e = &f.c.ipcache[i];
+		bool own = e->node && !strcmp(e->node, "n1");
+
+		assert_int_equal(e->expired, e->endpoint && !own);
+		far += e->endpoint && !strcmp(e->endpoint, "remote");
+	}
+	/* Its own cluster's key and the flat one under ours. */
+	assert_int_equal(far, 2);
+	fx_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1446,6 +1475,7 @@ int main(void)
 		cmocka_unit_test(test_cookie_space_exhausted),
 		cmocka_unit_test(test_unknown_node),
 		cmocka_unit_test(test_unbound_endpoints_warn),
+		cmocka_unit_test(test_expired_endpoints_marked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

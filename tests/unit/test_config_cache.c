@@ -774,6 +774,67 @@ static void test_config_outlives_cache(void **state)
 	assert_int_equal(rmdir(w.dir), 0);
 }
 
+/*
+ * The mesh's directory beside the config (extra_dir): its endpoints are
+ * loaded marked expired while extra_expired is set, and unmarked when it
+ * is cleared, the files unchanged (taken from the cache); the config
+ * directory's own endpoints never are.
+ */
+static void test_extra_dir_expired(void **state)
+{
+	static const char ep_local[] =
+		"apiVersion: idgate.io/v1\nkind: Endpoint\n"
+		"metadata: {name: web, namespace: prod, labels: {app: web}}\n"
+		"spec: {node: n1, ips: [10.0.0.1]}\n";
+	static const char ep_mesh[] =
+		"apiVersion: idgate.io/v1\nkind: Endpoint\n"
+		"metadata: {name: db, namespace: prod, labels: {app: db}}\n"
+		"spec: {node: n2, ips: [10.0.0.2]}\n";
+	struct idg_config_cache cache = { 0 };
+	struct world w = { .rng = 7, .broken = -1 };
+	char extra[128], path[192];
+	struct idg_config_reuse r;
+	struct idg_diags d = { 0 };
+	struct idg_config cfg;
+	FILE *f;
+
+	(void)state;
+	snprintf(w.dir, sizeof(w.dir), "/tmp/idgate-cache.XXXXXX");
+	assert_non_null(mkdtemp(w.dir));
+	snprintf(extra, sizeof(extra), "/tmp/idgate-mesh.XXXXXX");
+	assert_non_null(mkdtemp(extra));
+	put(&w, "00-nodes.yaml", nodes);
+	put(&w, "01-web.yaml", ep_local);
+	snprintf(path, sizeof(path), "%s/kvstore:a:n2.yaml", extra);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(ep_mesh, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	cache.extra_dir = extra;
+
+	for (int round = 0; round < 3; round++) {
+		cache.extra_expired = round == 1;
+		assert_int_equal(idg_config_load_cached(&cache, w.dir, &cfg, &d, &r), 0);
+		assert_int_equal(cfg.n_endpoints, 2);
+		for (size_t i = 0; i < cfg.n_endpoints; i++)
+			assert_int_equal(cfg.endpoints[i].expired,
+					 round == 1 &&
+						 !strcmp(cfg.endpoints[i].name, "db"));
+		if (round)
+			assert_int_equal(r.parsed, 0);
+		idg_config_free(&cfg);
+		idg_diags_free(&d);
+	}
+	idg_config_cache_free(&cache);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(extra), 0);
+	snprintf(path, sizeof(path), "%s/00-nodes.yaml", w.dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/01-web.yaml", w.dir);
+	unlink(path);
+	assert_int_equal(rmdir(w.dir), 0);
+}
+
 static const char pol_a[] =
 	"apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n"
 	"metadata: {name: p, namespace: prod}\n"
@@ -1085,6 +1146,7 @@ int main(void)
 		cmocka_unit_test(test_patched_equals_fresh),
 		cmocka_unit_test(test_moved_unsaved),
 		cmocka_unit_test(test_config_outlives_cache),
+		cmocka_unit_test(test_extra_dir_expired),
 		cmocka_unit_test(test_unchanged_by_stat),
 		cmocka_unit_test(test_unchanged_by_watch),
 		cmocka_unit_test(test_changes),

@@ -19,6 +19,7 @@
 
 #include "compile_int.h"
 #include "compile_test.h"
+#include "config_cache.h"
 #include "proc_io.h"
 
 #define CANON(app, cluster, ns)                                           \
@@ -473,6 +474,136 @@ static void test_pinned_identity(void **state)
 	assert_int_equal(fx_id(&f, "pinb"), IDG_ID_MAKE(2, h));
 	fx_free(&f);
 	free(yaml);
+}
+
+/* A table of the store's numbers: (cluster, canon, local) triples. */
+static void allocs_make(struct idg_id_allocs *a, size_t n, const char **cl,
+			const char **canon, const uint32_t *local)
+{
+	struct idg_id_alloc *v = calloc(n + 1, sizeof(*v));
+
+	assert_non_null(v);
+	for (size_t i = 0; i < n; i++) {
+		v[i].cluster = strdup(cl[i]);
+		v[i].canon = strdup(canon[i]);
+		v[i].local = local[i];
+	}
+	assert_int_equal(idg_id_allocs_set(a, v, n), 0);
+}
+
+/*
+ * Numbers from the mesh's store (docs/mesh.md): after pins, before the
+ * hash. A label set takes its store number (the lower of two); a number
+ * the store holds for a label set the config lacks is skipped by the
+ * hash; a store number a pin holds here is not taken, with a warning.
+ */
+static void test_store_numbers(void **state)
+{
+	const char *cl[] = { "a", "a", "a", "b", "a" };
+	const char *canon[] = { CANON("web", "a", "prod"),
+				CANON("web", "a", "prod"),
+				CANON("ghost", "a", "prod"),
+				CANON("client", "b", "prod"),
+				CANON("db", "a", "prod") };
+	struct idg_id_allocs a = { 0 };
+	uint32_t local[5], h_x, pin = 4242;
+	struct fx f;
+	char *yaml;
+
+	(void)state;
+	h_x = idg_identity_hash_local(CANON("x", "a", "prod"));
+	local[0] = h_x == 5000 ? 5001 : 5000;
+	local[1] = local[0] + 7; /* a race's leftover: the lower one wins */
+	local[2] = h_x;          /* ghost holds x's hash */
+	local[3] = 7000;
+	local[4] = pin;          /* db's, but a pin holds it here */
+	allocs_make(&a, 5, cl, canon, local);
+	yaml = config_printf(NODES
+		EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]")
+		EP("x", "prod", "{app: x}", "n2", "[10.0.0.2]")
+		EP("db", "prod", "{app: db}", "n2", "[10.0.0.3]")
+		EP("client", "prod", "{app: client}", "nb", "[10.1.0.1]")
+		"---\n"
+		"apiVersion: idgate.io/v1\n"
+		"kind: Endpoint\n"
+		"metadata: {name: pin, namespace: prod, labels: {app: pin}}\n"
+		"spec: {node: n1, ips: [10.0.0.4], identity: %u}\n", pin);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(idg_config_load_string("t.yaml", yaml, &f.cfg, &f.d), 0);
+	f.cfg.allocs = &a;
+	assert_int_equal(idg_compile(&f.cfg, "n1", NULL, &f.c, &f.d), 0);
+	assert_int_equal(fx_id(&f, "web"), IDG_ID_MAKE(1, local[0]));
+	assert_int_equal(fx_id(&f, "client"), IDG_ID_MAKE(2, 7000));
+	assert_int_equal(fx_id(&f, "x"),
+			 IDG_ID_MAKE(1, h_x == 0xffff ? IDG_ID_LOCAL_MIN : h_x + 1));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING, "in the mesh's store"));
+	assert_int_equal(fx_id(&f, "pin"), IDG_ID_MAKE(1, pin));
+	assert_int_not_equal(fx_id(&f, "db"), IDG_ID_MAKE(1, pin));
+	assert_true(idg_diags_has(&f.d, IDG_DIAG_WARNING,
+				  "which the mesh's store allocated to {" CANON("db", "a", "prod")));
+	assert_int_equal(f.d.n_errors, 0);
+	fx_free(&f);
+	free(yaml);
+	idg_id_allocs_free(&a);
+}
+
+/* A daemon's compile memo keeps its identity layer (the same files
+ * through a config cache) only while the store's numbers are the same
+ * table. */
+static void test_store_numbers_renumber_memo(void **state)
+{
+	const char *cl[] = { "a" };
+	const char *canon[] = { CANON("web", "a", "prod") };
+	uint32_t local[] = { 6000 }, h;
+	struct idg_compile_memo memo = { 0 };
+	struct idg_config_cache cache = { 0 };
+	struct idg_id_allocs a = { 0 };
+	char dir[] = "/tmp/idg-test-allocs.XXXXXX", path[64];
+	uint32_t want[4];
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(NODES EP("web", "prod", "{app: web}", "n1", "[10.0.0.1]"), fp);
+	assert_int_equal(fclose(fp), 0);
+	h = idg_identity_hash_local(CANON("web", "a", "prod"));
+	if (h == 6000)
+		local[0] = 6001;
+	want[0] = IDG_ID_MAKE(1, h);
+	want[1] = IDG_ID_MAKE(1, local[0]);
+	want[2] = IDG_ID_MAKE(1, local[0] + 1);
+	want[3] = want[0];
+	for (int round = 0; round < 4; round++) {
+		struct idg_state st = { 0 };
+		struct idg_config_reuse r;
+		struct idg_diags d = { 0 };
+		struct idg_config cfg;
+		struct fx f;
+
+		if (round == 1)
+			allocs_make(&a, 1, cl, canon, local);
+		if (round == 2) {
+			local[0]++;
+			allocs_make(&a, 1, cl, canon, local);
+		}
+		assert_int_equal(idg_config_load_cached(&cache, dir, &cfg, &d, &r), 0);
+		cfg.allocs = round == 1 || round == 2 ? &a : NULL;
+		assert_int_equal(idg_compile_memo_with(&cfg, "n1", NULL, &st,
+						       &f.c, &d, &memo), 0);
+		assert_int_equal(fx_id(&f, "web"), want[round]);
+		idg_compiled_free(&f.c);
+		idg_state_free(&st);
+		idg_config_free(&cfg);
+		idg_diags_free(&d);
+	}
+	idg_compile_memo_free(&memo);
+	idg_config_cache_free(&cache);
+	idg_id_allocs_free(&a);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_pin_conflicts_are_errors(void **state)
@@ -1047,6 +1178,8 @@ int main(void)
 		cmocka_unit_test(test_many_moves_are_counted),
 		cmocka_unit_test(test_pinned_identity),
 		cmocka_unit_test(test_pin_conflicts_are_errors),
+		cmocka_unit_test(test_store_numbers),
+		cmocka_unit_test(test_store_numbers_renumber_memo),
 		cmocka_unit_test(test_overlapping_ips_in_two_clusters),
 		cmocka_unit_test(test_flat_mesh_entries),
 		cmocka_unit_test(test_node_entries),
