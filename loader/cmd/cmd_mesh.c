@@ -347,6 +347,16 @@ static bool doc_apply(struct cmd_mesh *cm, struct cmd_mesh_node *e,
 	return true;
 }
 
+/* Does a give every entry of v its number? */
+static bool ids_same(const struct idg_id_allocs *a, const struct idg_id_alloc *v,
+		     size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (idg_id_allocs_get(a, v[i].cluster, v[i].canon) != v[i].local)
+			return false;
+	return true;
+}
+
 /* The store's numbers, when they changed: true. */
 static bool ids_take(struct cmd_mesh *cm)
 {
@@ -356,6 +366,15 @@ static bool ids_take(struct cmd_mesh *cm)
 
 	if (!idg_mesh_take_ids(&cm->m, &v, &n))
 		return false;
+	/* A resync reads the same numbers again: no reload for them. */
+	if (n == cm->allocs.n && ids_same(&cm->allocs, v, n)) {
+		for (size_t i = 0; i < n; i++) {
+			free(v[i].cluster);
+			free(v[i].canon);
+		}
+		free(v);
+		return false;
+	}
 	err = idg_id_allocs_set(&cm->allocs, v, n);
 	if (err) {
 		fprintf(stderr, "idgate run: mesh: identity numbers: %s; every document is read again\n",

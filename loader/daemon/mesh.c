@@ -187,6 +187,7 @@ static void disconnect(struct work *k, const char *why)
 	k->e = NULL;
 	free(k->published);
 	k->published = NULL;
+	k->ids_refused = false;
 }
 
 /* Every node's documents and every identity number as of one revision,

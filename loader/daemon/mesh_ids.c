@@ -277,8 +277,10 @@ static int allocate_one(struct work *k, const char *canon, uint32_t local)
 			/* Not the store's trouble: asked again after the
 			 * next load, refused the same until the role is
 			 * fixed. */
-			printf("idgate run: mesh: the store refuses %s (this node's role needs readwrite on %s%s/, docs/mesh.md): {%s} keeps the number it hashes to\n",
-			       key, k->ids_pfx, cluster, canon);
+			if (!k->ids_refused)
+				printf("idgate run: mesh: the store refuses %s (this node's role needs readwrite on %s%s/, docs/mesh.md): {%s} and the label sets after it keep the numbers they hash to\n",
+				       key, k->ids_pfx, cluster, canon);
+			k->ids_refused = true;
 			return 0;
 		}
 		if (err && err != -EEXIST)

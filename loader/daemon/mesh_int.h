@@ -20,6 +20,7 @@ struct work {
 	char pfx[512];     /* PREFIX/clusters/ */
 	char ids_pfx[512]; /* PREFIX/identities/ */
 	char own[1100];    /* PREFIX/clusters/CLUSTER/NODE/endpoints */
+	bool ids_refused;  /* a number's creation refused: said once */
 };
 
 /* Wakes the main loop (mesh.c). */

@@ -177,6 +177,20 @@ else
 	ok "node-b cannot write node-a's key"
 fi
 
+# The member node-a talks to killed: nothing changes (the other two keep
+# quorum; node-a's watch goes on from another, losing no event).
+cur=$(idg "$NA" node-a status 2>&1 | sed -n 's/^mesh: *store \(https:[^ ]*\) answers.*/\1/p')
+victim=
+for i in "${!ETCD_URLS[@]}"; do [ "${ETCD_URLS[$i]}" = "$cur" ] && victim=$i; done
+[ -n "$victim" ] && ok "node-a talks to member $victim ($cur)" || not_ok "node-a's member: '$cur' (status: $(idg "$NA" node-a status 2>&1 | grep mesh:))"
+etcd_member_kill "${victim:-0}"
+expect pass "member killed: frontend still allowed" frontend
+as_b del "$PREFIX/cluster-a/node-b/endpoints"
+waitfor 10 denied_after && ok "member killed: a withdrawal still reaches node-a" || not_ok "member killed: frontend still allowed after its withdrawal"
+as_b put "$PREFIX/cluster-a/node-b/endpoints" "$(ep_doc frontend frontend 10.0.1.10)"
+waitfor 10 allowed_after && ok "member killed: a publication still reaches node-a" || not_ok "member killed: frontend still denied"
+grepq "mesh expired" "$LOG" && not_ok "member killed: the mesh expired" || ok "member killed: nothing expired"
+
 # Partition: every member frozen (SIGSTOP: connections hang, as when the
 # store is cut off). Within the remote TTL + 2 s node-b's endpoint
 # expires: frontend is denied, node-a's local flows go on; then healed.
@@ -185,7 +199,7 @@ ms_since() { echo $(((${EPOCHREALTIME/[.,]/} - $1) / 1000)); }
 # through it: its next packets come after the expiry.
 idle_conn "$NB" 10.0.1.10 10.0.0.10 8080 "partition: a connection from frontend"
 exp0=$(verdict_count "$NA" node-a remote-identity-expired)
-for p in "${ETCD_PIDS[@]}"; do kill -STOP "$p"; done
+for p in "${ETCD_PIDS[@]}"; do [ -z "$p" ] || kill -STOP "$p"; done
 t0=${EPOCHREALTIME/[.,]/}
 # The time to the reload that drops node-b's endpoint, from the log (a
 # probe of a denied flow waits out its own timeout).
@@ -211,7 +225,7 @@ idg "$NA" node-a status 2>&1 | grepq "^mesh:        store silent for .*: the oth
 	&& ok "status: expired" || not_ok "status: $(idg "$NA" node-a status 2>&1 | grep -A1 mesh:)"
 awk '$1 == "idgate_kvstore_data_age_seconds" { exit !($2 > '"$REMOTE_TTL"') }' <(in_ns "$NA" curl -s http://127.0.0.1:9464/metrics) \
 	&& ok "metrics: the data's age past the TTL" || not_ok "metrics: $(metric idgate_kvstore_data_age_seconds)"
-for p in "${ETCD_PIDS[@]}"; do kill -CONT "$p"; done
+for p in "${ETCD_PIDS[@]}"; do [ -z "$p" ] || kill -CONT "$p"; done
 t0=${EPOCHREALTIME/[.,]/}
 if waitfor 30 allowed_after; then ok "healed: frontend allowed again after $(ms_since "$t0") ms"; else not_ok "healed: frontend still denied: $(tail -3 "$LOG")"; fi
 grep -q "mesh: the store answers again" "$LOG" && ok "healed: logged" || not_ok "healed: $(grep mesh: "$LOG" | tail -2)"
