@@ -198,6 +198,10 @@ struct cmd_mesh {
 	struct idg_config_cache *cache;
 	/* The store's identity numbers, as last taken from the thread. */
 	struct idg_id_allocs allocs;
+	/* Who has each endpoint name and address, as the config's files say
+	 * (claims_ok): kept while only the mesh's documents change. */
+	struct idg_mesh_claims claims;
+	bool claims_ok;
 };
 /* Off (0) without --kvstore-endpoints; else the options checked and the
  * mesh directory emptied (config must be a directory). */
@@ -213,6 +217,9 @@ void cmd_mesh_loaded(struct cmd_mesh *cm, const struct cmd_compiled *cc);
  * changed (a reload is due). */
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg);
 void cmd_mesh_free(struct cmd_mesh *cm);
+/* The config's files changed other than through the mesh: what is known
+ * of who has each name and address is built again at the next document. */
+void cmd_mesh_files_changed(struct cmd_mesh *cm);
 /* The store silent for longer than remote_ttl_s: the other nodes'
  * documents marked expired (true: a reload is due, after which the
  * datapath drops their traffic as remote-identity-expired, established

@@ -289,12 +289,15 @@ static struct cmd_mesh_node *node_get(struct cmd_mesh *cm, struct idg_mesh_doc *
 	return e;
 }
 
-/* Its file gone, if it had one: true when one was removed. */
-static bool file_drop(const struct cmd_mesh *cm, struct cmd_mesh_node *e)
+/* Its file gone, if it had one: true when one was removed. Its names
+ * and addresses are free again. */
+static bool file_drop(struct cmd_mesh *cm, struct cmd_mesh_node *e)
 {
 	char path[PATH_MAX];
 	bool had = e->file;
 
+	if (cm->claims_ok)
+		idg_mesh_claims_release(&cm->claims, e->node);
 	e->file = false;
 	return had && !doc_path(cm, e, path, sizeof(path)) && !unlink(path);
 }
@@ -384,9 +387,15 @@ static bool ids_take(struct cmd_mesh *cm)
 	return true;
 }
 
+void cmd_mesh_files_changed(struct cmd_mesh *cm)
+{
+	if (cm->claims_ok)
+		idg_mesh_claims_free(&cm->claims);
+	cm->claims_ok = false;
+}
+
 bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 {
-	struct idg_mesh_claims claims;
 	struct idg_mesh_doc *docs = NULL;
 	bool changed = false, full = false;
 	size_t n = 0;
@@ -396,14 +405,16 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 	changed = ids_take(cm);
 	if (!idg_mesh_take(&cm->m, &docs, &n, &full))
 		return changed;
-	/* Once per hand-over: the running config's names and addresses,
-	 * which each document taken replaces its node's of. */
-	if (idg_mesh_claims_init(&claims, cfg)) {
+	/* The running config's names and addresses, which each document
+	 * taken replaces its node's of: built once, kept while the files
+	 * change only through the mesh. */
+	if (!cm->claims_ok && idg_mesh_claims_init(&cm->claims, cfg)) {
 		fprintf(stderr, "idgate run: mesh: out of memory; every document is read again\n");
 		idg_mesh_docs_free(docs, n);
 		idg_mesh_resync(&cm->m);
-		return false;
+		return changed;
 	}
+	cm->claims_ok = true;
 	if (cm->expired) {
 		printf("idgate run: mesh: the store answers again: the other nodes' endpoints are read anew\n");
 		/* Their entries lose the mark even where no file changes. */
@@ -428,7 +439,7 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 		if (!e)
 			continue; /* out of memory: the next hand-over */
 		e->seen = true;
-		changed |= doc_apply(cm, e, &docs[i], cfg, &claims);
+		changed |= doc_apply(cm, e, &docs[i], cfg, &cm->claims);
 	}
 	/* The whole set: nodes it lacks are gone. */
 	for (size_t i = 0; full && i < cm->n_nodes;)
@@ -436,7 +447,6 @@ bool cmd_mesh_apply(struct cmd_mesh *cm, const struct idg_config *cfg)
 			changed |= node_remove(cm, &cm->nodes[i]);
 		else
 			i++;
-	idg_mesh_claims_free(&claims);
 	idg_mesh_docs_free(docs, n);
 	return changed;
 }
@@ -534,6 +544,7 @@ void cmd_mesh_free(struct cmd_mesh *cm)
 {
 	idg_mesh_stop(&cm->m);
 	idg_id_allocs_free(&cm->allocs);
+	cmd_mesh_files_changed(cm);
 	nodes_free(cm->nodes, cm->n_nodes);
 	cm->nodes = NULL;
 	cm->n_nodes = 0;

@@ -263,6 +263,10 @@ static int reload(struct run *r, const char *why)
 	struct idg_apply_result res = { 0 };
 	double t0 = mono_s(), t0_ms = idg_now_ms(), dt;
 	unsigned long loads;
+
+	/* Only the mesh's own changes keep what it knows of the files. */
+	if (strncmp(why, "mesh ", 5))
+		cmd_mesh_files_changed(&r->mesh);
 	uint32_t gen = 0;
 	int err;
 

@@ -117,11 +117,14 @@ static void self_collisions(const struct idg_config *cfg, size_t i,
 void idg_mesh_claims_free(struct idg_mesh_claims *c)
 {
 	idg_strmap_free(&c->map);
-	for (size_t i = 0; i < c->n_keys; i++)
-		free(c->keys[i]);
-	free(c->keys);
-	for (size_t i = 0; i < c->n_nodes; i++)
+	idg_strmap_free(&c->node_ix);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		for (size_t k = 0; k < c->keys[i].n; k++)
+			free(c->keys[i].v[k]);
+		free(c->keys[i].v);
 		free(c->nodes[i]);
+	}
+	free(c->keys);
 	free(c->nodes);
 	memset(c, 0, sizeof(*c));
 }
@@ -141,17 +144,29 @@ static char *claim_key(const char *cluster, const struct idg_endpoint *ep,
 /* The index of node in c->nodes, added when new; -ENOMEM. */
 static long claims_node(struct idg_mesh_claims *c, const char *node)
 {
+	const size_t *i = idg_strmap_get(&c->node_ix, node);
+	struct idg_mesh_claim_keys *k;
+	size_t had;
 	char **v;
 
-	for (size_t i = c->n_nodes; i-- > 0;)
-		if (!strcmp(c->nodes[i], node))
-			return (long)i;
+	if (i)
+		return (long)*i;
 	v = realloc(c->nodes, (c->n_nodes + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	c->nodes = v;
+	k = realloc(c->keys, (c->n_nodes + 1) * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	c->keys = k;
+	k[c->n_nodes] = (struct idg_mesh_claim_keys){ 0 };
 	if (!(c->nodes[c->n_nodes] = strdup(node)))
 		return -ENOMEM;
+	if (idg_strmap_put(&c->node_ix, c->nodes[c->n_nodes], c->n_nodes,
+			   &had) < 0) {
+		free(c->nodes[c->n_nodes]);
+		return -ENOMEM;
+	}
 	return (long)c->n_nodes++;
 }
 
@@ -160,9 +175,11 @@ static long claims_node(struct idg_mesh_claims *c, const char *node)
 static int claims_put(struct idg_mesh_claims *c, const char *cluster,
 		      const struct idg_endpoint *ep, size_t owner)
 {
+	struct idg_mesh_claim_keys *mine = &c->keys[owner];
+
 	for (size_t k = 0; k <= ep->n_ips; k++) {
 		char *key = claim_key(cluster, ep, k);
-		char **keys = key ? realloc(c->keys, (c->n_keys + 1) * sizeof(*keys)) : NULL;
+		char **keys = key ? realloc(mine->v, (mine->n + 1) * sizeof(*keys)) : NULL;
 		size_t had;
 		int res;
 
@@ -170,14 +187,14 @@ static int claims_put(struct idg_mesh_claims *c, const char *cluster,
 			free(key);
 			return -ENOMEM;
 		}
-		c->keys = keys;
+		mine->v = keys;
 		res = idg_strmap_put(&c->map, key, owner, &had);
 		if (res < 0) {
 			free(key);
 			return -ENOMEM;
 		}
 		if (res)
-			c->keys[c->n_keys++] = key; /* the map borrows it */
+			mine->v[mine->n++] = key; /* the map borrows it */
 		else
 			free(key);
 	}
@@ -191,6 +208,7 @@ int idg_mesh_claims_init(struct idg_mesh_claims *c, const struct idg_config *cfg
 
 	memset(c, 0, sizeof(*c));
 	err = idg_strmap_init(&c->map, 2 * cfg->n_endpoints + 64) ?:
+	      idg_strmap_init(&c->node_ix, cfg->n_nodes + 1) ?:
 	      idg_strmap_init(&clusters, cfg->n_nodes + 1);
 	for (size_t i = 0; !err && i < cfg->n_nodes; i++) {
 		size_t had;
@@ -241,28 +259,37 @@ static void claims_check(const struct idg_mesh_claims *c, const char *cluster,
 	}
 }
 
+/* What node owner holds, released. */
+static void claims_drop(struct idg_mesh_claims *c, size_t owner)
+{
+	struct idg_mesh_claim_keys *mine = &c->keys[owner];
+
+	for (size_t i = 0; i < mine->n; i++) {
+		idg_strmap_del2(&c->map, mine->v[i], NULL);
+		free(mine->v[i]);
+	}
+	mine->n = 0;
+}
+
+void idg_mesh_claims_release(struct idg_mesh_claims *c, const char *node)
+{
+	const size_t *i = idg_strmap_get(&c->node_ix, node);
+
+	if (i)
+		claims_drop(c, *i);
+}
+
 /* node's claims replaced by cfg's names and addresses. -ENOMEM. */
 static int claims_take(struct idg_mesh_claims *c, const char *cluster,
 		       const char *node, const struct idg_config *cfg)
 {
 	long owner = claims_node(c, node);
-	size_t w = 0;
 	int err = owner < 0 ? (int)owner : 0;
 
 	/* What node claimed before (its earlier document, as the local
 	 * config has it) is released first. */
-	for (size_t i = 0; !err && i < c->n_keys; i++) {
-		const size_t *o = idg_strmap_get(&c->map, c->keys[i]);
-
-		if (o && *o == (size_t)owner) {
-			idg_strmap_del2(&c->map, c->keys[i], NULL);
-			free(c->keys[i]);
-			continue;
-		}
-		c->keys[w++] = c->keys[i];
-	}
 	if (!err)
-		c->n_keys = w;
+		claims_drop(c, (size_t)owner);
 	for (size_t i = 0; !err && i < cfg->n_endpoints; i++)
 		err = claims_put(c, cluster, &cfg->endpoints[i], (size_t)owner);
 	return err;

@@ -348,18 +348,25 @@ bool idg_node_name_ok(const char *name);
 int idg_mesh_endpoints_doc(const struct idg_config *cfg, const char *node,
 			   char **text, size_t *len);
 /* The names and addresses of a cluster's endpoints, each with the node
- * that has it: idg_mesh_claims_init from the local config, once per
- * hand-over; each document idg_mesh_doc_check accepts with them replaces
- * its node's, so the next document of the hand-over sees it. */
+ * that has it: idg_mesh_claims_init from the local config; each document
+ * idg_mesh_doc_check accepts with them replaces its node's, so the next
+ * document sees it. Kept from one hand-over to the next, they stay what
+ * the config's files say while only the documents change. */
+struct idg_mesh_claim_keys {
+	char **v; /* borrowed by the map */
+	size_t n;
+};
 struct idg_mesh_claims {
 	struct idg_strmap map; /* "CLUSTER ns/name" | "CLUSTER addr" -> node */
-	char **keys;
-	size_t n_keys;
 	char **nodes;
+	struct idg_mesh_claim_keys *keys; /* per node: the keys it holds */
 	size_t n_nodes;
+	struct idg_strmap node_ix; /* node name -> index in nodes */
 };
 int idg_mesh_claims_init(struct idg_mesh_claims *c, const struct idg_config *cfg);
 void idg_mesh_claims_free(struct idg_mesh_claims *c);
+/* node holds nothing any more (its document withdrawn or refused). */
+void idg_mesh_claims_release(struct idg_mesh_claims *c, const char *node);
 int idg_mesh_doc_check(const char *name, const char *text, size_t len,
 		       const char *cluster, const char *node,
 		       const struct idg_config *local, struct idg_diags *d,

@@ -277,6 +277,45 @@ static void one_hand_over_claims_once(void **state)
 	idg_config_free(&local);
 }
 
+/* Claims kept across hand-overs (idgate run keeps them while only the
+ * documents change): a node's new document replaces its old one's, a
+ * withdrawn node's names and addresses are free again. */
+static void claims_kept_across_hand_overs(void **state)
+{
+	struct idg_mesh_claims claims;
+	struct idg_config local;
+	struct idg_diags d = { 0 };
+	const char *b1 = EP("n1", "node-b", "10.0.1.50", "");
+	const char *b2 = EP("n1", "node-b", "10.0.1.51", "");
+	const char *d50 = EP("n2", "node-d", "10.0.1.50", "");
+	const char *d51 = EP("n3", "node-d", "10.0.1.51", "");
+
+	(void)state;
+	load_clean(local_yaml, &local);
+	assert_int_equal(idg_mesh_claims_init(&claims, &local), 0);
+	assert_int_equal(idg_mesh_doc_check("kvstore:b", b1, strlen(b1), "cluster-a",
+					    "node-b", &local, &d, NULL, &claims), 0);
+	/* The next hand-over: node-b moved to .51, so .50 is free and .51
+	 * is not. */
+	assert_int_equal(idg_mesh_doc_check("kvstore:b", b2, strlen(b2), "cluster-a",
+					    "node-b", &local, &d, NULL, &claims), 0);
+	assert_int_equal(idg_mesh_doc_check("kvstore:d", d51, strlen(d51), "cluster-a",
+					    "node-d", &local, &d, NULL, &claims), -EINVAL);
+	assert_int_equal(idg_mesh_doc_check("kvstore:d", d50, strlen(d50), "cluster-a",
+					    "node-d", &local, &d, NULL, &claims), 0);
+	/* node-b withdrawn (and node-d's document replaced): .51 is free. */
+	idg_mesh_claims_release(&claims, "node-b");
+	idg_mesh_claims_release(&claims, "node-unknown");
+	assert_int_equal(idg_mesh_doc_check("kvstore:d", d51, strlen(d51), "cluster-a",
+					    "node-d", &local, &d, NULL, &claims), 0);
+	assert_int_equal(idg_mesh_doc_check("kvstore:b", b1, strlen(b1), "cluster-a",
+					    "node-b", &local, &d, NULL, &claims), 0);
+	assert_int_equal(d.n_errors, 1);
+	idg_mesh_claims_free(&claims);
+	idg_diags_free(&d);
+	idg_config_free(&local);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +324,7 @@ int main(void)
 		cmocka_unit_test(receiver_refuses_what_is_not_the_nodes_own),
 		cmocka_unit_test(receiver_refuses_what_would_break_its_config),
 		cmocka_unit_test(one_hand_over_claims_once),
+		cmocka_unit_test(claims_kept_across_hand_overs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
