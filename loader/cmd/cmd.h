@@ -161,6 +161,9 @@ uint32_t cmd_addr_identity(const struct idg_compiled *c, int family,
 			   const uint8_t *addr);
 
 /* cmd_mesh.c: the store's options and idgate run's part of the mesh. */
+/* The files of the other nodes' documents: STATE_DIR/mesh/kvstore:C:N.yaml
+ * (and so in the applied copy). */
+#define MESH_FILE_PREFIX "kvstore:"
 #define IDG_KV_PREFIX_DEFAULT "/idgate/v1" /* --kvstore-prefix */
 /* The --kvstore-* options into *eo (strings borrowed from o; *pw the
  * password file's first line, the caller's); a usage message and

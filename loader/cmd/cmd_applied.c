@@ -160,8 +160,16 @@ static int dir_save(const struct idg_config *cfg, const char *dir,
 			    idg_file_holds(path, cfg->texts[i],
 					   cfg->text_lens[i]))
 			continue;
-		err = idg_file_replace_buf(path, 0600, cfg->texts[i],
-					   cfg->text_lens[i]);
+		/* The mesh's documents churn (a hundred files a reload at
+		 * 100 changes/s) and live no longer than the run that read
+		 * them (its mesh directory is emptied at start): written in
+		 * place under the lock readers take, not synced. */
+		if (!strncmp(name, MESH_FILE_PREFIX, strlen(MESH_FILE_PREFIX)))
+			err = idg_file_rewrite(path, 0600, cfg->texts[i],
+					       cfg->text_lens[i]);
+		else
+			err = idg_file_replace_buf(path, 0600, cfg->texts[i],
+						   cfg->text_lens[i]);
 	}
 	if (!err)
 		err = prune(fd, cfg, &removed);

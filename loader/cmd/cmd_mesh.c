@@ -22,7 +22,6 @@
 
 #define MESH_TTL_S 10
 #define MESH_REMOTE_TTL_S 60
-#define MESH_FILE_PREFIX "kvstore:"
 
 int cmd_store_opts(const struct idg_opts *o, const char *cmd,
 		   struct idg_etcd_opts *eo, char **pw)

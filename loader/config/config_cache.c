@@ -99,50 +99,58 @@ static int frag_parse(const char *path, char *text, size_t len,
 	return 0;
 }
 
+/* The entry of path (paths are a directory's files: one entry each),
+ * looked for first at *hint, after the last one found: the file lists of
+ * two loads are in one order, so a scan of a thousand files for each of
+ * a thousand files is the exception. */
+static struct idg_cfg_frag *cache_path(const struct idg_config_cache *c,
+				       const char *path, size_t *hint)
+{
+	size_t i = *hint;
+
+	if (i >= c->n || strcmp(c->v[i]->path, path))
+		for (i = 0; i < c->n && strcmp(c->v[i]->path, path); i++)
+			;
+	if (i == c->n)
+		return NULL;
+	*hint = i + 1;
+	return c->v[i];
+}
+
 static struct idg_cfg_frag *cache_find(const struct idg_config_cache *c,
 				       const char *path, const char *text,
-				       size_t len)
+				       size_t len, size_t *hint)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		struct idg_cfg_frag *f = c->v[i];
+	struct idg_cfg_frag *f = cache_path(c, path, hint);
 
-		if (f->len == len && !strcmp(f->path, path) &&
-		    !memcmp(f->text, text, len))
-			return f;
-	}
-	return NULL;
+	return f && f->len == len && !memcmp(f->text, text, len) ? f : NULL;
 }
 
 /* The entry of path whose stat says it is unchanged since its read; or,
  * for a plain file the caller's watch saw no event on since the last
  * load, without a stat. */
 static struct idg_cfg_frag *cache_find_stat(const struct idg_config_cache *c,
-					    const char *path)
+					    const char *path, size_t *hint)
 {
+	struct idg_cfg_frag *f = cache_path(c, path, hint);
 	const char *base = strrchr(path, '/');
 	struct idg_stat_id now;
 	struct stat sb;
 
 	base = base ? base + 1 : path;
-	for (size_t i = 0; i < c->n; i++) {
-		struct idg_cfg_frag *f = c->v[i];
-
-		if (!f->have_id || strcmp(f->path, path))
-			continue;
-		if (f->plain && c->unchanged &&
-		    !(c->extra_dir &&
-		      !strncmp(path, c->extra_dir, strlen(c->extra_dir))) &&
-		    c->unchanged(base, c->unchanged_arg))
-			return f;
-		/* Changed close to its read: only the bytes can tell. */
-		if (f->id.ctime.tv_sec + RACY_S >= f->read_at.tv_sec)
-			return NULL;
-		if (stat(path, &sb) || !S_ISREG(sb.st_mode))
-			return NULL;
-		idg_stat_id_from(&now, &sb);
-		return idg_stat_id_same(&now, &f->id) ? f : NULL;
-	}
-	return NULL;
+	if (!f || !f->have_id)
+		return NULL;
+	if (f->plain && c->unchanged &&
+	    !(c->extra_dir && !strncmp(path, c->extra_dir, strlen(c->extra_dir))) &&
+	    c->unchanged(base, c->unchanged_arg))
+		return f;
+	/* Changed close to its read: only the bytes can tell. */
+	if (f->id.ctime.tv_sec + RACY_S >= f->read_at.tv_sec)
+		return NULL;
+	if (stat(path, &sb) || !S_ISREG(sb.st_mode))
+		return NULL;
+	idg_stat_id_from(&now, &sb);
+	return idg_stat_id_same(&now, &f->id) ? f : NULL;
 }
 
 static void changes_free(struct idg_config_changes *ch)
@@ -216,10 +224,11 @@ static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 	struct timespec read_at;
 	bool held = false;
 	size_t len = 0;
+	size_t hint = c->hint;
 	char *buf = NULL;
 	int err;
 
-	frags[i] = cache_find_stat(c, path);
+	frags[i] = cache_find_stat(c, path, &c->hint);
 	if (frags[i]) {
 		frags[i]->refs++;
 		return 0;
@@ -245,7 +254,8 @@ static int load_one(struct idg_config_cache *c, struct idg_config *cfg,
 	} else {
 		held = false;
 	}
-	frags[i] = cache_find(c, path, buf, len);
+	c->hint = hint;
+	frags[i] = cache_find(c, path, buf, len, &c->hint);
 	if (frags[i]) {
 		frags[i]->refs++;
 		free(buf);
@@ -418,6 +428,7 @@ int idg_config_load_cached(struct idg_config_cache *c, const char *path,
 		err = -ENOMEM;
 		goto out;
 	}
+	c->hint = 0;
 	for (size_t i = 0; i < n && !err; i++) {
 		err = load_one(c, cfg, i, frags, d, r);
 		if (err != -ESTALE)

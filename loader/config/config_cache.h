@@ -40,6 +40,7 @@ struct idg_config_cache {
 	struct idg_config_changes last;
 	/* Loads of a directory that got through all its files. */
 	unsigned long loads;
+	size_t hint; /* where in v the next file of a load is looked for */
 	/*
 	 * Set by a caller that watches the directory (idgate run): true
 	 * when file name (no directory part) has had no event since the

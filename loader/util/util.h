@@ -53,9 +53,9 @@ int idg_file_replace_buf(const char *path, mode_t mode, const void *buf,
 /*
  * Writes buf over path's content in place (created when missing), not
  * synced: for a record of kernel state that a reboot ends as well (the
- * generation slots' records), whose readers check it whole (a length
- * and a checksum of its own) and hold the writer's lock, so that a torn
- * write is only a record they do not use. No new inode per write, which
+ * generation slots' records, whose readers check it whole, a length and
+ * a checksum of its own; the mesh's documents of a run), read under the
+ * writer's lock, so that a torn write is only a record they do not use. No new inode per write, which
  * on ext4 costs a scan of recently freed ones. Every other file is
  * replaced and synced (idg_file_replace). Negative errno.
  */
