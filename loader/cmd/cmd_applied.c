@@ -44,21 +44,19 @@ static const char *base_of(const char *path)
 }
 
 /* The memo says dir/name holds bytes of this hash and length. */
-static bool memo_has(const struct cmd_applied *m, const char *name,
-		     uint64_t hash, size_t len)
+/* Does the memo have name with these bytes? Looked for first at
+ * position i (the memo is in the order of the config it was made from),
+ * so that a thousand files are not a million comparisons; *in_place
+ * cleared when name is not at i. */
+static bool memo_has(const struct cmd_applied *m, size_t i, const char *name,
+		     uint64_t hash, size_t len, bool *in_place)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (!strcmp(m->names[i], name))
-			return m->hash[i] == hash && m->len[i] == len;
-	return false;
-}
-
-static bool cfg_has_name(const struct idg_config *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->n_texts; i++)
-		if (!strcmp(base_of(cfg->srcs[i]), name))
-			return true;
-	return false;
+	if (i >= m->n || strcmp(m->names[i], name)) {
+		*in_place = false;
+		for (i = 0; i < m->n && strcmp(m->names[i], name); i++)
+			;
+	}
+	return i < m->n && m->hash[i] == hash && m->len[i] == len;
 }
 
 /* The memo becomes what applied.d now holds: cfg's files. */
@@ -103,20 +101,32 @@ static int dir_stat_id(int fd, struct idg_stat_id *id)
 /* Files of dir (an open descriptor) that cfg has no more: removed. */
 static int prune(int dfd, const struct idg_config *cfg, bool *removed)
 {
-	int fd = dup(dfd), err = 0;
+	struct idg_strmap names = { 0 };
+	int fd, err;
 	struct dirent *e;
 	DIR *d;
 
-	if (fd < 0)
-		return -errno;
+	err = idg_strmap_init(&names, cfg->n_texts);
+	for (size_t i = 0; !err && i < cfg->n_texts; i++) {
+		size_t had;
+
+		if (idg_strmap_put(&names, base_of(cfg->srcs[i]), i, &had) < 0)
+			err = -ENOMEM;
+	}
+	fd = err ? -1 : dup(dfd);
+	if (fd < 0) {
+		idg_strmap_free(&names);
+		return err ? err : -errno;
+	}
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
+		idg_strmap_free(&names);
 		return -errno;
 	}
 	while ((e = readdir(d))) {
 		if (!idg_config_dir_wants(e->d_name) ||
-		    cfg_has_name(cfg, e->d_name))
+		    idg_strmap_get(&names, e->d_name))
 			continue;
 		if (unlinkat(dfd, e->d_name, 0) && errno != ENOENT) {
 			err = -errno;
@@ -125,6 +135,7 @@ static int prune(int dfd, const struct idg_config *cfg, bool *removed)
 		*removed = true;
 	}
 	closedir(d);
+	idg_strmap_free(&names);
 	return err;
 }
 
@@ -133,7 +144,7 @@ static int dir_save(const struct idg_config *cfg, const char *dir,
 {
 	char path[PATH_MAX];
 	struct idg_stat_id id;
-	bool removed = false, trust;
+	bool removed = false, trust, same;
 	int fd, err = 0;
 
 	if (mkdir(dir, 0700) && errno != EEXIST)
@@ -148,6 +159,9 @@ static int dir_save(const struct idg_config *cfg, const char *dir,
 	/* The memo speaks for the directory as this process left it. */
 	err = dir_stat_id(fd, &id);
 	trust = !err && m && m->valid && idg_stat_id_same(&id, &m->dir_id);
+	/* The memo's files, each where cfg has it: the directory holds no
+	 * other file to prune. */
+	same = trust && m->n == cfg->n_texts;
 	for (size_t i = 0; !err && i < cfg->n_texts; i++) {
 		const char *name = base_of(cfg->srcs[i]);
 
@@ -155,8 +169,8 @@ static int dir_save(const struct idg_config *cfg, const char *dir,
 			err = -ENAMETOOLONG;
 			break;
 		}
-		if (trust ? memo_has(m, name, idg_config_text_hash(cfg, i),
-				     cfg->text_lens[i]) :
+		if (trust ? memo_has(m, i, name, idg_config_text_hash(cfg, i),
+				     cfg->text_lens[i], &same) :
 			    idg_file_holds(path, cfg->texts[i],
 					   cfg->text_lens[i]))
 			continue;
@@ -171,7 +185,7 @@ static int dir_save(const struct idg_config *cfg, const char *dir,
 			err = idg_file_replace_buf(path, 0600, cfg->texts[i],
 						   cfg->text_lens[i]);
 	}
-	if (!err)
+	if (!err && !same)
 		err = prune(fd, cfg, &removed);
 	if (!err && removed && fsync(fd))
 		err = -errno;
