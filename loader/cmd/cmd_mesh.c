@@ -198,7 +198,8 @@ static void ids_request(struct cmd_mesh *cm, const struct idg_compiled *c)
 			dup = v[k].local == (id->id & 0xffff);
 		if (!dup)
 			v[n++] = (struct idg_mesh_id_req){
-				.canon = id->canon, .local = id->id & 0xffff };
+				.canon = id->canon, .local = id->id & 0xffff,
+				.exact = id->pinned };
 	}
 	idg_mesh_request_ids(&cm->m, v, n);
 	free(v);

@@ -37,10 +37,12 @@ struct idg_mesh_doc {
 };
 
 /* A label set of this node's cluster that needs a number in the store:
- * the probe starts at local, the number the node gives it now. */
+ * the probe starts at local, the number the node gives it now; exact
+ * (a pin, spec.identity): that number or none. */
 struct idg_mesh_id_req {
 	char *canon;
 	uint32_t local;
+	bool exact;
 };
 
 struct idg_mesh {

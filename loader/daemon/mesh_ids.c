@@ -227,6 +227,7 @@ void idg_mesh_request_ids(struct idg_mesh *m, const struct idg_mesh_id_req *v,
 
 	for (size_t i = 0; c && i < n; i++) {
 		c[i].local = v[i].local;
+		c[i].exact = v[i].exact;
 		c[i].canon = strdup(v[i].canon);
 		if (!c[i].canon) {
 			reqs_free(c, i);
@@ -248,8 +249,10 @@ static uint32_t next_local(uint32_t l)
 	return l >= 0xffff ? IDG_ID_LOCAL_MIN : l + 1;
 }
 
-/* A number for canon in this node's cluster, probing from local. */
-static int allocate_one(struct work *k, const char *canon, uint32_t local)
+/* A number for canon in this node's cluster, probing from local (not
+ * past it when exact). */
+static int allocate_one(struct work *k, const char *canon, uint32_t local,
+			bool exact)
 {
 	struct idg_mesh *m = k->m;
 	const char *cluster = m->cfg.cluster;
@@ -269,7 +272,7 @@ static int allocate_one(struct work *k, const char *canon, uint32_t local)
 		pthread_mutex_unlock(&m->mu);
 		if (mine)
 			return 0;
-		if (e)
+		if (e && !exact)
 			continue; /* another label set's, as far as we know */
 		snprintf(key, sizeof(key), "%s%s/%u", k->ids_pfx, cluster, local);
 		err = idg_etcd_create(k->e, key, canon, len, 0, NULL, &have);
@@ -305,6 +308,12 @@ static int allocate_one(struct work *k, const char *canon, uint32_t local)
 			mesh_wake(m);
 			return err;
 		}
+		if (exact) {
+			/* The compile warns of the pin against the store. */
+			printf("idgate run: mesh: number %u of cluster %s, pinned here to {%s}, is another label set's in the store: not allocated\n",
+			       local, cluster, canon);
+			return 0;
+		}
 	}
 	printf("idgate run: mesh: no identity number left in cluster %s for {%s}\n",
 	       cluster, canon);
@@ -331,7 +340,7 @@ int mesh_ids_allocate(struct work *k)
 		known = has_canon(m, m->cfg.cluster, v[i].canon);
 		pthread_mutex_unlock(&m->mu);
 		if (!known)
-			err = allocate_one(k, v[i].canon, v[i].local);
+			err = allocate_one(k, v[i].canon, v[i].local, v[i].exact);
 	}
 	if (err) {
 		/* Kept for the next connection, unless newer ones came. */
