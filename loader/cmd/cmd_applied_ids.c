@@ -110,10 +110,6 @@ int cmd_applied_ids_load(const char *state_dir, struct idg_id_allocs *a)
 	free(text);
 	if (!err)
 		return idg_id_allocs_set(a, v, n);
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].cluster);
-		free(v[i].canon);
-	}
-	free(v);
+	idg_id_alloc_v_free(v, n);
 	return err;
 }

@@ -371,11 +371,7 @@ static bool ids_take(struct cmd_mesh *cm)
 		return false;
 	/* A resync reads the same numbers again: no reload for them. */
 	if (n == cm->allocs.n && ids_same(&cm->allocs, v, n)) {
-		for (size_t i = 0; i < n; i++) {
-			free(v[i].cluster);
-			free(v[i].canon);
-		}
-		free(v);
+		idg_id_alloc_v_free(v, n);
 		return false;
 	}
 	err = idg_id_allocs_set(&cm->allocs, v, n);

@@ -207,6 +207,8 @@ struct idg_id_allocs {
  * empty then). */
 int idg_id_allocs_set(struct idg_id_allocs *a, struct idg_id_alloc *v,
 		      size_t n);
+/* n entries of v and v itself freed (v may be NULL). */
+void idg_id_alloc_v_free(struct idg_id_alloc *v, size_t n);
 void idg_id_allocs_free(struct idg_id_allocs *a);
 /* The store's number of (cluster, canon), or 0. */
 uint32_t idg_id_allocs_get(const struct idg_id_allocs *a, const char *cluster,

@@ -9,13 +9,18 @@
 
 #include "compile.h"
 
+void idg_id_alloc_v_free(struct idg_id_alloc *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].cluster);
+		free(v[i].canon);
+	}
+	free(v);
+}
+
 void idg_id_allocs_free(struct idg_id_allocs *a)
 {
-	for (size_t i = 0; a->v && i < a->n; i++) {
-		free(a->v[i].cluster);
-		free(a->v[i].canon);
-	}
-	free(a->v);
+	idg_id_alloc_v_free(a->v, a->n);
 	idg_strmap_free(&a->by_canon);
 	a->v = NULL;
 	a->n = 0;

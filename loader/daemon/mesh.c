@@ -474,7 +474,7 @@ void idg_mesh_stop(struct idg_mesh *m)
 	m->efd = -1;
 	idg_mesh_docs_free(m->docs, m->n_docs);
 	free(m->pub);
-	mesh_ids_free(m->ids, m->n_ids);
+	idg_id_alloc_v_free(m->ids, m->n_ids);
 	for (size_t i = 0; i < m->n_reqs; i++)
 		free(m->reqs[i].canon);
 	free(m->reqs);

@@ -16,15 +16,6 @@
 
 #include "mesh_int.h"
 
-void mesh_ids_free(struct idg_id_alloc *v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++) {
-		free(v[i].cluster);
-		free(v[i].canon);
-	}
-	free(v);
-}
-
 bool idg_mesh_id_key(const char *key, const char *pfx, char **cluster,
 		     uint32_t *local)
 {
@@ -180,7 +171,7 @@ int mesh_ids_from(struct work *k, const struct idg_etcd_kv *kvs, size_t n)
 	}
 	m->ids_new = true;
 	pthread_mutex_unlock(&m->mu);
-	mesh_ids_free(old, n_old);
+	idg_id_alloc_v_free(old, n_old);
 	return err;
 }
 
@@ -199,7 +190,7 @@ bool idg_mesh_take_ids(struct idg_mesh *m, struct idg_id_alloc **v, size_t *n)
 			c[k].cluster = strdup(m->ids[k].cluster);
 			c[k].canon = strdup(m->ids[k].canon);
 			if (!c[k].cluster || !c[k].canon) {
-				mesh_ids_free(c, k + 1);
+				idg_id_alloc_v_free(c, k + 1);
 				c = NULL;
 			}
 		}

@@ -26,7 +26,6 @@ struct work {
 /* Wakes the main loop (mesh.c). */
 void mesh_wake(struct idg_mesh *m);
 
-void mesh_ids_free(struct idg_id_alloc *v, size_t n);
 /* One key of the store, put (val) or deleted (NULL): 1 when it was an
  * identity number (the table changed or the value was refused), 0 for
  * any other key, -ENOMEM. */
